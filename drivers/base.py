@@ -1,0 +1,97 @@
+"""The small contract every driver keeps, so the daemon can treat them alike.
+
+Drivers import nothing from ``hallctl``: the daemon wraps each one and turns its
+health and messages into bus events. A driver is an async context manager whose
+``open`` raises :class:`drivers.errors.DeviceOffline` when the port is absent.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Callable
+from types import TracebackType
+from typing import ClassVar, Literal, NamedTuple, Protocol, Self
+
+HealthState = Literal["ok", "degraded", "offline", "error"]
+
+
+class Health(NamedTuple):
+    state: HealthState
+    detail: str = ""
+
+
+HealthCallback = Callable[[Health], None]
+
+
+class Driver(Protocol):
+    kind: ClassVar[str]
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def health(self) -> Health: ...
+
+
+@dataclasses.dataclass
+class ErrorCounters:
+    """Counted, not raised: garbage and bad frames are facts to report, not crashes."""
+
+    bad_frames: int = 0
+    timeouts: int = 0
+    garbage_bytes: int = 0
+    reconnects: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+class HealthTracker:
+    """Holds a driver's current health and tells a listener only about changes.
+
+    Keeps the last few raw frames for debugging (pymodbus's habit); drivers must
+    not record frames that carry ID-card data.
+    """
+
+    def __init__(self, on_change: HealthCallback | None = None, keep_frames: int = 8) -> None:
+        self._health = Health("offline", "not opened")
+        self._on_change = on_change
+        self.counters = ErrorCounters()
+        self.frames: collections.deque[str] = collections.deque(maxlen=keep_frames)
+
+    @property
+    def current(self) -> Health:
+        return self._health
+
+    def set(self, state: HealthState, detail: str = "") -> None:
+        new = Health(state, detail)
+        if new != self._health:
+            self._health = new
+            if self._on_change is not None:
+                self._on_change(new)
+
+    def record_frame(self, direction: str, data: bytes) -> None:
+        self.frames.append(f"{direction} {data[:64].hex(' ')}")
+
+
+class AsyncContextDriver:
+    """Mixin giving ``async with driver:`` in terms of ``open``/``close``."""
+
+    async def open(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
