@@ -1,0 +1,424 @@
+"""The hall's configuration: one TOML file, validated before anything starts.
+
+Every model forbids unknown keys, so a typo is an error and not a silently
+ignored option. :func:`explain` turns pydantic's errors into ``key = value:
+reason`` lines; ``hallctl run`` and ``hallctl check-config`` print the same text.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_PATH = Path("/etc/hallctl/hallctl.toml")
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS_RE = re.compile(
+    r"^(?P<d1>mon|tue|wed|thu|fri|sat|sun)(?:-(?P<d2>mon|tue|wed|thu|fri|sat|sun))?\s+"
+    r"(?P<h1>\d{2}):(?P<m1>\d{2})-(?P<h2>\d{2}):(?P<m2>\d{2})$"
+)
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``lines`` name each key and the reason."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpeningSpan(_Model):
+    days: frozenset[int]  # 0 = Monday
+    start: time
+    end: time | None  # None = until midnight ("24:00")
+
+    def contains(self, weekday: int, t: time) -> bool:
+        return weekday in self.days and self.start <= t and (self.end is None or t < self.end)
+
+
+def parse_hours(spec: str) -> OpeningSpan:
+    """``"mon-fri 09:00-17:00"`` → an :class:`OpeningSpan`; raises ``ValueError`` naming the problem."""
+    m = _HOURS_RE.match(spec.strip().lower())
+    if not m:
+        raise ValueError(f"expected 'mon-fri 09:00-17:00', got {spec!r}")
+    d1 = DAYS.index(m["d1"])
+    d2 = DAYS.index(m["d2"]) if m["d2"] else d1
+    if d2 < d1:
+        raise ValueError(f"day range {m['d1']}-{m['d2']} runs backwards")
+    h1, m1, h2, m2 = (int(m[k]) for k in ("h1", "m1", "h2", "m2"))
+    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+        raise ValueError(f"invalid time in {spec!r}")
+    start = time(h1, m1)
+    end = None if h2 == 24 else time(h2, m2)
+    if end is not None and end <= start:
+        raise ValueError(f"closing time is not after opening time in {spec!r}")
+    return OpeningSpan(days=frozenset(range(d1, d2 + 1)), start=start, end=end)
+
+
+class HallConfig(_Model):
+    id: Slug
+    name: str = Field(min_length=1)
+    name_en: str = ""
+    timezone: str = "Asia/Shanghai"
+    day_reset_hour: int = Field(default=3, ge=0, le=23)
+    notice: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class StoreConfig(_Model):
+    path: str = "/var/lib/hallctl/hallctl.db"
+    busy_timeout_ms: int = Field(default=2000, ge=0, le=60000)
+    max_size_mb: float | None = Field(default=None, gt=0)
+
+
+class ApiConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8780, ge=0, le=65535)
+    qr_secret_file: str | None = None
+
+
+class MqttConfig(_Model):
+    url: str | None = None  # absent → embedded broker
+    embedded_host: str = "127.0.0.1"
+    embedded_port: int = Field(default=1883, ge=0, le=65535)
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    client_id: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    tls_insecure: bool = False
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    outbox_max: int = Field(default=10000, ge=10)
+    keepalive: int = Field(default=30, ge=5, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError("scheme must be mqtt:// or mqtts://")
+        if not parts.hostname:
+            raise ValueError("missing host")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError("invalid port") from exc
+        return v
+
+
+class QueueConfig(_Model):
+    max_recalls: int = Field(default=3, ge=0, le=20)
+    per_id_daily_limit: int = Field(default=3, ge=1, le=100)
+    priority_streak_cap: int = Field(default=3, ge=1, le=100)
+    starvation_minutes: int = Field(default=45, ge=1, le=1440)
+    elderly_age: int = Field(default=60, ge=1, le=150)
+    auto_elderly_priority: bool = True
+    appointment_early_minutes: int = Field(default=30, ge=0, le=1440)
+    appointment_late_minutes: int = Field(default=15, ge=0, le=1440)
+    call_next_finishes_current: bool = True
+    evaluation_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    card_offer_seconds: float = Field(default=90.0, gt=0, le=3600)
+    card_dedupe_seconds: float = Field(default=5.0, ge=0, le=600)
+
+
+class CategoryConfig(_Model):
+    prefix: str = Field(pattern=r"^[A-Z]{1,3}$")
+    name: str = Field(min_length=1)
+    name_en: str = ""
+    hours: tuple[str, ...] = ("mon-sun 00:00-24:00",)
+    target_wait_minutes: int = Field(default=15, ge=1, le=1440)
+    service_minutes: int = Field(default=20, ge=1, le=1440)
+    digits: int = Field(default=3, ge=2, le=5)
+    description: str = ""
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for spec in v:
+            parse_hours(spec)
+        return v
+
+    @property
+    def spans(self) -> tuple[OpeningSpan, ...]:
+        return tuple(parse_hours(s) for s in self.hours)
+
+
+class WindowConfig(_Model):
+    number: int = Field(ge=1, le=9999)
+    name: str = ""
+    floor: int = 1
+    categories: tuple[str, ...] = Field(min_length=1)
+    led: str | None = None  # device id of its LED bus
+    led_address: int | None = Field(default=None, ge=1, le=254)
+    pad: str | None = None
+    badge_reader: str | None = None
+
+
+class KioskConfig(_Model):
+    id: Slug
+    floor: int = 1
+    categories: tuple[str, ...] = Field(min_length=1)
+    reader: str | None = None
+    printer: str | None = None
+
+
+DeviceKind = Literal["idcard", "printer", "led_bus", "evalpad", "badge", "modbus_sensor"]
+
+
+class DeviceConfig(_Model):
+    id: Slug
+    kind: DeviceKind
+    port: str | None = None  # serial path, pyserial URL, tcp://host:port, or PC/SC reader name
+    protocol: str | None = None
+    baudrate: int | None = Field(default=None, gt=0)
+    parity: Literal["N", "E", "O"] = "N"
+    address: int | None = Field(default=None, ge=1, le=247)
+    options: dict[str, Any] = Field(default_factory=dict)
+    simulate: bool = False
+
+    @model_validator(mode="after")
+    def _port(self) -> DeviceConfig:
+        if not self.simulate and not self.port:
+            raise ValueError("a real device needs 'port' (or set simulate = true)")
+        return self
+
+
+class SensorConfig(_Model):
+    id: Slug
+    name: str = ""
+    floor: int = 1
+    source: Literal["modbus", "zigbee"]
+    device: str | None = None  # modbus: device id
+    friendly_name: str | None = None  # zigbee
+    zigbee_base: str = "zigbee2mqtt"
+    stale_after_s: float = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _source(self) -> SensorConfig:
+        if self.source == "modbus" and not self.device:
+            raise ValueError("a modbus sensor needs 'device'")
+        if self.source == "zigbee" and not self.friendly_name:
+            raise ValueError("a zigbee sensor needs 'friendly_name'")
+        return self
+
+
+class ClimateZoneConfig(_Model):
+    id: Slug
+    name: str = ""
+    sensors: tuple[str, ...] = ()
+    mode: Literal["auto", "off", "cool", "heat", "dry", "fan_only"] = "auto"
+    target: float = Field(default=26.0, ge=10, le=35)
+    min_temp: float = 16.0
+    max_temp: float = 30.0
+    comfort_low: float = 18.0
+    comfort_high: float = 28.0
+    humidity_high: float = 70.0
+
+
+class StaffConfig(_Model):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    name: str = Field(min_length=1)
+    badge: str | None = Field(default=None, pattern=r"^[0-9A-F]{4,32}$")
+
+
+class SupervisionConfig(_Model):
+    check_interval_s: float = Field(default=30.0, gt=0)
+    wait_alert_minutes: int | None = Field(default=None, ge=1)  # default: 2 x category target
+
+
+class PrivacyConfig(_Model):
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    print_masked_name: bool = True
+    store_photo: bool = False
+    qr_token_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+
+
+class ScreenConfig(_Model):
+    announce_repeat: int = Field(default=2, ge=1, le=5)
+    voice: Literal["browser", "wav", "auto"] = "auto"
+
+
+class Config(_Model):
+    hall: HallConfig
+    store: StoreConfig = StoreConfig()
+    api: ApiConfig = ApiConfig()
+    mqtt: MqttConfig = MqttConfig()
+    queue: QueueConfig = QueueConfig()
+    category: tuple[CategoryConfig, ...] = Field(min_length=1)
+    window: tuple[WindowConfig, ...] = ()
+    kiosk: tuple[KioskConfig, ...] = ()
+    device: tuple[DeviceConfig, ...] = ()
+    sensor: tuple[SensorConfig, ...] = ()
+    climate_zone: tuple[ClimateZoneConfig, ...] = ()
+    staff: tuple[StaffConfig, ...] = ()
+    supervision: SupervisionConfig = SupervisionConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    screen: ScreenConfig = ScreenConfig()
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        errors: list[str] = []
+        prefixes: dict[str, int] = {}
+        for i, c in enumerate(self.category):
+            if c.prefix in prefixes:
+                errors.append(
+                    f"category[{i}].prefix = {c.prefix!r}: clashes with category[{prefixes[c.prefix]}]"
+                )
+            prefixes.setdefault(c.prefix, i)
+        devices: dict[str, DeviceConfig] = {}
+        for i, d in enumerate(self.device):
+            if d.id in devices:
+                errors.append(f"device[{i}].id = {d.id!r}: duplicate device id")
+            devices.setdefault(d.id, d)
+
+        def ref(path: str, dev_id: str | None, kinds: tuple[str, ...]) -> None:
+            if dev_id is None:
+                return
+            dev = devices.get(dev_id)
+            if dev is None:
+                errors.append(f"{path} = {dev_id!r}: no [[device]] with this id")
+            elif dev.kind not in kinds:
+                errors.append(f"{path} = {dev_id!r}: device is a {dev.kind}, expected {'/'.join(kinds)}")
+
+        numbers: dict[int, int] = {}
+        for i, w in enumerate(self.window):
+            if w.number in numbers:
+                errors.append(
+                    f"window[{i}].number = {w.number}: duplicate window number (also window[{numbers[w.number]}])"
+                )
+            numbers.setdefault(w.number, i)
+            for j, cat in enumerate(w.categories):
+                if cat not in prefixes:
+                    errors.append(f"window[{i}].categories[{j}] = {cat!r}: unknown category")
+            if len(set(w.categories)) != len(w.categories):
+                errors.append(f"window[{i}].categories = {list(w.categories)!r}: listed twice")
+            ref(f"window[{i}].led", w.led, ("led_bus",))
+            ref(f"window[{i}].pad", w.pad, ("evalpad",))
+            ref(f"window[{i}].badge_reader", w.badge_reader, ("badge",))
+            if w.led is not None and w.led_address is None:
+                errors.append(f"window[{i}].led_address: required when 'led' is set")
+        kiosks: set[str] = set()
+        for i, k in enumerate(self.kiosk):
+            if k.id in kiosks:
+                errors.append(f"kiosk[{i}].id = {k.id!r}: duplicate kiosk id")
+            kiosks.add(k.id)
+            for j, cat in enumerate(k.categories):
+                if cat not in prefixes:
+                    errors.append(f"kiosk[{i}].categories[{j}] = {cat!r}: unknown category")
+            ref(f"kiosk[{i}].reader", k.reader, ("idcard",))
+            ref(f"kiosk[{i}].printer", k.printer, ("printer",))
+        sensors: set[str] = set()
+        for i, s in enumerate(self.sensor):
+            if s.id in sensors:
+                errors.append(f"sensor[{i}].id = {s.id!r}: duplicate sensor id")
+            sensors.add(s.id)
+            if s.source == "modbus":
+                ref(f"sensor[{i}].device", s.device, ("modbus_sensor",))
+        for i, z in enumerate(self.climate_zone):
+            for j, sid in enumerate(z.sensors):
+                if sid not in sensors:
+                    errors.append(f"climate_zone[{i}].sensors[{j}] = {sid!r}: unknown sensor")
+        badges: set[str] = set()
+        for i, person in enumerate(self.staff):
+            if person.badge and person.badge in badges:
+                errors.append(f"staff[{i}].badge = {person.badge!r}: badge already assigned")
+            if person.badge:
+                badges.add(person.badge)
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    # Lookups used everywhere; computed, not stored, so the model stays the single truth.
+    def category_by_prefix(self, prefix: str) -> CategoryConfig | None:
+        return next((c for c in self.category if c.prefix == prefix), None)
+
+    def window_by_number(self, number: int) -> WindowConfig | None:
+        return next((w for w in self.window if w.number == number), None)
+
+    def kiosk_by_id(self, kiosk_id: str) -> KioskConfig | None:
+        return next((k for k in self.kiosk if k.id == kiosk_id), None)
+
+    def device_by_id(self, device_id: str) -> DeviceConfig | None:
+        return next((d for d in self.device if d.id == device_id), None)
+
+    def staff_by_badge(self, uid: str) -> StaffConfig | None:
+        return next((s for s in self.staff if s.badge == uid.upper()), None)
+
+    def staff_by_id(self, staff_id: str) -> StaffConfig | None:
+        return next((s for s in self.staff if s.id == staff_id), None)
+
+
+def key_path(loc: tuple[int | str, ...]) -> str:
+    """``("device", 2, "baudrate")`` → ``device[2].baudrate``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def _mask_url(value: Any) -> Any:
+    if isinstance(value, str) and "@" in value and "://" in value:
+        scheme, rest = value.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return value
+
+
+def explain(err: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for e in err.errors():
+        path = key_path(tuple(e["loc"]))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "value_error" and not path:
+            # Cross-reference errors already carry their own key paths.
+            lines.extend(part.strip() for part in msg.split("; "))
+        elif e["type"] in ("missing",) or isinstance(e.get("input"), dict):
+            lines.append(f"{path}: {msg}")
+        else:
+            lines.append(f"{path} = {_mask_url(e['input'])!r}: {msg}")
+    return lines
+
+
+def parse(data: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(explain(exc)) from exc
+
+
+def load(path: str | Path) -> Config:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read: {exc.strerror}"]) from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{p}: not UTF-8 text: {exc}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{p}: TOML syntax error: {exc}"]) from exc
+    return parse(data)

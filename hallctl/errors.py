@@ -1,0 +1,60 @@
+"""Error types of the hall daemon, each with a stable snake_case ``code``.
+
+The API maps them to problem+json (status from ``http_status``) and the MQTT
+command handler to ``{"ok": false, "error": {...}}``; one mapping each. Messages
+are shown to visitors and staff, so they never carry names or ID numbers.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class HallctlError(Exception):
+    http_status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, code: str, message: str, message_en: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.message_en = message_en or message
+
+
+class NotFound(HallctlError):
+    http_status = 404
+    title = "Not found"
+
+
+class Conflict(HallctlError):
+    http_status = 409
+    title = "Conflict"
+
+
+class Refused(HallctlError):
+    """The request is understood but policy says no (closed, limit reached, too early)."""
+
+    http_status = 422
+    title = "Refused"
+
+
+class Forbidden(HallctlError):
+    http_status = 403
+    title = "Forbidden"
+
+
+class Unauthorized(HallctlError):
+    http_status = 401
+    title = "Unauthorized"
+
+
+class StoreUnavailable(HallctlError):
+    """The database refused the write (locked, disk full, I/O error); nothing was changed."""
+
+    http_status = 503
+    title = "Service unavailable"
+
+
+class DeviceUnavailable(HallctlError):
+    http_status = 503
+    title = "Device unavailable"

@@ -1,0 +1,274 @@
+"""Typed facts the hall publishes once they are durable.
+
+Each event is a frozen dataclass named as a past fact, with a ``wire_name`` that
+is its MQTT event topic (``hallctl/<hall>/event/<wire_name>``) and its SSE event
+name. Events carry masked personal data only: the bus feeds MQTT, screens and
+logs, none of which may see a full name or ID number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, ClassVar
+
+# Retained state events map to state topics rather than event topics; the MQTT
+# bridge and the SSE stream read ``kind`` to tell them apart.
+STATE = "state"
+EVENT = "event"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    wire_name: ClassVar[str] = "event"
+    kind: ClassVar[str] = EVENT
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = _jsonable(value)
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TicketIssued(Event):
+    wire_name: ClassVar[str] = "ticket_issued"
+    ticket_id: str
+    number: str
+    category: str
+    priority: str
+    channel: str
+    kiosk: str | None
+    holder: str | None  # masked
+    waiting_ahead: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TicketCalled(Event):
+    wire_name: ClassVar[str] = "ticket_called"
+    ticket_id: str
+    number: str
+    category: str
+    window: int
+    window_name: str
+    recall: int
+    announcement: str  # 请A008号到3号窗口办理
+    announcement_en: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TicketServing(Event):
+    wire_name: ClassVar[str] = "ticket_serving"
+    ticket_id: str
+    number: str
+    window: int
+    staff: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TicketFinished(Event):
+    wire_name: ClassVar[str] = "ticket_finished"
+    ticket_id: str
+    number: str
+    category: str
+    window: int
+    staff: str | None
+    wait_s: float | None
+    service_s: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TicketNoShow(Event):
+    wire_name: ClassVar[str] = "ticket_no_show"
+    ticket_id: str
+    number: str
+    category: str
+    window: int
+    recalls: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TicketTransferred(Event):
+    wire_name: ClassVar[str] = "ticket_transferred"
+    ticket_id: str
+    number: str
+    new_ticket_id: str
+    new_number: str
+    from_window: int | None
+    to_category: str
+    to_window: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TicketCancelled(Event):
+    wire_name: ClassVar[str] = "ticket_cancelled"
+    ticket_id: str
+    number: str
+    category: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class EvaluationRecorded(Event):
+    wire_name: ClassVar[str] = "evaluation"
+    ticket_id: str
+    number: str
+    window: int
+    staff: str | None
+    level: int | None  # None = 未评价 (timed out, never a default grade)
+    label: str
+    channel: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class EvaluationRequested(Event):
+    """A window finished a ticket: its pad should ask for a rating."""
+
+    wire_name: ClassVar[str] = "evaluation_requested"
+    ticket_id: str
+    number: str
+    window: int
+    staff: str | None
+    staff_name: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CardRead(Event):
+    wire_name: ClassVar[str] = "card_read"
+    kiosk: str
+    holder: str  # masked name
+    id_masked: str
+    card_type: str
+    elderly: bool
+    offer: str  # opaque id for the kiosk page to issue with
+    categories: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class KioskNotice(Event):
+    """What a kiosk screen should tell the visitor (printer out, limit reached...)."""
+
+    wire_name: ClassVar[str] = "kiosk_notice"
+    kiosk: str
+    code: str
+    message: str
+    message_en: str
+    ticket_id: str | None = None
+    number: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StaffSignedIn(Event):
+    wire_name: ClassVar[str] = "staff_signed_in"
+    window: int
+    staff: str
+    staff_name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StaffSignedOut(Event):
+    wire_name: ClassVar[str] = "staff_signed_out"
+    window: int
+    staff: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Alert(Event):
+    wire_name: ClassVar[str] = "alert"
+    alert: str  # wait_exceeded, service_overrun, device_fault, climate_out_of_band, bad_evaluation
+    severity: str
+    message: str
+    subject: str  # ticket number, window, device or zone the alert is about
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# ---- retained state (MQTT state topics; SSE sends them too) ----------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class QueueState(Event):
+    wire_name: ClassVar[str] = "queue_state"
+    kind: ClassVar[str] = STATE
+    category: str
+    name: str
+    waiting: int
+    last_issued: str | None
+    last_called: str | None
+    avg_wait_s: float | None
+    open: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WindowState(Event):
+    wire_name: ClassVar[str] = "window_state"
+    kind: ClassVar[str] = STATE
+    window: int
+    name: str
+    state: str  # closed, idle, called, serving, paused
+    ticket: str | None
+    staff: str | None
+    staff_name: str | None
+    categories: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceState(Event):
+    wire_name: ClassVar[str] = "device_state"
+    kind: ClassVar[str] = STATE
+    device: str
+    device_kind: str
+    state: str  # ok, degraded, offline, error
+    detail: str
+    since: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SensorState(Event):
+    wire_name: ClassVar[str] = "sensor_state"
+    kind: ClassVar[str] = STATE
+    sensor: str
+    temperature: float | None
+    humidity: float | None
+    stale: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClimateState(Event):
+    wire_name: ClassVar[str] = "climate_state"
+    kind: ClassVar[str] = STATE
+    zone: str
+    mode: str
+    target: float
+    current: float | None
+    humidity: float | None
+    action: str  # off, heating, cooling, drying, idle, fan
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DisplayText(Event):
+    """An operator asked a display to show a message (``cmd/display/<id>/show``)."""
+
+    wire_name: ClassVar[str] = "display_text"
+    display: str
+    text: str
+    seconds: float | None
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    TicketIssued, TicketCalled, TicketServing, TicketFinished, TicketNoShow, TicketTransferred,
+    TicketCancelled, EvaluationRecorded, EvaluationRequested, CardRead, KioskNotice,
+    StaffSignedIn, StaffSignedOut, Alert, QueueState, WindowState, DeviceState, SensorState,
+    ClimateState, DisplayText,
+)
