@@ -1,0 +1,102 @@
+"""Bearer tokens with a role and a scope, stored hashed.
+
+Tokens are 32 random bytes, so a plain SHA-256 is a sound hash (no password
+stretching needed); the clear token is shown once, by ``hallctl token create``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import secrets
+import sqlite3
+from datetime import UTC, datetime
+from typing import Literal
+
+from hallctl.errors import Forbidden, Unauthorized
+from hallctl.store import Store
+
+Role = Literal["kiosk", "window", "display", "hvac", "guide", "admin"]
+ROLES: tuple[str, ...] = ("kiosk", "window", "display", "hvac", "guide", "admin")
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    role: str
+    windows: tuple[int, ...] = ()
+    label: str = ""
+    token_id: int | None = None
+
+    def require(self, *roles: str) -> None:
+        if self.role != "admin" and self.role not in roles:
+            raise Forbidden("forbidden", f"role {self.role} may not do this (needs {' or '.join(roles)})")
+
+    def require_window(self, window: int) -> None:
+        """A window token acts for its own windows only; admin for all."""
+        if self.role == "admin":
+            return
+        if self.role != "window" or window not in self.windows:
+            raise Forbidden("wrong_window", f"this token may not act for window {window}")
+
+    @property
+    def sees_personal_data(self) -> bool:
+        return self.role in ("window", "admin")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_token(store: Store, role: str, windows: tuple[int, ...] = (), label: str = "") -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if role == "window" and not windows:
+        raise ValueError("a window token needs --window N")
+    token = "hct_" + secrets.token_urlsafe(32)
+    now = datetime.now(UTC).isoformat()
+    await store.write(lambda c: c.execute(
+        "INSERT INTO tokens (hash, role, windows, label, created_at) VALUES (?,?,?,?,?)",
+        (_hash(token), role, json.dumps(list(windows)), label, now),
+    ))
+    return token
+
+
+async def authenticate(store: Store, token: str | None) -> Principal:
+    if not token:
+        raise Unauthorized("missing_token", "an Authorization: Bearer token is required")
+
+    def fn(conn: sqlite3.Connection) -> Principal | None:
+        r = conn.execute(
+            "SELECT id, role, windows, label FROM tokens WHERE hash = ? AND revoked_at IS NULL", (_hash(token),)
+        ).fetchone()
+        if r is None:
+            return None
+        return Principal(role=r["role"], windows=tuple(json.loads(r["windows"])), label=r["label"], token_id=r["id"])
+
+    p = await store.read(fn)
+    if p is None:
+        raise Unauthorized("bad_token", "unknown or revoked token")
+    return p
+
+
+async def list_tokens(store: Store) -> list[dict[str, object]]:
+    def fn(conn: sqlite3.Connection) -> list[dict[str, object]]:
+        return [
+            {"id": r["id"], "role": r["role"], "windows": json.loads(r["windows"]), "label": r["label"],
+             "created_at": r["created_at"], "revoked_at": r["revoked_at"]}
+            for r in conn.execute("SELECT * FROM tokens ORDER BY id")
+        ]
+
+    return await store.read(fn)
+
+
+async def revoke_token(store: Store, token_id: int) -> bool:
+    def fn(conn: sqlite3.Connection) -> bool:
+        cur = conn.execute(
+            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (datetime.now(UTC).isoformat(), token_id),
+        )
+        return cur.rowcount > 0
+
+    return await store.write(fn)

@@ -1,0 +1,75 @@
+"""Personal data handling (个人信息保护法): masking, hashing, opaque QR tokens.
+
+Masks come from ``drivers.idnumber`` so the card reader, logs and the daemon
+agree on one form (张*丰, 1101**********1234). ID numbers used for the per-ID
+limit are stored only as a keyed hash, so the tickets table never holds them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+
+from drivers.idnumber import mask_id, mask_name
+
+__all__ = ["QrSigner", "id_hash", "mask_id", "mask_name", "mask_phone"]
+
+
+def mask_phone(phone: str) -> str:
+    digits = phone.strip()
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def id_hash(secret: bytes, id_number: str) -> str:
+    return hmac.new(secret, id_number.strip().upper().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class QrTokenError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class QrSigner:
+    """Signs the ticket QR: ``T1.<payload>.<mac>``, ASCII only, expiring, no personal data."""
+
+    def __init__(self, secret: bytes, ttl_s: float) -> None:
+        self._secret = secret
+        self._ttl = ttl_s
+
+    def sign(self, ticket_id: str, now: float | None = None) -> str:
+        exp = int((now if now is not None else time.time()) + self._ttl)
+        payload = _b64(f"{ticket_id}|{exp}".encode())
+        mac = _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()[:12])
+        return f"T1.{payload}.{mac}"
+
+    def verify(self, token: str, now: float | None = None) -> str:
+        try:
+            version, payload, mac = token.split(".")
+        except ValueError as exc:
+            raise QrTokenError("bad_qr_token", "not a hallctl ticket code") from exc
+        if version != "T1":
+            raise QrTokenError("bad_qr_token", "unknown ticket code version")
+        want = _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()[:12])
+        if not hmac.compare_digest(want, mac):
+            raise QrTokenError("bad_qr_token", "ticket code signature does not match")
+        try:
+            ticket_id, exp = _unb64(payload).decode().rsplit("|", 1)
+            expires = int(exp)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise QrTokenError("bad_qr_token", "ticket code is damaged") from exc
+        if (now if now is not None else time.time()) > expires:
+            raise QrTokenError("expired_qr_token", "ticket code has expired")
+        return ticket_id

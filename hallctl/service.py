@@ -1,0 +1,622 @@
+"""The hall service: the only place that changes the hall's state.
+
+Each command runs under one lock: the pure engine decides, the store commits the
+decision and its event-log rows in one transaction, memory is updated, and only
+then are the events published. So what the bus (and MQTT, screens, printers)
+hears has always already survived a crash, and a failed write changes nothing.
+Devices report to the service too (card read, key pressed, badge shown, paper
+out), never to each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import secrets
+import statistics
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from hallctl import engine
+from hallctl import events as ev
+from hallctl.bus import Bus
+from hallctl.config import Config
+from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket
+from hallctl.errors import HallctlError, NotFound, Refused
+from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
+from hallctl.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass
+class CardOffer:
+    """A swiped card waiting for the visitor to pick a category at a multi-category kiosk."""
+
+    offer: str
+    kiosk: str
+    holder: Holder
+    expires: datetime
+
+
+@dataclasses.dataclass
+class IssueOutcome:
+    ticket: Ticket
+    waiting_ahead: int
+    qr: str
+    replayed: bool = False
+
+
+class HallService:
+    def __init__(self, cfg: Config, store: Store, bus: Bus, clock: Clock = utcnow) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.q = HallQueue(day=engine.business_day(clock(), cfg))
+        self._lock = asyncio.Lock()
+        self._id_secret = b""
+        self.qr: QrSigner = QrSigner(b"unset", 1)
+        self._offers: dict[str, CardOffer] = {}
+        self._recent_cards: dict[tuple[str, str], datetime] = {}
+        self.devices: dict[str, ev.DeviceState] = {}
+        self.sensors: dict[str, ev.SensorState] = {}
+        self.sensor_at: dict[str, datetime] = {}
+        self.climate: dict[str, ev.ClimateState] = {}
+        self.alerts: list[ev.Alert] = []
+        self._alerted: set[tuple[str, str]] = set()
+        self._eval_timers: dict[int, asyncio.TimerHandle] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started_at = clock()
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._id_secret = bytes.fromhex(await self.store.meta_default("id_hash_secret", lambda: secrets.token_hex(32)))
+        qr_secret = bytes.fromhex(await self.store.meta_default("qr_secret", lambda: secrets.token_hex(32)))
+        self.qr = QrSigner(qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600)
+        self.q = await self.store.load_queue(engine.business_day(self.clock(), self.cfg))
+        for z in self.cfg.climate_zone:
+            self.climate[z.id] = ev.ClimateState(
+                at=self.clock(), zone=z.id, mode=z.mode, target=z.target, current=None, humidity=None,
+                action="idle" if z.mode != "off" else "off",
+            )
+        async with self._lock:
+            await self._rollover()
+        self._tasks.append(asyncio.create_task(self._supervise(), name="hallctl.service.supervision"))
+        self._tasks.append(asyncio.create_task(self._retention(), name="hallctl.service.retention"))
+        self.publish_all_state()
+
+    async def stop(self) -> None:
+        for handle in self._eval_timers.values():
+            handle.cancel()
+        self._eval_timers.clear()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    # ---- the one write path -------------------------------------------------------------
+
+    async def _rollover(self) -> None:
+        d = engine.rollover(self.q, self.cfg, self.clock())
+        if d is not None:
+            await self.store.apply(d)
+            self.q.apply(d)
+            self.q.day = d.result
+            # Drop finished tickets of earlier days from memory; the store keeps them.
+            self.q.tickets = {k: t for k, t in self.q.tickets.items() if t.day >= self.q.day or t.state in engine.ACTIVE}
+            self.q.counters = {k: v for k, v in self.q.counters.items() if k[0] >= self.q.day}
+            self._publish(d)
+
+    async def run(
+        self, decide: Callable[[HallQueue, datetime], Decision],
+        idempotency: Callable[[Decision], tuple[str, int, str]] | None = None,
+    ) -> Decision:
+        async with self._lock:
+            await self._rollover()
+            d = decide(self.q, self.clock())
+            await self.store.apply(d, idempotency=idempotency(d) if idempotency else None)
+            self.q.apply(d)
+        self._publish(d)
+        return d
+
+    def _publish(self, d: Decision) -> None:
+        for e in d.events:
+            self.bus.publish(e)
+            if isinstance(e, ev.Alert):
+                self._remember_alert(e)
+            if isinstance(e, ev.EvaluationRequested):
+                self._arm_evaluation_timeout(e.window, e.ticket_id)
+            if isinstance(e, ev.EvaluationRecorded):
+                self._disarm_evaluation_timeout(e.window)
+        cats = d.touched_categories()
+        windows = d.touched_windows() | {t.window for t in d.tickets if t.window is not None}
+        for cat in sorted(cats):
+            self.bus.publish(self.queue_state(cat))
+        for w in sorted(windows):
+            if self.cfg.window_by_number(w) is not None:
+                self.bus.publish(self.window_state(w))
+
+    # ---- derived state -------------------------------------------------------------------
+
+    def queue_state(self, prefix: str) -> ev.QueueState:
+        cat = self.cfg.category_by_prefix(prefix)
+        assert cat is not None
+        today = [t for t in self.q.tickets.values() if t.category == prefix and t.day == self.q.day]
+        waiting = sum(1 for t in today if t.state == "waiting")
+        issued = max(today, key=lambda t: t.seq, default=None)
+        called = max((t for t in today if t.called_at), key=lambda t: t.called_at or t.issued_at, default=None)
+        waits = [t.wait_s for t in today if t.wait_s is not None]
+        return ev.QueueState(
+            at=self.clock(), category=prefix, name=cat.name, waiting=waiting,
+            last_issued=issued.number if issued else None, last_called=called.number if called else None,
+            avg_wait_s=round(statistics.fmean(waits), 1) if waits else None,
+            open=engine.is_open(cat, self.clock(), self.cfg),
+        )
+
+    def window_state(self, number: int) -> ev.WindowState:
+        wcfg = self.cfg.window_by_number(number)
+        assert wcfg is not None
+        w = self.q.window(number)
+        cur = self.q.tickets.get(w.current) if w.current else None
+        staff = self.cfg.staff_by_id(w.staff) if w.staff else None
+        return ev.WindowState(
+            at=self.clock(), window=number, name=wcfg.name or f"{number}号窗口", state=self.q.window_state(number),
+            ticket=cur.number if cur and cur.state in ("called", "serving") else None, staff=w.staff,
+            staff_name=staff.name if staff else None, categories=wcfg.categories,
+        )
+
+    def publish_all_state(self) -> None:
+        for cat in self.cfg.category:
+            self.bus.publish(self.queue_state(cat.prefix))
+        for w in self.cfg.window:
+            self.bus.publish(self.window_state(w.number))
+        for d in self.devices.values():
+            self.bus.publish(d)
+        for s in self.sensors.values():
+            self.bus.publish(s)
+        for c in self.climate.values():
+            self.bus.publish(c)
+
+    def snapshot(self) -> list[ev.Event]:
+        """Everything a screen needs to draw the present (the retained state)."""
+        out: list[ev.Event] = [self.queue_state(c.prefix) for c in self.cfg.category]
+        out += [self.window_state(w.number) for w in self.cfg.window]
+        out += list(self.devices.values()) + list(self.sensors.values()) + list(self.climate.values())
+        return out
+
+    # ---- tickets ----------------------------------------------------------------------------
+
+    def _masked_holder(self, holder: Holder | None) -> tuple[str | None, str | None]:
+        if holder is None:
+            return None, None
+        return mask_name(holder.name), id_hash(self._id_secret, holder.id_number)
+
+    async def issue(
+        self, category: str, *, channel: str = "api", kiosk: str | None = None, holder: Holder | None = None,
+        priority: str | None = None, priority_reason: str | None = None, idempotency_key: str | None = None,
+        render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None = None,
+    ) -> IssueOutcome:
+        """Issue a ticket. With ``idempotency_key``, a retry returns the first answer, never a second ticket."""
+        if idempotency_key is not None:
+            previous = await self.store.idempotent_response(idempotency_key)
+            if previous is not None:
+                return await self._replay(previous[1])
+        masked, hashed = self._masked_holder(holder)
+        req = IssueRequest(
+            category=category, channel=channel, kiosk=kiosk, holder=holder, holder_masked=masked,
+            id_hash=hashed, priority=priority, priority_reason=priority_reason,
+        )
+
+        def idem(d: Decision) -> tuple[str, int, str]:
+            t, ahead = d.result
+            assert idempotency_key is not None and render is not None
+            status, body = render(IssueOutcome(t, ahead, self.qr.sign(t.id)))
+            return idempotency_key, status, json.dumps({"ticket_id": t.id, "body": body}, ensure_ascii=False)
+
+        try:
+            d = await self.run(
+                lambda q, now: engine.issue(q, self.cfg, req, now),
+                idempotency=idem if idempotency_key is not None and render is not None else None,
+            )
+        except HallctlError as exc:
+            if exc.code == "store_error" and idempotency_key is not None:
+                # A concurrent retry with the same key may have won the race; answer as it did.
+                previous = await self.store.idempotent_response(idempotency_key)
+                if previous is not None:
+                    return await self._replay(previous[1])
+            raise
+        t, ahead = d.result
+        return IssueOutcome(t, ahead, self.qr.sign(t.id))
+
+    async def _replay(self, body: str) -> IssueOutcome:
+        data = json.loads(body)
+        t = self.q.tickets.get(data["ticket_id"]) or await self.store.ticket(data["ticket_id"])
+        if t is None:
+            raise NotFound("unknown_ticket", "the ticket of this idempotency key is gone")
+        return IssueOutcome(t, int(data["body"].get("waiting_ahead", 0)), data["body"].get("qr", ""), replayed=True)
+
+    async def ticket(self, ticket_id: str) -> Ticket:
+        t = self.q.tickets.get(ticket_id) or await self.store.ticket(ticket_id)
+        if t is None:
+            raise NotFound("unknown_ticket", f"no ticket {ticket_id}")
+        return t
+
+    async def ticket_by_qr(self, token: str) -> tuple[Ticket, Holder | None]:
+        from hallctl.privacy import QrTokenError
+
+        try:
+            ticket_id = self.qr.verify(token, now=self.clock().timestamp())
+        except QrTokenError as exc:
+            raise Refused(exc.code, str(exc)) from exc
+        t = await self.ticket(ticket_id)
+        holder = await self.store.holder(t.id)
+        if holder is None and t.origin_id:
+            holder = await self.store.holder(t.origin_id)
+        return t, holder
+
+    def waiting_ahead(self, t: Ticket) -> int:
+        return engine.waiting_ahead(self.q, t) if t.state == "waiting" else 0
+
+    def estimated_wait_s(self, t: Ticket) -> float | None:
+        qs = self.queue_state(t.category)
+        if qs.avg_wait_s is None:
+            cat = self.cfg.category_by_prefix(t.category)
+            return float(cat.target_wait_minutes * 60) if cat else None
+        serving_windows = max(1, sum(1 for w in self.cfg.window if t.category in w.categories))
+        return round((self.waiting_ahead(t) + 1) * (qs.avg_wait_s or 0) / serving_windows + 0.0, 1)
+
+    # ---- window actions ---------------------------------------------------------------------
+
+    async def call_next(self, window: int) -> Ticket | None:
+        d = await self.run(lambda q, now: engine.call_next(q, self.cfg, window, now))
+        result: Ticket | None = d.result
+        return result
+
+    async def call(self, window: int, number: str) -> Ticket:
+        d = await self.run(lambda q, now: engine.call_ticket(q, self.cfg, window, number, now))
+        result: Ticket = d.result
+        return result
+
+    async def recall(self, window: int) -> Ticket:
+        d = await self.run(lambda q, now: engine.recall(q, self.cfg, window, now))
+        result: Ticket = d.result
+        return result
+
+    async def start_service(self, window: int) -> Ticket:
+        d = await self.run(lambda q, now: engine.start(q, self.cfg, window, now))
+        result: Ticket = d.result
+        return result
+
+    async def finish(self, window: int) -> Ticket:
+        d = await self.run(lambda q, now: engine.finish(q, self.cfg, window, now))
+        result: Ticket = d.result
+        return result
+
+    async def no_show(self, window: int) -> Ticket:
+        d = await self.run(lambda q, now: engine.no_show(q, self.cfg, window, now))
+        result: Ticket = d.result
+        return result
+
+    async def transfer(self, window: int, to_category: str | None, to_window: int | None) -> Ticket:
+        w = self.q.window(window)
+        holder = await self.store.holder(w.current) if w.current else None
+        d = await self.run(
+            lambda q, now: engine.transfer(q, self.cfg, window, to_category, to_window, now, holder=holder)
+        )
+        result: Ticket = d.result
+        return result
+
+    async def pause(self, window: int, paused: bool) -> None:
+        await self.run(lambda q, now: engine.pause(q, self.cfg, window, now, paused))
+
+    async def cancel(self, ticket_id: str) -> Ticket:
+        d = await self.run(lambda q, now: engine.cancel(q, self.cfg, ticket_id, now))
+        result: Ticket = d.result
+        return result
+
+    async def sign_in(self, window: int, staff: str | None) -> None:
+        if staff is not None and self.cfg.staff_by_id(staff) is None:
+            raise NotFound("unknown_staff", f"no staff member {staff}")
+        await self.run(lambda q, now: engine.sign_in(q, self.cfg, window, staff, now))
+
+    async def badge_shown(self, window: int, uid: str) -> str | None:
+        """A badge at the window's reader signs its owner in (亮牌上岗); unknown badges are refused."""
+        person = self.cfg.staff_by_badge(uid)
+        if person is None:
+            log.warning("window %s: unknown badge refused", window)
+            self.bus.publish(ev.Alert(
+                at=self.clock(), alert="unknown_badge", severity="info",
+                message=f"{window}号窗口出示了未登记的工牌", subject=str(window), data={"window": window},
+            ))
+            return None
+        await self.sign_in(window, person.id)
+        return person.id
+
+    async def badge_removed(self, window: int) -> None:
+        if self.q.window(window).staff is not None:
+            await self.sign_in(window, None)
+
+    # ---- evaluations --------------------------------------------------------------------------
+
+    async def evaluate(self, window: int, level: int | None, channel: str, ticket_id: str | None = None,
+                       reasons: tuple[str, ...] = ()) -> engine.Evaluation:
+        d = await self.run(
+            lambda q, now: engine.evaluate(q, self.cfg, window, level, channel, now, ticket_id, reasons)
+        )
+        result: engine.Evaluation = d.result
+        return result
+
+    def _arm_evaluation_timeout(self, window: int, ticket_id: str) -> None:
+        self._disarm_evaluation_timeout(window)
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._eval_timers.pop(window, None)
+            task = asyncio.create_task(self._record_unrated(window, ticket_id), name=f"hallctl.service.unrated.{window}")
+            self._tasks.append(task)
+            task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+        self._eval_timers[window] = loop.call_later(self.cfg.queue.evaluation_timeout_s, fire)
+
+    def _disarm_evaluation_timeout(self, window: int) -> None:
+        handle = self._eval_timers.pop(window, None)
+        if handle is not None:
+            handle.cancel()
+
+    async def _record_unrated(self, window: int, ticket_id: str) -> None:
+        if ticket_id in self.q.evaluated:
+            return
+        try:
+            await self.evaluate(window, None, "timeout", ticket_id=ticket_id)
+        except HallctlError as exc:
+            log.info("window %s: unrated record skipped: %s", window, exc.code)
+
+    # ---- appointments ------------------------------------------------------------------------
+
+    async def book(self, category: str, slot_start: datetime, slot_end: datetime,
+                   holder: Holder | None = None, code: str | None = None) -> engine.Appointment:
+        masked, hashed = self._masked_holder(holder)
+        code = code or f"{secrets.randbelow(10**8):08d}"
+        d = await self.run(lambda q, now: engine.book(q, self.cfg, code, category, slot_start, slot_end, now,
+                                                       masked, hashed))
+        result: engine.Appointment = d.result
+        return result
+
+    async def check_in(self, code: str, kiosk: str | None = None) -> IssueOutcome:
+        d = await self.run(lambda q, now: engine.check_in(q, self.cfg, code, now, kiosk))
+        t, ahead = d.result
+        return IssueOutcome(t, ahead, self.qr.sign(t.id))
+
+    # ---- kiosks and cards -----------------------------------------------------------------------
+
+    async def card_read(self, kiosk_id: str, holder: Holder, card_type: str = "resident") -> IssueOutcome | None:
+        """A card swiped at a kiosk: issue at once (one category) or offer the categories."""
+        kiosk = self.cfg.kiosk_by_id(kiosk_id)
+        if kiosk is None:
+            raise NotFound("unknown_kiosk", f"no kiosk {kiosk_id}")
+        now = self.clock()
+        key = (kiosk_id, id_hash(self._id_secret, holder.id_number))
+        last = self._recent_cards.get(key)
+        if last is not None and (now - last).total_seconds() < self.cfg.queue.card_dedupe_seconds:
+            return None
+        self._recent_cards[key] = now
+        self._recent_cards = {
+            k: v for k, v in self._recent_cards.items()
+            if (now - v).total_seconds() < max(60.0, self.cfg.queue.card_dedupe_seconds)
+        }
+        elderly = holder.birth is not None and engine.age_on(
+            holder.birth, now.astimezone(self.cfg.hall.tz).date()) >= self.cfg.queue.elderly_age
+        offer = secrets.token_urlsafe(12)
+        self._offers = {k: o for k, o in self._offers.items() if o.expires > now}
+        self._offers[offer] = CardOffer(offer, kiosk_id, holder,
+                                        now + timedelta(seconds=self.cfg.queue.card_offer_seconds))
+        open_cats = tuple(
+            c for c in kiosk.categories
+            if (cat := self.cfg.category_by_prefix(c)) is not None and engine.is_open(cat, now, self.cfg)
+        )
+        self.bus.publish(ev.CardRead(
+            at=now, kiosk=kiosk_id, holder=mask_name(holder.name), id_masked=mask_id(holder.id_number),
+            card_type=card_type, elderly=elderly, offer=offer, categories=open_cats,
+        ))
+        if len(kiosk.categories) == 1:
+            return await self.issue_from_offer(offer, kiosk.categories[0])
+        return None
+
+    async def issue_from_offer(self, offer: str, category: str) -> IssueOutcome:
+        o = self._offers.get(offer)
+        if o is None or o.expires < self.clock():
+            raise Refused("offer_expired", "请重新刷身份证", "please swipe your ID card again")
+        kiosk = self.cfg.kiosk_by_id(o.kiosk)
+        if kiosk is not None and category not in kiosk.categories:
+            raise Refused("category_not_offered", f"本机不办理{category}类业务")
+        try:
+            out = await self.issue(category, channel="kiosk", kiosk=o.kiosk, holder=o.holder)
+        except Refused as exc:
+            self.bus.publish(ev.KioskNotice(
+                at=self.clock(), kiosk=o.kiosk, code=exc.code, message=exc.message, message_en=exc.message_en,
+            ))
+            raise
+        self._offers.pop(offer, None)
+        return out
+
+    def kiosk_notice(self, kiosk: str, code: str, message: str, message_en: str, ticket: Ticket | None = None) -> None:
+        self.bus.publish(ev.KioskNotice(
+            at=self.clock(), kiosk=kiosk, code=code, message=message, message_en=message_en,
+            ticket_id=ticket.id if ticket else None, number=ticket.number if ticket else None,
+        ))
+
+    # ---- devices, sensors, climate -----------------------------------------------------------------
+
+    def device_health(self, device: str, kind: str, state: str, detail: str = "") -> None:
+        prev = self.devices.get(device)
+        if prev is not None and prev.state == state and prev.detail == detail:
+            return
+        now = self.clock()
+        since = prev.since if prev is not None and prev.state == state else now
+        self.devices[device] = ev.DeviceState(at=now, device=device, device_kind=kind, state=state, detail=detail,
+                                              since=since)
+        self.bus.publish(self.devices[device])
+        if state == "error" or (state == "offline" and prev is not None and prev.state == "ok"):
+            self.bus.publish(ev.Alert(
+                at=now, alert="device_fault", severity="warning" if state == "offline" else "error",
+                message=f"设备{device}状态{state}: {detail}", subject=device, data={"kind": kind, "state": state},
+            ))
+
+    async def sensor_reading(self, sensor: str, temperature: float | None, humidity: float | None) -> None:
+        now = self.clock()
+        self.sensor_at[sensor] = now
+        self.sensors[sensor] = ev.SensorState(at=now, sensor=sensor, temperature=temperature, humidity=humidity,
+                                              stale=False)
+        self.bus.publish(self.sensors[sensor])
+        try:
+            await self.store.add_reading(sensor, now, temperature, humidity)
+        except HallctlError as exc:
+            log.warning("sensor %s: history not stored: %s", sensor, exc.code)
+        for z in self.cfg.climate_zone:
+            if sensor in z.sensors:
+                self._update_climate(z.id)
+
+    def _update_climate(self, zone_id: str) -> None:
+        z = next(z for z in self.cfg.climate_zone if z.id == zone_id)
+        readings = [self.sensors[s] for s in z.sensors if s in self.sensors and not self.sensors[s].stale]
+        temps = [r.temperature for r in readings if r.temperature is not None]
+        hums = [r.humidity for r in readings if r.humidity is not None]
+        current = round(statistics.fmean(temps), 1) if temps else None
+        humidity = round(statistics.fmean(hums), 1) if hums else None
+        prev = self.climate[zone_id]
+        action = _climate_action(prev.mode, prev.target, current, humidity, z.humidity_high)
+        state = dataclasses.replace(prev, at=self.clock(), current=current, humidity=humidity, action=action)
+        self.climate[zone_id] = state
+        self.bus.publish(state)
+        if current is not None and not (z.comfort_low <= current <= z.comfort_high):
+            self._alert_once(("climate", zone_id), ev.Alert(
+                at=self.clock(), alert="climate_out_of_band", severity="warning",
+                message=f"{z.name or zone_id}温度{current}°C超出舒适范围", subject=zone_id,
+                data={"temperature": current, "humidity": humidity},
+            ))
+        else:
+            self._alerted.discard(("climate", zone_id))
+
+    async def set_climate(self, zone_id: str, mode: str | None, target: float | None) -> ev.ClimateState:
+        z = next((z for z in self.cfg.climate_zone if z.id == zone_id), None)
+        if z is None:
+            raise NotFound("unknown_zone", f"no climate zone {zone_id}")
+        if mode is not None and mode not in ("auto", "off", "cool", "heat", "dry", "fan_only"):
+            raise Refused("bad_mode", f"unknown mode {mode!r}")
+        if target is not None and not (z.min_temp <= target <= z.max_temp):
+            raise Refused("bad_target", f"target must be within {z.min_temp}..{z.max_temp}")
+        prev = self.climate[zone_id]
+        self.climate[zone_id] = dataclasses.replace(
+            prev, at=self.clock(), mode=mode or prev.mode, target=target if target is not None else prev.target
+        )
+        self._update_climate(zone_id)
+        return self.climate[zone_id]
+
+    # ---- supervision and retention ----------------------------------------------------------------
+
+    def _remember_alert(self, alert: ev.Alert) -> None:
+        self.alerts.append(alert)
+        del self.alerts[:-200]
+
+    def _alert_once(self, key: tuple[str, str], alert: ev.Alert) -> None:
+        if key in self._alerted:
+            return
+        self._alerted.add(key)
+        self._remember_alert(alert)
+        self.bus.publish(alert)
+
+    def check_supervision(self) -> None:
+        now = self.clock()
+        for kind, t in engine.overdue(self.q, self.cfg, now):
+            minutes = int((now - (t.sort_at if kind == "wait_exceeded" else (t.serving_at or now))).total_seconds() // 60)
+            text = f"{t.number}已等候{minutes}分钟" if kind == "wait_exceeded" else f"{t.number}办理已超时"
+            self._alert_once((kind, t.id), ev.Alert(
+                at=now, alert=kind, severity="warning", message=text, subject=t.number,
+                data={"category": t.category, "window": t.window, "minutes": minutes},
+            ))
+        for sensor_id, at in self.sensor_at.items():
+            scfg = next((s for s in self.cfg.sensor if s.id == sensor_id), None)
+            st = self.sensors.get(sensor_id)
+            if scfg and st and not st.stale and (now - at).total_seconds() > scfg.stale_after_s:
+                self.sensors[sensor_id] = dataclasses.replace(st, at=now, stale=True)
+                self.bus.publish(self.sensors[sensor_id])
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.supervision.check_interval_s)
+            self.check_supervision()
+            if engine.business_day(self.clock(), self.cfg) != self.q.day:
+                async with self._lock:
+                    try:
+                        await self._rollover()
+                    except HallctlError as exc:
+                        log.error("day rollover failed, will retry: %s", exc.code)
+
+    async def purge(self) -> int:
+        cutoff = self.clock() - timedelta(days=self.cfg.privacy.retention_days)
+        n = await self.store.purge_personal_data(cutoff)
+        if n:
+            log.info("retention: purged personal data of %d tickets older than %s days", n,
+                     self.cfg.privacy.retention_days)
+        return n
+
+    async def _retention(self) -> None:
+        while True:
+            try:
+                await self.purge()
+            except HallctlError as exc:
+                log.error("retention purge failed, will retry: %s", exc.code)
+            await asyncio.sleep(3600)
+
+    # ---- live statistics --------------------------------------------------------------------------
+
+    def live_stats(self) -> dict[str, Any]:
+        today = [t for t in self.q.tickets.values() if t.day == self.q.day]
+        waits = sorted(t.wait_s for t in today if t.wait_s is not None)
+        return {
+            "day": self.q.day.isoformat(),
+            "issued": len(today),
+            "waiting": sum(1 for t in today if t.state == "waiting"),
+            "serving": sum(1 for t in today if t.state in ("called", "serving")),
+            "done": sum(1 for t in today if t.state == "done"),
+            "no_show": sum(1 for t in today if t.state == "no_show"),
+            "avg_wait_s": round(statistics.fmean(waits), 1) if waits else None,
+            "p90_wait_s": waits[min(len(waits) - 1, int(0.9 * len(waits)))] if waits else None,
+            "categories": [self.queue_state(c.prefix).to_dict() for c in self.cfg.category],
+            "windows": [self.window_state(w.number).to_dict() for w in self.cfg.window],
+        }
+
+
+def _climate_action(mode: str, target: float, current: float | None, humidity: float | None,
+                    humidity_high: float) -> str:
+    if mode == "off":
+        return "off"
+    if current is None:
+        return "idle"
+    if mode == "fan_only":
+        return "fan"
+    if mode == "dry" or (mode == "auto" and humidity is not None and humidity > humidity_high):
+        return "drying"
+    if mode in ("cool", "auto") and current > target + 0.5:
+        return "cooling"
+    if mode in ("heat", "auto") and current < target - 0.5:
+        return "heating"
+    return "idle"
+
+
+def day_of(value: str | None, default: date) -> date:
+    return date.fromisoformat(value) if value else default
