@@ -170,6 +170,15 @@ class KioskNotice(Event):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PrintRequested(Event):
+    """Print (or reprint) a ticket at a kiosk's printer."""
+
+    wire_name: ClassVar[str] = "print_requested"
+    ticket_id: str
+    kiosk: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class StaffSignedIn(Event):
     wire_name: ClassVar[str] = "staff_signed_in"
     window: int
@@ -268,7 +277,7 @@ class DisplayText(Event):
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     TicketIssued, TicketCalled, TicketServing, TicketFinished, TicketNoShow, TicketTransferred,
-    TicketCancelled, EvaluationRecorded, EvaluationRequested, CardRead, KioskNotice,
+    TicketCancelled, EvaluationRecorded, EvaluationRequested, CardRead, KioskNotice, PrintRequested,
     StaffSignedIn, StaffSignedOut, Alert, QueueState, WindowState, DeviceState, SensorState,
     ClimateState, DisplayText,
 )

@@ -453,6 +453,14 @@ class HallService:
         self._offers.pop(offer, None)
         return out
 
+    async def reprint(self, ticket_id: str, kiosk: str | None) -> Ticket:
+        t = await self.ticket(ticket_id)
+        target = kiosk or t.kiosk
+        if target is None or self.cfg.kiosk_by_id(target) is None:
+            raise Refused("no_printer", "this ticket was not issued at a kiosk; name the kiosk to print at")
+        self.bus.publish(ev.PrintRequested(at=self.clock(), ticket_id=t.id, kiosk=target))
+        return t
+
     def kiosk_notice(self, kiosk: str, code: str, message: str, message_en: str, ticket: Ticket | None = None) -> None:
         self.bus.publish(ev.KioskNotice(
             at=self.clock(), kiosk=kiosk, code=code, message=message, message_en=message_en,

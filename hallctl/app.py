@@ -1,0 +1,169 @@
+"""The daemon: components started in dependency order, stopped in reverse.
+
+Order: store → bus → service → devices → mqtt → api. HTTP comes up last so no
+request arrives before the queue is loaded; the store closes last so nothing
+writes into a closed database. A core component that fails to start stops the
+daemon with its reason; a device that fails only marks itself offline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import uvicorn
+from fastapi import APIRouter
+
+from hallctl.api import ApiDeps, create_app
+from hallctl.bus import Bus
+from hallctl.config import Config
+from hallctl.service import Clock, HallService, utcnow
+from hallctl.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class ApiServer:
+    """uvicorn's ``Server`` in a task; FastAPI receives handles and owns nothing."""
+
+    name = "api"
+
+    def __init__(self, hall: Hall) -> None:
+        self.hall = hall
+        self.server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        cfg = self.hall.cfg.api
+        from kiosk_ui import mount_pages
+        deps = ApiDeps(
+            service=self.hall.service, health_extra=self.hall.health_extra, routers=self.hall.routers,
+            voice_dir=self.hall.state_dir / "voice", pages=mount_pages,
+        )
+        app = create_app(deps)
+        app.state.hall = self.hall
+        config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
+                                access_log=False, ws="websockets-sansio" if _has_sansio() else "auto")
+        self.server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self.server.serve(), name="hallctl.api.server")
+        while not self.server.started:
+            if self._task.done():
+                exc = self._task.exception()
+                raise RuntimeError(f"HTTP server failed to start on {cfg.host}:{cfg.port}: {exc}")
+            await asyncio.sleep(0.01)
+        sock = self.server.servers[0].sockets[0]
+        self.port = int(sock.getsockname()[1])
+        log.info("API listening on http://%s:%d", cfg.host, self.port)
+
+    async def stop(self) -> None:
+        if self.server is not None and self._task is not None:
+            self.server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    async with asyncio.timeout(5):
+                        await self._task
+                except TimeoutError:
+                    self._task.cancel()
+            self._task = None
+
+
+def _has_sansio() -> bool:
+    try:
+        import websockets.asyncio  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Hall:
+    """One hall's daemon: every component and the state directory they share."""
+
+    def __init__(self, cfg: Config, *, clock: Clock = utcnow, demo: bool = False,
+                 state_dir: Path | None = None) -> None:
+        self.cfg = cfg
+        self.demo = demo
+        self.state_dir = state_dir or Path(cfg.store.path).resolve().parent
+        self.store = Store(cfg.store.path, busy_timeout_ms=cfg.store.busy_timeout_ms,
+                           max_size_mb=cfg.store.max_size_mb, store_photo=cfg.privacy.store_photo)
+        self.bus = Bus()
+        self.service = HallService(cfg, self.store, self.bus, clock)
+        self.routers: list[APIRouter] = []
+        self.health_sources: dict[str, Callable[[], dict[str, Any]]] = {}
+        self.components: list[Component] = []
+        self.api = ApiServer(self)
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    def health_extra(self) -> dict[str, Any]:
+        return {name: fn() for name, fn in self.health_sources.items()}
+
+    def _build(self) -> list[Component]:
+        parts: list[Component] = []
+        for factory in component_factories():
+            part = factory(self)
+            if part is not None:
+                parts.append(part)
+        parts.append(self.api)
+        return parts
+
+    async def start(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+        try:
+            await self.store.open()
+            self._stack.push_async_callback(self.store.close)
+            self._stack.push_async_callback(self.bus.close)
+            await self.service.start()
+            self._stack.push_async_callback(self.service.stop)
+            self.components = self._build()
+            for part in self.components:
+                log.debug("starting %s", part.name)
+                await part.start()
+                self._stack.push_async_callback(self._stop_part, part)
+        except BaseException:
+            await self.stop()
+            raise
+
+    @staticmethod
+    async def _stop_part(part: Component) -> None:
+        try:
+            await part.stop()
+        except Exception:  # noqa: BLE001 - one stuck part must not keep the others running
+            log.exception("stopping %s failed", part.name)
+
+    async def stop(self) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
+
+    async def run_until_signalled(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping")
+            await self.stop()
+
+
+def component_factories() -> list[Callable[[Hall], Component | None]]:
+    """Explicit registry, in start order; each factory returns None when its part is not configured."""
+    from hallctl.devices import devices_component
+    from hallctl.mqtt import mqtt_component
+
+    return [devices_component, mqtt_component]

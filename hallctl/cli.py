@@ -1,0 +1,255 @@
+"""``hallctl``: run the daemon, the demo, and the admin chores around them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from hallctl import config as config_mod
+from hallctl.config import DEFAULT_CONFIG_PATH, Config, ConfigError
+
+log = logging.getLogger("hallctl")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("amqtt", "transitions", "uvicorn.error", "pymodbus"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(path: str) -> Config:
+    try:
+        return config_mod.load(path)
+    except ConfigError as exc:
+        print(f"hallctl: invalid configuration {path}:", file=sys.stderr)
+        for line in exc.lines:
+            print(f"  {line}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load(args.file or args.config)
+    print(f"{args.file or args.config}: OK (hall {cfg.hall.id}: {len(cfg.category)} categories, "
+          f"{len(cfg.window)} windows, {len(cfg.kiosk)} kiosks, {len(cfg.device)} devices)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hallctl.app import Hall
+
+    cfg = _load(args.config)
+    _setup_logging(args.verbose)
+    hall = Hall(cfg)
+    try:
+        asyncio.run(hall.run_until_signalled())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hallctl.demo import run_demo
+
+    _setup_logging(args.verbose)
+    config_file = args.config if args.config_given else None
+    result: int = asyncio.run(run_demo(Path(args.data), args.port, args.host, config_file))
+    return result
+
+
+async def _with_store(cfg: Config, fn: Any) -> Any:
+    from hallctl.store import Store
+
+    store = Store(cfg.store.path, busy_timeout_ms=cfg.store.busy_timeout_ms)
+    await store.open()
+    try:
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from hallctl import auth
+
+    cfg = _load(args.config)
+    if args.token_cmd == "create":
+        try:
+            token = asyncio.run(_with_store(cfg, lambda s: auth.create_token(
+                s, args.role, tuple(args.window or ()), args.label or "")))
+        except ValueError as exc:
+            print(f"hallctl: {exc}", file=sys.stderr)
+            return 2
+        print(token)
+    elif args.token_cmd == "list":
+        for row in asyncio.run(_with_store(cfg, auth.list_tokens)):
+            print(json.dumps(row, ensure_ascii=False))
+    elif args.token_cmd == "revoke":
+        ok = asyncio.run(_with_store(cfg, lambda s: auth.revoke_token(s, args.id)))
+        if not ok:
+            print(f"hallctl: no active token {args.id}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.id}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from hallctl import engine
+    from hallctl.service import utcnow
+    from hallctl.stats import day_stats
+
+    cfg = _load(args.config)
+    day = date.fromisoformat(args.date) if args.date else engine.business_day(utcnow(), cfg)
+    result = asyncio.run(_with_store(cfg, lambda s: day_stats(s, cfg, day)))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    t = result["total"]
+    print(f"{cfg.hall.name} {day}: issued {t['issued']}, done {t['done']}, no-show {t['no_show']}, "
+          f"avg wait {t['avg_wait_s']}s, p90 {t['p90_wait_s']}s, service level {t['service_level']}, "
+          f"satisfaction {t['satisfaction']}")
+    for prefix, s in result["by_category"].items():
+        print(f"  {prefix}: issued {s['issued']}, avg wait {s['avg_wait_s']}s, service level {s['service_level']}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from hallctl.store import backup_file
+
+    cfg = _load(args.config)
+    backup_file(cfg.store.path, args.file)
+    print(f"backed up {cfg.store.path} to {args.file}")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from hallctl.service import utcnow
+
+    cfg = _load(args.config)
+    cutoff = utcnow() - timedelta(days=cfg.privacy.retention_days)
+    n = asyncio.run(_with_store(cfg, lambda s: s.purge_personal_data(cutoff)))
+    print(f"purged personal data of {n} tickets older than {cfg.privacy.retention_days} days")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Drive the simulators of a running demo through its admin API."""
+    base = args.url.rstrip("/")
+    token = args.token or os.environ.get("HALLCTL_TOKEN")
+    if token is None:
+        tokens_file = Path(args.data) / "tokens.json"
+        if tokens_file.exists():
+            token = json.loads(tokens_file.read_text())["admin"]
+    if token is None:
+        print("hallctl: no admin token (use --token or run `hallctl demo` first)", file=sys.stderr)
+        return 2
+    body: dict[str, Any] = {}
+    if args.what == "swipe":
+        path, body = f"/api/v1/sim/kiosk/{args.target}/swipe", {"card": args.card}
+    elif args.what == "remove":
+        path = f"/api/v1/sim/kiosk/{args.target}/remove"
+    elif args.what == "evaluate":
+        path, body = f"/api/v1/sim/window/{args.target}/press", {"level": args.level}
+    elif args.what == "badge":
+        path, body = f"/api/v1/sim/window/{args.target}/badge", {"uid": args.card}
+    elif args.what == "paper":
+        path, body = f"/api/v1/sim/device/{args.target}/paper", {"state": args.state}
+    elif args.what in ("unplug", "plug"):
+        path = f"/api/v1/sim/device/{args.target}/{args.what}"
+    elif args.what == "climate":
+        path, body = f"/api/v1/sim/sensor/{args.target}", {"temperature": args.temperature,
+                                                           "humidity": args.humidity}
+    else:  # pragma: no cover - argparse restricts choices
+        return 2
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            print(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode(), file=sys.stderr)
+        return 1
+    except urllib.error.URLError as exc:
+        print(f"hallctl: cannot reach {base}: {exc.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hallctl", description="Hall-control daemon for government service halls.")
+    p.add_argument("-c", "--config", default=str(DEFAULT_CONFIG_PATH), help="TOML config file")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="a whole hall on simulated devices, embedded broker, pages served")
+    demo.add_argument("--data", default="var/demo", help="state directory for the demo")
+    demo.add_argument("--port", type=int, default=8780)
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.set_defaults(func=cmd_demo)
+
+    chk = sub.add_parser("check-config", help="validate a config file and exit")
+    chk.add_argument("file", nargs="?")
+    chk.set_defaults(func=cmd_check_config)
+
+    tok = sub.add_parser("token", help="API tokens")
+    tsub = tok.add_subparsers(dest="token_cmd", required=True)
+    tc = tsub.add_parser("create")
+    tc.add_argument("--role", required=True, choices=["kiosk", "window", "display", "hvac", "guide", "admin"])
+    tc.add_argument("--window", type=int, action="append", help="window number (repeatable) for window tokens")
+    tc.add_argument("--label")
+    tsub.add_parser("list")
+    tr = tsub.add_parser("revoke")
+    tr.add_argument("id", type=int)
+    tok.set_defaults(func=cmd_token)
+
+    st = sub.add_parser("stats", help="statistics of a business day")
+    st.add_argument("--date")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_stats)
+
+    bk = sub.add_parser("backup", help="online backup of the database")
+    bk.add_argument("file")
+    bk.set_defaults(func=cmd_backup)
+
+    sub.add_parser("purge", help="apply the retention policy now").set_defaults(func=cmd_purge)
+
+    sim = sub.add_parser("simulate", help="drive the simulated devices of a running demo")
+    sim.add_argument("what", choices=["swipe", "remove", "evaluate", "badge", "paper", "unplug", "plug", "climate"])
+    sim.add_argument("target", help="kiosk id, window number, device id or sensor id")
+    sim.add_argument("--card", default="0", help="sample card index (swipe) or badge UID (badge)")
+    sim.add_argument("--level", type=int, default=5)
+    sim.add_argument("--state", default="out", choices=["ok", "near_end", "out"])
+    sim.add_argument("--temperature", type=float, default=26.0)
+    sim.add_argument("--humidity", type=float, default=50.0)
+    sim.add_argument("--url", default="http://127.0.0.1:8780")
+    sim.add_argument("--token")
+    sim.add_argument("--data", default="var/demo")
+    sim.set_defaults(func=cmd_simulate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    raw = sys.argv[1:] if argv is None else argv
+    args.config_given = any(a in ("-c", "--config") or a.startswith("--config=") for a in raw)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

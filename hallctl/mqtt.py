@@ -1,0 +1,12 @@
+"""MQTT component (placeholder until the MQTT work lands): returns no component."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hallctl.app import Component, Hall
+
+
+def mqtt_component(hall: Hall) -> Component | None:
+    return None

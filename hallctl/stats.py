@@ -1,0 +1,93 @@
+"""Daily statistics from the store: the hall's headline figures.
+
+Waiting time is first call minus issue; service time is finish minus start of
+service (or the call when service was not started explicitly). Service level is
+the share of called visitors whose wait was within their category's target.
+Satisfaction (好评率) is the share of rated visits that were not 差评 (level ≥ 3);
+unrated visits (未评价) are counted apart, never as a grade.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+
+from hallctl.config import Config
+from hallctl.store import Store
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return round(s[min(len(s) - 1, int(q * len(s)))], 1)
+
+
+def _summary(rows: list[dict[str, Any]], targets: dict[str, int]) -> dict[str, Any]:
+    waits = [r["wait_s"] for r in rows if r["wait_s"] is not None]
+    services = [r["service_s"] for r in rows if r["service_s"] is not None]
+    called = [r for r in rows if r["wait_s"] is not None]
+    within = [r for r in called if r["wait_s"] <= targets.get(r["category"], 15) * 60]
+    rated = [r for r in rows if r["level"] is not None]
+    return {
+        "issued": len(rows),
+        "called": len(called),
+        "done": sum(1 for r in rows if r["state"] == "done"),
+        "no_show": sum(1 for r in rows if r["state"] == "no_show"),
+        "no_show_rate": round(sum(1 for r in rows if r["state"] == "no_show") / len(called), 3) if called else None,
+        "avg_wait_s": round(sum(waits) / len(waits), 1) if waits else None,
+        "p50_wait_s": _pct(waits, 0.5),
+        "p90_wait_s": _pct(waits, 0.9),
+        "avg_service_s": round(sum(services) / len(services), 1) if services else None,
+        "service_level": round(len(within) / len(called), 3) if called else None,
+        "evaluations": len(rated),
+        "unrated": sum(1 for r in rows if r["evaluated"] and r["level"] is None),
+        "satisfaction": round(sum(1 for r in rated if r["level"] >= 3) / len(rated), 3) if rated else None,
+        "bad_evaluations": sum(1 for r in rated if r["level"] <= 2),
+    }
+
+
+async def day_stats(store: Store, cfg: Config, day: date) -> dict[str, Any]:
+    def fn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            "SELECT t.*, e.level AS level, e.ticket_id IS NOT NULL AS evaluated FROM tickets t"
+            " LEFT JOIN evaluations e ON e.ticket_id = t.id WHERE t.day = ?",
+            (day.isoformat(),),
+        ).fetchall()
+        out = []
+        for r in rows:
+            issued = datetime.fromisoformat(r["issued_at"])
+            first = datetime.fromisoformat(r["first_called_at"]) if r["first_called_at"] else None
+            start = r["serving_at"] or r["called_at"]
+            fin = datetime.fromisoformat(r["finished_at"]) if r["finished_at"] else None
+            service = (
+                (fin - datetime.fromisoformat(start)).total_seconds()
+                if fin is not None and start and r["state"] == "done" else None
+            )
+            out.append({
+                "category": r["category"], "window": r["window"], "staff": r["staff"], "state": r["state"],
+                "hour": issued.astimezone(cfg.hall.tz).hour,
+                "wait_s": (first - datetime.fromisoformat(r["sort_at"])).total_seconds() if first else None,
+                "service_s": service, "level": r["level"], "evaluated": bool(r["evaluated"]),
+            })
+        return out
+
+    rows = await store.read(fn)
+    targets = {c.prefix: c.target_wait_minutes for c in cfg.category}
+    groups: dict[str, dict[Any, list[dict[str, Any]]]] = {k: defaultdict(list) for k in
+                                                           ("category", "window", "staff", "hour")}
+    for r in rows:
+        for key in groups:
+            if r[key] is not None:
+                groups[key][r[key]].append(r)
+    return {
+        "day": day.isoformat(),
+        "hall": cfg.hall.id,
+        "total": _summary(rows, targets),
+        "by_category": {k: _summary(v, targets) for k, v in sorted(groups["category"].items())},
+        "by_window": {str(k): _summary(v, targets) for k, v in sorted(groups["window"].items())},
+        "by_staff": {k: _summary(v, targets) for k, v in sorted(groups["staff"].items())},
+        "by_hour": {f"{k:02d}": _summary(v, targets) for k, v in sorted(groups["hour"].items())},
+    }
