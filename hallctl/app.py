@@ -102,6 +102,7 @@ class Hall:
         self.bus = Bus()
         self.service = HallService(cfg, self.store, self.bus, clock)
         self.routers: list[APIRouter] = []
+        self.devices: Any = None  # the DeviceManager when devices are configured
         self.health_sources: dict[str, Callable[[], dict[str, Any]]] = {}
         self.components: list[Component] = []
         self.api = ApiServer(self)

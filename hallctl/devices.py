@@ -1,12 +1,372 @@
-"""Devices component (placeholder until the driver integration lands): returns no component."""
+"""The devices component: hardware (or its simulator) on one side, the service on the other.
+
+Drivers report to the service (a card was read, a key pressed, a badge shown,
+a device changed health); bus events drive the drivers (a call goes to the LED
+display, an issued ticket to the kiosk's printer, a finished ticket to the
+window's pad). Devices never call each other. Each driver runs in its own named
+task, and a device that fails only marks itself offline: the queue keeps going.
+
+With ``simulate = true`` the component also starts the byte-compatible simulator
+from ``drivers.sim`` behind a pseudo-terminal under ``<state_dir>/dev/`` and
+points the real driver at it, so the demo exercises the same driver code as a
+real hall.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drivers.base import Health
+from drivers.errors import DeviceError
+from drivers.escpos import EscPosPrinter, PrinterNotReady, PrintIncomplete, TicketPrint
+from drivers.evalpad import EvalPad
+from drivers.idcard import IdCard, IdCardReader
+from drivers.led import DisplayRejected, LedBus
+from hallctl import events as ev
+from hallctl.config import DeviceConfig
+from hallctl.engine import Holder
+from hallctl.errors import HallctlError
 
 if TYPE_CHECKING:
     from hallctl.app import Component, Hall
 
+log = logging.getLogger(__name__)
+
+PRIORITY_LABELS = {"green": "绿色通道", "appointment": "预约"}
+PRINTER_NOTICES = {
+    "paper_out": ("打印机缺纸，号票已登记，请到导办台补打", "printer out of paper; your number is registered, "
+                  "please see the guide desk"),
+    "cover_open": ("打印机盖未关，号票已登记，请到导办台补打", "printer cover open; please see the guide desk"),
+}
+DEFAULT_NOTICE = ("号票打印失败，号码已登记，请到导办台补打", "the ticket could not be printed; your number is "
+                  "registered, please see the guide desk")
+
+
+class DeviceManager:
+    name = "devices"
+
+    def __init__(self, hall: Hall) -> None:
+        self.hall = hall
+        self.svc = hall.service
+        self.cfg = hall.cfg
+        self.dev_dir = hall.state_dir / "dev"
+        self.ticket_dir = hall.state_dir / "tickets"
+        self.drivers: dict[str, Any] = {}
+        self.sims: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._subs: list[Any] = []
+
+    # ---- helpers -----------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=f"hallctl.devices.{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, HallctlError):
+            log.info("%s: %s", task.get_name(), exc.code)
+        elif exc is not None:
+            log.error("%s failed", task.get_name(), exc_info=exc)
+
+    def _health(self, dev: DeviceConfig, kind: str | None = None) -> Callable[[Health], None]:
+        def report(h: Health) -> None:
+            self.svc.device_health(dev.id, kind or dev.kind, h.state, h.detail)
+
+        return report
+
+    def _port(self, dev: DeviceConfig) -> str:
+        if dev.simulate:
+            return str(self.dev_dir / dev.id)
+        assert dev.port is not None
+        return dev.port
+
+    # ---- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.dev_dir.mkdir(parents=True, exist_ok=True)
+        builders: dict[str, Callable[[DeviceConfig], Awaitable[None]]] = {
+            "idcard": self._idcard, "printer": self._printer, "led_bus": self._led_bus,
+            "evalpad": self._evalpad, "badge": self._badge, "modbus_sensor": self._modbus,
+        }
+        for dev in self.cfg.device:
+            self.svc.device_health(dev.id, dev.kind, "offline", "starting")
+            try:
+                await builders[dev.kind](dev)
+            except (DeviceError, OSError, RuntimeError, ValueError, ImportError) as exc:
+                log.error("device %s (%s) could not start: %s", dev.id, dev.kind, exc)
+                self.svc.device_health(dev.id, dev.kind, "error", f"could not start: {exc}")
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            await self.svc.bus.unsubscribe(sub)
+        self._subs.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for sim in self.sims.values():
+            with contextlib.suppress(Exception):
+                closer = getattr(sim, "close", None) or getattr(sim, "stop", None)
+                if closer is not None:
+                    result = closer()
+                    if asyncio.iscoroutine(result):
+                        await result
+        self.sims.clear()
+
+    def _run(self, dev: DeviceConfig, driver: Any) -> None:
+        self.drivers[dev.id] = driver
+        self._spawn(driver.run(), f"{dev.id}.run")
+
+    # ---- ID card readers at kiosks ------------------------------------------------------
+
+    async def _idcard(self, dev: DeviceConfig) -> None:
+        kiosk = next((k for k in self.cfg.kiosk if k.reader == dev.id), None)
+        if dev.simulate:
+            from drivers.sim.idcard import IdCardSim
+
+            sim = IdCardSim(self._port(dev))
+            await sim.start()
+            self.sims[dev.id] = sim
+
+        def on_card(card: IdCard) -> None:
+            if kiosk is None:
+                log.warning("%s: card read, but no kiosk uses this reader", dev.id)
+                return
+            self._spawn(self._card_read(kiosk.id, card), f"{dev.id}.card")
+
+        reader = IdCardReader(dev.id, self._port(dev), on_card=on_card, on_health=self._health(dev),
+                              baudrate=dev.baudrate or 115200)
+        self._run(dev, reader)
+
+    async def _card_read(self, kiosk: str, card: IdCard) -> None:
+        if not card.id_number_valid:
+            self.svc.kiosk_notice(kiosk, "invalid_card", "证件号码校验失败，请到导办台办理",
+                                  "the card's ID number failed its check; please see the guide desk")
+            return
+        holder = Holder(
+            name=card.name, id_number=card.id_number, sex=card.sex.label, birth=card.birth,
+            nation=card.nation.label if card.nation else "", address=card.address,
+            card_type=card.card_type.name.lower(), authority=card.authority, valid_to=card.valid_to,
+            photo=card.photo or None,
+        )
+        try:
+            await self.svc.card_read(kiosk, holder, card.card_type.name.lower())
+        except HallctlError as exc:
+            # Refusals (limit reached, closed) were already told to the kiosk screen by the service.
+            log.info("kiosk %s: card swipe refused: %s", kiosk, exc.code)
+
+    # ---- ticket printers ------------------------------------------------------------------
+
+    async def _printer(self, dev: DeviceConfig) -> None:
+        kiosks = [k.id for k in self.cfg.kiosk if k.printer == dev.id]
+        if dev.simulate:
+            from drivers.sim.escpos import EscPosSim
+
+            sim = EscPosSim(self._port(dev), self.ticket_dir / dev.id)
+            await sim.start()
+            self.sims[dev.id] = sim
+        printer = EscPosPrinter(dev.id, self._port(dev), on_health=self._health(dev),
+                                baudrate=dev.baudrate or 9600,
+                                paper_width_dots=int(dev.options.get("paper_width_dots", 576)))
+        self._run(dev, printer)
+
+        async def handle(e: ev.Event) -> None:
+            if isinstance(e, ev.TicketIssued) and e.kiosk in kiosks and e.channel in ("kiosk", "appointment"):
+                await self._print(printer, e.kiosk, e.ticket_id)
+            elif isinstance(e, ev.PrintRequested) and e.kiosk in kiosks:
+                await self._print(printer, e.kiosk, e.ticket_id)
+
+        self._subs.append(self.svc.bus.subscribe(f"printer.{dev.id}", handle, (ev.TicketIssued, ev.PrintRequested)))
+
+    def ticket_layout(self, ticket_id: str) -> TicketPrint:
+        t = self.svc.q.tickets[ticket_id]
+        cat = self.cfg.category_by_prefix(t.category)
+        windows = [str(w.number) for w in self.cfg.window if t.category in w.categories]
+        hint = f"请到{'、'.join(windows[:6])}号窗口办理" if windows else None
+        return TicketPrint(
+            hall_name=self.cfg.hall.name, category_name=cat.name if cat else t.category, number=t.number,
+            waiting_ahead=self.svc.waiting_ahead(t),
+            holder_masked=t.holder_masked if self.cfg.privacy.print_masked_name else None,
+            issued_at=t.issued_at.astimezone(self.cfg.hall.tz), qr_payload=self.svc.qr.sign(t.id),
+            footer="请留意叫号，过号请到导办台", window_hint=hint, priority_label=PRIORITY_LABELS.get(t.priority),
+        )
+
+    async def _print(self, printer: EscPosPrinter, kiosk: str, ticket_id: str) -> None:
+        if ticket_id not in self.svc.q.tickets:
+            ticket = await self.svc.ticket(ticket_id)
+            self.svc.q.tickets.setdefault(ticket.id, ticket)
+        layout = self.ticket_layout(ticket_id)
+        ticket = self.svc.q.tickets[ticket_id]
+        try:
+            await printer.print_ticket(layout)
+        except (PrinterNotReady, PrintIncomplete) as exc:
+            reason = getattr(exc, "reason", exc.code)
+            message, message_en = PRINTER_NOTICES.get(reason, DEFAULT_NOTICE)
+            log.warning("kiosk %s: ticket %s not printed: %s", kiosk, ticket.number, reason)
+            self.svc.kiosk_notice(kiosk, f"printer_{reason}", message, message_en, ticket)
+        except DeviceError as exc:
+            log.warning("kiosk %s: ticket %s not printed: %s", kiosk, ticket.number, exc.code)
+            self.svc.kiosk_notice(kiosk, "printer_offline", *DEFAULT_NOTICE, ticket)
+        else:
+            self.svc.kiosk_notice(kiosk, "printed", "请取走号票", "please take your ticket", ticket)
+
+    # ---- LED window displays ---------------------------------------------------------------
+
+    async def _led_bus(self, dev: DeviceConfig) -> None:
+        windows = {w.number: w.led_address for w in self.cfg.window if w.led == dev.id and w.led_address}
+        if dev.simulate:
+            from drivers.sim.led import LedBusSim
+
+            sim = LedBusSim(self._port(dev), addresses=list(windows.values()))
+            sim.plug()
+            self.sims[dev.id] = sim
+
+        def on_address(addr: int, h: Health) -> None:
+            self.svc.device_health(f"{dev.id}-{addr}", "led", h.state, h.detail)
+
+        bus = LedBus(dev.id, self._port(dev), protocol=dev.protocol or "hallframe", on_health=self._health(dev),
+                     on_address_health=on_address, addresses=list(windows.values()),
+                     baudrate=dev.baudrate or 9600)
+        self._run(dev, bus)
+        addr_of = {f"{dev.id}-{a}": a for a in windows.values()} | {str(w): a for w, a in windows.items()}
+
+        async def handle(e: ev.Event) -> None:
+            try:
+                if isinstance(e, ev.TicketCalled) and e.window in windows:
+                    await bus.show_call(windows[e.window], e.number, e.window)
+                elif isinstance(e, ev.WindowState) and e.window in windows and e.state in ("idle", "paused"):
+                    text = "暂停服务" if e.state == "paused" else f"{e.window}号窗口 欢迎您"
+                    await bus.show_text(windows[e.window], text)
+                elif isinstance(e, ev.DisplayText) and e.display in addr_of:
+                    await bus.show_text(addr_of[e.display], e.text, effect="scroll")
+            except DisplayRejected as exc:
+                log.warning("%s: display refused text: %s", dev.id, exc.reason)
+            except DeviceError as exc:
+                log.info("%s: display not updated: %s", dev.id, exc.code)
+
+        self._subs.append(self.svc.bus.subscribe(f"led.{dev.id}", handle,
+                                                 (ev.TicketCalled, ev.WindowState, ev.DisplayText)))
+
+    # ---- evaluation pads --------------------------------------------------------------------
+
+    async def _evalpad(self, dev: DeviceConfig) -> None:
+        window = next((w.number for w in self.cfg.window if w.pad == dev.id), None)
+        if dev.simulate:
+            from drivers.sim.evalpad import EvalPadSim
+
+            sim = EvalPadSim(self._port(dev), address=dev.address or 1)
+            sim.plug()
+            self.sims[dev.id] = sim
+
+        def on_key(level: int) -> None:
+            if window is None:
+                return
+            self._spawn(self.svc.evaluate(window, level, "pad"), f"{dev.id}.key")
+
+        def on_timeout() -> None:
+            if window is None:
+                return
+            self._spawn(self.svc.evaluate(window, None, "pad_timeout"), f"{dev.id}.timeout")
+
+        pad = EvalPad(dev.id, self._port(dev), address=dev.address or 1, on_key=on_key, on_timeout=on_timeout,
+                      on_health=self._health(dev), baudrate=dev.baudrate or 9600)
+        self._run(dev, pad)
+
+        async def handle(e: ev.Event) -> None:
+            if isinstance(e, ev.EvaluationRequested) and e.window == window:
+                try:
+                    await pad.start_rating(e.staff or "", e.number)
+                except DeviceError as exc:
+                    log.info("%s: rating prompt not shown: %s", dev.id, exc.code)
+
+        self._subs.append(self.svc.bus.subscribe(f"pad.{dev.id}", handle, (ev.EvaluationRequested,)))
+
+    # ---- staff badge readers (PC/SC) ----------------------------------------------------------
+
+    async def _badge(self, dev: DeviceConfig) -> None:
+        from drivers.badge import BadgeReader
+
+        window = next((w.number for w in self.cfg.window if w.badge_reader == dev.id), None)
+        reader_name = dev.port or ""
+        if dev.simulate:
+            from drivers.sim import pcscd
+
+            index = sum(1 for d in self.cfg.device if d.kind == "badge" and d.simulate and d.id < dev.id)
+            if index > 1:
+                raise RuntimeError("vpcd offers two virtual readers; simulate at most two badge readers")
+            await asyncio.to_thread(pcscd.ensure_running)
+            reader_name = f"Virtual PCD 00 0{index}"
+            self.sims[dev.id] = {"reader": reader_name, "port": 35963 + index, "badge": None}
+
+        def on_badge(uid: str) -> None:
+            if window is not None:
+                self._spawn(self.svc.badge_shown(window, uid), f"{dev.id}.badge")
+
+        def on_removed() -> None:
+            if window is not None:
+                self._spawn(self.svc.badge_removed(window), f"{dev.id}.removed")
+
+        reader = BadgeReader(dev.id, reader_name, on_badge=on_badge, on_removed=on_removed,
+                             on_health=self._health(dev))
+        self._run(dev, reader)
+
+    # ---- temperature / humidity -----------------------------------------------------------------
+
+    async def _modbus(self, dev: DeviceConfig) -> None:
+        from drivers.modbus_sensor import ModbusSensor
+
+        sensor = next((s.id for s in self.cfg.sensor if s.source == "modbus" and s.device == dev.id), None)
+        if dev.simulate:
+            from drivers.sim.modbus_sensor import ModbusSensorSim
+
+            sim = ModbusSensorSim(self._port(dev), device_id=dev.address or 1)
+            await sim.start()
+            sim.set(24.5 + 0.5 * len(self.sims) % 3, 48.0)
+            self.sims[dev.id] = sim
+
+        def on_reading(r: Any) -> None:
+            if sensor is not None:
+                self._spawn(self.svc.sensor_reading(sensor, r.temperature, r.humidity), f"{dev.id}.reading")
+
+        driver = ModbusSensor(dev.id, self._port(dev), device_id=dev.address or 1, on_reading=on_reading,
+                              on_health=self._health(dev), baudrate=dev.baudrate or 9600, parity=dev.parity,
+                              interval=float(dev.options.get("interval", 5.0)))
+        self._run(dev, driver)
+
+    # ---- simulator control (demo) ---------------------------------------------------------------
+
+    def sim(self, device_id: str) -> Any:
+        sim = self.sims.get(device_id)
+        if sim is None:
+            from hallctl.errors import NotFound
+
+            raise NotFound("unknown_simulator", f"no simulated device {device_id}")
+        return sim
+
+    def printed(self, device_id: str) -> list[Path]:
+        sim = self.sim(device_id)
+        return [Path(t.png_path) for t in getattr(sim, "tickets", [])]
+
 
 def devices_component(hall: Hall) -> Component | None:
-    return None
+    if not hall.cfg.device:
+        return None
+    manager = DeviceManager(hall)
+    hall.devices = manager
+    from hallctl.sim_api import sim_router
+
+    if any(d.simulate for d in hall.cfg.device):
+        hall.routers.append(sim_router(manager))
+    return manager
