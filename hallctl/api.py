@@ -155,7 +155,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                   for e in exc.errors()]
         if any(e["type"] == "json_invalid" for e in errors):
-            return problem(400, "malformed_json", "Bad request", "请求体不是有效的JSON", "request body is not valid JSON")
+            return problem(400, "malformed_json", "Bad request", "请求体不是有效的JSON",
+                           "request body is not valid JSON")
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
         return problem(422, "invalid_request", "Invalid request", detail, errors=errors)
 
@@ -443,7 +444,7 @@ _voice_locks: dict[str, asyncio.Lock] = {}
 
 async def render_voice(directory: Path, text: str) -> Path:
     """Render an announcement with espeak-ng (Mandarin, offline) once; later calls hit the cache."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a no-op after the first call
     name = hashlib.sha256(text.encode()).hexdigest()[:20] + ".wav"
     path = directory / name
     lock = _voice_locks.setdefault(name, asyncio.Lock())

@@ -141,7 +141,7 @@ class Hall:
     async def _stop_part(part: Component) -> None:
         try:
             await part.stop()
-        except Exception:  # noqa: BLE001 - one stuck part must not keep the others running
+        except Exception:
             log.exception("stopping %s failed", part.name)
 
     async def stop(self) -> None:

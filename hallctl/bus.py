@@ -86,7 +86,7 @@ class Bus:
                     await result
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - one subscriber's bug must not stop the others
+            except Exception as exc:
                 sub.errors += 1
                 self.handler_errors.append((sub.name, exc))
                 log.exception("bus subscriber %s failed on %s", sub.name, event.wire_name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -52,10 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     _setup_logging(args.verbose)
     hall = Hall(cfg)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(hall.run_until_signalled())
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -64,7 +63,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _setup_logging(args.verbose)
     config_file = args.config if args.config_given else None
-    result: int = asyncio.run(run_demo(Path(args.data), args.port, args.host, config_file))
+    data = Path(args.data).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    result: int = asyncio.run(run_demo(data, args.port, args.host, config_file))
     return result
 
 

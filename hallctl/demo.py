@@ -213,8 +213,7 @@ async def demo_tokens(hall: Hall, data: Path) -> dict[str, str]:
 
 
 async def run_demo(data: Path, port: int, host: str, config_file: str | None) -> int:
-    data = data.resolve()
-    data.mkdir(parents=True, exist_ok=True)
+    """Run the demo hall; ``data`` must exist (the CLI creates it) and be absolute."""
     cfg = config.load(config_file) if config_file else demo_config(data, port, host)
     hall = Hall(cfg, demo=True, state_dir=data)
     import asyncio

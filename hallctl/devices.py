@@ -183,9 +183,11 @@ class DeviceManager:
         self._run(dev, printer)
 
         async def handle(e: ev.Event) -> None:
-            if isinstance(e, ev.TicketIssued) and e.kiosk in kiosks and e.channel in ("kiosk", "appointment"):
-                await self._print(printer, e.kiosk, e.ticket_id)
-            elif isinstance(e, ev.PrintRequested) and e.kiosk in kiosks:
+            wanted = isinstance(e, ev.PrintRequested) or (
+                isinstance(e, ev.TicketIssued) and e.channel in ("kiosk", "appointment")
+            )
+            if wanted and isinstance(e, ev.TicketIssued | ev.PrintRequested) and e.kiosk in kiosks:
+                assert e.kiosk is not None
                 await self._print(printer, e.kiosk, e.ticket_id)
 
         self._subs.append(self.svc.bus.subscribe(f"printer.{dev.id}", handle, (ev.TicketIssued, ev.PrintRequested)))

@@ -475,7 +475,7 @@ def start(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
 
 def finish(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
     _window(cfg, window)
-    w, t = _current(q, window, ("called", "serving"))
+    w, _ = _current(q, window, ("called", "serving"))
     d = Decision(at=now)
     d.windows.append(_finish_current(q, cfg, d, w, now))
     d.result = d.tickets[-1]

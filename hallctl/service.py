@@ -84,7 +84,8 @@ class HallService:
     async def start(self) -> None:
         self._id_secret = bytes.fromhex(await self.store.meta_default("id_hash_secret", lambda: secrets.token_hex(32)))
         qr_secret = bytes.fromhex(await self.store.meta_default("qr_secret", lambda: secrets.token_hex(32)))
-        self.qr = QrSigner(qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600)
+        self.qr = QrSigner(qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600,
+                           clock=lambda: self.clock().timestamp())
         self.q = await self.store.load_queue(engine.business_day(self.clock(), self.cfg))
         for z in self.cfg.climate_zone:
             self.climate[z.id] = ev.ClimateState(
@@ -117,7 +118,9 @@ class HallService:
             self.q.apply(d)
             self.q.day = d.result
             # Drop finished tickets of earlier days from memory; the store keeps them.
-            self.q.tickets = {k: t for k, t in self.q.tickets.items() if t.day >= self.q.day or t.state in engine.ACTIVE}
+            self.q.tickets = {
+                k: t for k, t in self.q.tickets.items() if t.day >= self.q.day or t.state in engine.ACTIVE
+            }
             self.q.counters = {k: v for k, v in self.q.counters.items() if k[0] >= self.q.day}
             self._publish(d)
 
@@ -366,7 +369,9 @@ class HallService:
 
         def fire() -> None:
             self._eval_timers.pop(window, None)
-            task = asyncio.create_task(self._record_unrated(window, ticket_id), name=f"hallctl.service.unrated.{window}")
+            task = asyncio.create_task(
+                self._record_unrated(window, ticket_id), name=f"hallctl.service.unrated.{window}"
+            )
             self._tasks.append(task)
             task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
 
@@ -550,7 +555,8 @@ class HallService:
     def check_supervision(self) -> None:
         now = self.clock()
         for kind, t in engine.overdue(self.q, self.cfg, now):
-            minutes = int((now - (t.sort_at if kind == "wait_exceeded" else (t.serving_at or now))).total_seconds() // 60)
+            since = t.sort_at if kind == "wait_exceeded" else (t.serving_at or now)
+            minutes = int((now - since).total_seconds() // 60)
             text = f"{t.number}已等候{minutes}分钟" if kind == "wait_exceeded" else f"{t.number}办理已超时"
             self._alert_once((kind, t.id), ev.Alert(
                 at=now, alert=kind, severity="warning", message=text, subject=t.number,

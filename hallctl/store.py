@@ -52,9 +52,7 @@ def ticket_row(t: Ticket) -> tuple[Any, ...]:
     out: list[Any] = []
     for col in TICKET_COLUMNS:
         v = getattr(t, col)
-        if isinstance(v, datetime):
-            v = v.isoformat()
-        elif isinstance(v, date):
+        if isinstance(v, (datetime, date)):
             v = v.isoformat()
         out.append(v)
     return tuple(out)
