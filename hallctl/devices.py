@@ -289,7 +289,7 @@ class DeviceManager:
         async def handle(e: ev.Event) -> None:
             if isinstance(e, ev.EvaluationRequested) and e.window == window:
                 try:
-                    await pad.start_rating(e.staff or "", e.number)
+                    await pad.start_rating(e.staff or "-", e.number)  # the pad needs an id; "-" = nobody signed in
                 except DeviceError as exc:
                     log.info("%s: rating prompt not shown: %s", dev.id, exc.code)
 

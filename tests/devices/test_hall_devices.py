@@ -1,0 +1,200 @@
+"""The whole hall through its real drivers and byte-compatible simulators on ptys.
+
+Swipe → ticket → printed PNG whose QR decodes → window looks the visitor up →
+call → LED text read back → pad key → evaluation stored; and the faults a hall
+meets: paper out, a device unplugged mid-day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hallctl import auth, config
+from hallctl import events as ev
+from hallctl.app import Hall
+from hallctl.demo import DEMO_TOML
+
+Predicate = Callable[[ev.Event], bool]
+
+
+class Watch:
+    """Collects bus events so a test can wait for one instead of sleeping."""
+
+    def __init__(self, hall: Hall) -> None:
+        self.events: list[ev.Event] = []
+        self._changed = asyncio.Event()
+        self.sub = hall.bus.subscribe("test.watch", self._on)
+
+    def _on(self, e: ev.Event) -> None:
+        self.events.append(e)
+        self._changed.set()
+
+    async def wait(self, pred: Predicate, timeout: float = 10.0) -> ev.Event:
+        async with asyncio.timeout(timeout):
+            seen = 0
+            while True:
+                for e in self.events[seen:]:
+                    if pred(e):
+                        return e
+                seen = len(self.events)
+                self._changed.clear()
+                await self._changed.wait()
+
+
+def hall_config(tmp: Path, *, keep_kinds: tuple[str, ...] = ("idcard", "printer", "led_bus", "evalpad")) -> config.Config:
+    raw: dict[str, Any] = tomllib.loads(DEMO_TOML)
+    raw["hall"]["id"] = "devtest"
+    raw["store"] = {"path": str(tmp / "hall.db")}
+    raw["api"] = {"port": 0}
+    raw["device"] = [d for d in raw["device"] if d["kind"] in keep_kinds]
+    kept = {d["id"] for d in raw["device"]}
+    for w in raw["window"]:
+        for key in ("led", "pad", "badge_reader"):
+            if w.get(key) not in kept:
+                w.pop(key, None)
+                if key == "led":
+                    w.pop("led_address", None)
+    if "modbus_sensor" not in keep_kinds:
+        raw.pop("sensor", None)
+        raw.pop("climate_zone", None)
+    return config.parse(raw)
+
+
+@pytest.fixture
+async def hall(tmp_path: Path) -> AsyncIterator[Hall]:
+    h = Hall(hall_config(tmp_path), state_dir=tmp_path)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+async def client(hall: Hall, role: str, windows: tuple[int, ...] = ()) -> httpx.AsyncClient:
+    token = await auth.create_token(hall.store, role, windows)
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{hall.api.port}", timeout=10,
+                             headers={"Authorization": f"Bearer {token}"})
+
+
+async def device_state(watch: Watch, hall: Hall, device: str, state: str, timeout: float = 10.0) -> None:
+    current = hall.service.devices.get(device)
+    if current is not None and current.state == state:
+        return
+    await watch.wait(lambda e: isinstance(e, ev.DeviceState) and e.device == device and e.state == state, timeout)
+
+
+def zbar(png: Path) -> str:
+    out = subprocess.run(["zbarimg", "--raw", "-q", str(png)], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+async def test_swipe_print_lookup_call_display_evaluate(hall: Hall) -> None:
+    """A visitor's whole path through real drivers: every step lands where the next one reads it."""
+    from drivers.sim.idcard import SAMPLE_CARDS
+
+    watch = Watch(hall)
+    for dev in ("idr-k1", "prn-k1", "led-floor1", "pad1"):
+        await device_state(watch, hall, dev, "ok")
+    kiosk, window1 = await client(hall, "kiosk"), await client(hall, "window", (1,))
+    card = SAMPLE_CARDS["young"]
+    hall.devices.sims["idr-k1"].present(card)
+    read = await watch.wait(lambda e: isinstance(e, ev.CardRead) and e.kiosk == "k1")
+    assert isinstance(read, ev.CardRead)
+    assert read.holder == card.masked_name and card.name not in read.holder
+
+    r = await kiosk.post("/api/v1/tickets", json={"offer": read.offer, "category": "A"})
+    assert r.status_code == 201, r.text
+    ticket = r.json()
+    assert ticket["holder"] == card.masked_name
+    await watch.wait(lambda e: isinstance(e, ev.KioskNotice) and e.code == "printed")
+    printed = hall.devices.sims["prn-k1"].tickets
+    assert len(printed) == 1
+    assert ticket["number"] in printed[0].text_lines
+    assert "便民服务" in printed[0].text_lines
+    qr = zbar(Path(printed[0].png_path))
+    assert qr == ticket["qr"]
+
+    r = await window1.get(f"/api/v1/tickets/by-qr/{qr}")
+    assert r.status_code == 200, r.text
+    assert r.json()["holder"]["name"] == card.name
+    assert r.json()["holder"]["id_number"] == card.id_number
+
+    r = await window1.post("/api/v1/windows/1/call-next")
+    assert r.json()["ticket"]["number"] == ticket["number"]
+    led = hall.devices.sims["led-floor1"]
+    await watch.wait(lambda e: isinstance(e, ev.TicketCalled))
+    await hall.bus.drain()
+    assert led.screen(1).text == f"请{ticket['number']}号到1号窗口"
+
+    r = await window1.post("/api/v1/windows/1/finish")
+    assert r.status_code == 200
+    pad = hall.devices.sims["pad1"]
+    await hall.bus.drain()  # the pad handler returns once the pad acknowledged the prompt
+    assert pad.prompt is not None and pad.prompt[1] == ticket["number"]
+    pad.press(4)
+    rec = await watch.wait(lambda e: isinstance(e, ev.EvaluationRecorded))
+    assert isinstance(rec, ev.EvaluationRecorded)
+    assert (rec.ticket_id, rec.level, rec.window, rec.channel) == (ticket["id"], 4, 1, "pad")
+    stats = (await window1.get("/api/v1/stats")).json()
+    assert stats["total"]["evaluations"] == 1 and stats["total"]["satisfaction"] == 1.0
+    for c in (kiosk, window1):
+        await c.aclose()
+
+
+async def test_paper_out_keeps_ticket_and_reprints(hall: Hall) -> None:
+    """Out of paper: the ticket is still issued, the kiosk is told, the printer shows it, reprint works."""
+    from drivers.sim.idcard import SAMPLE_CARDS
+
+    watch = Watch(hall)
+    await device_state(watch, hall, "prn-k2", "ok")
+    printer = hall.devices.sims["prn-k2"]
+    printer.set_paper("out")
+    hall.devices.sims["idr-k2"].present(SAMPLE_CARDS["elderly"])  # k2 offers one category: issues at once
+    notice = await watch.wait(lambda e: isinstance(e, ev.KioskNotice) and e.kiosk == "k2")
+    assert isinstance(notice, ev.KioskNotice)
+    assert notice.code == "printer_paper_out" and notice.number == "D001"
+    assert "导办台" in notice.message
+    await device_state(watch, hall, "prn-k2", "error")
+    assert hall.service.devices["prn-k2"].detail == "paper_out"
+    assert printer.tickets == []
+    t = hall.service.q.find_number("D001")
+    assert t is not None and t.state == "waiting" and t.priority == "green"
+
+    printer.set_paper("ok")
+    guide = await client(hall, "guide")
+    r = await guide.post(f"/api/v1/tickets/{t.id}/reprint", json={})
+    assert r.status_code == 202, r.text
+    await watch.wait(lambda e: isinstance(e, ev.KioskNotice) and e.code == "printed")
+    assert len(printer.tickets) == 1 and "D001" in printer.tickets[0].text_lines
+    await guide.aclose()
+
+
+async def test_unplugged_display_goes_offline_queue_keeps_serving_and_recovers(hall: Hall) -> None:
+    """Unplugging the LED bus mid-day: state says offline, calls still work, it comes back by itself."""
+    watch = Watch(hall)
+    await device_state(watch, hall, "led-floor1", "ok")
+    kiosk, window2 = await client(hall, "kiosk"), await client(hall, "window", (2,))
+    led = hall.devices.sims["led-floor1"]
+    led.unplug()
+    await device_state(watch, hall, "led-floor1", "offline")
+    assert (await kiosk.post("/api/v1/tickets", json={"category": "A"})).status_code == 201
+    r = await window2.post("/api/v1/windows/2/call-next")
+    assert r.status_code == 200 and r.json()["ticket"]["number"] == "A001"
+    health = (await kiosk.get("/api/v1/health")).json()
+    assert health["status"] == "degraded" and health["devices"]["led-floor1"]["state"] == "offline"
+    led.plug()
+    await device_state(watch, hall, "led-floor1", "ok")
+    await window2.post("/api/v1/windows/2/recall")
+    await watch.wait(lambda e: isinstance(e, ev.TicketCalled) and e.recall == 1)
+    await hall.bus.drain()
+    assert led.screen(2).text == "请A001号到2号窗口"
+    for c in (kiosk, window2):
+        await c.aclose()
