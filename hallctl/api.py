@@ -175,7 +175,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         devices = {k: {"kind": d.device_kind, "state": d.state, "detail": d.detail, "since": d.since.isoformat()}
                    for k, d in svc.devices.items()}
         extra = deps.health_extra()
-        degraded = svc.store.write_errors > 0 or any(d["state"] != "ok" for d in devices.values()) or any(
+        degraded = svc.store.last_error is not None or any(d["state"] != "ok" for d in devices.values()) or any(
             isinstance(v, dict) and v.get("ok") is False for v in extra.values())
         body = {
             "status": "degraded" if degraded else "ok", "hall": svc.cfg.hall.id, "version": __version__,
@@ -430,11 +430,10 @@ async def _sse_stream(svc: HallService, request: Request) -> AsyncIterator[bytes
                 async with asyncio.timeout(15):
                     e = await queue.get()
             except TimeoutError:
-                if await request.is_disconnected():
-                    return
-                yield b": keep-alive\n\n"
-                continue
-            yield _sse(e)
+                e = None
+            if await request.is_disconnected():
+                return
+            yield _sse(e) if e is not None else b": keep-alive\n\n"
     finally:
         await svc.bus.unsubscribe(sub)
 

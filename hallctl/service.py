@@ -68,6 +68,7 @@ class HallService:
         self._id_secret = b""
         self.qr: QrSigner = QrSigner(b"unset", 1)
         self._offers: dict[str, CardOffer] = {}
+        self._idem_locks: dict[str, asyncio.Lock] = {}
         self._recent_cards: dict[tuple[str, str], datetime] = {}
         self.devices: dict[str, ev.DeviceState] = {}
         self.sensors: dict[str, ev.SensorState] = {}
@@ -214,10 +215,26 @@ class HallService:
         render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None = None,
     ) -> IssueOutcome:
         """Issue a ticket. With ``idempotency_key``, a retry returns the first answer, never a second ticket."""
-        if idempotency_key is not None:
-            previous = await self.store.idempotent_response(idempotency_key)
-            if previous is not None:
-                return await self._replay(previous[1])
+        if idempotency_key is None:
+            return await self._issue(category, channel, kiosk, holder, priority, priority_reason, None, render)
+        # Same-key requests wait for each other (a kiosk that retried before the first answer arrived).
+        lock = self._idem_locks.setdefault(idempotency_key, asyncio.Lock())
+        try:
+            async with lock:
+                previous = await self.store.idempotent_response(idempotency_key)
+                if previous is not None:
+                    return await self._replay(previous[1])
+                return await self._issue(category, channel, kiosk, holder, priority, priority_reason,
+                                         idempotency_key, render)
+        finally:
+            if not lock.locked() and self._idem_locks.get(idempotency_key) is lock:
+                del self._idem_locks[idempotency_key]
+
+    async def _issue(
+        self, category: str, channel: str, kiosk: str | None, holder: Holder | None, priority: str | None,
+        priority_reason: str | None, idempotency_key: str | None,
+        render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None,
+    ) -> IssueOutcome:
         masked, hashed = self._masked_holder(holder)
         req = IssueRequest(
             category=category, channel=channel, kiosk=kiosk, holder=holder, holder_masked=masked,
@@ -230,18 +247,10 @@ class HallService:
             status, body = render(IssueOutcome(t, ahead, self.qr.sign(t.id)))
             return idempotency_key, status, json.dumps({"ticket_id": t.id, "body": body}, ensure_ascii=False)
 
-        try:
-            d = await self.run(
-                lambda q, now: engine.issue(q, self.cfg, req, now),
-                idempotency=idem if idempotency_key is not None and render is not None else None,
-            )
-        except HallctlError as exc:
-            if exc.code == "store_error" and idempotency_key is not None:
-                # A concurrent retry with the same key may have won the race; answer as it did.
-                previous = await self.store.idempotent_response(idempotency_key)
-                if previous is not None:
-                    return await self._replay(previous[1])
-            raise
+        d = await self.run(
+            lambda q, now: engine.issue(q, self.cfg, req, now),
+            idempotency=idem if idempotency_key is not None and render is not None else None,
+        )
         t, ahead = d.result
         return IssueOutcome(t, ahead, self.qr.sign(t.id))
 

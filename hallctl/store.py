@@ -185,6 +185,7 @@ class Store:
                 try:
                     result = fn(conn)
                     conn.execute("COMMIT")
+                    self.last_error = None
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
