@@ -192,7 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hallctl", description="Hall-control daemon for government service halls.")
     p.add_argument("-c", "--config", default=str(DEFAULT_CONFIG_PATH), help="TOML config file")
     p.add_argument("-v", "--verbose", action="store_true")
+    # Every command also takes -c/-v after its name (`hallctl run -c FILE`), as the conventions promise.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS, help="TOML config file")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="cmd", required=True)
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+        return _add(name, parents=[common], **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
 
@@ -208,12 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     tok = sub.add_parser("token", help="API tokens")
     tsub = tok.add_subparsers(dest="token_cmd", required=True)
-    tc = tsub.add_parser("create")
+    tc = tsub.add_parser("create", parents=[common])
     tc.add_argument("--role", required=True, choices=["kiosk", "window", "display", "hvac", "guide", "admin"])
     tc.add_argument("--window", type=int, action="append", help="window number (repeatable) for window tokens")
     tc.add_argument("--label")
-    tsub.add_parser("list")
-    tr = tsub.add_parser("revoke")
+    tsub.add_parser("list", parents=[common])
+    tr = tsub.add_parser("revoke", parents=[common])
     tr.add_argument("id", type=int)
     tok.set_defaults(func=cmd_token)
 
