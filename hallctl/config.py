@@ -7,6 +7,7 @@ reason`` lines; ``hallctl run`` and ``hallctl check-config`` print the same text
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from datetime import time
@@ -115,6 +116,9 @@ class MqttConfig(_Model):
     discovery_prefix: str = "homeassistant"
     outbox_max: int = Field(default=10000, ge=10)
     keepalive: int = Field(default=30, ge=5, le=3600)
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=600)  # first retry delay; doubles, with jitter
+    reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)  # cap of the backoff
+    command_dedupe_s: float = Field(default=600.0, ge=0, le=86400)  # replay window for a repeated request_id
 
     @field_validator("url")
     @classmethod
@@ -345,6 +349,7 @@ class Config(_Model):
             for j, sid in enumerate(z.sensors):
                 if sid not in sensors:
                     errors.append(f"climate_zone[{i}].sensors[{j}] = {sid!r}: unknown sensor")
+        self._more_references(errors)
         badges: set[str] = set()
         for i, person in enumerate(self.staff):
             if person.badge and person.badge in badges:
@@ -354,6 +359,52 @@ class Config(_Model):
         if errors:
             raise ValueError("; ".join(errors))
         return self
+
+    def _more_references(self, errors: list[str]) -> None:
+        """Checks that need several tables at once: shared devices, clashing addresses, bad ranges."""
+        for table, items in (("staff", self.staff), ("climate_zone", self.climate_zone)):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.id in seen:
+                    errors.append(f"{table}[{i}].id = {item.id!r}: duplicate id")
+                seen.add(item.id)
+        led_slots: dict[tuple[str, int], int] = {}
+        for i, w in enumerate(self.window):
+            if w.led is not None and w.led_address is not None:
+                slot = (w.led, w.led_address)
+                if slot in led_slots:
+                    errors.append(f"window[{i}].led_address = {w.led_address}: already used on {w.led} by "
+                                  f"window {led_slots[slot]}")
+                led_slots.setdefault(slot, w.number)
+        users: dict[str, str] = {}
+        for path, dev_id in (
+            [(f"kiosk[{i}].reader", k.reader) for i, k in enumerate(self.kiosk)]
+            + [(f"kiosk[{i}].printer", k.printer) for i, k in enumerate(self.kiosk)]
+            + [(f"window[{i}].pad", w.pad) for i, w in enumerate(self.window)]
+            + [(f"window[{i}].badge_reader", w.badge_reader) for i, w in enumerate(self.window)]
+            + [(f"sensor[{i}].device", s.device) for i, s in enumerate(self.sensor) if s.source == "modbus"]
+        ):
+            if dev_id is None:
+                continue
+            if dev_id in users:
+                errors.append(f"{path} = {dev_id!r}: device already used by {users[dev_id]}")
+            users.setdefault(dev_id, path)
+        ports: dict[tuple[str, int | None], int] = {}
+        for i, d in enumerate(self.device):
+            if d.simulate or not d.port:
+                continue
+            # Several Modbus sensors may share one RS-485 line at different addresses.
+            key = (d.port, d.address if d.kind == "modbus_sensor" else None)
+            if key in ports:
+                errors.append(f"device[{i}].port = {d.port!r}: also used by device[{ports[key]}]")
+            ports.setdefault(key, i)
+        for i, z in enumerate(self.climate_zone):
+            if z.min_temp > z.max_temp:
+                errors.append(f"climate_zone[{i}].min_temp = {z.min_temp}: above max_temp {z.max_temp}")
+            elif not z.min_temp <= z.target <= z.max_temp:
+                errors.append(f"climate_zone[{i}].target = {z.target}: outside {z.min_temp}..{z.max_temp}")
+            if z.comfort_low > z.comfort_high:
+                errors.append(f"climate_zone[{i}].comfort_low = {z.comfort_low}: above comfort_high")
 
     # Lookups used everywhere; computed, not stored, so the model stays the single truth.
     def category_by_prefix(self, prefix: str) -> CategoryConfig | None:
@@ -403,8 +454,12 @@ def explain(err: ValidationError) -> list[str]:
 
 
 def parse(data: dict[str, Any]) -> Config:
+    """Validate strictly: ``port = "8780"`` or ``simulate = "yes"`` is an error, not a guess.
+
+    JSON mode keeps strictness while accepting TOML arrays for tuples and integers for floats.
+    """
     try:
-        return Config.model_validate(data)
+        return Config.model_validate_json(json.dumps(data, default=str), strict=True)
     except ValidationError as exc:
         raise ConfigError(explain(exc)) from exc
 
