@@ -143,6 +143,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
         redoc_url=None, description="Hall-control daemon API. Errors are application/problem+json.",
     )
     app.state.service = svc
+    # Set by the server's stop: open streams end so clients see the restart and reconnect.
+    app.state.closing = asyncio.Event()
 
     @app.exception_handler(HallctlError)
     async def _hallctl_error(request: Request, exc: HallctlError) -> JSONResponse:
@@ -394,8 +396,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
             for e in svc.snapshot():
                 await websocket.send_json({"event": e.wire_name, "data": e.to_dict()})
             while True:
-                e = await queue.get()
-                await websocket.send_json({"event": e.wire_name, "data": e.to_dict()})
+                nxt = await _next_event(queue, app.state.closing, None)
+                if nxt is None:
+                    await websocket.close(code=1012)  # service restart: the client reconnects
+                    return
+                await websocket.send_json({"event": nxt.wire_name, "data": nxt.to_dict()})
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass
         finally:
@@ -409,6 +414,31 @@ def create_app(deps: ApiDeps) -> FastAPI:
 def _offer(queue: asyncio.Queue[ev.Event], e: ev.Event) -> None:
     with contextlib.suppress(asyncio.QueueFull):
         queue.put_nowait(e)
+
+
+async def _next_event(queue: asyncio.Queue[ev.Event], closing: asyncio.Event,
+                      timeout: float | None) -> ev.Event | None:
+    """The next event, or None once the server is stopping; TimeoutError after ``timeout``.
+
+    A stream that only waited on its queue would outlive the server's stop (uvicorn
+    waits for it, then leaves the connection open), so clients would never notice
+    a restart.
+    """
+    if closing.is_set():
+        return None
+    get = asyncio.ensure_future(queue.get())
+    stop = asyncio.ensure_future(closing.wait())
+    try:
+        done, _ = await asyncio.wait((get, stop), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for f in (get, stop):
+            if not f.done():
+                f.cancel()
+    if get in done:
+        return get.result()
+    if stop in done:
+        return None
+    raise TimeoutError
 
 
 def _sse(e: ev.Event) -> bytes:
@@ -425,15 +455,18 @@ async def _sse_stream(svc: HallService, request: Request) -> AsyncIterator[bytes
         for e in svc.snapshot():
             yield _sse(e)
         yield b"event: ready\ndata: {}\n\n"
+        closing: asyncio.Event = request.app.state.closing
         while True:
             try:
-                async with asyncio.timeout(15):
-                    e = await queue.get()
+                nxt = await _next_event(queue, closing, 15)
             except TimeoutError:
-                e = None
-            if await request.is_disconnected():
+                if await request.is_disconnected():
+                    return
+                yield b": keep-alive\n\n"
+                continue
+            if nxt is None or await request.is_disconnected():
                 return
-            yield _sse(e) if e is not None else b": keep-alive\n\n"
+            yield _sse(nxt)
     finally:
         await svc.bus.unsubscribe(sub)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import uvicorn
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from hallctl.api import ApiDeps, create_app
 from hallctl.bus import Bus
@@ -46,6 +46,7 @@ class ApiServer:
         self.server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.port: int | None = None
+        self.app: FastAPI | None = None
 
     async def start(self) -> None:
         cfg = self.hall.cfg.api
@@ -56,6 +57,7 @@ class ApiServer:
         )
         app = create_app(deps)
         app.state.hall = self.hall
+        self.app = app
         config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
                                 access_log=False, ws="websockets-sansio" if _has_sansio() else "auto")
         self.server = uvicorn.Server(config)
@@ -71,6 +73,8 @@ class ApiServer:
 
     async def stop(self) -> None:
         if self.server is not None and self._task is not None:
+            if self.app is not None:
+                self.app.state.closing.set()  # end SSE/WebSocket streams, or uvicorn waits on them
             self.server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 try:
