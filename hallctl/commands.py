@@ -121,6 +121,11 @@ async def dispatch(svc: HallService, name: str, raw: dict[str, Any], principal: 
     return await cmd.handler(svc, args, principal)
 
 
+def channel_for(p: Principal) -> str:
+    """How a ticket came to be, for statistics: the kiosk screen, a guide (导办), or other software."""
+    return {"kiosk": "kiosk", "guide": "guide"}.get(p.role, "api")
+
+
 def _ticket(svc: HallService, t: Any) -> dict[str, Any] | None:
     return ticket_view(t) if t is not None else None
 
@@ -133,8 +138,8 @@ async def _issue(svc: HallService, a: IssueArgs, p: Principal) -> dict[str, Any]
     if a.offer:
         out = await svc.issue_from_offer(a.offer, a.category)
     else:
-        out = await svc.issue(a.category, channel="guide" if p.role == "guide" else ("kiosk" if p.role == "kiosk"
-                              else "api"), kiosk=a.kiosk, priority=a.priority, priority_reason=a.priority_reason)
+        out = await svc.issue(a.category, channel=channel_for(p), kiosk=a.kiosk, priority=a.priority,
+                              priority_reason=a.priority_reason)
     return {"ticket": ticket_view(out.ticket, waiting_ahead=out.waiting_ahead,
                                   estimated_wait_s=svc.estimated_wait_s(out.ticket), qr=out.qr)}
 

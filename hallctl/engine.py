@@ -594,7 +594,7 @@ def evaluate(
     if t is None:
         raise Conflict("no_ticket_to_evaluate", f"window {window} has no finished ticket to evaluate")
     if t.window != window:
-        raise Refused("wrong_window", f"ticket {t.number} was not served at window {window}")
+        raise Refused("ticket_not_at_window", f"ticket {t.number} was not served at window {window}")
     if t.state not in ("serving", "done"):
         raise Conflict("ticket_not_served", f"ticket {t.number} is {t.state}")
     if t.id in q.evaluated:
