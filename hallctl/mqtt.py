@@ -1,12 +1,605 @@
-"""MQTT component (placeholder until the MQTT work lands): returns no component."""
+"""The MQTT component: the hall's integration bus for screens, HVAC and Home Assistant.
+
+It owns the one aiomqtt client; nothing else in hallctl touches the connection.
+Design choices and why:
+
+* **Reconnect loop around ``async with client``** (aiomqtt's own advice), with
+  exponential backoff and full jitter so forty halls that lost the same central
+  broker do not all knock on its door in the same second.
+* **State is retained and rebuilt, not queued.** On every connect the component
+  republishes ``online``, the HA discovery configs and the service's snapshot, so
+  a screen that connects late, or after the broker lost its memory, sees the
+  present at once. Topics that the present config no longer produces are cleared
+  with an empty retained message (tracked in the ``mqtt_retained`` table).
+* **Events go out in order, at least once.** An event is published straight away
+  only when the link is up *and* the on-disk outbox is empty; otherwise it joins
+  the outbox behind older events, and a flush task delivers the outbox in
+  ``seq`` order after reconnect. Each publish waits for the broker's PUBACK, and
+  a lost connection fails it at once rather than after a timeout.
+* **Commands use the same table as the HTTP API** (:func:`hallctl.commands.dispatch`)
+  with an admin principal: who may publish which ``cmd/...`` topic is the broker
+  ACL's job (``config/mosquitto/acl``). Replies go to the MQTT 5 response topic
+  with its correlation data, or to the payload's ``reply_to`` with its
+  ``request_id`` (3.1.1). A repeated request id within ``command_dedupe_s`` gets
+  the first reply again instead of a second ticket.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from drivers import zigbee
+from hallctl import __version__, discovery
+from hallctl import events as ev
+from hallctl.auth import Principal
+from hallctl.broker import EmbeddedBroker
+from hallctl.bus import Subscription
+from hallctl.commands import CommandError, dispatch
+from hallctl.errors import HallctlError
+from hallctl.outbox import Outbox
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from hallctl.app import Component, Hall
+    from hallctl.config import Config, SensorConfig
+
+log = logging.getLogger(__name__)
+
+# Internal chatter between the service and local devices: a printer job, a pad
+# prompt, an operator's display text. Integrators get the facts, not these.
+INTERNAL_EVENTS: tuple[type[ev.Event], ...] = (ev.PrintRequested, ev.EvaluationRequested, ev.DisplayText)
+# ``offer`` is a capability (issue a ticket with a swiped card); staff names stay
+# on the local screens. Neither goes to a bus that bridges to a city broker.
+STRIPPED_FIELDS = ("offer", "staff_name")
+WINDOW_ACTIONS = ("call_next", "call", "recall", "start", "finish", "no_show", "transfer", "pause", "resume",
+                  "sign_in", "sign_out", "evaluate")
+MQTT_PRINCIPAL = Principal(role="admin", label="mqtt")
+PUBLISH_TIMEOUT_S = 10.0
+FLUSH_BATCH = 200
 
 
-def mqtt_component(hall: Hall) -> Component | None:
-    return None
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    payload: str
+    qos: int
+    retain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and how to connect; ``display_url`` never carries credentials."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+    protocol: aiomqtt.ProtocolVersion
+    embedded: bool
+
+    @property
+    def display_url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def route(root: str, event: ev.Event) -> Outgoing | None:
+    """Topic, payload and flags for one bus event; None for events that stay in the hall."""
+    if isinstance(event, INTERNAL_EVENTS):
+        return None
+    if isinstance(event, ev.QueueState):
+        topic = f"{root}/queue/{event.category}/state"
+    elif isinstance(event, ev.WindowState):
+        topic = f"{root}/window/{event.window}/state"
+    elif isinstance(event, ev.DeviceState):
+        topic = f"{root}/device/{event.device}/state"
+    elif isinstance(event, ev.SensorState):
+        topic = f"{root}/sensor/{event.sensor}/state"
+    elif isinstance(event, ev.ClimateState):
+        topic = f"{root}/climate/{event.zone}/state"
+    elif event.kind == ev.STATE:
+        return None  # a state type without a topic yet: retained topics are a documented contract
+    else:
+        return Outgoing(f"{root}/event/{event.wire_name}", payload_for(event), 1, False)
+    return Outgoing(topic, payload_for(event), 1, True)
+
+
+def payload_for(event: ev.Event) -> str:
+    data = event.to_dict()
+    for key in STRIPPED_FIELDS:
+        data.pop(key, None)
+    if isinstance(event, ev.DeviceState):
+        data["kind"] = data.pop("device_kind")
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def command_for_topic(root: str, topic: str) -> tuple[str, dict[str, Any]]:
+    """``hallctl/<hall>/cmd/window/3/call_next`` → ``("window.call_next", {"window": 3})``."""
+    parts = topic.removeprefix(f"{root}/cmd/").split("/")
+    match parts:
+        case ["ticket", "issue"]:
+            return "ticket.issue", {}
+        case ["window", number, action] if action in WINDOW_ACTIONS:
+            if not number.isdigit():
+                raise CommandError("invalid_arguments", f"window: not a window number: {number!r}")
+            return f"window.{action}", {"window": int(number)}
+        case ["display", display, "show"]:
+            return "display.show", {"display": display}
+        case ["climate", zone, "set"]:
+            return "climate.set", {"zone": zone}
+    raise CommandError("unknown_command", f"unknown command topic cmd/{'/'.join(parts)}")
+
+
+def reply_topic_allowed(root: str, topic: str) -> bool:
+    """Replies go to plain topics outside our own tree, or under ``<root>/reply/``.
+
+    Without this a client could make the daemon overwrite its own state or status
+    topics, which the ACL lets the daemon (but not the client) write.
+    """
+    if not topic or len(topic) > 512 or "+" in topic or "#" in topic or topic.startswith("$") or "\0" in topic:
+        return False
+    if topic.startswith("hallctl/"):
+        return topic.startswith(f"{root}/reply/")
+    return True
+
+
+def backoff_delay(attempt: int, low: float, high: float, rng: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with jitter in [half, full] of the capped delay."""
+    ceiling = min(high, low * (2 ** min(attempt, 30)))
+    return float(ceiling * (0.5 + 0.5 * rng()))
+
+
+def target_for(cfg: Config, embedded_port: int | None) -> Target:
+    m = cfg.mqtt
+    if m.url is None:
+        assert embedded_port is not None
+        proto = aiomqtt.ProtocolVersion.V5 if m.protocol == "5" else aiomqtt.ProtocolVersion.V311
+        return Target(m.embedded_host, embedded_port, None, None, False, proto, True)
+    parts = urlsplit(m.url)
+    tls = parts.scheme == "mqtts"
+    proto = aiomqtt.ProtocolVersion.V311 if m.protocol == "3.1.1" else aiomqtt.ProtocolVersion.V5
+    return Target(
+        host=parts.hostname or "localhost", port=parts.port or (8883 if tls else 1883),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        tls=tls, protocol=proto, embedded=False,
+    )
+
+
+class _Connection:
+    """One live client; ``lost`` fires when it is gone so waiting publishes fail at once."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.lost = asyncio.Event()
+
+
+class MqttBridge:
+    """The MQTT component (see the module docstring for the design)."""
+
+    name = "mqtt"
+
+    def __init__(self, hall: Hall) -> None:
+        self.hall = hall
+        self.cfg = hall.cfg
+        self.root = discovery.root(hall.cfg)
+        self.status_topic = discovery.status_topic(hall.cfg)
+        self.broker: EmbeddedBroker | None = (
+            EmbeddedBroker(hall.cfg.mqtt.embedded_host, hall.cfg.mqtt.embedded_port) if hall.cfg.mqtt.url is None
+            else None
+        )
+        self.outbox = Outbox(hall.store, hall.cfg.mqtt.outbox_max)
+        self.target: Target | None = None
+        self._conn: _Connection | None = None
+        self._lock = asyncio.Lock()  # one writer of ordered traffic: the bus handler or the flusher
+        self._wake = asyncio.Event()
+        self._first_connect = asyncio.Event()
+        self._sub: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._replies: dict[str, tuple[float, bytes]] = {}
+        self._zigbee: dict[str, tuple[SensorConfig, str]] = {}
+        self._started = False
+        self.sent = 0
+        self.connects = 0
+        self.commands = 0
+        self.last_error: str | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        port = await self.broker.start() if self.broker is not None else None
+        self.target = target_for(self.cfg, port)
+        for s in self.cfg.sensor:
+            if s.source == "zigbee" and s.friendly_name:
+                self._zigbee[zigbee.state_topic(s.zigbee_base, s.friendly_name)] = (s, "state")
+                self._zigbee[zigbee.availability_topic(s.zigbee_base, s.friendly_name)] = (s, "availability")
+        pending = await self.outbox.load()
+        if pending:
+            log.info("mqtt outbox: %d events from an earlier run wait for the broker", pending)
+        self._sub = self.hall.bus.subscribe("mqtt", self._on_event)
+        self._task = asyncio.create_task(self._run(), name="hallctl.mqtt.connection")
+        self._started = True
+        self.hall.health_sources["mqtt"] = self.health
+        # Give the first connect a moment so `online` and the snapshot are out when start() returns;
+        # an unreachable broker must not hold up the hall, so this is bounded.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3.0):
+                await self._first_connect.wait()
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            try:
+                async with asyncio.timeout(5.0):
+                    await sub.queue.join()  # what the service already published goes out or into the outbox
+            except TimeoutError:
+                log.warning("mqtt: %d events not handed over at stop", sub.queue.qsize())
+            await self.hall.bus.unsubscribe(sub)
+        conn = self._conn
+        if conn is not None:
+            try:
+                async with asyncio.timeout(2.0):
+                    await conn.client.publish(self.status_topic, "offline", qos=1, retain=True)
+            except (aiomqtt.MqttError, TimeoutError) as exc:
+                log.info("mqtt: could not announce offline at stop: %s", exc)
+        if self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.broker is not None:
+            await self.broker.stop()
+        self.hall.health_sources.pop("mqtt", None)
+
+    def health(self) -> dict[str, Any]:
+        connected = self._conn is not None
+        return {
+            "ok": connected, "url": self.target.display_url if self.target else None, "connected": connected,
+            "embedded": self.broker is not None,
+            "protocol": ("5" if self.target.protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1")
+            if self.target else None,
+            "outbox": self.outbox.size, "dropped": self.outbox.dropped, "sent": self.sent,
+            "connects": self.connects, "commands": self.commands, "last_error": self.last_error,
+        }
+
+    # ---- connection ----------------------------------------------------------------------
+
+    def _client(self) -> aiomqtt.Client:
+        t = self.target
+        assert t is not None
+        m = self.cfg.mqtt
+        tls_params = None
+        if t.tls:
+            tls_params = aiomqtt.TLSParameters(ca_certs=m.ca_file, certfile=m.cert_file, keyfile=m.key_file,
+                                               cert_reqs=ssl.CERT_REQUIRED)
+        return aiomqtt.Client(
+            t.host, t.port, username=t.username, password=t.password,
+            identifier=m.client_id or f"hallctl-{self.cfg.hall.id}", protocol=t.protocol,
+            will=aiomqtt.Will(self.status_topic, "offline", qos=1, retain=True),
+            keepalive=m.keepalive, timeout=PUBLISH_TIMEOUT_S, tls_params=tls_params,
+            tls_insecure=m.tls_insecure if t.tls else None,
+            clean_session=True if t.protocol != aiomqtt.ProtocolVersion.V5 else None,
+        )
+
+    async def _run(self) -> None:
+        attempt = 0
+        m = self.cfg.mqtt
+        while True:
+            try:
+                async with self._client() as client:
+                    attempt = 0
+                    await self._session(client)
+            except aiomqtt.MqttError as exc:
+                self.last_error = str(exc)
+                log.warning("mqtt: %s unreachable or lost: %s", self.target.display_url if self.target else "?",
+                            exc)
+            except HallctlError as exc:  # the store refused an outbox or topic-table write
+                self.last_error = f"{exc.code}: {exc.message}"
+                log.error("mqtt: session ended by a store error: %s", exc.code)
+            delay = backoff_delay(attempt, m.reconnect_min_s, m.reconnect_max_s)
+            attempt += 1
+            log.info("mqtt: reconnecting in %.1f s", delay)
+            await asyncio.sleep(delay)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        conn = _Connection(client)
+        await client.subscribe(f"{self.root}/cmd/#", qos=1)
+        for topic in self._zigbee:
+            await client.subscribe(topic, qos=1)
+        if self.cfg.mqtt.discovery:
+            await client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/status", qos=1)
+        await client.publish(self.status_topic, "online", qos=1, retain=True)
+        async with self._lock:
+            await self._republish(conn)
+            self._conn = conn
+        self.connects += 1
+        self.last_error = None
+        log.info("mqtt: connected to %s as %s (MQTT %s); %d events in the outbox",
+                 self.target.display_url if self.target else "?", self.cfg.mqtt.client_id or
+                 f"hallctl-{self.cfg.hall.id}", self.health()["protocol"], self.outbox.size)
+        self._first_connect.set()
+        self._wake.set()
+        recv = asyncio.create_task(self._receive(conn), name="hallctl.mqtt.receive")
+        flush = asyncio.create_task(self._flush(conn), name="hallctl.mqtt.flush")
+        try:
+            await asyncio.wait({recv, flush}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._conn = None
+            conn.lost.set()
+            recv.cancel()
+            flush.cancel()
+            results = await asyncio.gather(recv, flush, return_exceptions=True)
+        for result in results:
+            if isinstance(result, aiomqtt.MqttError | HallctlError):
+                raise result
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise aiomqtt.MqttError(f"session task failed: {result!r}") from result
+        raise aiomqtt.MqttError("session ended")
+
+    async def _publish(self, conn: _Connection, topic: str, payload: str | bytes, *, qos: int = 1,
+                       retain: bool = False, properties: Properties | None = None) -> None:
+        """Publish and wait for the broker's acknowledgement, failing at once if the link goes."""
+        if conn.lost.is_set():
+            raise aiomqtt.MqttError("connection lost")
+        pub = asyncio.create_task(
+            conn.client.publish(topic, payload, qos=qos, retain=retain, properties=properties),
+            name="hallctl.mqtt.publish",
+        )
+        lost = asyncio.create_task(conn.lost.wait(), name="hallctl.mqtt.lost")
+        try:
+            await asyncio.wait({pub, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not pub.done():
+                pub.cancel()
+            await asyncio.gather(pub, lost, return_exceptions=True)
+        if pub.cancelled():
+            raise aiomqtt.MqttError("connection lost before the broker acknowledged")
+        pub.result()
+
+    # ---- state, discovery and cleanup at connect ---------------------------------------
+
+    async def _republish(self, conn: _Connection) -> None:
+        wanted: dict[str, str] = {}
+        if self.cfg.mqtt.discovery:
+            for topic, payload in discovery.discovery_messages(self.cfg, version=__version__):
+                await self._publish(conn, topic, payload, retain=True)
+                wanted[topic] = "discovery"
+        for topic in discovery.state_topics(self.cfg):
+            wanted[topic] = "state"
+        for event in self.hall.service.snapshot():
+            out = route(self.root, event)
+            if out is not None:
+                await self._publish(conn, out.topic, out.payload, qos=out.qos, retain=True)
+                wanted.setdefault(out.topic, "state")
+        previous = await self.hall.store.read(
+            lambda c: {str(r[0]) for r in c.execute("SELECT topic FROM mqtt_retained")}
+        )
+        for topic in sorted(previous - wanted.keys()):
+            await self._publish(conn, topic, b"", retain=True)
+            log.info("mqtt: cleared retained %s (no longer in the config)", topic)
+        now = datetime.now(UTC).isoformat()
+
+        def save(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM mqtt_retained")
+            c.executemany("INSERT INTO mqtt_retained (topic, kind, published_at) VALUES (?,?,?)",
+                          [(t, k, now) for t, k in wanted.items()])
+
+        await self.hall.store.write(save)
+
+    # ---- outgoing events -------------------------------------------------------------------
+
+    async def _on_event(self, event: ev.Event) -> None:
+        out = route(self.root, event)
+        if out is None:
+            return
+        async with self._lock:
+            conn = self._conn
+            if out.retain:
+                if conn is None:
+                    return  # the snapshot republishes the present on connect
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await self._publish(conn, out.topic, out.payload, qos=out.qos, retain=True)
+                return
+            if conn is not None and self.outbox.size == 0:
+                try:
+                    await self._publish(conn, out.topic, out.payload, qos=out.qos)
+                    self.sent += 1
+                    return
+                except aiomqtt.MqttError as exc:
+                    log.info("mqtt: %s kept in the outbox: %s", event.wire_name, exc)
+            try:
+                await self.outbox.append(out.topic, out.payload, out.qos)
+            except HallctlError as exc:
+                self.outbox.dropped += 1
+                log.error("mqtt: %s lost, the outbox could not store it: %s", event.wire_name, exc.code)
+        self._wake.set()
+
+    async def _flush(self, conn: _Connection) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while True:
+                async with self._lock:
+                    rows = await self.outbox.peek(FLUSH_BATCH)
+                    if not rows:
+                        break
+                    done: int | None = None
+                    try:
+                        for row in rows:
+                            await self._publish(conn, row.topic, row.payload, qos=row.qos)
+                            done = row.seq
+                            self.sent += 1
+                    finally:
+                        if done is not None:
+                            await self.outbox.remove_through(done)
+                log.info("mqtt outbox: delivered %d, %d left", len(rows), self.outbox.size)
+
+    # ---- incoming ----------------------------------------------------------------------------
+
+    async def _receive(self, conn: _Connection) -> None:
+        cmd_prefix = f"{self.root}/cmd/"
+        ha_status = f"{self.cfg.mqtt.discovery_prefix}/status"
+        async for message in conn.client.messages:
+            topic = message.topic.value
+            if topic.startswith(cmd_prefix):
+                if message.retain:
+                    # A retained command would run again at every reconnect.
+                    log.error("mqtt: ignored retained command on %s; publish commands without retain", topic)
+                    continue
+                await self._command(conn, message)
+            elif topic in self._zigbee:
+                await self._zigbee_message(topic, message.payload)
+            elif topic == ha_status and message.payload in (b"online", "online"):
+                log.info("mqtt: Home Assistant came online; republishing discovery")
+                async with self._lock:
+                    for t, p in discovery.discovery_messages(self.cfg, version=__version__):
+                        await self._publish(conn, t, p, retain=True)
+
+    async def _command(self, conn: _Connection, message: aiomqtt.Message) -> None:
+        self.commands += 1
+        topic = message.topic.value
+        props = message.properties
+        response_topic: str | None = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation: bytes | None = getattr(props, "CorrelationData", None) if props is not None else None
+        body: dict[str, Any] = {}
+        request_id: str | None = None
+        name = "?"
+        try:
+            body = _json_object(message.payload)
+            reply_to = body.pop("reply_to", None)
+            raw_id = body.pop("request_id", None)
+            if raw_id is not None:
+                request_id = str(raw_id)
+            if response_topic is None and isinstance(reply_to, str):
+                response_topic = reply_to
+            elif reply_to is not None and not isinstance(reply_to, str):
+                raise CommandError("invalid_arguments", "reply_to: must be a topic string")
+        except CommandError as exc:
+            log.error("mqtt command on %s refused: %s: %s", topic, exc.code, exc.message)
+            await self._reply(conn, response_topic, correlation, None, _error(exc))
+            return
+        key = request_id if request_id is not None else (correlation.hex() if correlation else None)
+        if key is not None:
+            key = f"{topic}|{key}"
+            cached = self._cached_reply(key)
+            if cached is not None:
+                log.info("mqtt command on %s: repeated request id, replaying the first reply", topic)
+                await self._reply_raw(conn, response_topic, correlation, cached)
+                return
+        cache = True
+        try:
+            name, from_topic = command_for_topic(self.root, topic)
+            args = {**body, **from_topic}
+            result = await dispatch(self.hall.service, name, args, MQTT_PRINCIPAL)
+            reply: dict[str, Any] = {"ok": True, "command": name, **result}
+        except CommandError as exc:
+            log.error("mqtt command on %s refused: %s: %s", topic, exc.code, exc.message)
+            reply = _error(exc)
+        except HallctlError as exc:
+            log.warning("mqtt command %s on %s failed: %s: %s", name, topic, exc.code, exc.message)
+            reply = _error(exc)
+            cache = exc.http_status < 500  # a locked store is worth a retry; a refusal is not
+        except Exception:  # a bug in one command must not stop the hall's MQTT link (logged with traceback)
+            log.exception("mqtt command %s on %s crashed", name, topic)
+            reply = {"ok": False, "error": {"code": "internal_error", "message": "internal error"}}
+            cache = False
+        if request_id is not None:
+            reply["request_id"] = request_id
+        payload = json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode()
+        if key is not None and cache:
+            self._remember_reply(key, payload)
+        await self._reply_raw(conn, response_topic, correlation, payload)
+
+    def _cached_reply(self, key: str) -> bytes | None:
+        hit = self._replies.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def _remember_reply(self, key: str, payload: bytes) -> None:
+        now = time.monotonic()
+        if len(self._replies) > 1000:
+            self._replies = {k: v for k, v in self._replies.items() if v[0] >= now}
+        self._replies[key] = (now + self.cfg.mqtt.command_dedupe_s, payload)
+
+    async def _reply(self, conn: _Connection, topic: str | None, correlation: bytes | None,
+                     request_id: str | None, reply: dict[str, Any]) -> None:
+        if request_id is not None:
+            reply["request_id"] = request_id
+        await self._reply_raw(conn, topic, correlation,
+                              json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode())
+
+    async def _reply_raw(self, conn: _Connection, topic: str | None, correlation: bytes | None,
+                         payload: bytes) -> None:
+        if topic is None:
+            return
+        if not reply_topic_allowed(self.root, topic):
+            log.error("mqtt: refused to reply on %r (wildcard, system or foreign hallctl topic)", topic)
+            return
+        props = None
+        if correlation is not None and self.target is not None and self.target.protocol == aiomqtt.ProtocolVersion.V5:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.CorrelationData = correlation
+        try:
+            await self._publish(conn, topic, payload, qos=1, properties=props)
+        except aiomqtt.MqttError as exc:
+            log.warning("mqtt: reply to %s lost: %s", topic, exc)
+
+    async def _zigbee_message(self, topic: str, payload: Any) -> None:
+        sensor, what = self._zigbee[topic]
+        raw = payload if isinstance(payload, bytes) else str(payload).encode()
+        device = discovery.zigbee_device_id(sensor.id)
+        try:
+            if what == "availability":
+                available = zigbee.parse_availability(raw)
+                self.hall.service.device_health(device, "zigbee_sensor", "ok" if available else "offline",
+                                                "" if available else "zigbee2mqtt reports the sensor offline")
+                return
+            reading = zigbee.parse_state(raw)
+        except zigbee.PayloadError as exc:
+            log.warning("zigbee sensor %s: unreadable message on %s: %s", sensor.id, topic, exc)
+            return
+        if reading.temperature is None and reading.humidity is None:
+            return
+        await self.hall.service.sensor_reading(sensor.id, reading.temperature, reading.humidity)
+
+
+def _json_object(payload: Any) -> dict[str, Any]:
+    raw = payload if isinstance(payload, bytes | bytearray) else (b"" if payload is None else str(payload).encode())
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandError("malformed_json", f"payload is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CommandError("malformed_json", "payload must be a JSON object")
+    return data
+
+
+def _error(exc: HallctlError) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": exc.code, "message": exc.message}}
+
+
+def mqtt_component(hall: Hall) -> Component:
+    return MqttBridge(hall)
