@@ -362,12 +362,12 @@ class Config(_Model):
 
     def _more_references(self, errors: list[str]) -> None:
         """Checks that need several tables at once: shared devices, clashing addresses, bad ranges."""
-        for table, items in (("staff", self.staff), ("climate_zone", self.climate_zone)):
+        for table, ids in (("staff", [s.id for s in self.staff]), ("climate_zone", [z.id for z in self.climate_zone])):
             seen: set[str] = set()
-            for i, item in enumerate(items):
-                if item.id in seen:
-                    errors.append(f"{table}[{i}].id = {item.id!r}: duplicate id")
-                seen.add(item.id)
+            for i, item_id in enumerate(ids):
+                if item_id in seen:
+                    errors.append(f"{table}[{i}].id = {item_id!r}: duplicate id")
+                seen.add(item_id)
         led_slots: dict[tuple[str, int], int] = {}
         for i, w in enumerate(self.window):
             if w.led is not None and w.led_address is not None:
