@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 
 from drivers.idnumber import mask_id, mask_name
 
@@ -45,12 +46,13 @@ class QrTokenError(Exception):
 class QrSigner:
     """Signs the ticket QR: ``T1.<payload>.<mac>``, ASCII only, expiring, no personal data."""
 
-    def __init__(self, secret: bytes, ttl_s: float) -> None:
+    def __init__(self, secret: bytes, ttl_s: float, clock: Callable[[], float] = time.time) -> None:
         self._secret = secret
         self._ttl = ttl_s
+        self._clock = clock  # the hall's clock, so signing and verifying agree on "now"
 
     def sign(self, ticket_id: str, now: float | None = None) -> str:
-        exp = int((now if now is not None else time.time()) + self._ttl)
+        exp = int((now if now is not None else self._clock()) + self._ttl)
         payload = _b64(f"{ticket_id}|{exp}".encode())
         mac = _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()[:12])
         return f"T1.{payload}.{mac}"
@@ -70,6 +72,6 @@ class QrSigner:
             expires = int(exp)
         except (ValueError, UnicodeDecodeError) as exc:
             raise QrTokenError("bad_qr_token", "ticket code is damaged") from exc
-        if (now if now is not None else time.time()) > expires:
+        if (now if now is not None else self._clock()) > expires:
             raise QrTokenError("expired_qr_token", "ticket code has expired")
         return ticket_id
