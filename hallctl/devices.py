@@ -60,6 +60,7 @@ class DeviceManager:
         self.sims: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._subs: list[Any] = []
+        self._pcscd: Any = None
 
     # ---- helpers -----------------------------------------------------------------
 
@@ -117,6 +118,10 @@ class DeviceManager:
                 await task
         self._tasks.clear()
         for sim in self.sims.values():
+            if isinstance(sim, dict) and sim.get("badge") is not None:  # a virtual badge left on a reader
+                with contextlib.suppress(OSError):
+                    await sim["badge"].remove()
+                continue
             with contextlib.suppress(Exception):
                 closer = getattr(sim, "close", None) or getattr(sim, "stop", None)
                 if closer is not None:
@@ -124,6 +129,9 @@ class DeviceManager:
                     if asyncio.iscoroutine(result):
                         await result
         self.sims.clear()
+        if self._pcscd is not None:
+            await asyncio.to_thread(self._pcscd.stop)
+            self._pcscd = None
 
     def _run(self, dev: DeviceConfig, driver: Any) -> None:
         self.drivers[dev.id] = driver
@@ -308,7 +316,10 @@ class DeviceManager:
             index = sum(1 for d in self.cfg.device if d.kind == "badge" and d.simulate and d.id < dev.id)
             if index > 1:
                 raise RuntimeError("vpcd offers two virtual readers; simulate at most two badge readers")
-            await asyncio.to_thread(pcscd.ensure_running)
+            if self._pcscd is None:
+                # A private pcscd when none runs; an existing one (the system's) is reused and left alone.
+                self._pcscd = pcscd.Pcscd()
+                await asyncio.to_thread(self._pcscd.start)
             reader_name = f"Virtual PCD 00 0{index}"
             self.sims[dev.id] = {"reader": reader_name, "port": 35963 + index, "badge": None}
 

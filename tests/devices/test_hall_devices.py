@@ -49,7 +49,10 @@ class Watch:
                 await self._changed.wait()
 
 
-def hall_config(tmp: Path, *, keep_kinds: tuple[str, ...] = ("idcard", "printer", "led_bus", "evalpad")) -> config.Config:
+ALL_KINDS = ("idcard", "printer", "led_bus", "evalpad", "badge", "modbus_sensor")
+
+
+def hall_config(tmp: Path, *, keep_kinds: tuple[str, ...] = ALL_KINDS) -> config.Config:
     raw: dict[str, Any] = tomllib.loads(DEMO_TOML)
     raw["hall"]["id"] = "devtest"
     raw["store"] = {"path": str(tmp / "hall.db")}
@@ -198,3 +201,44 @@ async def test_unplugged_display_goes_offline_queue_keeps_serving_and_recovers(h
     assert led.screen(2).text == "请A001号到2号窗口"
     for c in (kiosk, window2):
         await c.aclose()
+
+
+async def test_badge_signs_staff_in_and_out_unknown_badge_refused(hall: Hall) -> None:
+    """亮牌上岗: a known badge on window 3's real PC/SC reader signs its owner in; taking it away signs out."""
+    from drivers.sim.badge import VirtualBadge
+
+    watch = Watch(hall)
+    await device_state(watch, hall, "badge3", "ok", timeout=20)
+    port = hall.devices.sims["badge3"]["port"]
+    stranger = VirtualBadge(bytes.fromhex("DEADBEEF"), port=port)
+    await stranger.insert()
+    alert = await watch.wait(lambda e: isinstance(e, ev.Alert) and e.alert == "unknown_badge")
+    assert isinstance(alert, ev.Alert) and alert.subject == "3"
+    assert hall.service.q.window(3).staff is None
+    await stranger.remove()
+    badge = VirtualBadge(bytes.fromhex("04A1B2C3"), port=port)
+    await badge.insert()
+    signed = await watch.wait(lambda e: isinstance(e, ev.StaffSignedIn))
+    assert isinstance(signed, ev.StaffSignedIn) and (signed.window, signed.staff, signed.staff_name) == (3, "0231", "李明")
+    state = hall.service.window_state(3)
+    assert state.staff == "0231" and state.staff_name == "李明"
+    await badge.remove()
+    out = await watch.wait(lambda e: isinstance(e, ev.StaffSignedOut))
+    assert isinstance(out, ev.StaffSignedOut) and out.window == 3
+    assert hall.service.q.window(3).staff is None
+
+
+async def test_modbus_readings_feed_sensor_state_climate_and_alert(hall: Hall) -> None:
+    """A floor's Modbus sensor drives its sensor state, its climate zone's action and the comfort alert."""
+    watch = Watch(hall)
+    await device_state(watch, hall, "th-floor1", "ok", timeout=20)
+    hall.devices.sims["th-floor1"].set(30.5, 54.6)
+    reading = await watch.wait(lambda e: isinstance(e, ev.SensorState) and e.sensor == "floor1"
+                               and e.temperature == 30.5, timeout=20)
+    assert isinstance(reading, ev.SensorState) and reading.humidity == 54.6
+    climate = await watch.wait(lambda e: isinstance(e, ev.ClimateState) and e.zone == "floor1" and e.current == 30.5)
+    assert isinstance(climate, ev.ClimateState) and climate.action == "cooling"
+    alert = await watch.wait(lambda e: isinstance(e, ev.Alert) and e.alert == "climate_out_of_band")
+    assert isinstance(alert, ev.Alert) and alert.subject == "floor1"
+    history = await hall.store.readings(reading.at.replace(year=reading.at.year - 1))
+    assert any(r["sensor"] == "floor1" and r["temperature"] == 30.5 for r in history)
