@@ -219,7 +219,8 @@ async def test_badge_signs_staff_in_and_out_unknown_badge_refused(hall: Hall) ->
     badge = VirtualBadge(bytes.fromhex("04A1B2C3"), port=port)
     await badge.insert()
     signed = await watch.wait(lambda e: isinstance(e, ev.StaffSignedIn))
-    assert isinstance(signed, ev.StaffSignedIn) and (signed.window, signed.staff, signed.staff_name) == (3, "0231", "李明")
+    assert isinstance(signed, ev.StaffSignedIn)
+    assert (signed.window, signed.staff, signed.staff_name) == (3, "0231", "李明")
     state = hall.service.window_state(3)
     assert state.staff == "0231" and state.staff_name == "李明"
     await badge.remove()
