@@ -35,10 +35,10 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from drivers import hallframe
-from drivers.base import ErrorCounters, Health, HealthCallback, HealthTracker
+from drivers.base import HealthCallback, HealthTracker
 from drivers.errors import DeviceError, DeviceOffline, DeviceTimeout
 from drivers.link import ByteLink, open_link
-from drivers.reconnect import Backoff, Supervisor
+from drivers.reconnect import Backoff, SupervisedDriver, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def decode_start(payload: bytes) -> tuple[str, str] | None:
         return None
 
 
-class EvalPad:
+class EvalPad(SupervisedDriver):
     """One pad on its own serial line.
 
     ``on_key`` and ``on_timeout`` run on the reader, before the pad is answered, so
@@ -129,21 +129,6 @@ class EvalPad:
         self._supervisor: Supervisor[ByteLink] = Supervisor(
             name, self._health, self._connect, self._serve, self._disconnect, backoff
         )
-
-    async def run(self) -> None:
-        """Keep the pad connected until cancelled; reconnects by itself after unplugging."""
-        await self._supervisor.run()
-
-    @property
-    def connected(self) -> asyncio.Event:
-        return self._supervisor.connected
-
-    def health(self) -> Health:
-        return self._health.current
-
-    @property
-    def counters(self) -> ErrorCounters:
-        return self._health.counters
 
     async def start_rating(self, staff_id: str, ticket: str) -> None:
         """Ask the visitor to rate ``staff_id`` for ``ticket``; the key arrives via ``on_key``."""

@@ -37,10 +37,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from drivers import hallframe
-from drivers.base import ErrorCounters, Health, HealthCallback, HealthTracker
+from drivers.base import Health, HealthCallback, HealthTracker
 from drivers.errors import DeviceError, DeviceOffline, DeviceTimeout
 from drivers.link import ByteLink, open_link
-from drivers.reconnect import Backoff, Supervisor
+from drivers.reconnect import Backoff, SupervisedDriver, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ class HallFrameProtocol(DisplayProtocol[hallframe.Frame]):
 PROTOCOLS: dict[str, type[DisplayProtocol[Any]]] = {"hallframe": HallFrameProtocol}
 
 
-class LedBus:
+class LedBus(SupervisedDriver):
     """The master of one RS-485 line with any number of displays on it."""
 
     kind: ClassVar[str] = "led"
@@ -286,21 +286,6 @@ class LedBus:
         )
 
     # -- lifecycle and health ---------------------------------------------------------
-
-    async def run(self) -> None:
-        """Keep the line open until cancelled; reconnects by itself after unplugging."""
-        await self._supervisor.run()
-
-    @property
-    def connected(self) -> asyncio.Event:
-        return self._supervisor.connected
-
-    def health(self) -> Health:
-        return self._health.current
-
-    @property
-    def counters(self) -> ErrorCounters:
-        return self._health.counters
 
     def address_health(self, address: int) -> Health:
         """Health of one display: the bus state while the bus is down, else its own."""

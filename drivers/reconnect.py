@@ -12,9 +12,9 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from drivers.base import HealthTracker
+from drivers.base import ErrorCounters, Health, HealthTracker
 from drivers.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -102,3 +102,29 @@ class Supervisor(Generic[T]):
             log.warning("%s: lost: %s", self.name, reason)
             self._health.set("offline", reason)
             await asyncio.sleep(next(delays))
+
+
+class SupervisedDriver:
+    """The public surface every supervised driver shares: run, connected, health, counters.
+
+    Subclasses set ``_health`` and ``_supervisor`` in ``__init__``; written once here so
+    the LED bus, the pads and the next driver do not each repeat it.
+    """
+
+    _health: HealthTracker
+    _supervisor: Supervisor[Any]
+
+    async def run(self) -> None:
+        """Keep the device connected until cancelled; reconnects by itself after unplugging."""
+        await self._supervisor.run()
+
+    @property
+    def connected(self) -> asyncio.Event:
+        return self._supervisor.connected
+
+    def health(self) -> Health:
+        return self._health.current
+
+    @property
+    def counters(self) -> ErrorCounters:
+        return self._health.counters

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from types import TracebackType
-from typing import Self
 
 from drivers import hallframe
 from drivers.evalpad import CMD_CANCEL, CMD_KEY, CMD_START, CMD_STATUS, decode_start
-from drivers.sim.pty import PtyPort
+from drivers.sim.pty import PtyPort, PtySim
 
 log = logging.getLogger(__name__)
 
 
-class EvalPadSim:
+class EvalPadSim(PtySim):
     def __init__(self, path: str, address: int = 1) -> None:
         self.port = PtyPort(path)
         self.path = path
@@ -34,29 +32,8 @@ class EvalPadSim:
         self._decoder = hallframe.FrameDecoder()
         self._muted = False
 
-    def plug(self) -> None:
+    def _reset(self) -> None:
         self._decoder = hallframe.FrameDecoder()
-        self.port.plug(self._on_data)
-
-    start = plug
-
-    def unplug(self) -> None:
-        self.port.unplug()
-
-    def close(self) -> None:
-        self.port.close()
-
-    async def __aenter__(self) -> Self:
-        self.plug()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def mute(self, muted: bool = True) -> None:
         """A pad that receives but never answers (hung firmware)."""

@@ -14,8 +14,6 @@ import collections
 import dataclasses
 import logging
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Self
 
 from drivers import hallframe
 from drivers.led import (
@@ -27,7 +25,7 @@ from drivers.led import (
     EFFECTS,
     TEXT_ENCODING,
 )
-from drivers.sim.pty import PtyPort
+from drivers.sim.pty import PtyPort, PtySim
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,7 @@ def call_text(ticket: str, window: int) -> str:
     return f"请{ticket}号到{window}号窗口"
 
 
-class LedBusSim:
+class LedBusSim(PtySim):
     def __init__(
         self,
         path: str,
@@ -77,29 +75,8 @@ class LedBusSim:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    def plug(self) -> None:
+    def _reset(self) -> None:
         self._decoder = hallframe.FrameDecoder()
-        self.port.plug(self._on_data)
-
-    start = plug
-
-    def unplug(self) -> None:
-        self.port.unplug()
-
-    def close(self) -> None:
-        self.port.close()
-
-    async def __aenter__(self) -> Self:
-        self.plug()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- inspection and faults ----------------------------------------------------------
 

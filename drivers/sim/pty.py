@@ -13,6 +13,8 @@ import contextlib
 import os
 import tty
 from collections.abc import Callable
+from types import TracebackType
+from typing import Self
 
 
 class PtyPort:
@@ -85,3 +87,44 @@ class PtyPort:
 
     def close(self) -> None:
         self.unplug()
+
+
+class PtySim:
+    """Plug, unplug and ``async with`` for a simulator that answers on one :class:`PtyPort`.
+
+    Subclasses set ``self.port`` and implement ``_on_data``; ``_reset`` drops any
+    half-received frame when the device is plugged in again, as a real power-up would.
+    """
+
+    port: PtyPort
+
+    def _reset(self) -> None:
+        """Forget partial input; called on every plug."""
+
+    def _on_data(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def plug(self) -> None:
+        self._reset()
+        self.port.plug(self._on_data)
+
+    def start(self) -> None:
+        self.plug()
+
+    def unplug(self) -> None:
+        self.port.unplug()
+
+    def close(self) -> None:
+        self.port.close()
+
+    async def __aenter__(self) -> Self:
+        self.plug()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
