@@ -144,34 +144,25 @@ async def _issue(svc: HallService, a: IssueArgs, p: Principal) -> dict[str, Any]
                                   estimated_wait_s=svc.estimated_wait_s(out.ticket), qr=out.qr)}
 
 
-@command("window.call_next", WindowArgs, ("window",), window_scoped=True)
-async def _call_next(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, Any]:
-    return {"ticket": _ticket(svc, await svc.call_next(a.window))}
+def _window_ticket_command(name: str, action: Callable[[HallService, int], Awaitable[Any]]) -> None:
+    """Register a window action that answers with the ticket it touched."""
+
+    async def handler(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, Any]:
+        return {"ticket": _ticket(svc, await action(svc, a.window))}
+
+    command(name, WindowArgs, ("window",), window_scoped=True)(handler)
+
+
+_window_ticket_command("window.call_next", HallService.call_next)
+_window_ticket_command("window.recall", HallService.recall)
+_window_ticket_command("window.start", HallService.start_service)
+_window_ticket_command("window.finish", HallService.finish)
+_window_ticket_command("window.no_show", HallService.no_show)
 
 
 @command("window.call", CallArgs, ("window",), window_scoped=True)
 async def _call(svc: HallService, a: CallArgs, p: Principal) -> dict[str, Any]:
     return {"ticket": _ticket(svc, await svc.call(a.window, a.number))}
-
-
-@command("window.recall", WindowArgs, ("window",), window_scoped=True)
-async def _recall(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, Any]:
-    return {"ticket": _ticket(svc, await svc.recall(a.window))}
-
-
-@command("window.start", WindowArgs, ("window",), window_scoped=True)
-async def _start(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, Any]:
-    return {"ticket": _ticket(svc, await svc.start_service(a.window))}
-
-
-@command("window.finish", WindowArgs, ("window",), window_scoped=True)
-async def _finish(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, Any]:
-    return {"ticket": _ticket(svc, await svc.finish(a.window))}
-
-
-@command("window.no_show", WindowArgs, ("window",), window_scoped=True)
-async def _no_show(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, Any]:
-    return {"ticket": _ticket(svc, await svc.no_show(a.window))}
 
 
 @command("window.transfer", TransferArgs, ("window",), window_scoped=True)
