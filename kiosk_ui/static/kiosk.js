@@ -1,0 +1,250 @@
+/* Ticket kiosk (排队取号), portrait touch screen.
+ *
+ * Start screen: one big button per category with its waiting count and hours
+ * (closed ones disabled with the reason), the ID-card prompt and appointment
+ * check-in. A swipe on this kiosk's reader arrives as `card_read` (masked name
+ * only) with an opaque offer; the visitor then picks a category and the page
+ * issues with that offer. Every other screen returns to the start by itself.
+ *
+ * URL parameter: ?idle=N seconds before returning to the start (default 20 on
+ * the ticket screen, 45 elsewhere).
+ */
+"use strict";
+
+(async () => {
+  const kioskId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
+  const cfg = await Hall.boot(`kiosk.${kioskId}`);
+  const $ = (id) => document.getElementById(id);
+  const idleParam = Number(Hall.params.get("idle")) || null;
+  const kcfg = cfg.kiosks.find((k) => k.id === kioskId) || { categories: cfg.categories.map((c) => c.prefix) };
+
+  let cats = new Map(); // prefix -> /categories row (live waiting/open from queue_state)
+  let printer = null; // device_state of this kiosk's printer
+  let card = null; // pending card_read {offer, holder, categories, at}
+  let posting = false;
+  let lastMessage = { code: null, at: 0 };
+  let idleTimer = null;
+  let countdownTimer = null;
+
+  // ------------------------------------------------------------------ views and idle return
+  function show(view) {
+    document.querySelectorAll(".view").forEach((v) => v.classList.toggle("hidden", v.id !== view));
+    document.body.dataset.view = view;
+    armIdle(view);
+  }
+
+  function armIdle(view) {
+    clearTimeout(idleTimer);
+    clearInterval(countdownTimer);
+    if (view === "v-start") { card = null; return; }
+    const seconds = idleParam || (view === "v-ticket" ? 20 : 45);
+    const deadline = Date.now() + seconds * 1000;
+    const cd = view === "v-ticket" ? $("countdown") : view === "v-msg" ? $("msg-countdown") : null;
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      if (cd) cd.textContent = Hall.t(`${left} 秒后返回首页`, `Back to start in ${left} s`);
+    };
+    tick();
+    countdownTimer = setInterval(tick, 500);
+    idleTimer = setTimeout(home, seconds * 1000);
+  }
+
+  function home() {
+    card = null;
+    $("code").textContent = "";
+    drawStart();
+    show("v-start");
+  }
+
+  // Any touch keeps the current screen up a little longer.
+  document.addEventListener("pointerdown", () => {
+    const view = document.body.dataset.view;
+    if (view && view !== "v-start" && view !== "v-ticket") armIdle(view);
+  });
+  document.querySelectorAll("[data-home]").forEach((b) => b.addEventListener("click", home));
+
+  // ------------------------------------------------------------------ drawing
+  function catButton(prefix, onPick) {
+    const c = cats.get(prefix) || cfg.categories.find((x) => x.prefix === prefix);
+    const btn = Hall.el("button", "catbtn");
+    btn.dataset.category = prefix;
+    const mid = Hall.el("div");
+    mid.append(Hall.el("div", "n", Hall.t(c.name, c.name_en)),
+      Hall.el("div", "h", (c.hours || []).map(Hall.hours).join("，")));
+    const open = c.open !== false;
+    if (!open) {
+      btn.disabled = true;
+      mid.append(Hall.el("div", "reason", Hall.t("不在办理时间，暂停取号", "Closed now: outside opening hours")));
+    }
+    const w = Hall.el("div", "w");
+    const b = Hall.el("b", null, c.waiting === undefined ? "—" : String(c.waiting));
+    w.append(Hall.el("span", null, Hall.t("等候 ", "Waiting ")), b, Hall.el("span", null, Hall.t(" 人", "")));
+    btn.append(Hall.el("div", "p", prefix), mid, w);
+    btn.addEventListener("click", () => onPick(prefix));
+    return btn;
+  }
+
+  function drawStart() {
+    $("hall").textContent = Hall.t(cfg.hall.name, cfg.hall.name_en || cfg.hall.name);
+    $("cats").replaceChildren(...kcfg.categories.map((p) => catButton(p, (pick) => issue(pick, null))));
+    if (card) {
+      const offered = card.categories.length ? card.categories : kcfg.categories;
+      $("card-cats").replaceChildren(...offered.map((p) => catButton(p, (pick) => issue(pick, card && card.offer))));
+      $("greet").textContent = Hall.t(`${card.holder}，您好`, `Hello, ${card.holder}`);
+      if (card.elderly) $("greet").append(Hall.el("span", "green", Hall.t("绿色通道", "Priority")));
+    }
+  }
+
+  function drawPrinter() {
+    const banner = $("printer-banner");
+    const bad = printer && (printer.state === "error" || printer.state === "offline");
+    banner.classList.toggle("hidden", !bad);
+    if (!bad) return;
+    banner.classList.add("bad");
+    banner.textContent = printer.detail === "paper_out"
+      ? Hall.t("打印机缺纸：号码只显示在屏幕上，请记住您的号码", "Printer out of paper: please note your number on screen")
+      : Hall.t("打印机暂停服务：请记住屏幕上的号码", "Printer unavailable: please note your number on screen");
+  }
+
+  function message(code, zh, en) {
+    lastMessage = { code, at: Date.now() };
+    const box = $("msg");
+    box.dataset.code = code || "";
+    box.replaceChildren(document.createTextNode(zh));
+    if (en && en !== zh) box.append(Hall.el("span", "en", en));
+    show("v-msg");
+  }
+
+  function showTicket(t) {
+    $("t-num").textContent = t.number;
+    const c = cfg.categories.find((x) => x.prefix === t.category);
+    $("t-cat").textContent = c ? Hall.t(c.name, c.name_en) : t.category;
+    const ahead = t.waiting_ahead ?? null;
+    $("t-ahead").innerHTML = "";
+    if (ahead !== null) {
+      $("t-ahead").append(Hall.t("前面还有 ", "Ahead of you: "), Hall.el("b", null, String(ahead)), Hall.t(" 人", ""));
+    }
+    $("t-eta").innerHTML = "";
+    if (t.estimated_wait_s !== undefined && t.estimated_wait_s !== null) {
+      $("t-eta").append(Hall.t("预计等候约 ", "Estimated wait: about "), Hall.el("b", null, Hall.minutes(t.estimated_wait_s)), Hall.t(" 分钟", " min"));
+    }
+    const paperOut = printer && (printer.state === "error" || printer.state === "offline");
+    $("t-note").textContent = paperOut
+      ? Hall.t("打印机暂时无法出票，请记住您的号码", "The printer cannot print now: please remember your number")
+      : Hall.t("请取走号票，留意叫号屏和语音提示", "Please take your ticket and wait for your number to be called");
+    const slip = $("slip");
+    slip.classList.toggle("hidden", !cfg.demo || paperOut);
+    if (cfg.demo && !paperOut) {
+      // The demo has no paper: show what the simulated printer prints (masked data only).
+      slip.replaceChildren(
+        Hall.el("div", null, cfg.hall.name),
+        Hall.el("div", "sn", t.number),
+        Hall.el("div", null, c ? c.name : t.category),
+        Hall.el("div", null, `前面等候 ${ahead ?? "—"} 人  ${new Date(t.issued_at).toLocaleString("zh-CN", { timeZone: cfg.hall.timezone, hour12: false })}`),
+      );
+      if (t.qr) {
+        const img = Hall.el("img");
+        img.alt = "QR";
+        img.src = `/ui/qr.svg?data=${encodeURIComponent(t.qr)}&token=${encodeURIComponent(Hall.token)}`;
+        slip.append(img);
+      }
+      slip.append(Hall.el("div", "demo", "演示：模拟打印的号票 · Demo: simulated printed ticket"));
+    }
+    show("v-ticket");
+  }
+
+  // ------------------------------------------------------------------ actions
+  async function issue(category, offer) {
+    if (posting) return;
+    posting = true;
+    try {
+      const body = offer ? { offer, category } : { category, kiosk: kioskId };
+      // A kiosk retry must never print twice: one key per press.
+      const headers = offer ? {} : { "Idempotency-Key": `${kioskId}-${Date.now()}-${Math.random().toString(36).slice(2)}` };
+      const t = await Hall.api("/api/v1/tickets", { method: "POST", body, headers });
+      card = null;
+      showTicket(t);
+    } catch (e) {
+      message(e.code, e.detail, e.detail_en);
+    } finally {
+      posting = false;
+    }
+  }
+
+  const keypad = $("keypad");
+  for (const k of ["1", "2", "3", "4", "5", "6", "7", "8", "9", "⌫", "0", "✕"]) {
+    const b = Hall.el("button", null, k);
+    b.addEventListener("click", () => {
+      const code = $("code");
+      if (k === "⌫") code.textContent = code.textContent.slice(0, -1);
+      else if (k === "✕") code.textContent = "";
+      else if (code.textContent.length < 16) code.textContent += k;
+    });
+    keypad.append(b);
+  }
+  $("to-appt").addEventListener("click", () => { $("code").textContent = ""; show("v-appt"); });
+  $("appt-ok").addEventListener("click", async () => {
+    const code = $("code").textContent.trim();
+    if (!code || posting) return;
+    posting = true;
+    try {
+      const t = await Hall.api(`/api/v1/appointments/${encodeURIComponent(code)}/check-in`, { method: "POST", body: { kiosk: kioskId } });
+      showTicket(t);
+    } catch (e) {
+      message(e.code, e.detail, e.detail_en);
+    } finally {
+      posting = false;
+    }
+  });
+
+  async function reload() {
+    try {
+      const [info, rows] = await Promise.all([Hall.api(`/api/v1/kiosks/${encodeURIComponent(kioskId)}`), Hall.api("/api/v1/categories")]);
+      cats = new Map(rows.map((r) => [r.prefix, r]));
+      printer = info.printer;
+      drawPrinter();
+      if (document.body.dataset.view === "v-start" || !document.body.dataset.view) drawStart();
+    } catch (e) {
+      console.warn("kiosk reload failed", e);
+    }
+  }
+
+  Hall.onLang(() => { drawStart(); drawPrinter(); });
+  show("v-start");
+  drawStart();
+  Hall.stream({
+    statusEl: $("conn"),
+    onReady: reload,
+    onEvent(name, d, live) {
+      if (name === "queue_state") {
+        const row = cats.get(d.category) || cfg.categories.find((x) => x.prefix === d.category) || {};
+        cats.set(d.category, Object.assign({}, row, { waiting: d.waiting, open: d.open }));
+        if (document.body.dataset.view === "v-start") drawStart();
+      } else if (name === "device_state" && kcfg.printer && d.device === kcfg.printer) {
+        printer = d;
+        drawPrinter();
+      } else if (!live) {
+        // nothing else is retained
+      } else if (name === "card_read" && d.kiosk === kioskId) {
+        card = { offer: d.offer, holder: d.holder, elderly: d.elderly, categories: d.categories, at: Date.now() };
+        if (kcfg.categories.length > 1) {
+          drawStart();
+          show("v-card");
+        }
+      } else if (name === "ticket_issued" && d.kiosk === kioskId && card && !posting) {
+        // A single-category kiosk issues on the swipe itself; show what it issued.
+        card = null;
+        Hall.api(`/api/v1/tickets/${encodeURIComponent(d.ticket_id)}`)
+          .then((t) => showTicket(Object.assign(t, { waiting_ahead: d.waiting_ahead })))
+          .catch(() => showTicket({ number: d.number, category: d.category, waiting_ahead: d.waiting_ahead, issued_at: d.at }));
+      } else if (name === "kiosk_notice" && d.kiosk === kioskId) {
+        if (d.code === lastMessage.code && Date.now() - lastMessage.at < 5000) return;
+        if (document.body.dataset.view === "v-ticket" && d.number && d.number === $("t-num").textContent) {
+          $("t-note").textContent = Hall.t(d.message, d.message_en);
+          return;
+        }
+        message(d.code, d.message, d.message_en);
+      }
+    },
+  });
+})();

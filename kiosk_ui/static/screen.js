@@ -1,0 +1,239 @@
+/* Calling screen (叫号屏): latest calls, per-window numbers, waiting counts, climate, notice,
+ * and the voice that announces each call.
+ *
+ * Announcements go through one queue, so two calls never talk over each other;
+ * each is said `announce_repeat` times. Only calls heard live (after the
+ * stream's `ready`) are announced: after a reconnect the screen redraws from the
+ * retained state and today's ticket list, silently.
+ *
+ * URL parameters: ?voice=browser|wav|auto (overrides the config), ?rate=1.0 (speech
+ * speed; audio playbackRate / utterance rate).
+ */
+"use strict";
+
+(async () => {
+  const cfg = await Hall.boot("screen");
+  const $ = (id) => document.getElementById(id);
+  const catName = (p) => {
+    const c = cfg.categories.find((x) => x.prefix === p);
+    return c ? Hall.t(c.name, c.name_en) : p;
+  };
+  const winLabel = (n) => Hall.t(`${n}号窗口`, `Window ${n}`);
+  const STATE = {
+    closed: ["未开放", "Closed"], idle: ["空闲", "Free"], called: ["正在叫号", "Calling"],
+    serving: ["正在办理", "Serving"], paused: ["暂停服务", "Paused"],
+  };
+
+  // ---------------------------------------------------------------------------- voice
+  const repeat = Math.max(1, Number(cfg.screen.announce_repeat) || 1);
+  const mode = Hall.params.get("voice") || cfg.screen.voice || "auto";
+  const rate = Math.min(16, Math.max(0.25, Number(Hall.params.get("rate")) || 1));
+  // Log of every announcement start/end, read by tests and handy when debugging a hall.
+  const log = (window.__voiceLog = []);
+  const queue = [];
+  let busy = false;
+
+  function zhVoice() {
+    if (!("speechSynthesis" in window)) return null;
+    const voices = speechSynthesis.getVoices();
+    return voices.find((v) => /^zh[-_]CN/i.test(v.lang)) || voices.find((v) => /^(zh|cmn)/i.test(v.lang)) || null;
+  }
+
+  function waitForUserGesture() {
+    const btn = $("enable-sound");
+    btn.classList.remove("hidden");
+    return new Promise((resolve) => {
+      const go = () => { btn.classList.add("hidden"); document.removeEventListener("click", go); resolve(); };
+      document.addEventListener("click", go);
+    });
+  }
+
+  function sayWithBrowser(text, voice) {
+    return new Promise((resolve) => {
+      const u = new SpeechSynthesisUtterance(text);
+      u.voice = voice;
+      u.lang = voice.lang || "zh-CN";
+      u.rate = Math.min(10, rate);
+      const guard = setTimeout(resolve, 30000);
+      u.onend = u.onerror = () => { clearTimeout(guard); resolve(); };
+      speechSynthesis.speak(u);
+    });
+  }
+
+  async function playWav(call) {
+    const url = `/api/v1/voice/call.wav?number=${encodeURIComponent(call.number)}&window=${call.window}` +
+      `&token=${encodeURIComponent(Hall.token)}`;
+    for (let tries = 0; tries < 2; tries += 1) {
+      const audio = new Audio(url);
+      audio.playbackRate = rate;
+      audio.defaultPlaybackRate = rate;
+      const done = new Promise((resolve) => {
+        let guard = setTimeout(() => resolve("timeout"), 30000);
+        audio.addEventListener("loadedmetadata", () => {
+          clearTimeout(guard);
+          const ms = (audio.duration / rate) * 1000 + 5000;
+          guard = setTimeout(() => resolve("timeout"), Number.isFinite(ms) ? ms : 30000);
+        });
+        audio.addEventListener("ended", () => { clearTimeout(guard); resolve("ended"); });
+        audio.addEventListener("error", () => { clearTimeout(guard); resolve("error"); });
+      });
+      try {
+        await audio.play();
+      } catch (e) {
+        if (e && e.name === "NotAllowedError") {
+          // Autoplay blocked (kiosk Chromium should run with --autoplay-policy=no-user-gesture-required).
+          await waitForUserGesture();
+          continue;
+        }
+        return "error";
+      }
+      return done;
+    }
+    return "error";
+  }
+
+  async function speakOnce(call) {
+    const voice = mode !== "wav" ? zhVoice() : null;
+    if (voice) {
+      await sayWithBrowser(call.announcement, voice);
+      return "browser";
+    }
+    // No zh-CN voice in this browser (headless and many kiosk builds have none), or the
+    // hall chose "wav": play the daemon's espeak-ng rendering. Even with voice = "browser"
+    // a screen without the voice falls back rather than stay silent.
+    return playWav(call);
+  }
+
+  async function drain() {
+    if (busy) return;
+    busy = true;
+    while (queue.length) {
+      const call = queue.shift();
+      $("newest-say").textContent = `♪ ${Hall.t(call.announcement, call.announcement_en)}`;
+      for (let i = 1; i <= repeat; i += 1) {
+        log.push({ ev: "start", number: call.number, window: call.window, text: call.announcement, rep: i, t: performance.now() });
+        const how = await speakOnce(call);
+        log.push({ ev: "end", number: call.number, window: call.window, text: call.announcement, rep: i, how, t: performance.now() });
+      }
+      $("newest-say").textContent = "";
+    }
+    busy = false;
+  }
+
+  function announce(call) {
+    queue.push(call);
+    drain();
+  }
+  if ("speechSynthesis" in window) speechSynthesis.getVoices(); // voices load lazily
+
+  // ---------------------------------------------------------------------------- state
+  const windows = new Map(); // number -> window_state
+  const waiting = new Map(); // prefix -> queue_state
+  const sensors = new Map(); // id -> sensor_state
+  let calls = []; // newest first: {number, window, announcement, announcement_en}
+
+  function drawCalls(flash) {
+    const newest = calls[0];
+    const box = $("newest");
+    if (newest) {
+      box.classList.remove("empty");
+      $("newest-num").removeAttribute("data-en");
+      $("newest-num").textContent = newest.number;
+      $("newest-to").textContent = Hall.t(`请到 ${newest.window} 号窗口`, `to window ${newest.window}`);
+      if (flash) { box.classList.remove("flash"); void box.offsetWidth; box.classList.add("flash"); }
+    }
+    const ul = $("history");
+    ul.replaceChildren(...calls.slice(1, 7).map((c) => {
+      const li = Hall.el("li");
+      li.append(Hall.el("span", "n", c.number), Hall.el("span", "w", winLabel(c.window)));
+      li.dataset.number = c.number;
+      return li;
+    }));
+  }
+
+  function drawWindows() {
+    const grid = $("windows");
+    grid.replaceChildren(...cfg.windows.map((w) => {
+      const s = windows.get(w.number);
+      const card = Hall.el("div", "win");
+      card.dataset.window = w.number;
+      card.dataset.state = s ? s.state : "closed";
+      const st = STATE[card.dataset.state] || [card.dataset.state, card.dataset.state];
+      card.append(
+        Hall.el("div", "name", winLabel(w.number)),
+        Hall.el("div", "cur", (s && s.ticket) || "—"),
+        Hall.el("div", "st", Hall.t(st[0], st[1])),
+      );
+      return card;
+    }));
+  }
+
+  function drawWaiting() {
+    $("waiting").replaceChildren(...cfg.categories.map((c) => {
+      const q = waiting.get(c.prefix);
+      const box = Hall.el("div", "cat");
+      box.dataset.category = c.prefix;
+      const w = Hall.el("div", "w", q ? String(q.waiting) : "—");
+      w.append(Hall.el("small", null, Hall.t(" 人", " waiting")));
+      box.append(Hall.el("div", "n", `${c.prefix} ${catName(c.prefix)}`), w);
+      return box;
+    }));
+  }
+
+  function drawClimate() {
+    $("climate").replaceChildren(...cfg.sensors.map((s) => {
+      const r = sensors.get(s.id);
+      const box = Hall.el("div", "s");
+      box.dataset.sensor = s.id;
+      const temp = r && r.temperature !== null && !r.stale ? `${r.temperature.toFixed(1)}°C` : "—";
+      const hum = r && r.humidity !== null && !r.stale ? `${Math.round(r.humidity)}%` : "—";
+      box.append(Hall.el("div", "n", s.name), Hall.el("div", "v", `${temp} · ${Hall.t("湿度", "RH")} ${hum}`));
+      return box;
+    }));
+  }
+
+  function drawAll() {
+    $("hall").textContent = Hall.t(cfg.hall.name, cfg.hall.name_en || cfg.hall.name);
+    $("notice").textContent = cfg.hall.notice;
+    drawCalls(false);
+    drawWindows();
+    drawWaiting();
+    drawClimate();
+  }
+
+  /** Silent catch-up: the latest calls of today from the ticket list (no announcement). */
+  async function catchUp() {
+    try {
+      const tickets = await Hall.api("/api/v1/tickets?limit=5000");
+      const called = tickets.filter((t) => t.called_at && t.window)
+        .sort((a, b) => (a.called_at < b.called_at ? 1 : -1)).slice(0, 9);
+      calls = called.map((t) => ({
+        number: t.number, window: t.window,
+        announcement: `请${t.number}号到${t.window}号窗口办理`,
+        announcement_en: `Number ${t.number}, please go to window ${t.window}`,
+      }));
+      drawCalls(false);
+    } catch (e) {
+      console.warn("catch-up failed", e);
+    }
+  }
+
+  Hall.onLang(drawAll);
+  Hall.clock($("clock"));
+  drawAll();
+  Hall.stream({
+    statusEl: $("conn"),
+    onReady: catchUp,
+    onEvent(name, d, live) {
+      if (name === "window_state") { windows.set(d.window, d); drawWindows(); }
+      else if (name === "queue_state") { waiting.set(d.category, d); drawWaiting(); }
+      else if (name === "sensor_state") { sensors.set(d.sensor, d); drawClimate(); }
+      else if (name === "ticket_called" && live) {
+        const call = { number: d.number, window: d.window, announcement: d.announcement, announcement_en: d.announcement_en };
+        calls = [call, ...calls.filter((c) => c.number !== d.number)].slice(0, 9);
+        drawCalls(true);
+        announce(call);
+      }
+    },
+  });
+})();

@@ -1,0 +1,105 @@
+"""The ticket kiosk: swipe, choose, ticket on screen, faults explained, back to start by itself."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from playwright.async_api import Browser, expect
+from uihelpers import HallRunner, open_page
+
+from hallctl import engine
+
+HOLDER = engine.Holder(name="李四光", id_number="420103195001010017", birth=date(1990, 1, 1))
+
+
+async def test_kiosk_faults_limits_appointments_and_idle_return(runner: HallRunner, browser: Browser) -> None:
+    hall = runner.hall
+    assert hall is not None
+    svc = hall.service
+    kiosk = await open_page(browser, runner.url("/kiosk/k1", "kiosk", idle=3), 1080, 1920)
+    start, card, ticket, msg = (kiosk.locator(f"#v-{v}") for v in ("start", "card", "ticket", "msg"))
+
+    # Closed category: disabled, with the reason.
+    c = kiosk.locator('#cats .catbtn[data-category="C"]')
+    await expect(c).to_be_disabled()
+    await expect(c.locator(".reason")).to_contain_text("不在办理时间")
+    await expect(kiosk.locator('#cats .catbtn[data-category="A"]')).to_be_enabled()
+
+    # English on request, Chinese again after.
+    await kiosk.locator(".langbtn").click()
+    await expect(kiosk.locator("#v-start .prompt span").first).to_have_text("Take a number")
+    await expect(c.locator(".reason")).to_contain_text("Closed now")
+    await kiosk.locator(".langbtn").click()
+    await expect(kiosk.locator("#v-start .prompt span").first).to_have_text("排队取号")
+
+    # Per-ID limit (3 a day per category): the fourth swipe-and-choose is refused, clearly.
+    for n in range(1, 4):
+        await svc.card_read("k1", HOLDER)
+        await expect(card).to_be_visible()
+        await expect(kiosk.locator("#greet")).to_contain_text("李*光")
+        await expect(kiosk.locator("#greet .green")).to_have_count(0)  # not elderly
+        await kiosk.locator('#card-cats .catbtn[data-category="A"]').click()
+        await expect(kiosk.locator("#t-num")).to_have_text(f"A{n:03d}")
+        await kiosk.locator("#v-ticket [data-home]").click()
+        await expect(start).to_be_visible()
+    await svc.card_read("k1", HOLDER)
+    await kiosk.locator('#card-cats .catbtn[data-category="A"]').click()
+    await expect(msg).to_be_visible()
+    await expect(kiosk.locator("#msg")).to_contain_text("已达上限")
+    await expect(kiosk.locator("#msg")).to_have_attribute("data-code", "id_limit_reached")
+    await expect(start).to_be_visible(timeout=10000)  # back to the start by itself
+
+    # Printer out of paper: a banner, and the ticket still shown on screen with a warning.
+    svc.device_health("prn-k1", "printer", "error", "paper_out")
+    await expect(kiosk.locator("#printer-banner")).to_be_visible()
+    await expect(kiosk.locator("#printer-banner")).to_contain_text("缺纸")
+    await kiosk.locator('#cats .catbtn[data-category="B"]').click()
+    await expect(kiosk.locator("#t-num")).to_have_text("B001")
+    await expect(kiosk.locator("#t-note")).to_contain_text("记住您的号码")
+    await expect(kiosk.locator("#slip")).to_be_hidden()
+    await expect(start).to_be_visible(timeout=10000)
+    svc.device_health("prn-k1", "printer", "ok", "")
+    await expect(kiosk.locator("#printer-banner")).to_be_hidden()
+
+    # A notice from the hardware side (e.g. a jam reported by the printer driver).
+    svc.kiosk_notice("k1", "paper_jam", "打印机卡纸，请联系工作人员", "Printer jammed, please ask staff")
+    await expect(kiosk.locator("#msg")).to_contain_text("打印机卡纸")
+    await expect(start).to_be_visible(timeout=10000)
+
+    # Appointment check-in by code on the on-screen keypad.
+    now = datetime.now(UTC)
+    await svc.book("D", now - timedelta(minutes=5), now + timedelta(minutes=25), code="20261123")
+    await kiosk.locator("#to-appt").click()
+    for digit in "20261123":
+        await kiosk.locator("#keypad button", has_text=digit).first.click()
+    await expect(kiosk.locator("#code")).to_have_text("20261123")
+    await kiosk.locator("#appt-ok").click()
+    await expect(kiosk.locator("#t-num")).to_have_text("D001")
+    await expect(ticket).to_be_visible()
+    await expect(start).to_be_visible(timeout=10000)
+
+    # A wrong code is refused with the daemon's Chinese reason.
+    await kiosk.locator("#to-appt").click()
+    for digit in "9999":
+        await kiosk.locator("#keypad button", has_text=digit).first.click()
+    await kiosk.locator("#appt-ok").click()
+    await expect(msg).to_be_visible()
+    await expect(start).to_be_visible(timeout=10000)
+
+
+async def test_single_category_kiosk_issues_on_the_swipe(runner: HallRunner, browser: Browser) -> None:
+    hall = runner.hall
+    assert hall is not None
+    kiosk = await open_page(browser, runner.url("/kiosk/k2", "kiosk"), 1080, 1920)
+    await expect(kiosk.locator("#cats .catbtn")).to_have_count(1)
+    await hall.service.card_read("k2", HOLDER)
+    await expect(kiosk.locator("#v-ticket")).to_be_visible()
+    await expect(kiosk.locator("#t-num")).to_have_text("D001")
+    await expect(kiosk.locator("#t-cat")).to_have_text("不动产登记")
+
+
+async def test_unknown_kiosk_and_window_pages_are_404(runner: HallRunner, browser: Browser) -> None:
+    page = await open_page(browser, f"{runner.base}/", 1280, 800, live=False)
+    for path in ("/kiosk/nope", "/window/99", "/pad/99"):
+        resp = await page.goto(f"{runner.base}{path}")
+        assert resp is not None and resp.status == 404, path

@@ -1,0 +1,92 @@
+"""Helpers for the page tests: an in-process hall on a free port and headless Debian Chromium.
+
+The browser is the system's ``/usr/bin/chromium`` driven by Playwright (no
+browser download). Autoplay is allowed the way a calling screen's kiosk-mode
+Chromium is set up, so the voice path really plays audio.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, Page
+
+from hallctl import config
+from hallctl.app import Hall
+from hallctl.config import Config
+from hallctl.demo import DEMO_TOML, demo_tokens
+
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+def make_config(data: Path, port: int = 0, **queue: Any) -> Config:
+    """The demo hall, stored under ``data``; ``queue`` overrides ``[queue]`` keys."""
+    raw: dict[str, Any] = tomllib.loads(DEMO_TOML)
+    raw["store"] = {"path": str(data / "hallctl.db")}
+    raw["api"] = {"host": "127.0.0.1", "port": port}
+    raw["queue"] = {**raw.get("queue", {}), **queue}
+    raw["screen"] = {"announce_repeat": 2, "voice": "auto"}
+    # Category C is closed almost all day, so the kiosk shows a disabled button with its reason.
+    for cat in raw["category"]:
+        if cat["prefix"] == "C":
+            cat["hours"] = ["mon-sun 00:00-00:01"]
+    return config.parse(raw)
+
+
+class HallRunner:
+    """Starts and restarts a hall on one data directory and (after the first start) one port."""
+
+    def __init__(self, data: Path, **queue: Any) -> None:
+        self.data = data
+        self.queue = queue
+        self.hall: Hall | None = None
+        self.port = 0
+        self.tokens: dict[str, str] = {}
+
+    async def start(self) -> Hall:
+        hall = Hall(make_config(self.data, self.port, **self.queue), demo=True, state_dir=self.data)
+        await hall.start()
+        assert hall.api.port is not None
+        self.port = hall.api.port
+        self.hall = hall
+        self.tokens = await demo_tokens(hall, self.data)
+        return hall
+
+    async def stop(self) -> None:
+        if self.hall is not None:
+            hall, self.hall = self.hall, None
+            await hall.stop()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str, role: str, **params: str | int) -> str:
+        query = "&".join([f"token={self.tokens[role]}", *(f"{k}={v}" for k, v in params.items())])
+        return f"{self.base}{path}?{query}"
+
+
+async def open_page(browser: Browser, url: str, width: int, height: int, *, live: bool = True) -> Page:
+    """Open a page at its target size; by default wait until its event stream is live."""
+    context = await browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    page = await context.new_page()
+    # Printed, so pytest shows a page's own errors next to a failing assertion.
+    page.on("pageerror", lambda exc: print(f"[{url.split('?')[0]}] page error: {exc}"))
+    page.on("console", lambda msg: print(f"[{url.split('?')[0]}] console.{msg.type}: {msg.text}"))
+    await page.goto(url)
+    if live:
+        await page.locator("#conn[data-state=live]").wait_for(timeout=15000)
+    return page
+
+
+async def shot(page: Page, name: str, *, full_page: bool = False) -> None:
+    """Save ``docs/screenshots/<name>.png`` at the page's target size (the README shows them)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
