@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hallctl import __version__, commands
 from hallctl import events as ev
 from hallctl.auth import Principal, authenticate
-from hallctl.errors import HallctlError, NotFound, Refused
+from hallctl.errors import Conflict, Forbidden, HallctlError, NotFound, Refused
 from hallctl.service import HallService
 from hallctl.stats import day_stats
 from hallctl.views import holder_view, ticket_view
@@ -231,7 +231,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
         key = f"{p.token_id}:{idempotency_key}"
         out = await svc.issue(
-            args.category, channel="kiosk" if p.role == "kiosk" else "api", kiosk=args.kiosk,
+            args.category, channel=commands.channel_for(p), kiosk=args.kiosk,
             priority=args.priority, priority_reason=args.priority_reason, idempotency_key=key, render=render,
         )
         view = ticket_view(out.ticket, waiting_ahead=out.waiting_ahead, qr=out.qr,
@@ -250,6 +250,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
     async def by_qr(code: str, p: Auth) -> dict[str, Any]:
         p.require("window")
         t, holder = await svc.ticket_by_qr(code)
+        if p.role != "admin":
+            # Least privilege: a clerk sees the visitors of their own windows' queues, not the whole hall's.
+            mine = {c for n in p.windows if (w := svc.cfg.window_by_number(n)) for c in w.categories}
+            if not (t.window in p.windows or t.target_window in p.windows or t.category in mine):
+                raise Forbidden("wrong_window", f"ticket {t.number} is not for this token's windows")
         return {"ticket": ticket_view(t), "holder": holder_view(holder) if holder else None}
 
     @api.get("/tickets/{ticket_id}")
@@ -275,7 +280,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     async def evaluate_ticket(ticket_id: str, body: EvaluationBody, p: Auth) -> dict[str, Any]:
         t = await svc.ticket(ticket_id)
         if t.window is None:
-            raise Refused("ticket_not_served", f"ticket {t.number} has not been served")
+            raise Conflict("ticket_not_served", f"ticket {t.number} has not been served")
         return await run("window.evaluate", {"window": t.window, "level": body.level, "ticket_id": t.id,
                                              "reasons": body.reasons}, p)
 
@@ -385,7 +390,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, token: str | None = None) -> None:
         try:
-            await authenticate(svc.store, token or websocket.headers.get("authorization", "")[7:] or None)
+            header = websocket.headers.get("authorization", "")
+            bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
+            await authenticate(svc.store, token or bearer)
         except HallctlError:
             await websocket.close(code=4401)
             return
