@@ -79,15 +79,17 @@ async def main(rounds: int) -> None:
             original_receive(data, *args)
 
         printer_sim.receive = printer_receive  # the pty callback looks the method up on each read
-        printed = asyncio.Event()
+        printed, printer_ready = asyncio.Event(), asyncio.Event()
 
         def on_event(e: ev.Event) -> None:
             if isinstance(e, ev.KioskNotice) and e.code == "printed":
                 printed.set()
+            if isinstance(e, ev.DeviceState) and e.device == "prn-k2" and e.state == "ok":
+                printer_ready.set()
 
         hall.bus.subscribe("bench.notice", on_event)
-        while hall.service.devices.get("prn-k2") is None or hall.service.devices["prn-k2"].state != "ok":
-            await asyncio.sleep(0.05)
+        if hall.service.devices["prn-k2"].state != "ok":
+            await printer_ready.wait()
         overheads: list[float] = []
         ticket_bytes: list[int] = []
         for i in range(rounds):
