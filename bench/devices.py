@@ -36,6 +36,7 @@ def bench_config(tmp: Path) -> config.Config:
     raw: dict[str, Any] = tomllib.loads(DEMO_TOML)
     raw["store"] = {"path": str(tmp / "hall.db")}
     raw["api"] = {"port": 0}
+    raw["mqtt"] = {"embedded_port": 0}
     raw["queue"] = {"per_id_daily_limit": 100, "card_dedupe_seconds": 0}
     raw["device"] = [d for d in raw["device"] if d["id"] in ("idr-k2", "prn-k2")]
     for w in raw["window"]:

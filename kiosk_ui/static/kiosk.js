@@ -115,6 +115,17 @@
     show("v-msg");
   }
 
+  let printedNumber = null;
+
+  function showPrinted(number) {
+    // The demo's printer is a simulator that renders the real ESC/POS bytes: show exactly what it printed.
+    if (!cfg.demo || !kcfg.printer) return;
+    const img = Hall.el("img", "printed");
+    img.alt = Hall.t("模拟打印机输出的号票", "ticket as printed by the simulated printer");
+    img.src = `/api/v1/sim/printers/${encodeURIComponent(kcfg.printer)}/tickets/-1.png?n=${encodeURIComponent(number)}&token=${encodeURIComponent(Hall.token)}`;
+    $("slip").replaceChildren(img, Hall.el("div", "demo", "演示：模拟打印机输出的号票 · Demo: as printed by the simulated printer"));
+  }
+
   function showTicket(t) {
     $("t-num").textContent = t.number;
     const c = cfg.categories.find((x) => x.prefix === t.category);
@@ -149,6 +160,7 @@
         slip.append(img);
       }
       slip.append(Hall.el("div", "demo", "演示：模拟打印的号票 · Demo: simulated printed ticket"));
+      if (printedNumber === t.number) showPrinted(t.number);
     }
     show("v-ticket");
   }
@@ -238,6 +250,10 @@
           .then((t) => showTicket(Object.assign(t, { waiting_ahead: d.waiting_ahead })))
           .catch(() => showTicket({ number: d.number, category: d.category, waiting_ahead: d.waiting_ahead, issued_at: d.at }));
       } else if (name === "kiosk_notice" && d.kiosk === kioskId) {
+        if (d.code === "printed" && d.number) {
+          printedNumber = d.number;  // may arrive before the POST answer: showTicket checks it too
+          if (d.number === $("t-num").textContent) showPrinted(d.number);
+        }
         if (d.code === lastMessage.code && Date.now() - lastMessage.at < 5000) return;
         if (document.body.dataset.view === "v-ticket" && d.number && d.number === $("t-num").textContent) {
           $("t-note").textContent = Hall.t(d.message, d.message_en);

@@ -57,6 +57,7 @@ def hall_config(tmp: Path, *, keep_kinds: tuple[str, ...] = ALL_KINDS) -> config
     raw["hall"]["id"] = "devtest"
     raw["store"] = {"path": str(tmp / "hall.db")}
     raw["api"] = {"port": 0}
+    raw["mqtt"] = {"embedded_port": 0}  # never 1883: a system Mosquitto or a parallel run may hold it
     raw["device"] = [d for d in raw["device"] if d["kind"] in keep_kinds]
     kept = {d["id"] for d in raw["device"]}
     for w in raw["window"]:

@@ -1,0 +1,55 @@
+"""The demo kiosk shows the ticket exactly as the simulated printer printed it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright, expect
+from test_hall_devices import hall_config, zbar
+
+from hallctl import auth
+from hallctl.app import Hall
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+async def demo_hall(tmp_path: Path) -> AsyncIterator[Hall]:
+    h = Hall(hall_config(tmp_path, keep_kinds=("idcard", "printer")), demo=True, state_dir=tmp_path)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+async def test_kiosk_shows_the_png_the_printer_simulator_rendered(demo_hall: Hall, tmp_path: Path) -> None:
+    """Take a number on the kiosk page: the slip shown is the simulator's PNG, and its QR is the ticket's."""
+    token = await auth.create_token(demo_hall.store, "kiosk")
+    base = f"http://127.0.0.1:{demo_hall.api.port}"
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1080, "height": 1920})
+            await page.goto(f"{base}/kiosk/k1?token={token}")
+            await page.locator('#cats .catbtn[data-category="B"]').click()
+            await expect(page.locator("#t-num")).to_have_text("B001")
+            printed = page.locator("#slip img.printed")
+            await expect(printed).to_be_visible()
+            await page.wait_for_function("document.querySelector('#slip img.printed').naturalWidth > 0")
+            src = await printed.get_attribute("src")
+            assert src is not None and "/api/v1/sim/printers/prn-k1/tickets/" in src
+            png = await page.request.get(base + src)
+            assert png.ok and png.headers["content-type"] == "image/png"
+            path = tmp_path / "shown.png"
+            path.write_bytes(await png.body())
+        finally:
+            await browser.close()
+    sim_ticket = demo_hall.devices.sims["prn-k1"].tickets[-1]
+    assert "B001" in sim_ticket.text_lines
+    ticket = demo_hall.service.q.find_number("B001")
+    assert ticket is not None and demo_hall.service.qr.verify(zbar(path)) == ticket.id
