@@ -115,6 +115,16 @@ async def test_by_qr_gives_holder_to_window_only(live: LiveHall) -> None:
     assert body["holder"]["name"] == HOLDER.name and body["holder"]["id_number"] == HOLDER.id_number
 
 
+async def test_by_qr_is_scoped_to_the_tokens_windows(live: LiveHall) -> None:
+    """a clerk sees holders of their own windows' queues only: window 1 (A) cannot open a C ticket."""
+    out = await live.svc.issue("C", channel="kiosk", holder=HOLDER)
+    resp = await live.client.get(f"/api/v1/tickets/by-qr/{out.qr}", headers=live.auth("w1"))
+    body = assert_problem(resp, 403, "wrong_window")
+    assert HOLDER.name not in json.dumps(body, ensure_ascii=False)
+    resp = await live.client.get(f"/api/v1/tickets/by-qr/{out.qr}", headers=live.auth("w2"))  # serves A and C
+    assert resp.status_code == 200 and resp.json()["holder"]["name"] == HOLDER.name
+
+
 async def test_expired_and_forged_qr_token(live: LiveHall, clock: FakeClock) -> None:
     """a QR token past its TTL (by the hall's clock) or with a bad signature is refused."""
     out = await live.svc.issue("A", holder=HOLDER)
