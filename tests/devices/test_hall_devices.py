@@ -244,3 +244,48 @@ async def test_modbus_readings_feed_sensor_state_climate_and_alert(hall: Hall) -
     assert isinstance(alert, ev.Alert) and alert.subject == "floor1"
     history = await hall.store.readings(reading.at.replace(year=reading.at.year - 1))
     assert any(r["sensor"] == "floor1" and r["temperature"] == 30.5 for r in history)
+
+
+async def test_logs_never_carry_full_name_id_number_or_address(hall: Hall, caplog: pytest.LogCaptureFixture) -> None:
+    """个人信息保护法: a whole visit, logged at DEBUG by every logger, never writes the card's personal data."""
+    import logging
+
+    from drivers.sim.idcard import SAMPLE_CARDS
+
+    caplog.set_level(logging.DEBUG)
+    watch = Watch(hall)
+    for dev in ("idr-k1", "prn-k1", "pad1"):
+        await device_state(watch, hall, dev, "ok")
+    card = SAMPLE_CARDS["elderly"]
+    kiosk, window1 = await client(hall, "kiosk"), await client(hall, "window", (1,))
+    reader = hall.devices.sims["idr-k1"]
+    reader.present(card)
+    read = await watch.wait(lambda e: isinstance(e, ev.CardRead))
+    assert isinstance(read, ev.CardRead)
+    reader.fail_next_read()  # a read error while the card is on the reader is logged too
+    ticket = (await kiosk.post("/api/v1/tickets", json={"offer": read.offer, "category": "A"})).json()
+    await watch.wait(lambda e: isinstance(e, ev.KioskNotice) and e.code == "printed")
+    assert (await window1.get(f"/api/v1/tickets/by-qr/{ticket['qr']}")).json()["holder"]["name"] == card.name
+    await window1.post("/api/v1/windows/1/call-next")
+    await window1.post("/api/v1/windows/1/finish")
+    await hall.bus.drain()
+    hall.devices.sims["pad1"].press(2)  # a bad rating raises an alert, which is logged
+    await watch.wait(lambda e: isinstance(e, ev.EvaluationRecorded))
+    # The per-ID limit's refusal explains itself without naming the person.
+    from hallctl.engine import Holder
+    from hallctl.errors import Refused
+
+    holder = Holder(name=card.name, id_number=card.id_number, birth=card.birth, address=card.address)
+    with pytest.raises(Refused) as refused:
+        for _ in range(hall.cfg.queue.per_id_daily_limit):
+            await hall.service.issue("A", channel="kiosk", kiosk="k1", holder=holder)
+    assert refused.value.code == "id_limit_reached" and card.name not in refused.value.message
+    await hall.bus.drain()
+    secrets_ = (card.name, card.id_number, card.address, card.id_number[6:14])
+    logged = [r.getMessage() + (r.exc_text or "") for r in caplog.records]
+    assert len(logged) > 5  # the visit was logged at all
+    for line in logged:
+        for secret in secrets_:
+            assert secret not in line, f"personal data in log line: {line[:80]}"
+    for c in (kiosk, window1):
+        await c.aclose()
