@@ -159,16 +159,13 @@ class HallService:
     def queue_state(self, prefix: str) -> ev.QueueState:
         cat = self.cfg.category_by_prefix(prefix)
         assert cat is not None
-        today = [t for t in self.q.tickets.values() if t.category == prefix and t.day == self.q.day]
-        waiting = sum(1 for t in today if t.state == "waiting")
-        issued = max(today, key=lambda t: t.seq, default=None)
-        called = max((t for t in today if t.called_at), key=lambda t: t.called_at or t.issued_at, default=None)
-        waits = [t.wait_s for t in today if t.wait_s is not None]
+        now = self.clock()
+        today = self.q.category_day(prefix)  # kept current by HallQueue.apply: no scan of the tickets
         return ev.QueueState(
-            at=self.clock(), category=prefix, name=cat.name, waiting=waiting,
-            last_issued=issued.number if issued else None, last_called=called.number if called else None,
-            avg_wait_s=round(statistics.fmean(waits), 1) if waits else None,
-            open=engine.is_open(cat, self.clock(), self.cfg),
+            at=now, category=prefix, name=cat.name, waiting=today.waiting,
+            last_issued=today.last_issued.number if today.last_issued else None,
+            last_called=today.last_called.number if today.last_called else None,
+            avg_wait_s=today.avg_wait_s, open=engine.is_open(cat, now, self.cfg),
         )
 
     def window_state(self, number: int) -> ev.WindowState:

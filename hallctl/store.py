@@ -274,14 +274,12 @@ class Store:
         """Rebuild the engine's state: today's tickets, every still-active one, windows, counters."""
 
         def fn(conn: sqlite3.Connection) -> HallQueue:
-            q = HallQueue(day=day)
             rows = conn.execute(
                 "SELECT * FROM tickets WHERE day >= ? OR state IN ('waiting','called','serving')",
                 (day.isoformat(),),
             ).fetchall()
-            for r in rows:
-                t = ticket_from_row(r)
-                q.tickets[t.id] = t
+            tickets = {t.id: t for t in map(ticket_from_row, rows)}
+            q = HallQueue(day=day, tickets=tickets)
             for r in conn.execute("SELECT day, category, MAX(seq) AS s FROM tickets WHERE day >= ? GROUP BY 1, 2",
                                   (day.isoformat(),)):
                 q.counters[(date.fromisoformat(r["day"]), r["category"])] = r["s"]
