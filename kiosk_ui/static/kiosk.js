@@ -5,6 +5,8 @@
  * check-in. A swipe on this kiosk's reader arrives as `card_read` (masked name
  * only) with an opaque offer; the visitor then picks a category and the page
  * issues with that offer. Every other screen returns to the start by itself.
+ * A printer or ID-card reader in error/offline puts a red banner on every screen;
+ * with the reader out the swipe prompt is hidden and the buttons still issue.
  *
  * URL parameter: ?idle=N seconds before returning to the start (default 20 on
  * the ticket screen, 45 elsewhere).
@@ -20,6 +22,7 @@
 
   let cats = new Map(); // prefix -> /categories row (live waiting/open from queue_state)
   let printer = null; // device_state of this kiosk's printer
+  let reader = null; // device_state of this kiosk's ID-card reader
   let card = null; // pending card_read {offer, holder, categories, at}
   let posting = false;
   let lastMessage = { code: null, at: 0 };
@@ -104,6 +107,20 @@
     banner.textContent = printer.detail === "paper_out"
       ? Hall.t("打印机缺纸：号码只显示在屏幕上，请记住您的号码", "Printer out of paper: please note your number on screen")
       : Hall.t("打印机暂停服务：请记住屏幕上的号码", "Printer unavailable: please note your number on screen");
+  }
+
+  function drawReader() {
+    const banner = $("reader-banner");
+    const bad = !!reader && (reader.state === "error" || reader.state === "offline");
+    banner.classList.toggle("hidden", !bad);
+    // Without a reader the only ways in are the buttons and the guide desk: don't invite a swipe.
+    document.querySelector("#v-start .swipe").classList.toggle("hidden", bad);
+    if (!bad) { banner.replaceChildren(); return; }
+    // Chinese first, English below, whatever the language button says: a fault notice is for everyone.
+    banner.replaceChildren(
+      document.createTextNode("身份证阅读器暂停使用，请点击业务按钮取号或到导办台办理"),
+      Hall.el("span", "en", "The ID card reader is out of service: tap a service to take a number, or see the guide desk"),
+    );
   }
 
   function message(code, zh, en) {
@@ -214,7 +231,9 @@
       const [info, rows] = await Promise.all([Hall.api(`/api/v1/kiosks/${encodeURIComponent(kioskId)}`), Hall.api("/api/v1/categories")]);
       cats = new Map(rows.map((r) => [r.prefix, r]));
       printer = info.printer;
+      reader = info.reader;
       drawPrinter();
+      drawReader();
       if (document.body.dataset.view === "v-start" || !document.body.dataset.view) drawStart();
     } catch (e) {
       console.warn("kiosk reload failed", e);
@@ -235,6 +254,9 @@
       } else if (name === "device_state" && kcfg.printer && d.device === kcfg.printer) {
         printer = d;
         drawPrinter();
+      } else if (name === "device_state" && kcfg.reader && d.device === kcfg.reader) {
+        reader = d;
+        drawReader();
       } else if (!live) {
         // nothing else is retained
       } else if (name === "card_read" && d.kiosk === kioskId) {

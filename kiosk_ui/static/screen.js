@@ -48,14 +48,21 @@
     });
   }
 
+  let utterance = null; // the one being spoken: Chromium may garbage-collect it (and never fire onend) otherwise
+
+  /** Say `text` with the browser's voice; resolves "ended", or "error:<reason>" when it was not said. */
   function sayWithBrowser(text, voice) {
     return new Promise((resolve) => {
       const u = new SpeechSynthesisUtterance(text);
       u.voice = voice;
       u.lang = voice.lang || "zh-CN";
       u.rate = Math.min(10, rate);
-      const guard = setTimeout(resolve, 30000);
-      u.onend = u.onerror = () => { clearTimeout(guard); resolve(); };
+      utterance = u;
+      const finish = (how) => { clearTimeout(guard); utterance = null; resolve(how); };
+      // A voice that never reports its end must not hold the queue, nor talk over the next call.
+      const guard = setTimeout(() => { speechSynthesis.cancel(); finish("timeout"); }, 30000);
+      u.onend = () => finish("ended");
+      u.onerror = (e) => finish(`error:${(e && e.error) || "unknown"}`);
       speechSynthesis.speak(u);
     });
   }
@@ -95,8 +102,11 @@
   async function speakOnce(call) {
     const voice = mode !== "wav" ? zhVoice() : null;
     if (voice) {
-      await sayWithBrowser(call.announcement, voice);
-      return "browser";
+      const how = await sayWithBrowser(call.announcement, voice);
+      if (!how.startsWith("error:")) return "browser";
+      // Not said (e.g. "not-allowed": speech blocked until a user gesture, or the voice failed):
+      // the daemon's WAV is next best, and playWav asks for a tap if audio is blocked too.
+      console.warn(`browser voice failed (${how}), playing the WAV`);
     }
     // No zh-CN voice in this browser (headless and many kiosk builds have none), or the
     // hall chose "wav": play the daemon's espeak-ng rendering. Even with voice = "browser"

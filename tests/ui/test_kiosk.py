@@ -103,3 +103,52 @@ async def test_unknown_kiosk_and_window_pages_are_404(runner: HallRunner, browse
     for path in ("/kiosk/nope", "/window/99", "/pad/99"):
         resp = await page.goto(f"{runner.base}{path}")
         assert resp is not None and resp.status == 404, path
+
+
+READER_DOWN_ZH = "身份证阅读器暂停使用，请点击业务按钮取号或到导办台办理"
+READER_DOWN_EN = "The ID card reader is out of service: tap a service to take a number, or see the guide desk"
+
+
+async def test_reader_fault_shows_a_banner_and_the_buttons_still_issue(runner: HallRunner, browser: Browser) -> None:
+    """A kiosk's offline ID-card reader shows a Chinese-then-English banner until it is ok; buttons keep issuing."""
+    hall = runner.hall
+    assert hall is not None
+    svc = hall.service
+    kiosk = await open_page(browser, runner.url("/kiosk/k1", "kiosk"), 1080, 1920)
+    banner = kiosk.locator("#reader-banner")
+    swipe = kiosk.locator("#v-start .swipe")
+    await expect(kiosk.locator("#v-start")).to_be_visible()
+    await expect(banner).to_be_hidden()
+    await expect(swipe).to_be_visible()
+
+    svc.device_health("idr-k1", "idcard", "offline", "port closed")
+    await expect(banner).to_be_visible()
+    await expect(banner).to_have_text(READER_DOWN_ZH + READER_DOWN_EN)  # Chinese first, English after
+    await expect(banner.locator(".en")).to_have_text(READER_DOWN_EN)
+    await expect(swipe).to_be_hidden()  # no invitation to swipe on a dead reader
+
+    # A page opened (or reloaded) while the reader is down shows the banner from the retained state.
+    await kiosk.reload()
+    await kiosk.locator("#conn[data-state=live]").wait_for(timeout=15000)
+    await expect(banner).to_have_text(READER_DOWN_ZH + READER_DOWN_EN)
+
+    # The category buttons still issue, and the banner stays up on the ticket screen.
+    a = kiosk.locator('#cats .catbtn[data-category="A"]')
+    await expect(a).to_be_enabled()
+    await a.click()
+    await expect(kiosk.locator("#t-num")).to_have_text("A001")
+    await expect(banner).to_be_visible()
+    await kiosk.locator("#v-ticket [data-home]").click()
+    await expect(kiosk.locator("#v-start")).to_be_visible()
+    await expect(banner).to_be_visible()
+
+    svc.device_health("idr-k1", "idcard", "ok", "")
+    await expect(banner).to_be_hidden()
+    await expect(swipe).to_be_visible()
+
+    # Another kiosk's reader is not this kiosk's business; the printer banner is separate. Events arrive in
+    # order, so once the printer banner is up the other reader's fault has been seen (and ignored).
+    svc.device_health("idr-k2", "idcard", "error", "usb")
+    svc.device_health("prn-k1", "printer", "error", "paper_out")
+    await expect(kiosk.locator("#printer-banner")).to_be_visible()
+    await expect(banner).to_be_hidden()

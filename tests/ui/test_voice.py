@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from playwright.async_api import Browser, Request
+from playwright.async_api import Browser, Page, Request
 from uihelpers import HallRunner, open_page, shot
 
 REPEAT = 2  # uihelpers.make_config sets [screen] announce_repeat = 2
@@ -80,3 +80,158 @@ async def test_ten_calls_in_one_second_are_announced_in_order_without_overlap(
     history = await screen.locator("#history li").evaluate_all("els => els.map(e => e.dataset.number)")
     assert history[:3] == ["A009", "A008", "A007"]
     await shot(screen, "screen")
+
+
+# A stand-in for the Web Speech API (speechSynthesis + SpeechSynthesisUtterance). Headless Chromium has no
+# voices, so the real API cannot speak here; the stub behaves like Chromium's where screen.js depends on it:
+# getVoices() is empty until the list "loads" (then `voiceschanged`), speak() queues, and each utterance
+# gets `start` then `end` (or `error`) later, as events and through its on<event> handlers.
+FAKE_SPEECH = """
+(() => {
+  const FAIL = %(fail)s;  // null, or an error code every utterance fails with (e.g. "not-allowed")
+  const VOICES = [{ lang: "zh-CN", name: "Test Mandarin", localService: true, default: true, voiceURI: "test-zh" }];
+  const rec = (window.__speech = { spoken: [], events: [], getVoices: 0 });
+  let loaded = false;
+  let loading = false;
+  let current = null;
+  const queue = [];
+
+  class FakeUtterance extends EventTarget {
+    constructor(text) {
+      super();
+      Object.assign(this, { text: text === undefined ? "" : String(text), lang: "", voice: null, rate: 1,
+        pitch: 1, volume: 1, onstart: null, onend: null, onerror: null });
+    }
+  }
+  const fire = (u, type, extra) => {
+    const ev = Object.assign(new Event(type), extra || {});
+    rec.events.push({ type, text: u.text, t: performance.now() });
+    u.dispatchEvent(ev);
+    if (typeof u[`on${type}`] === "function") u[`on${type}`](ev);
+  };
+  const next = () => {
+    if (current || !queue.length) return;
+    const u = (current = queue.shift());
+    setTimeout(() => {
+      if (FAIL) { current = null; fire(u, "error", { error: FAIL }); next(); return; }
+      fire(u, "start");
+      setTimeout(() => { current = null; fire(u, "end"); next(); }, 40);
+    }, 5);
+  };
+
+  class FakeSynthesis extends EventTarget {
+    constructor() { super(); this.onvoiceschanged = null; }
+    get speaking() { return current !== null; }
+    get pending() { return queue.length > 0; }
+    get paused() { return false; }
+    getVoices() {
+      rec.getVoices += 1;
+      if (!loaded && !loading) {
+        loading = true;
+        setTimeout(() => {
+          loaded = true;
+          const ev = new Event("voiceschanged");
+          this.dispatchEvent(ev);
+          if (typeof this.onvoiceschanged === "function") this.onvoiceschanged(ev);
+        }, 20);
+      }
+      return loaded ? VOICES.slice() : [];
+    }
+    speak(u) {
+      rec.spoken.push({ text: u.text, lang: u.lang, voice: u.voice ? u.voice.name : null,
+        busy: current !== null || queue.length > 0, t: performance.now() });
+      queue.push(u);
+      next();
+    }
+    cancel() { queue.length = 0; }
+    pause() {}
+    resume() {}
+  }
+
+  Object.defineProperty(window, "speechSynthesis", { value: new FakeSynthesis(), configurable: true });
+  Object.defineProperty(window, "SpeechSynthesisUtterance", { value: FakeUtterance, configurable: true,
+    writable: true });
+})();
+"""
+
+
+async def _screen_with_fake_voice(runner: HallRunner, browser: Browser, fail: str | None) -> tuple[Page, list[str]]:
+    """The calling screen with the speech stub installed, and the list of WAV requests it makes."""
+    screen = await open_page(browser, runner.url("/screen", "display", rate=10), 1920, 1080,
+                             init_script=FAKE_SPEECH % {"fail": "null" if fail is None else f'"{fail}"'})
+    wav: list[str] = []
+
+    def on_request(req: Request) -> None:
+        if "/api/v1/voice/" in req.url:
+            wav.append(req.url)
+
+    screen.on("request", on_request)
+    return screen, wav
+
+
+async def _three_calls(runner: HallRunner) -> list[tuple[str, int]]:
+    hall = runner.hall
+    assert hall is not None
+    svc = hall.service
+    for _ in range(3):
+        await svc.issue("A", channel="kiosk", kiosk="k1")
+    await svc.sign_in(1, "0231")
+    await svc.sign_in(2, "0232")
+    calls: list[tuple[str, int]] = []
+    for window in (1, 2, 1):
+        t = await svc.call_next(window)
+        assert t is not None
+        calls.append((t.number, window))
+    assert calls == [("A001", 1), ("A002", 2), ("A003", 1)]
+    return calls
+
+
+async def test_browser_zh_voice_speaks_each_call_in_order_without_overlap_and_no_wav(
+        runner: HallRunner, browser: Browser) -> None:
+    """With a zh-CN browser voice (a speechSynthesis stub: headless Chromium has none) calls are spoken, no WAV."""
+    screen, wav = await _screen_with_fake_voice(runner, browser, None)
+    calls = await _three_calls(runner)
+
+    await screen.wait_for_function(
+        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {len(calls) * REPEAT}", timeout=30000)
+    speech: dict[str, Any] = await screen.evaluate("window.__speech")
+    log: list[dict[str, Any]] = await screen.evaluate("window.__voiceLog")
+
+    # Each call said REPEAT times, in call order, with the screen's exact text, in zh-CN with the zh-CN voice.
+    expected_texts = [f"请{n}号到{w}号窗口办理" for n, w in calls for _ in range(REPEAT)]
+    assert expected_texts[:REPEAT] == ["请A001号到1号窗口办理"] * REPEAT
+    spoken = speech["spoken"]
+    assert [s["text"] for s in spoken] == expected_texts, spoken
+    assert {(s["lang"], s["voice"]) for s in spoken} == {("zh-CN", "Test Mandarin")}, spoken
+
+    # Never overlapping: each speak() only once the previous utterance has ended (nothing speaking or queued),
+    # and the voice's own events are strictly start, end, start, end ... for the same texts.
+    assert not any(s["busy"] for s in spoken), spoken
+    events = speech["events"]
+    assert [e["type"] for e in events] == ["start", "end"] * len(expected_texts), events
+    assert [e["text"] for e in events[::2]] == expected_texts
+    ends = [e["t"] for e in events[1::2]]
+    assert all(nxt["t"] >= end for end, nxt in zip(ends, spoken[1:], strict=False)), (ends, spoken)
+
+    # The screen's log agrees: every repetition went through the browser voice, one at a time.
+    assert [e["ev"] for e in log] == ["start", "end"] * len(expected_texts), log
+    assert [e["how"] for e in log if e["ev"] == "end"] == ["browser"] * len(expected_texts), log
+    assert [e["text"] for e in log if e["ev"] == "start"] == expected_texts
+
+    assert speech["getVoices"] >= 1
+    assert wav == [], wav  # the daemon's WAV is only for screens without a zh-CN voice
+
+
+async def test_browser_voice_error_falls_back_to_the_wav(runner: HallRunner, browser: Browser) -> None:
+    """A zh-CN voice that refuses to speak (speechSynthesis stub, error not-allowed) makes the screen play the WAV."""
+    screen, wav = await _screen_with_fake_voice(runner, browser, "not-allowed")
+    calls = await _three_calls(runner)
+
+    await screen.wait_for_function(
+        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {len(calls) * REPEAT}", timeout=60000)
+    speech: dict[str, Any] = await screen.evaluate("window.__speech")
+    log: list[dict[str, Any]] = await screen.evaluate("window.__voiceLog")
+    assert [s["text"] for s in speech["spoken"]] == [f"请{n}号到{w}号窗口办理" for n, w in calls for _ in range(REPEAT)]
+    assert [e["how"] for e in log if e["ev"] == "end"] == ["ended"] * len(calls) * REPEAT, log
+    fetched = [m[1] for url in wav if (m := re.search(r"number=([A-Z]+\d+)&window=(\d+)", url))]
+    assert [n for i, n in enumerate(fetched) if i == 0 or fetched[i - 1] != n] == [n for n, _ in calls], wav

@@ -80,10 +80,16 @@ class HallRunner:
         return f"{self.base}{path}?{query}"
 
 
-async def open_page(browser: Browser, url: str, width: int, height: int, *, live: bool = True) -> Page:
-    """Open a page at its target size; by default wait until its event stream is live."""
+async def open_page(browser: Browser, url: str, width: int, height: int, *, live: bool = True,
+                    init_script: str | None = None) -> Page:
+    """Open a page at its target size; by default wait until its event stream is live.
+
+    ``init_script`` runs in the page before any of its own scripts (e.g. to stub a browser API).
+    """
     context = await browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
     page = await context.new_page()
+    if init_script is not None:
+        await page.add_init_script(init_script)
     # Printed, so pytest shows a page's own errors next to a failing assertion.
     page.on("pageerror", lambda exc: print(f"[{url.split('?')[0]}] page error: {exc}"))
     page.on("console", lambda msg: print(f"[{url.split('?')[0]}] console.{msg.type}: {msg.text}"))
