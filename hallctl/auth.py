@@ -2,6 +2,12 @@
 
 Tokens are 32 random bytes, so a plain SHA-256 is a sound hash (no password
 stretching needed); the clear token is shown once, by ``hallctl token create``.
+
+A token that authenticated is remembered for :data:`TOKEN_CACHE_TTL_S` seconds (by
+its hash), so a busy kiosk does not cost a database read per request. Revoking in
+this process (:func:`revoke_token`) forgets it at once; ``hallctl token revoke`` from
+another process takes effect within the TTL. Unknown tokens are never remembered, so
+a token just created elsewhere works on its first request.
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ import hashlib
 import json
 import secrets
 import sqlite3
+import time
+import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -48,6 +57,60 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+TOKEN_CACHE_TTL_S = 5.0
+
+
+class TokenCache:
+    """Principals of recently authenticated tokens, by token hash, for ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = TOKEN_CACHE_TTL_S, clock: Callable[[], float] = time.monotonic,
+                 max_entries: int = 4096) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, token_hash: str) -> Principal | None:
+        entry = self._entries.get(token_hash)
+        if entry is None:
+            return None
+        if self.clock() >= entry[0]:
+            del self._entries[token_hash]
+            return None
+        return entry[1]
+
+    def put(self, token_hash: str, p: Principal) -> None:
+        now = self.clock()
+        if len(self._entries) >= self.max_entries:
+            self._entries = {k: e for k, e in self._entries.items() if now < e[0]}
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))
+        self._entries[token_hash] = (now + self.ttl, p)
+
+    def forget(self, token_id: int | None = None) -> None:
+        """Forget one token (by its id), or all of them."""
+        if token_id is None:
+            self._entries.clear()
+        else:
+            self._entries = {k: e for k, e in self._entries.items() if e[1].token_id != token_id}
+
+
+_caches: weakref.WeakKeyDictionary[Store, TokenCache] = weakref.WeakKeyDictionary()
+
+
+def token_cache(store: Store) -> TokenCache:
+    """The token cache of this store's database (one per :class:`Store` object)."""
+    cache = _caches.get(store)
+    if cache is None:
+        cache = _caches[store] = TokenCache()
+    return cache
+
+
+def use_token_cache(store: Store, cache: TokenCache) -> None:
+    """Replace the store's token cache (tests use one with a fake clock, or ``ttl=0`` for none)."""
+    _caches[store] = cache
+
+
 async def create_token(store: Store, role: str, windows: tuple[int, ...] = (), label: str = "") -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
@@ -66,9 +129,15 @@ async def authenticate(store: Store, token: str | None) -> Principal:
     if not token:
         raise Unauthorized("missing_token", "an Authorization: Bearer token is required")
 
+    hashed = _hash(token)
+    cache = token_cache(store)
+    p = cache.get(hashed)
+    if p is not None:
+        return p
+
     def fn(conn: sqlite3.Connection) -> Principal | None:
         r = conn.execute(
-            "SELECT id, role, windows, label FROM tokens WHERE hash = ? AND revoked_at IS NULL", (_hash(token),)
+            "SELECT id, role, windows, label FROM tokens WHERE hash = ? AND revoked_at IS NULL", (hashed,)
         ).fetchone()
         if r is None:
             return None
@@ -77,6 +146,8 @@ async def authenticate(store: Store, token: str | None) -> Principal:
     p = await store.read(fn)
     if p is None:
         raise Unauthorized("bad_token", "unknown or revoked token")
+    if cache.ttl > 0:
+        cache.put(hashed, p)
     return p
 
 
@@ -99,4 +170,7 @@ async def revoke_token(store: Store, token_id: int) -> bool:
         )
         return cur.rowcount > 0
 
-    return await store.write(fn)
+    try:
+        return await store.write(fn)
+    finally:
+        token_cache(store).forget(token_id)

@@ -1,0 +1,114 @@
+"""The token cache: a revoked token stops working at once in this process, within the TTL from another.
+
+No sleeping: the cache reads an injected clock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hallctl import auth
+from hallctl.errors import Unauthorized
+from hallctl.store import Store
+
+
+class Tick:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def stores(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The daemon's store and a second one on the same file, as ``hallctl token ...`` would open."""
+    daemon, cli = Store(str(tmp_path / "hall.db")), Store(str(tmp_path / "hall.db"))
+    await daemon.open()
+    await cli.open()
+    yield daemon, cli
+    await cli.close()
+    await daemon.close()
+
+
+async def _token_id(store: Store, label: str) -> int:
+    rows = await auth.list_tokens(store)
+    return int(next(r["id"] for r in rows if r["label"] == label))  # type: ignore[call-overload]
+
+
+async def test_revoked_elsewhere_stops_working_within_the_ttl(stores: tuple[Store, Store]) -> None:
+    daemon, cli = stores
+    tick = Tick()
+    auth.use_token_cache(daemon, auth.TokenCache(ttl=5.0, clock=tick))
+    token = await auth.create_token(cli, "kiosk", label="k1")
+    p = await auth.authenticate(daemon, token)
+    assert p.role == "kiosk"
+
+    tick.now += 1.0
+    assert await auth.revoke_token(cli, await _token_id(cli, "k1"))  # another process: the daemon is not told
+    tick.now += 3.9  # 4.9 s after the cached read: still remembered
+    assert (await auth.authenticate(daemon, token)).role == "kiosk"
+    tick.now += 0.1  # 5 s after it: read again, and refused
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(daemon, token)
+    tick.now += 100.0
+    with pytest.raises(Unauthorized):  # refusals are not cached as anything but refusals
+        await auth.authenticate(daemon, token)
+
+
+async def test_revoked_in_process_stops_working_at_once(stores: tuple[Store, Store]) -> None:
+    daemon, _ = stores
+    tick = Tick()
+    auth.use_token_cache(daemon, auth.TokenCache(ttl=5.0, clock=tick))
+    keep = await auth.create_token(daemon, "display", label="screen")
+    drop = await auth.create_token(daemon, "window", (1,), label="w1")
+    assert (await auth.authenticate(daemon, drop)).windows == (1,)
+    assert (await auth.authenticate(daemon, keep)).role == "display"
+    assert await auth.revoke_token(daemon, await _token_id(daemon, "w1"))
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(daemon, drop)
+    assert (await auth.authenticate(daemon, keep)).role == "display"
+
+
+async def test_cached_reads_skip_the_database_and_unknown_tokens_are_not_cached(
+    stores: tuple[Store, Store],
+) -> None:
+    daemon, cli = stores
+    tick = Tick()
+    auth.use_token_cache(daemon, auth.TokenCache(ttl=5.0, clock=tick))
+    token = await auth.create_token(daemon, "guide", label="g")
+    await auth.authenticate(daemon, token)
+    reads = 0
+    real_read = daemon.read
+
+    async def counting_read(fn):  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        return await real_read(fn)
+
+    daemon.read = counting_read  # type: ignore[method-assign]
+    for _ in range(10):
+        assert (await auth.authenticate(daemon, token)).role == "guide"
+    assert reads == 0
+    # A token created by another process after a failed attempt works on its next request.
+    late = "hct_" + "x" * 43
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(daemon, late)
+    await cli.write(lambda c: c.execute(
+        "INSERT INTO tokens (hash, role, windows, label, created_at) VALUES (?,?,?,?,?)",
+        (auth._hash(late), "kiosk", "[]", "late", "2026-01-01T00:00:00+00:00"),
+    ))
+    assert (await auth.authenticate(daemon, late)).role == "kiosk"
+    assert reads == 2
+
+
+def test_cache_stays_bounded() -> None:
+    tick = Tick()
+    cache = auth.TokenCache(ttl=5.0, clock=tick, max_entries=3)
+    for i in range(10):
+        cache.put(f"h{i}", auth.Principal("kiosk", token_id=i))
+    assert len(cache._entries) <= 3 and cache.get("h9") is not None
+    tick.now += 5.0
+    assert cache.get("h9") is None
