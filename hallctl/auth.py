@@ -4,17 +4,23 @@ Tokens are 32 random bytes, so a plain SHA-256 is a sound hash (no password
 stretching needed); the clear token is shown once, by ``hallctl token create``.
 
 A token that authenticated is remembered for :data:`TOKEN_CACHE_TTL_S` seconds (by
-its hash), so a busy kiosk does not cost a database read per request. Revoking in
-this process (:func:`revoke_token`) forgets it at once; ``hallctl token revoke`` from
-another process takes effect within the TTL. Unknown tokens are never remembered, so
-a token just created elsewhere works on its first request.
+its hash), so a busy kiosk does not cost a database read per request. Unknown tokens
+are never remembered, so a token just created elsewhere works on its first request.
+Revoking forgets it at once: :func:`revoke_token` clears this process's cache and,
+for ``hallctl token revoke`` running as another process, replaces a marker file
+beside the database (``<db>-tokens``) whose identity every authentication checks
+with one ``stat`` (no thread hop, no query). A revocation that bypasses
+:func:`revoke_token` (SQL typed into ``sqlite3``) takes effect within the TTL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
+import os
 import secrets
 import sqlite3
 import time
@@ -25,6 +31,8 @@ from typing import Literal
 
 from hallctl.errors import Forbidden, Unauthorized
 from hallctl.store import Store
+
+log = logging.getLogger(__name__)
 
 Role = Literal["kiosk", "window", "display", "hvac", "guide", "admin"]
 ROLES: tuple[str, ...] = ("kiosk", "window", "display", "hvac", "guide", "admin")
@@ -69,6 +77,7 @@ class TokenCache:
         self.clock = clock
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, Principal]] = {}
+        self.marker_stamp: tuple[int, int] | None = None  # the revocation marker when last looked at
 
     def get(self, token_hash: str) -> Principal | None:
         entry = self._entries.get(token_hash)
@@ -111,6 +120,37 @@ def use_token_cache(store: Store, cache: TokenCache) -> None:
     _caches[store] = cache
 
 
+def _marker(store: Store) -> str | None:
+    """The file whose replacement tells every process on this database that a token was revoked."""
+    if store.path == ":memory:" or store.path.startswith("file:"):
+        return None
+    return store.path + "-tokens"
+
+
+def _marker_stamp(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (st.st_ino, st.st_mtime_ns)
+
+
+def _signal_revocation(store: Store) -> None:
+    """Replace the marker (a new file: a new inode, so even a coarse clock cannot hide the change)."""
+    path = _marker(store)
+    if path is None:
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(f"{datetime.now(UTC).isoformat()} {secrets.token_hex(8)}\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("token revoked, but a running daemon will notice only within %.0f s: %s", TOKEN_CACHE_TTL_S, exc)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 async def create_token(store: Store, role: str, windows: tuple[int, ...] = (), label: str = "") -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
@@ -131,6 +171,12 @@ async def authenticate(store: Store, token: str | None) -> Principal:
 
     hashed = _hash(token)
     cache = token_cache(store)
+    marker = _marker(store)
+    if marker is not None:
+        stamp = _marker_stamp(marker)  # read before the database: a later revocation changes it again
+        if stamp != cache.marker_stamp:
+            cache.forget()
+            cache.marker_stamp = stamp
     p = cache.get(hashed)
     if p is not None:
         return p
@@ -171,6 +217,9 @@ async def revoke_token(store: Store, token_id: int) -> bool:
         return cur.rowcount > 0
 
     try:
-        return await store.write(fn)
+        revoked = await store.write(fn)
     finally:
         token_cache(store).forget(token_id)
+    if revoked:
+        _signal_revocation(store)
+    return revoked

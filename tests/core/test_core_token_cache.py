@@ -1,6 +1,8 @@
-"""The token cache: a revoked token stops working at once in this process, within the TTL from another.
+"""The token cache: a revoked token stops working at once, whichever process revoked it.
 
-No sleeping: the cache reads an injected clock.
+``revoke_token`` (what ``hallctl token revoke`` runs) clears its own process's cache and
+replaces a marker file that the daemon checks; a revocation that bypasses it (plain SQL)
+takes effect within the TTL. No sleeping: the cache reads an injected clock.
 """
 
 from __future__ import annotations
@@ -38,7 +40,26 @@ async def _token_id(store: Store, label: str) -> int:
     return int(next(r["id"] for r in rows if r["label"] == label))  # type: ignore[call-overload]
 
 
-async def test_revoked_elsewhere_stops_working_within_the_ttl(stores: tuple[Store, Store]) -> None:
+async def test_revoked_by_another_process_stops_working_at_once(stores: tuple[Store, Store]) -> None:
+    daemon, cli = stores
+    tick = Tick()
+    auth.use_token_cache(daemon, auth.TokenCache(ttl=5.0, clock=tick))
+    token = await auth.create_token(cli, "kiosk", label="k1")
+    other = await auth.create_token(cli, "display", label="d1")
+    assert (await auth.authenticate(daemon, token)).role == "kiosk"
+    assert (await auth.authenticate(daemon, other)).role == "display"
+    assert await auth.revoke_token(cli, await _token_id(cli, "k1"))  # the CLI's store, not the daemon's
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(daemon, token)  # same instant: the marker changed, the cache was dropped
+    assert (await auth.authenticate(daemon, other)).role == "display"
+    # A second revocation is noticed too (a new marker file each time, not only a new mtime).
+    assert (await auth.authenticate(daemon, other)).role == "display"
+    assert await auth.revoke_token(cli, await _token_id(cli, "d1"))
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(daemon, other)
+
+
+async def test_revoked_behind_its_back_stops_working_within_the_ttl(stores: tuple[Store, Store]) -> None:
     daemon, cli = stores
     tick = Tick()
     auth.use_token_cache(daemon, auth.TokenCache(ttl=5.0, clock=tick))
@@ -47,7 +68,9 @@ async def test_revoked_elsewhere_stops_working_within_the_ttl(stores: tuple[Stor
     assert p.role == "kiosk"
 
     tick.now += 1.0
-    assert await auth.revoke_token(cli, await _token_id(cli, "k1"))  # another process: the daemon is not told
+    token_id = await _token_id(cli, "k1")
+    # SQL typed into sqlite3: no marker, so the daemon is not told.
+    await cli.write(lambda c: c.execute("UPDATE tokens SET revoked_at = 'now' WHERE id = ?", (token_id,)))
     tick.now += 3.9  # 4.9 s after the cached read: still remembered
     assert (await auth.authenticate(daemon, token)).role == "kiosk"
     tick.now += 0.1  # 5 s after it: read again, and refused
