@@ -394,6 +394,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
             bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
             await authenticate(svc.store, token or bearer)
         except HallctlError:
+            # Closing before accept() would refuse the handshake with a bare 403; accept first so the
+            # screen sees 4401 ("unauthorized") and can tell a bad token from a network fault.
+            await websocket.accept()
             await websocket.close(code=4401)
             return
         await websocket.accept()

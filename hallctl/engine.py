@@ -588,9 +588,10 @@ def _call(
     cfg: Config, d: Decision, w: WindowStatus, t: Ticket, now: datetime, *, recall: int = 0
 ) -> WindowStatus:
     wcfg = _window(cfg, w.number)
+    # A no-show called back by number is live again: its finish time and reason no longer hold.
     called = dataclasses.replace(
         t, state="called", called_at=now, first_called_at=t.first_called_at or now,
-        window=w.number, staff=w.staff, recalls=recall,
+        window=w.number, staff=w.staff, recalls=recall, finished_at=None, end_reason=None,
     )
     d.tickets.append(called)
     text, text_en = announcement(called.number, w.number)

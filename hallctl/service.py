@@ -456,7 +456,7 @@ class HallService:
             raise Refused("category_not_offered", f"本机不办理{category}类业务")
         try:
             out = await self.issue(category, channel="kiosk", kiosk=o.kiosk, holder=o.holder)
-        except Refused as exc:
+        except HallctlError as exc:  # refused by policy, or the store could not take it: tell the screen
             self.bus.publish(ev.KioskNotice(
                 at=self.clock(), kiosk=o.kiosk, code=exc.code, message=exc.message, message_en=exc.message_en,
             ))

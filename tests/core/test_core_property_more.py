@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import pytest
 from core_harness import EngineHall
 from core_helpers import T0, make_config
 from hypothesis import HealthCheck, event, settings
@@ -343,11 +342,6 @@ def test_reference_labels_match_engine() -> None:
     assert LEVEL_LABELS == LABELS and UNRATED_LABEL == "未评价"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: hallctl/engine.py _call() (used by call_ticket) keeps finished_at and end_reason='no_show' "
-    "when a returning no-show is called by number, so the ticket is 'called' with a finish time and "
-    "ends 'done' with end_reason 'no_show' (visible in ticket views). Fix: clear finished_at and "
-    "end_reason when calling."))
 def test_called_back_no_show_is_not_left_marked_no_show() -> None:
     """a no-show called back by number and served ends done with no no_show end reason or stale finish time."""
     h = EngineHall(CFG, T0)

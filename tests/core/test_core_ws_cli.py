@@ -124,10 +124,6 @@ async def test_ws_unknown_token_gets_nothing(live: LiveHall, token: str) -> None
             pytest.fail(f"a bad token received {first!r}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: hallctl/api.py ws() calls websocket.close(code=4401) before accept(); per ASGI a close "
-    "before accept is an HTTP 403 handshake rejection, so clients never see the documented 4401 "
-    "(docs/api.md). Fix: accept() then close(code=4401)."))
 async def test_ws_unknown_token_closed_with_4401(live: LiveHall) -> None:
     """an unknown token is closed with WebSocket close code 4401, as docs/api.md promises."""
     async with asyncio.timeout(WAIT):
