@@ -11,6 +11,7 @@ out), never to each other.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -33,6 +34,7 @@ from hallctl.store import Store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+RATE_WINDOW = timedelta(minutes=30)  # how far back the call rate for wait estimates looks
 
 
 def utcnow() -> datetime:
@@ -69,6 +71,7 @@ class HallService:
         self.qr: QrSigner = QrSigner(b"unset", 1)
         self._offers: dict[str, CardOffer] = {}
         self._idem_locks: dict[str, asyncio.Lock] = {}
+        self._recent_calls: dict[str, collections.deque[datetime]] = {}
         self._recent_cards: dict[tuple[str, str], datetime] = {}
         self.devices: dict[str, ev.DeviceState] = {}
         self.sensors: dict[str, ev.SensorState] = {}
@@ -146,6 +149,8 @@ class HallService:
                 self._arm_evaluation_timeout(e.window, e.ticket_id)
             if isinstance(e, ev.EvaluationRecorded):
                 self._disarm_evaluation_timeout(e.window)
+            if isinstance(e, ev.TicketCalled) and e.recall == 0:
+                self._recent_calls.setdefault(e.category, collections.deque()).append(e.at)
         cats = d.touched_categories()
         windows = d.touched_windows() | {t.window for t in d.tickets if t.window is not None}
         for cat in sorted(cats):
@@ -281,12 +286,27 @@ class HallService:
         return engine.waiting_ahead(self.q, t) if t.state == "waiting" else 0
 
     def estimated_wait_s(self, t: Ticket) -> float | None:
-        qs = self.queue_state(t.category)
-        if qs.avg_wait_s is None:
-            cat = self.cfg.category_by_prefix(t.category)
-            return float(cat.target_wait_minutes * 60) if cat else None
+        """People ahead (and this visitor) divided by how fast the category is being called now.
+
+        The rate is first calls of the last ``RATE_WINDOW`` (at least three of them, over at least
+        five minutes, so one quick burst does not promise a short wait). Without that, each serving
+        window is assumed to take the category's service-time target per visitor.
+        """
+        if t.state != "waiting":
+            return 0.0
+        cat = self.cfg.category_by_prefix(t.category)
+        if cat is None:
+            return None
+        people = self.waiting_ahead(t) + 1
+        now = self.clock()
+        calls = self._recent_calls.get(t.category, collections.deque())
+        while calls and now - calls[0] > RATE_WINDOW:
+            calls.popleft()
+        if len(calls) >= 3:
+            span = max((now - calls[0]).total_seconds(), 300.0)
+            return round(people * span / len(calls), 1)
         serving_windows = max(1, sum(1 for w in self.cfg.window if t.category in w.categories))
-        return round((self.waiting_ahead(t) + 1) * (qs.avg_wait_s or 0) / serving_windows + 0.0, 1)
+        return round(people * cat.service_minutes * 60 / serving_windows, 1)
 
     # ---- window actions ---------------------------------------------------------------------
 
