@@ -310,52 +310,44 @@ class HallService:
 
     # ---- window actions ---------------------------------------------------------------------
 
+    async def _ticket_of(self, decide: Callable[[HallQueue, datetime], Decision]) -> Ticket:
+        """Run an action whose decision's result is the ticket it touched."""
+        d = await self.run(decide)
+        result: Ticket = d.result
+        return result
+
     async def call_next(self, window: int) -> Ticket | None:
         d = await self.run(lambda q, now: engine.call_next(q, self.cfg, window, now))
         result: Ticket | None = d.result
         return result
 
     async def call(self, window: int, number: str) -> Ticket:
-        d = await self.run(lambda q, now: engine.call_ticket(q, self.cfg, window, number, now))
-        result: Ticket = d.result
-        return result
+        return await self._ticket_of(lambda q, now: engine.call_ticket(q, self.cfg, window, number, now))
 
     async def recall(self, window: int) -> Ticket:
-        d = await self.run(lambda q, now: engine.recall(q, self.cfg, window, now))
-        result: Ticket = d.result
-        return result
+        return await self._ticket_of(lambda q, now: engine.recall(q, self.cfg, window, now))
 
     async def start_service(self, window: int) -> Ticket:
-        d = await self.run(lambda q, now: engine.start(q, self.cfg, window, now))
-        result: Ticket = d.result
-        return result
+        return await self._ticket_of(lambda q, now: engine.start(q, self.cfg, window, now))
 
     async def finish(self, window: int) -> Ticket:
-        d = await self.run(lambda q, now: engine.finish(q, self.cfg, window, now))
-        result: Ticket = d.result
-        return result
+        return await self._ticket_of(lambda q, now: engine.finish(q, self.cfg, window, now))
 
     async def no_show(self, window: int) -> Ticket:
-        d = await self.run(lambda q, now: engine.no_show(q, self.cfg, window, now))
-        result: Ticket = d.result
-        return result
+        return await self._ticket_of(lambda q, now: engine.no_show(q, self.cfg, window, now))
 
     async def transfer(self, window: int, to_category: str | None, to_window: int | None) -> Ticket:
         w = self.q.window(window)
         holder = await self.store.holder(w.current) if w.current else None
-        d = await self.run(
+        return await self._ticket_of(
             lambda q, now: engine.transfer(q, self.cfg, window, to_category, to_window, now, holder=holder)
         )
-        result: Ticket = d.result
-        return result
 
     async def pause(self, window: int, paused: bool) -> None:
         await self.run(lambda q, now: engine.pause(q, self.cfg, window, now, paused))
 
     async def cancel(self, ticket_id: str) -> Ticket:
-        d = await self.run(lambda q, now: engine.cancel(q, self.cfg, ticket_id, now))
-        result: Ticket = d.result
-        return result
+        return await self._ticket_of(lambda q, now: engine.cancel(q, self.cfg, ticket_id, now))
 
     async def sign_in(self, window: int, staff: str | None) -> None:
         if staff is not None and self.cfg.staff_by_id(staff) is None:
