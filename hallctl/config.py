@@ -99,7 +99,6 @@ class StoreConfig(_Model):
 class ApiConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8780, ge=0, le=65535)
-    qr_secret_file: str | None = None
 
 
 class MqttConfig(_Model):
