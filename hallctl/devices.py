@@ -29,7 +29,7 @@ from drivers.idcard import IdCard, IdCardReader
 from drivers.led import DisplayRejected, LedBus
 from hallctl import events as ev
 from hallctl.config import DeviceConfig
-from hallctl.engine import Holder
+from hallctl.engine import Holder, Ticket
 from hallctl.errors import HallctlError
 
 if TYPE_CHECKING:
@@ -200,8 +200,7 @@ class DeviceManager:
 
         self._subs.append(self.svc.bus.subscribe(f"printer.{dev.id}", handle, (ev.TicketIssued, ev.PrintRequested)))
 
-    def ticket_layout(self, ticket_id: str) -> TicketPrint:
-        t = self.svc.q.tickets[ticket_id]
+    def ticket_layout(self, t: Ticket) -> TicketPrint:
         cat = self.cfg.category_by_prefix(t.category)
         windows = [str(w.number) for w in self.cfg.window if t.category in w.categories]
         hint = f"请到{'、'.join(windows[:6])}号窗口办理" if windows else None
@@ -214,11 +213,8 @@ class DeviceManager:
         )
 
     async def _print(self, printer: EscPosPrinter, kiosk: str, ticket_id: str) -> None:
-        if ticket_id not in self.svc.q.tickets:
-            ticket = await self.svc.ticket(ticket_id)
-            self.svc.q.tickets.setdefault(ticket.id, ticket)
-        layout = self.ticket_layout(ticket_id)
-        ticket = self.svc.q.tickets[ticket_id]
+        ticket = await self.svc.ticket(ticket_id)  # memory first, the store for older tickets (reprints)
+        layout = self.ticket_layout(ticket)
         try:
             await printer.print_ticket(layout)
         except (PrinterNotReady, PrintIncomplete) as exc:

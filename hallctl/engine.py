@@ -196,15 +196,10 @@ class TicketTable(dict[str, Ticket]):
             raise KeyError(f"ticket {t.id} filed under {key!r}")
         self._queue._put(t)
 
-    def setdefault(self, key: str, default: Ticket) -> Ticket:
-        if key not in self:
-            self[key] = default
-        return self[key]
-
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("tickets change through HallQueue.apply, or by assigning HallQueue.tickets whole")
 
-    __delitem__ = pop = popitem = clear = update = __ior__ = _refuse
+    __delitem__ = pop = popitem = clear = update = setdefault = __ior__ = _refuse
 
 
 class HallQueue:

@@ -190,15 +190,15 @@ def test_ticket_table_files_writes_through_the_indexes_and_refuses_deletes() -> 
     a = h.issue("A")
     b = h.issue("A")
     q = h.q
-    # A write by item (as the printer path does with setdefault) keeps the indexes in step.
+    # A write by item keeps the indexes in step.
     called = dataclasses.replace(a, state="called", called_at=h.now, first_called_at=h.now, window=1)
     q.tickets[a.id] = called
     assert q.category_day("A").waiting == 1 and engine.waiting_ahead(q, b) == 0
-    assert q.tickets.setdefault(a.id, a) is called
     with pytest.raises(KeyError):
         q.tickets["other"] = b
     for op in (lambda: q.tickets.pop(a.id), lambda: q.tickets.clear(), lambda: q.tickets.update({}),
-               lambda: q.tickets.__delitem__(a.id), lambda: q.tickets.popitem()):
+               lambda: q.tickets.__delitem__(a.id), lambda: q.tickets.popitem(),
+               lambda: q.tickets.setdefault(a.id, a)):
         with pytest.raises(TypeError):
             op()
     check_queue(q, CFG, h.now)
