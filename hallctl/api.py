@@ -218,26 +218,13 @@ def create_app(deps: ApiDeps) -> FastAPI:
         p.require("kiosk", "guide", "window")
         if idempotency_key is not None and not (1 <= len(idempotency_key) <= 128):
             raise Refused("bad_idempotency_key", "Idempotency-Key must be 1..128 characters")
-        if body.offer or idempotency_key is None:
-            result = await run("ticket.issue", body.model_dump(exclude_none=True), p)
-            return JSONResponse(result["ticket"], status_code=201)
         args = commands.parse_args(commands.COMMANDS["ticket.issue"], body.model_dump(exclude_none=True))
         assert isinstance(args, commands.IssueArgs)
-        if args.priority == "green" and p.role not in ("guide", "window", "admin"):
-            raise Refused("priority_not_allowed", "绿色通道需由导办或窗口人员办理")
-
-        def render(o: Any) -> tuple[int, dict[str, Any]]:
-            return 201, ticket_view(o.ticket, waiting_ahead=o.waiting_ahead, qr=o.qr)
-
-        key = f"{p.token_id}:{idempotency_key}"
-        out = await svc.issue(
-            args.category, channel=commands.channel_for(p), kiosk=args.kiosk,
-            priority=args.priority, priority_reason=args.priority_reason, idempotency_key=key, render=render,
-        )
-        view = ticket_view(out.ticket, waiting_ahead=out.waiting_ahead, qr=out.qr,
-                           estimated_wait_s=svc.estimated_wait_s(out.ticket))
+        # A swipe's offer is single-use already; otherwise the key is scoped to the token that sent it.
+        key = f"{p.token_id}:{idempotency_key}" if idempotency_key is not None and not args.offer else None
+        out = await commands.issue_ticket(svc, args, p, idempotency_key=key)
         headers = {"Idempotent-Replayed": "true"} if out.replayed else {}
-        return JSONResponse(view, status_code=201, headers=headers)
+        return JSONResponse(commands.issued_view(svc, out), status_code=201, headers=headers)
 
     @api.get("/tickets")
     async def list_tickets(p: Auth, state: str | None = None, category: str | None = None,

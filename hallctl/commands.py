@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hallctl.auth import Principal
 from hallctl.errors import HallctlError, Refused
-from hallctl.service import HallService
+from hallctl.service import HallService, IssueOutcome
 from hallctl.views import ticket_view
 
 
@@ -130,18 +130,31 @@ def _ticket(svc: HallService, t: Any) -> dict[str, Any] | None:
     return ticket_view(t) if t is not None else None
 
 
-@command("ticket.issue", IssueArgs, ("kiosk", "guide", "window"))
-async def _issue(svc: HallService, a: IssueArgs, p: Principal) -> dict[str, Any]:
+async def issue_ticket(svc: HallService, a: IssueArgs, p: Principal,
+                       idempotency_key: str | None = None) -> IssueOutcome:
+    """Issue for every transport; with ``idempotency_key`` a retry gets the first ticket back."""
     if a.priority == "green" and p.role not in ("guide", "window", "admin"):
         raise Refused("priority_not_allowed", "绿色通道需由导办或窗口人员办理",
                       "only a guide or clerk can grant the green channel")
     if a.offer:
-        out = await svc.issue_from_offer(a.offer, a.category)
-    else:
-        out = await svc.issue(a.category, channel=channel_for(p), kiosk=a.kiosk, priority=a.priority,
-                              priority_reason=a.priority_reason)
-    return {"ticket": ticket_view(out.ticket, waiting_ahead=out.waiting_ahead,
-                                  estimated_wait_s=svc.estimated_wait_s(out.ticket), qr=out.qr)}
+        return await svc.issue_from_offer(a.offer, a.category)
+
+    def render(o: IssueOutcome) -> tuple[int, dict[str, Any]]:
+        return 201, ticket_view(o.ticket, waiting_ahead=o.waiting_ahead, qr=o.qr)
+
+    return await svc.issue(a.category, channel=channel_for(p), kiosk=a.kiosk, priority=a.priority,
+                           priority_reason=a.priority_reason, idempotency_key=idempotency_key,
+                           render=render if idempotency_key is not None else None)
+
+
+def issued_view(svc: HallService, out: IssueOutcome) -> dict[str, Any]:
+    return ticket_view(out.ticket, waiting_ahead=out.waiting_ahead, estimated_wait_s=svc.estimated_wait_s(out.ticket),
+                       qr=out.qr)
+
+
+@command("ticket.issue", IssueArgs, ("kiosk", "guide", "window"))
+async def _issue(svc: HallService, a: IssueArgs, p: Principal) -> dict[str, Any]:
+    return {"ticket": issued_view(svc, await issue_ticket(svc, a, p))}
 
 
 def _window_ticket_command(name: str, action: Callable[[HallService, int], Awaitable[Any]]) -> None:
