@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -493,7 +493,3 @@ async def render_voice(directory: Path, text: str) -> Path:
             raise NotFound("voice_failed", f"espeak-ng failed: {err.decode(errors='replace')[:200]}")
         tmp.rename(path)
     return path
-
-
-def no_content() -> Response:
-    return Response(status_code=204)

@@ -19,7 +19,7 @@ import logging
 import secrets
 import statistics
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hallctl import engine
@@ -648,7 +648,3 @@ def _climate_action(mode: str, target: float, current: float | None, humidity: f
     if mode in ("heat", "auto") and current < target - 0.5:
         return "heating"
     return "idle"
-
-
-def day_of(value: str | None, default: date) -> date:
-    return date.fromisoformat(value) if value else default

@@ -18,7 +18,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -395,10 +395,6 @@ class Store:
 
         return await self.write(fn)
 
-    async def purge_idempotency(self, older_than: datetime) -> None:
-        await self.write(lambda c: c.execute("DELETE FROM idempotency WHERE created_at < ?",
-                                             (older_than.isoformat(),)))
-
     # ---- sensors ------------------------------------------------------------------------
 
     async def add_reading(self, sensor: str, at: datetime, temperature: float | None,
@@ -463,7 +459,3 @@ def backup_file(source: str, target: str) -> None:
     finally:
         dest.close()
         src.close()
-
-
-def retention_cutoff(now: datetime, days: int) -> datetime:
-    return now - timedelta(days=days)
