@@ -277,3 +277,23 @@ def test_event_payloads_in_log_are_json() -> None:
     h = EngineHall(make_config(), T0)
     d = h.issue_d("A")
     assert json.loads(json.dumps(d.log[0].data)) == {"number": "A001", "priority": "normal", "channel": "api"}
+
+
+async def test_swipe_whose_ticket_cannot_be_saved_tells_the_kiosk(rig_factory: RigFactory) -> None:
+    """a card swipe at a multi-category kiosk whose issue fails in the store puts a notice on that kiosk."""
+    from hallctl.engine import Holder
+
+    r = await rig_factory(kiosk=[{"id": "k1", "categories": ["A", "B"]}])
+    await r.svc.card_read("k1", Holder(name="张三丰", id_number="11010519491231002X"))
+    await r.svc.bus.drain()
+    offer = next(e for e in r.events if isinstance(e, ev.CardRead)).offer
+    r.exec("CREATE TRIGGER boom BEFORE INSERT ON event_log WHEN NEW.kind = 'issued'"
+           " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;")
+    with pytest.raises(StoreUnavailable):
+        await r.svc.issue_from_offer(offer, "A")
+    await r.svc.bus.drain()
+    notices = [e for e in r.events if isinstance(e, ev.KioskNotice)]
+    assert [(n.kiosk, n.code) for n in notices] == [("k1", "store_error")]
+    assert "张三丰" not in notices[0].message
+    r.exec("DROP TRIGGER boom;")
+    assert (await r.svc.issue_from_offer(offer, "A")).ticket.number == "A001"  # the offer survives the fault
