@@ -111,8 +111,10 @@ async def main(rounds: int) -> None:
     p90 = sorted(overheads)[int(0.9 * (len(overheads) - 1))]
     print(f"swipe → printer first byte, software only ({rounds} swipes, durable commit included):")
     print(f"  p50 {p50 * 1000:.1f} ms   p90 {p90 * 1000:.1f} ms   max {max(overheads) * 1000:.1f} ms")
-    print(f"wire time of the same bytes: card frame {card_frame} B @115200 + ticket "
-          f"{int(statistics.median(ticket_bytes))} B @9600 = {wire * 1000:.0f} ms")
+    print(
+        f"wire time of the same bytes: card frame {card_frame} B @115200 + ticket "
+        f"{int(statistics.median(ticket_bytes))} B @9600 = {wire * 1000:.0f} ms"
+    )
     print(f"ratio software/wire: p50 {p50 / wire:.3f}   p90 {p90 / wire:.3f}")
 
 

@@ -99,12 +99,23 @@ def seed_decision(cfg: config.Config, waiting: int) -> engine.Decision:
     for seq in range(1, waiting + 1):
         at = now - timedelta(minutes=5) + timedelta(milliseconds=seq)
         number = f"A{seq:05d}"
-        d.tickets.append(engine.Ticket(
-            id=f"{day:%Y%m%d}-{number}", day=day, category="A", seq=seq, number=number, priority="normal",
-            channel="api", state="waiting", issued_at=at, sort_at=at,
-        ))
-        d.log.append(engine.LogRow("issued", d.tickets[-1].id, None, {"number": number, "priority": "normal",
-                                                                        "channel": "api"}))
+        d.tickets.append(
+            engine.Ticket(
+                id=f"{day:%Y%m%d}-{number}",
+                day=day,
+                category="A",
+                seq=seq,
+                number=number,
+                priority="normal",
+                channel="api",
+                state="waiting",
+                issued_at=at,
+                sort_at=at,
+            )
+        )
+        d.log.append(
+            engine.LogRow("issued", d.tickets[-1].id, None, {"number": number, "priority": "normal", "channel": "api"})
+        )
     d.counters[(day, "A")] = waiting
     return d
 
@@ -128,8 +139,9 @@ def start_daemon(workdir: Path, waiting: int = 0) -> tuple[subprocess.Popen[byte
     cfg.write_text(CONFIG.format(db=db, port=port), encoding="utf-8")
     token = asyncio.run(prepare_db(db, cfg, waiting))
     log = (workdir / "daemon.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "hallctl.cli", "-c", str(cfg), "run"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hallctl.cli", "-c", str(cfg), "run"], stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -251,10 +263,19 @@ def main() -> int:
                     except subprocess.TimeoutExpired:
                         proc.kill()
                 rate = len(lat) / elapsed
-                results.append({"scenario": scenario, "waiting_before": waiting, "clients": n,
-                                "tickets": len(lat), "errors": errors, "per_s": round(rate, 1),
-                                "p50_ms": round(pct(lat, 0.5) * 1000, 2),
-                                "p99_ms": round(pct(lat, 0.99) * 1000, 2), "ratio_to_bare": round(rate / bare, 3)})
+                results.append(
+                    {
+                        "scenario": scenario,
+                        "waiting_before": waiting,
+                        "clients": n,
+                        "tickets": len(lat),
+                        "errors": errors,
+                        "per_s": round(rate, 1),
+                        "p50_ms": round(pct(lat, 0.5) * 1000, 2),
+                        "p99_ms": round(pct(lat, 0.99) * 1000, 2),
+                        "ratio_to_bare": round(rate / bare, 3),
+                    }
+                )
                 # Every acknowledged ticket must be in the database.
                 conn = sqlite3.connect(level_dir / "hallctl.db")
                 stored += conn.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
@@ -262,16 +283,19 @@ def main() -> int:
                 seeded += waiting
 
     print(f"bare SQLite WAL synchronous=FULL single-row commits: {bare:,.0f}/s (this machine, this run)")
-    print(f"{'scenario':>8} {'waiting':>7} {'clients':>7} {'tickets':>8} {'errors':>6} {'tickets/s':>10} "
-          f"{'p50 ms':>8} {'p99 ms':>8} {'÷ bare':>7}")
+    print(
+        f"{'scenario':>8} {'waiting':>7} {'clients':>7} {'tickets':>8} {'errors':>6} {'tickets/s':>10} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'÷ bare':>7}"
+    )
     for r in results:
-        print(f"{r['scenario']:>8} {r['waiting_before']:>7} {r['clients']:>7} {r['tickets']:>8} {r['errors']:>6} "
-              f"{r['per_s']:>10,.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['ratio_to_bare']:>7.3f}")
+        print(
+            f"{r['scenario']:>8} {r['waiting_before']:>7} {r['clients']:>7} {r['tickets']:>8} {r['errors']:>6} "
+            f"{r['per_s']:>10,.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['ratio_to_bare']:>7.3f}"
+        )
     acked = sum(r["tickets"] for r in results)
     print(f"acknowledged {acked} tickets; {stored - seeded} in the database after shutdown (besides {seeded} seeded)")
     if args.json:
-        print(json.dumps({"bare_commits_per_s": round(bare, 1), "levels": results, "stored": stored,
-                          "seeded": seeded}))
+        print(json.dumps({"bare_commits_per_s": round(bare, 1), "levels": results, "stored": stored, "seeded": seeded}))
     return 0 if stored - seeded >= acked else 1
 
 

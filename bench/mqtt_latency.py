@@ -64,8 +64,9 @@ async def run(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous true\n"
-                        "persistence false\n")
+        conf.write_text(
+            f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        )
         broker = await asyncio.create_subprocess_exec(binary, "-c", str(conf), stderr=subprocess.DEVNULL)
         try:
             await _wait_port(port)
@@ -77,13 +78,17 @@ async def run(n: int) -> None:
 
 async def _measure(n: int, port: int, tmp: Path) -> None:
     hall_id = "bench" + uuid.uuid4().hex[:6]
-    cfg = config.parse({
-        "hall": {"id": hall_id, "name": "基准测试大厅"}, "store": {"path": str(tmp / "bench.db")},
-        "api": {"port": 0}, "mqtt": {"url": f"mqtt://127.0.0.1:{port}"},
-        "category": [{"prefix": "A", "name": "便民服务"}],
-        "window": [{"number": 1, "categories": ["A"]}],
-        "queue": {"evaluation_timeout_s": 3600},
-    })
+    cfg = config.parse(
+        {
+            "hall": {"id": hall_id, "name": "基准测试大厅"},
+            "store": {"path": str(tmp / "bench.db")},
+            "api": {"port": 0},
+            "mqtt": {"url": f"mqtt://127.0.0.1:{port}"},
+            "category": [{"prefix": "A", "name": "便民服务"}],
+            "window": [{"number": 1, "categories": ["A"]}],
+            "queue": {"evaluation_timeout_s": 3600},
+        }
+    )
     hall = Hall(cfg)
     await hall.start()
     try:
@@ -92,10 +97,13 @@ async def _measure(n: int, port: int, tmp: Path) -> None:
             await hall.service.issue("A")
         called_topic = f"hallctl/{hall_id}/event/ticket_called"
         bare_topic = f"bench/{hall_id}/bare"
-        async with aiomqtt.Client("127.0.0.1", port, identifier=f"screen-{hall_id}") as screen, \
-                aiomqtt.Client("127.0.0.1", port, identifier=f"pub-{hall_id}") as pub, \
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{hall.api.port}",
-                                  headers={"Authorization": f"Bearer {token}"}) as http:
+        async with (
+            aiomqtt.Client("127.0.0.1", port, identifier=f"screen-{hall_id}") as screen,
+            aiomqtt.Client("127.0.0.1", port, identifier=f"pub-{hall_id}") as pub,
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{hall.api.port}", headers={"Authorization": f"Bearer {token}"}
+            ) as http,
+        ):
             await screen.subscribe(called_topic, qos=1)
             await screen.subscribe(bare_topic, qos=1)
             inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
@@ -135,8 +143,10 @@ async def _measure(n: int, port: int, tmp: Path) -> None:
         await hall.stop()
     c50, c99, b50, b99 = _pct(call, 0.5), _pct(call, 0.99), _pct(bare, 0.5), _pct(bare, 0.99)
     print(f"mqtt latency, {n} samples, Mosquitto on 127.0.0.1:{port}")
-    print(f"  call-next HTTP -> ticket_called at subscriber: p50 {c50:7.2f} ms   p99 {c99:7.2f} ms"
-          f"   mean {statistics.fmean(call):.2f} ms")
+    print(
+        f"  call-next HTTP -> ticket_called at subscriber: p50 {c50:7.2f} ms   p99 {c99:7.2f} ms"
+        f"   mean {statistics.fmean(call):.2f} ms"
+    )
     print(f"  bare QoS1 publish -> receive (same broker):     p50 {b50:7.2f} ms   p99 {b99:7.2f} ms")
     print(f"  ratio call/bare:                                p50 {c50 / b50:7.1f} x   p99 {c99 / b99:7.1f} x")
 

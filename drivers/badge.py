@@ -224,9 +224,7 @@ class BadgeReader:
         fresh = True  # first state seen on this context (after start or a reconnect)
         while True:
             try:
-                status = await self._call(
-                    ctx, _wait_change, ctx, self.reader_name, known, self._poll_ms
-                )
+                status = await self._call(ctx, _wait_change, ctx, self.reader_name, known, self._poll_ms)
             except SmartcardException as exc:
                 raise self._offline(exc) from exc
             if not status.changed:

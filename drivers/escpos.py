@@ -542,9 +542,7 @@ class EscPosPrinter(AsyncContextDriver):
                 await self._write_paced(link, data)
             except DeviceError as exc:
                 self._wake.set()
-                raise PrintIncomplete(
-                    self.name, "offline", f"link lost while printing: {exc.message}"
-                ) from exc
+                raise PrintIncomplete(self.name, "offline", f"link lost while printing: {exc.message}") from exc
             try:
                 after = await self._checked_status(link)
             except PrinterUnreachable as exc:

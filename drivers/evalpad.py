@@ -162,9 +162,7 @@ class EvalPad(SupervisedDriver):
             await asyncio.wait([probe])
             pending, self._pending = self._pending, None
             if pending is not None and not pending[1].done():
-                pending[1].set_exception(
-                    DeviceOffline(self.name, "link lost while waiting for the pad")
-                )
+                pending[1].set_exception(DeviceOffline(self.name, "link lost while waiting for the pad"))
 
     async def _probe(self) -> None:
         """Health turns ``ok`` only once the pad itself answers, not just its adapter."""
@@ -188,11 +186,7 @@ class EvalPad(SupervisedDriver):
             self._health.set("ok")
             if frame.is_reply:
                 pending = self._pending
-                if (
-                    pending is not None
-                    and pending[0] == frame.request_command
-                    and not pending[1].done()
-                ):
+                if pending is not None and pending[0] == frame.request_command and not pending[1].done():
                     pending[1].set_result(frame.status if frame.status is not None else -1)
             elif frame.command == CMD_KEY:
                 await self._key(frame)
@@ -202,17 +196,13 @@ class EvalPad(SupervisedDriver):
                     self._on_timeout()
             else:
                 counters.bad_frames += 1
-                await self._write(
-                    hallframe.reply(self.address, frame.command, hallframe.STATUS_BAD_COMMAND)
-                )
+                await self._write(hallframe.reply(self.address, frame.command, hallframe.STATUS_BAD_COMMAND))
 
     async def _key(self, frame: hallframe.Frame) -> None:
         level = frame.payload[0] if len(frame.payload) == 1 else None
         if level not in LEVELS:
             self._health.counters.bad_frames += 1
-            log.warning(
-                "%s: key frame with invalid level %s ignored", self.name, frame.payload.hex(" ")
-            )
+            log.warning("%s: key frame with invalid level %s ignored", self.name, frame.payload.hex(" "))
             await self._write(hallframe.reply(self.address, CMD_KEY, hallframe.STATUS_BAD_COMMAND))
             return
         assert level is not None
@@ -249,9 +239,7 @@ class EvalPad(SupervisedDriver):
                 finally:
                     self._pending = None
                 if status != hallframe.STATUS_OK:
-                    raise PadRejected(
-                        self.name, hallframe.STATUS_REASONS.get(status, f"status_{status:02x}")
-                    )
+                    raise PadRejected(self.name, hallframe.STATUS_REASONS.get(status, f"status_{status:02x}"))
                 return
             self._health.set("offline", "pad not answering")
             raise DeviceTimeout(self.name, f"pad did not answer after {attempts} tries")

@@ -81,9 +81,7 @@ class Frame:
         return encode(self.address, self.command, self.payload)
 
 
-def encode(
-    address: int, command: int, payload: bytes = b"", *, max_payload: int = MAX_PAYLOAD
-) -> bytes:
+def encode(address: int, command: int, payload: bytes = b"", *, max_payload: int = MAX_PAYLOAD) -> bytes:
     """Build one frame; refuses values that would not fit so bad input fails before the wire."""
     if not 0 <= address <= 0xFF:
         raise ValueError(f"address {address} out of range 0..255")
@@ -101,9 +99,7 @@ MAX_TICKET_LEN = 16
 def ticket_bytes(ticket: str) -> bytes:
     """Tickets travel as ASCII followed by ``00``, so only printable ASCII is allowed."""
     if not 1 <= len(ticket) <= MAX_TICKET_LEN or not all("!" <= ch <= "~" for ch in ticket):
-        raise ValueError(
-            f"ticket must be 1-{MAX_TICKET_LEN} printable ASCII characters: {ticket!r}"
-        )
+        raise ValueError(f"ticket must be 1-{MAX_TICKET_LEN} printable ASCII characters: {ticket!r}")
     return ticket.encode("ascii")
 
 

@@ -217,12 +217,61 @@ SEX_LABELS = {"0": "未知", "1": "男", "2": "女", "9": "未说明"}
 
 # GB 3304 codes 01-56, in code order.
 _NATIONS = (
-    "汉", "蒙古", "回", "藏", "维吾尔", "苗", "彝", "壮", "布依", "朝鲜",
-    "满", "侗", "瑶", "白", "土家", "哈尼", "哈萨克", "傣", "黎", "傈僳",
-    "佤", "畲", "高山", "拉祜", "水", "东乡", "纳西", "景颇", "柯尔克孜",
-    "土", "达斡尔", "仫佬", "羌", "布朗", "撒拉", "毛南", "仡佬", "锡伯",
-    "阿昌", "普米", "塔吉克", "怒", "乌孜别克", "俄罗斯", "鄂温克", "德昂",
-    "保安", "裕固", "京", "塔塔尔", "独龙", "鄂伦春", "赫哲", "门巴", "珞巴",
+    "汉",
+    "蒙古",
+    "回",
+    "藏",
+    "维吾尔",
+    "苗",
+    "彝",
+    "壮",
+    "布依",
+    "朝鲜",
+    "满",
+    "侗",
+    "瑶",
+    "白",
+    "土家",
+    "哈尼",
+    "哈萨克",
+    "傣",
+    "黎",
+    "傈僳",
+    "佤",
+    "畲",
+    "高山",
+    "拉祜",
+    "水",
+    "东乡",
+    "纳西",
+    "景颇",
+    "柯尔克孜",
+    "土",
+    "达斡尔",
+    "仫佬",
+    "羌",
+    "布朗",
+    "撒拉",
+    "毛南",
+    "仡佬",
+    "锡伯",
+    "阿昌",
+    "普米",
+    "塔吉克",
+    "怒",
+    "乌孜别克",
+    "俄罗斯",
+    "鄂温克",
+    "德昂",
+    "保安",
+    "裕固",
+    "京",
+    "塔塔尔",
+    "独龙",
+    "鄂伦春",
+    "赫哲",
+    "门巴",
+    "珞巴",
     "基诺",
 )
 NATION_LABELS = {f"{n:02d}": label for n, label in enumerate(_NATIONS, start=1)} | {
@@ -268,10 +317,7 @@ class IdCard:
     photo: bytes = b""
 
     def __repr__(self) -> str:
-        return (
-            f"IdCard({self.card_type.name}, {self.masked_name!r}, {self.masked_id!r}, "
-            f"photo={len(self.photo)} bytes)"
-        )
+        return f"IdCard({self.card_type.name}, {self.masked_name!r}, {self.masked_id!r}, photo={len(self.photo)} bytes)"
 
     @property
     def masked_name(self) -> str:
@@ -457,9 +503,7 @@ def parse_read_data(data: bytes, *, fingerprint: bool = False) -> IdCard:
     head = 2 * lengths
     if len(data) < head:
         raise CardDataError("read reply too short for its length fields")
-    text_len, photo_len, *rest = (
-        int.from_bytes(data[i : i + 2], "big") for i in range(0, head, 2)
-    )
+    text_len, photo_len, *rest = (int.from_bytes(data[i : i + 2], "big") for i in range(0, head, 2))
     fp_len = rest[0] if rest else 0
     if len(data) != head + text_len + photo_len + fp_len:
         raise CardDataError("read reply length does not match its length fields")
@@ -663,15 +707,11 @@ class IdCardReader(AsyncContextDriver):
         duplicate = card.id_number == self._last_id and now - self._last_seen < self._dedupe_seconds
         self._last_id, self._last_seen = card.id_number, now
         if duplicate:
-            log.debug("%s: same card again within %.1fs: %s", self.name, self._dedupe_seconds,
-                      card.masked_id)
+            log.debug("%s: same card again within %.1fs: %s", self.name, self._dedupe_seconds, card.masked_id)
             return
         log.info("%s: card read: %s %s", self.name, card.card_type.name, card.masked_id)
-        if card.card_type in (CardType.RESIDENT, CardType.HK_MO_TW_RESIDENCE) and not (
-            card.birth_matches_id
-        ):
-            log.warning("%s: birth date on chip disagrees with ID number %s", self.name,
-                        card.masked_id)
+        if card.card_type in (CardType.RESIDENT, CardType.HK_MO_TW_RESIDENCE) and not (card.birth_matches_id):
+            log.warning("%s: birth date on chip disagrees with ID number %s", self.name, card.masked_id)
         try:
             self._on_card(card)
         except Exception:  # the daemon's bug must not stop the reader

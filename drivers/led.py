@@ -60,9 +60,7 @@ class DisplayRejected(DeviceError):
 
     code = "display_rejected"
 
-    def __init__(
-        self, device: str, address: int, reason: str, message: str, *, sent: bool = True
-    ) -> None:
+    def __init__(self, device: str, address: int, reason: str, message: str, *, sent: bool = True) -> None:
         super().__init__(device, message)
         self.address = address
         self.reason = reason
@@ -139,9 +137,7 @@ class DisplayProtocol(ABC, Generic[FrameT]):
     def is_broadcast(self, address: int) -> bool: ...
 
     @abstractmethod
-    def encode_text(
-        self, address: int, text: str, line: int = 0, effect: Effect = "static"
-    ) -> Request: ...
+    def encode_text(self, address: int, text: str, line: int = 0, effect: Effect = "static") -> Request: ...
 
     @abstractmethod
     def encode_call(self, address: int, ticket: str, window: int) -> Request: ...
@@ -192,9 +188,7 @@ class HallFrameProtocol(DisplayProtocol[hallframe.Frame]):
             expects_reply=not self.is_broadcast(address),
         )
 
-    def encode_text(
-        self, address: int, text: str, line: int = 0, effect: Effect = "static"
-    ) -> Request:
+    def encode_text(self, address: int, text: str, line: int = 0, effect: Effect = "static") -> Request:
         if effect not in EFFECTS:
             raise ValueError(f"unknown effect {effect!r}; expected one of {sorted(EFFECTS)}")
         if not 0 <= line <= 0xFF:
@@ -202,9 +196,7 @@ class HallFrameProtocol(DisplayProtocol[hallframe.Frame]):
         try:
             raw = text.encode(TEXT_ENCODING)
         except UnicodeEncodeError as exc:
-            raise TextRefused(
-                "unsupported_char", f"text has a character GB18030 cannot carry at {exc.start}"
-            ) from exc
+            raise TextRefused("unsupported_char", f"text has a character GB18030 cannot carry at {exc.start}") from exc
         if len(raw) > self.max_text_bytes:
             raise TextRefused(
                 "text_too_long",
@@ -215,9 +207,7 @@ class HallFrameProtocol(DisplayProtocol[hallframe.Frame]):
     def encode_call(self, address: int, ticket: str, window: int) -> Request:
         if not 1 <= window <= 0xFF:
             raise ValueError(f"window {window} out of range 1..255")
-        return self._request(
-            address, CMD_CALL, hallframe.ticket_bytes(ticket) + b"\x00" + bytes([window])
-        )
+        return self._request(address, CMD_CALL, hallframe.ticket_bytes(ticket) + b"\x00" + bytes([window]))
 
     def encode_clear(self, address: int) -> Request:
         return self._request(address, CMD_CLEAR)
@@ -265,9 +255,7 @@ class LedBus(SupervisedDriver):
             try:
                 protocol = PROTOCOLS[protocol]()
             except KeyError:
-                raise ValueError(
-                    f"unknown display protocol {protocol!r}; known: {sorted(PROTOCOLS)}"
-                ) from None
+                raise ValueError(f"unknown display protocol {protocol!r}; known: {sorted(PROTOCOLS)}") from None
         self.name = name
         self.url = url
         self.protocol: DisplayProtocol[Any] = protocol
@@ -329,9 +317,7 @@ class LedBus(SupervisedDriver):
             await asyncio.wait([probe])
             pending, self._pending = self._pending, None
             if pending is not None and not pending[2].done():
-                pending[2].set_exception(
-                    DeviceOffline(self.name, "bus lost while waiting for a reply")
-                )
+                pending[2].set_exception(DeviceOffline(self.name, "bus lost while waiting for a reply"))
 
     async def _probe(self) -> None:
         """Learn at connect time which configured displays answer, before anything is shown."""
@@ -357,20 +343,14 @@ class LedBus(SupervisedDriver):
             if reply is None:
                 continue
             pending = self._pending
-            if (
-                pending is not None
-                and pending[:2] == (reply.address, reply.command)
-                and not pending[2].done()
-            ):
+            if pending is not None and pending[:2] == (reply.address, reply.command) and not pending[2].done():
                 pending[2].set_result(reply)
             else:
                 log.debug("%s: unexpected reply from %d (late or stray)", self.name, reply.address)
 
     # -- requests ---------------------------------------------------------------------
 
-    async def show_text(
-        self, address: int, text: str, *, line: int = 0, effect: Effect = "static"
-    ) -> None:
+    async def show_text(self, address: int, text: str, *, line: int = 0, effect: Effect = "static") -> None:
         await self._send(address, lambda: self.protocol.encode_text(address, text, line, effect))
 
     async def show_call(self, address: int, ticket: str, window: int) -> None:
@@ -448,12 +428,8 @@ class LedBus(SupervisedDriver):
                 return reply
             if busy:
                 raise DisplayRejected(self.name, address, "busy", f"display {address} stayed busy")
-            self._set_address_health(
-                address, Health("offline", f"no answer after {attempts} tries")
-            )
-            raise DeviceTimeout(
-                self.name, f"display {address} did not answer after {attempts} tries"
-            )
+            self._set_address_health(address, Health("offline", f"no answer after {attempts} tries"))
+            raise DeviceTimeout(self.name, f"display {address} did not answer after {attempts} tries")
 
     async def _pause_for_gap(self) -> None:
         """Keep the inter-frame gap: a wire-timing rule of the line, not a synchronisation."""

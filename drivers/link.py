@@ -220,9 +220,7 @@ class SerialLink:
 class TcpLink:
     """A TCP byte stream (network printers on port 9100, serial servers)."""
 
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str
-    ) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str) -> None:
         self.name = name
         self._writer = writer
         self._buffer = _BufferedReader(name)
@@ -285,6 +283,6 @@ class TcpLink:
 async def open_link(url: str, *, baudrate: int = 9600, parity: str = "N", name: str | None = None) -> ByteLink:
     """Open ``tcp://host:port`` as TCP, anything else as a pyserial URL or device path."""
     if url.startswith("tcp://"):
-        host, _, port = url[len("tcp://"):].rpartition(":")
+        host, _, port = url[len("tcp://") :].rpartition(":")
         return await TcpLink.open(host, int(port), name=name)
     return await SerialLink.open(url, baudrate=baudrate, parity=parity, name=name)

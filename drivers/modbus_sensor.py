@@ -161,9 +161,7 @@ class ModbusSensor:
                 silent += 1
                 log.debug("%s: %s (%d in a row)", self.name, exc.message, silent)
                 if silent >= OFFLINE_AFTER:
-                    raise DeviceOffline(
-                        self.name, f"no reply to {silent} polls in a row"
-                    ) from exc
+                    raise DeviceOffline(self.name, f"no reply to {silent} polls in a row") from exc
             except FrameError as exc:
                 self.last_error = exc
                 self.tracker.counters.bad_frames += 1
@@ -192,9 +190,7 @@ class ModbusSensor:
         if not client.connected:
             raise DeviceOffline(self.name, "port closed (unplugged?)")
         try:
-            reply: Any = await client.read_input_registers(
-                TEMPERATURE_REGISTER, count=2, device_id=self.device_id
-            )
+            reply: Any = await client.read_input_registers(TEMPERATURE_REGISTER, count=2, device_id=self.device_id)
         except ConnectionException as exc:
             raise DeviceOffline(self.name, f"link lost: {exc}") from exc
         except ModbusIOException as exc:
@@ -202,9 +198,7 @@ class ModbusSensor:
         except ModbusException as exc:
             raise FrameError(self.name, f"bad reply: {exc}") from exc
         if reply.isError():
-            raise ModbusExceptionReply(
-                self.name, f"exception reply, code {getattr(reply, 'exception_code', '?')}"
-            )
+            raise ModbusExceptionReply(self.name, f"exception reply, code {getattr(reply, 'exception_code', '?')}")
         registers: list[int] = list(reply.registers)
         if len(registers) != 2:
             raise FrameError(self.name, f"expected 2 registers, got {len(registers)}")

@@ -49,8 +49,9 @@ class ApiDeps:
     pages: Callable[[FastAPI], None] | None = None
 
 
-def problem(status: int, code: str, title: str, detail: str, detail_en: str | None = None,
-            **extra: Any) -> JSONResponse:
+def problem(
+    status: int, code: str, title: str, detail: str, detail_en: str | None = None, **extra: Any
+) -> JSONResponse:
     body = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail, "code": code}
     if detail_en and detail_en != detail:
         body["detail_en"] = detail_en
@@ -139,8 +140,12 @@ Auth = Annotated[Principal, Depends(principal)]
 def create_app(deps: ApiDeps) -> FastAPI:
     svc = deps.service
     app = FastAPI(
-        title="hallctl", version=__version__, openapi_url="/api/v1/openapi.json", docs_url="/docs",
-        redoc_url=None, description="Hall-control daemon API. Errors are application/problem+json.",
+        title="hallctl",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        description="Hall-control daemon API. Errors are application/problem+json.",
     )
     app.state.service = svc
     # Set by the server's stop: open streams end so clients see the restart and reconnect.
@@ -154,11 +159,13 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in exc.errors()]
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
         if any(e["type"] == "json_invalid" for e in errors):
-            return problem(400, "malformed_json", "Bad request", "请求体不是有效的JSON",
-                           "request body is not valid JSON")
+            return problem(
+                400, "malformed_json", "Bad request", "请求体不是有效的JSON", "request body is not valid JSON"
+            )
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
         return problem(422, "invalid_request", "Invalid request", detail, errors=errors)
 
@@ -174,17 +181,30 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @api.get("/health")
     async def health() -> JSONResponse:
-        devices = {k: {"kind": d.device_kind, "state": d.state, "detail": d.detail, "since": d.since.isoformat()}
-                   for k, d in svc.devices.items()}
+        devices = {
+            k: {"kind": d.device_kind, "state": d.state, "detail": d.detail, "since": d.since.isoformat()}
+            for k, d in svc.devices.items()
+        }
         extra = deps.health_extra()
-        degraded = svc.store.last_error is not None or any(d["state"] != "ok" for d in devices.values()) or any(
-            isinstance(v, dict) and v.get("ok") is False for v in extra.values())
+        degraded = (
+            svc.store.last_error is not None
+            or any(d["state"] != "ok" for d in devices.values())
+            or any(isinstance(v, dict) and v.get("ok") is False for v in extra.values())
+        )
         body = {
-            "status": "degraded" if degraded else "ok", "hall": svc.cfg.hall.id, "version": __version__,
-            "uptime_s": round((svc.clock() - svc.started_at).total_seconds(), 1), "day": svc.q.day.isoformat(),
-            "store": {"ok": svc.store.last_error is None, "write_errors": svc.store.write_errors,
-                      "last_error": svc.store.last_error},
-            "devices": devices, "bus": svc.bus.stats(), **extra,
+            "status": "degraded" if degraded else "ok",
+            "hall": svc.cfg.hall.id,
+            "version": __version__,
+            "uptime_s": round((svc.clock() - svc.started_at).total_seconds(), 1),
+            "day": svc.q.day.isoformat(),
+            "store": {
+                "ok": svc.store.last_error is None,
+                "write_errors": svc.store.write_errors,
+                "last_error": svc.store.last_error,
+            },
+            "devices": devices,
+            "bus": svc.bus.stats(),
+            **extra,
         }
         return JSONResponse(body)
 
@@ -193,9 +213,19 @@ def create_app(deps: ApiDeps) -> FastAPI:
         out = []
         for c in svc.cfg.category:
             qs = svc.queue_state(c.prefix)
-            out.append({"prefix": c.prefix, "name": c.name, "name_en": c.name_en, "hours": list(c.hours),
-                        "open": qs.open, "waiting": qs.waiting, "avg_wait_s": qs.avg_wait_s,
-                        "target_wait_minutes": c.target_wait_minutes, "description": c.description})
+            out.append(
+                {
+                    "prefix": c.prefix,
+                    "name": c.name,
+                    "name_en": c.name_en,
+                    "hours": list(c.hours),
+                    "open": qs.open,
+                    "waiting": qs.waiting,
+                    "avg_wait_s": qs.avg_wait_s,
+                    "target_wait_minutes": c.target_wait_minutes,
+                    "description": c.description,
+                }
+            )
         return out
 
     @api.get("/windows")
@@ -209,9 +239,15 @@ def create_app(deps: ApiDeps) -> FastAPI:
             raise NotFound("unknown_kiosk", f"no kiosk {kiosk_id}")
         printer = svc.devices.get(k.printer) if k.printer else None
         reader = svc.devices.get(k.reader) if k.reader else None
-        return {"id": k.id, "floor": k.floor, "categories": list(k.categories), "hall": svc.cfg.hall.name,
-                "hall_en": svc.cfg.hall.name_en,
-                "printer": printer.to_dict() if printer else None, "reader": reader.to_dict() if reader else None}
+        return {
+            "id": k.id,
+            "floor": k.floor,
+            "categories": list(k.categories),
+            "hall": svc.cfg.hall.name,
+            "hall_en": svc.cfg.hall.name_en,
+            "printer": printer.to_dict() if printer else None,
+            "reader": reader.to_dict() if reader else None,
+        }
 
     @api.post("/tickets", status_code=201)
     async def issue(body: IssueBody, p: Auth, idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
@@ -227,9 +263,13 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return JSONResponse(commands.issued_view(svc, out), status_code=201, headers=headers)
 
     @api.get("/tickets")
-    async def list_tickets(p: Auth, state: str | None = None, category: str | None = None,
-                           day: Annotated[date | None, Query(alias="date")] = None,
-                           limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
+    async def list_tickets(
+        p: Auth,
+        state: str | None = None,
+        category: str | None = None,
+        day: Annotated[date | None, Query(alias="date")] = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ) -> list[dict[str, Any]]:
         rows = await svc.store.tickets(day=day or svc.q.day, state=state, category=category, limit=limit)
         return [ticket_view(t) for t in rows]
 
@@ -268,16 +308,27 @@ def create_app(deps: ApiDeps) -> FastAPI:
         t = await svc.ticket(ticket_id)
         if t.window is None:
             raise Conflict("ticket_not_served", f"ticket {t.number} has not been served")
-        return await run("window.evaluate", {"window": t.window, "level": body.level, "ticket_id": t.id,
-                                             "reasons": body.reasons}, p)
+        return await run(
+            "window.evaluate", {"window": t.window, "level": body.level, "ticket_id": t.id, "reasons": body.reasons}, p
+        )
 
-    for action, name in (("call-next", "window.call_next"), ("recall", "window.recall"), ("start", "window.start"),
-                         ("finish", "window.finish"), ("no-show", "window.no_show"), ("pause", "window.pause"),
-                         ("resume", "window.resume"), ("sign-out", "window.sign_out")):
+    for action, name in (
+        ("call-next", "window.call_next"),
+        ("recall", "window.recall"),
+        ("start", "window.start"),
+        ("finish", "window.finish"),
+        ("no-show", "window.no_show"),
+        ("pause", "window.pause"),
+        ("resume", "window.resume"),
+        ("sign-out", "window.sign_out"),
+    ):
+
         def make(cmd: str) -> Callable[[int, Principal], Awaitable[dict[str, Any]]]:
             async def handler(window: int, p: Auth) -> dict[str, Any]:
                 return await run(cmd, {"window": window}, p)
+
             return handler
+
         api.add_api_route(f"/windows/{{window}}/{action}", make(name), methods=["POST"], name=name)
 
     @api.post("/windows/{window}/call")
@@ -303,23 +354,32 @@ def create_app(deps: ApiDeps) -> FastAPI:
             raise NotFound("unknown_window", f"no window {window}")
         waiting = sorted(svc.q.waiting(wcfg.categories), key=lambda t: t.order_key())
         mine = [t for t in svc.q.tickets.values() if t.window == window and t.day == svc.q.day]
-        return {"window": svc.window_state(window).to_dict(), "waiting": [ticket_view(t) for t in waiting],
-                "served_today": sum(1 for t in mine if t.state == "done"),
-                "history": [ticket_view(t) for t in sorted(mine, key=lambda t: t.called_at or t.issued_at)[-20:]]}
+        return {
+            "window": svc.window_state(window).to_dict(),
+            "waiting": [ticket_view(t) for t in waiting],
+            "served_today": sum(1 for t in mine if t.state == "done"),
+            "history": [ticket_view(t) for t in sorted(mine, key=lambda t: t.called_at or t.issued_at)[-20:]],
+        }
 
     @api.post("/appointments", status_code=201)
     async def book(body: AppointmentBody, p: Auth) -> dict[str, Any]:
         p.require("guide")
         a = await svc.book(body.category, body.slot_start, body.slot_end, code=body.code)
-        return {"code": a.code, "category": a.category, "slot_start": a.slot_start.isoformat(),
-                "slot_end": a.slot_end.isoformat(), "state": a.state}
+        return {
+            "code": a.code,
+            "category": a.category,
+            "slot_start": a.slot_start.isoformat(),
+            "slot_end": a.slot_end.isoformat(),
+            "state": a.state,
+        }
 
     @api.post("/appointments/{code}/check-in", status_code=201)
     async def check_in(code: str, p: Auth, body: CheckInBody | None = None) -> dict[str, Any]:
         p.require("kiosk", "guide")
         out = await svc.check_in(code, body.kiosk if body else None)
-        return ticket_view(out.ticket, waiting_ahead=out.waiting_ahead, qr=out.qr,
-                           estimated_wait_s=svc.estimated_wait_s(out.ticket))
+        return ticket_view(
+            out.ticket, waiting_ahead=out.waiting_ahead, qr=out.qr, estimated_wait_s=svc.estimated_wait_s(out.ticket)
+        )
 
     @api.get("/stats")
     async def stats(p: Auth, day: Annotated[date | None, Query(alias="date")] = None) -> dict[str, Any]:
@@ -358,8 +418,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @api.get("/events")
     async def sse(request: Request, p: Auth) -> StreamingResponse:
-        return StreamingResponse(_sse_stream(svc, request), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            _sse_stream(svc, request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     @api.get("/voice/call.wav")
     async def voice(p: Auth, number: str, window: Annotated[int, Query(ge=1, le=9999)]) -> FileResponse:
@@ -413,8 +476,7 @@ def _offer(queue: asyncio.Queue[ev.Event], e: ev.Event) -> None:
         queue.put_nowait(e)
 
 
-async def _next_event(queue: asyncio.Queue[ev.Event], closing: asyncio.Event,
-                      timeout: float | None) -> ev.Event | None:
+async def _next_event(queue: asyncio.Queue[ev.Event], closing: asyncio.Event, timeout: float | None) -> ev.Event | None:
     """The next event, or None once the server is stopping; TimeoutError after ``timeout``.
 
     A stream that only waited on its queue would outlive the server's stop (uvicorn
@@ -485,8 +547,16 @@ async def render_voice(directory: Path, text: str) -> Path:
             raise NotFound("voice_unavailable", "espeak-ng is not installed")
         tmp = path.with_suffix(".tmp")
         proc = await asyncio.create_subprocess_exec(
-            exe, "-v", "cmn", "-s", "150", "-w", str(tmp), text,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            exe,
+            "-v",
+            "cmn",
+            "-s",
+            "150",
+            "-w",
+            str(tmp),
+            text,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         _, err = await proc.communicate()
         if proc.returncode != 0:

@@ -51,15 +51,26 @@ class ApiServer:
     async def start(self) -> None:
         cfg = self.hall.cfg.api
         from kiosk_ui import mount_pages
+
         deps = ApiDeps(
-            service=self.hall.service, health_extra=self.hall.health_extra, routers=self.hall.routers,
-            voice_dir=self.hall.state_dir / "voice", pages=mount_pages,
+            service=self.hall.service,
+            health_extra=self.hall.health_extra,
+            routers=self.hall.routers,
+            voice_dir=self.hall.state_dir / "voice",
+            pages=mount_pages,
         )
         app = create_app(deps)
         app.state.hall = self.hall
         self.app = app
-        config = uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
-                                access_log=False, ws="websockets-sansio" if _has_sansio() else "auto")
+        config = uvicorn.Config(
+            app,
+            host=cfg.host,
+            port=cfg.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            ws="websockets-sansio" if _has_sansio() else "auto",
+        )
         self.server = uvicorn.Server(config)
         self._task = asyncio.create_task(self.server.serve(), name="hallctl.api.server")
         while not self.server.started:
@@ -96,13 +107,18 @@ def _has_sansio() -> bool:
 class Hall:
     """One hall's daemon: every component and the state directory they share."""
 
-    def __init__(self, cfg: Config, *, clock: Clock = utcnow, demo: bool = False,
-                 state_dir: Path | None = None) -> None:
+    def __init__(
+        self, cfg: Config, *, clock: Clock = utcnow, demo: bool = False, state_dir: Path | None = None
+    ) -> None:
         self.cfg = cfg
         self.demo = demo
         self.state_dir = state_dir or Path(cfg.store.path).resolve().parent
-        self.store = Store(cfg.store.path, busy_timeout_ms=cfg.store.busy_timeout_ms,
-                           max_size_mb=cfg.store.max_size_mb, store_photo=cfg.privacy.store_photo)
+        self.store = Store(
+            cfg.store.path,
+            busy_timeout_ms=cfg.store.busy_timeout_ms,
+            max_size_mb=cfg.store.max_size_mb,
+            store_photo=cfg.privacy.store_photo,
+        )
         self.bus = Bus()
         self.service = HallService(cfg, self.store, self.bus, clock)
         self.routers: list[APIRouter] = []

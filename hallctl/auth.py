@@ -71,8 +71,9 @@ TOKEN_CACHE_TTL_S = 5.0
 class TokenCache:
     """Principals of recently authenticated tokens, by token hash, for ``ttl`` seconds."""
 
-    def __init__(self, ttl: float = TOKEN_CACHE_TTL_S, clock: Callable[[], float] = time.monotonic,
-                 max_entries: int = 4096) -> None:
+    def __init__(
+        self, ttl: float = TOKEN_CACHE_TTL_S, clock: Callable[[], float] = time.monotonic, max_entries: int = 4096
+    ) -> None:
         self.ttl = ttl
         self.clock = clock
         self.max_entries = max_entries
@@ -158,10 +159,12 @@ async def create_token(store: Store, role: str, windows: tuple[int, ...] = (), l
         raise ValueError("a window token needs --window N")
     token = "hct_" + secrets.token_urlsafe(32)
     now = datetime.now(UTC).isoformat()
-    await store.write(lambda c: c.execute(
-        "INSERT INTO tokens (hash, role, windows, label, created_at) VALUES (?,?,?,?,?)",
-        (_hash(token), role, json.dumps(list(windows)), label, now),
-    ))
+    await store.write(
+        lambda c: c.execute(
+            "INSERT INTO tokens (hash, role, windows, label, created_at) VALUES (?,?,?,?,?)",
+            (_hash(token), role, json.dumps(list(windows)), label, now),
+        )
+    )
     return token
 
 
@@ -200,8 +203,14 @@ async def authenticate(store: Store, token: str | None) -> Principal:
 async def list_tokens(store: Store) -> list[dict[str, object]]:
     def fn(conn: sqlite3.Connection) -> list[dict[str, object]]:
         return [
-            {"id": r["id"], "role": r["role"], "windows": json.loads(r["windows"]), "label": r["label"],
-             "created_at": r["created_at"], "revoked_at": r["revoked_at"]}
+            {
+                "id": r["id"],
+                "role": r["role"],
+                "windows": json.loads(r["windows"]),
+                "label": r["label"],
+                "created_at": r["created_at"],
+                "revoked_at": r["revoked_at"],
+            }
             for r in conn.execute("SELECT * FROM tokens ORDER BY id")
         ]
 

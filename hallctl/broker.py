@@ -38,8 +38,11 @@ class EmbeddedBroker:
 
     async def start(self) -> int:
         if not _is_loopback(self.host):
-            log.warning("embedded MQTT broker listens on %s without authentication; "
-                        "use an external broker with an ACL for anything beyond a demo", self.host)
+            log.warning(
+                "embedded MQTT broker listens on %s without authentication; "
+                "use an external broker with an ACL for anything beyond a demo",
+                self.host,
+            )
         config: dict[str, Any] = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.requested_port}"}},
             # Only anonymous auth: the default set adds $SYS publishing and packet logging we do not want.

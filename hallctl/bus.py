@@ -22,9 +22,7 @@ Handler = Callable[[Event], Awaitable[None] | None]
 
 
 class Subscription:
-    def __init__(
-        self, name: str, handler: Handler, types: tuple[type[Event], ...] | None, maxsize: int
-    ) -> None:
+    def __init__(self, name: str, handler: Handler, types: tuple[type[Event], ...] | None, maxsize: int) -> None:
         self.name = name
         self.handler = handler
         self.types = types
@@ -99,10 +97,7 @@ class Bus:
             await sub.queue.join()
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return {
-            s.name: {"backlog": s.queue.qsize(), "dropped": s.dropped, "errors": s.errors}
-            for s in self._subs
-        }
+        return {s.name: {"backlog": s.queue.qsize(), "dropped": s.dropped, "errors": s.errors} for s in self._subs}
 
     async def close(self) -> None:
         for sub in list(self._subs):

@@ -42,8 +42,10 @@ def _load(path: str) -> Config:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = _load(args.file or args.config)
-    print(f"{args.file or args.config}: OK (hall {cfg.hall.id}: {len(cfg.category)} categories, "
-          f"{len(cfg.window)} windows, {len(cfg.kiosk)} kiosks, {len(cfg.device)} devices)")
+    print(
+        f"{args.file or args.config}: OK (hall {cfg.hall.id}: {len(cfg.category)} categories, "
+        f"{len(cfg.window)} windows, {len(cfg.kiosk)} kiosks, {len(cfg.device)} devices)"
+    )
     return 0
 
 
@@ -86,8 +88,9 @@ def cmd_token(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if args.token_cmd == "create":
         try:
-            token = asyncio.run(_with_store(cfg, lambda s: auth.create_token(
-                s, args.role, tuple(args.window or ()), args.label or "")))
+            token = asyncio.run(
+                _with_store(cfg, lambda s: auth.create_token(s, args.role, tuple(args.window or ()), args.label or ""))
+            )
         except ValueError as exc:
             print(f"hallctl: {exc}", file=sys.stderr)
             return 2
@@ -116,9 +119,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
     t = result["total"]
-    print(f"{cfg.hall.name} {day}: issued {t['issued']}, done {t['done']}, no-show {t['no_show']}, "
-          f"avg wait {t['avg_wait_s']}s, p90 {t['p90_wait_s']}s, service level {t['service_level']}, "
-          f"satisfaction {t['satisfaction']}")
+    print(
+        f"{cfg.hall.name} {day}: issued {t['issued']}, done {t['done']}, no-show {t['no_show']}, "
+        f"avg wait {t['avg_wait_s']}s, p90 {t['p90_wait_s']}s, service level {t['service_level']}, "
+        f"satisfaction {t['satisfaction']}"
+    )
     for prefix, s in result["by_category"].items():
         print(f"  {prefix}: issued {s['issued']}, avg wait {s['avg_wait_s']}s, service level {s['service_level']}")
     return 0
@@ -170,12 +175,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     elif args.what in ("unplug", "plug"):
         path = f"/api/v1/sim/device/{args.target}/{args.what}"
     elif args.what == "climate":
-        path, body = f"/api/v1/sim/sensor/{args.target}", {"temperature": args.temperature,
-                                                           "humidity": args.humidity}
+        path, body = f"/api/v1/sim/sensor/{args.target}", {"temperature": args.temperature, "humidity": args.humidity}
     else:  # pragma: no cover - argparse restricts choices
         return 2
-    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             print(resp.read().decode())

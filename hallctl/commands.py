@@ -85,8 +85,9 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, args: type[Args], roles: tuple[str, ...], *, window_scoped: bool = False
-            ) -> Callable[[Handler], Handler]:
+def command(
+    name: str, args: type[Args], roles: tuple[str, ...], *, window_scoped: bool = False
+) -> Callable[[Handler], Handler]:
     def wrap(fn: Handler) -> Handler:
         COMMANDS[name] = Command(name, args, roles, fn, window_scoped)
         return fn
@@ -103,9 +104,7 @@ def parse_args(cmd: Command, raw: dict[str, Any]) -> Args:
     try:
         return cmd.args.model_validate(raw)
     except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
         raise CommandError("invalid_arguments", details) from exc
 
 
@@ -130,26 +129,37 @@ def _ticket(svc: HallService, t: Any) -> dict[str, Any] | None:
     return ticket_view(t) if t is not None else None
 
 
-async def issue_ticket(svc: HallService, a: IssueArgs, p: Principal,
-                       idempotency_key: str | None = None) -> IssueOutcome:
+async def issue_ticket(
+    svc: HallService, a: IssueArgs, p: Principal, idempotency_key: str | None = None
+) -> IssueOutcome:
     """Issue for every transport; with ``idempotency_key`` a retry gets the first ticket back."""
     if a.priority == "green" and p.role not in ("guide", "window", "admin"):
-        raise Refused("priority_not_allowed", "绿色通道需由导办或窗口人员办理",
-                      "only a guide or clerk can grant the green channel")
+        raise Refused(
+            "priority_not_allowed",
+            "绿色通道需由导办或窗口人员办理",
+            "only a guide or clerk can grant the green channel",
+        )
     if a.offer:
         return await svc.issue_from_offer(a.offer, a.category)
 
     def render(o: IssueOutcome) -> tuple[int, dict[str, Any]]:
         return 201, ticket_view(o.ticket, waiting_ahead=o.waiting_ahead, qr=o.qr)
 
-    return await svc.issue(a.category, channel=channel_for(p), kiosk=a.kiosk, priority=a.priority,
-                           priority_reason=a.priority_reason, idempotency_key=idempotency_key,
-                           render=render if idempotency_key is not None else None)
+    return await svc.issue(
+        a.category,
+        channel=channel_for(p),
+        kiosk=a.kiosk,
+        priority=a.priority,
+        priority_reason=a.priority_reason,
+        idempotency_key=idempotency_key,
+        render=render if idempotency_key is not None else None,
+    )
 
 
 def issued_view(svc: HallService, out: IssueOutcome) -> dict[str, Any]:
-    return ticket_view(out.ticket, waiting_ahead=out.waiting_ahead, estimated_wait_s=svc.estimated_wait_s(out.ticket),
-                       qr=out.qr)
+    return ticket_view(
+        out.ticket, waiting_ahead=out.waiting_ahead, estimated_wait_s=svc.estimated_wait_s(out.ticket), qr=out.qr
+    )
 
 
 @command("ticket.issue", IssueArgs, ("kiosk", "guide", "window"))
@@ -210,8 +220,15 @@ async def _sign_out(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, 
 @command("window.evaluate", EvaluateArgs, ("window",), window_scoped=True)
 async def _evaluate(svc: HallService, a: EvaluateArgs, p: Principal) -> dict[str, Any]:
     e = await svc.evaluate(a.window, a.level, "pad_screen", ticket_id=a.ticket_id, reasons=a.reasons)
-    return {"evaluation": {"ticket_id": e.ticket_id, "level": e.level, "window": e.window, "staff": e.staff,
-                           "at": e.at.isoformat()}}
+    return {
+        "evaluation": {
+            "ticket_id": e.ticket_id,
+            "level": e.level,
+            "window": e.window,
+            "staff": e.staff,
+            "at": e.at.isoformat(),
+        }
+    }
 
 
 @command("display.show", DisplayArgs, ("admin",))

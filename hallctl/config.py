@@ -291,9 +291,7 @@ class Config(_Model):
         prefixes: dict[str, int] = {}
         for i, c in enumerate(self.category):
             if c.prefix in prefixes:
-                errors.append(
-                    f"category[{i}].prefix = {c.prefix!r}: clashes with category[{prefixes[c.prefix]}]"
-                )
+                errors.append(f"category[{i}].prefix = {c.prefix!r}: clashes with category[{prefixes[c.prefix]}]")
             prefixes.setdefault(c.prefix, i)
         devices: dict[str, DeviceConfig] = {}
         for i, d in enumerate(self.device):
@@ -372,8 +370,10 @@ class Config(_Model):
             if w.led is not None and w.led_address is not None:
                 slot = (w.led, w.led_address)
                 if slot in led_slots:
-                    errors.append(f"window[{i}].led_address = {w.led_address}: already used on {w.led} by "
-                                  f"window {led_slots[slot]}")
+                    errors.append(
+                        f"window[{i}].led_address = {w.led_address}: already used on {w.led} by "
+                        f"window {led_slots[slot]}"
+                    )
                 led_slots.setdefault(slot, w.number)
         users: dict[str, str] = {}
         for path, dev_id in (

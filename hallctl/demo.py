@@ -205,8 +205,9 @@ async def demo_tokens(hall: Hall, data: Path) -> dict[str, str]:
         "hvac": await auth.create_token(hall.store, "hvac", label="demo HVAC"),
     }
     for w in hall.cfg.window:
-        tokens[f"window{w.number}"] = await auth.create_token(hall.store, "window", (w.number,),
-                                                              label=f"demo window {w.number}")
+        tokens[f"window{w.number}"] = await auth.create_token(
+            hall.store, "window", (w.number,), label=f"demo window {w.number}"
+        )
     path.write_text(json.dumps(tokens, indent=2))
     path.chmod(0o600)
     return tokens
@@ -236,8 +237,10 @@ async def run_demo(data: Path, port: int, host: str, config_file: str | None) ->
         ]
         mqtt_url = hall.health_extra().get("mqtt", {}).get("url")
         if mqtt_url:
-            lines.append(f"  MQTT:      {mqtt_url}  (try: mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "
-                         f"{mqtt_url.rsplit(':', 1)[-1]} -t 'hallctl/#' -v)")
+            lines.append(
+                f"  MQTT:      {mqtt_url}  (try: mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "
+                f"{mqtt_url.rsplit(':', 1)[-1]} -t 'hallctl/#' -v)"
+            )
         lines.append(f"  tokens:    {data / 'tokens.json'}")
         for name, tok in tokens.items():
             lines.append(f"    {name:9s} {tok}")

@@ -39,12 +39,16 @@ log = logging.getLogger(__name__)
 
 PRIORITY_LABELS = {"green": "绿色通道", "appointment": "预约"}
 PRINTER_NOTICES = {
-    "paper_out": ("打印机缺纸，号票已登记，请到导办台补打", "printer out of paper; your number is registered, "
-                  "please see the guide desk"),
+    "paper_out": (
+        "打印机缺纸，号票已登记，请到导办台补打",
+        "printer out of paper; your number is registered, please see the guide desk",
+    ),
     "cover_open": ("打印机盖未关，号票已登记，请到导办台补打", "printer cover open; please see the guide desk"),
 }
-DEFAULT_NOTICE = ("号票打印失败，号码已登记，请到导办台补打", "the ticket could not be printed; your number is "
-                  "registered, please see the guide desk")
+DEFAULT_NOTICE = (
+    "号票打印失败，号码已登记，请到导办台补打",
+    "the ticket could not be printed; your number is registered, please see the guide desk",
+)
 
 
 class DeviceManager:
@@ -96,8 +100,12 @@ class DeviceManager:
     async def start(self) -> None:
         self.dev_dir.mkdir(parents=True, exist_ok=True)
         builders: dict[str, Callable[[DeviceConfig], Awaitable[None]]] = {
-            "idcard": self._idcard, "printer": self._printer, "led_bus": self._led_bus,
-            "evalpad": self._evalpad, "badge": self._badge, "modbus_sensor": self._modbus,
+            "idcard": self._idcard,
+            "printer": self._printer,
+            "led_bus": self._led_bus,
+            "evalpad": self._evalpad,
+            "badge": self._badge,
+            "modbus_sensor": self._modbus,
         }
         for dev in self.cfg.device:
             self.svc.device_health(dev.id, dev.kind, "offline", "starting")
@@ -154,19 +162,30 @@ class DeviceManager:
                 return
             self._spawn(self._card_read(kiosk.id, card), f"{dev.id}.card")
 
-        reader = IdCardReader(dev.id, self._port(dev), on_card=on_card, on_health=self._health(dev),
-                              baudrate=dev.baudrate or 115200)
+        reader = IdCardReader(
+            dev.id, self._port(dev), on_card=on_card, on_health=self._health(dev), baudrate=dev.baudrate or 115200
+        )
         self._run(dev, reader)
 
     async def _card_read(self, kiosk: str, card: IdCard) -> None:
         if not card.id_number_valid:
-            self.svc.kiosk_notice(kiosk, "invalid_card", "证件号码校验失败，请到导办台办理",
-                                  "the card's ID number failed its check; please see the guide desk")
+            self.svc.kiosk_notice(
+                kiosk,
+                "invalid_card",
+                "证件号码校验失败，请到导办台办理",
+                "the card's ID number failed its check; please see the guide desk",
+            )
             return
         holder = Holder(
-            name=card.name, id_number=card.id_number, sex=card.sex.label, birth=card.birth,
-            nation=card.nation.label if card.nation else "", address=card.address,
-            card_type=card.card_type.name.lower(), authority=card.authority, valid_to=card.valid_to,
+            name=card.name,
+            id_number=card.id_number,
+            sex=card.sex.label,
+            birth=card.birth,
+            nation=card.nation.label if card.nation else "",
+            address=card.address,
+            card_type=card.card_type.name.lower(),
+            authority=card.authority,
+            valid_to=card.valid_to,
             photo=card.photo or None,
         )
         try:
@@ -185,9 +204,13 @@ class DeviceManager:
             sim = EscPosSim(self._port(dev), self.ticket_dir / dev.id)
             await sim.start()
             self.sims[dev.id] = sim
-        printer = EscPosPrinter(dev.id, self._port(dev), on_health=self._health(dev),
-                                baudrate=dev.baudrate or 9600,
-                                paper_width_dots=int(dev.options.get("paper_width_dots", 576)))
+        printer = EscPosPrinter(
+            dev.id,
+            self._port(dev),
+            on_health=self._health(dev),
+            baudrate=dev.baudrate or 9600,
+            paper_width_dots=int(dev.options.get("paper_width_dots", 576)),
+        )
         self._run(dev, printer)
 
         async def handle(e: ev.Event) -> None:
@@ -205,11 +228,16 @@ class DeviceManager:
         windows = [str(w.number) for w in self.cfg.window if t.category in w.categories]
         hint = f"请到{'、'.join(windows[:6])}号窗口办理" if windows else None
         return TicketPrint(
-            hall_name=self.cfg.hall.name, category_name=cat.name if cat else t.category, number=t.number,
+            hall_name=self.cfg.hall.name,
+            category_name=cat.name if cat else t.category,
+            number=t.number,
             waiting_ahead=self.svc.waiting_ahead(t),
             holder_masked=t.holder_masked if self.cfg.privacy.print_masked_name else None,
-            issued_at=t.issued_at.astimezone(self.cfg.hall.tz), qr_payload=self.svc.qr.sign(t.id),
-            footer="请留意叫号，过号请到导办台", window_hint=hint, priority_label=PRIORITY_LABELS.get(t.priority),
+            issued_at=t.issued_at.astimezone(self.cfg.hall.tz),
+            qr_payload=self.svc.qr.sign(t.id),
+            footer="请留意叫号，过号请到导办台",
+            window_hint=hint,
+            priority_label=PRIORITY_LABELS.get(t.priority),
         )
 
     async def _print(self, printer: EscPosPrinter, kiosk: str, ticket_id: str) -> None:
@@ -242,9 +270,15 @@ class DeviceManager:
         def on_address(addr: int, h: Health) -> None:
             self.svc.device_health(f"{dev.id}-{addr}", "led", h.state, h.detail)
 
-        bus = LedBus(dev.id, self._port(dev), protocol=dev.protocol or "hallframe", on_health=self._health(dev),
-                     on_address_health=on_address, addresses=list(windows.values()),
-                     baudrate=dev.baudrate or 9600)
+        bus = LedBus(
+            dev.id,
+            self._port(dev),
+            protocol=dev.protocol or "hallframe",
+            on_health=self._health(dev),
+            on_address_health=on_address,
+            addresses=list(windows.values()),
+            baudrate=dev.baudrate or 9600,
+        )
         self._run(dev, bus)
         addr_of = {f"{dev.id}-{a}": a for a in windows.values()} | {str(w): a for w, a in windows.items()}
 
@@ -262,8 +296,9 @@ class DeviceManager:
             except DeviceError as exc:
                 log.info("%s: display not updated: %s", dev.id, exc.code)
 
-        self._subs.append(self.svc.bus.subscribe(f"led.{dev.id}", handle,
-                                                 (ev.TicketCalled, ev.WindowState, ev.DisplayText)))
+        self._subs.append(
+            self.svc.bus.subscribe(f"led.{dev.id}", handle, (ev.TicketCalled, ev.WindowState, ev.DisplayText))
+        )
 
     # ---- evaluation pads --------------------------------------------------------------------
 
@@ -286,8 +321,15 @@ class DeviceManager:
                 return
             self._spawn(self.svc.evaluate(window, None, "pad_timeout"), f"{dev.id}.timeout")
 
-        pad = EvalPad(dev.id, self._port(dev), address=dev.address or 1, on_key=on_key, on_timeout=on_timeout,
-                      on_health=self._health(dev), baudrate=dev.baudrate or 9600)
+        pad = EvalPad(
+            dev.id,
+            self._port(dev),
+            address=dev.address or 1,
+            on_key=on_key,
+            on_timeout=on_timeout,
+            on_health=self._health(dev),
+            baudrate=dev.baudrate or 9600,
+        )
         self._run(dev, pad)
 
         async def handle(e: ev.Event) -> None:
@@ -327,8 +369,7 @@ class DeviceManager:
             if window is not None:
                 self._spawn(self.svc.badge_removed(window), f"{dev.id}.removed")
 
-        reader = BadgeReader(dev.id, reader_name, on_badge=on_badge, on_removed=on_removed,
-                             on_health=self._health(dev))
+        reader = BadgeReader(dev.id, reader_name, on_badge=on_badge, on_removed=on_removed, on_health=self._health(dev))
         self._run(dev, reader)
 
     # ---- temperature / humidity -----------------------------------------------------------------
@@ -349,9 +390,16 @@ class DeviceManager:
             if sensor is not None:
                 self._spawn(self.svc.sensor_reading(sensor, r.temperature, r.humidity), f"{dev.id}.reading")
 
-        driver = ModbusSensor(dev.id, self._port(dev), device_id=dev.address or 1, on_reading=on_reading,
-                              on_health=self._health(dev), baudrate=dev.baudrate or 9600, parity=dev.parity,
-                              interval=float(dev.options.get("interval", 5.0)))
+        driver = ModbusSensor(
+            dev.id,
+            self._port(dev),
+            device_id=dev.address or 1,
+            on_reading=on_reading,
+            on_health=self._health(dev),
+            baudrate=dev.baudrate or 9600,
+            parity=dev.parity,
+            interval=float(dev.options.get("interval", 5.0)),
+        )
         self._run(dev, driver)
 
     # ---- simulator control (demo) ---------------------------------------------------------------

@@ -101,8 +101,7 @@ def discovery_messages(cfg: Config, *, prefix: str | None = None, version: str =
 
     def add(component: str, object_id: str, payload: dict[str, Any]) -> None:
         oid = safe_id(object_id)
-        body: dict[str, Any] = {"unique_id": f"{node}_{oid}", "object_id": f"{node}_{oid}", "origin": origin,
-                                "qos": 1}
+        body: dict[str, Any] = {"unique_id": f"{node}_{oid}", "object_id": f"{node}_{oid}", "origin": origin, "qos": 1}
         body.update(payload)
         body.setdefault("device", hall_dev)
         if "availability" not in body:
@@ -111,62 +110,125 @@ def discovery_messages(cfg: Config, *, prefix: str | None = None, version: str =
 
     for c in cfg.category:
         topic = queue_topic(cfg, c.prefix)
-        add("sensor", f"queue_{c.prefix}_waiting", {
-            "name": f"{c.name} 等候人数", "state_topic": topic, "value_template": "{{ value_json.waiting }}",
-            "state_class": "measurement", "unit_of_measurement": "人", "icon": "mdi:account-clock",
-        })
-        add("sensor", f"queue_{c.prefix}_avg_wait", {
-            "name": f"{c.name} 平均等候", "state_topic": topic, "value_template": "{{ value_json.avg_wait_s }}",
-            "device_class": "duration", "state_class": "measurement", "unit_of_measurement": "s",
-        })
+        add(
+            "sensor",
+            f"queue_{c.prefix}_waiting",
+            {
+                "name": f"{c.name} 等候人数",
+                "state_topic": topic,
+                "value_template": "{{ value_json.waiting }}",
+                "state_class": "measurement",
+                "unit_of_measurement": "人",
+                "icon": "mdi:account-clock",
+            },
+        )
+        add(
+            "sensor",
+            f"queue_{c.prefix}_avg_wait",
+            {
+                "name": f"{c.name} 平均等候",
+                "state_topic": topic,
+                "value_template": "{{ value_json.avg_wait_s }}",
+                "device_class": "duration",
+                "state_class": "measurement",
+                "unit_of_measurement": "s",
+            },
+        )
     for w in cfg.window:
-        add("sensor", f"window_{w.number}_state", {
-            "name": f"{w.name or f'{w.number}号窗口'} 状态", "state_topic": window_topic(cfg, w.number),
-            "value_template": "{{ value_json.state }}", "device_class": "enum", "options": list(WINDOW_STATES),
-        })
+        add(
+            "sensor",
+            f"window_{w.number}_state",
+            {
+                "name": f"{w.name or f'{w.number}号窗口'} 状态",
+                "state_topic": window_topic(cfg, w.number),
+                "value_template": "{{ value_json.state }}",
+                "device_class": "enum",
+                "options": list(WINDOW_STATES),
+            },
+        )
     for s in cfg.sensor:
         topic = sensor_topic(cfg, s.id)
         label = s.name or s.id
         for quantity, unit, name in (("temperature", "°C", "温度"), ("humidity", "%", "湿度")):
-            add("sensor", f"sensor_{s.id}_{quantity}", {
-                "name": f"{label} {name}", "state_topic": topic, "value_template": f"{{{{ value_json.{quantity} }}}}",
-                "device_class": quantity, "state_class": "measurement", "unit_of_measurement": unit,
-                "expire_after": int(s.stale_after_s),
-            })
+            add(
+                "sensor",
+                f"sensor_{s.id}_{quantity}",
+                {
+                    "name": f"{label} {name}",
+                    "state_topic": topic,
+                    "value_template": f"{{{{ value_json.{quantity} }}}}",
+                    "device_class": quantity,
+                    "state_class": "measurement",
+                    "unit_of_measurement": unit,
+                    "expire_after": int(s.stale_after_s),
+                },
+            )
     for d in cfg.device:
         topic = device_topic(cfg, d.id)
         dev = _hw_device(cfg, d.id, d.kind)
         # The state sensor stays available while the device is offline: "offline" is what it must show.
-        add("sensor", f"device_{d.id}_state", {
-            "name": "状态", "state_topic": topic, "value_template": "{{ value_json.state }}",
-            "device_class": "enum", "options": list(DEVICE_STATES), "json_attributes_topic": topic,
-            "device": dev,
-        })
+        add(
+            "sensor",
+            f"device_{d.id}_state",
+            {
+                "name": "状态",
+                "state_topic": topic,
+                "value_template": "{{ value_json.state }}",
+                "device_class": "enum",
+                "options": list(DEVICE_STATES),
+                "json_attributes_topic": topic,
+                "device": dev,
+            },
+        )
         if d.kind == "printer":
-            add("binary_sensor", f"device_{d.id}_paper", {
-                "name": "缺纸", "state_topic": topic, "device_class": "problem", "device": dev,
-                "value_template": "{{ 'ON' if value_json.state != 'ok' and 'paper' in (value_json.detail or '')"
-                                  " else 'OFF' }}",
-                "availability": [
-                    {"topic": status},
-                    {"topic": topic, "value_template":
-                        "{{ 'offline' if value_json.state == 'offline' else 'online' }}"},
-                ],
-                "availability_mode": "all",
-            })
+            add(
+                "binary_sensor",
+                f"device_{d.id}_paper",
+                {
+                    "name": "缺纸",
+                    "state_topic": topic,
+                    "device_class": "problem",
+                    "device": dev,
+                    "value_template": "{{ 'ON' if value_json.state != 'ok' and 'paper' in (value_json.detail or '')"
+                    " else 'OFF' }}",
+                    "availability": [
+                        {"topic": status},
+                        {
+                            "topic": topic,
+                            "value_template": "{{ 'offline' if value_json.state == 'offline' else 'online' }}",
+                        },
+                    ],
+                    "availability_mode": "all",
+                },
+            )
     for z in cfg.climate_zone:
         state = climate_topic(cfg, z.id)
         cmd = f"{root(cfg)}/cmd/climate/{z.id}/set"
-        add("climate", f"climate_{z.id}", {
-            "name": z.name or z.id, "modes": list(CLIMATE_MODES),
-            "mode_state_topic": state, "mode_state_template": "{{ value_json.mode }}",
-            "mode_command_topic": cmd, "mode_command_template": '{"mode": "{{ value }}"}',
-            "temperature_state_topic": state, "temperature_state_template": "{{ value_json.target }}",
-            "temperature_command_topic": cmd, "temperature_command_template": '{"target": {{ value }}}',
-            "current_temperature_topic": state, "current_temperature_template": "{{ value_json.current }}",
-            "current_humidity_topic": state, "current_humidity_template": "{{ value_json.humidity }}",
-            "action_topic": state, "action_template": "{{ value_json.action }}",
-            "min_temp": z.min_temp, "max_temp": z.max_temp, "temp_step": 0.5, "precision": 0.1,
-            "temperature_unit": "C",
-        })
+        add(
+            "climate",
+            f"climate_{z.id}",
+            {
+                "name": z.name or z.id,
+                "modes": list(CLIMATE_MODES),
+                "mode_state_topic": state,
+                "mode_state_template": "{{ value_json.mode }}",
+                "mode_command_topic": cmd,
+                "mode_command_template": '{"mode": "{{ value }}"}',
+                "temperature_state_topic": state,
+                "temperature_state_template": "{{ value_json.target }}",
+                "temperature_command_topic": cmd,
+                "temperature_command_template": '{"target": {{ value }}}',
+                "current_temperature_topic": state,
+                "current_temperature_template": "{{ value_json.current }}",
+                "current_humidity_topic": state,
+                "current_humidity_template": "{{ value_json.humidity }}",
+                "action_topic": state,
+                "action_template": "{{ value_json.action }}",
+                "min_temp": z.min_temp,
+                "max_temp": z.max_temp,
+                "temp_step": 0.5,
+                "precision": 0.1,
+                "temperature_unit": "C",
+            },
+        )
     return out

@@ -219,8 +219,12 @@ class HallQueue:
     """
 
     def __init__(
-        self, day: date, tickets: Mapping[str, Ticket] | None = None, windows: dict[int, WindowStatus] | None = None,
-        counters: dict[tuple[date, str], int] | None = None, evaluated: set[str] | None = None,
+        self,
+        day: date,
+        tickets: Mapping[str, Ticket] | None = None,
+        windows: dict[int, WindowStatus] | None = None,
+        counters: dict[tuple[date, str], int] | None = None,
+        evaluated: set[str] | None = None,
         appointments: dict[str, Appointment] | None = None,
     ) -> None:
         self.day = day
@@ -348,12 +352,11 @@ class HallQueue:
             waiting=self._n_waiting.get(dc, 0),
             last_issued=self._tickets[issued[-1][2]] if issued else None,
             last_called=self._tickets[called[-1][2]] if called else None,
-            waits=waits[0], wait_sum_us=waits[1],
+            waits=waits[0],
+            wait_sum_us=waits[1],
         )
 
-    def next_for(
-        self, window: WindowConfig, status: WindowStatus, now: datetime, cfg: Config
-    ) -> Ticket | None:
+    def next_for(self, window: WindowConfig, status: WindowStatus, now: datetime, cfg: Config) -> Ticket | None:
         """:func:`choose_next` over the indexes: the same answer without a scan."""
         directed = self._directed.get(window.number)
         if directed:
@@ -392,7 +395,13 @@ class HallQueue:
         if not isinstance(other, HallQueue):
             return NotImplemented
         return (self.day, dict(self._tickets), self.windows, self.counters, self.evaluated, self.appointments) == (
-            other.day, dict(other._tickets), other.windows, other.counters, other.evaluated, other.appointments)
+            other.day,
+            dict(other._tickets),
+            other.windows,
+            other.counters,
+            other.evaluated,
+            other.appointments,
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -440,7 +449,8 @@ def choose_next(
     """Pick the ticket this window calls next (module docstring has the rules)."""
     cats = window.categories
     candidates = [
-        t for t in waiting
+        t
+        for t in waiting
         if t.state == "waiting"
         and (t.target_window == window.number or (t.target_window is None and t.category in cats))
     ]
@@ -499,9 +509,7 @@ def _window(cfg: Config, number: int) -> WindowConfig:
     return w
 
 
-def _new_ticket(
-    q: HallQueue, cfg: Config, d: Decision, cat: CategoryConfig, now: datetime, **fields: Any
-) -> Ticket:
+def _new_ticket(q: HallQueue, cfg: Config, d: Decision, cat: CategoryConfig, now: datetime, **fields: Any) -> Ticket:
     day = q.day
     key = (day, cat.prefix)
     seq = max(q.counters.get(key, 0), d.counters.get(key, 0)) + 1
@@ -509,8 +517,14 @@ def _new_ticket(
     number = f"{cat.prefix}{seq:0{cat.digits}d}"
     fields.setdefault("sort_at", now)
     return Ticket(
-        id=f"{day:%Y%m%d}-{number}", day=day, category=cat.prefix, seq=seq, number=number,
-        state="waiting", issued_at=now, **fields,
+        id=f"{day:%Y%m%d}-{number}",
+        day=day,
+        category=cat.prefix,
+        seq=seq,
+        number=number,
+        state="waiting",
+        issued_at=now,
+        **fields,
     )
 
 
@@ -531,14 +545,25 @@ def issue(q: HallQueue, cfg: Config, req: IssueRequest, now: datetime) -> Decisi
     if req.priority == "green":
         priority, reason = "green", req.priority_reason or "green_channel"
     elif (
-        cfg.queue.auto_elderly_priority and req.holder is not None and req.holder.birth is not None
+        cfg.queue.auto_elderly_priority
+        and req.holder is not None
+        and req.holder.birth is not None
         and age_on(req.holder.birth, now.astimezone(cfg.hall.tz).date()) >= cfg.queue.elderly_age
     ):
         priority, reason = "green", "elderly"
     d = Decision(at=now)
     t = _new_ticket(
-        q, cfg, d, cat, now, priority=priority, priority_reason=reason, channel=req.channel,
-        kiosk=req.kiosk, holder_masked=req.holder_masked, id_hash=req.id_hash,
+        q,
+        cfg,
+        d,
+        cat,
+        now,
+        priority=priority,
+        priority_reason=reason,
+        channel=req.channel,
+        kiosk=req.kiosk,
+        holder_masked=req.holder_masked,
+        id_hash=req.id_hash,
     )
     return _finish_issue(q, d, t, req.holder)
 
@@ -549,10 +574,19 @@ def _finish_issue(q: HallQueue, d: Decision, t: Ticket, holder: Holder | None) -
         d.holders.append((t.id, holder))
     ahead = waiting_ahead(q, t)
     d.log.append(LogRow("issued", t.id, None, {"number": t.number, "priority": t.priority, "channel": t.channel}))
-    d.events.append(ev.TicketIssued(
-        at=d.at, ticket_id=t.id, number=t.number, category=t.category, priority=t.priority,
-        channel=t.channel, kiosk=t.kiosk, holder=t.holder_masked, waiting_ahead=ahead,
-    ))
+    d.events.append(
+        ev.TicketIssued(
+            at=d.at,
+            ticket_id=t.id,
+            number=t.number,
+            category=t.category,
+            priority=t.priority,
+            channel=t.channel,
+            kiosk=t.kiosk,
+            holder=t.holder_masked,
+            waiting_ahead=ahead,
+        )
+    )
     d.result = (t, ahead)
     return d
 
@@ -567,35 +601,62 @@ def _finish_current(q: HallQueue, cfg: Config, d: Decision, w: WindowStatus, now
     d.tickets.append(done)
     service_s = (now - done.serving_at).total_seconds() if done.serving_at else None
     d.log.append(LogRow("finished", done.id, w.number, {"number": done.number, "service_s": service_s}))
-    d.events.append(ev.TicketFinished(
-        at=now, ticket_id=done.id, number=done.number, category=done.category, window=w.number,
-        staff=done.staff, wait_s=done.wait_s, service_s=service_s,
-    ))
+    d.events.append(
+        ev.TicketFinished(
+            at=now,
+            ticket_id=done.id,
+            number=done.number,
+            category=done.category,
+            window=w.number,
+            staff=done.staff,
+            wait_s=done.wait_s,
+            service_s=service_s,
+        )
+    )
     staff = cfg.staff_by_id(w.staff) if w.staff else None
-    d.events.append(ev.EvaluationRequested(
-        at=now, ticket_id=done.id, number=done.number, window=w.number, staff=done.staff,
-        staff_name=staff.name if staff else None,
-    ))
+    d.events.append(
+        ev.EvaluationRequested(
+            at=now,
+            ticket_id=done.id,
+            number=done.number,
+            window=w.number,
+            staff=done.staff,
+            staff_name=staff.name if staff else None,
+        )
+    )
     return dataclasses.replace(w, current=None, last_finished=done.id)
 
 
-def _call(
-    cfg: Config, d: Decision, w: WindowStatus, t: Ticket, now: datetime, *, recall: int = 0
-) -> WindowStatus:
+def _call(cfg: Config, d: Decision, w: WindowStatus, t: Ticket, now: datetime, *, recall: int = 0) -> WindowStatus:
     wcfg = _window(cfg, w.number)
     # A no-show called back by number is live again: its finish time and reason no longer hold.
     called = dataclasses.replace(
-        t, state="called", called_at=now, first_called_at=t.first_called_at or now,
-        window=w.number, staff=w.staff, recalls=recall, finished_at=None, end_reason=None,
+        t,
+        state="called",
+        called_at=now,
+        first_called_at=t.first_called_at or now,
+        window=w.number,
+        staff=w.staff,
+        recalls=recall,
+        finished_at=None,
+        end_reason=None,
     )
     d.tickets.append(called)
     text, text_en = announcement(called.number, w.number)
     d.log.append(LogRow("recalled" if recall else "called", t.id, w.number, {"number": t.number, "recall": recall}))
-    d.events.append(ev.TicketCalled(
-        at=now, ticket_id=t.id, number=t.number, category=t.category, window=w.number,
-        window_name=wcfg.name or f"{w.number}号窗口", recall=recall, announcement=text,
-        announcement_en=text_en,
-    ))
+    d.events.append(
+        ev.TicketCalled(
+            at=now,
+            ticket_id=t.id,
+            number=t.number,
+            category=t.category,
+            window=w.number,
+            window_name=wcfg.name or f"{w.number}号窗口",
+            recall=recall,
+            announcement=text,
+            announcement_en=text_en,
+        )
+    )
     d.result = called
     return dataclasses.replace(w, current=t.id)
 
@@ -687,16 +748,21 @@ def no_show(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
     d.tickets.append(gone)
     d.windows.append(dataclasses.replace(w, current=None))
     d.log.append(LogRow("no_show", t.id, window, {"number": t.number, "recalls": t.recalls}))
-    d.events.append(ev.TicketNoShow(
-        at=now, ticket_id=t.id, number=t.number, category=t.category, window=window, recalls=t.recalls
-    ))
+    d.events.append(
+        ev.TicketNoShow(at=now, ticket_id=t.id, number=t.number, category=t.category, window=window, recalls=t.recalls)
+    )
     d.result = gone
     return d
 
 
 def transfer(
-    q: HallQueue, cfg: Config, window: int, to_category: str | None, to_window: int | None,
-    now: datetime, holder: Holder | None = None,
+    q: HallQueue,
+    cfg: Config,
+    window: int,
+    to_category: str | None,
+    to_window: int | None,
+    now: datetime,
+    holder: Holder | None = None,
 ) -> Decision:
     _window(cfg, window)
     w, t = _current(q, window, ("called", "serving"))
@@ -713,21 +779,51 @@ def transfer(
     old = dataclasses.replace(t, state="transferred", finished_at=now, end_reason="transferred")
     d.tickets.append(old)
     new = _new_ticket(
-        q, cfg, d, cat, now, sort_at=t.sort_at, priority=t.priority, priority_reason=t.priority_reason,
-        channel="transfer", kiosk=t.kiosk, holder_masked=t.holder_masked, id_hash=t.id_hash,
-        origin_id=t.id, target_window=to_window, appointment_slot=t.appointment_slot,
+        q,
+        cfg,
+        d,
+        cat,
+        now,
+        sort_at=t.sort_at,
+        priority=t.priority,
+        priority_reason=t.priority_reason,
+        channel="transfer",
+        kiosk=t.kiosk,
+        holder_masked=t.holder_masked,
+        id_hash=t.id_hash,
+        origin_id=t.id,
+        target_window=to_window,
+        appointment_slot=t.appointment_slot,
     )
     d.tickets.append(new)
     if holder is not None:
         d.holders.append((new.id, holder))
     d.windows.append(dataclasses.replace(w, current=None))
-    d.log.append(LogRow("transferred", t.id, window, {
-        "number": t.number, "new_ticket": new.id, "to_category": cat.prefix, "to_window": to_window,
-    }))
-    d.events.append(ev.TicketTransferred(
-        at=now, ticket_id=t.id, number=t.number, new_ticket_id=new.id, new_number=new.number,
-        from_window=window, to_category=cat.prefix, to_window=to_window,
-    ))
+    d.log.append(
+        LogRow(
+            "transferred",
+            t.id,
+            window,
+            {
+                "number": t.number,
+                "new_ticket": new.id,
+                "to_category": cat.prefix,
+                "to_window": to_window,
+            },
+        )
+    )
+    d.events.append(
+        ev.TicketTransferred(
+            at=now,
+            ticket_id=t.id,
+            number=t.number,
+            new_ticket_id=new.id,
+            new_number=new.number,
+            from_window=window,
+            to_category=cat.prefix,
+            to_window=to_window,
+        )
+    )
     d.result = new
     return d
 
@@ -772,8 +868,14 @@ def cancel(q: HallQueue, cfg: Config, ticket_id: str, now: datetime, reason: str
 
 
 def evaluate(
-    q: HallQueue, cfg: Config, window: int, level: int | None, channel: str, now: datetime,
-    ticket_id: str | None = None, reasons: tuple[str, ...] = (),
+    q: HallQueue,
+    cfg: Config,
+    window: int,
+    level: int | None,
+    channel: str,
+    now: datetime,
+    ticket_id: str | None = None,
+    reasons: tuple[str, ...] = (),
 ) -> Decision:
     """Record 好差评 for the ticket just finished (or being served) at ``window``.
 
@@ -801,23 +903,43 @@ def evaluate(
     d.evaluations.append(e)
     label = LEVEL_LABELS[level] if level is not None else UNRATED_LABEL
     d.log.append(LogRow("evaluated", t.id, window, {"level": level, "channel": channel}))
-    d.events.append(ev.EvaluationRecorded(
-        at=now, ticket_id=t.id, number=t.number, window=window, staff=t.staff, level=level, label=label,
-        channel=channel,
-    ))
+    d.events.append(
+        ev.EvaluationRecorded(
+            at=now,
+            ticket_id=t.id,
+            number=t.number,
+            window=window,
+            staff=t.staff,
+            level=level,
+            label=label,
+            channel=channel,
+        )
+    )
     if level is not None and level <= 2:
-        d.events.append(ev.Alert(
-            at=now, alert="bad_evaluation", severity="warning",
-            message=f"{t.number} 在{window}号窗口评价为{label}，需核实整改", subject=t.number,
-            data={"window": window, "level": level, "staff": t.staff},
-        ))
+        d.events.append(
+            ev.Alert(
+                at=now,
+                alert="bad_evaluation",
+                severity="warning",
+                message=f"{t.number} 在{window}号窗口评价为{label}，需核实整改",
+                subject=t.number,
+                data={"window": window, "level": level, "staff": t.staff},
+            )
+        )
     d.result = e
     return d
 
 
 def book(
-    q: HallQueue, cfg: Config, code: str, category: str, slot_start: datetime, slot_end: datetime,
-    now: datetime, holder_masked: str | None = None, id_hash: str | None = None,
+    q: HallQueue,
+    cfg: Config,
+    code: str,
+    category: str,
+    slot_start: datetime,
+    slot_end: datetime,
+    now: datetime,
+    holder_masked: str | None = None,
+    id_hash: str | None = None,
 ) -> Decision:
     _category(cfg, category)
     if code in q.appointments:
@@ -843,16 +965,23 @@ def check_in(q: HallQueue, cfg: Config, code: str, now: datetime, kiosk: str | N
     late = a.slot_start + timedelta(minutes=cfg.queue.appointment_late_minutes)
     if now < early:
         local = early.astimezone(cfg.hall.tz)
-        raise Refused(
-            "appointment_too_early", f"预约签到最早在{local:%H:%M}", f"check-in opens at {local:%H:%M}"
-        )
+        raise Refused("appointment_too_early", f"预约签到最早在{local:%H:%M}", f"check-in opens at {local:%H:%M}")
     cat = _category(cfg, a.category)
     on_time = now <= late
     d = Decision(at=now)
     t = _new_ticket(
-        q, cfg, d, cat, now, priority="appointment" if on_time else "normal",
-        priority_reason=None if on_time else "late_appointment", channel="appointment", kiosk=kiosk,
-        appointment_slot=a.slot_start, appointment_code=code, holder_masked=a.holder_masked,
+        q,
+        cfg,
+        d,
+        cat,
+        now,
+        priority="appointment" if on_time else "normal",
+        priority_reason=None if on_time else "late_appointment",
+        channel="appointment",
+        kiosk=kiosk,
+        appointment_slot=a.slot_start,
+        appointment_code=code,
+        holder_masked=a.holder_masked,
         id_hash=a.id_hash,
     )
     d.appointments.append(dataclasses.replace(a, state="checked_in", ticket_id=t.id))
@@ -869,9 +998,9 @@ def rollover(q: HallQueue, cfg: Config, now: datetime) -> Decision | None:
         if t.state in ACTIVE and t.day < day:
             d.tickets.append(dataclasses.replace(t, state="cancelled", finished_at=now, end_reason="day_closed"))
             d.log.append(LogRow("cancelled", t.id, t.window, {"number": t.number, "reason": "day_closed"}))
-            d.events.append(ev.TicketCancelled(
-                at=now, ticket_id=t.id, number=t.number, category=t.category, reason="day_closed"
-            ))
+            d.events.append(
+                ev.TicketCancelled(at=now, ticket_id=t.id, number=t.number, category=t.category, reason="day_closed")
+            )
     for w in q.windows.values():
         if w.current is not None or w.priority_streak or w.last_finished:
             d.windows.append(dataclasses.replace(w, current=None, priority_streak=0, last_finished=None))

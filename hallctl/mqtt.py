@@ -67,8 +67,20 @@ INTERNAL_EVENTS: tuple[type[ev.Event], ...] = (ev.PrintRequested, ev.EvaluationR
 # ``offer`` is a capability (issue a ticket with a swiped card); staff names stay
 # on the local screens. Neither goes to a bus that bridges to a city broker.
 STRIPPED_FIELDS = ("offer", "staff_name")
-WINDOW_ACTIONS = ("call_next", "call", "recall", "start", "finish", "no_show", "transfer", "pause", "resume",
-                  "sign_in", "sign_out", "evaluate")
+WINDOW_ACTIONS = (
+    "call_next",
+    "call",
+    "recall",
+    "start",
+    "finish",
+    "no_show",
+    "transfer",
+    "pause",
+    "resume",
+    "sign_in",
+    "sign_out",
+    "evaluate",
+)
 MQTT_PRINCIPAL = Principal(role="admin", label="mqtt")
 PUBLISH_TIMEOUT_S = 10.0
 FLUSH_BATCH = 200
@@ -175,10 +187,13 @@ def target_for(cfg: Config, embedded_port: int | None) -> Target:
     tls = parts.scheme == "mqtts"
     proto = aiomqtt.ProtocolVersion.V311 if m.protocol == "3.1.1" else aiomqtt.ProtocolVersion.V5
     return Target(
-        host=parts.hostname or "localhost", port=parts.port or (8883 if tls else 1883),
+        host=parts.hostname or "localhost",
+        port=parts.port or (8883 if tls else 1883),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
-        tls=tls, protocol=proto, embedded=False,
+        tls=tls,
+        protocol=proto,
+        embedded=False,
     )
 
 
@@ -201,7 +216,8 @@ class MqttBridge:
         self.root = discovery.root(hall.cfg)
         self.status_topic = discovery.status_topic(hall.cfg)
         self.broker: EmbeddedBroker | None = (
-            EmbeddedBroker(hall.cfg.mqtt.embedded_host, hall.cfg.mqtt.embedded_port) if hall.cfg.mqtt.url is None
+            EmbeddedBroker(hall.cfg.mqtt.embedded_host, hall.cfg.mqtt.embedded_port)
+            if hall.cfg.mqtt.url is None
             else None
         )
         self.outbox = Outbox(hall.store, hall.cfg.mqtt.outbox_max)
@@ -273,12 +289,19 @@ class MqttBridge:
     def health(self) -> dict[str, Any]:
         connected = self._conn is not None
         return {
-            "ok": connected, "url": self.target.display_url if self.target else None, "connected": connected,
+            "ok": connected,
+            "url": self.target.display_url if self.target else None,
+            "connected": connected,
             "embedded": self.broker is not None,
             "protocol": ("5" if self.target.protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1")
-            if self.target else None,
-            "outbox": self.outbox.size, "dropped": self.outbox.dropped, "sent": self.sent,
-            "connects": self.connects, "commands": self.commands, "last_error": self.last_error,
+            if self.target
+            else None,
+            "outbox": self.outbox.size,
+            "dropped": self.outbox.dropped,
+            "sent": self.sent,
+            "connects": self.connects,
+            "commands": self.commands,
+            "last_error": self.last_error,
         }
 
     # ---- connection ----------------------------------------------------------------------
@@ -289,13 +312,20 @@ class MqttBridge:
         m = self.cfg.mqtt
         tls_params = None
         if t.tls:
-            tls_params = aiomqtt.TLSParameters(ca_certs=m.ca_file, certfile=m.cert_file, keyfile=m.key_file,
-                                               cert_reqs=ssl.CERT_REQUIRED)
+            tls_params = aiomqtt.TLSParameters(
+                ca_certs=m.ca_file, certfile=m.cert_file, keyfile=m.key_file, cert_reqs=ssl.CERT_REQUIRED
+            )
         return aiomqtt.Client(
-            t.host, t.port, username=t.username, password=t.password,
-            identifier=m.client_id or f"hallctl-{self.cfg.hall.id}", protocol=t.protocol,
+            t.host,
+            t.port,
+            username=t.username,
+            password=t.password,
+            identifier=m.client_id or f"hallctl-{self.cfg.hall.id}",
+            protocol=t.protocol,
             will=aiomqtt.Will(self.status_topic, "offline", qos=1, retain=True),
-            keepalive=m.keepalive, timeout=PUBLISH_TIMEOUT_S, tls_params=tls_params,
+            keepalive=m.keepalive,
+            timeout=PUBLISH_TIMEOUT_S,
+            tls_params=tls_params,
             tls_insecure=m.tls_insecure if t.tls else None,
             clean_session=True if t.protocol != aiomqtt.ProtocolVersion.V5 else None,
         )
@@ -310,8 +340,7 @@ class MqttBridge:
                     await self._session(client)
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc)
-                log.warning("mqtt: %s unreachable or lost: %s", self.target.display_url if self.target else "?",
-                            exc)
+                log.warning("mqtt: %s unreachable or lost: %s", self.target.display_url if self.target else "?", exc)
             except HallctlError as exc:  # the store refused an outbox or topic-table write
                 self.last_error = f"{exc.code}: {exc.message}"
                 log.error("mqtt: session ended by a store error: %s", exc.code)
@@ -333,9 +362,13 @@ class MqttBridge:
             self._conn = conn
         self.connects += 1
         self.last_error = None
-        log.info("mqtt: connected to %s as %s (MQTT %s); %d events in the outbox",
-                 self.target.display_url if self.target else "?", self.cfg.mqtt.client_id or
-                 f"hallctl-{self.cfg.hall.id}", self.health()["protocol"], self.outbox.size)
+        log.info(
+            "mqtt: connected to %s as %s (MQTT %s); %d events in the outbox",
+            self.target.display_url if self.target else "?",
+            self.cfg.mqtt.client_id or f"hallctl-{self.cfg.hall.id}",
+            self.health()["protocol"],
+            self.outbox.size,
+        )
         self._first_connect.set()
         self._wake.set()
         recv = asyncio.create_task(self._receive(conn), name="hallctl.mqtt.receive")
@@ -355,8 +388,16 @@ class MqttBridge:
                 raise aiomqtt.MqttError(f"session task failed: {result!r}") from result
         raise aiomqtt.MqttError("session ended")
 
-    async def _publish(self, conn: _Connection, topic: str, payload: str | bytes, *, qos: int = 1,
-                       retain: bool = False, properties: Properties | None = None) -> None:
+    async def _publish(
+        self,
+        conn: _Connection,
+        topic: str,
+        payload: str | bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> None:
         """Publish and wait for the broker's acknowledgement, failing at once if the link goes."""
         if conn.lost.is_set():
             raise aiomqtt.MqttError("connection lost")
@@ -401,8 +442,10 @@ class MqttBridge:
 
         def save(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM mqtt_retained")
-            c.executemany("INSERT INTO mqtt_retained (topic, kind, published_at) VALUES (?,?,?)",
-                          [(t, k, now) for t, k in wanted.items()])
+            c.executemany(
+                "INSERT INTO mqtt_retained (topic, kind, published_at) VALUES (?,?,?)",
+                [(t, k, now) for t, k in wanted.items()],
+            )
 
         await self.hall.store.write(save)
 
@@ -542,15 +585,21 @@ class MqttBridge:
             self._replies = {k: v for k, v in self._replies.items() if v[0] >= now}
         self._replies[key] = (now + self.cfg.mqtt.command_dedupe_s, payload)
 
-    async def _reply(self, conn: _Connection, topic: str | None, correlation: bytes | None,
-                     request_id: str | None, reply: dict[str, Any]) -> None:
+    async def _reply(
+        self,
+        conn: _Connection,
+        topic: str | None,
+        correlation: bytes | None,
+        request_id: str | None,
+        reply: dict[str, Any],
+    ) -> None:
         if request_id is not None:
             reply["request_id"] = request_id
-        await self._reply_raw(conn, topic, correlation,
-                              json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode())
+        await self._reply_raw(
+            conn, topic, correlation, json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode()
+        )
 
-    async def _reply_raw(self, conn: _Connection, topic: str | None, correlation: bytes | None,
-                         payload: bytes) -> None:
+    async def _reply_raw(self, conn: _Connection, topic: str | None, correlation: bytes | None, payload: bytes) -> None:
         if topic is None:
             return
         if not reply_topic_allowed(self.root, topic):
@@ -572,8 +621,12 @@ class MqttBridge:
         try:
             if what == "availability":
                 available = zigbee.parse_availability(raw)
-                self.hall.service.device_health(device, "zigbee_sensor", "ok" if available else "offline",
-                                                "" if available else "zigbee2mqtt reports the sensor offline")
+                self.hall.service.device_health(
+                    device,
+                    "zigbee_sensor",
+                    "ok" if available else "offline",
+                    "" if available else "zigbee2mqtt reports the sensor offline",
+                )
                 return
             reading = zigbee.parse_state(raw)
         except zigbee.PayloadError as exc:

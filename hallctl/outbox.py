@@ -56,17 +56,19 @@ class Outbox:
             count = int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
             excess = count - max_rows
             if excess > 0:
-                conn.execute(
-                    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", (excess,)
-                )
+                conn.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", (excess,))
                 return count - excess, excess
             return count, 0
 
         self.size, dropped = await self.store.write(fn)
         if dropped:
             self.dropped += dropped
-            log.warning("mqtt outbox full (%d rows): dropped the %d oldest, %d dropped so far",
-                        self.max_rows, dropped, self.dropped)
+            log.warning(
+                "mqtt outbox full (%d rows): dropped the %d oldest, %d dropped so far",
+                self.max_rows,
+                dropped,
+                self.dropped,
+            )
 
     async def peek(self, limit: int) -> list[OutboxRow]:
         def fn(conn: sqlite3.Connection) -> list[OutboxRow]:

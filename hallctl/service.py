@@ -88,12 +88,18 @@ class HallService:
     async def start(self) -> None:
         self._id_secret = bytes.fromhex(await self.store.meta_default("id_hash_secret", lambda: secrets.token_hex(32)))
         qr_secret = bytes.fromhex(await self.store.meta_default("qr_secret", lambda: secrets.token_hex(32)))
-        self.qr = QrSigner(qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600,
-                           clock=lambda: self.clock().timestamp())
+        self.qr = QrSigner(
+            qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600, clock=lambda: self.clock().timestamp()
+        )
         self.q = await self.store.load_queue(engine.business_day(self.clock(), self.cfg))
         for z in self.cfg.climate_zone:
             self.climate[z.id] = ev.ClimateState(
-                at=self.clock(), zone=z.id, mode=z.mode, target=z.target, current=None, humidity=None,
+                at=self.clock(),
+                zone=z.id,
+                mode=z.mode,
+                target=z.target,
+                current=None,
+                humidity=None,
                 action="idle" if z.mode != "off" else "off",
             )
         async with self._lock:
@@ -129,7 +135,8 @@ class HallService:
             self._publish(d)
 
     async def run(
-        self, decide: Callable[[HallQueue, datetime], Decision],
+        self,
+        decide: Callable[[HallQueue, datetime], Decision],
         idempotency: Callable[[Decision], tuple[str, int, str]] | None = None,
     ) -> Decision:
         async with self._lock:
@@ -167,10 +174,14 @@ class HallService:
         now = self.clock()
         today = self.q.category_day(prefix)  # kept current by HallQueue.apply: no scan of the tickets
         return ev.QueueState(
-            at=now, category=prefix, name=cat.name, waiting=today.waiting,
+            at=now,
+            category=prefix,
+            name=cat.name,
+            waiting=today.waiting,
             last_issued=today.last_issued.number if today.last_issued else None,
             last_called=today.last_called.number if today.last_called else None,
-            avg_wait_s=today.avg_wait_s, open=engine.is_open(cat, now, self.cfg),
+            avg_wait_s=today.avg_wait_s,
+            open=engine.is_open(cat, now, self.cfg),
         )
 
     def window_state(self, number: int) -> ev.WindowState:
@@ -180,9 +191,14 @@ class HallService:
         cur = self.q.tickets.get(w.current) if w.current else None
         staff = self.cfg.staff_by_id(w.staff) if w.staff else None
         return ev.WindowState(
-            at=self.clock(), window=number, name=wcfg.name or f"{number}号窗口", state=self.q.window_state(number),
-            ticket=cur.number if cur and cur.state in ("called", "serving") else None, staff=w.staff,
-            staff_name=staff.name if staff else None, categories=wcfg.categories,
+            at=self.clock(),
+            window=number,
+            name=wcfg.name or f"{number}号窗口",
+            state=self.q.window_state(number),
+            ticket=cur.number if cur and cur.state in ("called", "serving") else None,
+            staff=w.staff,
+            staff_name=staff.name if staff else None,
+            categories=wcfg.categories,
         )
 
     def publish_all_state(self) -> None:
@@ -212,8 +228,15 @@ class HallService:
         return mask_name(holder.name), id_hash(self._id_secret, holder.id_number)
 
     async def issue(
-        self, category: str, *, channel: str = "api", kiosk: str | None = None, holder: Holder | None = None,
-        priority: str | None = None, priority_reason: str | None = None, idempotency_key: str | None = None,
+        self,
+        category: str,
+        *,
+        channel: str = "api",
+        kiosk: str | None = None,
+        holder: Holder | None = None,
+        priority: str | None = None,
+        priority_reason: str | None = None,
+        idempotency_key: str | None = None,
         render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None = None,
     ) -> IssueOutcome:
         """Issue a ticket. With ``idempotency_key``, a retry returns the first answer, never a second ticket."""
@@ -226,21 +249,34 @@ class HallService:
                 previous = await self.store.idempotent_response(idempotency_key)
                 if previous is not None:
                     return await self._replay(previous[1])
-                return await self._issue(category, channel, kiosk, holder, priority, priority_reason,
-                                         idempotency_key, render)
+                return await self._issue(
+                    category, channel, kiosk, holder, priority, priority_reason, idempotency_key, render
+                )
         finally:
             if not lock.locked() and self._idem_locks.get(idempotency_key) is lock:
                 del self._idem_locks[idempotency_key]
 
     async def _issue(
-        self, category: str, channel: str, kiosk: str | None, holder: Holder | None, priority: str | None,
-        priority_reason: str | None, idempotency_key: str | None,
+        self,
+        category: str,
+        channel: str,
+        kiosk: str | None,
+        holder: Holder | None,
+        priority: str | None,
+        priority_reason: str | None,
+        idempotency_key: str | None,
         render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None,
     ) -> IssueOutcome:
         masked, hashed = self._masked_holder(holder)
         req = IssueRequest(
-            category=category, channel=channel, kiosk=kiosk, holder=holder, holder_masked=masked,
-            id_hash=hashed, priority=priority, priority_reason=priority_reason,
+            category=category,
+            channel=channel,
+            kiosk=kiosk,
+            holder=holder,
+            holder_masked=masked,
+            id_hash=hashed,
+            priority=priority,
+            priority_reason=priority_reason,
         )
 
         def idem(d: Decision) -> tuple[str, int, str]:
@@ -359,10 +395,16 @@ class HallService:
         person = self.cfg.staff_by_badge(uid)
         if person is None:
             log.warning("window %s: unknown badge refused", window)
-            self.bus.publish(ev.Alert(
-                at=self.clock(), alert="unknown_badge", severity="info",
-                message=f"{window}号窗口出示了未登记的工牌", subject=str(window), data={"window": window},
-            ))
+            self.bus.publish(
+                ev.Alert(
+                    at=self.clock(),
+                    alert="unknown_badge",
+                    severity="info",
+                    message=f"{window}号窗口出示了未登记的工牌",
+                    subject=str(window),
+                    data={"window": window},
+                )
+            )
             return None
         await self.sign_in(window, person.id)
         return person.id
@@ -373,11 +415,10 @@ class HallService:
 
     # ---- evaluations --------------------------------------------------------------------------
 
-    async def evaluate(self, window: int, level: int | None, channel: str, ticket_id: str | None = None,
-                       reasons: tuple[str, ...] = ()) -> engine.Evaluation:
-        d = await self.run(
-            lambda q, now: engine.evaluate(q, self.cfg, window, level, channel, now, ticket_id, reasons)
-        )
+    async def evaluate(
+        self, window: int, level: int | None, channel: str, ticket_id: str | None = None, reasons: tuple[str, ...] = ()
+    ) -> engine.Evaluation:
+        d = await self.run(lambda q, now: engine.evaluate(q, self.cfg, window, level, channel, now, ticket_id, reasons))
         result: engine.Evaluation = d.result
         return result
 
@@ -410,12 +451,19 @@ class HallService:
 
     # ---- appointments ------------------------------------------------------------------------
 
-    async def book(self, category: str, slot_start: datetime, slot_end: datetime,
-                   holder: Holder | None = None, code: str | None = None) -> engine.Appointment:
+    async def book(
+        self,
+        category: str,
+        slot_start: datetime,
+        slot_end: datetime,
+        holder: Holder | None = None,
+        code: str | None = None,
+    ) -> engine.Appointment:
         masked, hashed = self._masked_holder(holder)
         code = code or f"{secrets.randbelow(10**8):08d}"
-        d = await self.run(lambda q, now: engine.book(q, self.cfg, code, category, slot_start, slot_end, now,
-                                                       masked, hashed))
+        d = await self.run(
+            lambda q, now: engine.book(q, self.cfg, code, category, slot_start, slot_end, now, masked, hashed)
+        )
         result: engine.Appointment = d.result
         return result
 
@@ -438,23 +486,36 @@ class HallService:
             return None
         self._recent_cards[key] = now
         self._recent_cards = {
-            k: v for k, v in self._recent_cards.items()
+            k: v
+            for k, v in self._recent_cards.items()
             if (now - v).total_seconds() < max(60.0, self.cfg.queue.card_dedupe_seconds)
         }
-        elderly = holder.birth is not None and engine.age_on(
-            holder.birth, now.astimezone(self.cfg.hall.tz).date()) >= self.cfg.queue.elderly_age
+        elderly = (
+            holder.birth is not None
+            and engine.age_on(holder.birth, now.astimezone(self.cfg.hall.tz).date()) >= self.cfg.queue.elderly_age
+        )
         offer = secrets.token_urlsafe(12)
         self._offers = {k: o for k, o in self._offers.items() if o.expires > now}
-        self._offers[offer] = CardOffer(offer, kiosk_id, holder,
-                                        now + timedelta(seconds=self.cfg.queue.card_offer_seconds))
+        self._offers[offer] = CardOffer(
+            offer, kiosk_id, holder, now + timedelta(seconds=self.cfg.queue.card_offer_seconds)
+        )
         open_cats = tuple(
-            c for c in kiosk.categories
+            c
+            for c in kiosk.categories
             if (cat := self.cfg.category_by_prefix(c)) is not None and engine.is_open(cat, now, self.cfg)
         )
-        self.bus.publish(ev.CardRead(
-            at=now, kiosk=kiosk_id, holder=mask_name(holder.name), id_masked=mask_id(holder.id_number),
-            card_type=card_type, elderly=elderly, offer=offer, categories=open_cats,
-        ))
+        self.bus.publish(
+            ev.CardRead(
+                at=now,
+                kiosk=kiosk_id,
+                holder=mask_name(holder.name),
+                id_masked=mask_id(holder.id_number),
+                card_type=card_type,
+                elderly=elderly,
+                offer=offer,
+                categories=open_cats,
+            )
+        )
         if len(kiosk.categories) == 1:
             return await self.issue_from_offer(offer, kiosk.categories[0])
         return None
@@ -469,9 +530,15 @@ class HallService:
         try:
             out = await self.issue(category, channel="kiosk", kiosk=o.kiosk, holder=o.holder)
         except HallctlError as exc:  # refused by policy, or the store could not take it: tell the screen
-            self.bus.publish(ev.KioskNotice(
-                at=self.clock(), kiosk=o.kiosk, code=exc.code, message=exc.message, message_en=exc.message_en,
-            ))
+            self.bus.publish(
+                ev.KioskNotice(
+                    at=self.clock(),
+                    kiosk=o.kiosk,
+                    code=exc.code,
+                    message=exc.message,
+                    message_en=exc.message_en,
+                )
+            )
             raise
         self._offers.pop(offer, None)
         return out
@@ -485,10 +552,17 @@ class HallService:
         return t
 
     def kiosk_notice(self, kiosk: str, code: str, message: str, message_en: str, ticket: Ticket | None = None) -> None:
-        self.bus.publish(ev.KioskNotice(
-            at=self.clock(), kiosk=kiosk, code=code, message=message, message_en=message_en,
-            ticket_id=ticket.id if ticket else None, number=ticket.number if ticket else None,
-        ))
+        self.bus.publish(
+            ev.KioskNotice(
+                at=self.clock(),
+                kiosk=kiosk,
+                code=code,
+                message=message,
+                message_en=message_en,
+                ticket_id=ticket.id if ticket else None,
+                number=ticket.number if ticket else None,
+            )
+        )
 
     # ---- devices, sensors, climate -----------------------------------------------------------------
 
@@ -498,20 +572,28 @@ class HallService:
             return
         now = self.clock()
         since = prev.since if prev is not None and prev.state == state else now
-        self.devices[device] = ev.DeviceState(at=now, device=device, device_kind=kind, state=state, detail=detail,
-                                              since=since)
+        self.devices[device] = ev.DeviceState(
+            at=now, device=device, device_kind=kind, state=state, detail=detail, since=since
+        )
         self.bus.publish(self.devices[device])
         if state == "error" or (state == "offline" and prev is not None and prev.state == "ok"):
-            self.bus.publish(ev.Alert(
-                at=now, alert="device_fault", severity="warning" if state == "offline" else "error",
-                message=f"设备{device}状态{state}: {detail}", subject=device, data={"kind": kind, "state": state},
-            ))
+            self.bus.publish(
+                ev.Alert(
+                    at=now,
+                    alert="device_fault",
+                    severity="warning" if state == "offline" else "error",
+                    message=f"设备{device}状态{state}: {detail}",
+                    subject=device,
+                    data={"kind": kind, "state": state},
+                )
+            )
 
     async def sensor_reading(self, sensor: str, temperature: float | None, humidity: float | None) -> None:
         now = self.clock()
         self.sensor_at[sensor] = now
-        self.sensors[sensor] = ev.SensorState(at=now, sensor=sensor, temperature=temperature, humidity=humidity,
-                                              stale=False)
+        self.sensors[sensor] = ev.SensorState(
+            at=now, sensor=sensor, temperature=temperature, humidity=humidity, stale=False
+        )
         self.bus.publish(self.sensors[sensor])
         try:
             await self.store.add_reading(sensor, now, temperature, humidity)
@@ -534,11 +616,17 @@ class HallService:
         self.climate[zone_id] = state
         self.bus.publish(state)
         if current is not None and not (z.comfort_low <= current <= z.comfort_high):
-            self._alert_once(("climate", zone_id), ev.Alert(
-                at=self.clock(), alert="climate_out_of_band", severity="warning",
-                message=f"{z.name or zone_id}温度{current}°C超出舒适范围", subject=zone_id,
-                data={"temperature": current, "humidity": humidity},
-            ))
+            self._alert_once(
+                ("climate", zone_id),
+                ev.Alert(
+                    at=self.clock(),
+                    alert="climate_out_of_band",
+                    severity="warning",
+                    message=f"{z.name or zone_id}温度{current}°C超出舒适范围",
+                    subject=zone_id,
+                    data={"temperature": current, "humidity": humidity},
+                ),
+            )
         else:
             self._alerted.discard(("climate", zone_id))
 
@@ -576,10 +664,17 @@ class HallService:
             since = t.sort_at if kind == "wait_exceeded" else (t.serving_at or now)
             minutes = int((now - since).total_seconds() // 60)
             text = f"{t.number}已等候{minutes}分钟" if kind == "wait_exceeded" else f"{t.number}办理已超时"
-            self._alert_once((kind, t.id), ev.Alert(
-                at=now, alert=kind, severity="warning", message=text, subject=t.number,
-                data={"category": t.category, "window": t.window, "minutes": minutes},
-            ))
+            self._alert_once(
+                (kind, t.id),
+                ev.Alert(
+                    at=now,
+                    alert=kind,
+                    severity="warning",
+                    message=text,
+                    subject=t.number,
+                    data={"category": t.category, "window": t.window, "minutes": minutes},
+                ),
+            )
         for sensor_id, at in self.sensor_at.items():
             scfg = next((s for s in self.cfg.sensor if s.id == sensor_id), None)
             st = self.sensors.get(sensor_id)
@@ -602,8 +697,9 @@ class HallService:
         cutoff = self.clock() - timedelta(days=self.cfg.privacy.retention_days)
         n = await self.store.purge_personal_data(cutoff)
         if n:
-            log.info("retention: purged personal data of %d tickets older than %s days", n,
-                     self.cfg.privacy.retention_days)
+            log.info(
+                "retention: purged personal data of %d tickets older than %s days", n, self.cfg.privacy.retention_days
+            )
         return n
 
     async def _retention(self) -> None:
@@ -633,8 +729,9 @@ class HallService:
         }
 
 
-def _climate_action(mode: str, target: float, current: float | None, humidity: float | None,
-                    humidity_high: float) -> str:
+def _climate_action(
+    mode: str, target: float, current: float | None, humidity: float | None, humidity_high: float
+) -> str:
     if mode == "off":
         return "off"
     if current is None:

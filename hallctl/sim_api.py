@@ -73,8 +73,10 @@ def sim_router(devices: DeviceManager) -> APIRouter:
         from drivers.sim.idcard import SAMPLE_CARDS
 
         p.require("admin")
-        return [{"index": i, "key": k, "name": c.masked_name, "id": c.masked_id}
-                for i, (k, c) in enumerate(SAMPLE_CARDS.items())]
+        return [
+            {"index": i, "key": k, "name": c.masked_name, "id": c.masked_id}
+            for i, (k, c) in enumerate(SAMPLE_CARDS.items())
+        ]
 
     @router.post("/kiosk/{kiosk}/swipe")
     async def swipe(kiosk: str, body: SwipeBody, p: Auth) -> dict[str, Any]:
@@ -157,8 +159,10 @@ def sim_router(devices: DeviceManager) -> APIRouter:
     async def printed(device: str, p: Auth) -> list[dict[str, Any]]:
         p.require("admin", "display", "kiosk", "guide")
         sim = devices.sim(device)
-        return [{"index": i, "lines": t.text_lines, "png": f"/api/v1/sim/printers/{device}/tickets/{i}.png"}
-                for i, t in enumerate(getattr(sim, "tickets", []))]
+        return [
+            {"index": i, "lines": t.text_lines, "png": f"/api/v1/sim/printers/{device}/tickets/{i}.png"}
+            for i, t in enumerate(getattr(sim, "tickets", []))
+        ]
 
     @router.get("/printers/{device}/tickets/{index}.png")
     async def printed_png(device: str, index: int, p: Auth) -> FileResponse:
@@ -174,7 +178,12 @@ def sim_router(devices: DeviceManager) -> APIRouter:
     async def led(device: str, address: int, p: Auth) -> dict[str, Any]:
         p.require("admin", "display")
         screen = devices.sim(device).screen(address)
-        return {"device": device, "address": address, "text": screen.text, "effect": screen.effect,
-                "brightness": screen.brightness}
+        return {
+            "device": device,
+            "address": address,
+            "text": screen.text,
+            "effect": screen.effect,
+            "brightness": screen.brightness,
+        }
 
     return router

@@ -64,20 +64,29 @@ async def day_stats(store: Store, cfg: Config, day: date) -> dict[str, Any]:
             fin = datetime.fromisoformat(r["finished_at"]) if r["finished_at"] else None
             service = (
                 (fin - datetime.fromisoformat(start)).total_seconds()
-                if fin is not None and start and r["state"] == "done" else None
+                if fin is not None and start and r["state"] == "done"
+                else None
             )
-            out.append({
-                "category": r["category"], "window": r["window"], "staff": r["staff"], "state": r["state"],
-                "hour": issued.astimezone(cfg.hall.tz).hour,
-                "wait_s": (first - datetime.fromisoformat(r["sort_at"])).total_seconds() if first else None,
-                "service_s": service, "level": r["level"], "evaluated": bool(r["evaluated"]),
-            })
+            out.append(
+                {
+                    "category": r["category"],
+                    "window": r["window"],
+                    "staff": r["staff"],
+                    "state": r["state"],
+                    "hour": issued.astimezone(cfg.hall.tz).hour,
+                    "wait_s": (first - datetime.fromisoformat(r["sort_at"])).total_seconds() if first else None,
+                    "service_s": service,
+                    "level": r["level"],
+                    "evaluated": bool(r["evaluated"]),
+                }
+            )
         return out
 
     rows = await store.read(fn)
     targets = {c.prefix: c.target_wait_minutes for c in cfg.category}
-    groups: dict[str, dict[Any, list[dict[str, Any]]]] = {k: defaultdict(list) for k in
-                                                           ("category", "window", "staff", "hour")}
+    groups: dict[str, dict[Any, list[dict[str, Any]]]] = {
+        k: defaultdict(list) for k in ("category", "window", "staff", "hour")
+    }
     for r in rows:
         for key in groups:
             if r[key] is not None:

@@ -30,13 +30,41 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TICKET_COLUMNS = (
-    "id", "day", "category", "seq", "number", "priority", "priority_reason", "channel", "state",
-    "issued_at", "sort_at", "appointment_slot", "appointment_code", "called_at", "first_called_at",
-    "serving_at", "finished_at", "window", "staff", "recalls", "target_window", "origin_id",
-    "holder_masked", "id_hash", "kiosk", "end_reason",
+    "id",
+    "day",
+    "category",
+    "seq",
+    "number",
+    "priority",
+    "priority_reason",
+    "channel",
+    "state",
+    "issued_at",
+    "sort_at",
+    "appointment_slot",
+    "appointment_code",
+    "called_at",
+    "first_called_at",
+    "serving_at",
+    "finished_at",
+    "window",
+    "staff",
+    "recalls",
+    "target_window",
+    "origin_id",
+    "holder_masked",
+    "id_hash",
+    "kiosk",
+    "end_reason",
 )
 _DATETIME_FIELDS = {
-    "issued_at", "sort_at", "appointment_slot", "called_at", "first_called_at", "serving_at", "finished_at",
+    "issued_at",
+    "sort_at",
+    "appointment_slot",
+    "called_at",
+    "first_called_at",
+    "serving_at",
+    "finished_at",
 }
 
 
@@ -72,9 +100,13 @@ def ticket_from_row(row: sqlite3.Row) -> Ticket:
 
 def holder_from_row(row: sqlite3.Row) -> Holder:
     return Holder(
-        name=row["name"], id_number=row["id_number"], sex=row["sex"] or "",
-        birth=date.fromisoformat(row["birth"]) if row["birth"] else None, nation=row["nation"] or "",
-        address=row["address"] or "", card_type=row["card_type"] or "resident",
+        name=row["name"],
+        id_number=row["id_number"],
+        sex=row["sex"] or "",
+        birth=date.fromisoformat(row["birth"]) if row["birth"] else None,
+        nation=row["nation"] or "",
+        address=row["address"] or "",
+        card_type=row["card_type"] or "resident",
         authority=row["authority"] or "",
         valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
         photo=row["photo"],
@@ -91,8 +123,9 @@ def _classify(exc: sqlite3.Error) -> StoreUnavailable:
 
 
 class Store:
-    def __init__(self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None,
-                 store_photo: bool = False) -> None:
+    def __init__(
+        self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None, store_photo: bool = False
+    ) -> None:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self.max_size_mb = max_size_mb
@@ -226,9 +259,20 @@ class Store:
             conn.execute(
                 "INSERT OR REPLACE INTO holders (ticket_id, name, id_number, sex, birth, nation, address,"
                 " card_type, authority, valid_to, photo, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (ticket_id, h.name, h.id_number, h.sex, h.birth.isoformat() if h.birth else None, h.nation,
-                 h.address, h.card_type, h.authority, h.valid_to.isoformat() if h.valid_to else None,
-                 h.photo if self.store_photo else None, d.at.isoformat()),
+                (
+                    ticket_id,
+                    h.name,
+                    h.id_number,
+                    h.sex,
+                    h.birth.isoformat() if h.birth else None,
+                    h.nation,
+                    h.address,
+                    h.card_type,
+                    h.authority,
+                    h.valid_to.isoformat() if h.valid_to else None,
+                    h.photo if self.store_photo else None,
+                    d.at.isoformat(),
+                ),
             )
         for w in d.windows:
             conn.execute(
@@ -249,8 +293,16 @@ class Store:
                 "INSERT INTO appointments (code, category, slot_start, slot_end, holder_masked, id_hash, state,"
                 " ticket_id) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(code) DO UPDATE SET state=excluded.state,"
                 " ticket_id=excluded.ticket_id",
-                (a.code, a.category, a.slot_start.isoformat(), a.slot_end.isoformat(), a.holder_masked,
-                 a.id_hash, a.state, a.ticket_id),
+                (
+                    a.code,
+                    a.category,
+                    a.slot_start.isoformat(),
+                    a.slot_end.isoformat(),
+                    a.holder_masked,
+                    a.id_hash,
+                    a.state,
+                    a.ticket_id,
+                ),
             )
         for row in d.log:
             conn.execute(
@@ -280,26 +332,39 @@ class Store:
             ).fetchall()
             tickets = {t.id: t for t in map(ticket_from_row, rows)}
             q = HallQueue(day=day, tickets=tickets)
-            for r in conn.execute("SELECT day, category, MAX(seq) AS s FROM tickets WHERE day >= ? GROUP BY 1, 2",
-                                  (day.isoformat(),)):
+            for r in conn.execute(
+                "SELECT day, category, MAX(seq) AS s FROM tickets WHERE day >= ? GROUP BY 1, 2", (day.isoformat(),)
+            ):
                 q.counters[(date.fromisoformat(r["day"]), r["category"])] = r["s"]
             for r in conn.execute("SELECT * FROM windows"):
                 q.windows[r["number"]] = WindowStatus(
-                    number=r["number"], current=r["current_ticket"], staff=r["staff"], paused=bool(r["paused"]),
-                    last_finished=r["last_finished"], priority_streak=r["priority_streak"],
+                    number=r["number"],
+                    current=r["current_ticket"],
+                    staff=r["staff"],
+                    paused=bool(r["paused"]),
+                    last_finished=r["last_finished"],
+                    priority_streak=r["priority_streak"],
                 )
             q.evaluated = {
-                r[0] for r in conn.execute(
+                r[0]
+                for r in conn.execute(
                     "SELECT e.ticket_id FROM evaluations e JOIN tickets t ON t.id = e.ticket_id WHERE t.day >= ?",
                     (day.isoformat(),),
                 )
             }
-            for r in conn.execute("SELECT * FROM appointments WHERE state = 'booked' OR slot_start >= ?",
-                                  ((datetime.combine(day, datetime.min.time())).isoformat(),)):
+            for r in conn.execute(
+                "SELECT * FROM appointments WHERE state = 'booked' OR slot_start >= ?",
+                ((datetime.combine(day, datetime.min.time())).isoformat(),),
+            ):
                 q.appointments[r["code"]] = Appointment(
-                    code=r["code"], category=r["category"], slot_start=datetime.fromisoformat(r["slot_start"]),
-                    slot_end=datetime.fromisoformat(r["slot_end"]), holder_masked=r["holder_masked"],
-                    id_hash=r["id_hash"], state=r["state"], ticket_id=r["ticket_id"],
+                    code=r["code"],
+                    category=r["category"],
+                    slot_start=datetime.fromisoformat(r["slot_start"]),
+                    slot_end=datetime.fromisoformat(r["slot_end"]),
+                    holder_masked=r["holder_masked"],
+                    id_hash=r["id_hash"],
+                    state=r["state"],
+                    ticket_id=r["ticket_id"],
                 )
             return q
 
@@ -321,8 +386,9 @@ class Store:
 
         return await self.read(fn)
 
-    async def tickets(self, *, day: date | None = None, state: str | None = None, category: str | None = None,
-                      limit: int = 500) -> list[Ticket]:
+    async def tickets(
+        self, *, day: date | None = None, state: str | None = None, category: str | None = None, limit: int = 500
+    ) -> list[Ticket]:
         def fn(conn: sqlite3.Connection) -> list[Ticket]:
             sql, args = "SELECT * FROM tickets WHERE 1=1", list[Any]()
             for col, val in (("day", day.isoformat() if day else None), ("state", state), ("category", category)):
@@ -345,8 +411,13 @@ class Store:
     async def event_log(self, ticket_id: str) -> list[dict[str, Any]]:
         def fn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             return [
-                {"seq": r["seq"], "at": r["at"], "kind": r["kind"], "window": r["window"],
-                 "data": json.loads(r["data"])}
+                {
+                    "seq": r["seq"],
+                    "at": r["at"],
+                    "kind": r["kind"],
+                    "window": r["window"],
+                    "data": json.loads(r["data"]),
+                }
                 for r in conn.execute("SELECT * FROM event_log WHERE ticket_id = ? ORDER BY seq", (ticket_id,))
             ]
 
@@ -387,9 +458,7 @@ class Store:
                 " AND (holder_masked IS NOT NULL OR id_hash IS NOT NULL)",
                 (cutoff,),
             )
-            conn.execute(
-                "UPDATE appointments SET holder_masked = NULL, id_hash = NULL WHERE slot_end < ?", (cutoff,)
-            )
+            conn.execute("UPDATE appointments SET holder_masked = NULL, id_hash = NULL WHERE slot_end < ?", (cutoff,))
             conn.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff,))
             return int(n)
 
@@ -397,19 +466,23 @@ class Store:
 
     # ---- sensors ------------------------------------------------------------------------
 
-    async def add_reading(self, sensor: str, at: datetime, temperature: float | None,
-                          humidity: float | None) -> None:
-        await self.write(lambda c: c.execute(
-            "INSERT INTO sensor_readings (sensor, at, temperature, humidity) VALUES (?,?,?,?)",
-            (sensor, at.isoformat(), temperature, humidity),
-        ))
+    async def add_reading(self, sensor: str, at: datetime, temperature: float | None, humidity: float | None) -> None:
+        await self.write(
+            lambda c: c.execute(
+                "INSERT INTO sensor_readings (sensor, at, temperature, humidity) VALUES (?,?,?,?)",
+                (sensor, at.isoformat(), temperature, humidity),
+            )
+        )
 
     async def readings(self, since: datetime) -> list[dict[str, Any]]:
         def fn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            return [dict(r) for r in conn.execute(
-                "SELECT sensor, at, temperature, humidity FROM sensor_readings WHERE at >= ? ORDER BY at",
-                (since.isoformat(),),
-            )]
+            return [
+                dict(r)
+                for r in conn.execute(
+                    "SELECT sensor, at, temperature, humidity FROM sensor_readings WHERE at >= ? ORDER BY at",
+                    (since.isoformat(),),
+                )
+            ]
 
         return await self.read(fn)
 

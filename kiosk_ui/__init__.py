@@ -48,15 +48,37 @@ def _page(name: str) -> FileResponse:
 def ui_config(cfg: Config) -> dict[str, Any]:
     """What every page needs to draw the hall: names and layout only, never personal data or tokens."""
     return {
-        "hall": {"id": cfg.hall.id, "name": cfg.hall.name, "name_en": cfg.hall.name_en,
-                 "notice": cfg.hall.notice, "timezone": cfg.hall.timezone},
+        "hall": {
+            "id": cfg.hall.id,
+            "name": cfg.hall.name,
+            "name_en": cfg.hall.name_en,
+            "notice": cfg.hall.notice,
+            "timezone": cfg.hall.timezone,
+        },
         "screen": {"announce_repeat": cfg.screen.announce_repeat, "voice": cfg.screen.voice},
-        "categories": [{"prefix": c.prefix, "name": c.name, "name_en": c.name_en, "hours": list(c.hours),
-                        "target_wait_minutes": c.target_wait_minutes} for c in cfg.category],
-        "windows": [{"number": w.number, "name": w.name or f"{w.number}号窗口", "floor": w.floor,
-                     "categories": list(w.categories)} for w in cfg.window],
-        "kiosks": [{"id": k.id, "floor": k.floor, "categories": list(k.categories), "printer": k.printer,
-                    "reader": k.reader} for k in cfg.kiosk],
+        "categories": [
+            {
+                "prefix": c.prefix,
+                "name": c.name,
+                "name_en": c.name_en,
+                "hours": list(c.hours),
+                "target_wait_minutes": c.target_wait_minutes,
+            }
+            for c in cfg.category
+        ],
+        "windows": [
+            {
+                "number": w.number,
+                "name": w.name or f"{w.number}号窗口",
+                "floor": w.floor,
+                "categories": list(w.categories),
+            }
+            for w in cfg.window
+        ],
+        "kiosks": [
+            {"id": k.id, "floor": k.floor, "categories": list(k.categories), "printer": k.printer, "reader": k.reader}
+            for k in cfg.kiosk
+        ],
         "sensors": [{"id": s.id, "name": s.name or s.id, "floor": s.floor} for s in cfg.sensor],
         "evaluation_timeout_s": cfg.queue.evaluation_timeout_s,
     }
@@ -85,31 +107,55 @@ def render_index(cfg: Config, tokens: dict[str, str], demo: bool, admin: bool) -
     rows: list[tuple[str, str, str, str]] = []  # (href, zh, en, size)
     for k in cfg.kiosk:
         cats = "、".join(k.categories)
-        rows.append((_link(f"/kiosk/{k.id}", tokens.get("kiosk")), f"取号机 {k.id}（{k.floor}楼，{cats}类）",
-                     f"Ticket kiosk {k.id}", "1080×1920"))
+        rows.append(
+            (
+                _link(f"/kiosk/{k.id}", tokens.get("kiosk")),
+                f"取号机 {k.id}（{k.floor}楼，{cats}类）",
+                f"Ticket kiosk {k.id}",
+                "1080×1920",
+            )
+        )
     rows.append((_link("/screen", tokens.get("display")), "叫号屏", "Calling screen", "1920×1080"))
     for w in cfg.window:
-        rows.append((_link(f"/window/{w.number}", tokens.get(f"window{w.number}")),
-                     f"窗口终端 · {w.name or str(w.number) + '号窗口'}", f"Window terminal {w.number}", ""))
+        rows.append(
+            (
+                _link(f"/window/{w.number}", tokens.get(f"window{w.number}")),
+                f"窗口终端 · {w.name or str(w.number) + '号窗口'}",
+                f"Window terminal {w.number}",
+                "",
+            )
+        )
     for w in cfg.window:
-        rows.append((_link(f"/pad/{w.number}", tokens.get(f"window{w.number}")),
-                     f"评价器 · {w.number}号窗口", f"Evaluation pad {w.number}", "平板 tablet"))
+        rows.append(
+            (
+                _link(f"/pad/{w.number}", tokens.get(f"window{w.number}")),
+                f"评价器 · {w.number}号窗口",
+                f"Evaluation pad {w.number}",
+                "平板 tablet",
+            )
+        )
     rows.append((_link("/bigscreen", tokens.get("display")), "数据大屏", "Data big screen", "1920×1080"))
     items = "\n".join(
         f'<li><a href="{e(href)}">{e(zh)}</a> <span class="en">{e(en)}</span>'
-        f'{f" <span class=size>{e(size)}</span>" if size else ""}</li>'
+        f"{f' <span class=size>{e(size)}</span>' if size else ''}</li>"
         for href, zh, en, size in rows
     )
     if tokens:
-        hint = "<p class=ok>演示模式：下面的链接已带上各角色的令牌，点击即可使用。" \
-               "<span class=en>Demo: each link carries its role's token.</span></p>"
+        hint = (
+            "<p class=ok>演示模式：下面的链接已带上各角色的令牌，点击即可使用。"
+            "<span class=en>Demo: each link carries its role's token.</span></p>"
+        )
     elif demo and not admin:
-        hint = "<p class=warn>演示模式：请用启动时打印的链接（含管理员令牌）打开本页，链接会自动带上令牌。" \
-               "<span class=en>Open this page with the admin token printed by <code>hallctl demo</code>.</span></p>"
+        hint = (
+            "<p class=warn>演示模式：请用启动时打印的链接（含管理员令牌）打开本页，链接会自动带上令牌。"
+            "<span class=en>Open this page with the admin token printed by <code>hallctl demo</code>.</span></p>"
+        )
     else:
-        hint = "<p>各页面首次打开时需要令牌：在地址后加 <code>?token=…</code>" \
-               "（由 <code>hallctl token create</code> 生成），或在页面提示中输入。" \
-               "<span class=en>Each page asks for a token once (?token=…).</span></p>"
+        hint = (
+            "<p>各页面首次打开时需要令牌：在地址后加 <code>?token=…</code>"
+            "（由 <code>hallctl token create</code> 生成），或在页面提示中输入。"
+            "<span class=en>Each page asks for a token once (?token=…).</span></p>"
+        )
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -200,8 +246,9 @@ def mount_pages(app: FastAPI) -> None:
         return JSONResponse(body, headers=_NO_CACHE)
 
     @app.get("/ui/qr.svg", include_in_schema=False)
-    async def qr_svg(request: Request, data: str = Query(min_length=1, max_length=512),
-                     token: str | None = None) -> Response:
+    async def qr_svg(
+        request: Request, data: str = Query(min_length=1, max_length=512), token: str | None = None
+    ) -> Response:
         """The ticket's QR as SVG, for the demo's simulated printed ticket on the kiosk screen."""
         if not await _principal_ok(request, token):
             return Response(status_code=401)

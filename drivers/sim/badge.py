@@ -65,9 +65,7 @@ class VirtualBadge:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(self.host, self.port)
         self._writer = writer
-        self._task = asyncio.create_task(
-            self._serve(reader, writer), name=f"drivers.sim.badge.{self.port}"
-        )
+        self._task = asyncio.create_task(self._serve(reader, writer), name=f"drivers.sim.badge.{self.port}")
 
     async def remove(self) -> None:
         """Take the badge away: vpcd sees the connection close and reports the card gone."""

@@ -101,20 +101,62 @@ class Cut:
 _ESC_ARGS: Final[dict[int, int]] = {
     ord(c): n
     for c, n in {
-        "@": 0, "a": 1, "E": 1, "!": 1, "d": 1, "J": 1, "t": 1, "M": 1, "-": 1, "G": 1,
-        "V": 1, "2": 0, "3": 1, "p": 3, "R": 1, "{": 1, "=": 1, " ": 1, "e": 1, "r": 1,
-        "c": 2, "$": 2, "\\": 2, "U": 1, "T": 1, "L": 0, "S": 0, "i": 0, "m": 0,
+        "@": 0,
+        "a": 1,
+        "E": 1,
+        "!": 1,
+        "d": 1,
+        "J": 1,
+        "t": 1,
+        "M": 1,
+        "-": 1,
+        "G": 1,
+        "V": 1,
+        "2": 0,
+        "3": 1,
+        "p": 3,
+        "R": 1,
+        "{": 1,
+        "=": 1,
+        " ": 1,
+        "e": 1,
+        "r": 1,
+        "c": 2,
+        "$": 2,
+        "\\": 2,
+        "U": 1,
+        "T": 1,
+        "L": 0,
+        "S": 0,
+        "i": 0,
+        "m": 0,
     }.items()
 }
 _FS_ARGS: Final[dict[int, int]] = {
-    ord(c): n
-    for c, n in {"&": 0, ".": 0, "!": 1, "C": 1, "S": 2, "W": 1, "-": 1, "p": 2}.items()
+    ord(c): n for c, n in {"&": 0, ".": 0, "!": 1, "C": 1, "S": 2, "W": 1, "-": 1, "p": 2}.items()
 }
 _GS_ARGS: Final[dict[int, int]] = {
     ord(c): n
     for c, n in {
-        "!": 1, "a": 1, "B": 1, "L": 2, "W": 2, "H": 1, "h": 1, "w": 1, "f": 1, "r": 1,
-        "I": 1, "P": 2, "b": 1, "$": 2, "\\": 2, "/": 1, "T": 1, "^": 3, ":": 0,
+        "!": 1,
+        "a": 1,
+        "B": 1,
+        "L": 2,
+        "W": 2,
+        "H": 1,
+        "h": 1,
+        "w": 1,
+        "f": 1,
+        "r": 1,
+        "I": 1,
+        "P": 2,
+        "b": 1,
+        "$": 2,
+        "\\": 2,
+        "/": 1,
+        "T": 1,
+        "^": 3,
+        ":": 0,
     }.items()
 }
 _CUT_SHORT: Final = frozenset({0x00, 0x01, 0x30, 0x31})
@@ -210,7 +252,10 @@ class EscPosInterpreter:
             self._line_align = self.align  # ESC a only counts at the start of a line
         last = self._runs[-1] if self._runs else None
         if last is not None and (last.width, last.height, last.bold, last.chinese) == (
-            width, height, bold, self.chinese,
+            width,
+            height,
+            bold,
+            self.chinese,
         ):
             last.data += data
         else:
@@ -680,11 +725,7 @@ class EscPosSim:
 
     def _can_print(self) -> bool:
         return not (
-            self._silent
-            or self._paper == "out"
-            or self._cover_open
-            or self._cutter_error
-            or self._unrecoverable
+            self._silent or self._paper == "out" or self._cover_open or self._cutter_error or self._unrecoverable
         )
 
     def status_byte(self, n: int) -> int:
@@ -694,13 +735,9 @@ class EscPosSim:
             offline = out or self._cover_open or error
             return 0x12 | (0x08 if offline else 0)
         if n == 2:
-            return 0x12 | (0x04 if self._cover_open else 0) | (0x20 if out else 0) | (
-                0x40 if error else 0
-            )
+            return 0x12 | (0x04 if self._cover_open else 0) | (0x20 if out else 0) | (0x40 if error else 0)
         if n == 3:
-            return 0x12 | (0x08 if self._cutter_error else 0) | (
-                0x20 if self._unrecoverable else 0
-            )
+            return 0x12 | (0x08 if self._cutter_error else 0) | (0x20 if self._unrecoverable else 0)
         paper = {"ok": 0x00, "near_end": 0x0C, "out": 0x6C}[self._paper]
         return 0x12 | paper
 
@@ -765,11 +802,7 @@ class EscPosSim:
         ticket = SimTicket(
             png_path=path,
             text_lines=[b.text.rstrip() for b in cut.blocks if isinstance(b, TextLine)],
-            qr_payloads=[
-                b.payload.decode("utf-8", errors="replace")
-                for b in cut.blocks
-                if isinstance(b, QrBlock)
-            ],
+            qr_payloads=[b.payload.decode("utf-8", errors="replace") for b in cut.blocks if isinstance(b, QrBlock)],
             raw=raw,
             partial_cut=cut.partial,
         )

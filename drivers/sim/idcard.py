@@ -171,9 +171,7 @@ class _Card:
 class IdCardSim:
     """The reader end of a pty at ``path``; the driver opens ``path`` like ``/dev/ttyUSB0``."""
 
-    def __init__(
-        self, path: str, *, redetect: bool = False, sam_id: bytes = DEFAULT_SAM_ID
-    ) -> None:
+    def __init__(self, path: str, *, redetect: bool = False, sam_id: bytes = DEFAULT_SAM_ID) -> None:
         self.path = path
         self.redetect = redetect
         self.sam_id = sam_id

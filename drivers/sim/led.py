@@ -146,9 +146,7 @@ class LedBusSim(PtySim):
                 text = raw.decode(TEXT_ENCODING)
             except UnicodeDecodeError:
                 return hallframe.STATUS_UNSUPPORTED_CHAR
-            state = dataclasses.replace(
-                state, text=text, line=payload[0], effect=_EFFECT_NAMES[payload[1]]
-            )
+            state = dataclasses.replace(state, text=text, line=payload[0], effect=_EFFECT_NAMES[payload[1]])
         elif frame.command == CMD_CLEAR:
             state = dataclasses.replace(state, text="", line=0, effect="static")
         elif frame.command == CMD_BRIGHTNESS:

@@ -73,16 +73,11 @@ class Pcscd:
         if list_readers() is None:
             path = shutil.which(self.executable)
             if path is None:
-                raise PcscdError(
-                    f"{self.executable} not found: install the Debian packages pcscd "
-                    "and vsmartcard-vpcd"
-                )
+                raise PcscdError(f"{self.executable} not found: install the Debian packages pcscd and vsmartcard-vpcd")
             # Foreground, so the process we hold is the daemon itself and stop() reaches it.
             # Its log goes to a file, not a pipe: a pipe nobody drains would block it.
             self._output = tempfile.TemporaryFile()  # noqa: SIM115 - lives until stop()
-            self.process = subprocess.Popen(
-                [path, "-f"], stdout=self._output, stderr=subprocess.STDOUT
-            )
+            self.process = subprocess.Popen([path, "-f"], stdout=self._output, stderr=subprocess.STDOUT)
             log.info("started pcscd (pid %d)", self.process.pid)
         else:
             log.info("pcscd already running; using it")

@@ -27,8 +27,9 @@ class EngineHall:
         if d is not None:
             self.q.apply(d)
             self.q.day = d.result
-            self.q.tickets = {k: t for k, t in self.q.tickets.items()
-                              if t.day >= self.q.day or t.state in engine.ACTIVE}
+            self.q.tickets = {
+                k: t for k, t in self.q.tickets.items() if t.day >= self.q.day or t.state in engine.ACTIVE
+            }
             self.q.counters = {k: v for k, v in self.q.counters.items() if k[0] >= self.q.day}
             self.decisions.append(d)
         return d
@@ -73,8 +74,9 @@ class EngineHall:
     def no_show(self, window: int) -> Ticket:
         return self._apply(engine.no_show(self.q, self.cfg, window, self.now)).result  # type: ignore[no-any-return]
 
-    def transfer(self, window: int, to_category: str | None = None, to_window: int | None = None,
-                 holder: Holder | None = None) -> Ticket:
+    def transfer(
+        self, window: int, to_category: str | None = None, to_window: int | None = None, holder: Holder | None = None
+    ) -> Ticket:
         d = engine.transfer(self.q, self.cfg, window, to_category, to_window, self.now, holder=holder)
         return self._apply(d).result  # type: ignore[no-any-return]
 
@@ -88,8 +90,9 @@ class EngineHall:
         return self._apply(engine.evaluate(self.q, self.cfg, window, level, "pad", self.now, ticket_id))
 
     def book(self, code: str, category: str, slot_start: datetime, minutes: int = 30) -> Decision:
-        return self._apply(engine.book(self.q, self.cfg, code, category, slot_start,
-                                       slot_start + timedelta(minutes=minutes), self.now))
+        return self._apply(
+            engine.book(self.q, self.cfg, code, category, slot_start, slot_start + timedelta(minutes=minutes), self.now)
+        )
 
     def check_in(self, code: str) -> Ticket:
         t: Ticket = self._apply(engine.check_in(self.q, self.cfg, code, self.now)).result[0]

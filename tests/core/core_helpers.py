@@ -160,7 +160,10 @@ class Daemon:
         self.write_config()
         return subprocess.run(
             [sys.executable, "-m", "hallctl.cli", "-c", str(self.config_file), *args],
-            capture_output=True, text=True, timeout=timeout, cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
         )
 
     def write_config(self) -> None:
@@ -171,8 +174,7 @@ class Daemon:
         store = Store(self.data["store"]["path"])
         await store.open()
         try:
-            return {name: await auth.create_token(store, role, windows) for name, (role, windows)
-                    in specs.items()}
+            return {name: await auth.create_token(store, role, windows) for name, (role, windows) in specs.items()}
         finally:
             await store.close()
 
@@ -183,7 +185,9 @@ class Daemon:
         with self.log.open("ab") as logf:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hallctl.cli", "-c", str(self.config_file), "run"],
-                stdout=logf, stderr=subprocess.STDOUT, cwd=REPO,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -215,5 +219,3 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
-
-

@@ -26,8 +26,7 @@ def assert_problem(resp: httpx.Response, status: int, code: str) -> dict[str, An
 
 
 async def issue(live: LiveHall, category: str = "A", who: str = "kiosk", **headers: str) -> httpx.Response:
-    return await live.client.post("/api/v1/tickets", json={"category": category},
-                                  headers={**live.auth(who), **headers})
+    return await live.client.post("/api/v1/tickets", json={"category": category}, headers={**live.auth(who), **headers})
 
 
 # ---- bad input --------------------------------------------------------------------------------------
@@ -35,8 +34,11 @@ async def issue(live: LiveHall, category: str = "A", who: str = "kiosk", **heade
 
 async def test_malformed_json_is_400_problem(live: LiveHall) -> None:
     """a body that is not JSON (sent as application/json) is 400 malformed_json."""
-    resp = await live.client.post("/api/v1/tickets", content=b'{"category": "A"',
-                                  headers={**live.auth("kiosk"), "Content-Type": "application/json"})
+    resp = await live.client.post(
+        "/api/v1/tickets",
+        content=b'{"category": "A"',
+        headers={**live.auth("kiosk"), "Content-Type": "application/json"},
+    )
     assert_problem(resp, 400, "malformed_json")
     assert live.svc.q.tickets == {}
 
@@ -72,8 +74,9 @@ async def test_missing_and_bad_token_401(live: LiveHall) -> None:
     """no token or an unknown token is 401."""
     resp = await live.client.post("/api/v1/tickets", json={"category": "A"})
     assert_problem(resp, 401, "missing_token")
-    resp = await live.client.post("/api/v1/tickets", json={"category": "A"},
-                                  headers={"Authorization": "Bearer hct_not-a-token"})
+    resp = await live.client.post(
+        "/api/v1/tickets", json={"category": "A"}, headers={"Authorization": "Bearer hct_not-a-token"}
+    )
     assert_problem(resp, 401, "bad_token")
     assert live.svc.q.tickets == {}
 
@@ -138,8 +141,9 @@ async def test_expired_and_forged_qr_token(live: LiveHall, clock: FakeClock) -> 
     assert HOLDER.name not in json.dumps(body, ensure_ascii=False)
     version, payload, mac = out.qr.split(".")
     forged = f"{version}.{payload}.{'A' * len(mac)}"
-    assert_problem(await live.client.get(f"/api/v1/tickets/by-qr/{forged}", headers=live.auth("w1")),
-                   422, "bad_qr_token")
+    assert_problem(
+        await live.client.get(f"/api/v1/tickets/by-qr/{forged}", headers=live.auth("w1")), 422, "bad_qr_token"
+    )
 
 
 async def test_qr_payload_is_opaque(live: LiveHall) -> None:
@@ -162,9 +166,18 @@ async def test_no_full_personal_data_outside_by_qr(live: LiveHall) -> None:
     created = await issue(live)
     day = live.svc.q.day.isoformat()
     texts = [created.text]
-    for path in ("/api/v1/tickets", f"/api/v1/tickets/{out.ticket.id}", "/api/v1/windows/1/queue",
-                 "/api/v1/windows/3/queue", "/api/v1/stats/live", f"/api/v1/stats?date={day}",
-                 "/api/v1/categories", "/api/v1/windows", "/api/v1/health", "/api/v1/alerts"):
+    for path in (
+        "/api/v1/tickets",
+        f"/api/v1/tickets/{out.ticket.id}",
+        "/api/v1/windows/1/queue",
+        "/api/v1/windows/3/queue",
+        "/api/v1/stats/live",
+        f"/api/v1/stats?date={day}",
+        "/api/v1/categories",
+        "/api/v1/windows",
+        "/api/v1/health",
+        "/api/v1/alerts",
+    ):
         for who in ("admin", "w1", "display"):
             resp = await live.client.get(path, headers=live.auth(who))
             assert resp.status_code == 200, (path, resp.text)
@@ -218,9 +231,7 @@ async def test_sse_snapshot_then_ticket_called(live: LiveHall) -> None:
     """the SSE stream sends the retained state, then a ticket_called event when a window calls."""
     await issue(live)
     events: list[tuple[str, dict[str, Any]]] = []
-    async with asyncio.timeout(20), live.client.stream(
-        "GET", "/api/v1/events", headers=live.auth("display")
-    ) as resp:
+    async with asyncio.timeout(20), live.client.stream("GET", "/api/v1/events", headers=live.auth("display")) as resp:
         assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
         name = ""
         lines = resp.aiter_lines()
@@ -308,14 +319,25 @@ async def test_stats_for_a_scripted_day(live: LiveHall, clock: FakeClock) -> Non
 async def test_appointment_check_in_over_http(live: LiveHall, clock: FakeClock) -> None:
     """a guide books, a kiosk checks in on time and gets appointment priority; too early is 422."""
     start = clock.now + timedelta(minutes=10)
-    body = {"category": "A", "slot_start": start.isoformat(),
-            "slot_end": (start + timedelta(minutes=30)).isoformat(), "code": "AP1234"}
+    body = {
+        "category": "A",
+        "slot_start": start.isoformat(),
+        "slot_end": (start + timedelta(minutes=30)).isoformat(),
+        "code": "AP1234",
+    }
     assert (await live.client.post("/api/v1/appointments", json=body, headers=live.auth("guide"))).status_code == 201
-    early = {**body, "code": "AP9999", "slot_start": (start + timedelta(hours=2)).isoformat(),
-             "slot_end": (start + timedelta(hours=3)).isoformat()}
+    early = {
+        **body,
+        "code": "AP9999",
+        "slot_start": (start + timedelta(hours=2)).isoformat(),
+        "slot_end": (start + timedelta(hours=3)).isoformat(),
+    }
     await live.client.post("/api/v1/appointments", json=early, headers=live.auth("guide"))
     await issue(live)
     resp = await live.client.post("/api/v1/appointments/AP1234/check-in", headers=live.auth("kiosk"))
     assert resp.status_code == 201 and resp.json()["priority"] == "appointment" and resp.json()["position"] == 1
-    assert_problem(await live.client.post("/api/v1/appointments/AP9999/check-in", headers=live.auth("kiosk")),
-                   422, "appointment_too_early")
+    assert_problem(
+        await live.client.post("/api/v1/appointments/AP9999/check-in", headers=live.auth("kiosk")),
+        422,
+        "appointment_too_early",
+    )

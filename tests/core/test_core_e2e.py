@@ -26,8 +26,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def client(d: Daemon, n: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=d.url, timeout=60,
-                             limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
+    return httpx.AsyncClient(
+        base_url=d.url, timeout=60, limits=httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    )
 
 
 async def all_tickets(c: httpx.AsyncClient, token: str, category: str) -> list[dict[str, Any]]:
@@ -43,9 +44,9 @@ async def test_500_concurrent_issues_give_500_distinct_numbers(daemon_factory: D
     tokens = await d.create_tokens({"kiosk": ("kiosk", ()), "admin": ("admin", ())})
     d.start()
     async with client(d, 500) as c:
-        resps = await asyncio.gather(*(
-            c.post("/api/v1/tickets", json={"category": "A"}, headers=bearer(tokens["kiosk"])) for _ in range(500)
-        ))
+        resps = await asyncio.gather(
+            *(c.post("/api/v1/tickets", json={"category": "A"}, headers=bearer(tokens["kiosk"])) for _ in range(500))
+        )
         assert [r.status_code for r in resps] == [201] * 500
         numbers = [r.json()["number"] for r in resps]
         assert sorted(numbers) == [f"A{i:03d}" for i in range(1, 501)]
@@ -129,10 +130,17 @@ async def test_kill9_during_burst_loses_no_acknowledged_ticket(daemon_factory: D
 BAD_CONFIGS: dict[str, tuple[dict[str, Any], str]] = {
     "unknown_key": ({"hall": {"id": "t", "name": "t", "colour": "red"}}, "hall.colour"),
     "wrong_type": ({"api": {"host": "127.0.0.1", "port": "eighty"}}, "api.port"),
-    "duplicate_window": ({"window": [{"number": 1, "categories": ["A"]}, {"number": 1, "categories": ["B"]}]},
-                         "window[1].number"),
-    "prefix_clash": ({"category": [{"prefix": "A", "name": "a"}, {"prefix": "A", "name": "b"}],
-                      "window": [{"number": 1, "categories": ["A"]}]}, "category[1].prefix"),
+    "duplicate_window": (
+        {"window": [{"number": 1, "categories": ["A"]}, {"number": 1, "categories": ["B"]}]},
+        "window[1].number",
+    ),
+    "prefix_clash": (
+        {
+            "category": [{"prefix": "A", "name": "a"}, {"prefix": "A", "name": "b"}],
+            "window": [{"number": 1, "categories": ["A"]}],
+        },
+        "category[1].prefix",
+    ),
     "unknown_category": ({"window": [{"number": 1, "categories": ["A", "Q"]}]}, "window[0].categories[1]"),
 }
 
@@ -144,8 +152,13 @@ def test_daemon_refuses_bad_config_naming_the_key(case: str, tmp_path: Path) -> 
     data = config_dict(store={"path": str(tmp_path / "h.db")}, **over)
     cfg = tmp_path / "bad.toml"
     cfg.write_text(to_toml(data), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "hallctl.cli", "-c", str(cfg), "run"],
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hallctl.cli", "-c", str(cfg), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert proc.returncode == 2, proc.stderr
     assert key in proc.stderr
     assert not (tmp_path / "h.db").exists(), "the daemon touched the database with a bad config"
@@ -169,8 +182,9 @@ def test_token_create_prints_only_the_token(daemon_factory: DaemonFactory) -> No
 
     p = asyncio.run(check())
     assert p.role == "window" and p.windows == (3,)
-    stored = subprocess.run(["sqlite3", d.data["store"]["path"], "SELECT hash FROM tokens"],
-                            capture_output=True, text=True, check=False)
+    stored = subprocess.run(
+        ["sqlite3", d.data["store"]["path"], "SELECT hash FROM tokens"], capture_output=True, text=True, check=False
+    )
     if stored.returncode == 0:
         assert token not in stored.stdout  # stored hashed
 
@@ -183,8 +197,13 @@ def test_shipped_configs_pass_check_config(path: Path | None) -> None:
     """every config/*.toml passes `hallctl check-config`."""
     if path is None:
         pytest.skip("no config/*.toml shipped yet")
-    proc = subprocess.run([sys.executable, "-m", "hallctl.cli", "check-config", str(path)],
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hallctl.cli", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "OK" in proc.stdout
 
@@ -193,7 +212,12 @@ def test_check_config_rejects_bad_file(tmp_path: Path) -> None:
     """`hallctl check-config` exits 2 on an invalid file, naming key and value."""
     cfg = tmp_path / "bad.toml"
     cfg.write_text(to_toml(config_dict(queue={"max_recalls": -1})), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "hallctl.cli", "check-config", str(cfg)],
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hallctl.cli", "check-config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert proc.returncode == 2
     assert "queue.max_recalls = -1" in proc.stderr

@@ -207,8 +207,10 @@ def test_unknown_window_and_category() -> None:
 
 def test_numbering_per_category() -> None:
     """each category counts on its own: A001, A002, B001, with the category's digits."""
-    h = hall(category=[{"prefix": "A", "name": "a"}, {"prefix": "B", "name": "b", "digits": 4}],
-             window=[{"number": 1, "categories": ["A", "B"]}])
+    h = hall(
+        category=[{"prefix": "A", "name": "a"}, {"prefix": "B", "name": "b", "digits": 4}],
+        window=[{"number": 1, "categories": ["A", "B"]}],
+    )
     assert [h.issue("A").number, h.issue("A").number, h.issue("B").number] == ["A001", "A002", "B0001"]
 
 
@@ -291,7 +293,7 @@ def _holder(birth: date) -> Holder:
 @pytest.mark.parametrize(
     ("birth", "today", "green"),
     [
-        (date(1966, 11, 23), date(2026, 11, 23), True),   # 60 today
+        (date(1966, 11, 23), date(2026, 11, 23), True),  # 60 today
         (date(1966, 11, 24), date(2026, 11, 23), False),  # 60 tomorrow
         (date(1966, 2, 28), date(2026, 11, 23), True),
         (date(1966, 2, 28), date(2026, 2, 27), False),

@@ -20,8 +20,14 @@ CAP = 2
 STARVE_MIN = 30
 WINDOWS = {1: ("A",), 2: ("A", "C"), 3: ("B", "A"), 4: ("C", "B")}
 CFG = make_config(
-    queue={"priority_streak_cap": CAP, "starvation_minutes": STARVE_MIN, "max_recalls": 1,
-           "per_id_daily_limit": 100, "appointment_early_minutes": 30, "appointment_late_minutes": 15},
+    queue={
+        "priority_streak_cap": CAP,
+        "starvation_minutes": STARVE_MIN,
+        "max_recalls": 1,
+        "per_id_daily_limit": 100,
+        "appointment_early_minutes": 30,
+        "appointment_late_minutes": 15,
+    },
     window=[{"number": n, "categories": list(c)} for n, c in WINDOWS.items()],
 )
 RANK = {"green": 0, "appointment": 1, "normal": 2}
@@ -130,8 +136,11 @@ class HallMachine(RuleBasedStateMachine):
     def no_show(self, window: int) -> None:
         self._run(self.h.no_show, window)
 
-    @rule(window=st.sampled_from(sorted(WINDOWS)), to_category=st.sampled_from([None, "A", "B", "C"]),
-          to_window=st.sampled_from([None, *sorted(WINDOWS)]))
+    @rule(
+        window=st.sampled_from(sorted(WINDOWS)),
+        to_category=st.sampled_from([None, "A", "B", "C"]),
+        to_window=st.sampled_from([None, *sorted(WINDOWS)]),
+    )
     def transfer(self, window: int, to_category: str | None, to_window: int | None) -> None:
         cur = self.h.q.window(window).current
         old = self.h.q.tickets.get(cur) if cur else None
@@ -168,8 +177,11 @@ class HallMachine(RuleBasedStateMachine):
     @invariant()
     def one_window_per_ticket(self) -> None:
         current = [w.current for w in self.h.q.windows.values() if w.current is not None]
-        active = [w.current for w in self.h.q.windows.values()
-                  if w.current is not None and self.h.q.tickets[w.current].state in ("called", "serving")]
+        active = [
+            w.current
+            for w in self.h.q.windows.values()
+            if w.current is not None and self.h.q.tickets[w.current].state in ("called", "serving")
+        ]
         assert len(active) == len(set(active)), "a ticket is current at two windows"
         for tid in current:
             t = self.h.q.tickets[tid]
@@ -206,7 +218,9 @@ class HallMachine(RuleBasedStateMachine):
 
 TestHallMachine = HallMachine.TestCase
 TestHallMachine.settings = settings(
-    max_examples=200, stateful_step_count=50, deadline=None,
+    max_examples=200,
+    stateful_step_count=50,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 

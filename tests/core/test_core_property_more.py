@@ -28,8 +28,13 @@ EARLY_MIN = 30
 LATE_MIN = 15
 WINDOWS = {1: ("A",), 2: ("A", "C"), 3: ("B", "A")}
 CFG = make_config(
-    queue={"per_id_daily_limit": LIMIT, "appointment_early_minutes": EARLY_MIN,
-           "appointment_late_minutes": LATE_MIN, "max_recalls": 1, "starvation_minutes": 45},
+    queue={
+        "per_id_daily_limit": LIMIT,
+        "appointment_early_minutes": EARLY_MIN,
+        "appointment_late_minutes": LATE_MIN,
+        "max_recalls": 1,
+        "starvation_minutes": 45,
+    },
     window=[{"number": n, "categories": list(c)} for n, c in WINDOWS.items()],
 )
 IDS = ("h0", "h1")
@@ -64,8 +69,7 @@ class MoreHallMachine(RuleBasedStateMachine):
 
     def attempt(self, fn: Any, *args: Any) -> tuple[Any, HallctlError | None]:
         """Run one command; a refused command must leave the engine's state exactly as it was."""
-        before = (dict(self.h.q.tickets), dict(self.h.q.windows), set(self.h.q.evaluated),
-                  dict(self.h.q.appointments))
+        before = (dict(self.h.q.tickets), dict(self.h.q.windows), set(self.h.q.evaluated), dict(self.h.q.appointments))
         n = len(self.h.decisions)
         try:
             return fn(*args), None
@@ -79,16 +83,16 @@ class MoreHallMachine(RuleBasedStateMachine):
 
     # ---- issuing with an ID card: the per-ID daily limit -----------------------------------------------
 
-    @rule(batch=st.lists(st.tuples(st.sampled_from("ABC"), st.sampled_from(IDS), st.booleans()),
-                         min_size=1, max_size=6))
+    @rule(
+        batch=st.lists(st.tuples(st.sampled_from("ABC"), st.sampled_from(IDS), st.booleans()), min_size=1, max_size=6)
+    )
     def issue_with_id(self, batch: list[tuple[str, str, bool]]) -> None:
         for category, who, green in batch:
             self.issue_one(category, who, green)
 
     def issue_one(self, category: str, who: str, green: bool) -> None:
         day = self.h.q.day
-        used = sum(1 for tid, d, c, h in self.by_id
-                   if (d, c, h) == (day, category, who) and tid not in self.cancelled)
+        used = sum(1 for tid, d, c, h in self.by_id if (d, c, h) == (day, category, who) and tid not in self.cancelled)
         t, exc = self.attempt(lambda: self.h.issue(category, id_hash=who, priority="green" if green else None))
         event(f"issue with ID: {exc.code if exc else 'issued'}")
         if used >= LIMIT:
@@ -119,8 +123,12 @@ class MoreHallMachine(RuleBasedStateMachine):
     def call_next(self, window: int) -> None:
         self.attempt(self.h.call_next, window)
 
-    @rule(window=windows, start=st.booleans(), rate=st.sampled_from(["skip", None, 1, 2, 3, 4, 5]),
-          again=st.sampled_from([None, 1, 5]))
+    @rule(
+        window=windows,
+        start=st.booleans(),
+        rate=st.sampled_from(["skip", None, 1, 2, 3, 4, 5]),
+        again=st.sampled_from([None, 1, 5]),
+    )
     def visit(self, window: int, start: bool, rate: str | int | None, again: int | None) -> None:
         """A whole visit at one window: call next, perhaps start, finish, perhaps rate (and press again)."""
         t, _ = self.attempt(self.h.call_next, window)
@@ -196,8 +204,12 @@ class MoreHallMachine(RuleBasedStateMachine):
 
     # ---- evaluations ---------------------------------------------------------------------------------------
 
-    @rule(window=windows, level=st.sampled_from([None, 1, 2, 3, 4, 5, None, 1, 2, 3, 4, 5, 0, 6]),
-          explicit=st.booleans(), data=st.data())
+    @rule(
+        window=windows,
+        level=st.sampled_from([None, 1, 2, 3, 4, 5, None, 1, 2, 3, 4, 5, 0, 6]),
+        explicit=st.booleans(),
+        data=st.data(),
+    )
     def evaluate(self, window: int, level: int | None, explicit: bool, data: st.DataObject) -> None:
         ids = sorted(t.id for t in self.today())
         tid = data.draw(st.sampled_from(ids), label="ticket") if explicit and ids else None
@@ -234,7 +246,8 @@ class MoreHallMachine(RuleBasedStateMachine):
         events = d.events
         recorded = [x for x in events if isinstance(x, ev.EvaluationRecorded)]
         assert [(x.ticket_id, x.level, x.label) for x in recorded] == [
-            (t.id, level, LABELS[level] if level is not None else "未评价")]
+            (t.id, level, LABELS[level] if level is not None else "未评价")
+        ]
         alerts = [x for x in events if isinstance(x, ev.Alert)]
         if level is not None and level <= 2:
             assert [(a.alert, a.subject) for a in alerts] == [("bad_evaluation", t.number)], "差评 without alert"
@@ -304,8 +317,11 @@ class MoreHallMachine(RuleBasedStateMachine):
 
     @invariant()
     def per_id_limit_never_exceeded(self) -> None:
-        held = Counter((t.day, t.category, t.id_hash) for t in self.h.q.tickets.values()
-                       if t.id_hash is not None and t.origin_id is None and t.state != "cancelled")
+        held = Counter(
+            (t.day, t.category, t.id_hash)
+            for t in self.h.q.tickets.values()
+            if t.id_hash is not None and t.origin_id is None and t.state != "cancelled"
+        )
         assert all(n <= LIMIT for n in held.values()), f"over the per-ID limit: {held}"
 
     @invariant()
@@ -332,7 +348,9 @@ class MoreHallMachine(RuleBasedStateMachine):
 
 TestMoreHallMachine = MoreHallMachine.TestCase
 TestMoreHallMachine.settings = settings(
-    max_examples=300, stateful_step_count=50, deadline=None,
+    max_examples=300,
+    stateful_step_count=50,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 

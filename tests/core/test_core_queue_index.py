@@ -29,8 +29,14 @@ from hallctl.errors import HallctlError
 
 WINDOWS = {1: ("A",), 2: ("A", "C"), 3: ("B", "A"), 4: ("C", "B")}
 CFG = make_config(
-    queue={"priority_streak_cap": 2, "starvation_minutes": 30, "max_recalls": 1, "per_id_daily_limit": 2,
-           "appointment_early_minutes": 30, "appointment_late_minutes": 15},
+    queue={
+        "priority_streak_cap": 2,
+        "starvation_minutes": 30,
+        "max_recalls": 1,
+        "per_id_daily_limit": 2,
+        "appointment_early_minutes": 30,
+        "appointment_late_minutes": 15,
+    },
     window=[{"number": n, "categories": list(c)} for n, c in WINDOWS.items()],
 )
 IDS = ("h1", "h2", "h3")
@@ -49,9 +55,15 @@ def scan_ahead(q: HallQueue, ticket: Ticket) -> int:
 
 
 def scan_id_uses(q: HallQueue, category: str, id_hash: str) -> int:
-    return sum(1 for t in q.tickets.values()
-               if t.day == q.day and t.category == category and t.id_hash == id_hash
-               and t.origin_id is None and t.state != "cancelled")
+    return sum(
+        1
+        for t in q.tickets.values()
+        if t.day == q.day
+        and t.category == category
+        and t.id_hash == id_hash
+        and t.origin_id is None
+        and t.state != "cancelled"
+    )
 
 
 def scan_category_day(q: HallQueue, prefix: str) -> dict[str, Any]:
@@ -64,8 +76,11 @@ def scan_category_day(q: HallQueue, prefix: str) -> dict[str, Any]:
         "last_issued": issued.id if issued else None,
         "last_called": called.id if called else None,
         "waits": len(waits),
-        "wait_sum_us": sum((t.first_called_at - t.issued_at) // timedelta(microseconds=1)
-                           for t in waits if t.first_called_at is not None),
+        "wait_sum_us": sum(
+            (t.first_called_at - t.issued_at) // timedelta(microseconds=1)
+            for t in waits
+            if t.first_called_at is not None
+        ),
         "fmean": statistics.fmean(t.wait_s for t in waits if t.wait_s is not None) if waits else None,
     }
 
@@ -81,9 +96,13 @@ def check_queue(q: HallQueue, cfg: Config, now: datetime) -> None:
             assert q.id_uses(prefix, h) == scan_id_uses(q, prefix, h)
         got = q.category_day(prefix)
         want = scan_category_day(q, prefix)
-        assert (got.waiting, got.last_issued.id if got.last_issued else None,
-                got.last_called.id if got.last_called else None, got.waits, got.wait_sum_us) == (
-            want["waiting"], want["last_issued"], want["last_called"], want["waits"], want["wait_sum_us"])
+        assert (
+            got.waiting,
+            got.last_issued.id if got.last_issued else None,
+            got.last_called.id if got.last_called else None,
+            got.waits,
+            got.wait_sum_us,
+        ) == (want["waiting"], want["last_issued"], want["last_called"], want["waits"], want["wait_sum_us"])
         if want["fmean"] is None:
             assert got.avg_wait_s is None
         else:
@@ -102,8 +121,18 @@ def check_queue(q: HallQueue, cfg: Config, now: datetime) -> None:
 
 def index_state(q: HallQueue) -> dict[str, Any]:
     """The indexes themselves, empty entries left out (an emptied list equals a missing one)."""
-    names = ("_order", "_free_order", "_free_age", "_free_normal_age", "_directed", "_n_waiting", "_issued",
-             "_called", "_waits", "_id_uses")
+    names = (
+        "_order",
+        "_free_order",
+        "_free_age",
+        "_free_normal_age",
+        "_directed",
+        "_n_waiting",
+        "_issued",
+        "_called",
+        "_waits",
+        "_id_uses",
+    )
     out: dict[str, Any] = {}
     for name in names:
         table = getattr(q, name)
@@ -149,13 +178,15 @@ class IndexMachine(RuleBasedStateMachine):
         if numbers:
             self._run(self.h.call, window, data.draw(st.sampled_from(numbers)))
 
-    @rule(window=st.sampled_from(sorted(WINDOWS)),
-          action=st.sampled_from(["recall", "start", "finish", "no_show"]))
+    @rule(window=st.sampled_from(sorted(WINDOWS)), action=st.sampled_from(["recall", "start", "finish", "no_show"]))
     def window_action(self, window: int, action: str) -> None:
         self._run(getattr(self.h, action), window)
 
-    @rule(window=st.sampled_from(sorted(WINDOWS)), to_category=st.sampled_from([None, "A", "B", "C"]),
-          to_window=st.sampled_from([None, *sorted(WINDOWS)]))
+    @rule(
+        window=st.sampled_from(sorted(WINDOWS)),
+        to_category=st.sampled_from([None, "A", "B", "C"]),
+        to_window=st.sampled_from([None, *sorted(WINDOWS)]),
+    )
     def transfer(self, window: int, to_category: str | None, to_window: int | None) -> None:
         self._run(self.h.transfer, window, to_category, to_window)
 
@@ -177,7 +208,9 @@ class IndexMachine(RuleBasedStateMachine):
 
 TestIndexMachine = IndexMachine.TestCase
 TestIndexMachine.settings = settings(
-    max_examples=150, stateful_step_count=40, deadline=None,
+    max_examples=150,
+    stateful_step_count=40,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
@@ -196,9 +229,14 @@ def test_ticket_table_files_writes_through_the_indexes_and_refuses_deletes() -> 
     assert q.category_day("A").waiting == 1 and engine.waiting_ahead(q, b) == 0
     with pytest.raises(KeyError):
         q.tickets["other"] = b
-    for op in (lambda: q.tickets.pop(a.id), lambda: q.tickets.clear(), lambda: q.tickets.update({}),
-               lambda: q.tickets.__delitem__(a.id), lambda: q.tickets.popitem(),
-               lambda: q.tickets.setdefault(a.id, a)):
+    for op in (
+        lambda: q.tickets.pop(a.id),
+        lambda: q.tickets.clear(),
+        lambda: q.tickets.update({}),
+        lambda: q.tickets.__delitem__(a.id),
+        lambda: q.tickets.popitem(),
+        lambda: q.tickets.setdefault(a.id, a),
+    ):
         with pytest.raises(TypeError):
             op()
     check_queue(q, CFG, h.now)
@@ -212,7 +250,6 @@ def test_queue_equality_and_copy_ignore_index_internals() -> None:
     h = EngineHall(CFG, T0)
     for c in "ABCA":
         h.issue(c)
-    copy = HallQueue(day=h.q.day, tickets=dict(h.q.tickets), windows=dict(h.q.windows),
-                     counters=dict(h.q.counters))
+    copy = HallQueue(day=h.q.day, tickets=dict(h.q.tickets), windows=dict(h.q.windows), counters=dict(h.q.counters))
     assert copy == h.q
     assert dict(copy.tickets) == dict(h.q.tickets) and copy.tickets == h.q.tickets

@@ -80,8 +80,10 @@ async def test_failed_write_changes_nothing_and_numbering_has_no_gap(rig_factory
     """a fault while writing the event log rolls back the ticket too; memory unchanged; next number follows."""
     r = await rig_factory()
     first = (await r.svc.issue("A")).ticket
-    r.exec("CREATE TRIGGER boom BEFORE INSERT ON event_log WHEN NEW.kind = 'issued'"
-           " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;")
+    r.exec(
+        "CREATE TRIGGER boom BEFORE INSERT ON event_log WHEN NEW.kind = 'issued'"
+        " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+    )
     before_tickets, before_counters = dict(r.svc.q.tickets), dict(r.svc.q.counters)
     await r.svc.bus.drain()
     n_events = len(r.events)
@@ -96,8 +98,10 @@ async def test_failed_write_changes_nothing_and_numbering_has_no_gap(rig_factory
     r.exec("DROP TRIGGER boom;")
     second = (await r.svc.issue("A")).ticket
     assert (first.number, second.number) == ("A001", "A002")
-    rows = r.sql("SELECT t.number, COUNT(e.seq) FROM tickets t JOIN event_log e ON e.ticket_id = t.id"
-                 " GROUP BY t.id ORDER BY t.number")
+    rows = r.sql(
+        "SELECT t.number, COUNT(e.seq) FROM tickets t JOIN event_log e ON e.ticket_id = t.id"
+        " GROUP BY t.id ORDER BY t.number"
+    )
     assert rows == [("A001", 1), ("A002", 1)]
 
 
@@ -106,8 +110,10 @@ async def test_failed_transfer_leaves_both_tickets_as_they_were(rig_factory: Rig
     r = await rig_factory()
     t = (await r.svc.issue("A")).ticket
     await r.svc.call_next(1)
-    r.exec("CREATE TRIGGER boom BEFORE INSERT ON event_log WHEN NEW.kind = 'transferred'"
-           " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;")
+    r.exec(
+        "CREATE TRIGGER boom BEFORE INSERT ON event_log WHEN NEW.kind = 'transferred'"
+        " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+    )
     with pytest.raises(StoreUnavailable):
         await r.svc.transfer(1, "B", None)
     assert r.sql("SELECT number, state FROM tickets") == [("A001", "called")]
@@ -131,8 +137,9 @@ async def test_migrations_wal_and_synchronous_full(rig_factory: RigFactory) -> N
     from importlib import resources
 
     r = await rig_factory()
-    newest = max(int(f.name.split("_")[0]) for f in resources.files("hallctl.migrations").iterdir()
-                 if f.name.endswith(".sql"))
+    newest = max(
+        int(f.name.split("_")[0]) for f in resources.files("hallctl.migrations").iterdir() if f.name.endswith(".sql")
+    )
     assert r.sql("PRAGMA user_version") == [(newest,)]
     assert r.sql("PRAGMA journal_mode") == [("wal",)]
     sync = await r.svc.store.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
@@ -200,15 +207,20 @@ async def test_backup_command_makes_readable_copy(rig_factory: RigFactory, tmp_p
     for _ in range(5):
         await r.svc.issue("B")
     cfg_file = tmp_path / "hall.toml"
-    cfg_file.write_text(to_toml({"hall": {"id": "t", "name": "t"}, "store": {"path": r.db},
-                                 "category": [{"prefix": "B", "name": "b"}]}), encoding="utf-8")
+    cfg_file.write_text(
+        to_toml(
+            {"hall": {"id": "t", "name": "t"}, "store": {"path": r.db}, "category": [{"prefix": "B", "name": "b"}]}
+        ),
+        encoding="utf-8",
+    )
     target = tmp_path / "copy.db"
     assert cli.main(["-c", str(cfg_file), "backup", str(target)]) == 0
     conn = sqlite3.connect(target)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert [n for (n,) in conn.execute("SELECT number FROM tickets ORDER BY seq")] == [
-            f"B00{i}" for i in range(1, 6)]
+            f"B00{i}" for i in range(1, 6)
+        ]
         assert conn.execute("SELECT COUNT(*) FROM event_log").fetchone() == (5,)
     finally:
         conn.close()
@@ -232,9 +244,11 @@ async def test_full_database_gives_503_and_nothing_half_written(hall_factory: An
     assert failure.status_code == 503
     assert failure.headers["content-type"].startswith("application/problem+json")
     assert failure.json()["code"] == "store_full"
-    store_rows = await live.hall.store.read(lambda c: c.execute(
-        "SELECT t.number, (SELECT COUNT(*) FROM event_log e WHERE e.ticket_id = t.id) FROM tickets t"
-        " ORDER BY t.seq").fetchall())
+    store_rows = await live.hall.store.read(
+        lambda c: c.execute(
+            "SELECT t.number, (SELECT COUNT(*) FROM event_log e WHERE e.ticket_id = t.id) FROM tickets t ORDER BY t.seq"
+        ).fetchall()
+    )
     assert [tuple(row) for row in store_rows] == [(n, 1) for n in numbers]
     assert sorted(t.number for t in live.svc.q.tickets.values()) == numbers
     # The daemon keeps serving reads.
@@ -287,8 +301,10 @@ async def test_swipe_whose_ticket_cannot_be_saved_tells_the_kiosk(rig_factory: R
     await r.svc.card_read("k1", Holder(name="张三丰", id_number="11010519491231002X"))
     await r.svc.bus.drain()
     offer = next(e for e in r.events if isinstance(e, ev.CardRead)).offer
-    r.exec("CREATE TRIGGER boom BEFORE INSERT ON event_log WHEN NEW.kind = 'issued'"
-           " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;")
+    r.exec(
+        "CREATE TRIGGER boom BEFORE INSERT ON event_log WHEN NEW.kind = 'issued'"
+        " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+    )
     with pytest.raises(StoreUnavailable):
         await r.svc.issue_from_offer(offer, "A")
     await r.svc.bus.drain()

@@ -119,10 +119,12 @@ async def test_cached_reads_skip_the_database_and_unknown_tokens_are_not_cached(
     late = "hct_" + "x" * 43
     with pytest.raises(Unauthorized):
         await auth.authenticate(daemon, late)
-    await cli.write(lambda c: c.execute(
-        "INSERT INTO tokens (hash, role, windows, label, created_at) VALUES (?,?,?,?,?)",
-        (auth._hash(late), "kiosk", "[]", "late", "2026-01-01T00:00:00+00:00"),
-    ))
+    await cli.write(
+        lambda c: c.execute(
+            "INSERT INTO tokens (hash, role, windows, label, created_at) VALUES (?,?,?,?,?)",
+            (auth._hash(late), "kiosk", "[]", "late", "2026-01-01T00:00:00+00:00"),
+        )
+    )
     assert (await auth.authenticate(daemon, late)).role == "kiosk"
     assert reads == 2
 

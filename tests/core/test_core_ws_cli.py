@@ -63,8 +63,12 @@ def write_config(tmp_path: Path, live: LiveHall, **over: Any) -> Path:
 async def cli(config_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m hallctl.cli -c FILE ARGS`` in a thread, so the in-process hall keeps answering meanwhile."""
     return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "hallctl.cli", "-c", str(config_file), *args],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
+        subprocess.run,
+        [sys.executable, "-m", "hallctl.cli", "-c", str(config_file), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
     )
 
 
@@ -201,9 +205,20 @@ async def test_cli_stats_json_matches_scripted_day(live: LiveHall, clock: FakeCl
     assert out["day"] == "2026-11-23" and out["hall"] == "test"
     total = out["total"]
     assert total == {
-        "issued": 6, "called": 4, "done": 3, "no_show": 1, "no_show_rate": 0.25,
-        "avg_wait_s": 690.0, "p50_wait_s": 720.0, "p90_wait_s": 1200.0, "avg_service_s": 320.0,
-        "service_level": 0.5, "evaluations": 2, "unrated": 1, "satisfaction": 0.5, "bad_evaluations": 1,
+        "issued": 6,
+        "called": 4,
+        "done": 3,
+        "no_show": 1,
+        "no_show_rate": 0.25,
+        "avg_wait_s": 690.0,
+        "p50_wait_s": 720.0,
+        "p90_wait_s": 1200.0,
+        "avg_service_s": 320.0,
+        "service_level": 0.5,
+        "evaluations": 2,
+        "unrated": 1,
+        "satisfaction": 0.5,
+        "bad_evaluations": 1,
     }
     cats = out["by_category"]
     assert {k: v["issued"] for k, v in cats.items()} == {"A": 4, "B": 1, "C": 1}
@@ -225,8 +240,10 @@ async def test_cli_stats_json_matches_scripted_day(live: LiveHall, clock: FakeCl
 
 # ---- CLI: purge ------------------------------------------------------------------------------------------
 
-HOLDERS = [Holder(name="欧阳建国", id_number="11010119500101123X"),
-           Holder(name="张三丰", id_number="110101198001011234")]
+HOLDERS = [
+    Holder(name="欧阳建国", id_number="11010119500101123X"),
+    Holder(name="张三丰", id_number="110101198001011234"),
+]
 
 
 async def test_cli_purge_deletes_old_holders_keeps_counts(live: LiveHall, tmp_path: Path) -> None:
@@ -268,8 +285,13 @@ async def test_cli_token_list_shows_tokens_without_secrets(live: LiveHall, tmp_p
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [(r["role"], r["windows"]) for r in rows] == [
-        ("admin", []), ("kiosk", []), ("display", []), ("guide", []),
-        ("window", [1]), ("window", [2]), ("window", [3]),
+        ("admin", []),
+        ("kiosk", []),
+        ("display", []),
+        ("guide", []),
+        ("window", [1]),
+        ("window", [2]),
+        ("window", [3]),
     ]
     assert all(set(r) == {"id", "role", "windows", "label", "created_at", "revoked_at"} for r in rows)
     assert all(r["revoked_at"] is None for r in rows)

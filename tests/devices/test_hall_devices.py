@@ -84,8 +84,9 @@ async def hall(tmp_path: Path) -> AsyncIterator[Hall]:
 
 async def client(hall: Hall, role: str, windows: tuple[int, ...] = ()) -> httpx.AsyncClient:
     token = await auth.create_token(hall.store, role, windows)
-    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{hall.api.port}", timeout=10,
-                             headers={"Authorization": f"Bearer {token}"})
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{hall.api.port}", timeout=10, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 async def device_state(watch: Watch, hall: Hall, device: str, state: str, timeout: float = 10.0) -> None:
@@ -235,8 +236,9 @@ async def test_modbus_readings_feed_sensor_state_climate_and_alert(hall: Hall) -
     watch = Watch(hall)
     await device_state(watch, hall, "th-floor1", "ok", timeout=20)
     hall.devices.sims["th-floor1"].set(30.5, 54.6)
-    reading = await watch.wait(lambda e: isinstance(e, ev.SensorState) and e.sensor == "floor1"
-                               and e.temperature == 30.5, timeout=20)
+    reading = await watch.wait(
+        lambda e: isinstance(e, ev.SensorState) and e.sensor == "floor1" and e.temperature == 30.5, timeout=20
+    )
     assert isinstance(reading, ev.SensorState) and reading.humidity == 54.6
     climate = await watch.wait(lambda e: isinstance(e, ev.ClimateState) and e.zone == "floor1" and e.current == 30.5)
     assert isinstance(climate, ev.ClimateState) and climate.action == "cooling"

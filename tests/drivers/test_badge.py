@@ -87,9 +87,7 @@ class Hall:
         self.tasks: list[asyncio.Task[None]] = []
         self.badges: list[VirtualBadge] = []
 
-    def reader(
-        self, reader_name: str = READER0, poll_timeout: float = 0.2
-    ) -> tuple[BadgeReader, Recorder]:
+    def reader(self, reader_name: str = READER0, poll_timeout: float = 0.2) -> tuple[BadgeReader, Recorder]:
         rec = Recorder()
         reader = BadgeReader(
             "badge-test",
@@ -236,8 +234,13 @@ async def test_cancel_is_prompt_even_with_long_poll(pcscd: Pcscd) -> None:
     await asyncio.to_thread(wait_readers_empty)
     rec = Recorder()
     reader = BadgeReader(
-        "badge-test", READER0, on_badge=rec.on_badge, on_removed=rec.on_removed,
-        on_health=rec.on_health, poll_timeout=30.0, backoff=FAST,
+        "badge-test",
+        READER0,
+        on_badge=rec.on_badge,
+        on_removed=rec.on_removed,
+        on_health=rec.on_health,
+        poll_timeout=30.0,
+        backoff=FAST,
     )
     task = asyncio.create_task(reader.run())
     await rec.health("ok")

@@ -70,8 +70,12 @@ class HealthWatch:
 
 async def zbar(png: Path) -> str:
     proc = await asyncio.create_subprocess_exec(
-        "zbarimg", "--raw", "-q", str(png),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        "zbarimg",
+        "--raw",
+        "-q",
+        str(png),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     async with asyncio.timeout(10):
         out, _ = await proc.communicate()
@@ -138,9 +142,7 @@ async def test_printed_ticket_scans_and_reads(printer: EscPosPrinter, sim: EscPo
     assert printer.health() == Health("ok", "")
 
 
-async def test_status_checked_before_and_after_printing(
-    sim: EscPosSim, watch: HealthWatch
-) -> None:
+async def test_status_checked_before_and_after_printing(sim: EscPosSim, watch: HealthWatch) -> None:
     """Status is asked before the ticket and after the cut; bytes are render_ticket's."""
     assert sim.port is not None
     t = ticket()
@@ -153,9 +155,7 @@ async def test_status_checked_before_and_after_printing(
     assert sim.tickets[0].raw.endswith(render_ticket(t))
 
 
-async def test_paper_out_refuses_without_sending(
-    printer: EscPosPrinter, sim: EscPosSim, watch: HealthWatch
-) -> None:
+async def test_paper_out_refuses_without_sending(printer: EscPosPrinter, sim: EscPosSim, watch: HealthWatch) -> None:
     """Paper out: PaperOut raised, not a byte of the ticket sent, health error paper_out."""
     sim.set_paper("out")
     before = sim.stream_bytes
@@ -173,9 +173,7 @@ async def test_paper_out_refuses_without_sending(
     assert len(sim.tickets) == 1
 
 
-async def test_idle_printer_reports_paper_out(
-    printer: EscPosPrinter, sim: EscPosSim, watch: HealthWatch
-) -> None:
+async def test_idle_printer_reports_paper_out(printer: EscPosPrinter, sim: EscPosSim, watch: HealthWatch) -> None:
     """Nobody printing: the poll still shows paper out on health, and recovery after."""
     sim.set_paper("out")
     await watch.until("error", "paper_out")
@@ -183,9 +181,7 @@ async def test_idle_printer_reports_paper_out(
     await watch.until("ok")
 
 
-async def test_paper_near_end_prints_and_degrades(
-    printer: EscPosPrinter, sim: EscPosSim
-) -> None:
+async def test_paper_near_end_prints_and_degrades(printer: EscPosPrinter, sim: EscPosSim) -> None:
     """Near end: the ticket prints, health says degraded so staff change the roll."""
     sim.set_paper("near_end")
     await printer.print_ticket(ticket())
@@ -206,9 +202,7 @@ async def test_cover_open_refuses(printer: EscPosPrinter, sim: EscPosSim) -> Non
     assert printer.health() == Health("error", "cover_open")
 
 
-async def test_paper_runs_out_mid_ticket(
-    printer: EscPosPrinter, sim: EscPosSim
-) -> None:
+async def test_paper_runs_out_mid_ticket(printer: EscPosPrinter, sim: EscPosSim) -> None:
     """Paper ends half-way: PrintIncomplete(paper_out), no whole ticket, health error."""
     sim.run_out_of_paper_after(120)
     with pytest.raises(PrintIncomplete) as info:
@@ -237,9 +231,7 @@ async def test_silent_printer_is_offline_then_recovers(
     assert len(sim.tickets) == 1
 
 
-async def test_unplug_and_plug_heal_by_themselves(
-    printer: EscPosPrinter, sim: EscPosSim, watch: HealthWatch
-) -> None:
+async def test_unplug_and_plug_heal_by_themselves(printer: EscPosPrinter, sim: EscPosSim, watch: HealthWatch) -> None:
     """USB adapter pulled: offline, printing refused; put back: ok again, printing works."""
     sim.unplug()
     await watch.until("offline")
@@ -252,9 +244,7 @@ async def test_unplug_and_plug_heal_by_themselves(
     assert printer.counters["reconnects"] >= 1
 
 
-async def test_printer_absent_at_start_comes_up_later(
-    tmp_path: Path, watch: HealthWatch
-) -> None:
+async def test_printer_absent_at_start_comes_up_later(tmp_path: Path, watch: HealthWatch) -> None:
     """Kiosk started before its printer is plugged: offline, then ok without restart."""
     sim = EscPosSim(tmp_path / "ttyPRN9", tmp_path / "out")
     async with make_printer(str(tmp_path / "ttyPRN9"), watch):
@@ -268,9 +258,7 @@ async def test_one_print_at_a_time(tmp_path: Path, sim: EscPosSim, watch: Health
     assert sim.port is not None
     async with make_printer(sim.port.path, watch, chunk_size=16, chunk_pause=0.001) as p:
         await watch.until("ok")
-        await asyncio.gather(
-            p.print_ticket(ticket("A001", "T-1")), p.print_ticket(ticket("A002", "T-2"))
-        )
+        await asyncio.gather(p.print_ticket(ticket("A001", "T-1")), p.print_ticket(ticket("A002", "T-2")))
     assert sorted(t.qr_payloads[0] for t in sim.tickets) == ["T-1", "T-2"]
     for t in sim.tickets:
         assert len(t.qr_payloads) == 1
@@ -279,9 +267,7 @@ async def test_one_print_at_a_time(tmp_path: Path, sim: EscPosSim, watch: Health
     assert sim.unknown_commands == 0
 
 
-async def test_cutter_error_and_recover(
-    printer: EscPosPrinter, sim: EscPosSim, watch: HealthWatch
-) -> None:
+async def test_cutter_error_and_recover(printer: EscPosPrinter, sim: EscPosSim, watch: HealthWatch) -> None:
     """Cutter jam refuses printing; DLE ENQ recovery clears it and printing resumes."""
     sim.set_cutter_error(True)
     with pytest.raises(CutterError):

@@ -123,9 +123,7 @@ async def test_garbage_and_invalid_levels_are_counted_not_delivered(rig: Rig) ->
     assert counters.bad_frames == 4  # bad CRC + levels 0 and 6 + two-byte payload
     async with asyncio.timeout(5):
         acks = await rig.sim.wait_ack(4)
-    assert [status for _, status in acks] == [hallframe.STATUS_BAD_COMMAND] * 3 + [
-        hallframe.STATUS_OK
-    ]
+    assert [status for _, status in acks] == [hallframe.STATUS_BAD_COMMAND] * 3 + [hallframe.STATUS_OK]
 
 
 async def test_pad_timeout_is_reported_not_graded(rig: Rig) -> None:

@@ -11,9 +11,7 @@ from drivers.crc import crc16_arc, crc16_modbus
 from drivers.hallframe import Frame, FrameDecoder
 from drivers.led import HallFrameProtocol, TextRefused
 
-SHOW_A001_ON_3 = bytes.fromhex(
-    "AA 55 03 01 11 00 00 00 41 30 30 31 C7 EB B5 BD 33 BA C5 B4 B0 BF DA F0 3F"
-)
+SHOW_A001_ON_3 = bytes.fromhex("AA 55 03 01 11 00 00 00 41 30 30 31 C7 EB B5 BD 33 BA C5 B4 B0 BF DA F0 3F")
 ACK_FROM_3 = bytes.fromhex("AA 55 03 81 01 00 00 19 FC")
 STATUS_QUERY_3 = bytes.fromhex("AA 55 03 10 00 00 01 A5")
 
@@ -24,9 +22,7 @@ def test_crc16_known_check_values() -> None:
     assert crc16_arc(b"123456789") == 0xBB3D
     request = bytes.fromhex("01 04 00 01 00 01")
     assert crc16_modbus(request).to_bytes(2, "little") == bytes.fromhex("60 0A")
-    assert crc16_modbus(bytes.fromhex("01 04 02 01 31")).to_bytes(2, "little") == bytes.fromhex(
-        "79 74"
-    )
+    assert crc16_modbus(bytes.fromhex("01 04 02 01 31")).to_bytes(2, "little") == bytes.fromhex("79 74")
 
 
 def test_show_text_example_frame_byte_for_byte() -> None:
@@ -115,9 +111,7 @@ frames_st = st.builds(
 
 
 @given(st.binary(max_size=300), frames_st, st.binary(max_size=300))
-def test_valid_frame_recovered_from_surrounding_garbage(
-    before: bytes, frame: Frame, after: bytes
-) -> None:
+def test_valid_frame_recovered_from_surrounding_garbage(before: bytes, frame: Frame, after: bytes) -> None:
     """Garbage may even fake a header that swallows the frame; hunting must still find it."""
     decoder = FrameDecoder()
     got = decoder.feed(before + frame.encode() + after)

@@ -179,9 +179,7 @@ def test_read_reply_layout_is_byte_exact() -> None:
     ("fp_len", "total", "len_bytes"),
     [(1024, 2321, "09 0A"), (512, 1809, "07 0A"), (0, 1297, "05 0A")],
 )
-def test_fingerprint_variant_uses_its_length_fields(
-    fp_len: int, total: int, len_bytes: str
-) -> None:
+def test_fingerprint_variant_uses_its_length_fields(fp_len: int, total: int, len_bytes: str) -> None:
     card = SAMPLE_CARDS["young"]
     frame = encode_response(SW3.SUCCESS, encode_read_data(card, fingerprint=bytes(fp_len)))
     assert len(frame) == total
@@ -326,8 +324,17 @@ def test_text_block_round_trip(
     number: str,
     photo: bytes,
 ) -> None:
-    card = make_card(name, number, sex=sex, birth=birth, nation=nation, address=address,
-                     authority=authority, valid_to=valid_to, photo=photo)
+    card = make_card(
+        name,
+        number,
+        sex=sex,
+        birth=birth,
+        nation=nation,
+        address=address,
+        authority=authority,
+        valid_to=valid_to,
+        photo=photo,
+    )
     block = encode_text_block(card)
     assert len(block) == 256
     assert parse_read_data(encode_read_data(card)) == card

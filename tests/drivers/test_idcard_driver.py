@@ -90,9 +90,7 @@ async def running(sim: IdCardSim, **kwargs: Any) -> AsyncIterator[tuple[IdCardRe
         "read_timeout": 2.0,
     }
     options.update(kwargs)
-    reader = IdCardReader(
-        "idcard-test", sim.path, on_card=harness.on_card, on_health=harness.on_health, **options
-    )
+    reader = IdCardReader("idcard-test", sim.path, on_card=harness.on_card, on_health=harness.on_health, **options)
     async with reader:
         await harness.wait_health("ok")
         yield reader, harness
@@ -114,9 +112,7 @@ async def test_presented_card_arrives_exactly_once(sim: IdCardSim) -> None:
         assert card.valid_to is None
         await assert_no_more_cards(sim, harness)
         assert reader.health() == Health("ok")
-        assert reader.counters.as_dict() == {
-            "bad_frames": 0, "timeouts": 0, "garbage_bytes": 0, "reconnects": 0
-        }
+        assert reader.counters.as_dict() == {"bad_frames": 0, "timeouts": 0, "garbage_bytes": 0, "reconnects": 0}
 
 
 async def test_card_left_on_a_redetecting_reader_is_reported_once(make_sim: SimFactory) -> None:
@@ -248,8 +244,12 @@ async def test_reader_started_before_the_port_exists_comes_up(make_sim: SimFacto
         sim.unplug()
         harness = Harness()
         reader = IdCardReader(
-            "idcard-test", sim.path, on_card=harness.on_card, on_health=harness.on_health,
-            poll_interval=0.02, backoff=Backoff(initial=0.05, maximum=0.2),
+            "idcard-test",
+            sim.path,
+            on_card=harness.on_card,
+            on_health=harness.on_health,
+            poll_interval=0.02,
+            backoff=Backoff(initial=0.05, maximum=0.2),
         )
         async with reader:
             async with asyncio.timeout(WAIT):
@@ -267,8 +267,12 @@ async def test_sam_fault_at_start_is_an_error(sim: IdCardSim, code: SW3) -> None
     sim.sam_fault(code)
     harness = Harness()
     reader = IdCardReader(
-        "idcard-test", sim.path, on_card=harness.on_card, on_health=harness.on_health,
-        poll_interval=0.02, backoff=Backoff(initial=0.05, maximum=0.2),
+        "idcard-test",
+        sim.path,
+        on_card=harness.on_card,
+        on_health=harness.on_health,
+        poll_interval=0.02,
+        backoff=Backoff(initial=0.05, maximum=0.2),
     )
     async with reader:
         error = await harness.wait_health("error")
@@ -305,9 +309,7 @@ async def test_failing_callback_does_not_stop_the_reader(sim: IdCardSim) -> None
         assert await harness.next_card() == PERMIT
 
 
-async def test_logs_never_carry_names_or_id_numbers(
-    sim: IdCardSim, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_logs_never_carry_names_or_id_numbers(sim: IdCardSim, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     async with running(sim, replace_after=1) as (reader, harness):
         harness.fail_callback = True
@@ -327,8 +329,7 @@ async def test_logs_never_carry_names_or_id_numbers(
         frames = " ".join(reader.health_tracker.frames)
     text = caplog.text
     assert "1101**********002X" in text  # the masked form is there to correlate
-    for secret in (ELDERLY.name, ELDERLY.id_number, PERMIT.name, PERMIT.id_number,
-                   ELDERLY.address, "19491231"):
+    for secret in (ELDERLY.name, ELDERLY.id_number, PERMIT.name, PERMIT.id_number, ELDERLY.address, "19491231"):
         assert secret not in text
     assert ELDERLY.id_number.encode("utf-16-le").hex(" ") not in frames
     assert len(frames) > 0

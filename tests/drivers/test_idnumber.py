@@ -86,9 +86,7 @@ def test_fifteen_digit_number_has_19xx_birth_and_upgrades() -> None:
     position=st.integers(0, 16),
     delta=st.integers(1, 9),
 )
-def test_any_single_digit_typo_is_caught(
-    region: str, birth: dt.date, seq: str, position: int, delta: int
-) -> None:
+def test_any_single_digit_typo_is_caught(region: str, birth: dt.date, seq: str, position: int, delta: int) -> None:
     """MOD 11-2 detects every single-digit error: a clerk's typo never passes."""
     first17 = region + birth.strftime("%Y%m%d") + seq
     number = first17 + check_char(first17)

@@ -172,9 +172,7 @@ async def test_busy_display_is_retried(rig: Rig) -> None:
     ("status", "reason"),
     [(0x02, "bad_command"), (0x03, "text_too_long"), (0x04, "unsupported_char")],
 )
-async def test_rejection_raises_with_reason_and_is_not_retried(
-    rig: Rig, status: int, reason: str
-) -> None:
+async def test_rejection_raises_with_reason_and_is_not_retried(rig: Rig, status: int, reason: str) -> None:
     rig.sim.reject_next(status, address=3)
     async with asyncio.timeout(5):
         with pytest.raises(DisplayRejected) as info:

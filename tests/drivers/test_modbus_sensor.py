@@ -160,9 +160,15 @@ async def test_stale_readings_degrade_before_offline(sim: ModbusSensorSim) -> No
     """With stale_after, a sensor gone quiet is degraded as soon as its data is too old."""
     rec = Recorder()
     driver = ModbusSensor(
-        "sensor-test", sim.path, on_reading=rec.readings.put_nowait,
-        on_health=rec.healths.put_nowait, interval=0.05, timeout=0.2, retries=0,
-        stale_after=0.1, backoff=Backoff(initial=0.05, maximum=0.2),
+        "sensor-test",
+        sim.path,
+        on_reading=rec.readings.put_nowait,
+        on_health=rec.healths.put_nowait,
+        interval=0.05,
+        timeout=0.2,
+        retries=0,
+        stale_after=0.1,
+        backoff=Backoff(initial=0.05, maximum=0.2),
     )
     task = asyncio.create_task(driver.run())
     try:

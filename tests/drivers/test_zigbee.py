@@ -21,24 +21,17 @@ from drivers.zigbee import (
     state_topic,
 )
 
-AQARA = (
-    b'{"battery":100,"humidity":54.6,"linkquality":120,"pressure":1008.2,'
-    b'"temperature":23.5,"voltage":3005}'
-)
+AQARA = b'{"battery":100,"humidity":54.6,"linkquality":120,"pressure":1008.2,"temperature":23.5,"voltage":3005}'
 
 
 def test_aqara_example_parses() -> None:
     """The documented WSDCGQ11LM message gives all four values; extra keys are ignored."""
-    assert parse_state(AQARA) == ZigbeeReading(
-        temperature=23.5, humidity=54.6, battery=100, linkquality=120
-    )
+    assert parse_state(AQARA) == ZigbeeReading(temperature=23.5, humidity=54.6, battery=100, linkquality=120)
 
 
 def test_missing_keys_are_none() -> None:
     """An SNZB-02 report without temperature is valid; the reading just lacks it."""
-    assert parse_state(b'{"humidity":48.2,"linkquality":87}') == ZigbeeReading(
-        humidity=48.2, linkquality=87
-    )
+    assert parse_state(b'{"humidity":48.2,"linkquality":87}') == ZigbeeReading(humidity=48.2, linkquality=87)
     assert parse_state(b"{}") == ZigbeeReading()
     assert parse_state(b'{"temperature":null}') == ZigbeeReading()
 

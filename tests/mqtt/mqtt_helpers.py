@@ -63,14 +63,24 @@ def wait_for_port(port: int, timeout: float = 5.0) -> None:
 class Mosquitto:
     """One mosquitto process with its config in ``workdir``; restartable on the same port."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None, extra: str = "", anonymous: bool = True,
-                 persistence: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        extra: str = "",
+        anonymous: bool = True,
+        persistence: bool = False,
+    ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.conf = workdir / "mosquitto.conf"
         # `user`: mosquitto started as root would switch to the `mosquitto` user and lose the temp dir.
-        lines = [f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1",
-                 f"allow_anonymous {'true' if anonymous else 'false'}"]
+        lines = [
+            f"user {getpass.getuser()}",
+            f"listener {self.port} 127.0.0.1",
+            f"allow_anonymous {'true' if anonymous else 'false'}",
+        ]
         if persistence:
             lines += ["persistence true", f"persistence_location {workdir}/", "autosave_interval 3600"]
         else:
@@ -85,8 +95,11 @@ class Mosquitto:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=(self.workdir / "stderr.log").open("ab"))
+        self.proc = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "stderr.log").open("ab"),
+        )
         try:
             wait_for_port(self.port)
         except TimeoutError:
@@ -170,8 +183,9 @@ class Listener:
                 self.messages.append(msg)
                 self._new.notify_all()
 
-    async def wait_for(self, pred: Callable[[aiomqtt.Message], bool], timeout: float = 5.0,
-                       start: int = 0) -> aiomqtt.Message:
+    async def wait_for(
+        self, pred: Callable[[aiomqtt.Message], bool], timeout: float = 5.0, start: int = 0
+    ) -> aiomqtt.Message:
         """The first message (from index ``start``) matching ``pred``; fails after ``timeout``."""
         async with asyncio.timeout(timeout), self._new:
             i = start
@@ -182,10 +196,12 @@ class Listener:
                     i += 1
                 await self._new.wait()
 
-    async def topic(self, topic: str, timeout: float = 5.0, payload: bytes | None = None,
-                    start: int = 0) -> aiomqtt.Message:
+    async def topic(
+        self, topic: str, timeout: float = 5.0, payload: bytes | None = None, start: int = 0
+    ) -> aiomqtt.Message:
         return await self.wait_for(
-            lambda m: m.topic.value == topic and (payload is None or m.payload == payload), timeout, start)
+            lambda m: m.topic.value == topic and (payload is None or m.payload == payload), timeout, start
+        )
 
     async def barrier(self, timeout: float = 5.0) -> None:
         """Return once everything the broker queued for us before now has arrived.
@@ -199,13 +215,17 @@ class Listener:
         await self.topic(self.barrier_topic, timeout=timeout, payload=marker, start=start)
 
     def on(self, topic: str) -> list[Any]:
-        return [json.loads(m.payload) for m in self.messages  # type: ignore[arg-type]
-                if m.topic.value == topic and m.payload]
+        return [
+            json.loads(m.payload)
+            for m in self.messages  # type: ignore[arg-type]
+            if m.topic.value == topic and m.payload
+        ]
 
 
 @contextlib.asynccontextmanager
-async def listen(url: str, *topics: str, protocol: aiomqtt.ProtocolVersion = aiomqtt.ProtocolVersion.V5,
-                 **kw: Any) -> AsyncIterator[Listener]:
+async def listen(
+    url: str, *topics: str, protocol: aiomqtt.ProtocolVersion = aiomqtt.ProtocolVersion.V5, **kw: Any
+) -> AsyncIterator[Listener]:
     host, port = url.removeprefix("mqtt://").rsplit(":", 1)
     async with aiomqtt.Client(host, int(port), protocol=protocol, **kw) as client:
         listener = Listener(client)

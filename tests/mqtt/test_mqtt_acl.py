@@ -22,8 +22,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     for i, user in enumerate(USERS):
         args = [tool("mosquitto_passwd"), *(["-c"] if i == 0 else []), "-b", str(passwd), user, f"pw-{user}"]
         subprocess.run(args, check=True, capture_output=True)
-    broker = Mosquitto(work, anonymous=False,
-                       extra=f"password_file {passwd}\nacl_file {MOSQUITTO_CONF_DIR / 'acl'}\n")
+    broker = Mosquitto(work, anonymous=False, extra=f"password_file {passwd}\nacl_file {MOSQUITTO_CONF_DIR / 'acl'}\n")
     broker.start()
     yield broker
     broker.stop()
@@ -36,10 +35,12 @@ def creds(user: str, client_id: str | None = None) -> dict[str, Any]:
 async def issue(kiosk: Listener, root: str, reply_to: str) -> dict[str, Any]:
     rid = uuid.uuid4().hex
     start = len(kiosk.messages)
-    await kiosk.client.publish(f"{root}/cmd/ticket/issue",
-                               json.dumps({"category": "A", "reply_to": reply_to, "request_id": rid}), qos=1)
-    msg = await kiosk.wait_for(lambda m: m.topic.value == reply_to
-                               and json.loads(m.payload).get("request_id") == rid, start=start)  # type: ignore[arg-type]
+    await kiosk.client.publish(
+        f"{root}/cmd/ticket/issue", json.dumps({"category": "A", "reply_to": reply_to, "request_id": rid}), qos=1
+    )
+    msg = await kiosk.wait_for(
+        lambda m: m.topic.value == reply_to and json.loads(m.payload).get("request_id") == rid, start=start
+    )  # type: ignore[arg-type]
     reply: dict[str, Any] = json.loads(msg.payload)  # type: ignore[arg-type]
     return reply
 
@@ -54,18 +55,20 @@ async def test_anonymous_and_wrong_password_are_refused(secured: Mosquitto) -> N
                 pass
 
 
-async def test_kiosk_screen_and_hvac_can_do_only_their_part(secured: Mosquitto, tmp_path: Path,
-                                                            hall_id: str) -> None:
+async def test_kiosk_screen_and_hvac_can_do_only_their_part(secured: Mosquitto, tmp_path: Path, hall_id: str) -> None:
     """Kiosks only issue, screens only read, HVAC only its climate topics; the daemon never sees the rest."""
     root = f"hallctl/{hall_id}"
     url = secured.url.replace("mqtt://", "mqtt://hallctl:pw-hallctl@")
     kiosk_reply = f"{root}/reply/kiosk-k1/r"
-    async with running(make_config(tmp_path, hall_id, url)) as hall, \
-            listen(secured.url, f"{root}/#", **creds("hallctl", "observer")) as observer, \
-            listen(secured.url, f"{root}/#", **creds("kiosk", "kiosk-k1")) as kiosk, \
-            listen(secured.url, f"{root}/#", **creds("screen")) as screen, \
-            listen(secured.url, f"{root}/climate/#", f"{root}/event/#", f"{root}/reply/#",
-                   **creds("hvac", "hvac-1")) as hvac:
+    async with (
+        running(make_config(tmp_path, hall_id, url)) as hall,
+        listen(secured.url, f"{root}/#", **creds("hallctl", "observer")) as observer,
+        listen(secured.url, f"{root}/#", **creds("kiosk", "kiosk-k1")) as kiosk,
+        listen(secured.url, f"{root}/#", **creds("screen")) as screen,
+        listen(
+            secured.url, f"{root}/climate/#", f"{root}/event/#", f"{root}/reply/#", **creds("hvac", "hvac-1")
+        ) as hvac,
+    ):
         # The kiosk issues and gets its own reply.
         first = await issue(kiosk, root, kiosk_reply)
         assert first["ok"] is True and first["ticket"]["number"] == "A001"
@@ -87,9 +90,9 @@ async def test_kiosk_screen_and_hvac_can_do_only_their_part(secured: Mosquitto, 
         await screen.topic(f"{root}/queue/A/state")
         await screen.topic(f"{root}/event/ticket_issued")
         # HVAC sets its zone, reads the climate state, and saw no ticket events on the way.
-        await hvac.client.publish(f"{root}/cmd/climate/floor1/set",
-                                  json.dumps({"mode": "cool", "target": 24.0}), qos=1)
-        await hvac.wait_for(lambda m: m.topic.value == f"{root}/climate/floor1/state"
-                            and json.loads(m.payload)["mode"] == "cool")  # type: ignore[arg-type]
+        await hvac.client.publish(f"{root}/cmd/climate/floor1/set", json.dumps({"mode": "cool", "target": 24.0}), qos=1)
+        await hvac.wait_for(
+            lambda m: m.topic.value == f"{root}/climate/floor1/state" and json.loads(m.payload)["mode"] == "cool"
+        )  # type: ignore[arg-type]
         assert hall.service.climate["floor1"].target == 24.0
         assert not [m for m in hvac.messages if "/event/" in m.topic.value or "/reply/" in m.topic.value]

@@ -28,8 +28,9 @@ async def test_hall_events_reach_the_central_broker_and_commands_come_back(tmp_p
     hall_broker = Mosquitto(tmp_path / "hall", extra=bridge_section(hall_id, central.port))
     root = f"hallctl/{hall_id}"
     try:
-        async with listen(central.url, "hallctl/+/status", "hallctl/+/event/#", f"{root}/bridge/state",
-                          f"{root}/reply/#") as city:
+        async with listen(
+            central.url, "hallctl/+/status", "hallctl/+/event/#", f"{root}/bridge/state", f"{root}/reply/#"
+        ) as city:
             hall_broker.start()
             await city.topic(f"{root}/bridge/state", payload=b"1", timeout=10)
             async with running(make_config(tmp_path, hall_id, hall_broker.url)) as hall:
@@ -41,12 +42,18 @@ async def test_hall_events_reach_the_central_broker_and_commands_come_back(tmp_p
                 for expected in ("B001", "B002"):  # a command looping over the bridge would skip a number
                     rid = uuid.uuid4().hex
                     start = len(city.messages)
-                    await city.client.publish(f"{root}/cmd/ticket/issue", json.dumps(
-                        {"category": "B", "reply_to": f"{root}/reply/city", "request_id": rid}), qos=1)
+                    await city.client.publish(
+                        f"{root}/cmd/ticket/issue",
+                        json.dumps({"category": "B", "reply_to": f"{root}/reply/city", "request_id": rid}),
+                        qos=1,
+                    )
                     reply = await city.topic(f"{root}/reply/city", start=start)
                     assert json.loads(reply.payload)["ticket"]["number"] == expected  # type: ignore[arg-type]
-                    await city.wait_for(lambda m, n=expected: m.topic.value == f"{root}/event/ticket_issued"
-                                        and json.loads(m.payload)["number"] == n)  # type: ignore[arg-type,misc]
+                    await city.wait_for(
+                        lambda m, n=expected: (
+                            m.topic.value == f"{root}/event/ticket_issued" and json.loads(m.payload)["number"] == n
+                        )
+                    )  # type: ignore[arg-type,misc]
                 assert sorted(t.number for t in hall.service.q.tickets.values()) == ["A001", "B001", "B002"]
     finally:
         hall_broker.stop()

@@ -17,8 +17,9 @@ from paho.mqtt.properties import Properties
 V311 = aiomqtt.ProtocolVersion.V311
 
 
-async def ask_v311(sub: Listener, topic: str, body: dict[str, Any] | bytes, reply_to: str,
-                   request_id: str | None = None) -> dict[str, Any]:
+async def ask_v311(
+    sub: Listener, topic: str, body: dict[str, Any] | bytes, reply_to: str, request_id: str | None = None
+) -> dict[str, Any]:
     """Publish a 3.1.1-style command with reply_to/request_id and return the matching reply."""
     request_id = request_id or uuid.uuid4().hex
     if isinstance(body, dict):
@@ -29,32 +30,40 @@ async def ask_v311(sub: Listener, topic: str, body: dict[str, Any] | bytes, repl
     await sub.client.publish(topic, payload, qos=1)
     msg = await sub.wait_for(
         lambda m: m.topic.value == reply_to and json.loads(m.payload).get("request_id") == request_id,  # type: ignore[arg-type]
-        start=start)
+        start=start,
+    )
     reply: dict[str, Any] = json.loads(msg.payload)  # type: ignore[arg-type]
     return reply
 
 
-async def ask_v5(sub: Listener, topic: str, body: dict[str, Any], reply_to: str,
-                 correlation: bytes | None = None) -> tuple[dict[str, Any], aiomqtt.Message]:
+async def ask_v5(
+    sub: Listener, topic: str, body: dict[str, Any], reply_to: str, correlation: bytes | None = None
+) -> tuple[dict[str, Any], aiomqtt.Message]:
     props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     props.ResponseTopic = reply_to
     props.CorrelationData = correlation or uuid.uuid4().bytes
     start = len(sub.messages)
     await sub.client.publish(topic, json.dumps(body).encode(), qos=1, properties=props)
     msg = await sub.wait_for(
-        lambda m: m.topic.value == reply_to and m.properties is not None
-        and getattr(m.properties, "CorrelationData", None) == props.CorrelationData, start=start)
+        lambda m: (
+            m.topic.value == reply_to
+            and m.properties is not None
+            and getattr(m.properties, "CorrelationData", None) == props.CorrelationData
+        ),
+        start=start,
+    )
     reply: dict[str, Any] = json.loads(msg.payload)  # type: ignore[arg-type]
     return reply, msg
 
 
-async def test_mqtt5_response_topic_and_correlation_data(mosquitto: Mosquitto, tmp_path: Path,
-                                                        hall_id: str) -> None:
+async def test_mqtt5_response_topic_and_correlation_data(mosquitto: Mosquitto, tmp_path: Path, hall_id: str) -> None:
     """An MQTT 5 client gets its reply on the response topic with its correlation data."""
     root = f"hallctl/{hall_id}"
     reply_to = f"{root}/reply/screen-1/{uuid.uuid4().hex}"
-    async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, \
-            listen(mosquitto.url, reply_to, f"{root}/event/ticket_called") as sub:
+    async with (
+        running(make_config(tmp_path, hall_id, mosquitto.url)) as hall,
+        listen(mosquitto.url, reply_to, f"{root}/event/ticket_called") as sub,
+    ):
         issued, _ = await ask_v5(sub, f"{root}/cmd/ticket/issue", {"category": "A"}, reply_to)
         assert issued["ok"] is True and issued["ticket"]["number"] == "A001"
         called, msg = await ask_v5(sub, f"{root}/cmd/window/1/call_next", {}, reply_to, b"\x00corr-1")
@@ -65,8 +74,9 @@ async def test_mqtt5_response_topic_and_correlation_data(mosquitto: Mosquitto, t
 
 
 @pytest.mark.parametrize("embedded", [False, True], ids=["mosquitto", "embedded-amqtt"])
-async def test_mqtt311_reply_to_and_request_id(mosquitto: Mosquitto, tmp_path: Path, hall_id: str,
-                                               embedded: bool) -> None:
+async def test_mqtt311_reply_to_and_request_id(
+    mosquitto: Mosquitto, tmp_path: Path, hall_id: str, embedded: bool
+) -> None:
     """A 3.1.1 client gets its reply on reply_to echoing request_id, on Mosquitto and on the embedded broker."""
     root = f"hallctl/{hall_id}"
     reply_to = f"{root}/reply/kiosk-k1"
@@ -84,10 +94,10 @@ async def test_mqtt311_reply_to_and_request_id(mosquitto: Mosquitto, tmp_path: P
                 assert reply["ticket"]["number"] == "B001"
             reply = await ask_v311(sub, f"{root}/cmd/window/3/pause", {}, reply_to)
             assert reply["ok"] is True and reply["window"]["state"] == "paused"
-            await sub.wait_for(lambda m: m.topic.value == f"{root}/window/3/state"
-                               and json.loads(m.payload)["state"] == "paused")  # type: ignore[arg-type]
-            reply = await ask_v311(sub, f"{root}/cmd/climate/floor1/set", {"mode": "cool", "target": 25.5},
-                                   reply_to)
+            await sub.wait_for(
+                lambda m: m.topic.value == f"{root}/window/3/state" and json.loads(m.payload)["state"] == "paused"
+            )  # type: ignore[arg-type]
+            reply = await ask_v311(sub, f"{root}/cmd/climate/floor1/set", {"mode": "cool", "target": 25.5}, reply_to)
             assert reply["ok"] is True and reply["climate"]["target"] == 25.5
             reply = await ask_v311(sub, f"{root}/cmd/display/led3/show", {"text": "暂停服务"}, reply_to)
             assert reply["ok"] is True and reply["display"] == "led3"
@@ -98,8 +108,7 @@ async def test_repeated_request_id_issues_one_ticket(mosquitto: Mosquitto, tmp_p
     """A kiosk that retries with the same request_id gets the first reply, not a second ticket."""
     root = f"hallctl/{hall_id}"
     reply_to = f"{root}/reply/kiosk-k1"
-    async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, \
-            listen(mosquitto.url, reply_to) as sub:
+    async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, listen(mosquitto.url, reply_to) as sub:
         first = await ask_v311(sub, f"{root}/cmd/ticket/issue", {"category": "A"}, reply_to, "same-id")
         again = await ask_v311(sub, f"{root}/cmd/ticket/issue", {"category": "A"}, reply_to, "same-id")
         other = await ask_v311(sub, f"{root}/cmd/ticket/issue", {"category": "A"}, reply_to, "other-id")
@@ -112,26 +121,34 @@ async def test_repeated_request_id_issues_one_ticket(mosquitto: Mosquitto, tmp_p
         assert len(hall.service.q.tickets) == 3
 
 
-@pytest.mark.parametrize(("topic", "body", "code"), [
-    ("cmd/ticket/issue", b"{not json", "malformed_json"),
-    ("cmd/ticket/issue", b"[1, 2]", "malformed_json"),
-    ("cmd/ticket/issue", {}, "invalid_arguments"),  # category missing
-    ("cmd/ticket/issue", {"category": "Z"}, "unknown_category"),
-    ("cmd/window/99/call_next", {}, "unknown_window"),
-    ("cmd/window/x/call_next", {}, "invalid_arguments"),
-    ("cmd/window/1/explode", {}, "unknown_command"),
-    ("cmd/coffee/make", {}, "unknown_command"),
-    ("cmd/window/1/call_next", {"surprise": 1}, "invalid_arguments"),
-    ("cmd/window/1/recall", {}, None),  # nothing called: a refusal from the engine, whatever its code
-])
+@pytest.mark.parametrize(
+    ("topic", "body", "code"),
+    [
+        ("cmd/ticket/issue", b"{not json", "malformed_json"),
+        ("cmd/ticket/issue", b"[1, 2]", "malformed_json"),
+        ("cmd/ticket/issue", {}, "invalid_arguments"),  # category missing
+        ("cmd/ticket/issue", {"category": "Z"}, "unknown_category"),
+        ("cmd/window/99/call_next", {}, "unknown_window"),
+        ("cmd/window/x/call_next", {}, "invalid_arguments"),
+        ("cmd/window/1/explode", {}, "unknown_command"),
+        ("cmd/coffee/make", {}, "unknown_command"),
+        ("cmd/window/1/call_next", {"surprise": 1}, "invalid_arguments"),
+        ("cmd/window/1/recall", {}, None),  # nothing called: a refusal from the engine, whatever its code
+    ],
+)
 async def test_bad_commands_get_an_error_reply_and_a_log_line(
-        mosquitto: Mosquitto, tmp_path: Path, hall_id: str, caplog: pytest.LogCaptureFixture,
-        topic: str, body: dict[str, Any] | bytes, code: str | None) -> None:
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    hall_id: str,
+    caplog: pytest.LogCaptureFixture,
+    topic: str,
+    body: dict[str, Any] | bytes,
+    code: str | None,
+) -> None:
     """Malformed, unknown or refused commands get ok=false with a code, a log line, and the daemon carries on."""
     root = f"hallctl/{hall_id}"
     reply_to = f"{root}/reply/tester"
-    async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, \
-            listen(mosquitto.url, reply_to) as sub:
+    async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, listen(mosquitto.url, reply_to) as sub:
         caplog.set_level(logging.INFO, logger="hallctl.mqtt")
         if isinstance(body, bytes):
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
@@ -145,8 +162,9 @@ async def test_bad_commands_get_an_error_reply_and_a_log_line(
         assert set(reply["error"]) == {"code", "message"}
         if code is not None:
             assert reply["error"]["code"] == code, reply
-        assert any(r.name == "hallctl.mqtt" and r.levelno >= logging.WARNING and root in r.getMessage()
-                   for r in caplog.records)
+        assert any(
+            r.name == "hallctl.mqtt" and r.levelno >= logging.WARNING and root in r.getMessage() for r in caplog.records
+        )
         # Still alive: the next good command works on the same link.
         good = await ask_v311(sub, f"{root}/cmd/ticket/issue", {"category": "A"}, reply_to)
         assert good["ok"] is True
@@ -154,7 +172,8 @@ async def test_bad_commands_get_an_error_reply_and_a_log_line(
 
 
 async def test_retained_commands_and_foreign_reply_topics_are_refused(
-        mosquitto: Mosquitto, tmp_path: Path, hall_id: str) -> None:
+    mosquitto: Mosquitto, tmp_path: Path, hall_id: str
+) -> None:
     """A retained command is not executed (it would rerun on every reconnect); replies never hit our own topics."""
     root = f"hallctl/{hall_id}"
     reply_to = f"{root}/reply/tester"
@@ -163,8 +182,10 @@ async def test_retained_commands_and_foreign_reply_topics_are_refused(
         await pre.client.publish(cmd, json.dumps({"category": "A"}), qos=1, retain=True)
         await pre.topic(cmd)
     try:
-        async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, \
-                listen(mosquitto.url, reply_to, f"{root}/status") as sub:
+        async with (
+            running(make_config(tmp_path, hall_id, mosquitto.url)) as hall,
+            listen(mosquitto.url, reply_to, f"{root}/status") as sub,
+        ):
             first = await ask_v311(sub, cmd, {"category": "A"}, reply_to)
             assert first["ticket"]["number"] == "A001"  # the retained one did not take A001
             bad = json.dumps({"category": "A", "reply_to": f"{root}/status", "request_id": "r"}).encode()

@@ -42,19 +42,29 @@ async def test_events_during_a_broker_outage_arrive_in_order_after_restart(tmp_p
             assert health["outbox"] == 7
             broker.start()
             async with listen(broker.url, **sub_kw) as sub:  # resumes the session: no new subscribe needed
-                await sub.wait_for(lambda m: m.topic.value.endswith("ticket_called")
-                                   and json.loads(m.payload)["recall"] == 1, timeout=15)  # type: ignore[arg-type]
-                got = [(m.topic.value.rsplit("/", 1)[1], json.loads(m.payload).get("number"))  # type: ignore[arg-type]
-                       for m in sub.messages if "/event/" in m.topic.value]
+                await sub.wait_for(
+                    lambda m: m.topic.value.endswith("ticket_called") and json.loads(m.payload)["recall"] == 1,
+                    timeout=15,
+                )  # type: ignore[arg-type]
+                got = [
+                    (m.topic.value.rsplit("/", 1)[1], json.loads(m.payload).get("number"))  # type: ignore[arg-type]
+                    for m in sub.messages
+                    if "/event/" in m.topic.value
+                ]
                 assert got == [
-                    ("ticket_issued", "A002"), ("ticket_issued", "A003"), ("ticket_issued", "A004"),
-                    ("ticket_called", "A001"), ("ticket_finished", "A001"), ("ticket_called", "A002"),
+                    ("ticket_issued", "A002"),
+                    ("ticket_issued", "A003"),
+                    ("ticket_issued", "A004"),
+                    ("ticket_called", "A001"),
+                    ("ticket_finished", "A001"),
+                    ("ticket_called", "A002"),
                     ("ticket_called", "A002"),
                 ]
                 # A new event goes out behind the flushed outbox (it waits for the flush to finish).
                 await hall.service.issue("A")
-                await sub.wait_for(lambda m: m.topic.value.endswith("ticket_issued")
-                                   and json.loads(m.payload)["number"] == "A005")  # type: ignore[arg-type]
+                await sub.wait_for(
+                    lambda m: m.topic.value.endswith("ticket_issued") and json.loads(m.payload)["number"] == "A005"
+                )  # type: ignore[arg-type]
             assert hall.health_extra()["mqtt"]["outbox"] == 0
     finally:
         broker.stop()

@@ -39,14 +39,22 @@ async def test_no_full_name_or_id_number_in_any_payload(mosquitto: Mosquitto, tm
         await svc.call_next(1)
         await svc.finish(1)
         await svc.evaluate(1, 2, "pad")
-        await sub.wait_for(lambda m: m.topic.value == f"{root}/event/evaluation"
-                           and json.loads(m.payload)["level"] == 2)  # type: ignore[arg-type]
+        await sub.wait_for(
+            lambda m: m.topic.value == f"{root}/event/evaluation" and json.loads(m.payload)["level"] == 2
+        )  # type: ignore[arg-type]
         await sub.barrier()
     mine = [m for m in sub.messages if m.topic.value.startswith(f"{root}/")]
     texts = [(m.topic.value, bytes(m.payload).decode()) for m in mine]  # type: ignore[arg-type]
     names = {n.rsplit("/", 1)[1] for n, _ in texts}
-    assert {"ticket_issued", "card_read", "ticket_called", "ticket_finished", "ticket_transferred",
-            "ticket_no_show", "evaluation"} <= names
+    assert {
+        "ticket_issued",
+        "card_read",
+        "ticket_called",
+        "ticket_finished",
+        "ticket_transferred",
+        "ticket_no_show",
+        "evaluation",
+    } <= names
     everything = "\n".join(f"{t} {p}" for t, p in texts)
     assert "张*丰" in everything  # the masked form did go out: the check below looked at holder events
     for v in VISITORS:

@@ -17,12 +17,13 @@ from mqtt_helpers import REPO, Mosquitto, listen, make_config, running, tool
 async def test_last_will_offline_after_kill_9(mosquitto: Mosquitto, tmp_path: Path, hall_id: str) -> None:
     """kill -9 of the daemon: the broker publishes the retained `offline` will on the status topic."""
     toml = tmp_path / "hall.toml"
-    toml.write_text(f"""
+    toml.write_text(
+        f"""
 [hall]
 id = "{hall_id}"
 name = "测试大厅"
 [store]
-path = "{tmp_path / 'hall.db'}"
+path = "{tmp_path / "hall.db"}"
 [api]
 port = 0
 [mqtt]
@@ -34,14 +35,24 @@ name = "便民服务"
 [[window]]
 number = 1
 categories = ["A"]
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     status = f"hallctl/{hall_id}/status"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     async with listen(mosquitto.url, status) as sub:
         with (tmp_path / "daemon.log").open("wb") as log:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "hallctl.cli", "-c", str(toml), "run", env=env,
-                stdout=subprocess.DEVNULL, stderr=log)
+                sys.executable,
+                "-m",
+                "hallctl.cli",
+                "-c",
+                str(toml),
+                "run",
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         try:
             await sub.topic(status, payload=b"online", timeout=20)
             proc.send_signal(signal.SIGKILL)
@@ -58,18 +69,23 @@ categories = ["A"]
 
 
 async def test_zigbee_sensor_reading_becomes_sensor_and_climate_state(
-        mosquitto: Mosquitto, tmp_path: Path, hall_id: str) -> None:
+    mosquitto: Mosquitto, tmp_path: Path, hall_id: str
+) -> None:
     """A zigbee2mqtt reading updates the hall's sensor and climate zone; availability becomes device state."""
     root = f"hallctl/{hall_id}"
-    async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, \
-            listen(mosquitto.url, f"{root}/sensor/#", f"{root}/climate/#", f"{root}/device/#") as sub:
+    async with (
+        running(make_config(tmp_path, hall_id, mosquitto.url)) as hall,
+        listen(mosquitto.url, f"{root}/sensor/#", f"{root}/climate/#", f"{root}/device/#") as sub,
+    ):
         await sub.client.publish("zigbee2mqtt/hall_th_1", b"temperature: hot", qos=1)  # garbage: logged, skipped
-        await sub.client.publish("zigbee2mqtt/hall_th_1",
-                                 json.dumps({"temperature": 29.5, "humidity": 61.0, "battery": 90}), qos=1)
+        await sub.client.publish(
+            "zigbee2mqtt/hall_th_1", json.dumps({"temperature": 29.5, "humidity": 61.0, "battery": 90}), qos=1
+        )
         reading = await sub.topic(f"{root}/sensor/floor1/state")
         assert json.loads(reading.payload)["temperature"] == 29.5  # type: ignore[arg-type]
-        climate = await sub.wait_for(lambda m: m.topic.value == f"{root}/climate/floor1/state"
-                                     and json.loads(m.payload)["current"] == 29.5)  # type: ignore[arg-type]
+        climate = await sub.wait_for(
+            lambda m: m.topic.value == f"{root}/climate/floor1/state" and json.loads(m.payload)["current"] == 29.5
+        )  # type: ignore[arg-type]
         assert json.loads(climate.payload)["humidity"] == 61.0  # type: ignore[arg-type]
         await sub.client.publish("zigbee2mqtt/hall_th_1/availability", b'{"state":"offline"}', qos=1)
         dev = await sub.topic(f"{root}/device/zigbee-floor1/state")
@@ -84,13 +100,29 @@ async def test_mosquitto_sub_reads_retained_state_from_the_embedded_broker(tmp_p
         health = hall.health_extra()["mqtt"]
         assert health["embedded"] is True and health["url"].startswith("mqtt://127.0.0.1:")
         port = health["url"].rsplit(":", 1)[1]
-        async with listen(health["url"], f"hallctl/{hall_id}/queue/A/state",
-                          protocol=aiomqtt.ProtocolVersion.V311) as sub:
+        async with listen(
+            health["url"], f"hallctl/{hall_id}/queue/A/state", protocol=aiomqtt.ProtocolVersion.V311
+        ) as sub:
             await sub.wait_for(lambda m: json.loads(m.payload)["waiting"] == 1)  # type: ignore[arg-type]
         proc = await asyncio.create_subprocess_exec(
-            tool("mosquitto_sub"), "-V", "mqttv311", "-h", "127.0.0.1", "-p", port,
-            "-t", f"hallctl/{hall_id}/status", "-t", f"hallctl/{hall_id}/queue/A/state", "-C", "2", "-W", "10",
-            "-v", stdout=subprocess.PIPE)
+            tool("mosquitto_sub"),
+            "-V",
+            "mqttv311",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-t",
+            f"hallctl/{hall_id}/status",
+            "-t",
+            f"hallctl/{hall_id}/queue/A/state",
+            "-C",
+            "2",
+            "-W",
+            "10",
+            "-v",
+            stdout=subprocess.PIPE,
+        )
         out, _ = await proc.communicate()
     lines = dict(line.split(" ", 1) for line in out.decode().splitlines())
     assert lines[f"hallctl/{hall_id}/status"] == "online"

@@ -10,8 +10,9 @@ from mqtt_helpers import Mosquitto, hall_raw, listen, make_config, running
 from hallctl import config
 
 
-async def test_late_subscriber_sees_status_and_present_state(mosquitto: Mosquitto, tmp_path: Path,
-                                                             hall_id: str) -> None:
+async def test_late_subscriber_sees_status_and_present_state(
+    mosquitto: Mosquitto, tmp_path: Path, hall_id: str
+) -> None:
     """A screen connecting after the fact gets online status and every state topic at once."""
     root = f"hallctl/{hall_id}"
     async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall:
@@ -38,11 +39,14 @@ async def test_late_subscriber_sees_status_and_present_state(mosquitto: Mosquitt
 
 
 async def test_events_in_order_with_announcement_and_without_internal_ones(
-        mosquitto: Mosquitto, tmp_path: Path, hall_id: str) -> None:
+    mosquitto: Mosquitto, tmp_path: Path, hall_id: str
+) -> None:
     """Ticket events arrive in order at QoS 1; the call carries the announcement; internal events stay home."""
     root = f"hallctl/{hall_id}"
-    async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, \
-            listen(mosquitto.url, f"{root}/event/#") as sub:
+    async with (
+        running(make_config(tmp_path, hall_id, mosquitto.url)) as hall,
+        listen(mosquitto.url, f"{root}/event/#") as sub,
+    ):
         await hall.service.sign_in(3, "0231")
         t = (await hall.service.issue("B")).ticket
         await hall.service.call_next(3)
@@ -64,18 +68,20 @@ async def test_events_in_order_with_announcement_and_without_internal_ones(
         assert not [m for m in sub.messages if m.topic.value.endswith(("print_requested", "evaluation_requested"))]
 
 
-async def test_card_read_is_published_without_the_offer(mosquitto: Mosquitto, tmp_path: Path,
-                                                        hall_id: str) -> None:
+async def test_card_read_is_published_without_the_offer(mosquitto: Mosquitto, tmp_path: Path, hall_id: str) -> None:
     """The card_read event is masked and never carries the offer capability."""
     from datetime import date
 
     from hallctl.engine import Holder
 
     root = f"hallctl/{hall_id}"
-    async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, \
-            listen(mosquitto.url, f"{root}/event/card_read") as sub:
-        await hall.service.card_read("k1", Holder(name="欧阳娜娜", id_number="110105194912310021",
-                                                  birth=date(1949, 12, 31)))
+    async with (
+        running(make_config(tmp_path, hall_id, mosquitto.url)) as hall,
+        listen(mosquitto.url, f"{root}/event/card_read") as sub,
+    ):
+        await hall.service.card_read(
+            "k1", Holder(name="欧阳娜娜", id_number="110105194912310021", birth=date(1949, 12, 31))
+        )
         msg = json.loads((await sub.topic(f"{root}/event/card_read")).payload)  # type: ignore[arg-type]
         assert "offer" not in msg
         assert msg["holder"] == "欧**娜" or "*" in msg["holder"]
@@ -83,13 +89,16 @@ async def test_card_read_is_published_without_the_offer(mosquitto: Mosquitto, tm
         assert msg["kiosk"] == "k1" and msg["elderly"] is True
 
 
-async def test_removed_window_and_category_topics_are_cleared(mosquitto: Mosquitto, tmp_path: Path,
-                                                               hall_id: str) -> None:
+async def test_removed_window_and_category_topics_are_cleared(
+    mosquitto: Mosquitto, tmp_path: Path, hall_id: str
+) -> None:
     """After a config change, the state and HA config of removed parts get empty retained messages."""
     root = f"hallctl/{hall_id}"
     node = f"hallctl_{hall_id}"
-    async with running(make_config(tmp_path, hall_id, mosquitto.url)), \
-            listen(mosquitto.url, f"{root}/#", f"homeassistant/+/{node}/#") as sub:
+    async with (
+        running(make_config(tmp_path, hall_id, mosquitto.url)),
+        listen(mosquitto.url, f"{root}/#", f"homeassistant/+/{node}/#") as sub,
+    ):
         await sub.topic(f"{root}/window/3/state")
         await sub.topic(f"homeassistant/sensor/{node}/queue_B_waiting/config")
     raw = hall_raw(tmp_path, hall_id, mosquitto.url)

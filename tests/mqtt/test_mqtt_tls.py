@@ -23,8 +23,22 @@ def make_pki(d: Path) -> None:
     (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     for name, cn, ext in (("server", "127.0.0.1", ("-extfile", "san.ext")), ("client", "hallctl-daemon", ())):
         run("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{name}.crt", "-days", "2", *ext)
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "2",
+            *ext,
+        )
 
 
 async def test_daemon_publishes_over_tls_with_client_certificate(tmp_path: Path, hall_id: str) -> None:
@@ -35,17 +49,30 @@ async def test_daemon_publishes_over_tls_with_client_certificate(tmp_path: Path,
     port = free_port()
     (tmp_path / "broker").mkdir()
     # The helper's plain listener stays; the TLS listener below is the one the daemon uses.
-    broker = Mosquitto(tmp_path / "broker", extra=(
-        f"listener {port} 127.0.0.1\n"
-        f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'server.crt'}\nkeyfile {pki / 'server.key'}\n"
-        "require_certificate true\n"
-    ))
+    broker = Mosquitto(
+        tmp_path / "broker",
+        extra=(
+            f"listener {port} 127.0.0.1\n"
+            f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'server.crt'}\nkeyfile {pki / 'server.key'}\n"
+            "require_certificate true\n"
+        ),
+    )
     broker.start()
     try:
-        cfg = make_config(tmp_path, hall_id, f"mqtts://127.0.0.1:{port}", ca_file=str(pki / "ca.crt"),
-                          cert_file=str(pki / "client.crt"), key_file=str(pki / "client.key"))
-        tls = aiomqtt.TLSParameters(ca_certs=str(pki / "ca.crt"), certfile=str(pki / "client.crt"),
-                                    keyfile=str(pki / "client.key"), cert_reqs=ssl.CERT_REQUIRED)
+        cfg = make_config(
+            tmp_path,
+            hall_id,
+            f"mqtts://127.0.0.1:{port}",
+            ca_file=str(pki / "ca.crt"),
+            cert_file=str(pki / "client.crt"),
+            key_file=str(pki / "client.key"),
+        )
+        tls = aiomqtt.TLSParameters(
+            ca_certs=str(pki / "ca.crt"),
+            certfile=str(pki / "client.crt"),
+            keyfile=str(pki / "client.key"),
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
         root = f"hallctl/{hall_id}"
         async with aiomqtt.Client("127.0.0.1", port, tls_params=tls, identifier=f"{hall_id}-sub") as sub:
             await sub.subscribe(f"{root}/#", qos=1)

@@ -20,8 +20,10 @@ NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
 def cfg_with_devices(tmp_path: Path) -> config.Config:
     raw = hall_raw(tmp_path, "xicheng", "mqtt://u:p%40ss@broker.example:1884")
-    raw["device"] = [{"id": "prn-k1", "kind": "printer", "simulate": True},
-                     {"id": "idr k1".replace(" ", "-"), "kind": "idcard", "simulate": True}]
+    raw["device"] = [
+        {"id": "prn-k1", "kind": "printer", "simulate": True},
+        {"id": "idr k1".replace(" ", "-"), "kind": "idcard", "simulate": True},
+    ]
     raw["sensor"].append({"id": "floor2", "source": "zigbee", "friendly_name": "th/2", "stale_after_s": 300})
     return config.parse(raw)
 
@@ -40,12 +42,14 @@ def test_discovery_payloads_parse_and_carry_the_keys_home_assistant_needs(tmp_pa
         assert body["unique_id"] not in ids
         ids.add(body["unique_id"])
         assert body["device"]["identifiers"] and body["device"]["name"]
-        avail = [body["availability_topic"]] if "availability_topic" in body else [a["topic"] for a in
-                                                                                     body["availability"]]
+        avail = (
+            [body["availability_topic"]] if "availability_topic" in body else [a["topic"] for a in body["availability"]]
+        )
         assert "hallctl/xicheng/status" in avail
         assert body["origin"]["name"] == "hallctl"
-        assert any(k.endswith("_topic") and v.startswith("hallctl/xicheng/") for k, v in body.items()
-                   if isinstance(v, str))
+        assert any(
+            k.endswith("_topic") and v.startswith("hallctl/xicheng/") for k, v in body.items() if isinstance(v, str)
+        )
     by_id = {json.loads(p)["unique_id"]: json.loads(p) for _, p in msgs}
     assert by_id["hallctl_xicheng_queue_A_waiting"]["state_topic"] == "hallctl/xicheng/queue/A/state"
     assert by_id["hallctl_xicheng_queue_B_avg_wait"]["device_class"] == "duration"
@@ -83,45 +87,82 @@ def test_state_topics_follow_the_config(tmp_path: Path) -> None:
 def test_routing_maps_state_and_events_and_keeps_internal_ones_home() -> None:
     """State events go retained to their topics; internal events go nowhere; payloads lose offer and staff names."""
     root = "hallctl/x"
-    q = ev.QueueState(at=NOW, category="A", name="便民", waiting=2, last_issued="A002", last_called=None,
-                      avg_wait_s=None, open=True)
+    q = ev.QueueState(
+        at=NOW, category="A", name="便民", waiting=2, last_issued="A002", last_called=None, avg_wait_s=None, open=True
+    )
     out = route(root, q)
     assert out is not None and out.topic == "hallctl/x/queue/A/state" and out.retain and out.qos == 1
     assert json.loads(out.payload)["at"] == "2026-11-23T09:30:00+00:00"
-    d = route(root, ev.DeviceState(at=NOW, device="prn-k1", device_kind="printer", state="error",
-                                   detail="paper_out", since=NOW))
+    d = route(
+        root,
+        ev.DeviceState(at=NOW, device="prn-k1", device_kind="printer", state="error", detail="paper_out", since=NOW),
+    )
     assert d is not None and json.loads(d.payload)["kind"] == "printer"
-    card = route(root, ev.CardRead(at=NOW, kiosk="k1", holder="张*丰", id_masked="1101**********002X",
-                                   card_type="resident", elderly=True, offer="SECRET-OFFER", categories=("A",)))
+    card = route(
+        root,
+        ev.CardRead(
+            at=NOW,
+            kiosk="k1",
+            holder="张*丰",
+            id_masked="1101**********002X",
+            card_type="resident",
+            elderly=True,
+            offer="SECRET-OFFER",
+            categories=("A",),
+        ),
+    )
     assert card is not None and card.topic == "hallctl/x/event/card_read" and not card.retain
     assert "SECRET-OFFER" not in card.payload
-    w = route(root, ev.WindowState(at=NOW, window=3, name="3号", state="serving", ticket="A008", staff="0231",
-                                   staff_name="李明", categories=("A",)))
+    w = route(
+        root,
+        ev.WindowState(
+            at=NOW,
+            window=3,
+            name="3号",
+            state="serving",
+            ticket="A008",
+            staff="0231",
+            staff_name="李明",
+            categories=("A",),
+        ),
+    )
     assert w is not None and "李明" not in w.payload and json.loads(w.payload)["staff"] == "0231"
     assert route(root, ev.PrintRequested(at=NOW, ticket_id="t", kiosk="k1")) is None
-    assert route(root, ev.EvaluationRequested(at=NOW, ticket_id="t", number="A1", window=1, staff=None,
-                                              staff_name=None)) is None
+    assert (
+        route(root, ev.EvaluationRequested(at=NOW, ticket_id="t", number="A1", window=1, staff=None, staff_name=None))
+        is None
+    )
     assert route(root, ev.DisplayText(at=NOW, display="led3", text="x", seconds=None)) is None
     notice = route(root, ev.KioskNotice(at=NOW, kiosk="k1", code="printer_out", message="缺纸", message_en="x"))
     assert notice is not None and notice.topic == "hallctl/x/event/kiosk_notice"
 
 
-@pytest.mark.parametrize(("topic", "name", "args"), [
-    ("hallctl/x/cmd/ticket/issue", "ticket.issue", {}),
-    ("hallctl/x/cmd/window/3/call_next", "window.call_next", {"window": 3}),
-    ("hallctl/x/cmd/window/12/no_show", "window.no_show", {"window": 12}),
-    ("hallctl/x/cmd/window/3/transfer", "window.transfer", {"window": 3}),
-    ("hallctl/x/cmd/display/led3/show", "display.show", {"display": "led3"}),
-    ("hallctl/x/cmd/climate/floor1/set", "climate.set", {"zone": "floor1"}),
-])
+@pytest.mark.parametrize(
+    ("topic", "name", "args"),
+    [
+        ("hallctl/x/cmd/ticket/issue", "ticket.issue", {}),
+        ("hallctl/x/cmd/window/3/call_next", "window.call_next", {"window": 3}),
+        ("hallctl/x/cmd/window/12/no_show", "window.no_show", {"window": 12}),
+        ("hallctl/x/cmd/window/3/transfer", "window.transfer", {"window": 3}),
+        ("hallctl/x/cmd/display/led3/show", "display.show", {"display": "led3"}),
+        ("hallctl/x/cmd/climate/floor1/set", "climate.set", {"zone": "floor1"}),
+    ],
+)
 def test_command_topics_map_onto_the_command_table(topic: str, name: str, args: dict[str, object]) -> None:
     """Each documented command topic names a command the HTTP API also serves."""
     assert command_for_topic("hallctl/x", topic) == (name, args)
     assert name in COMMANDS
 
 
-@pytest.mark.parametrize("topic", ["hallctl/x/cmd/window/3", "hallctl/x/cmd/window/3/call_next/x",
-                                   "hallctl/x/cmd/window/3/delete", "hallctl/x/cmd/ticket"])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "hallctl/x/cmd/window/3",
+        "hallctl/x/cmd/window/3/call_next/x",
+        "hallctl/x/cmd/window/3/delete",
+        "hallctl/x/cmd/ticket",
+    ],
+)
 def test_unknown_command_topics_are_refused(topic: str) -> None:
     with pytest.raises(CommandError) as err:
         command_for_topic("hallctl/x", topic)

@@ -62,7 +62,9 @@ async def test_visit_kiosk_screen_window_pad_bigscreen(runner: HallRunner, brows
     assert any(re.search(r"number=A001&window=1\b", u) for u in wav), wav
     log = await screen.evaluate("window.__voiceLog")
     assert [(e["ev"], e["text"]) for e in log] == [
-        ("start", "请A001号到1号窗口办理"), ("end", "请A001号到1号窗口办理")] * 2
+        ("start", "请A001号到1号窗口办理"),
+        ("end", "请A001号到1号窗口办理"),
+    ] * 2
     assert all(e["how"] == "ended" for e in log if e["ev"] == "end"), log
 
     # The clerk finishes: the pad asks about exactly this ticket, the visitor rates it.
@@ -74,8 +76,14 @@ async def test_visit_kiosk_screen_window_pad_bigscreen(runner: HallRunner, brows
     await pad.locator('#levels button[data-level="5"]').click()
     await expect(pad.locator("#v-thanks")).to_be_visible()
     await expect(pad.locator("#v-idle")).to_be_visible()  # returns by itself
-    rows = await hall.store.read(lambda c: [tuple(r) for r in c.execute(
-        "SELECT t.number, e.level, e.channel FROM evaluations e JOIN tickets t ON t.id = e.ticket_id")])
+    rows = await hall.store.read(
+        lambda c: [
+            tuple(r)
+            for r in c.execute(
+                "SELECT t.number, e.level, e.channel FROM evaluations e JOIN tickets t ON t.id = e.ticket_id"
+            )
+        ]
+    )
     assert [r[:2] for r in rows] == [("A001", 5)]
 
     # The big screen follows: one done, 100% satisfaction, the window grid and climate.

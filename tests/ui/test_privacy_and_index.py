@@ -12,8 +12,9 @@ from hallctl import engine
 
 NAME = "张三丰"
 ID_NUMBER = "11010519491231002X"
-HOLDER = engine.Holder(name=NAME, id_number=ID_NUMBER, birth=date(1949, 12, 31), sex="男",
-                       address="北京市西城区示范路1号")
+HOLDER = engine.Holder(
+    name=NAME, id_number=ID_NUMBER, birth=date(1949, 12, 31), sex="男", address="北京市西城区示范路1号"
+)
 
 
 async def test_full_details_only_on_the_window_terminal_after_a_scan(runner: HallRunner, browser: Browser) -> None:
@@ -56,7 +57,9 @@ async def test_full_details_only_on_the_window_terminal_after_a_scan(runner: Hal
     # And the kiosk's own token cannot ask for them.
     status = await kiosk.evaluate(
         "async (qr) => (await fetch('/api/v1/tickets/by-qr/' + encodeURIComponent(qr),"
-        " {headers: {Authorization: 'Bearer ' + localStorage.getItem('hallctl.token.kiosk.k1')}})).status", qr)
+        " {headers: {Authorization: 'Bearer ' + localStorage.getItem('hallctl.token.kiosk.k1')}})).status",
+        qr,
+    )
     assert status == 403
 
 
@@ -65,8 +68,12 @@ async def test_index_links_carry_role_tokens_in_the_demo(runner: HallRunner, bro
     page = await open_page(browser, runner.url("/", "admin"), 1280, 1000, live=False)
     hrefs = await page.locator("ul.screens a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
     expected = {
-        "/kiosk/k1": "kiosk", "/kiosk/k2": "kiosk", "/screen": "display", "/bigscreen": "display",
-        **{f"/window/{n}": f"window{n}" for n in range(1, 7)}, **{f"/pad/{n}": f"window{n}" for n in range(1, 7)},
+        "/kiosk/k1": "kiosk",
+        "/kiosk/k2": "kiosk",
+        "/screen": "display",
+        "/bigscreen": "display",
+        **{f"/window/{n}": f"window{n}" for n in range(1, 7)},
+        **{f"/pad/{n}": f"window{n}" for n in range(1, 7)},
     }
     found = {urlsplit(h).path: parse_qs(urlsplit(h).query).get("token", [None])[0] for h in hrefs}
     for path, role in expected.items():

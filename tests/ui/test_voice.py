@@ -13,7 +13,8 @@ REPEAT = 2  # uihelpers.make_config sets [screen] announce_repeat = 2
 
 
 async def test_ten_calls_in_one_second_are_announced_in_order_without_overlap(
-        runner: HallRunner, browser: Browser) -> None:
+    runner: HallRunner, browser: Browser
+) -> None:
     hall = runner.hall
     assert hall is not None
     svc = hall.service
@@ -45,7 +46,8 @@ async def test_ten_calls_in_one_second_are_announced_in_order_without_overlap(
     assert [n for n, _ in expected] == [f"A{i:03d}" for i in range(1, 11)]
 
     await screen.wait_for_function(
-        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {10 * REPEAT}", timeout=90000)
+        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {10 * REPEAT}", timeout=90000
+    )
     log: list[dict[str, Any]] = await screen.evaluate("window.__voiceLog")
     assert len(log) == 2 * 10 * REPEAT, log
 
@@ -157,8 +159,13 @@ FAKE_SPEECH = """
 
 async def _screen_with_fake_voice(runner: HallRunner, browser: Browser, fail: str | None) -> tuple[Page, list[str]]:
     """The calling screen with the speech stub installed, and the list of WAV requests it makes."""
-    screen = await open_page(browser, runner.url("/screen", "display", rate=10), 1920, 1080,
-                             init_script=FAKE_SPEECH % {"fail": "null" if fail is None else f'"{fail}"'})
+    screen = await open_page(
+        browser,
+        runner.url("/screen", "display", rate=10),
+        1920,
+        1080,
+        init_script=FAKE_SPEECH % {"fail": "null" if fail is None else f'"{fail}"'},
+    )
     wav: list[str] = []
 
     def on_request(req: Request) -> None:
@@ -187,13 +194,15 @@ async def _three_calls(runner: HallRunner) -> list[tuple[str, int]]:
 
 
 async def test_browser_zh_voice_speaks_each_call_in_order_without_overlap_and_no_wav(
-        runner: HallRunner, browser: Browser) -> None:
+    runner: HallRunner, browser: Browser
+) -> None:
     """With a zh-CN browser voice (a speechSynthesis stub: headless Chromium has none) calls are spoken, no WAV."""
     screen, wav = await _screen_with_fake_voice(runner, browser, None)
     calls = await _three_calls(runner)
 
     await screen.wait_for_function(
-        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {len(calls) * REPEAT}", timeout=30000)
+        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {len(calls) * REPEAT}", timeout=30000
+    )
     speech: dict[str, Any] = await screen.evaluate("window.__speech")
     log: list[dict[str, Any]] = await screen.evaluate("window.__voiceLog")
 
@@ -228,7 +237,8 @@ async def test_browser_voice_error_falls_back_to_the_wav(runner: HallRunner, bro
     calls = await _three_calls(runner)
 
     await screen.wait_for_function(
-        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {len(calls) * REPEAT}", timeout=60000)
+        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {len(calls) * REPEAT}", timeout=60000
+    )
     speech: dict[str, Any] = await screen.evaluate("window.__speech")
     log: list[dict[str, Any]] = await screen.evaluate("window.__voiceLog")
     assert [s["text"] for s in speech["spoken"]] == [f"请{n}号到{w}号窗口办理" for n, w in calls for _ in range(REPEAT)]

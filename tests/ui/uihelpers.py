@@ -21,17 +21,25 @@ from hallctl.demo import DEMO_TOML, demo_tokens
 
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
 # Every run saves screenshots under tests/artifacts (git-ignored); HALLCTL_UPDATE_SCREENSHOTS=1 refreshes the
 # ones the README shows in docs/screenshots, so an ordinary test run leaves the work tree clean.
 _ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = (
-    _ROOT / "docs" / "screenshots" if os.environ.get("HALLCTL_UPDATE_SCREENSHOTS") == "1"
+    _ROOT / "docs" / "screenshots"
+    if os.environ.get("HALLCTL_UPDATE_SCREENSHOTS") == "1"
     else _ROOT / "tests" / "artifacts" / "screenshots"
 )
+
 
 def make_config(data: Path, port: int = 0, **queue: Any) -> Config:
     """The demo hall, stored under ``data``; ``queue`` overrides ``[queue]`` keys."""
@@ -80,8 +88,9 @@ class HallRunner:
         return f"{self.base}{path}?{query}"
 
 
-async def open_page(browser: Browser, url: str, width: int, height: int, *, live: bool = True,
-                    init_script: str | None = None) -> Page:
+async def open_page(
+    browser: Browser, url: str, width: int, height: int, *, live: bool = True, init_script: str | None = None
+) -> Page:
     """Open a page at its target size; by default wait until its event stream is live.
 
     ``init_script`` runs in the page before any of its own scripts (e.g. to stub a browser API).
