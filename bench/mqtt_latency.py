@@ -32,7 +32,7 @@ import aiomqtt
 import httpx
 
 from hallctl import auth, config
-from hallctl.app import Hall
+from hallctl.daemon import Hall
 
 
 def _free_port() -> int:

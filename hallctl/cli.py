@@ -50,7 +50,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hallctl.app import Hall
+    from hallctl.daemon import Hall
 
     cfg = _load(args.config)
     _setup_logging(args.verbose)
@@ -61,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hallctl.demo import run_demo
+    from hallctl.simulation.demo import run_demo
 
     _setup_logging(args.verbose)
     config_file = args.config if args.config_given else None
@@ -109,8 +109,8 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from hallctl import engine
+    from hallctl.reports.stats import day_stats
     from hallctl.service import utcnow
-    from hallctl.stats import day_stats
 
     cfg = _load(args.config)
     day = date.fromisoformat(args.date) if args.date else engine.business_day(utcnow(), cfg)

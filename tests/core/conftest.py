@@ -12,7 +12,7 @@ import pytest
 from core_helpers import Daemon, FakeClock, LiveHall, make_config, merge
 
 from hallctl import auth
-from hallctl.app import Hall
+from hallctl.daemon import Hall
 
 
 @pytest.fixture

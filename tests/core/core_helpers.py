@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from hallctl import auth, config
-from hallctl.app import Hall
 from hallctl.config import Config
+from hallctl.daemon import Hall
 from hallctl.store import Store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ from hallctl import events as ev
 from hallctl.bus import Bus
 from hallctl.engine import Holder
 from hallctl.errors import StoreUnavailable
+from hallctl.reports.stats import day_stats
 from hallctl.service import HallService
-from hallctl.stats import day_stats
 from hallctl.store import Store
 
 HOLDER = Holder(name="张三丰", id_number="110101198001011234")
@@ -138,7 +138,9 @@ async def test_migrations_wal_and_synchronous_full(rig_factory: RigFactory) -> N
 
     r = await rig_factory()
     newest = max(
-        int(f.name.split("_")[0]) for f in resources.files("hallctl.migrations").iterdir() if f.name.endswith(".sql")
+        int(f.name.split("_")[0])
+        for f in resources.files("hallctl.store.migrations").iterdir()
+        if f.name.endswith(".sql")
     )
     assert r.sql("PRAGMA user_version") == [(newest,)]
     assert r.sql("PRAGMA journal_mode") == [("wal",)]

@@ -19,8 +19,8 @@ import pytest
 
 from hallctl import auth, config
 from hallctl import events as ev
-from hallctl.app import Hall
-from hallctl.demo import DEMO_TOML
+from hallctl.daemon import Hall
+from hallctl.simulation.demo import DEMO_TOML
 
 Predicate = Callable[[ev.Event], bool]
 

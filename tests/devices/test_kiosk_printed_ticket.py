@@ -10,7 +10,7 @@ from playwright.async_api import async_playwright, expect
 from test_hall_devices import hall_config, zbar
 
 from hallctl import auth
-from hallctl.app import Hall
+from hallctl.daemon import Hall
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -25,7 +25,7 @@ import aiomqtt
 import pytest
 
 from hallctl import config
-from hallctl.app import Hall
+from hallctl.daemon import Hall
 
 REPO = Path(__file__).resolve().parents[2]
 MOSQUITTO_CONF_DIR = REPO / "config" / "mosquitto"

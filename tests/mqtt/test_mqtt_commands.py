@@ -149,7 +149,7 @@ async def test_bad_commands_get_an_error_reply_and_a_log_line(
     root = f"hallctl/{hall_id}"
     reply_to = f"{root}/reply/tester"
     async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, listen(mosquitto.url, reply_to) as sub:
-        caplog.set_level(logging.INFO, logger="hallctl.mqtt")
+        caplog.set_level(logging.INFO, logger="hallctl.mqtt.bridge")
         if isinstance(body, bytes):
             props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.ResponseTopic = reply_to
@@ -163,7 +163,8 @@ async def test_bad_commands_get_an_error_reply_and_a_log_line(
         if code is not None:
             assert reply["error"]["code"] == code, reply
         assert any(
-            r.name == "hallctl.mqtt" and r.levelno >= logging.WARNING and root in r.getMessage() for r in caplog.records
+            r.name == "hallctl.mqtt.bridge" and r.levelno >= logging.WARNING and root in r.getMessage()
+            for r in caplog.records
         )
         # Still alive: the next good command works on the same link.
         good = await ask_v311(sub, f"{root}/cmd/ticket/issue", {"category": "A"}, reply_to)

@@ -10,7 +10,7 @@ from mqtt_helpers import Mosquitto, listen, make_config, running
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from hallctl.outbox import Outbox
+from hallctl.mqtt.outbox import Outbox
 from hallctl.store import Store
 
 

@@ -10,10 +10,11 @@ import aiomqtt
 import pytest
 from mqtt_helpers import hall_raw
 
-from hallctl import config, discovery
+from hallctl import config
 from hallctl import events as ev
 from hallctl.commands import COMMANDS, CommandError
-from hallctl.mqtt import backoff_delay, command_for_topic, reply_topic_allowed, route, target_for
+from hallctl.mqtt import discovery
+from hallctl.mqtt.bridge import backoff_delay, command_for_topic, reply_topic_allowed, route, target_for
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 from uihelpers import BROWSER_ARGS, CHROMIUM, HallRunner
 
-import hallctl.app
+import hallctl.daemon
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - the page tests need Debian's chromium
     pytest.skip("Debian chromium is not installed", allow_module_level=True)
@@ -26,7 +26,7 @@ async def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     # Only the core and the HTTP server: the tests play the hardware's part by calling the
     # service (card_read, device_health, sensor_reading), so the pages are tested without
     # depending on drivers, simulators or the MQTT broker.
-    monkeypatch.setattr(hallctl.app, "component_factories", list)
+    monkeypatch.setattr(hallctl.daemon, "component_factories", list)
     r = HallRunner(tmp_path, card_dedupe_seconds=0, per_id_daily_limit=3)
     await r.start()
     try:

@@ -15,9 +15,9 @@ from typing import Any
 from playwright.async_api import Browser, Page
 
 from hallctl import config
-from hallctl.app import Hall
 from hallctl.config import Config
-from hallctl.demo import DEMO_TOML, demo_tokens
+from hallctl.daemon import Hall
+from hallctl.simulation.demo import DEMO_TOML, demo_tokens
 
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = [

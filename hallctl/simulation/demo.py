@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hallctl import auth, config
-from hallctl.app import Hall
+from hallctl.daemon import Hall
 from hallctl.errors import HallctlError
 
 log = logging.getLogger(__name__)

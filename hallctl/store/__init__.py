@@ -166,7 +166,7 @@ class Store:
     def _migrate(conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         files = sorted(
-            (f for f in resources.files("hallctl.migrations").iterdir() if f.name.endswith(".sql")),
+            (f for f in resources.files("hallctl.store.migrations").iterdir() if f.name.endswith(".sql")),
             key=lambda f: f.name,
         )
         for f in files:

@@ -9,15 +9,10 @@ never contain personal data.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import hashlib
-import json
 import logging
 import re
-import shutil
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,8 +27,10 @@ from hallctl import __version__, commands
 from hallctl import events as ev
 from hallctl.auth import Principal, authenticate
 from hallctl.errors import Conflict, Forbidden, HallctlError, NotFound, Refused
+from hallctl.http.streams import next_event, offer, sse_stream
+from hallctl.http.voice import render_voice
+from hallctl.reports.stats import day_stats
 from hallctl.service import HallService
-from hallctl.stats import day_stats
 from hallctl.views import holder_view, ticket_view
 
 log = logging.getLogger(__name__)
@@ -419,7 +416,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     @api.get("/events")
     async def sse(request: Request, p: Auth) -> StreamingResponse:
         return StreamingResponse(
-            _sse_stream(svc, request),
+            sse_stream(svc, request),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -451,12 +448,12 @@ def create_app(deps: ApiDeps) -> FastAPI:
             return
         await websocket.accept()
         queue: asyncio.Queue[ev.Event] = asyncio.Queue(maxsize=1000)
-        sub = svc.bus.subscribe(f"ws.{id(websocket)}", lambda e: _offer(queue, e))
+        sub = svc.bus.subscribe(f"ws.{id(websocket)}", lambda e: offer(queue, e))
         try:
             for e in svc.snapshot():
                 await websocket.send_json({"event": e.wire_name, "data": e.to_dict()})
             while True:
-                nxt = await _next_event(queue, app.state.closing, None)
+                nxt = await next_event(queue, app.state.closing, None)
                 if nxt is None:
                     await websocket.close(code=1012)  # service restart: the client reconnects
                     return
@@ -469,97 +466,3 @@ def create_app(deps: ApiDeps) -> FastAPI:
     if deps.pages is not None:
         deps.pages(app)
     return app
-
-
-def _offer(queue: asyncio.Queue[ev.Event], e: ev.Event) -> None:
-    with contextlib.suppress(asyncio.QueueFull):
-        queue.put_nowait(e)
-
-
-async def _next_event(queue: asyncio.Queue[ev.Event], closing: asyncio.Event, timeout: float | None) -> ev.Event | None:
-    """The next event, or None once the server is stopping; TimeoutError after ``timeout``.
-
-    A stream that only waited on its queue would outlive the server's stop (uvicorn
-    waits for it, then leaves the connection open), so clients would never notice
-    a restart.
-    """
-    if closing.is_set():
-        return None
-    get = asyncio.ensure_future(queue.get())
-    stop = asyncio.ensure_future(closing.wait())
-    try:
-        done, _ = await asyncio.wait((get, stop), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for f in (get, stop):
-            if not f.done():
-                f.cancel()
-    if get in done:
-        return get.result()
-    if stop in done:
-        return None
-    raise TimeoutError
-
-
-def _sse(e: ev.Event) -> bytes:
-    data = json.dumps(e.to_dict(), ensure_ascii=False)
-    return f"event: {e.wire_name}\ndata: {data}\n\n".encode()
-
-
-async def _sse_stream(svc: HallService, request: Request) -> AsyncIterator[bytes]:
-    """The present first (retained state), then every event as it happens; old calls are never replayed."""
-    queue: asyncio.Queue[ev.Event] = asyncio.Queue(maxsize=1000)
-    sub = svc.bus.subscribe(f"sse.{id(queue)}", lambda e: _offer(queue, e))
-    try:
-        yield b"retry: 2000\n\n"
-        for e in svc.snapshot():
-            yield _sse(e)
-        yield b"event: ready\ndata: {}\n\n"
-        closing: asyncio.Event = request.app.state.closing
-        while True:
-            try:
-                nxt = await _next_event(queue, closing, 15)
-            except TimeoutError:
-                if await request.is_disconnected():
-                    return
-                yield b": keep-alive\n\n"
-                continue
-            if nxt is None or await request.is_disconnected():
-                return
-            yield _sse(nxt)
-    finally:
-        await svc.bus.unsubscribe(sub)
-
-
-_voice_locks: dict[str, asyncio.Lock] = {}
-
-
-async def render_voice(directory: Path, text: str) -> Path:
-    """Render an announcement with espeak-ng (Mandarin, offline) once; later calls hit the cache."""
-    directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a no-op after the first call
-    name = hashlib.sha256(text.encode()).hexdigest()[:20] + ".wav"
-    path = directory / name
-    lock = _voice_locks.setdefault(name, asyncio.Lock())
-    async with lock:
-        if path.exists():
-            return path
-        exe = shutil.which("espeak-ng")
-        if exe is None:
-            raise NotFound("voice_unavailable", "espeak-ng is not installed")
-        tmp = path.with_suffix(".tmp")
-        proc = await asyncio.create_subprocess_exec(
-            exe,
-            "-v",
-            "cmn",
-            "-s",
-            "150",
-            "-w",
-            str(tmp),
-            text,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        _, err = await proc.communicate()
-        if proc.returncode != 0:
-            raise NotFound("voice_failed", f"espeak-ng failed: {err.decode(errors='replace')[:200]}")
-        tmp.rename(path)
-    return path

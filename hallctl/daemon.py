@@ -16,12 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 
-from hallctl.api import ApiDeps, create_app
 from hallctl.bus import Bus
 from hallctl.config import Config
+from hallctl.http.server import ApiServer
 from hallctl.service import Clock, HallService, utcnow
 from hallctl.store import Store
 
@@ -34,74 +33,6 @@ class Component(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
-
-
-class ApiServer:
-    """uvicorn's ``Server`` in a task; FastAPI receives handles and owns nothing."""
-
-    name = "api"
-
-    def __init__(self, hall: Hall) -> None:
-        self.hall = hall
-        self.server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.port: int | None = None
-        self.app: FastAPI | None = None
-
-    async def start(self) -> None:
-        cfg = self.hall.cfg.api
-        from kiosk_ui import mount_pages
-
-        deps = ApiDeps(
-            service=self.hall.service,
-            health_extra=self.hall.health_extra,
-            routers=self.hall.routers,
-            voice_dir=self.hall.state_dir / "voice",
-            pages=mount_pages,
-        )
-        app = create_app(deps)
-        app.state.hall = self.hall
-        self.app = app
-        config = uvicorn.Config(
-            app,
-            host=cfg.host,
-            port=cfg.port,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            ws="websockets-sansio" if _has_sansio() else "auto",
-        )
-        self.server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self.server.serve(), name="hallctl.api.server")
-        while not self.server.started:
-            if self._task.done():
-                exc = self._task.exception()
-                raise RuntimeError(f"HTTP server failed to start on {cfg.host}:{cfg.port}: {exc}")
-            await asyncio.sleep(0.01)
-        sock = self.server.servers[0].sockets[0]
-        self.port = int(sock.getsockname()[1])
-        log.info("API listening on http://%s:%d", cfg.host, self.port)
-
-    async def stop(self) -> None:
-        if self.server is not None and self._task is not None:
-            if self.app is not None:
-                self.app.state.closing.set()  # end SSE/WebSocket streams, or uvicorn waits on them
-            self.server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                try:
-                    async with asyncio.timeout(5):
-                        await self._task
-                except TimeoutError:
-                    self._task.cancel()
-            self._task = None
-
-
-def _has_sansio() -> bool:
-    try:
-        import websockets.asyncio  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class Hall:
@@ -184,7 +115,7 @@ class Hall:
 
 def component_factories() -> list[Callable[[Hall], Component | None]]:
     """Explicit registry, in start order; each factory returns None when its part is not configured."""
-    from hallctl.devices import devices_component
-    from hallctl.mqtt import mqtt_component
+    from hallctl.devices.manager import devices_component
+    from hallctl.mqtt.bridge import mqtt_component
 
     return [devices_component, mqtt_component]

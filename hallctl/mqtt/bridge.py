@@ -44,20 +44,21 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from drivers import zigbee
-from hallctl import __version__, discovery
+from hallctl import __version__
 from hallctl import events as ev
 from hallctl.auth import Principal
-from hallctl.broker import EmbeddedBroker
 from hallctl.bus import Subscription
 from hallctl.commands import CommandError, dispatch
 from hallctl.errors import HallctlError
-from hallctl.outbox import Outbox
+from hallctl.mqtt import discovery
+from hallctl.mqtt.broker import EmbeddedBroker
+from hallctl.mqtt.outbox import Outbox
 
 if TYPE_CHECKING:
     import sqlite3
 
-    from hallctl.app import Component, Hall
     from hallctl.config import Config, SensorConfig
+    from hallctl.daemon import Component, Hall
 
 log = logging.getLogger(__name__)
 

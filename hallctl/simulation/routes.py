@@ -13,11 +13,11 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from hallctl.api import Auth
 from hallctl.errors import NotFound, Refused
+from hallctl.http.api import Auth
 
 if TYPE_CHECKING:
-    from hallctl.devices import DeviceManager
+    from hallctl.devices.manager import DeviceManager
 
 
 class SwipeBody(BaseModel):

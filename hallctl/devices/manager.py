@@ -33,7 +33,7 @@ from hallctl.engine import Holder, Ticket
 from hallctl.errors import HallctlError
 
 if TYPE_CHECKING:
-    from hallctl.app import Component, Hall
+    from hallctl.daemon import Component, Hall
 
 log = logging.getLogger(__name__)
 
@@ -422,7 +422,7 @@ def devices_component(hall: Hall) -> Component | None:
         return None
     manager = DeviceManager(hall)
     hall.devices = manager
-    from hallctl.sim_api import sim_router
+    from hallctl.simulation.routes import sim_router
 
     if any(d.simulate for d in hall.cfg.device):
         hall.routers.append(sim_router(manager))

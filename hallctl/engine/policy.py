@@ -1,0 +1,79 @@
+"""Policy the engine applies: the business day, opening hours, age, announcements, ordering."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from hallctl.config import CategoryConfig, Config, OpeningSpan, WindowConfig
+from hallctl.engine.model import Ticket, WindowStatus
+from hallctl.engine.queue import HallQueue
+
+# ---- time -------------------------------------------------------------------
+
+
+def business_day(now: datetime, cfg: Config) -> date:
+    local = now.astimezone(cfg.hall.tz)
+    return (local - timedelta(hours=cfg.hall.day_reset_hour)).date()
+
+
+_SPANS: dict[tuple[str, ...], tuple[OpeningSpan, ...]] = {}
+
+
+def is_open(cat: CategoryConfig, now: datetime, cfg: Config) -> bool:
+    spans = _SPANS.get(cat.hours)
+    if spans is None:  # parsed once per distinct hours spec, not on every issue
+        spans = _SPANS[cat.hours] = cat.spans
+    local = now.astimezone(cfg.hall.tz)
+    return any(span.contains(local.weekday(), local.time()) for span in spans)
+
+
+def age_on(birth: date, today: date) -> int:
+    years = today.year - birth.year
+    # A 29 February birthday is reached on 1 March in common years.
+    if (today.month, today.day) < (birth.month, birth.day):
+        years -= 1
+    return years
+
+
+def announcement(number: str, window: int) -> tuple[str, str]:
+    return (f"请{number}号到{window}号窗口办理", f"Number {number}, please go to window {window}")
+
+
+# ---- ordering policy ----------------------------------------------------------
+
+
+def choose_next(
+    waiting: Iterable[Ticket], window: WindowConfig, status: WindowStatus, now: datetime, cfg: Config
+) -> Ticket | None:
+    """Pick the ticket this window calls next (module docstring has the rules)."""
+    cats = window.categories
+    candidates = [
+        t
+        for t in waiting
+        if t.state == "waiting"
+        and (t.target_window == window.number or (t.target_window is None and t.category in cats))
+    ]
+    if not candidates:
+        return None
+    directed = [t for t in candidates if t.target_window == window.number]
+    if directed:
+        return min(directed, key=lambda t: (t.sort_at, t.seq))
+    limit = timedelta(minutes=cfg.queue.starvation_minutes)
+    overdue = [t for t in candidates if now - t.sort_at >= limit]
+    if overdue:
+        return min(overdue, key=lambda t: (t.sort_at, t.seq))
+    for cat in cats:
+        in_cat = [t for t in candidates if t.category == cat]
+        if not in_cat:
+            continue
+        if status.priority_streak >= cfg.queue.priority_streak_cap:
+            normal = [t for t in in_cat if t.priority == "normal"]
+            if normal:
+                return min(normal, key=lambda t: (t.sort_at, t.seq))
+        return min(in_cat, key=Ticket.order_key)
+    return None
+
+
+def waiting_ahead(q: HallQueue, ticket: Ticket) -> int:
+    return q.ahead_of(ticket)
