@@ -61,8 +61,8 @@ async def main(rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         hall = Hall(bench_config(Path(tmp)), state_dir=Path(tmp))
         await hall.start()
-        reader_sim = hall.devices.sims["idr-k2"]
-        printer_sim = hall.devices.sims["prn-k2"]
+        reader_sim = hall.sims["idr-k2"]
+        printer_sim = hall.sims["prn-k2"]
         marks: dict[str, float] = {}
 
         original_write = reader_sim.port.write

@@ -1,9 +1,14 @@
 """The daemon: components started in dependency order, stopped in reverse.
 
-Order: store → bus → service → devices → mqtt → api. HTTP comes up last so no
-request arrives before the queue is loaded; the store closes last so nothing
-writes into a closed database. A core component that fails to start stops the
-daemon with its reason; a device that fails only marks itself offline.
+Order: store → service → climate → supervision → [simulators] → devices → mqtt →
+api. HTTP comes up last so no request arrives before the queue is loaded; the
+store closes last so nothing writes into a closed database. A core component that
+fails to start stops the daemon with its reason; a device that fails only marks
+itself offline.
+
+Components get a :class:`hallctl.context.HallContext`, never this class, so no
+component imports the daemon. The simulators are loaded only when the config has
+a ``simulate = true`` device: a production hall runs without simulator code.
 """
 
 from __future__ import annotations
@@ -14,25 +19,20 @@ import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
-
-from fastapi import APIRouter
+from typing import Any
 
 from hallctl.bus import Bus
+from hallctl.climate import ClimateZones
 from hallctl.config import Config
+from hallctl.context import Component, HallContext
 from hallctl.http.server import ApiServer
 from hallctl.service import Clock, HallService, utcnow
 from hallctl.store import Store
+from hallctl.supervision import Supervision
 
 log = logging.getLogger(__name__)
 
-
-class Component(Protocol):
-    name: str
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
+ComponentFactory = Callable[[HallContext], Component | None]
 
 
 class Hall:
@@ -52,20 +52,40 @@ class Hall:
         )
         self.bus = Bus()
         self.service = HallService(cfg, self.store, self.bus, clock)
-        self.routers: list[APIRouter] = []
-        self.devices: Any = None  # the DeviceManager when devices are configured
-        self.health_sources: dict[str, Callable[[], dict[str, Any]]] = {}
+        self.climate = ClimateZones(cfg, self.bus, clock)
+        self.supervision = Supervision(cfg, self.service, self.bus, clock)
+        self.ctx = HallContext(
+            cfg=cfg,
+            service=self.service,
+            climate=self.climate,
+            supervision=self.supervision,
+            bus=self.bus,
+            store=self.store,
+            state_dir=self.state_dir,
+            demo=demo,
+        )
         self.components: list[Component] = []
-        self.api = ApiServer(self)
+        self.api = ApiServer(self.ctx)
         self._stack: contextlib.AsyncExitStack | None = None
 
+    def part(self, name: str) -> Component | None:
+        """A started component by name (``devices``, ``mqtt``, ``simulation``...), for tools and tests."""
+        return next((p for p in self.components if p.name == name), None)
+
+    @property
+    def sims(self) -> dict[str, Any]:
+        """The simulators by device id (empty when no device is simulated): for the demo's tools and tests."""
+        part = self.part("simulation")
+        sims: dict[str, Any] = getattr(part, "sims", {})
+        return sims
+
     def health_extra(self) -> dict[str, Any]:
-        return {name: fn() for name, fn in self.health_sources.items()}
+        return self.ctx.health()
 
     def _build(self) -> list[Component]:
-        parts: list[Component] = []
+        parts: list[Component] = [self.climate, self.supervision]
         for factory in component_factories():
-            part = factory(self)
+            part = factory(self.ctx)
             if part is not None:
                 parts.append(part)
         parts.append(self.api)
@@ -113,9 +133,36 @@ class Hall:
             await self.stop()
 
 
-def component_factories() -> list[Callable[[Hall], Component | None]]:
-    """Explicit registry, in start order; each factory returns None when its part is not configured."""
-    from hallctl.devices.manager import devices_component
-    from hallctl.mqtt.bridge import mqtt_component
+def _simulation(ctx: HallContext) -> Component | None:
+    if not any(d.simulate for d in ctx.cfg.device):
+        return None
+    from hallctl.simulation.devices import SimulatedDevices
 
-    return [devices_component, mqtt_component]
+    return SimulatedDevices(ctx)
+
+
+def _devices(ctx: HallContext) -> Component | None:
+    if not ctx.cfg.device:
+        return None
+    from hallctl.devices import DeviceManager
+
+    return DeviceManager(ctx)
+
+
+def _zigbee(ctx: HallContext) -> Component | None:
+    if not any(s.source == "zigbee" for s in ctx.cfg.sensor):
+        return None
+    from hallctl.devices.zigbee import ZigbeeSensors
+
+    return ZigbeeSensors(ctx)
+
+
+def _mqtt(ctx: HallContext) -> Component | None:
+    from hallctl.mqtt import MqttBridge
+
+    return MqttBridge(ctx)
+
+
+def component_factories() -> list[ComponentFactory]:
+    """Explicit registry, in start order; each factory returns None when its part is not configured."""
+    return [_simulation, _devices, _zigbee, _mqtt]

@@ -86,10 +86,10 @@ def ui_config(cfg: Config) -> dict[str, Any]:
 
 def _demo_tokens(request: Request) -> dict[str, str]:
     """The demo keeps its tokens in a file; only the demo index (opened with the admin token) reads it."""
-    hall = getattr(request.app.state, "hall", None)
-    if hall is None or not getattr(hall, "demo", False):
+    ctx = request.app.state.ctx
+    if not ctx.demo:
         return {}
-    path = Path(hall.state_dir) / "tokens.json"
+    path = Path(ctx.state_dir) / "tokens.json"
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -204,8 +204,7 @@ def mount_pages(app: FastAPI) -> None:
                 admin = False
         if admin:
             tokens = _demo_tokens(request)
-        hall = getattr(request.app.state, "hall", None)
-        demo = bool(getattr(hall, "demo", False))
+        demo = bool(request.app.state.ctx.demo)
         return HTMLResponse(render_index(cfg, tokens, demo, admin), headers=_NO_CACHE)
 
     @app.get("/kiosk/{kiosk_id}", include_in_schema=False)
@@ -241,8 +240,7 @@ def mount_pages(app: FastAPI) -> None:
         if not await _principal_ok(request, token):
             body = {"code": "bad_token", "detail": "需要有效的令牌", "detail_en": "a valid token is needed"}
             return JSONResponse(body, status_code=401, media_type="application/problem+json")
-        hall = getattr(request.app.state, "hall", None)
-        body = ui_config(_cfg(request)) | {"demo": bool(getattr(hall, "demo", False))}
+        body = ui_config(_cfg(request)) | {"demo": bool(request.app.state.ctx.demo)}
         return JSONResponse(body, headers=_NO_CACHE)
 
     @app.get("/ui/qr.svg", include_in_schema=False)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hallctl.auth import Principal
+from hallctl.context import HallContext
 from hallctl.errors import HallctlError, Refused
 from hallctl.service import HallService, IssueOutcome
 from hallctl.views import ticket_view
@@ -70,7 +71,7 @@ class ClimateArgs(Args):
     target: float | None = None
 
 
-Handler = Callable[[HallService, Any, Principal], Awaitable[dict[str, Any]]]
+Handler = Callable[[HallContext, Any, Principal], Awaitable[dict[str, Any]]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +109,7 @@ def parse_args(cmd: Command, raw: dict[str, Any]) -> Args:
         raise CommandError("invalid_arguments", details) from exc
 
 
-async def dispatch(svc: HallService, name: str, raw: dict[str, Any], principal: Principal) -> dict[str, Any]:
+async def dispatch(ctx: HallContext, name: str, raw: dict[str, Any], principal: Principal) -> dict[str, Any]:
     cmd = COMMANDS.get(name)
     if cmd is None:
         raise CommandError("unknown_command", f"unknown command {name!r}")
@@ -117,7 +118,7 @@ async def dispatch(svc: HallService, name: str, raw: dict[str, Any], principal: 
     if cmd.window_scoped:
         assert isinstance(args, WindowArgs)
         principal.require_window(args.window)
-    return await cmd.handler(svc, args, principal)
+    return await cmd.handler(ctx, args, principal)
 
 
 def channel_for(p: Principal) -> str:
@@ -163,15 +164,16 @@ def issued_view(svc: HallService, out: IssueOutcome) -> dict[str, Any]:
 
 
 @command("ticket.issue", IssueArgs, ("kiosk", "guide", "window"))
-async def _issue(svc: HallService, a: IssueArgs, p: Principal) -> dict[str, Any]:
+async def _issue(ctx: HallContext, a: IssueArgs, p: Principal) -> dict[str, Any]:
+    svc = ctx.service
     return {"ticket": issued_view(svc, await issue_ticket(svc, a, p))}
 
 
 def _window_ticket_command(name: str, action: Callable[[HallService, int], Awaitable[Any]]) -> None:
     """Register a window action that answers with the ticket it touched."""
 
-    async def handler(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, Any]:
-        return {"ticket": _ticket(svc, await action(svc, a.window))}
+    async def handler(ctx: HallContext, a: WindowArgs, p: Principal) -> dict[str, Any]:
+        return {"ticket": _ticket(ctx.service, await action(ctx.service, a.window))}
 
     command(name, WindowArgs, ("window",), window_scoped=True)(handler)
 
@@ -184,41 +186,48 @@ _window_ticket_command("window.no_show", HallService.no_show)
 
 
 @command("window.call", CallArgs, ("window",), window_scoped=True)
-async def _call(svc: HallService, a: CallArgs, p: Principal) -> dict[str, Any]:
+async def _call(ctx: HallContext, a: CallArgs, p: Principal) -> dict[str, Any]:
+    svc = ctx.service
     return {"ticket": _ticket(svc, await svc.call(a.window, a.number))}
 
 
 @command("window.transfer", TransferArgs, ("window",), window_scoped=True)
-async def _transfer(svc: HallService, a: TransferArgs, p: Principal) -> dict[str, Any]:
+async def _transfer(ctx: HallContext, a: TransferArgs, p: Principal) -> dict[str, Any]:
+    svc = ctx.service
     return {"ticket": _ticket(svc, await svc.transfer(a.window, a.to_category, a.to_window))}
 
 
 @command("window.pause", WindowArgs, ("window",), window_scoped=True)
-async def _pause(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, Any]:
+async def _pause(ctx: HallContext, a: WindowArgs, p: Principal) -> dict[str, Any]:
+    svc = ctx.service
     await svc.pause(a.window, True)
     return {"window": svc.window_state(a.window).to_dict()}
 
 
 @command("window.resume", WindowArgs, ("window",), window_scoped=True)
-async def _resume(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, Any]:
+async def _resume(ctx: HallContext, a: WindowArgs, p: Principal) -> dict[str, Any]:
+    svc = ctx.service
     await svc.pause(a.window, False)
     return {"window": svc.window_state(a.window).to_dict()}
 
 
 @command("window.sign_in", SignInArgs, ("window",), window_scoped=True)
-async def _sign_in(svc: HallService, a: SignInArgs, p: Principal) -> dict[str, Any]:
+async def _sign_in(ctx: HallContext, a: SignInArgs, p: Principal) -> dict[str, Any]:
+    svc = ctx.service
     await svc.sign_in(a.window, a.staff)
     return {"window": svc.window_state(a.window).to_dict()}
 
 
 @command("window.sign_out", WindowArgs, ("window",), window_scoped=True)
-async def _sign_out(svc: HallService, a: WindowArgs, p: Principal) -> dict[str, Any]:
+async def _sign_out(ctx: HallContext, a: WindowArgs, p: Principal) -> dict[str, Any]:
+    svc = ctx.service
     await svc.sign_in(a.window, None)
     return {"window": svc.window_state(a.window).to_dict()}
 
 
 @command("window.evaluate", EvaluateArgs, ("window",), window_scoped=True)
-async def _evaluate(svc: HallService, a: EvaluateArgs, p: Principal) -> dict[str, Any]:
+async def _evaluate(ctx: HallContext, a: EvaluateArgs, p: Principal) -> dict[str, Any]:
+    svc = ctx.service
     e = await svc.evaluate(a.window, a.level, "pad_screen", ticket_id=a.ticket_id, reasons=a.reasons)
     return {
         "evaluation": {
@@ -232,7 +241,8 @@ async def _evaluate(svc: HallService, a: EvaluateArgs, p: Principal) -> dict[str
 
 
 @command("display.show", DisplayArgs, ("admin",))
-async def _display(svc: HallService, a: DisplayArgs, p: Principal) -> dict[str, Any]:
+async def _display(ctx: HallContext, a: DisplayArgs, p: Principal) -> dict[str, Any]:
+    svc = ctx.service
     from hallctl.events import DisplayText
 
     svc.bus.publish(DisplayText(at=svc.clock(), display=a.display, text=a.text, seconds=a.seconds))
@@ -240,6 +250,6 @@ async def _display(svc: HallService, a: DisplayArgs, p: Principal) -> dict[str, 
 
 
 @command("climate.set", ClimateArgs, ("hvac",))
-async def _climate(svc: HallService, a: ClimateArgs, p: Principal) -> dict[str, Any]:
-    state = await svc.set_climate(a.zone, a.mode, a.target)
+async def _climate(ctx: HallContext, a: ClimateArgs, p: Principal) -> dict[str, Any]:
+    state = ctx.climate.set(a.zone, a.mode, a.target)
     return {"climate": state.to_dict()}

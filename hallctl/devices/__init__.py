@@ -1,1 +1,5 @@
-"""devices"""
+"""The devices component: drivers on one side, the queue service on the other."""
+
+from hallctl.devices.manager import DeviceManager
+
+__all__ = ["DeviceManager"]

@@ -6,10 +6,11 @@ display, an issued ticket to the kiosk's printer, a finished ticket to the
 window's pad). Devices never call each other. Each driver runs in its own named
 task, and a device that fails only marks itself offline: the queue keeps going.
 
-With ``simulate = true`` the component also starts the byte-compatible simulator
-from ``drivers.sim`` behind a pseudo-terminal under ``<state_dir>/dev/`` and
-points the real driver at it, so the demo exercises the same driver code as a
-real hall.
+A device is reached at its configured ``port`` unless the context names another
+(``ctx.device_ports``): the simulation side (``hallctl.simulation``) puts its
+byte-compatible simulators behind pseudo-terminals and registers their paths there,
+so the demo exercises the same driver code as a real hall while this module never
+loads simulator code.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drivers.base import Health
 from drivers.errors import DeviceError
@@ -29,11 +29,9 @@ from drivers.idcard import IdCard, IdCardReader
 from drivers.led import DisplayRejected, LedBus
 from hallctl import events as ev
 from hallctl.config import DeviceConfig
+from hallctl.context import HallContext
 from hallctl.engine import Holder, Ticket
 from hallctl.errors import HallctlError
-
-if TYPE_CHECKING:
-    from hallctl.daemon import Component, Hall
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +52,13 @@ DEFAULT_NOTICE = (
 class DeviceManager:
     name = "devices"
 
-    def __init__(self, hall: Hall) -> None:
-        self.hall = hall
-        self.svc = hall.service
-        self.cfg = hall.cfg
-        self.dev_dir = hall.state_dir / "dev"
-        self.ticket_dir = hall.state_dir / "tickets"
+    def __init__(self, ctx: HallContext) -> None:
+        self.ctx = ctx
+        self.svc = ctx.service
+        self.cfg = ctx.cfg
         self.drivers: dict[str, Any] = {}
-        self.sims: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._subs: list[Any] = []
-        self._pcscd: Any = None
 
     # ---- helpers -----------------------------------------------------------------
 
@@ -90,15 +84,14 @@ class DeviceManager:
         return report
 
     def _port(self, dev: DeviceConfig) -> str:
-        if dev.simulate:
-            return str(self.dev_dir / dev.id)
-        assert dev.port is not None
-        return dev.port
+        port = self.ctx.device_ports.get(dev.id) or dev.port
+        if port is None:
+            raise RuntimeError("simulated device, but no simulator was started for it")
+        return port
 
     # ---- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.dev_dir.mkdir(parents=True, exist_ok=True)
         builders: dict[str, Callable[[DeviceConfig], Awaitable[None]]] = {
             "idcard": self._idcard,
             "printer": self._printer,
@@ -125,21 +118,6 @@ class DeviceManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        for sim in self.sims.values():
-            if isinstance(sim, dict) and sim.get("badge") is not None:  # a virtual badge left on a reader
-                with contextlib.suppress(OSError):
-                    await sim["badge"].remove()
-                continue
-            with contextlib.suppress(Exception):
-                closer = getattr(sim, "close", None) or getattr(sim, "stop", None)
-                if closer is not None:
-                    result = closer()
-                    if asyncio.iscoroutine(result):
-                        await result
-        self.sims.clear()
-        if self._pcscd is not None:
-            await asyncio.to_thread(self._pcscd.stop)
-            self._pcscd = None
 
     def _run(self, dev: DeviceConfig, driver: Any) -> None:
         self.drivers[dev.id] = driver
@@ -149,12 +127,6 @@ class DeviceManager:
 
     async def _idcard(self, dev: DeviceConfig) -> None:
         kiosk = next((k for k in self.cfg.kiosk if k.reader == dev.id), None)
-        if dev.simulate:
-            from drivers.sim.idcard import IdCardSim
-
-            sim = IdCardSim(self._port(dev))
-            await sim.start()
-            self.sims[dev.id] = sim
 
         def on_card(card: IdCard) -> None:
             if kiosk is None:
@@ -198,12 +170,6 @@ class DeviceManager:
 
     async def _printer(self, dev: DeviceConfig) -> None:
         kiosks = [k.id for k in self.cfg.kiosk if k.printer == dev.id]
-        if dev.simulate:
-            from drivers.sim.escpos import EscPosSim
-
-            sim = EscPosSim(self._port(dev), self.ticket_dir / dev.id)
-            await sim.start()
-            self.sims[dev.id] = sim
         printer = EscPosPrinter(
             dev.id,
             self._port(dev),
@@ -260,12 +226,6 @@ class DeviceManager:
 
     async def _led_bus(self, dev: DeviceConfig) -> None:
         windows = {w.number: w.led_address for w in self.cfg.window if w.led == dev.id and w.led_address}
-        if dev.simulate:
-            from drivers.sim.led import LedBusSim
-
-            sim = LedBusSim(self._port(dev), addresses=list(windows.values()))
-            sim.plug()
-            self.sims[dev.id] = sim
 
         def on_address(addr: int, h: Health) -> None:
             self.svc.device_health(f"{dev.id}-{addr}", "led", h.state, h.detail)
@@ -304,12 +264,6 @@ class DeviceManager:
 
     async def _evalpad(self, dev: DeviceConfig) -> None:
         window = next((w.number for w in self.cfg.window if w.pad == dev.id), None)
-        if dev.simulate:
-            from drivers.sim.evalpad import EvalPadSim
-
-            sim = EvalPadSim(self._port(dev), address=dev.address or 1)
-            sim.plug()
-            self.sims[dev.id] = sim
 
         def on_key(level: int) -> None:
             if window is None:
@@ -347,19 +301,7 @@ class DeviceManager:
         from drivers.badge import BadgeReader
 
         window = next((w.number for w in self.cfg.window if w.badge_reader == dev.id), None)
-        reader_name = dev.port or ""
-        if dev.simulate:
-            from drivers.sim import pcscd
-
-            index = sum(1 for d in self.cfg.device if d.kind == "badge" and d.simulate and d.id < dev.id)
-            if index > 1:
-                raise RuntimeError("vpcd offers two virtual readers; simulate at most two badge readers")
-            if self._pcscd is None:
-                # A private pcscd when none runs; an existing one (the system's) is reused and left alone.
-                self._pcscd = pcscd.Pcscd()
-                await asyncio.to_thread(self._pcscd.start)
-            reader_name = f"Virtual PCD 00 0{index}"
-            self.sims[dev.id] = {"reader": reader_name, "port": 35963 + index, "badge": None}
+        reader_name = self.ctx.device_ports.get(dev.id) or dev.port or ""  # "" = the first reader
 
         def on_badge(uid: str) -> None:
             if window is not None:
@@ -378,13 +320,6 @@ class DeviceManager:
         from drivers.modbus_sensor import ModbusSensor
 
         sensor = next((s.id for s in self.cfg.sensor if s.source == "modbus" and s.device == dev.id), None)
-        if dev.simulate:
-            from drivers.sim.modbus_sensor import ModbusSensorSim
-
-            sim = ModbusSensorSim(self._port(dev), device_id=dev.address or 1)
-            await sim.start()
-            sim.set(24.5 + 0.5 * len(self.sims) % 3, 48.0)
-            self.sims[dev.id] = sim
 
         def on_reading(r: Any) -> None:
             if sensor is not None:
@@ -401,29 +336,3 @@ class DeviceManager:
             interval=float(dev.options.get("interval", 5.0)),
         )
         self._run(dev, driver)
-
-    # ---- simulator control (demo) ---------------------------------------------------------------
-
-    def sim(self, device_id: str) -> Any:
-        sim = self.sims.get(device_id)
-        if sim is None:
-            from hallctl.errors import NotFound
-
-            raise NotFound("unknown_simulator", f"no simulated device {device_id}")
-        return sim
-
-    def printed(self, device_id: str) -> list[Path]:
-        sim = self.sim(device_id)
-        return [Path(t.png_path) for t in getattr(sim, "tickets", [])]
-
-
-def devices_component(hall: Hall) -> Component | None:
-    if not hall.cfg.device:
-        return None
-    manager = DeviceManager(hall)
-    hall.devices = manager
-    from hallctl.simulation.routes import sim_router
-
-    if any(d.simulate for d in hall.cfg.device):
-        hall.routers.append(sim_router(manager))
-    return manager

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hallctl import __version__, commands
 from hallctl import events as ev
 from hallctl.auth import Principal, authenticate
+from hallctl.context import HallContext
 from hallctl.errors import Conflict, Forbidden, HallctlError, NotFound, Refused
 from hallctl.http.streams import next_event, offer, sse_stream
 from hallctl.http.voice import render_voice
@@ -39,9 +40,7 @@ PROBLEM = "application/problem+json"
 
 @dataclasses.dataclass
 class ApiDeps:
-    service: HallService
-    health_extra: Callable[[], dict[str, Any]] = dict
-    routers: list[APIRouter] = dataclasses.field(default_factory=list)
+    ctx: HallContext
     voice_dir: Path | None = None
     pages: Callable[[FastAPI], None] | None = None
 
@@ -135,7 +134,8 @@ Auth = Annotated[Principal, Depends(principal)]
 
 
 def create_app(deps: ApiDeps) -> FastAPI:
-    svc = deps.service
+    ctx = deps.ctx
+    svc = ctx.service
     app = FastAPI(
         title="hallctl",
         version=__version__,
@@ -145,6 +145,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         description="Hall-control daemon API. Errors are application/problem+json.",
     )
     app.state.service = svc
+    app.state.ctx = ctx
     # Set by the server's stop: open streams end so clients see the restart and reconnect.
     app.state.closing = asyncio.Event()
 
@@ -174,7 +175,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     api = APIRouter(prefix="/api/v1")
 
     async def run(name: str, args: dict[str, Any], p: Principal) -> dict[str, Any]:
-        return await commands.dispatch(svc, name, args, p)
+        return await commands.dispatch(ctx, name, args, p)
 
     @api.get("/health")
     async def health() -> JSONResponse:
@@ -182,7 +183,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
             k: {"kind": d.device_kind, "state": d.state, "detail": d.detail, "since": d.since.isoformat()}
             for k, d in svc.devices.items()
         }
-        extra = deps.health_extra()
+        extra = ctx.health()
         degraded = (
             svc.store.last_error is not None
             or any(d["state"] != "ok" for d in devices.values())
@@ -385,9 +386,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
     @api.get("/stats/live")
     async def stats_live(p: Auth) -> dict[str, Any]:
         out = svc.live_stats()
-        out["alerts"] = [a.to_dict() for a in svc.alerts[-20:]]
+        out["alerts"] = [a.to_dict() for a in ctx.supervision.recent(20)]
         out["sensors"] = [s.to_dict() for s in svc.sensors.values()]
-        out["climate"] = [c.to_dict() for c in svc.climate.values()]
+        out["climate"] = [c.to_dict() for c in ctx.climate.snapshot()]
         out["stats"] = (await day_stats(svc.store, svc.cfg, svc.q.day))["total"]
         return out
 
@@ -399,7 +400,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @api.get("/climate")
     async def climate(p: Auth) -> list[dict[str, Any]]:
-        return [c.to_dict() for c in svc.climate.values()]
+        return [c.to_dict() for c in ctx.climate.snapshot()]
 
     @api.post("/climate/{zone}")
     async def set_climate(zone: str, body: ClimateBody, p: Auth) -> dict[str, Any]:
@@ -407,7 +408,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @api.get("/alerts")
     async def alerts(p: Auth) -> list[dict[str, Any]]:
-        return [a.to_dict() for a in svc.alerts[-100:]]
+        return [a.to_dict() for a in ctx.supervision.recent(100)]
 
     @api.get("/devices")
     async def devices(p: Auth) -> list[dict[str, Any]]:
@@ -416,7 +417,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     @api.get("/events")
     async def sse(request: Request, p: Auth) -> StreamingResponse:
         return StreamingResponse(
-            sse_stream(svc, request),
+            sse_stream(ctx, request),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -431,7 +432,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return FileResponse(path, media_type="audio/wav")
 
     app.include_router(api)
-    for router in deps.routers:
+    for router in ctx.routers:
         app.include_router(router)
 
     @app.websocket("/ws")
@@ -450,7 +451,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         queue: asyncio.Queue[ev.Event] = asyncio.Queue(maxsize=1000)
         sub = svc.bus.subscribe(f"ws.{id(websocket)}", lambda e: offer(queue, e))
         try:
-            for e in svc.snapshot():
+            for e in ctx.snapshot():
                 await websocket.send_json({"event": e.wire_name, "data": e.to_dict()})
             while True:
                 nxt = await next_event(queue, app.state.closing, None)

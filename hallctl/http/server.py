@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
 
 import uvicorn
 from fastapi import FastAPI
 
+from hallctl.context import HallContext
 from hallctl.http.api import ApiDeps, create_app
-
-if TYPE_CHECKING:
-    from hallctl.daemon import Hall
 
 log = logging.getLogger(__name__)
 
@@ -23,26 +20,19 @@ class ApiServer:
 
     name = "api"
 
-    def __init__(self, hall: Hall) -> None:
-        self.hall = hall
+    def __init__(self, ctx: HallContext) -> None:
+        self.ctx = ctx
         self.server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.port: int | None = None
         self.app: FastAPI | None = None
 
     async def start(self) -> None:
-        cfg = self.hall.cfg.api
+        cfg = self.ctx.cfg.api
         from kiosk_ui import mount_pages
 
-        deps = ApiDeps(
-            service=self.hall.service,
-            health_extra=self.hall.health_extra,
-            routers=self.hall.routers,
-            voice_dir=self.hall.state_dir / "voice",
-            pages=mount_pages,
-        )
+        deps = ApiDeps(ctx=self.ctx, voice_dir=self.ctx.state_dir / "voice", pages=mount_pages)
         app = create_app(deps)
-        app.state.hall = self.hall
         self.app = app
         config = uvicorn.Config(
             app,

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 
 from hallctl import events as ev
-from hallctl.service import HallService
+from hallctl.context import HallContext
 
 
 def offer(queue: asyncio.Queue[ev.Event], e: ev.Event) -> None:
@@ -51,13 +51,13 @@ def sse_frame(e: ev.Event) -> bytes:
     return f"event: {e.wire_name}\ndata: {data}\n\n".encode()
 
 
-async def sse_stream(svc: HallService, request: Request) -> AsyncIterator[bytes]:
+async def sse_stream(ctx: HallContext, request: Request) -> AsyncIterator[bytes]:
     """The present first (retained state), then every event as it happens; old calls are never replayed."""
     queue: asyncio.Queue[ev.Event] = asyncio.Queue(maxsize=1000)
-    sub = svc.bus.subscribe(f"sse.{id(queue)}", lambda e: offer(queue, e))
+    sub = ctx.bus.subscribe(f"sse.{id(queue)}", lambda e: offer(queue, e))
     try:
         yield b"retry: 2000\n\n"
-        for e in svc.snapshot():
+        for e in ctx.snapshot():
             yield sse_frame(e)
         yield b"event: ready\ndata: {}\n\n"
         closing: asyncio.Event = request.app.state.closing
@@ -73,4 +73,4 @@ async def sse_stream(svc: HallService, request: Request) -> AsyncIterator[bytes]
                 return
             yield sse_frame(nxt)
     finally:
-        await svc.bus.unsubscribe(sub)
+        await ctx.bus.unsubscribe(sub)

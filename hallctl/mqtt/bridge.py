@@ -30,180 +30,36 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import ssl
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from drivers import zigbee
 from hallctl import __version__
 from hallctl import events as ev
-from hallctl.auth import Principal
 from hallctl.bus import Subscription
 from hallctl.commands import CommandError, dispatch
+from hallctl.context import HallContext
 from hallctl.errors import HallctlError
 from hallctl.mqtt import discovery
 from hallctl.mqtt.broker import EmbeddedBroker
+from hallctl.mqtt.commands import MQTT_PRINCIPAL, command_for_topic, error_reply, json_object, reply_topic_allowed
+from hallctl.mqtt.connection import Connection, Target, backoff_delay, target_for
 from hallctl.mqtt.outbox import Outbox
+from hallctl.mqtt.topics import route
 
 if TYPE_CHECKING:
     import sqlite3
 
-    from hallctl.config import Config, SensorConfig
-    from hallctl.daemon import Component, Hall
 
 log = logging.getLogger(__name__)
 
-# Internal chatter between the service and local devices: a printer job, a pad
-# prompt, an operator's display text. Integrators get the facts, not these.
-INTERNAL_EVENTS: tuple[type[ev.Event], ...] = (ev.PrintRequested, ev.EvaluationRequested, ev.DisplayText)
-# ``offer`` is a capability (issue a ticket with a swiped card); staff names stay
-# on the local screens. Neither goes to a bus that bridges to a city broker.
-STRIPPED_FIELDS = ("offer", "staff_name")
-WINDOW_ACTIONS = (
-    "call_next",
-    "call",
-    "recall",
-    "start",
-    "finish",
-    "no_show",
-    "transfer",
-    "pause",
-    "resume",
-    "sign_in",
-    "sign_out",
-    "evaluate",
-)
-MQTT_PRINCIPAL = Principal(role="admin", label="mqtt")
 PUBLISH_TIMEOUT_S = 10.0
 FLUSH_BATCH = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    topic: str
-    payload: str
-    qos: int
-    retain: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where and how to connect; ``display_url`` never carries credentials."""
-
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    tls: bool
-    protocol: aiomqtt.ProtocolVersion
-    embedded: bool
-
-    @property
-    def display_url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def route(root: str, event: ev.Event) -> Outgoing | None:
-    """Topic, payload and flags for one bus event; None for events that stay in the hall."""
-    if isinstance(event, INTERNAL_EVENTS):
-        return None
-    if isinstance(event, ev.QueueState):
-        topic = f"{root}/queue/{event.category}/state"
-    elif isinstance(event, ev.WindowState):
-        topic = f"{root}/window/{event.window}/state"
-    elif isinstance(event, ev.DeviceState):
-        topic = f"{root}/device/{event.device}/state"
-    elif isinstance(event, ev.SensorState):
-        topic = f"{root}/sensor/{event.sensor}/state"
-    elif isinstance(event, ev.ClimateState):
-        topic = f"{root}/climate/{event.zone}/state"
-    elif event.kind == ev.STATE:
-        return None  # a state type without a topic yet: retained topics are a documented contract
-    else:
-        return Outgoing(f"{root}/event/{event.wire_name}", payload_for(event), 1, False)
-    return Outgoing(topic, payload_for(event), 1, True)
-
-
-def payload_for(event: ev.Event) -> str:
-    data = event.to_dict()
-    for key in STRIPPED_FIELDS:
-        data.pop(key, None)
-    if isinstance(event, ev.DeviceState):
-        data["kind"] = data.pop("device_kind")
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
-def command_for_topic(root: str, topic: str) -> tuple[str, dict[str, Any]]:
-    """``hallctl/<hall>/cmd/window/3/call_next`` → ``("window.call_next", {"window": 3})``."""
-    parts = topic.removeprefix(f"{root}/cmd/").split("/")
-    match parts:
-        case ["ticket", "issue"]:
-            return "ticket.issue", {}
-        case ["window", number, action] if action in WINDOW_ACTIONS:
-            if not number.isdigit():
-                raise CommandError("invalid_arguments", f"window: not a window number: {number!r}")
-            return f"window.{action}", {"window": int(number)}
-        case ["display", display, "show"]:
-            return "display.show", {"display": display}
-        case ["climate", zone, "set"]:
-            return "climate.set", {"zone": zone}
-    raise CommandError("unknown_command", f"unknown command topic cmd/{'/'.join(parts)}")
-
-
-def reply_topic_allowed(root: str, topic: str) -> bool:
-    """Replies go to plain topics outside our own tree, or under ``<root>/reply/``.
-
-    Without this a client could make the daemon overwrite its own state or status
-    topics, which the ACL lets the daemon (but not the client) write.
-    """
-    if not topic or len(topic) > 512 or "+" in topic or "#" in topic or topic.startswith("$") or "\0" in topic:
-        return False
-    if topic.startswith("hallctl/"):
-        return topic.startswith(f"{root}/reply/")
-    return True
-
-
-def backoff_delay(attempt: int, low: float, high: float, rng: Callable[[], float] = random.random) -> float:
-    """Exponential backoff with jitter in [half, full] of the capped delay."""
-    ceiling = min(high, low * (2 ** min(attempt, 30)))
-    return float(ceiling * (0.5 + 0.5 * rng()))
-
-
-def target_for(cfg: Config, embedded_port: int | None) -> Target:
-    m = cfg.mqtt
-    if m.url is None:
-        assert embedded_port is not None
-        proto = aiomqtt.ProtocolVersion.V5 if m.protocol == "5" else aiomqtt.ProtocolVersion.V311
-        return Target(m.embedded_host, embedded_port, None, None, False, proto, True)
-    parts = urlsplit(m.url)
-    tls = parts.scheme == "mqtts"
-    proto = aiomqtt.ProtocolVersion.V311 if m.protocol == "3.1.1" else aiomqtt.ProtocolVersion.V5
-    return Target(
-        host=parts.hostname or "localhost",
-        port=parts.port or (8883 if tls else 1883),
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        tls=tls,
-        protocol=proto,
-        embedded=False,
-    )
-
-
-class _Connection:
-    """One live client; ``lost`` fires when it is gone so waiting publishes fail at once."""
-
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self.client = client
-        self.lost = asyncio.Event()
 
 
 class MqttBridge:
@@ -211,26 +67,23 @@ class MqttBridge:
 
     name = "mqtt"
 
-    def __init__(self, hall: Hall) -> None:
-        self.hall = hall
-        self.cfg = hall.cfg
-        self.root = discovery.root(hall.cfg)
-        self.status_topic = discovery.status_topic(hall.cfg)
+    def __init__(self, ctx: HallContext) -> None:
+        self.ctx = ctx
+        self.cfg = ctx.cfg
+        self.root = discovery.root(ctx.cfg)
+        self.status_topic = discovery.status_topic(ctx.cfg)
         self.broker: EmbeddedBroker | None = (
-            EmbeddedBroker(hall.cfg.mqtt.embedded_host, hall.cfg.mqtt.embedded_port)
-            if hall.cfg.mqtt.url is None
-            else None
+            EmbeddedBroker(ctx.cfg.mqtt.embedded_host, ctx.cfg.mqtt.embedded_port) if ctx.cfg.mqtt.url is None else None
         )
-        self.outbox = Outbox(hall.store, hall.cfg.mqtt.outbox_max)
+        self.outbox = Outbox(ctx.store, ctx.cfg.mqtt.outbox_max)
         self.target: Target | None = None
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._lock = asyncio.Lock()  # one writer of ordered traffic: the bus handler or the flusher
         self._wake = asyncio.Event()
         self._first_connect = asyncio.Event()
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._replies: dict[str, tuple[float, bytes]] = {}
-        self._zigbee: dict[str, tuple[SensorConfig, str]] = {}
         self._started = False
         self.sent = 0
         self.connects = 0
@@ -242,17 +95,13 @@ class MqttBridge:
     async def start(self) -> None:
         port = await self.broker.start() if self.broker is not None else None
         self.target = target_for(self.cfg, port)
-        for s in self.cfg.sensor:
-            if s.source == "zigbee" and s.friendly_name:
-                self._zigbee[zigbee.state_topic(s.zigbee_base, s.friendly_name)] = (s, "state")
-                self._zigbee[zigbee.availability_topic(s.zigbee_base, s.friendly_name)] = (s, "availability")
         pending = await self.outbox.load()
         if pending:
             log.info("mqtt outbox: %d events from an earlier run wait for the broker", pending)
-        self._sub = self.hall.bus.subscribe("mqtt", self._on_event)
+        self._sub = self.ctx.bus.subscribe("mqtt", self._on_event)
         self._task = asyncio.create_task(self._run(), name="hallctl.mqtt.connection")
         self._started = True
-        self.hall.health_sources["mqtt"] = self.health
+        self.ctx.report_health("mqtt", self.health)
         # Give the first connect a moment so `online` and the snapshot are out when start() returns;
         # an unreachable broker must not hold up the hall, so this is bounded.
         with contextlib.suppress(TimeoutError):
@@ -270,7 +119,7 @@ class MqttBridge:
                     await sub.queue.join()  # what the service already published goes out or into the outbox
             except TimeoutError:
                 log.warning("mqtt: %d events not handed over at stop", sub.queue.qsize())
-            await self.hall.bus.unsubscribe(sub)
+            await self.ctx.bus.unsubscribe(sub)
         conn = self._conn
         if conn is not None:
             try:
@@ -285,7 +134,7 @@ class MqttBridge:
                 await task
         if self.broker is not None:
             await self.broker.stop()
-        self.hall.health_sources.pop("mqtt", None)
+        self.ctx.forget_health("mqtt")
 
     def health(self) -> dict[str, Any]:
         connected = self._conn is not None
@@ -351,9 +200,9 @@ class MqttBridge:
             await asyncio.sleep(delay)
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        conn = _Connection(client)
+        conn = Connection(client)
         await client.subscribe(f"{self.root}/cmd/#", qos=1)
-        for topic in self._zigbee:
+        for topic in self.ctx.mqtt_handlers:
             await client.subscribe(topic, qos=1)
         if self.cfg.mqtt.discovery:
             await client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/status", qos=1)
@@ -391,7 +240,7 @@ class MqttBridge:
 
     async def _publish(
         self,
-        conn: _Connection,
+        conn: Connection,
         topic: str,
         payload: str | bytes,
         *,
@@ -420,7 +269,7 @@ class MqttBridge:
 
     # ---- state, discovery and cleanup at connect ---------------------------------------
 
-    async def _republish(self, conn: _Connection) -> None:
+    async def _republish(self, conn: Connection) -> None:
         wanted: dict[str, str] = {}
         if self.cfg.mqtt.discovery:
             for topic, payload in discovery.discovery_messages(self.cfg, version=__version__):
@@ -428,12 +277,12 @@ class MqttBridge:
                 wanted[topic] = "discovery"
         for topic in discovery.state_topics(self.cfg):
             wanted[topic] = "state"
-        for event in self.hall.service.snapshot():
+        for event in self.ctx.snapshot():
             out = route(self.root, event)
             if out is not None:
                 await self._publish(conn, out.topic, out.payload, qos=out.qos, retain=True)
                 wanted.setdefault(out.topic, "state")
-        previous = await self.hall.store.read(
+        previous = await self.ctx.store.read(
             lambda c: {str(r[0]) for r in c.execute("SELECT topic FROM mqtt_retained")}
         )
         for topic in sorted(previous - wanted.keys()):
@@ -448,7 +297,7 @@ class MqttBridge:
                 [(t, k, now) for t, k in wanted.items()],
             )
 
-        await self.hall.store.write(save)
+        await self.ctx.store.write(save)
 
     # ---- outgoing events -------------------------------------------------------------------
 
@@ -478,7 +327,7 @@ class MqttBridge:
                 log.error("mqtt: %s lost, the outbox could not store it: %s", event.wire_name, exc.code)
         self._wake.set()
 
-    async def _flush(self, conn: _Connection) -> None:
+    async def _flush(self, conn: Connection) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -500,7 +349,7 @@ class MqttBridge:
 
     # ---- incoming ----------------------------------------------------------------------------
 
-    async def _receive(self, conn: _Connection) -> None:
+    async def _receive(self, conn: Connection) -> None:
         cmd_prefix = f"{self.root}/cmd/"
         ha_status = f"{self.cfg.mqtt.discovery_prefix}/status"
         async for message in conn.client.messages:
@@ -511,15 +360,17 @@ class MqttBridge:
                     log.error("mqtt: ignored retained command on %s; publish commands without retain", topic)
                     continue
                 await self._command(conn, message)
-            elif topic in self._zigbee:
-                await self._zigbee_message(topic, message.payload)
+            elif (handler := self.ctx.mqtt_handlers.get(topic)) is not None:
+                payload = message.payload
+                raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
+                await handler(topic, raw)
             elif topic == ha_status and message.payload in (b"online", "online"):
                 log.info("mqtt: Home Assistant came online; republishing discovery")
                 async with self._lock:
                     for t, p in discovery.discovery_messages(self.cfg, version=__version__):
                         await self._publish(conn, t, p, retain=True)
 
-    async def _command(self, conn: _Connection, message: aiomqtt.Message) -> None:
+    async def _command(self, conn: Connection, message: aiomqtt.Message) -> None:
         self.commands += 1
         topic = message.topic.value
         props = message.properties
@@ -529,7 +380,7 @@ class MqttBridge:
         request_id: str | None = None
         name = "?"
         try:
-            body = _json_object(message.payload)
+            body = json_object(message.payload)
             reply_to = body.pop("reply_to", None)
             raw_id = body.pop("request_id", None)
             if raw_id is not None:
@@ -540,7 +391,7 @@ class MqttBridge:
                 raise CommandError("invalid_arguments", "reply_to: must be a topic string")
         except CommandError as exc:
             log.error("mqtt command on %s refused: %s: %s", topic, exc.code, exc.message)
-            await self._reply(conn, response_topic, correlation, None, _error(exc))
+            await self._reply(conn, response_topic, correlation, None, error_reply(exc))
             return
         key = request_id if request_id is not None else (correlation.hex() if correlation else None)
         if key is not None:
@@ -554,14 +405,14 @@ class MqttBridge:
         try:
             name, from_topic = command_for_topic(self.root, topic)
             args = {**body, **from_topic}
-            result = await dispatch(self.hall.service, name, args, MQTT_PRINCIPAL)
+            result = await dispatch(self.ctx, name, args, MQTT_PRINCIPAL)
             reply: dict[str, Any] = {"ok": True, "command": name, **result}
         except CommandError as exc:
             log.error("mqtt command on %s refused: %s: %s", topic, exc.code, exc.message)
-            reply = _error(exc)
+            reply = error_reply(exc)
         except HallctlError as exc:
             log.warning("mqtt command %s on %s failed: %s: %s", name, topic, exc.code, exc.message)
-            reply = _error(exc)
+            reply = error_reply(exc)
             cache = exc.http_status < 500  # a locked store is worth a retry; a refusal is not
         except Exception:  # a bug in one command must not stop the hall's MQTT link (logged with traceback)
             log.exception("mqtt command %s on %s crashed", name, topic)
@@ -588,7 +439,7 @@ class MqttBridge:
 
     async def _reply(
         self,
-        conn: _Connection,
+        conn: Connection,
         topic: str | None,
         correlation: bytes | None,
         request_id: str | None,
@@ -600,7 +451,7 @@ class MqttBridge:
             conn, topic, correlation, json.dumps(reply, ensure_ascii=False, separators=(",", ":")).encode()
         )
 
-    async def _reply_raw(self, conn: _Connection, topic: str | None, correlation: bytes | None, payload: bytes) -> None:
+    async def _reply_raw(self, conn: Connection, topic: str | None, correlation: bytes | None, payload: bytes) -> None:
         if topic is None:
             return
         if not reply_topic_allowed(self.root, topic):
@@ -614,46 +465,3 @@ class MqttBridge:
             await self._publish(conn, topic, payload, qos=1, properties=props)
         except aiomqtt.MqttError as exc:
             log.warning("mqtt: reply to %s lost: %s", topic, exc)
-
-    async def _zigbee_message(self, topic: str, payload: Any) -> None:
-        sensor, what = self._zigbee[topic]
-        raw = payload if isinstance(payload, bytes) else str(payload).encode()
-        device = discovery.zigbee_device_id(sensor.id)
-        try:
-            if what == "availability":
-                available = zigbee.parse_availability(raw)
-                self.hall.service.device_health(
-                    device,
-                    "zigbee_sensor",
-                    "ok" if available else "offline",
-                    "" if available else "zigbee2mqtt reports the sensor offline",
-                )
-                return
-            reading = zigbee.parse_state(raw)
-        except zigbee.PayloadError as exc:
-            log.warning("zigbee sensor %s: unreadable message on %s: %s", sensor.id, topic, exc)
-            return
-        if reading.temperature is None and reading.humidity is None:
-            return
-        await self.hall.service.sensor_reading(sensor.id, reading.temperature, reading.humidity)
-
-
-def _json_object(payload: Any) -> dict[str, Any]:
-    raw = payload if isinstance(payload, bytes | bytearray) else (b"" if payload is None else str(payload).encode())
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CommandError("malformed_json", f"payload is not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CommandError("malformed_json", "payload must be a JSON object")
-    return data
-
-
-def _error(exc: HallctlError) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": exc.code, "message": exc.message}}
-
-
-def mqtt_component(hall: Hall) -> Component:
-    return MqttBridge(hall)

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from hallctl.config import Config
+from hallctl.devices.zigbee import zigbee_device_id
 
 DEVICE_STATES = ("ok", "degraded", "offline", "error")
 CLIMATE_MODES = ("auto", "off", "cool", "heat", "dry", "fan_only")
@@ -52,10 +53,6 @@ def sensor_topic(cfg: Config, sensor: str) -> str:
 
 def climate_topic(cfg: Config, zone: str) -> str:
     return f"{root(cfg)}/climate/{zone}/state"
-
-
-def zigbee_device_id(sensor_id: str) -> str:
-    return f"zigbee-{sensor_id}"
 
 
 def state_topics(cfg: Config) -> list[str]:

@@ -76,9 +76,6 @@ class HallService:
         self.devices: dict[str, ev.DeviceState] = {}
         self.sensors: dict[str, ev.SensorState] = {}
         self.sensor_at: dict[str, datetime] = {}
-        self.climate: dict[str, ev.ClimateState] = {}
-        self.alerts: list[ev.Alert] = []
-        self._alerted: set[tuple[str, str]] = set()
         self._eval_timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.started_at = clock()
@@ -92,19 +89,9 @@ class HallService:
             qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600, clock=lambda: self.clock().timestamp()
         )
         self.q = await self.store.load_queue(engine.business_day(self.clock(), self.cfg))
-        for z in self.cfg.climate_zone:
-            self.climate[z.id] = ev.ClimateState(
-                at=self.clock(),
-                zone=z.id,
-                mode=z.mode,
-                target=z.target,
-                current=None,
-                humidity=None,
-                action="idle" if z.mode != "off" else "off",
-            )
         async with self._lock:
             await self._rollover()
-        self._tasks.append(asyncio.create_task(self._supervise(), name="hallctl.service.supervision"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="hallctl.service.housekeeping"))
         self._tasks.append(asyncio.create_task(self._retention(), name="hallctl.service.retention"))
         self.publish_all_state()
 
@@ -150,8 +137,6 @@ class HallService:
     def _publish(self, d: Decision) -> None:
         for e in d.events:
             self.bus.publish(e)
-            if isinstance(e, ev.Alert):
-                self._remember_alert(e)
             if isinstance(e, ev.EvaluationRequested):
                 self._arm_evaluation_timeout(e.window, e.ticket_id)
             if isinstance(e, ev.EvaluationRecorded):
@@ -210,14 +195,12 @@ class HallService:
             self.bus.publish(d)
         for s in self.sensors.values():
             self.bus.publish(s)
-        for c in self.climate.values():
-            self.bus.publish(c)
 
     def snapshot(self) -> list[ev.Event]:
         """Everything a screen needs to draw the present (the retained state)."""
         out: list[ev.Event] = [self.queue_state(c.prefix) for c in self.cfg.category]
         out += [self.window_state(w.number) for w in self.cfg.window]
-        out += list(self.devices.values()) + list(self.sensors.values()) + list(self.climate.values())
+        out += list(self.devices.values()) + list(self.sensors.values())
         return out
 
     # ---- tickets ----------------------------------------------------------------------------
@@ -564,7 +547,7 @@ class HallService:
             )
         )
 
-    # ---- devices, sensors, climate -----------------------------------------------------------------
+    # ---- devices and sensors -----------------------------------------------------------------
 
     def device_health(self, device: str, kind: str, state: str, detail: str = "") -> None:
         prev = self.devices.get(device)
@@ -589,92 +572,36 @@ class HallService:
             )
 
     async def sensor_reading(self, sensor: str, temperature: float | None, humidity: float | None) -> None:
+        """Store the reading, then tell the hall (commit, then publish, like every other change).
+
+        A reading the store refuses is still the present temperature: it is published
+        (climate control needs it) and the lost history is logged.
+        """
         now = self.clock()
+        try:
+            await self.store.add_reading(sensor, now, temperature, humidity)
+        except HallctlError as exc:
+            log.warning("sensor %s: history not stored: %s", sensor, exc.code)
         self.sensor_at[sensor] = now
         self.sensors[sensor] = ev.SensorState(
             at=now, sensor=sensor, temperature=temperature, humidity=humidity, stale=False
         )
         self.bus.publish(self.sensors[sensor])
-        try:
-            await self.store.add_reading(sensor, now, temperature, humidity)
-        except HallctlError as exc:
-            log.warning("sensor %s: history not stored: %s", sensor, exc.code)
-        for z in self.cfg.climate_zone:
-            if sensor in z.sensors:
-                self._update_climate(z.id)
-
-    def _update_climate(self, zone_id: str) -> None:
-        z = next(z for z in self.cfg.climate_zone if z.id == zone_id)
-        readings = [self.sensors[s] for s in z.sensors if s in self.sensors and not self.sensors[s].stale]
-        temps = [r.temperature for r in readings if r.temperature is not None]
-        hums = [r.humidity for r in readings if r.humidity is not None]
-        current = round(statistics.fmean(temps), 1) if temps else None
-        humidity = round(statistics.fmean(hums), 1) if hums else None
-        prev = self.climate[zone_id]
-        action = _climate_action(prev.mode, prev.target, current, humidity, z.humidity_high)
-        state = dataclasses.replace(prev, at=self.clock(), current=current, humidity=humidity, action=action)
-        self.climate[zone_id] = state
-        self.bus.publish(state)
-        if current is not None and not (z.comfort_low <= current <= z.comfort_high):
-            self._alert_once(
-                ("climate", zone_id),
-                ev.Alert(
-                    at=self.clock(),
-                    alert="climate_out_of_band",
-                    severity="warning",
-                    message=f"{z.name or zone_id}温度{current}°C超出舒适范围",
-                    subject=zone_id,
-                    data={"temperature": current, "humidity": humidity},
-                ),
-            )
-        else:
-            self._alerted.discard(("climate", zone_id))
-
-    async def set_climate(self, zone_id: str, mode: str | None, target: float | None) -> ev.ClimateState:
-        z = next((z for z in self.cfg.climate_zone if z.id == zone_id), None)
-        if z is None:
-            raise NotFound("unknown_zone", f"no climate zone {zone_id}")
-        if mode is not None and mode not in ("auto", "off", "cool", "heat", "dry", "fan_only"):
-            raise Refused("bad_mode", f"unknown mode {mode!r}")
-        if target is not None and not (z.min_temp <= target <= z.max_temp):
-            raise Refused("bad_target", f"target must be within {z.min_temp}..{z.max_temp}")
-        prev = self.climate[zone_id]
-        self.climate[zone_id] = dataclasses.replace(
-            prev, at=self.clock(), mode=mode or prev.mode, target=target if target is not None else prev.target
-        )
-        self._update_climate(zone_id)
-        return self.climate[zone_id]
 
     # ---- supervision and retention ----------------------------------------------------------------
 
-    def _remember_alert(self, alert: ev.Alert) -> None:
-        self.alerts.append(alert)
-        del self.alerts[:-200]
-
-    def _alert_once(self, key: tuple[str, str], alert: ev.Alert) -> None:
-        if key in self._alerted:
-            return
-        self._alerted.add(key)
-        self._remember_alert(alert)
-        self.bus.publish(alert)
-
-    def check_supervision(self) -> None:
+    def overdue(self) -> list[tuple[str, Ticket, int]]:
+        """Tickets past their supervision limits now: (``wait_exceeded`` | ``service_overrun``, ticket, minutes)."""
         now = self.clock()
+        out: list[tuple[str, Ticket, int]] = []
         for kind, t in engine.overdue(self.q, self.cfg, now):
             since = t.sort_at if kind == "wait_exceeded" else (t.serving_at or now)
-            minutes = int((now - since).total_seconds() // 60)
-            text = f"{t.number}已等候{minutes}分钟" if kind == "wait_exceeded" else f"{t.number}办理已超时"
-            self._alert_once(
-                (kind, t.id),
-                ev.Alert(
-                    at=now,
-                    alert=kind,
-                    severity="warning",
-                    message=text,
-                    subject=t.number,
-                    data={"category": t.category, "window": t.window, "minutes": minutes},
-                ),
-            )
+            out.append((kind, t, int((now - since).total_seconds() // 60)))
+        return out
+
+    def expire_stale_sensors(self) -> None:
+        """A sensor silent for longer than its ``stale_after_s`` is marked stale (climate ignores it)."""
+        now = self.clock()
         for sensor_id, at in self.sensor_at.items():
             scfg = next((s for s in self.cfg.sensor if s.id == sensor_id), None)
             st = self.sensors.get(sensor_id)
@@ -682,10 +609,10 @@ class HallService:
                 self.sensors[sensor_id] = dataclasses.replace(st, at=now, stale=True)
                 self.bus.publish(self.sensors[sensor_id])
 
-    async def _supervise(self) -> None:
+    async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.supervision.check_interval_s)
-            self.check_supervision()
+            self.expire_stale_sensors()
             if engine.business_day(self.clock(), self.cfg) != self.q.day:
                 async with self._lock:
                     try:
@@ -727,21 +654,3 @@ class HallService:
             "categories": [self.queue_state(c.prefix).to_dict() for c in self.cfg.category],
             "windows": [self.window_state(w.number).to_dict() for w in self.cfg.window],
         }
-
-
-def _climate_action(
-    mode: str, target: float, current: float | None, humidity: float | None, humidity_high: float
-) -> str:
-    if mode == "off":
-        return "off"
-    if current is None:
-        return "idle"
-    if mode == "fan_only":
-        return "fan"
-    if mode == "dry" or (mode == "auto" and humidity is not None and humidity > humidity_high):
-        return "drying"
-    if mode in ("cool", "auto") and current > target + 0.5:
-        return "cooling"
-    if mode in ("heat", "auto") and current < target - 0.5:
-        return "heating"
-    return "idle"

@@ -17,7 +17,7 @@ from hallctl.errors import NotFound, Refused
 from hallctl.http.api import Auth
 
 if TYPE_CHECKING:
-    from hallctl.devices.manager import DeviceManager
+    from hallctl.simulation.devices import SimulatedDevices
 
 
 class SwipeBody(BaseModel):
@@ -46,7 +46,7 @@ class SensorBody(BaseModel):
     humidity: float
 
 
-def sim_router(devices: DeviceManager) -> APIRouter:
+def sim_router(devices: SimulatedDevices) -> APIRouter:
     router = APIRouter(prefix="/api/v1/sim", tags=["simulators"])
     cfg = devices.cfg
 
@@ -107,16 +107,7 @@ def sim_router(devices: DeviceManager) -> APIRouter:
         w = cfg.window_by_number(window)
         if w is None or w.badge_reader is None:
             raise NotFound("unknown_reader", f"window {window} has no badge reader")
-        slot = devices.sim(w.badge_reader)
-        from drivers.sim.badge import VirtualBadge
-
-        if slot["badge"] is not None:
-            await slot["badge"].remove()
-            slot["badge"] = None
-        if body.uid:
-            vb = VirtualBadge(bytes.fromhex(body.uid), port=slot["port"])
-            await vb.insert()
-            slot["badge"] = vb
+        await devices.sim(w.badge_reader).show(bytes.fromhex(body.uid) if body.uid else None)
         return {"window": window, "badge": body.uid}
 
     @router.post("/device/{device}/paper")

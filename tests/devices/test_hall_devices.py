@@ -110,7 +110,7 @@ async def test_swipe_print_lookup_call_display_evaluate(hall: Hall) -> None:
         await device_state(watch, hall, dev, "ok")
     kiosk, window1 = await client(hall, "kiosk"), await client(hall, "window", (1,))
     card = SAMPLE_CARDS["young"]
-    hall.devices.sims["idr-k1"].present(card)
+    hall.sims["idr-k1"].present(card)
     read = await watch.wait(lambda e: isinstance(e, ev.CardRead) and e.kiosk == "k1")
     assert isinstance(read, ev.CardRead)
     assert read.holder == card.masked_name and card.name not in read.holder
@@ -120,7 +120,7 @@ async def test_swipe_print_lookup_call_display_evaluate(hall: Hall) -> None:
     ticket = r.json()
     assert ticket["holder"] == card.masked_name
     await watch.wait(lambda e: isinstance(e, ev.KioskNotice) and e.code == "printed")
-    printed = hall.devices.sims["prn-k1"].tickets
+    printed = hall.sims["prn-k1"].tickets
     assert len(printed) == 1
     assert ticket["number"] in printed[0].text_lines
     assert "便民服务" in printed[0].text_lines
@@ -134,14 +134,14 @@ async def test_swipe_print_lookup_call_display_evaluate(hall: Hall) -> None:
 
     r = await window1.post("/api/v1/windows/1/call-next")
     assert r.json()["ticket"]["number"] == ticket["number"]
-    led = hall.devices.sims["led-floor1"]
+    led = hall.sims["led-floor1"]
     await watch.wait(lambda e: isinstance(e, ev.TicketCalled))
     await hall.bus.drain()
     assert led.screen(1).text == f"请{ticket['number']}号到1号窗口"
 
     r = await window1.post("/api/v1/windows/1/finish")
     assert r.status_code == 200
-    pad = hall.devices.sims["pad1"]
+    pad = hall.sims["pad1"]
     await hall.bus.drain()  # the pad handler returns once the pad acknowledged the prompt
     assert pad.prompt is not None and pad.prompt[1] == ticket["number"]
     pad.press(4)
@@ -160,9 +160,9 @@ async def test_paper_out_keeps_ticket_and_reprints(hall: Hall) -> None:
 
     watch = Watch(hall)
     await device_state(watch, hall, "prn-k2", "ok")
-    printer = hall.devices.sims["prn-k2"]
+    printer = hall.sims["prn-k2"]
     printer.set_paper("out")
-    hall.devices.sims["idr-k2"].present(SAMPLE_CARDS["elderly"])  # k2 offers one category: issues at once
+    hall.sims["idr-k2"].present(SAMPLE_CARDS["elderly"])  # k2 offers one category: issues at once
     notice = await watch.wait(lambda e: isinstance(e, ev.KioskNotice) and e.kiosk == "k2")
     assert isinstance(notice, ev.KioskNotice)
     assert notice.code == "printer_paper_out" and notice.number == "D001"
@@ -187,7 +187,7 @@ async def test_unplugged_display_goes_offline_queue_keeps_serving_and_recovers(h
     watch = Watch(hall)
     await device_state(watch, hall, "led-floor1", "ok")
     kiosk, window2 = await client(hall, "kiosk"), await client(hall, "window", (2,))
-    led = hall.devices.sims["led-floor1"]
+    led = hall.sims["led-floor1"]
     led.unplug()
     await device_state(watch, hall, "led-floor1", "offline")
     assert (await kiosk.post("/api/v1/tickets", json={"category": "A"})).status_code == 201
@@ -211,7 +211,7 @@ async def test_badge_signs_staff_in_and_out_unknown_badge_refused(hall: Hall) ->
 
     watch = Watch(hall)
     await device_state(watch, hall, "badge3", "ok", timeout=20)
-    port = hall.devices.sims["badge3"]["port"]
+    port = hall.sims["badge3"].port
     stranger = VirtualBadge(bytes.fromhex("DEADBEEF"), port=port)
     await stranger.insert()
     alert = await watch.wait(lambda e: isinstance(e, ev.Alert) and e.alert == "unknown_badge")
@@ -235,7 +235,7 @@ async def test_modbus_readings_feed_sensor_state_climate_and_alert(hall: Hall) -
     """A floor's Modbus sensor drives its sensor state, its climate zone's action and the comfort alert."""
     watch = Watch(hall)
     await device_state(watch, hall, "th-floor1", "ok", timeout=20)
-    hall.devices.sims["th-floor1"].set(30.5, 54.6)
+    hall.sims["th-floor1"].set(30.5, 54.6)
     reading = await watch.wait(
         lambda e: isinstance(e, ev.SensorState) and e.sensor == "floor1" and e.temperature == 30.5, timeout=20
     )
@@ -260,7 +260,7 @@ async def test_logs_never_carry_full_name_id_number_or_address(hall: Hall, caplo
         await device_state(watch, hall, dev, "ok")
     card = SAMPLE_CARDS["elderly"]
     kiosk, window1 = await client(hall, "kiosk"), await client(hall, "window", (1,))
-    reader = hall.devices.sims["idr-k1"]
+    reader = hall.sims["idr-k1"]
     reader.present(card)
     read = await watch.wait(lambda e: isinstance(e, ev.CardRead))
     assert isinstance(read, ev.CardRead)
@@ -271,7 +271,7 @@ async def test_logs_never_carry_full_name_id_number_or_address(hall: Hall, caplo
     await window1.post("/api/v1/windows/1/call-next")
     await window1.post("/api/v1/windows/1/finish")
     await hall.bus.drain()
-    hall.devices.sims["pad1"].press(2)  # a bad rating raises an alert, which is logged
+    hall.sims["pad1"].press(2)  # a bad rating raises an alert, which is logged
     await watch.wait(lambda e: isinstance(e, ev.EvaluationRecorded))
     # The per-ID limit's refusal explains itself without naming the person.
     from hallctl.engine import Holder

@@ -82,7 +82,7 @@ async def test_kiosk_screen_and_hvac_can_do_only_their_part(secured: Mosquitto, 
         second = await issue(kiosk, root, kiosk_reply)
         assert second["ticket"]["number"] == "A002"
         assert hall.service.q.window(1).current is None
-        assert hall.service.climate["floor1"].mode == "auto"
+        assert hall.climate.states["floor1"].mode == "auto"
         assert not [m for m in observer.messages if m.topic.value.startswith(f"{root}/cmd/window")]
         # The kiosk read nothing but its replies, although it subscribed to the whole hall.
         assert {m.topic.value for m in kiosk.messages} <= {kiosk_reply, kiosk.barrier_topic}
@@ -94,5 +94,5 @@ async def test_kiosk_screen_and_hvac_can_do_only_their_part(secured: Mosquitto, 
         await hvac.wait_for(
             lambda m: m.topic.value == f"{root}/climate/floor1/state" and json.loads(m.payload)["mode"] == "cool"
         )  # type: ignore[arg-type]
-        assert hall.service.climate["floor1"].target == 24.0
+        assert hall.climate.states["floor1"].target == 24.0
         assert not [m for m in hvac.messages if "/event/" in m.topic.value or "/reply/" in m.topic.value]

@@ -135,7 +135,7 @@ async def test_state_republished_after_the_broker_forgot_it(tmp_path: Path, hall
                 assert (await sub.topic(f"{root}/status")).payload == b"online"
                 state = await sub.topic(f"{root}/queue/A/state")
                 assert state.retain and json.loads(state.payload)["waiting"] == 1  # type: ignore[arg-type]
-            assert hall.health_sources["mqtt"]()["connects"] >= 2
+            assert hall.health_extra()["mqtt"]["connects"] >= 2
     finally:
         broker.stop()
 

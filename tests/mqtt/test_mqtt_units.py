@@ -14,7 +14,9 @@ from hallctl import config
 from hallctl import events as ev
 from hallctl.commands import COMMANDS, CommandError
 from hallctl.mqtt import discovery
-from hallctl.mqtt.bridge import backoff_delay, command_for_topic, reply_topic_allowed, route, target_for
+from hallctl.mqtt.commands import command_for_topic, reply_topic_allowed
+from hallctl.mqtt.connection import backoff_delay, target_for
+from hallctl.mqtt.topics import route
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 

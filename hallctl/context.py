@@ -1,0 +1,84 @@
+"""What a component receives from the daemon: the hall's shared parts, not the daemon itself.
+
+Components (devices, MQTT, the HTTP API, the simulators) get this small context
+instead of the whole :class:`hallctl.daemon.Hall`, so none of them imports the
+daemon and the import graph stays acyclic. Through it a component reaches the
+queue service (the only writer), the climate zones and supervision, the bus, the
+config and the state directory, and it registers what it offers: HTTP routes, a
+health section, a device's port (the simulation side does that for simulated
+devices).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import APIRouter
+
+from hallctl import events as ev
+from hallctl.bus import Bus
+from hallctl.climate import ClimateZones
+from hallctl.config import Config
+from hallctl.service import HallService
+from hallctl.store import Store
+from hallctl.supervision import Supervision
+
+
+class Component(Protocol):
+    """A part of the daemon with a two-phase life: cheap constructor, ``start`` opens, ``stop`` closes."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+HealthSource = Callable[[], dict[str, Any]]
+# Called with (topic, payload) for each message on a topic a component subscribed to.
+MqttHandler = Callable[[str, bytes], Awaitable[None]]
+
+
+@dataclasses.dataclass
+class HallContext:
+    cfg: Config
+    service: HallService
+    climate: ClimateZones
+    supervision: Supervision
+    bus: Bus
+    # For a component's own durable data (the MQTT outbox), through typed methods; hall state
+    # changes only through ``service``.
+    store: Store
+    state_dir: Path
+    demo: bool = False
+    routers: list[APIRouter] = dataclasses.field(default_factory=list)
+    health_sources: dict[str, HealthSource] = dataclasses.field(default_factory=dict)
+    # Where each device is reached when it is not its configured ``port`` (a simulator's pty).
+    device_ports: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Topics (no wildcards) that components read from the hall's broker; the MQTT component subscribes.
+    mqtt_handlers: dict[str, MqttHandler] = dataclasses.field(default_factory=dict)
+
+    def add_routes(self, router: APIRouter) -> None:
+        """Serve ``router`` on the HTTP API (registered before the API component starts)."""
+        self.routers.append(router)
+
+    def report_health(self, name: str, source: HealthSource) -> None:
+        """Add a section to ``GET /health``; ``{"ok": false}`` in it makes the hall ``degraded``."""
+        self.health_sources[name] = source
+
+    def subscribe_mqtt(self, topic: str, handler: MqttHandler) -> None:
+        """Have the MQTT component hand every message on ``topic`` to ``handler`` (register before it starts)."""
+        self.mqtt_handlers[topic] = handler
+
+    def forget_health(self, name: str) -> None:
+        self.health_sources.pop(name, None)
+
+    def health(self) -> dict[str, Any]:
+        return {name: fn() for name, fn in self.health_sources.items()}
+
+    def snapshot(self) -> list[ev.Event]:
+        """Everything a screen or a retained topic needs to draw the present."""
+        return [*self.service.snapshot(), *self.climate.snapshot()]

@@ -1,0 +1,58 @@
+"""Which bus events go to MQTT, on which topic, with which payload (pure).
+
+Retained state topics carry the present (queue, window, device, sensor, climate);
+event topics carry facts as they happen. Internal chatter and capabilities stay in
+the hall.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from hallctl import events as ev
+
+# Internal chatter between the service and local devices: a printer job, a pad
+# prompt, an operator's display text. Integrators get the facts, not these.
+INTERNAL_EVENTS: tuple[type[ev.Event], ...] = (ev.PrintRequested, ev.EvaluationRequested, ev.DisplayText)
+# ``offer`` is a capability (issue a ticket with a swiped card); staff names stay
+# on the local screens. Neither goes to a bus that bridges to a city broker.
+STRIPPED_FIELDS = ("offer", "staff_name")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    payload: str
+    qos: int
+    retain: bool
+
+
+def route(root: str, event: ev.Event) -> Outgoing | None:
+    """Topic, payload and flags for one bus event; None for events that stay in the hall."""
+    if isinstance(event, INTERNAL_EVENTS):
+        return None
+    if isinstance(event, ev.QueueState):
+        topic = f"{root}/queue/{event.category}/state"
+    elif isinstance(event, ev.WindowState):
+        topic = f"{root}/window/{event.window}/state"
+    elif isinstance(event, ev.DeviceState):
+        topic = f"{root}/device/{event.device}/state"
+    elif isinstance(event, ev.SensorState):
+        topic = f"{root}/sensor/{event.sensor}/state"
+    elif isinstance(event, ev.ClimateState):
+        topic = f"{root}/climate/{event.zone}/state"
+    elif event.kind == ev.STATE:
+        return None  # a state type without a topic yet: retained topics are a documented contract
+    else:
+        return Outgoing(f"{root}/event/{event.wire_name}", payload_for(event), 1, False)
+    return Outgoing(topic, payload_for(event), 1, True)
+
+
+def payload_for(event: ev.Event) -> str:
+    data = event.to_dict()
+    for key in STRIPPED_FIELDS:
+        data.pop(key, None)
+    if isinstance(event, ev.DeviceState):
+        data["kind"] = data.pop("device_kind")
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
