@@ -9,6 +9,7 @@ demo: setup
 
 test: setup
 	.venv/bin/ruff check hallctl drivers kiosk_ui tests bench
+	.venv/bin/ruff format --check hallctl drivers kiosk_ui tests bench
 	.venv/bin/mypy
 	.venv/bin/pytest
 

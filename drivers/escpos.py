@@ -5,7 +5,7 @@ Three layers, as for every device kind:
 * :func:`render_ticket` turns a :class:`TicketPrint` into the exact bytes a printer gets.
   It drives python-escpos's pure ``Dummy`` printer, but sends Chinese text itself
   (``FS &`` then raw GB18030) because python-escpos 3.1 never sends ``FS &`` and picks
-  the encoding per string (protocols.md 2.5).
+  the encoding per string (docs/protocols.md 2.5).
 * :func:`parse_status` reads the four ``DLE EOT n`` reply bytes into a
   :class:`PrinterStatus`; it checks the fixed bits so line noise or an Automatic Status
   Back byte is never mistaken for "all good".

@@ -1,7 +1,7 @@
 """Evaluation pads (评价器) for 好差评, speaking hallctl's ``AA 55`` frame.
 
 No public key-code protocol exists for real pads, so hallctl defines this one
-(protocols.md section 4, same frame as 3.1); vendor pads map onto it through a
+(docs/protocols.md section 4, same frame as 3.1); vendor pads map onto it through a
 plug-in. One pad per serial line: pads are wired point to point (RS-232 or
 USB-serial), which is why the pad may speak without being asked.
 

@@ -354,7 +354,7 @@ class _Field(NamedTuple):
     size: int
 
 
-# Offsets and sizes in bytes within the 256-byte UCS-2 text block (protocols.md 1.5/1.6).
+# Offsets and sizes in bytes within the 256-byte UCS-2 text block (docs/protocols.md 1.5/1.6).
 _COMMON_TAIL = (
     _Field("valid_from", 188, 16),
     _Field("valid_to", 204, 16),

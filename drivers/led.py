@@ -171,7 +171,7 @@ MAX_BRIGHTNESS = 15
 
 
 class HallFrameProtocol(DisplayProtocol[hallframe.Frame]):
-    """hallctl's own ``AA 55`` frame (protocols.md 3.1), text in GB18030."""
+    """hallctl's own ``AA 55`` frame (docs/protocols.md 3.1), text in GB18030."""
 
     name = "hallframe"
 

@@ -388,15 +388,16 @@ class Config(_Model):
             if dev_id in users:
                 errors.append(f"{path} = {dev_id!r}: device already used by {users[dev_id]}")
             users.setdefault(dev_id, path)
-        ports: dict[tuple[str, int | None], int] = {}
+        ports: dict[str, int] = {}
         for i, d in enumerate(self.device):
             if d.simulate or not d.port:
                 continue
-            # Several Modbus sensors may share one RS-485 line at different addresses.
-            key = (d.port, d.address if d.kind == "modbus_sensor" else None)
-            if key in ports:
-                errors.append(f"device[{i}].port = {d.port!r}: also used by device[{ports[key]}]")
-            ports.setdefault(key, i)
+            # Each device's driver opens its port alone; two on one line would garble each other's frames.
+            if d.port in ports:
+                errors.append(
+                    f"device[{i}].port = {d.port!r}: also used by device[{ports[d.port]}] (one device per serial line)"
+                )
+            ports.setdefault(d.port, i)
         for i, z in enumerate(self.climate_zone):
             if z.min_temp > z.max_temp:
                 errors.append(f"climate_zone[{i}].min_temp = {z.min_temp}: above max_temp {z.max_temp}")

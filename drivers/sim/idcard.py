@@ -1,7 +1,7 @@
 """A simulated ID card reader behind a real pty, byte-compatible with GA 467 readers.
 
 It decodes the driver's 10-byte commands with the same :class:`FrameDecoder` the
-driver uses and answers with the exact frames of protocols.md 1.3/1.4, so the
+driver uses and answers with the exact frames of docs/protocols.md 1.3/1.4, so the
 driver under test goes through its real framing, timeouts and reconnects. Like a
 real SAM, after a successful read ``20 01`` answers ``80`` until the card is
 removed and placed again (``redetect=True`` mimics readers that keep finding a

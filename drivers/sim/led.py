@@ -42,7 +42,7 @@ class ScreenState:
 
 
 def call_text(ticket: str, window: int) -> str:
-    """How a hallframe display words a call (protocols.md 3.1)."""
+    """How a hallframe display words a call (docs/protocols.md 3.1)."""
     return f"请{ticket}号到{window}号窗口"
 
 

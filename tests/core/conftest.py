@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from core_helpers import Daemon, FakeClock, LiveHall, make_config, merge
 
 from hallctl import auth
 from hallctl.daemon import Hall
+from tests.core.core_helpers import Daemon, FakeClock, LiveHall, make_config, merge
 
 
 @pytest.fixture

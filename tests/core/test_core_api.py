@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from core_helpers import FakeClock, LiveHall
 
 from hallctl.engine import Holder
+from tests.core.core_helpers import FakeClock, LiveHall
 
 PROBLEM = "application/problem+json"
 HOLDER = Holder(name="欧阳建国", id_number="11010119500101123X", address="北京市西城区某街1号")

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from core_helpers import REPO, Daemon, config_dict, to_toml
 
 from hallctl import auth
 from hallctl.store import Store
+from tests.core.core_helpers import REPO, Daemon, config_dict, to_toml
 
 pytestmark = pytest.mark.e2e
 DaemonFactory = Callable[..., Daemon]

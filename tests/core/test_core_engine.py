@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
-from core_harness import EngineHall
-from core_helpers import SHANGHAI, T0, make_config
 
 from hallctl import engine
 from hallctl import events as ev
 from hallctl.engine import Holder
 from hallctl.errors import Conflict, NotFound, Refused
+from tests.core.core_harness import EngineHall
+from tests.core.core_helpers import SHANGHAI, T0, make_config
 
 
 def hall(now: datetime = T0, **over: object) -> EngineHall:

@@ -7,14 +7,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from core_harness import EngineHall
-from core_helpers import T0, make_config
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from hallctl.engine import Ticket
 from hallctl.errors import HallctlError
+from tests.core.core_harness import EngineHall
+from tests.core.core_helpers import T0, make_config
 
 CAP = 2
 STARVE_MIN = 30
@@ -34,7 +34,7 @@ RANK = {"green": 0, "appointment": 1, "normal": 2}
 
 
 def reference_pick(waiting: Iterable[Ticket], window: int, streak: int, now: datetime) -> Ticket | None:
-    """The documented ordering policy, written from conventions.md / the engine docstring, not the code."""
+    """The documented ordering policy, written from docs/queue-policy.md and the engine docstring, not the code."""
     cats = WINDOWS[window]
     waiting = [t for t in waiting if t.state == "waiting"]
     directed = [t for t in waiting if t.target_window == window]

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from core_harness import EngineHall
-from core_helpers import T0, make_config
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -22,6 +20,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from hallctl import events as ev
 from hallctl.engine import LEVEL_LABELS, UNRATED_LABEL, Ticket
 from hallctl.errors import HallctlError
+from tests.core.core_harness import EngineHall
+from tests.core.core_helpers import T0, make_config
 
 LIMIT = 2
 EARLY_MIN = 30

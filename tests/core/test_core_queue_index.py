@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from core_harness import EngineHall
-from core_helpers import T0, make_config
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -26,6 +25,8 @@ from hallctl import engine
 from hallctl.config import Config
 from hallctl.engine import HallQueue, Ticket, WindowStatus
 from hallctl.errors import HallctlError
+from tests.core.core_harness import EngineHall
+from tests.core.core_helpers import T0, make_config
 
 WINDOWS = {1: ("A",), 2: ("A", "C"), 3: ("B", "A"), 4: ("C", "B")}
 CFG = make_config(
@@ -229,14 +230,15 @@ def test_ticket_table_files_writes_through_the_indexes_and_refuses_deletes() -> 
     assert q.category_day("A").waiting == 1 and engine.waiting_ahead(q, b) == 0
     with pytest.raises(KeyError):
         q.tickets["other"] = b
-    for op in (
+    ops: tuple[Callable[[], object], ...] = (
         lambda: q.tickets.pop(a.id),
         lambda: q.tickets.clear(),
         lambda: q.tickets.update({}),
         lambda: q.tickets.__delitem__(a.id),
         lambda: q.tickets.popitem(),
         lambda: q.tickets.setdefault(a.id, a),
-    ):
+    )
+    for op in ops:
         with pytest.raises(TypeError):
             op()
     check_queue(q, CFG, h.now)

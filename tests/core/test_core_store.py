@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_helpers import FakeClock, LiveHall, make_config, to_toml
 
 from hallctl import cli
 from hallctl import events as ev
@@ -20,6 +19,7 @@ from hallctl.errors import StoreUnavailable
 from hallctl.reports.stats import day_stats
 from hallctl.service import HallService
 from hallctl.store import Store
+from tests.core.core_helpers import FakeClock, LiveHall, make_config, to_toml
 
 HOLDER = Holder(name="张三丰", id_number="110101198001011234")
 
@@ -287,8 +287,8 @@ async def test_locked_database_gives_503_then_recovers(hall_factory: Any, clock:
 
 def test_event_payloads_in_log_are_json() -> None:
     """event-log rows carry JSON data with the ticket number (checked on the engine decision)."""
-    from core_harness import EngineHall
-    from core_helpers import T0
+    from tests.core.core_harness import EngineHall
+    from tests.core.core_helpers import T0
 
     h = EngineHall(make_config(), T0)
     d = h.issue_d("A")

@@ -37,7 +37,9 @@ async def stores(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 async def _token_id(store: Store, label: str) -> int:
     rows = await auth.list_tokens(store)
-    return int(next(r["id"] for r in rows if r["label"] == label))  # type: ignore[call-overload]
+    found: object = next(r["id"] for r in rows if r["label"] == label)
+    assert isinstance(found, int)
+    return found
 
 
 async def test_revoked_by_another_process_stops_working_at_once(stores: tuple[Store, Store]) -> None:

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 import websockets
-from core_helpers import REPO, FakeClock, LiveHall, config_dict, to_toml
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from hallctl import auth
 from hallctl.engine import Holder
+from tests.core.core_helpers import REPO, FakeClock, LiveHall, config_dict, to_toml
 
 WAIT = 20  # seconds: the bound on every wait for a message or a process
 

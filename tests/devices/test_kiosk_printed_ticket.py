@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import async_playwright, expect
-from test_hall_devices import hall_config, zbar
 
 from hallctl import auth
 from hallctl.daemon import Hall
+from tests.devices.test_hall_devices import hall_config, zbar
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -1,4 +1,4 @@
-"""ESC/POS bytes pinned to protocols.md section 2, plus the simulator's stream interpreter."""
+"""ESC/POS bytes pinned to docs/protocols.md section 2, plus the simulator's stream interpreter."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def test_ticket_starts_with_init_and_chinese_mode() -> None:
 
 
 def test_ticket_contains_protocol_qr_sequence_centred() -> None:
-    """The QR bytes are exactly protocols.md 2.2, preceded by ESC a 1."""
+    """The QR bytes are exactly docs/protocols.md 2.2, preceded by ESC a 1."""
     data = render_ticket(ticket())
     assert QR_T_20240501_A001 in data
     before = data[: data.index(QR_T_20240501_A001)]

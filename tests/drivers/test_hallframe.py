@@ -1,4 +1,4 @@
-"""The AA 55 frame pinned by the literal examples of protocols.md 3.1."""
+"""The AA 55 frame pinned by the literal examples of docs/protocols.md 3.1."""
 
 from __future__ import annotations
 

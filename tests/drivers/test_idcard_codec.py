@@ -1,4 +1,4 @@
-"""The GA 467 codec pinned to the literal frames of protocols.md section 1."""
+"""The GA 467 codec pinned to the literal frames of docs/protocols.md section 1."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def test_garbage_ending_in_half_a_preamble_is_counted_exactly() -> None:
 
 
 def drain(decoder: FrameDecoder, buf: bytearray) -> list[Frame]:
-    frames = []
+    frames: list[Frame] = []
     while True:
         consumed, frame = decoder.decode(buf)
         assert 0 <= consumed <= len(buf)
@@ -157,7 +157,7 @@ def test_resync_after_any_garbage_prefix(garbage: bytes, sw3: int, data: bytes) 
 
 
 def test_read_reply_layout_is_byte_exact() -> None:
-    """Header, text at 14, photo at 270, XOR last: the 1295-byte reply of protocols.md 1.4."""
+    """Header, text at 14, photo at 270, XOR last: the 1295-byte reply of docs/protocols.md 1.4."""
     card = SAMPLE_CARDS["elderly"]
     frame = encode_response(SW3.SUCCESS, encode_read_data(card))
     assert len(frame) == 1295

@@ -25,7 +25,7 @@ STANDARD_EXAMPLE = "11010519491231002X"  # GB 11643's own example
 
 
 def test_standard_example_check_char_is_x() -> None:
-    """The worked example of protocols.md 1.8: S mod 11 = 2 gives X."""
+    """The worked example of docs/protocols.md 1.8: S mod 11 = 2 gives X."""
     assert check_char(STANDARD_EXAMPLE[:17]) == "X"
     parsed = parse_id_number(STANDARD_EXAMPLE)
     assert parsed.birth == dt.date(1949, 12, 31)

@@ -1,4 +1,4 @@
-"""zigbee2mqtt payload parsing: the examples from protocols.md §6 and arbitrary bytes."""
+"""zigbee2mqtt payload parsing: the examples from docs/protocols.md §6 and arbitrary bytes."""
 
 from __future__ import annotations
 

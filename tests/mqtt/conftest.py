@@ -11,7 +11,8 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from mqtt_helpers import Mosquitto
+
+from tests.mqtt.mqtt_helpers import Mosquitto
 
 
 @pytest.fixture(scope="session")

@@ -215,11 +215,7 @@ class Listener:
         await self.topic(self.barrier_topic, timeout=timeout, payload=marker, start=start)
 
     def on(self, topic: str) -> list[Any]:
-        return [
-            json.loads(m.payload)
-            for m in self.messages  # type: ignore[arg-type]
-            if m.topic.value == topic and m.payload
-        ]
+        return [json.loads(m.payload) for m in self.messages if m.topic.value == topic and m.payload]
 
 
 @contextlib.asynccontextmanager

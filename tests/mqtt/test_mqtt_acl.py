@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mqtt_helpers import MOSQUITTO_CONF_DIR, Listener, Mosquitto, listen, make_config, running, tool
+
+from tests.mqtt.mqtt_helpers import MOSQUITTO_CONF_DIR, Listener, Mosquitto, listen, make_config, running, tool
 
 USERS = ("hallctl", "kiosk", "screen", "hvac", "homeassistant")
 
@@ -40,8 +41,8 @@ async def issue(kiosk: Listener, root: str, reply_to: str) -> dict[str, Any]:
     )
     msg = await kiosk.wait_for(
         lambda m: m.topic.value == reply_to and json.loads(m.payload).get("request_id") == rid, start=start
-    )  # type: ignore[arg-type]
-    reply: dict[str, Any] = json.loads(msg.payload)  # type: ignore[arg-type]
+    )
+    reply: dict[str, Any] = json.loads(msg.payload)
     return reply
 
 
@@ -49,7 +50,8 @@ async def test_anonymous_and_wrong_password_are_refused(secured: Mosquitto) -> N
     """The hall broker of the example config admits no anonymous client and no wrong password."""
     import aiomqtt
 
-    for kw in ({}, {"username": "kiosk", "password": "wrong"}):
+    attempts: tuple[dict[str, Any], ...] = ({}, {"username": "kiosk", "password": "wrong"})
+    for kw in attempts:
         with pytest.raises(aiomqtt.MqttError):
             async with listen(secured.url, **kw):
                 pass
@@ -93,6 +95,6 @@ async def test_kiosk_screen_and_hvac_can_do_only_their_part(secured: Mosquitto, 
         await hvac.client.publish(f"{root}/cmd/climate/floor1/set", json.dumps({"mode": "cool", "target": 24.0}), qos=1)
         await hvac.wait_for(
             lambda m: m.topic.value == f"{root}/climate/floor1/state" and json.loads(m.payload)["mode"] == "cool"
-        )  # type: ignore[arg-type]
+        )
         assert hall.climate.states["floor1"].target == 24.0
         assert not [m for m in hvac.messages if "/event/" in m.topic.value or "/reply/" in m.topic.value]

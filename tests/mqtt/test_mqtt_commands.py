@@ -10,9 +10,10 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from mqtt_helpers import Listener, Mosquitto, listen, make_config, running
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from tests.mqtt.mqtt_helpers import Listener, Mosquitto, listen, make_config, running
 
 V311 = aiomqtt.ProtocolVersion.V311
 
@@ -29,10 +30,10 @@ async def ask_v311(
     start = len(sub.messages)
     await sub.client.publish(topic, payload, qos=1)
     msg = await sub.wait_for(
-        lambda m: m.topic.value == reply_to and json.loads(m.payload).get("request_id") == request_id,  # type: ignore[arg-type]
+        lambda m: m.topic.value == reply_to and json.loads(m.payload).get("request_id") == request_id,
         start=start,
     )
-    reply: dict[str, Any] = json.loads(msg.payload)  # type: ignore[arg-type]
+    reply: dict[str, Any] = json.loads(msg.payload)
     return reply
 
 
@@ -41,18 +42,19 @@ async def ask_v5(
 ) -> tuple[dict[str, Any], aiomqtt.Message]:
     props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     props.ResponseTopic = reply_to
-    props.CorrelationData = correlation or uuid.uuid4().bytes
+    wanted = correlation or uuid.uuid4().bytes
+    props.CorrelationData = wanted
     start = len(sub.messages)
     await sub.client.publish(topic, json.dumps(body).encode(), qos=1, properties=props)
     msg = await sub.wait_for(
         lambda m: (
             m.topic.value == reply_to
             and m.properties is not None
-            and getattr(m.properties, "CorrelationData", None) == props.CorrelationData
+            and getattr(m.properties, "CorrelationData", None) == wanted
         ),
         start=start,
     )
-    reply: dict[str, Any] = json.loads(msg.payload)  # type: ignore[arg-type]
+    reply: dict[str, Any] = json.loads(msg.payload)
     return reply, msg
 
 
@@ -96,7 +98,7 @@ async def test_mqtt311_reply_to_and_request_id(
             assert reply["ok"] is True and reply["window"]["state"] == "paused"
             await sub.wait_for(
                 lambda m: m.topic.value == f"{root}/window/3/state" and json.loads(m.payload)["state"] == "paused"
-            )  # type: ignore[arg-type]
+            )
             reply = await ask_v311(sub, f"{root}/cmd/climate/floor1/set", {"mode": "cool", "target": 25.5}, reply_to)
             assert reply["ok"] is True and reply["climate"]["target"] == 25.5
             reply = await ask_v311(sub, f"{root}/cmd/display/led3/show", {"text": "暂停服务"}, reply_to)
@@ -155,7 +157,7 @@ async def test_bad_commands_get_an_error_reply_and_a_log_line(
             props.ResponseTopic = reply_to
             props.CorrelationData = b"bad"
             await sub.client.publish(f"{root}/{topic}", body, qos=1, properties=props)
-            reply = json.loads((await sub.topic(reply_to)).payload)  # type: ignore[arg-type]
+            reply = json.loads((await sub.topic(reply_to)).payload)
         else:
             reply = await ask_v311(sub, f"{root}/{topic}", body, reply_to)
         assert reply["ok"] is False

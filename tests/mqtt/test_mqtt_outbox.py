@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mqtt_helpers import Mosquitto, listen, make_config, running
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hallctl.mqtt.outbox import Outbox
 from hallctl.store import Store
+from tests.mqtt.mqtt_helpers import Mosquitto, listen, make_config, running
 
 
 async def test_events_during_a_broker_outage_arrive_in_order_after_restart(tmp_path: Path, hall_id: str) -> None:
@@ -45,9 +45,9 @@ async def test_events_during_a_broker_outage_arrive_in_order_after_restart(tmp_p
                 await sub.wait_for(
                     lambda m: m.topic.value.endswith("ticket_called") and json.loads(m.payload)["recall"] == 1,
                     timeout=15,
-                )  # type: ignore[arg-type]
+                )
                 got = [
-                    (m.topic.value.rsplit("/", 1)[1], json.loads(m.payload).get("number"))  # type: ignore[arg-type]
+                    (m.topic.value.rsplit("/", 1)[1], json.loads(m.payload).get("number"))
                     for m in sub.messages
                     if "/event/" in m.topic.value
                 ]
@@ -64,7 +64,7 @@ async def test_events_during_a_broker_outage_arrive_in_order_after_restart(tmp_p
                 await hall.service.issue("A")
                 await sub.wait_for(
                     lambda m: m.topic.value.endswith("ticket_issued") and json.loads(m.payload)["number"] == "A005"
-                )  # type: ignore[arg-type]
+                )
             assert hall.health_extra()["mqtt"]["outbox"] == 0
     finally:
         broker.stop()

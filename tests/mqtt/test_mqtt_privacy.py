@@ -6,9 +6,8 @@ import json
 from datetime import date
 from pathlib import Path
 
-from mqtt_helpers import Mosquitto, listen, make_config, running
-
 from hallctl import engine
+from tests.mqtt.mqtt_helpers import Mosquitto, listen, make_config, running
 
 VISITORS = [
     engine.Holder(name="张三丰", id_number="11010519491231002X", birth=date(1949, 12, 31)),
@@ -41,10 +40,10 @@ async def test_no_full_name_or_id_number_in_any_payload(mosquitto: Mosquitto, tm
         await svc.evaluate(1, 2, "pad")
         await sub.wait_for(
             lambda m: m.topic.value == f"{root}/event/evaluation" and json.loads(m.payload)["level"] == 2
-        )  # type: ignore[arg-type]
+        )
         await sub.barrier()
     mine = [m for m in sub.messages if m.topic.value.startswith(f"{root}/")]
-    texts = [(m.topic.value, bytes(m.payload).decode()) for m in mine]  # type: ignore[arg-type]
+    texts = [(m.topic.value, bytes(m.payload).decode()) for m in mine]
     names = {n.rsplit("/", 1)[1] for n, _ in texts}
     assert {
         "ticket_issued",

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import aiomqtt
-from mqtt_helpers import REPO, Mosquitto, listen, make_config, running, tool
+
+from tests.mqtt.mqtt_helpers import REPO, Mosquitto, listen, make_config, running, tool
 
 
 async def test_last_will_offline_after_kill_9(mosquitto: Mosquitto, tmp_path: Path, hall_id: str) -> None:
@@ -82,14 +83,14 @@ async def test_zigbee_sensor_reading_becomes_sensor_and_climate_state(
             "zigbee2mqtt/hall_th_1", json.dumps({"temperature": 29.5, "humidity": 61.0, "battery": 90}), qos=1
         )
         reading = await sub.topic(f"{root}/sensor/floor1/state")
-        assert json.loads(reading.payload)["temperature"] == 29.5  # type: ignore[arg-type]
+        assert json.loads(reading.payload)["temperature"] == 29.5
         climate = await sub.wait_for(
             lambda m: m.topic.value == f"{root}/climate/floor1/state" and json.loads(m.payload)["current"] == 29.5
-        )  # type: ignore[arg-type]
-        assert json.loads(climate.payload)["humidity"] == 61.0  # type: ignore[arg-type]
+        )
+        assert json.loads(climate.payload)["humidity"] == 61.0
         await sub.client.publish("zigbee2mqtt/hall_th_1/availability", b'{"state":"offline"}', qos=1)
         dev = await sub.topic(f"{root}/device/zigbee-floor1/state")
-        assert json.loads(dev.payload)["state"] == "offline"  # type: ignore[arg-type]
+        assert json.loads(dev.payload)["state"] == "offline"
         assert hall.service.sensors["floor1"].humidity == 61.0
 
 
@@ -103,7 +104,7 @@ async def test_mosquitto_sub_reads_retained_state_from_the_embedded_broker(tmp_p
         async with listen(
             health["url"], f"hallctl/{hall_id}/queue/A/state", protocol=aiomqtt.ProtocolVersion.V311
         ) as sub:
-            await sub.wait_for(lambda m: json.loads(m.payload)["waiting"] == 1)  # type: ignore[arg-type]
+            await sub.wait_for(lambda m: json.loads(m.payload)["waiting"] == 1)
         proc = await asyncio.create_subprocess_exec(
             tool("mosquitto_sub"),
             "-V",

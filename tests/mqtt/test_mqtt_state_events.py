@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mqtt_helpers import Mosquitto, hall_raw, listen, make_config, running
-
 from hallctl import config
+from tests.mqtt.mqtt_helpers import Mosquitto, hall_raw, listen, make_config, running
 
 
 async def test_late_subscriber_sees_status_and_present_state(
@@ -21,17 +20,17 @@ async def test_late_subscriber_sees_status_and_present_state(
         await hall.service.call_next(1)
         # A subscriber that waits for the queue state to show the call, then leaves.
         async with listen(mosquitto.url, f"{root}/queue/A/state") as first:
-            await first.wait_for(lambda m: json.loads(m.payload)["last_called"] == "A001")  # type: ignore[arg-type]
+            await first.wait_for(lambda m: json.loads(m.payload)["last_called"] == "A001")
         async with listen(mosquitto.url, f"{root}/#") as late:
             status = await late.topic(f"{root}/status")
             assert status.payload == b"online" and status.retain
-            queue = json.loads((await late.topic(f"{root}/queue/A/state")).payload)  # type: ignore[arg-type]
+            queue = json.loads((await late.topic(f"{root}/queue/A/state")).payload)
             assert queue["waiting"] == 1 and queue["last_issued"] == "A002" and queue["last_called"] == "A001"
-            window = json.loads((await late.topic(f"{root}/window/1/state")).payload)  # type: ignore[arg-type]
+            window = json.loads((await late.topic(f"{root}/window/1/state")).payload)
             assert window["state"] == "called" and window["ticket"] == "A001"
             assert "staff_name" not in window
             climate = await late.topic(f"{root}/climate/floor1/state")
-            assert climate.retain and json.loads(climate.payload)["mode"] == "auto"  # type: ignore[arg-type]
+            assert climate.retain and json.loads(climate.payload)["mode"] == "auto"
             assert (await late.topic(f"{root}/window/3/state")).retain
             assert (await late.topic(f"{root}/queue/B/state")).retain
     async with listen(mosquitto.url, f"{root}/status") as after:
@@ -60,7 +59,7 @@ async def test_events_in_order_with_announcement_and_without_internal_ones(
         called = sub.on(f"{root}/event/ticket_called")[0]
         assert called["announcement"] == "请B001号到3号窗口办理"
         assert called["window"] == 3 and called["recall"] == 0
-        assert json.loads(evaluation.payload)["level"] == 5  # type: ignore[arg-type]
+        assert json.loads(evaluation.payload)["level"] == 5
         assert "staff_name" not in sub.on(f"{root}/event/staff_signed_in")[0]
         # The internal PrintRequested came after the evaluation; an event after it proves it was skipped.
         await hall.service.issue("A")
@@ -82,7 +81,7 @@ async def test_card_read_is_published_without_the_offer(mosquitto: Mosquitto, tm
         await hall.service.card_read(
             "k1", Holder(name="欧阳娜娜", id_number="110105194912310021", birth=date(1949, 12, 31))
         )
-        msg = json.loads((await sub.topic(f"{root}/event/card_read")).payload)  # type: ignore[arg-type]
+        msg = json.loads((await sub.topic(f"{root}/event/card_read")).payload)
         assert "offer" not in msg
         assert msg["holder"] == "欧**娜" or "*" in msg["holder"]
         assert "欧阳娜娜" not in json.dumps(msg, ensure_ascii=False)
@@ -126,7 +125,7 @@ async def test_state_republished_after_the_broker_forgot_it(tmp_path: Path, hall
         async with running(make_config(tmp_path, hall_id, broker.url)) as hall:
             await hall.service.issue("A")
             async with listen(broker.url, f"{root}/queue/A/state") as sub:
-                await sub.wait_for(lambda m: json.loads(m.payload)["waiting"] == 1)  # type: ignore[arg-type]
+                await sub.wait_for(lambda m: json.loads(m.payload)["waiting"] == 1)
             broker.stop()
             broker.start()
             async with listen(broker.url, f"{root}/queue/A/state") as sub:
@@ -134,7 +133,7 @@ async def test_state_republished_after_the_broker_forgot_it(tmp_path: Path, hall
             async with listen(broker.url, f"{root}/status", f"{root}/queue/A/state") as sub:
                 assert (await sub.topic(f"{root}/status")).payload == b"online"
                 state = await sub.topic(f"{root}/queue/A/state")
-                assert state.retain and json.loads(state.payload)["waiting"] == 1  # type: ignore[arg-type]
+                assert state.retain and json.loads(state.payload)["waiting"] == 1
             assert hall.health_extra()["mqtt"]["connects"] >= 2
     finally:
         broker.stop()

@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import aiomqtt
-from mqtt_helpers import Mosquitto, free_port, make_config, running
+
+from tests.mqtt.mqtt_helpers import Mosquitto, free_port, make_config, running
 
 
 def make_pki(d: Path) -> None:
@@ -83,7 +84,7 @@ async def test_daemon_publishes_over_tls_with_client_certificate(tmp_path: Path,
                 await hall.service.issue("A")
                 async for msg in sub.messages:
                     if msg.topic.value == f"{root}/event/ticket_issued":
-                        assert json.loads(msg.payload)["number"] == "A001"  # type: ignore[arg-type]
+                        assert json.loads(msg.payload)["number"] == "A001"
                         break
                 health = hall.health_extra()["mqtt"]
                 assert health["connected"] and health["url"] == f"mqtts://127.0.0.1:{port}"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from mqtt_helpers import hall_raw
 
 from hallctl import config
 from hallctl import events as ev
@@ -17,6 +16,7 @@ from hallctl.mqtt import discovery
 from hallctl.mqtt.commands import command_for_topic, reply_topic_allowed
 from hallctl.mqtt.connection import backoff_delay, target_for
 from hallctl.mqtt.topics import route
+from tests.mqtt.mqtt_helpers import hall_raw
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 

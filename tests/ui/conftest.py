@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, async_playwright
-from uihelpers import BROWSER_ARGS, CHROMIUM, HallRunner
 
 import hallctl.daemon
+from tests.ui.uihelpers import BROWSER_ARGS, CHROMIUM, HallRunner
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - the page tests need Debian's chromium
     pytest.skip("Debian chromium is not installed", allow_module_level=True)

@@ -6,9 +6,9 @@ import re
 from datetime import date
 
 from playwright.async_api import Browser, Request, expect
-from uihelpers import HallRunner, open_page, shot
 
 from hallctl import engine
+from tests.ui.uihelpers import HallRunner, open_page, shot
 
 HOLDER = engine.Holder(name="张三丰", id_number="11010519491231002X", birth=date(1949, 12, 31))
 

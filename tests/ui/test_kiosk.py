@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from playwright.async_api import Browser, expect
-from uihelpers import HallRunner, open_page
 
 from hallctl import engine
+from tests.ui.uihelpers import HallRunner, open_page
 
 HOLDER = engine.Holder(name="李四光", id_number="420103195001010017", birth=date(1990, 1, 1))
 

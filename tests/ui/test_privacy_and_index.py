@@ -6,9 +6,9 @@ from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.async_api import Browser, expect
-from uihelpers import HallRunner, open_page, shot
 
 from hallctl import engine
+from tests.ui.uihelpers import HallRunner, open_page, shot
 
 NAME = "张三丰"
 ID_NUMBER = "11010519491231002X"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from playwright.async_api import Browser, expect
-from uihelpers import HallRunner, open_page
+
+from tests.ui.uihelpers import HallRunner, open_page
 
 
 async def test_pages_reconnect_after_restart_and_do_not_replay_calls(runner: HallRunner, browser: Browser) -> None:

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from playwright.async_api import Browser, Page, Request
-from uihelpers import HallRunner, open_page, shot
+
+from tests.ui.uihelpers import HallRunner, open_page, shot
 
 REPEAT = 2  # uihelpers.make_config sets [screen] announce_repeat = 2
 
