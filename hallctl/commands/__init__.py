@@ -1,23 +1,36 @@
 """Commands, registered once and served on every transport (Moonraker's habit).
 
-The HTTP API and the MQTT ``cmd/...`` handler both call :func:`dispatch`, so
-argument validation, permissions and error mapping exist in one place. A
-command's arguments are a pydantic model; its handler returns a JSON-able dict.
+Each action is declared once with :func:`command`: its name, its argument model
+(pydantic, unknown fields refused), who may run it (roles, window scoping), its
+handler, its HTTP route (method, path, success status) and its MQTT topic under
+``<root>/cmd/``. The HTTP routes (``hallctl.http.api``) and the MQTT command topics
+(``hallctl.mqtt.commands``) are generated from this table, and both call
+:func:`dispatch`, so validation, permissions and error codes are the same on both.
+
+Parameters in the path or topic (``{window}``) arrive as strings, are merged into
+the arguments (a body may not name them too) and are validated by the same model.
+
+Personal data is a property of the transport: a command lists the result fields
+that carry it (``personal``) with the function that masks them, and a transport
+that may not carry personal data (MQTT) always gets the masked form, whoever asked.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hallctl.auth import Principal
 from hallctl.context import HallContext
-from hallctl.errors import HallctlError, Refused
+from hallctl.errors import Conflict, Forbidden, HallctlError, Refused
+from hallctl.privacy import mask_id, mask_name
 from hallctl.service import HallService, IssueOutcome
-from hallctl.views import ticket_view
+from hallctl.views import holder_view, ticket_view
 
 
 class Args(BaseModel):
@@ -59,6 +72,38 @@ class EvaluateArgs(WindowArgs):
     reasons: tuple[str, ...] = ()
 
 
+class TicketArgs(Args):
+    ticket_id: str = Field(min_length=1, max_length=64)
+
+
+class ReprintArgs(TicketArgs):
+    kiosk: str | None = Field(default=None, max_length=32)
+
+
+class TicketEvaluateArgs(TicketArgs):
+    level: int = Field(ge=1, le=5)
+    reasons: tuple[str, ...] = ()
+
+
+class QrArgs(Args):
+    code: str = Field(min_length=1, max_length=256)
+
+
+class BookArgs(Args):
+    category: str = Field(min_length=1, max_length=3)
+    slot_start: datetime
+    slot_end: datetime
+    code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{4,16}$")
+
+
+class AppointmentArgs(Args):
+    code: str = Field(min_length=1, max_length=64)
+
+
+class CheckInArgs(AppointmentArgs):
+    kiosk: str | None = Field(default=None, max_length=32)
+
+
 class DisplayArgs(Args):
     display: str = Field(min_length=1, max_length=64)
     text: str = Field(min_length=1, max_length=64)
@@ -71,7 +116,51 @@ class ClimateArgs(Args):
     target: float | None = None
 
 
-Handler = Callable[[HallContext, Any, Principal], Awaitable[dict[str, Any]]]
+@dataclasses.dataclass(frozen=True)
+class Transport:
+    """How a command reached us. ``personal_data``: may this transport carry full names and ID numbers?"""
+
+    name: str
+    personal_data: bool
+
+
+# HTTP answers one authenticated caller over the hall's LAN; what it may see is the principal's business.
+HTTP = Transport("http", personal_data=True)
+# MQTT replies travel through a broker that other clients read (``hallctl/#`` readers): never personal data.
+MQTT = Transport("mqtt", personal_data=False)
+# Anything else (scripts, tests calling dispatch directly) gets the masked form too, unless it says otherwise.
+INTERNAL = Transport("internal", personal_data=False)
+
+
+@dataclasses.dataclass
+class Call:
+    """One invocation: who asked, over which transport, and transport extras (the HTTP idempotency key)."""
+
+    principal: Principal
+    transport: Transport = INTERNAL
+    idempotency_key: str | None = None
+    replayed: bool = False  # set by a handler that answered from an earlier identical request
+
+
+Handler = Callable[[HallContext, Any, Call], Awaitable[dict[str, Any]]]
+Mask = Callable[[Any], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class HttpRoute:
+    """Where a command is served over HTTP (path below ``/api/v1``)."""
+
+    method: str
+    path: str
+    status: int = 200
+    # The answer is ``result[body]`` rather than the whole result (routes older than the table answer so).
+    body: str | None = None
+    # Reads the ``Idempotency-Key`` header (scoped to the token) and answers ``Idempotent-Replayed: true``.
+    idempotency: bool = False
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"{(\w+)}", self.path))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,17 +169,41 @@ class Command:
     args: type[Args]
     roles: tuple[str, ...]
     handler: Handler
-    window_scoped: bool = False
+    window_scoped: bool
+    http: HttpRoute
+    mqtt: str  # topic below ``<root>/cmd/``, with ``{param}`` segments
+    personal: tuple[tuple[str, Mask], ...] = ()
+
+    @property
+    def topic_params(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"{(\w+)}", self.mqtt))
 
 
 COMMANDS: dict[str, Command] = {}
 
 
 def command(
-    name: str, args: type[Args], roles: tuple[str, ...], *, window_scoped: bool = False
+    name: str,
+    args: type[Args],
+    roles: tuple[str, ...],
+    *,
+    http: HttpRoute,
+    mqtt: str,
+    window_scoped: bool = False,
+    personal: dict[str, Mask] | None = None,
 ) -> Callable[[Handler], Handler]:
+    """Declare a command once; both transports are generated from it."""
+    cmd_params = (*re.findall(r"{(\w+)}", http.path), *re.findall(r"{(\w+)}", mqtt))
+    unknown = [p for p in cmd_params if p not in args.model_fields]
+    if unknown:
+        raise ValueError(f"command {name}: path/topic parameters {unknown} are not fields of {args.__name__}")
+    if window_scoped and "window" not in args.model_fields:
+        raise ValueError(f"command {name}: window_scoped needs a window argument")
+
     def wrap(fn: Handler) -> Handler:
-        COMMANDS[name] = Command(name, args, roles, fn, window_scoped)
+        if name in COMMANDS:
+            raise ValueError(f"command {name} registered twice")
+        COMMANDS[name] = Command(name, args, roles, fn, window_scoped, http, mqtt, tuple((personal or {}).items()))
         return fn
 
     return wrap
@@ -100,25 +213,53 @@ class CommandError(HallctlError):
     http_status = 422
     title = "Invalid command"
 
+    def __init__(
+        self, code: str, message: str, message_en: str | None = None, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(code, message, message_en)
+        self.errors = errors or []  # pydantic's list (loc, msg, type) for invalid_arguments
+
 
 def parse_args(cmd: Command, raw: dict[str, Any]) -> Args:
     try:
         return cmd.args.model_validate(raw)
     except ValidationError as exc:
-        details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise CommandError("invalid_arguments", details) from exc
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors)
+        raise CommandError("invalid_arguments", details, errors=errors) from exc
 
 
-async def dispatch(ctx: HallContext, name: str, raw: dict[str, Any], principal: Principal) -> dict[str, Any]:
+def merge_args(body: dict[str, Any], from_path: dict[str, str]) -> dict[str, Any]:
+    """The body's arguments plus the path's (or topic's); a body may not name a path parameter."""
+    twice = sorted(set(body) & set(from_path))
+    if twice:
+        raise CommandError("invalid_arguments", f"{', '.join(twice)}: given by the path; leave it out of the body")
+    return {**body, **from_path}
+
+
+async def dispatch(
+    ctx: HallContext,
+    name: str,
+    raw: dict[str, Any],
+    principal: Principal | Call,
+) -> dict[str, Any]:
+    """Validate, authorize, run; mask personal fields unless the transport and the principal may have them."""
+    call = principal if isinstance(principal, Call) else Call(principal)
+    p = call.principal
     cmd = COMMANDS.get(name)
     if cmd is None:
         raise CommandError("unknown_command", f"unknown command {name!r}")
     args = parse_args(cmd, raw)
-    principal.require(*cmd.roles)
+    p.require(*cmd.roles)
     if cmd.window_scoped:
         assert isinstance(args, WindowArgs)
-        principal.require_window(args.window)
-    return await cmd.handler(ctx, args, principal)
+        p.require_window(args.window)
+    result = await cmd.handler(ctx, args, call)
+    if cmd.personal and not (call.transport.personal_data and p.sees_personal_data):
+        for key, mask in cmd.personal:
+            if key in result:
+                result[key] = mask(result[key])
+    return result
 
 
 def channel_for(p: Principal) -> str:
@@ -163,72 +304,219 @@ def issued_view(svc: HallService, out: IssueOutcome) -> dict[str, Any]:
     )
 
 
-@command("ticket.issue", IssueArgs, ("kiosk", "guide", "window"))
-async def _issue(ctx: HallContext, a: IssueArgs, p: Principal) -> dict[str, Any]:
+def appointment_view(a: Any) -> dict[str, Any]:
+    return {
+        "code": a.code,
+        "category": a.category,
+        "slot_start": a.slot_start.isoformat(),
+        "slot_end": a.slot_end.isoformat(),
+        "state": a.state,
+    }
+
+
+def masked_holder(view: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The holder as a transport without personal data carries it: masked name and ID number, nothing else."""
+    if view is None:
+        return None
+    return {
+        "name": mask_name(view["name"]) if view.get("name") else None,
+        "id_number": mask_id(view["id_number"]) if view.get("id_number") else None,
+    }
+
+
+# ---- tickets ----------------------------------------------------------------------------------
+
+
+@command(
+    "ticket.issue",
+    IssueArgs,
+    ("kiosk", "guide", "window"),
+    http=HttpRoute("POST", "/tickets", 201, body="ticket", idempotency=True),
+    mqtt="ticket/issue",
+)
+async def _issue(ctx: HallContext, a: IssueArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
-    return {"ticket": issued_view(svc, await issue_ticket(svc, a, p))}
+    p = c.principal
+    key = c.idempotency_key
+    if key is not None and not (1 <= len(key) <= 128):
+        raise Refused("bad_idempotency_key", "Idempotency-Key must be 1..128 characters")
+    # A swipe's offer is single-use already; otherwise the key is scoped to the token that sent it.
+    scoped = f"{p.token_id}:{key}" if key is not None and not a.offer else None
+    out = await issue_ticket(svc, a, p, idempotency_key=scoped)
+    c.replayed = out.replayed
+    return {"ticket": issued_view(svc, out)}
 
 
-def _window_ticket_command(name: str, action: Callable[[HallService, int], Awaitable[Any]]) -> None:
+@command(
+    "ticket.cancel",
+    TicketArgs,
+    ("guide", "kiosk"),
+    http=HttpRoute("POST", "/tickets/{ticket_id}/cancel", body="ticket"),
+    mqtt="ticket/{ticket_id}/cancel",
+)
+async def _cancel(ctx: HallContext, a: TicketArgs, c: Call) -> dict[str, Any]:
+    return {"ticket": ticket_view(await ctx.service.cancel(a.ticket_id))}
+
+
+@command(
+    "ticket.reprint",
+    ReprintArgs,
+    ("guide", "kiosk"),
+    http=HttpRoute("POST", "/tickets/{ticket_id}/reprint", 202),
+    mqtt="ticket/{ticket_id}/reprint",
+)
+async def _reprint(ctx: HallContext, a: ReprintArgs, c: Call) -> dict[str, Any]:
+    t = await ctx.service.reprint(a.ticket_id, a.kiosk)
+    return {"ticket": ticket_view(t), "queued": True}
+
+
+@command(
+    "ticket.evaluate",
+    TicketEvaluateArgs,
+    ("window",),
+    http=HttpRoute("POST", "/tickets/{ticket_id}/evaluation", 201),
+    mqtt="ticket/{ticket_id}/evaluate",
+)
+async def _evaluate_ticket(ctx: HallContext, a: TicketEvaluateArgs, c: Call) -> dict[str, Any]:
+    t = await ctx.service.ticket(a.ticket_id)
+    if t.window is None:
+        raise Conflict("ticket_not_served", f"ticket {t.number} has not been served")
+    c.principal.require_window(t.window)  # the clerk of the window that served it
+    return await _evaluation(ctx, t.window, a.level, t.id, a.reasons)
+
+
+@command(
+    "ticket.by_qr",
+    QrArgs,
+    ("window",),
+    http=HttpRoute("GET", "/tickets/by-qr/{code}"),
+    mqtt="ticket/by_qr",
+    personal={"holder": masked_holder},
+)
+async def _by_qr(ctx: HallContext, a: QrArgs, c: Call) -> dict[str, Any]:
+    svc = ctx.service
+    p = c.principal
+    t, holder = await svc.ticket_by_qr(a.code)
+    if p.role != "admin":
+        # Least privilege: a clerk sees the visitors of their own windows' queues, not the whole hall's.
+        mine = {cat for n in p.windows if (w := svc.cfg.window_by_number(n)) for cat in w.categories}
+        if not (t.window in p.windows or t.target_window in p.windows or t.category in mine):
+            raise Forbidden("wrong_window", f"ticket {t.number} is not for this token's windows")
+    return {"ticket": ticket_view(t), "holder": holder_view(holder) if holder else None}
+
+
+# ---- windows ----------------------------------------------------------------------------------
+
+
+def _window_ticket_command(name: str, http: str, action: Callable[[HallService, int], Awaitable[Any]]) -> None:
     """Register a window action that answers with the ticket it touched."""
 
-    async def handler(ctx: HallContext, a: WindowArgs, p: Principal) -> dict[str, Any]:
+    async def handler(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
         return {"ticket": _ticket(ctx.service, await action(ctx.service, a.window))}
 
-    command(name, WindowArgs, ("window",), window_scoped=True)(handler)
+    verb = name.removeprefix("window.")
+    command(
+        name,
+        WindowArgs,
+        ("window",),
+        window_scoped=True,
+        http=HttpRoute("POST", f"/windows/{{window}}/{http}"),
+        mqtt=f"window/{{window}}/{verb}",
+    )(handler)
 
 
-_window_ticket_command("window.call_next", HallService.call_next)
-_window_ticket_command("window.recall", HallService.recall)
-_window_ticket_command("window.start", HallService.start_service)
-_window_ticket_command("window.finish", HallService.finish)
-_window_ticket_command("window.no_show", HallService.no_show)
+_window_ticket_command("window.call_next", "call-next", HallService.call_next)
+_window_ticket_command("window.recall", "recall", HallService.recall)
+_window_ticket_command("window.start", "start", HallService.start_service)
+_window_ticket_command("window.finish", "finish", HallService.finish)
+_window_ticket_command("window.no_show", "no-show", HallService.no_show)
 
 
-@command("window.call", CallArgs, ("window",), window_scoped=True)
-async def _call(ctx: HallContext, a: CallArgs, p: Principal) -> dict[str, Any]:
+def _window_http(action: str, status: int = 200) -> HttpRoute:
+    return HttpRoute("POST", f"/windows/{{window}}/{action}", status)
+
+
+@command(
+    "window.call", CallArgs, ("window",), window_scoped=True, http=_window_http("call"), mqtt="window/{window}/call"
+)
+async def _call(ctx: HallContext, a: CallArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
     return {"ticket": _ticket(svc, await svc.call(a.window, a.number))}
 
 
-@command("window.transfer", TransferArgs, ("window",), window_scoped=True)
-async def _transfer(ctx: HallContext, a: TransferArgs, p: Principal) -> dict[str, Any]:
+@command(
+    "window.transfer",
+    TransferArgs,
+    ("window",),
+    window_scoped=True,
+    http=_window_http("transfer"),
+    mqtt="window/{window}/transfer",
+)
+async def _transfer(ctx: HallContext, a: TransferArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
     return {"ticket": _ticket(svc, await svc.transfer(a.window, a.to_category, a.to_window))}
 
 
-@command("window.pause", WindowArgs, ("window",), window_scoped=True)
-async def _pause(ctx: HallContext, a: WindowArgs, p: Principal) -> dict[str, Any]:
+@command(
+    "window.pause",
+    WindowArgs,
+    ("window",),
+    window_scoped=True,
+    http=_window_http("pause"),
+    mqtt="window/{window}/pause",
+)
+async def _pause(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
     await svc.pause(a.window, True)
     return {"window": svc.window_state(a.window).to_dict()}
 
 
-@command("window.resume", WindowArgs, ("window",), window_scoped=True)
-async def _resume(ctx: HallContext, a: WindowArgs, p: Principal) -> dict[str, Any]:
+@command(
+    "window.resume",
+    WindowArgs,
+    ("window",),
+    window_scoped=True,
+    http=_window_http("resume"),
+    mqtt="window/{window}/resume",
+)
+async def _resume(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
     await svc.pause(a.window, False)
     return {"window": svc.window_state(a.window).to_dict()}
 
 
-@command("window.sign_in", SignInArgs, ("window",), window_scoped=True)
-async def _sign_in(ctx: HallContext, a: SignInArgs, p: Principal) -> dict[str, Any]:
+@command(
+    "window.sign_in",
+    SignInArgs,
+    ("window",),
+    window_scoped=True,
+    http=_window_http("sign-in"),
+    mqtt="window/{window}/sign_in",
+)
+async def _sign_in(ctx: HallContext, a: SignInArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
     await svc.sign_in(a.window, a.staff)
     return {"window": svc.window_state(a.window).to_dict()}
 
 
-@command("window.sign_out", WindowArgs, ("window",), window_scoped=True)
-async def _sign_out(ctx: HallContext, a: WindowArgs, p: Principal) -> dict[str, Any]:
+@command(
+    "window.sign_out",
+    WindowArgs,
+    ("window",),
+    window_scoped=True,
+    http=_window_http("sign-out"),
+    mqtt="window/{window}/sign_out",
+)
+async def _sign_out(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
     await svc.sign_in(a.window, None)
     return {"window": svc.window_state(a.window).to_dict()}
 
 
-@command("window.evaluate", EvaluateArgs, ("window",), window_scoped=True)
-async def _evaluate(ctx: HallContext, a: EvaluateArgs, p: Principal) -> dict[str, Any]:
-    svc = ctx.service
-    e = await svc.evaluate(a.window, a.level, "pad_screen", ticket_id=a.ticket_id, reasons=a.reasons)
+async def _evaluation(
+    ctx: HallContext, window: int, level: int, ticket_id: str | None, reasons: tuple[str, ...]
+) -> dict[str, Any]:
+    e = await ctx.service.evaluate(window, level, "pad_screen", ticket_id=ticket_id, reasons=reasons)
     return {
         "evaluation": {
             "ticket_id": e.ticket_id,
@@ -240,8 +528,67 @@ async def _evaluate(ctx: HallContext, a: EvaluateArgs, p: Principal) -> dict[str
     }
 
 
-@command("display.show", DisplayArgs, ("admin",))
-async def _display(ctx: HallContext, a: DisplayArgs, p: Principal) -> dict[str, Any]:
+@command(
+    "window.evaluate",
+    EvaluateArgs,
+    ("window",),
+    window_scoped=True,
+    http=_window_http("evaluation", 201),
+    mqtt="window/{window}/evaluate",
+)
+async def _evaluate(ctx: HallContext, a: EvaluateArgs, c: Call) -> dict[str, Any]:
+    return await _evaluation(ctx, a.window, a.level, a.ticket_id, a.reasons)
+
+
+# ---- appointments -----------------------------------------------------------------------------
+
+
+@command(
+    "appointment.book",
+    BookArgs,
+    ("guide",),
+    http=HttpRoute("POST", "/appointments", 201, body="appointment"),
+    mqtt="appointment/book",
+)
+async def _book(ctx: HallContext, a: BookArgs, c: Call) -> dict[str, Any]:
+    appt = await ctx.service.book(a.category, a.slot_start, a.slot_end, code=a.code)
+    return {"appointment": appointment_view(appt)}
+
+
+@command(
+    "appointment.cancel",
+    AppointmentArgs,
+    ("guide",),
+    http=HttpRoute("POST", "/appointments/{code}/cancel", body="appointment"),
+    mqtt="appointment/{code}/cancel",
+)
+async def _cancel_appointment(ctx: HallContext, a: AppointmentArgs, c: Call) -> dict[str, Any]:
+    return {"appointment": appointment_view(await ctx.service.cancel_appointment(a.code))}
+
+
+@command(
+    "appointment.check_in",
+    CheckInArgs,
+    ("kiosk", "guide"),
+    http=HttpRoute("POST", "/appointments/{code}/check-in", 201, body="ticket"),
+    mqtt="appointment/{code}/check_in",
+)
+async def _check_in(ctx: HallContext, a: CheckInArgs, c: Call) -> dict[str, Any]:
+    svc = ctx.service
+    return {"ticket": issued_view(svc, await svc.check_in(a.code, a.kiosk))}
+
+
+# ---- screens and climate ----------------------------------------------------------------------
+
+
+@command(
+    "display.show",
+    DisplayArgs,
+    ("admin",),
+    http=HttpRoute("POST", "/displays/{display}/show"),
+    mqtt="display/{display}/show",
+)
+async def _display(ctx: HallContext, a: DisplayArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
     from hallctl.events import DisplayText
 
@@ -249,7 +596,7 @@ async def _display(ctx: HallContext, a: DisplayArgs, p: Principal) -> dict[str, 
     return {"display": a.display, "text": a.text}
 
 
-@command("climate.set", ClimateArgs, ("hvac",))
-async def _climate(ctx: HallContext, a: ClimateArgs, p: Principal) -> dict[str, Any]:
+@command("climate.set", ClimateArgs, ("hvac",), http=HttpRoute("POST", "/climate/{zone}"), mqtt="climate/{zone}/set")
+async def _climate(ctx: HallContext, a: ClimateArgs, c: Call) -> dict[str, Any]:
     state = ctx.climate.set(a.zone, a.mode, a.target)
     return {"climate": state.to_dict()}

@@ -499,6 +499,21 @@ def book(
     return d
 
 
+def cancel_appointment(q: HallQueue, cfg: Config, code: str, now: datetime) -> Decision:
+    """A booked appointment is called off: it becomes ``cancelled`` and can no longer be checked in."""
+    a = q.appointments.get(code)
+    if a is None:
+        raise NotFound("unknown_appointment", f"no appointment {code}")
+    if a.state != "booked":
+        raise Conflict("appointment_used", f"appointment {code} is {a.state}")
+    d = Decision(at=now)
+    cancelled = dataclasses.replace(a, state="cancelled")
+    d.appointments.append(cancelled)
+    d.log.append(LogRow("appointment_cancelled", None, None, {"code": code, "category": a.category}))
+    d.result = cancelled
+    return d
+
+
 def check_in(q: HallQueue, cfg: Config, code: str, now: datetime, kiosk: str | None = None) -> Decision:
     """Turn an appointment into a ticket; within its limits it keeps its slot's place."""
     a = q.appointments.get(code)

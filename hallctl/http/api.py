@@ -1,7 +1,9 @@
 """The local HTTP API (FastAPI, ``/api/v1``) for kiosks, screens, windows and hall software.
 
-Routes are thin: they authenticate, then call :func:`hallctl.commands.dispatch`
-(the same table MQTT commands use) or read from the service. Every error leaves
+Routes are thin. Every command route is generated from the command table
+(:mod:`hallctl.commands`, the table the MQTT ``cmd/...`` topics come from too):
+it authenticates, merges the path parameters into the JSON body and calls
+:func:`hallctl.commands.dispatch`. The other routes read from the service. Every error leaves
 as ``application/problem+json`` (RFC 9457) with a stable ``code``; messages
 never contain personal data.
 """
@@ -10,29 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
+import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hallctl import __version__, commands
 from hallctl import events as ev
 from hallctl.auth import Principal, authenticate
 from hallctl.context import HallContext
-from hallctl.errors import Conflict, Forbidden, HallctlError, NotFound, Refused
+from hallctl.errors import HallctlError, NotFound, Refused
 from hallctl.http.streams import next_event, offer, sse_stream
 from hallctl.http.voice import render_voice
 from hallctl.reports.stats import day_stats
 from hallctl.service import HallService
-from hallctl.views import holder_view, ticket_view
+from hallctl.views import ticket_view
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -55,65 +59,6 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
-class IssueBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    category: str = Field(min_length=1, max_length=3)
-    priority: str | None = None
-    priority_reason: str | None = None
-    offer: str | None = None
-    kiosk: str | None = None
-
-
-class TransferBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    to_category: str | None = None
-    to_window: int | None = None
-
-
-class CallBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    number: str = Field(min_length=2, max_length=32)
-
-
-class SignInBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    staff: str = Field(min_length=1, max_length=32)
-
-
-class EvaluationBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    level: int = Field(ge=1, le=5)
-    reasons: tuple[str, ...] = ()
-
-
-class WindowEvaluationBody(EvaluationBody):
-    ticket_id: str | None = None
-
-
-class AppointmentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    category: str = Field(min_length=1, max_length=3)
-    slot_start: datetime
-    slot_end: datetime
-    code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{4,16}$")
-
-
-class CheckInBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kiosk: str | None = None
-
-
-class ClimateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    mode: str | None = None
-    target: float | None = None
-
-
-class ReprintBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kiosk: str | None = None
-
-
 _NUMBER_RE = re.compile(r"^[A-Z]{1,3}\d{2,5}$")
 
 
@@ -131,6 +76,82 @@ async def principal(
 
 
 Auth = Annotated[Principal, Depends(principal)]
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HallctlError("malformed_json", "请求体不是有效的JSON", "request body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise commands.CommandError("invalid_arguments", "body: must be a JSON object")
+    return data
+
+
+def _body_schema(cmd: commands.Command) -> dict[str, Any] | None:
+    """The args model's JSON schema without the path parameters, for OpenAPI; ``None`` when nothing is left."""
+    schema = cmd.args.model_json_schema()
+    path = set(cmd.http.params)
+    props = {k: v for k, v in schema.get("properties", {}).items() if k not in path}
+    if not props:
+        return None
+    schema["properties"] = props
+    required = [k for k in schema.get("required", []) if k not in path]
+    if required:
+        schema["required"] = required
+    else:
+        schema.pop("required", None)
+    return schema
+
+
+def add_command_route(api: APIRouter, ctx: HallContext, cmd: commands.Command) -> None:
+    """Serve one command of the table at its HTTP route."""
+    route = cmd.http
+    has_body = route.method != "GET"
+
+    async def endpoint(**kw: Any) -> JSONResponse:
+        request: Request = kw["request"]
+        p: Principal = kw["p"]
+        body = _json_body(await request.body()) if has_body else {}
+        args = commands.merge_args(body, {n: kw[n] for n in route.params})
+        call = commands.Call(p, commands.HTTP, idempotency_key=kw.get("idempotency_key"))
+        result = await commands.dispatch(ctx, cmd.name, args, call)
+        headers = {"Idempotent-Replayed": "true"} if call.replayed else {}
+        return JSONResponse(result[route.body] if route.body else result, status_code=route.status, headers=headers)
+
+    kw_only = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter("request", kw_only, annotation=Request),
+        inspect.Parameter("p", kw_only, annotation=Auth),
+        # Strings here: the command's model converts and validates them (invalid_arguments on both transports).
+        *(inspect.Parameter(n, kw_only, annotation=Annotated[str, PathParam()]) for n in route.params),
+    ]
+    if route.idempotency:
+        params.append(
+            inspect.Parameter("idempotency_key", kw_only, annotation=Annotated[str | None, Header()], default=None)
+        )
+    endpoint.__signature__ = inspect.Signature(params, return_annotation=JSONResponse)  # type: ignore[attr-defined]
+    extra: dict[str, Any] = {"x-command": cmd.name, "x-mqtt-topic": f"cmd/{cmd.mqtt}"}
+    schema = _body_schema(cmd) if has_body else None
+    if schema is not None:
+        extra["requestBody"] = {
+            "required": bool(schema.get("required")),
+            "content": {"application/json": {"schema": schema}},
+        }
+    roles = ", ".join(cmd.roles) + (" (scoped to the token's windows)" if cmd.window_scoped else "")
+    api.add_api_route(
+        route.path,
+        endpoint,
+        methods=[route.method],
+        status_code=route.status,
+        name=cmd.name,
+        summary=cmd.name,
+        description=f"Command `{cmd.name}` (MQTT `cmd/{cmd.mqtt}`). Roles: {roles}; admin may always.",
+        response_model=None,
+        openapi_extra=extra,
+    )
 
 
 def create_app(deps: ApiDeps) -> FastAPI:
@@ -153,7 +174,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
     async def _hallctl_error(request: Request, exc: HallctlError) -> JSONResponse:
         if exc.http_status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.code)
-        return problem(exc.http_status, exc.code, exc.title, exc.message, exc.message_en)
+        extra = {"errors": exc.errors} if isinstance(exc, commands.CommandError) and exc.errors else {}
+        return problem(exc.http_status, exc.code, exc.title, exc.message, exc.message_en, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -174,8 +196,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     api = APIRouter(prefix="/api/v1")
 
-    async def run(name: str, args: dict[str, Any], p: Principal) -> dict[str, Any]:
-        return await commands.dispatch(ctx, name, args, p)
+    for cmd in commands.COMMANDS.values():
+        add_command_route(api, ctx, cmd)
 
     @api.get("/health")
     async def health() -> JSONResponse:
@@ -247,19 +269,6 @@ def create_app(deps: ApiDeps) -> FastAPI:
             "reader": reader.to_dict() if reader else None,
         }
 
-    @api.post("/tickets", status_code=201)
-    async def issue(body: IssueBody, p: Auth, idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
-        p.require("kiosk", "guide", "window")
-        if idempotency_key is not None and not (1 <= len(idempotency_key) <= 128):
-            raise Refused("bad_idempotency_key", "Idempotency-Key must be 1..128 characters")
-        args = commands.parse_args(commands.COMMANDS["ticket.issue"], body.model_dump(exclude_none=True))
-        assert isinstance(args, commands.IssueArgs)
-        # A swipe's offer is single-use already; otherwise the key is scoped to the token that sent it.
-        key = f"{p.token_id}:{idempotency_key}" if idempotency_key is not None and not args.offer else None
-        out = await commands.issue_ticket(svc, args, p, idempotency_key=key)
-        headers = {"Idempotent-Replayed": "true"} if out.replayed else {}
-        return JSONResponse(commands.issued_view(svc, out), status_code=201, headers=headers)
-
     @api.get("/tickets")
     async def list_tickets(
         p: Auth,
@@ -271,17 +280,6 @@ def create_app(deps: ApiDeps) -> FastAPI:
         rows = await svc.store.tickets(day=day or svc.q.day, state=state, category=category, limit=limit)
         return [ticket_view(t) for t in rows]
 
-    @api.get("/tickets/by-qr/{code}")
-    async def by_qr(code: str, p: Auth) -> dict[str, Any]:
-        p.require("window")
-        t, holder = await svc.ticket_by_qr(code)
-        if p.role != "admin":
-            # Least privilege: a clerk sees the visitors of their own windows' queues, not the whole hall's.
-            mine = {c for n in p.windows if (w := svc.cfg.window_by_number(n)) for c in w.categories}
-            if not (t.window in p.windows or t.target_window in p.windows or t.category in mine):
-                raise Forbidden("wrong_window", f"ticket {t.number} is not for this token's windows")
-        return {"ticket": ticket_view(t), "holder": holder_view(holder) if holder else None}
-
     @api.get("/tickets/{ticket_id}")
     async def get_ticket(ticket_id: str, p: Auth) -> dict[str, Any]:
         t = await svc.ticket(ticket_id)
@@ -289,61 +287,6 @@ def create_app(deps: ApiDeps) -> FastAPI:
         if p.role == "admin":
             view["events"] = await svc.store.event_log(t.id)
         return view
-
-    @api.post("/tickets/{ticket_id}/cancel")
-    async def cancel(ticket_id: str, p: Auth) -> dict[str, Any]:
-        p.require("guide", "kiosk")
-        return ticket_view(await svc.cancel(ticket_id))
-
-    @api.post("/tickets/{ticket_id}/reprint", status_code=202)
-    async def reprint(ticket_id: str, p: Auth, body: ReprintBody | None = None) -> dict[str, Any]:
-        p.require("guide", "kiosk")
-        t = await svc.reprint(ticket_id, body.kiosk if body else None)
-        return {"ticket": ticket_view(t), "queued": True}
-
-    @api.post("/tickets/{ticket_id}/evaluation", status_code=201)
-    async def evaluate_ticket(ticket_id: str, body: EvaluationBody, p: Auth) -> dict[str, Any]:
-        t = await svc.ticket(ticket_id)
-        if t.window is None:
-            raise Conflict("ticket_not_served", f"ticket {t.number} has not been served")
-        return await run(
-            "window.evaluate", {"window": t.window, "level": body.level, "ticket_id": t.id, "reasons": body.reasons}, p
-        )
-
-    for action, name in (
-        ("call-next", "window.call_next"),
-        ("recall", "window.recall"),
-        ("start", "window.start"),
-        ("finish", "window.finish"),
-        ("no-show", "window.no_show"),
-        ("pause", "window.pause"),
-        ("resume", "window.resume"),
-        ("sign-out", "window.sign_out"),
-    ):
-
-        def make(cmd: str) -> Callable[[int, Principal], Awaitable[dict[str, Any]]]:
-            async def handler(window: int, p: Auth) -> dict[str, Any]:
-                return await run(cmd, {"window": window}, p)
-
-            return handler
-
-        api.add_api_route(f"/windows/{{window}}/{action}", make(name), methods=["POST"], name=name)
-
-    @api.post("/windows/{window}/call")
-    async def call_specific(window: int, body: CallBody, p: Auth) -> dict[str, Any]:
-        return await run("window.call", {"window": window, "number": body.number}, p)
-
-    @api.post("/windows/{window}/transfer")
-    async def transfer(window: int, body: TransferBody, p: Auth) -> dict[str, Any]:
-        return await run("window.transfer", {"window": window, **body.model_dump(exclude_none=True)}, p)
-
-    @api.post("/windows/{window}/sign-in")
-    async def sign_in(window: int, body: SignInBody, p: Auth) -> dict[str, Any]:
-        return await run("window.sign_in", {"window": window, "staff": body.staff}, p)
-
-    @api.post("/windows/{window}/evaluation", status_code=201)
-    async def evaluate_window(window: int, body: WindowEvaluationBody, p: Auth) -> dict[str, Any]:
-        return await run("window.evaluate", {"window": window, **body.model_dump(exclude_none=True)}, p)
 
     @api.get("/windows/{window}/queue")
     async def window_queue(window: int, p: Auth) -> dict[str, Any]:
@@ -358,26 +301,6 @@ def create_app(deps: ApiDeps) -> FastAPI:
             "served_today": sum(1 for t in mine if t.state == "done"),
             "history": [ticket_view(t) for t in sorted(mine, key=lambda t: t.called_at or t.issued_at)[-20:]],
         }
-
-    @api.post("/appointments", status_code=201)
-    async def book(body: AppointmentBody, p: Auth) -> dict[str, Any]:
-        p.require("guide")
-        a = await svc.book(body.category, body.slot_start, body.slot_end, code=body.code)
-        return {
-            "code": a.code,
-            "category": a.category,
-            "slot_start": a.slot_start.isoformat(),
-            "slot_end": a.slot_end.isoformat(),
-            "state": a.state,
-        }
-
-    @api.post("/appointments/{code}/check-in", status_code=201)
-    async def check_in(code: str, p: Auth, body: CheckInBody | None = None) -> dict[str, Any]:
-        p.require("kiosk", "guide")
-        out = await svc.check_in(code, body.kiosk if body else None)
-        return ticket_view(
-            out.ticket, waiting_ahead=out.waiting_ahead, qr=out.qr, estimated_wait_s=svc.estimated_wait_s(out.ticket)
-        )
 
     @api.get("/stats")
     async def stats(p: Auth, day: Annotated[date | None, Query(alias="date")] = None) -> dict[str, Any]:
@@ -401,10 +324,6 @@ def create_app(deps: ApiDeps) -> FastAPI:
     @api.get("/climate")
     async def climate(p: Auth) -> list[dict[str, Any]]:
         return [c.to_dict() for c in ctx.climate.snapshot()]
-
-    @api.post("/climate/{zone}")
-    async def set_climate(zone: str, body: ClimateBody, p: Auth) -> dict[str, Any]:
-        return await run("climate.set", {"zone": zone, **body.model_dump(exclude_none=True)}, p)
 
     @api.get("/alerts")
     async def alerts(p: Auth) -> list[dict[str, Any]]:

@@ -16,9 +16,11 @@ Design choices and why:
   the outbox behind older events, and a flush task delivers the outbox in
   ``seq`` order after reconnect. Each publish waits for the broker's PUBACK, and
   a lost connection fails it at once rather than after a timeout.
-* **Commands use the same table as the HTTP API** (:func:`hallctl.commands.dispatch`)
-  with an admin principal: who may publish which ``cmd/...`` topic is the broker
-  ACL's job (``config/mosquitto/acl``). Replies go to the MQTT 5 response topic
+* **Commands use the same table as the HTTP API** (:func:`hallctl.commands.dispatch`,
+  topics generated from it) with an admin principal: who may publish which
+  ``cmd/...`` topic is the broker ACL's job (``config/mosquitto/acl``). Replies
+  are the MQTT transport's, so fields a command marks as personal (the holder of
+  a QR lookup) are always masked, even for the admin principal. Replies go to the MQTT 5 response topic
   with its correlation data, or to the payload's ``reply_to`` with its
   ``request_id`` (3.1.1). A repeated request id within ``command_dedupe_s`` gets
   the first reply again instead of a second ticket.
@@ -42,7 +44,7 @@ from paho.mqtt.properties import Properties
 from hallctl import __version__
 from hallctl import events as ev
 from hallctl.bus import Subscription
-from hallctl.commands import CommandError, dispatch
+from hallctl.commands import MQTT, Call, CommandError, dispatch, merge_args
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError
 from hallctl.mqtt import discovery
@@ -404,8 +406,8 @@ class MqttBridge:
         cache = True
         try:
             name, from_topic = command_for_topic(self.root, topic)
-            args = {**body, **from_topic}
-            result = await dispatch(self.ctx, name, args, MQTT_PRINCIPAL)
+            args = merge_args(body, from_topic)
+            result = await dispatch(self.ctx, name, args, Call(MQTT_PRINCIPAL, MQTT))
             reply: dict[str, Any] = {"ok": True, "command": name, **result}
         except CommandError as exc:
             log.error("mqtt command on %s refused: %s: %s", topic, exc.code, exc.message)

@@ -1,8 +1,9 @@
 """The MQTT command transport: ``cmd/...`` topics to the command table, replies back.
 
 Topic and payload become a command name and arguments for
-:func:`hallctl.commands.dispatch` (the table the HTTP API uses too); replies go
-only to plain topics outside our tree or under ``<root>/reply/``.
+:func:`hallctl.commands.dispatch`; the topics are generated from the command
+table (the one the HTTP routes are generated from too). Replies go only to plain
+topics outside our tree or under ``<root>/reply/``.
 """
 
 from __future__ import annotations
@@ -11,41 +12,40 @@ import json
 from typing import Any
 
 from hallctl.auth import Principal
-from hallctl.commands import CommandError
+from hallctl.commands import COMMANDS, CommandError
 from hallctl.errors import HallctlError
 
-WINDOW_ACTIONS = (
-    "call_next",
-    "call",
-    "recall",
-    "start",
-    "finish",
-    "no_show",
-    "transfer",
-    "pause",
-    "resume",
-    "sign_in",
-    "sign_out",
-    "evaluate",
-)
 MQTT_PRINCIPAL = Principal(role="admin", label="mqtt")
 
 
-def command_for_topic(root: str, topic: str) -> tuple[str, dict[str, Any]]:
-    """``hallctl/<hall>/cmd/window/3/call_next`` → ``("window.call_next", {"window": 3})``."""
+def command_for_topic(root: str, topic: str) -> tuple[str, dict[str, str]]:
+    """``hallctl/<hall>/cmd/window/3/call_next`` → ``("window.call_next", {"window": "3"})``.
+
+    The topics are generated from the command table (each command's ``mqtt``
+    template); topic parameters come back as strings and are validated by the
+    command's argument model, like the HTTP path parameters.
+    """
     parts = topic.removeprefix(f"{root}/cmd/").split("/")
-    match parts:
-        case ["ticket", "issue"]:
-            return "ticket.issue", {}
-        case ["window", number, action] if action in WINDOW_ACTIONS:
-            if not number.isdigit():
-                raise CommandError("invalid_arguments", f"window: not a window number: {number!r}")
-            return f"window.{action}", {"window": int(number)}
-        case ["display", display, "show"]:
-            return "display.show", {"display": display}
-        case ["climate", zone, "set"]:
-            return "climate.set", {"zone": zone}
+    for cmd in COMMANDS.values():
+        template = cmd.mqtt.split("/")
+        if len(template) != len(parts):
+            continue
+        params: dict[str, str] = {}
+        for want, got in zip(template, parts, strict=True):
+            if want.startswith("{") and want.endswith("}"):
+                if not got:
+                    break
+                params[want[1:-1]] = got
+            elif want != got:
+                break
+        else:
+            return cmd.name, params
     raise CommandError("unknown_command", f"unknown command topic cmd/{'/'.join(parts)}")
+
+
+def topic_for(root: str, name: str, params: dict[str, Any]) -> str:
+    """The command topic of ``name`` with its parameters filled in (the reverse of :func:`command_for_topic`)."""
+    return f"{root}/cmd/" + COMMANDS[name].mqtt.format(**params)
 
 
 def reply_topic_allowed(root: str, topic: str) -> bool:

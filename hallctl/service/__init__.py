@@ -450,6 +450,11 @@ class HallService:
         result: engine.Appointment = d.result
         return result
 
+    async def cancel_appointment(self, code: str) -> engine.Appointment:
+        d = await self.run(lambda q, now: engine.cancel_appointment(q, self.cfg, code, now))
+        result: engine.Appointment = d.result
+        return result
+
     async def check_in(self, code: str, kiosk: str | None = None) -> IssueOutcome:
         d = await self.run(lambda q, now: engine.check_in(q, self.cfg, code, now, kiosk))
         t, ahead = d.result

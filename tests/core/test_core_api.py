@@ -45,9 +45,9 @@ async def test_malformed_json_is_400_problem(live: LiveHall) -> None:
 
 @pytest.mark.parametrize("body", [{"category": 5}, {"category": ["A"]}, {}, {"category": "A", "colour": "red"}])
 async def test_wrong_types_are_422_problem(live: LiveHall, body: dict[str, Any]) -> None:
-    """wrong types, missing fields and unknown fields are 422 invalid_request, nothing issued."""
+    """wrong types, missing fields and unknown fields are 422 invalid_arguments (command layer), nothing issued."""
     resp = await live.client.post("/api/v1/tickets", json=body, headers=live.auth("kiosk"))
-    assert_problem(resp, 422, "invalid_request")
+    assert assert_problem(resp, 422, "invalid_arguments")["errors"]
     assert live.svc.q.tickets == {}
 
 

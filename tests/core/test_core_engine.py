@@ -365,6 +365,28 @@ def test_appointment_on_time_late_and_too_early() -> None:
     assert [h.next(1).id for _ in range(4)] == [t2.id, t1.id, normal.id, t3.id]
 
 
+def test_cancelled_appointment_cannot_be_checked_in() -> None:
+    """cancelling a booked appointment marks it cancelled and logs it; check-in and a second cancel are refused."""
+    h = hall()
+    h.book("P1", "A", T0 + timedelta(minutes=10))
+    d = h._apply(engine.cancel_appointment(h.q, h.cfg, "P1", h.now))
+    assert d.result.state == "cancelled" and h.q.appointments["P1"].state == "cancelled"
+    assert [(r.kind, r.data["code"]) for r in d.log] == [("appointment_cancelled", "P1")]
+    with pytest.raises(Conflict) as exc:
+        h.check_in("P1")
+    assert exc.value.code == "appointment_used"
+    with pytest.raises(Conflict) as exc:
+        engine.cancel_appointment(h.q, h.cfg, "P1", h.now)
+    assert exc.value.code == "appointment_used"
+    h.book("P2", "A", T0 + timedelta(minutes=10))
+    h.check_in("P2")
+    with pytest.raises(Conflict):
+        engine.cancel_appointment(h.q, h.cfg, "P2", h.now)  # already used for a ticket
+    with pytest.raises(NotFound) as nf:
+        engine.cancel_appointment(h.q, h.cfg, "NOPE", h.now)
+    assert nf.value.code == "unknown_appointment"
+
+
 # ---- anti-scalping -------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from hallctl import engine
+from hallctl.privacy import mask_id
 from tests.mqtt.mqtt_helpers import Listener, Mosquitto, listen, make_config, running
 
 V311 = aiomqtt.ProtocolVersion.V311
@@ -200,3 +203,69 @@ async def test_retained_commands_and_foreign_reply_topics_are_refused(
     finally:
         async with listen(mosquitto.url) as pre:
             await pre.client.publish(cmd, b"", qos=1, retain=True)
+
+
+async def test_ticket_and_appointment_commands_over_mqtt(mosquitto: Mosquitto, tmp_path: Path, hall_id: str) -> None:
+    """Cancel, reprint, book, cancel and check in appointments, evaluate a ticket: the HTTP-only actions, over MQTT."""
+    root = f"hallctl/{hall_id}"
+    reply_to = f"{root}/reply/guide-1"
+    async with (
+        running(make_config(tmp_path, hall_id, mosquitto.url)) as hall,
+        listen(mosquitto.url, reply_to, f"{root}/event/ticket_cancelled") as sub,
+    ):
+        svc = hall.service
+        a1 = (await ask_v311(sub, f"{root}/cmd/ticket/issue", {"category": "A", "kiosk": "k1"}, reply_to))["ticket"]
+        reprint = await ask_v311(sub, f"{root}/cmd/ticket/{a1['id']}/reprint", {}, reply_to)
+        assert reprint == {**reprint, "ok": True, "command": "ticket.reprint", "queued": True}
+        cancel = await ask_v311(sub, f"{root}/cmd/ticket/{a1['id']}/cancel", {}, reply_to)
+        assert cancel["ok"] is True and cancel["ticket"]["state"] == "cancelled"
+        await sub.topic(f"{root}/event/ticket_cancelled")
+        again = await ask_v311(sub, f"{root}/cmd/ticket/{a1['id']}/cancel", {}, reply_to)
+        assert again["error"]["code"] == "ticket_not_waiting"
+
+        now = svc.clock()
+        slot = {"slot_start": now.isoformat(), "slot_end": (now + timedelta(minutes=30)).isoformat()}
+        for code in ("AP1234", "AP5678"):
+            booked = await ask_v311(
+                sub, f"{root}/cmd/appointment/book", {"category": "A", "code": code, **slot}, reply_to
+            )
+            assert booked["ok"] is True and booked["appointment"]["state"] == "booked"
+        called_off = await ask_v311(sub, f"{root}/cmd/appointment/AP1234/cancel", {}, reply_to)
+        assert called_off["ok"] is True and called_off["appointment"] == {
+            **booked["appointment"],
+            "code": "AP1234",
+            "state": "cancelled",
+        }
+        assert svc.q.appointments["AP1234"].state == "cancelled"
+        refused = await ask_v311(sub, f"{root}/cmd/appointment/AP1234/check_in", {"kiosk": "k1"}, reply_to)
+        assert refused["ok"] is False and refused["error"]["code"] == "appointment_used"
+        unknown = await ask_v311(sub, f"{root}/cmd/appointment/NOPE99/cancel", {}, reply_to)
+        assert unknown["error"]["code"] == "unknown_appointment"
+        checked = await ask_v311(sub, f"{root}/cmd/appointment/AP5678/check_in", {"kiosk": "k1"}, reply_to)
+        assert checked["ok"] is True and checked["ticket"]["priority"] == "appointment" and checked["ticket"]["qr"]
+
+        await ask_v311(sub, f"{root}/cmd/window/1/call_next", {}, reply_to)
+        await ask_v311(sub, f"{root}/cmd/window/1/finish", {}, reply_to)
+        rated = await ask_v311(sub, f"{root}/cmd/ticket/{checked['ticket']['id']}/evaluate", {"level": 5}, reply_to)
+        assert rated["ok"] is True and rated["evaluation"]["window"] == 1
+        bad = await ask_v311(sub, f"{root}/cmd/window/1/call_next", {"window": 3}, reply_to)
+        assert bad["error"]["code"] == "invalid_arguments"  # the topic names the window; the payload may not
+
+
+async def test_by_qr_over_mqtt_never_carries_the_full_holder(
+    mosquitto: Mosquitto, tmp_path: Path, hall_id: str
+) -> None:
+    """A QR lookup over MQTT answers with the ticket and a masked holder: no full name, ID number or address."""
+    root = f"hallctl/{hall_id}"
+    reply_to = f"{root}/reply/window-1"
+    holder = engine.Holder(name="欧阳修文", id_number="310104198807154417", address="上海市徐汇区某路2号")
+    async with running(make_config(tmp_path, hall_id, mosquitto.url)) as hall, listen(mosquitto.url, reply_to) as sub:
+        out = await hall.service.issue("A", channel="kiosk", kiosk="k1", holder=holder)
+        reply = await ask_v311(sub, f"{root}/cmd/ticket/by_qr", {"code": out.qr}, reply_to)
+        raw = json.dumps(reply, ensure_ascii=False)
+        assert reply["ok"] is True and reply["command"] == "ticket.by_qr" and reply["ticket"]["id"] == out.ticket.id
+        assert reply["holder"] == {"name": "欧**文", "id_number": mask_id(holder.id_number)}
+        assert holder.name not in raw and holder.id_number not in raw and holder.id_number[6:14] not in raw
+        assert "徐汇区" not in raw
+        forged = await ask_v311(sub, f"{root}/cmd/ticket/by_qr", {"code": "T1.x.y"}, reply_to)
+        assert forged["error"]["code"] == "bad_qr_token"

@@ -144,9 +144,9 @@ def test_routing_maps_state_and_events_and_keeps_internal_ones_home() -> None:
     ("topic", "name", "args"),
     [
         ("hallctl/x/cmd/ticket/issue", "ticket.issue", {}),
-        ("hallctl/x/cmd/window/3/call_next", "window.call_next", {"window": 3}),
-        ("hallctl/x/cmd/window/12/no_show", "window.no_show", {"window": 12}),
-        ("hallctl/x/cmd/window/3/transfer", "window.transfer", {"window": 3}),
+        ("hallctl/x/cmd/window/3/call_next", "window.call_next", {"window": "3"}),
+        ("hallctl/x/cmd/window/12/no_show", "window.no_show", {"window": "12"}),
+        ("hallctl/x/cmd/window/3/transfer", "window.transfer", {"window": "3"}),
         ("hallctl/x/cmd/display/led3/show", "display.show", {"display": "led3"}),
         ("hallctl/x/cmd/climate/floor1/set", "climate.set", {"zone": "floor1"}),
     ],
