@@ -22,9 +22,9 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 from smartcard import scard
 from smartcard.Exceptions import CardConnectionException, SmartcardException
 
-from drivers.base import Health, HealthCallback, HealthTracker
+from drivers.base import HealthCallback, HealthTracker
 from drivers.errors import DeviceError, DeviceOffline, DeviceTimeout, FrameError
-from drivers.reconnect import Backoff, Supervisor
+from drivers.reconnect import Backoff, SupervisedDriver, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _transmit_get_uid(ctx: int, reader: str) -> tuple[bytes, int]:
 # --- the driver -----------------------------------------------------------------------------
 
 
-class BadgeReader:
+class BadgeReader(SupervisedDriver):
     """Watches one named reader and reports badges put on it and taken off it.
 
     ``on_removed`` follows only a reported ``on_badge``, so the daemon sees
@@ -152,19 +152,19 @@ class BadgeReader:
         self._on_badge = on_badge
         self._on_removed = on_removed
         self._poll_ms = max(1, int(poll_timeout * 1000))
-        self.tracker = HealthTracker(on_health)
+        self._health = HealthTracker(on_health)
         self._supervisor: Supervisor[int] = Supervisor(
-            name, self.tracker, self._connect, self._serve, self._disconnect, backoff
+            name, self._health, self._connect, self._serve, self._disconnect, backoff
         )
         self.current_uid: str | None = None  # the badge on the reader, as last reported
         self.last_error: DeviceError | None = None
 
-    def health(self) -> Health:
-        return self.tracker.current
+    # run, health, counters, connected: SupervisedDriver
 
-    async def run(self) -> None:
-        """Watch the reader until cancelled; never returns on device faults."""
-        await self._supervisor.run()
+    @property
+    def tracker(self) -> HealthTracker:
+        """The tracker behind ``health()`` and ``counters``."""
+        return self._health
 
     # -- plumbing: thread calls that can be cancelled ------------------------------------------
 
@@ -233,7 +233,7 @@ class BadgeReader:
             log.debug("%s: reader state 0x%08X", self.name, known)
             if known & _ABSENT_FLAGS:
                 raise DeviceOffline(self.name, f"reader {self.reader_name!r} not present")
-            self.tracker.set("ok")
+            self._health.set("ok")
             if known & scard.SCARD_STATE_PRESENT:
                 insertion = known >> 16
                 if insertion != handled_insertion:
@@ -267,7 +267,7 @@ class BadgeReader:
             self._on_removed()
 
     async def _read_uid(self, ctx: int) -> str:
-        counters = self.tracker.counters
+        counters = self._health.counters
         try:
             data, sw = await self._call(ctx, _transmit_get_uid, ctx, self.reader_name)
         except CardConnectionException as exc:

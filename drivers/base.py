@@ -1,12 +1,16 @@
 """The small contract every driver keeps, so the daemon can treat them alike.
 
 Drivers import nothing from ``hallctl``: the daemon wraps each one and turns its
-health and messages into bus events. A driver is an async context manager whose
-``open`` raises :class:`drivers.errors.DeviceOffline` when the port is absent.
+health and messages into bus events. Every driver satisfies :class:`DeviceDriver`:
+the daemon runs ``run()`` in a task and reads ``health()``, ``counters`` and
+``connected``. The drivers here get that surface from
+:class:`drivers.reconnect.SupervisedDriver`; some also offer ``async with driver:``
+(:class:`AsyncContextDriver`), which runs ``run()`` in the background.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 from collections.abc import Callable
@@ -24,14 +28,27 @@ class Health(NamedTuple):
 HealthCallback = Callable[[Health], None]
 
 
-class Driver(Protocol):
+class DeviceDriver(Protocol):
+    """What the daemon needs from every device driver, whatever its kind.
+
+    ``run()`` keeps the device connected until it is cancelled and never raises a
+    device problem: an absent or failing device shows in ``health()`` (and
+    ``counters``) while ``run()`` keeps retrying. ``connected`` is set while a link
+    to the device is up.
+    """
+
     kind: ClassVar[str]
+    name: str
 
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
+    async def run(self) -> None: ...
 
     def health(self) -> Health: ...
+
+    @property
+    def counters(self) -> ErrorCounters: ...
+
+    @property
+    def connected(self) -> asyncio.Event: ...
 
 
 @dataclasses.dataclass
@@ -45,6 +62,10 @@ class ErrorCounters:
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
+
+    def __getitem__(self, key: str) -> int:
+        """``counters["reconnects"]``: the printer's counters used to be a plain dict."""
+        return self.as_dict()[key]
 
 
 class HealthTracker:

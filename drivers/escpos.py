@@ -30,7 +30,7 @@ from escpos.printer import Dummy
 from drivers.base import AsyncContextDriver, Health, HealthCallback, HealthState, HealthTracker
 from drivers.errors import DeviceError, DeviceOffline, DeviceTimeout, FrameError
 from drivers.link import ByteLink, open_link
-from drivers.reconnect import Backoff, Supervisor
+from drivers.reconnect import Backoff, SupervisedDriver, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,7 @@ class PrintIncomplete(DeviceError):
 # --------------------------------------------------------------------------- driver
 
 
-class EscPosPrinter(AsyncContextDriver):
+class EscPosPrinter(SupervisedDriver, AsyncContextDriver):
     """One ESC/POS ticket printer on a serial port, pty, or ``tcp://host:9100``.
 
     ``open()`` does not fail when the printer is absent: an absent printer is a health
@@ -404,22 +404,7 @@ class EscPosPrinter(AsyncContextDriver):
         self._task: asyncio.Task[None] | None = None
         self.last_status: PrinterStatus | None = None
 
-    # -- lifecycle
-
-    @property
-    def counters(self) -> dict[str, int]:
-        return self._health.counters.as_dict()
-
-    @property
-    def connected(self) -> asyncio.Event:
-        return self._supervisor.connected
-
-    def health(self) -> Health:
-        return self._health.current
-
-    async def run(self) -> None:
-        """Keep the printer connected and polled until cancelled."""
-        await self._supervisor.run()
+    # -- lifecycle (run, health, counters, connected: SupervisedDriver)
 
     async def open(self) -> None:
         if self._task is None or self._task.done():

@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable
 from typing import ClassVar, NamedTuple
 
-from drivers.base import AsyncContextDriver, ErrorCounters, Health, HealthCallback, HealthTracker
+from drivers.base import AsyncContextDriver, ErrorCounters, HealthCallback, HealthTracker
 from drivers.errors import DeviceFault, DeviceTimeout, FrameError
 from drivers.idnumber import InvalidIdNumber, mask_id, mask_name, parse_id_number
 from drivers.link import ByteLink, open_link
-from drivers.reconnect import Backoff, Supervisor
+from drivers.reconnect import Backoff, SupervisedDriver, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -540,14 +540,14 @@ class _Session:
         self.buffer.clear()
 
 
-class IdCardReader(AsyncContextDriver):
+class IdCardReader(SupervisedDriver, AsyncContextDriver):
     """Polls one reader and hands each newly read card to ``on_card``.
 
     ``run()`` never returns and never raises a device problem: a missing port is
     ``offline`` (reopened with backoff), a silent reader is ``offline`` with detail,
     repeated read failures are ``degraded`` (the visitor should re-place the card),
     and a SAM fault (``60``/``66``) is ``error`` until a self-test passes again.
-    Garbage, bad frames and timeouts are counted in ``health_tracker.counters``.
+    Garbage, bad frames and timeouts are counted in ``counters``.
     """
 
     kind: ClassVar[str] = "idcard"
@@ -578,9 +578,9 @@ class IdCardReader(AsyncContextDriver):
         self._read_timeout = read_timeout
         self._replace_after = replace_after
         self._silent_after = silent_after
-        self.health_tracker = HealthTracker(on_health)
+        self._health = HealthTracker(on_health)
         self._supervisor: Supervisor[ByteLink] = Supervisor(
-            name, self.health_tracker, self._connect, self._serve, self._disconnect, backoff
+            name, self._health, self._connect, self._serve, self._disconnect, backoff
         )
         self._task: asyncio.Task[None] | None = None
         self._last_id: str | None = None
@@ -593,17 +593,12 @@ class IdCardReader(AsyncContextDriver):
         self._silent = 0
         self._failures = 0
 
-    # -- public surface ------------------------------------------------------------------
-
-    def health(self) -> Health:
-        return self.health_tracker.current
+    # -- public surface (run, health, counters, connected: SupervisedDriver) ------------
 
     @property
-    def counters(self) -> ErrorCounters:
-        return self.health_tracker.counters
-
-    async def run(self) -> None:
-        await self._supervisor.run()
+    def health_tracker(self) -> HealthTracker:
+        """The tracker behind ``health()``; its ``frames`` hold recent non-card frames."""
+        return self._health
 
     async def open(self) -> None:
         """Start polling in the background; an absent port shows as ``offline``, not an error."""
@@ -723,7 +718,7 @@ class IdCardReader(AsyncContextDriver):
         """Send one command and return the first good frame; a rejected frame fails the round."""
         frame = encode_frame(command.value)
         session.flush()
-        self.health_tracker.record_frame(">", frame)
+        self._health.record_frame(">", frame)
         await session.link.write(frame)
         deadline = asyncio.get_running_loop().time() + reply_within
         while True:
@@ -735,7 +730,7 @@ class IdCardReader(AsyncContextDriver):
                 raise DeviceFault(self.name, f"SAM unusable: {sw3_name(reply.sw3)}")
             if reply is not None:
                 if len(reply.body) <= 16:  # never keep frames that carry card data
-                    self.health_tracker.record_frame("<", encode_frame(reply.body))
+                    self._health.record_frame("<", encode_frame(reply.body))
                 return reply
             if session.decoder.counters.bad_frames != bad_before:
                 raise FrameError(self.name, f"bad frame in reply to {command.name.lower()}")
@@ -748,15 +743,15 @@ class IdCardReader(AsyncContextDriver):
 
     def _refresh_health(self) -> None:
         if self._sam_fault is not None:
-            self.health_tracker.set("error", self._sam_fault)
+            self._health.set("error", self._sam_fault)
         elif self._silent >= self._silent_after:
-            self.health_tracker.set("offline", "reader does not answer")
+            self._health.set("offline", "reader does not answer")
         elif not self._sam_ok:
             return  # still connecting: keep whatever the supervisor reported
         elif self._failures >= self._replace_after:
-            self.health_tracker.set(
+            self._health.set(
                 "degraded",
                 f"card read failed {self._failures} times: ask the visitor to re-place the card",
             )
         else:
-            self.health_tracker.set("ok")
+            self._health.set("ok")

@@ -22,9 +22,9 @@ from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
 
-from drivers.base import Health, HealthCallback, HealthTracker
+from drivers.base import HealthCallback, HealthTracker
 from drivers.errors import DeviceError, DeviceOffline, DeviceTimeout, FrameError
-from drivers.reconnect import Backoff, Supervisor
+from drivers.reconnect import Backoff, SupervisedDriver, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def to_int16(register: int) -> int:
     return register - 0x10000 if register & 0x8000 else register
 
 
-class ModbusSensor:
+class ModbusSensor(SupervisedDriver):
     """Polls one sensor every ``interval`` seconds and reports each valid :class:`Reading`.
 
     Health: ``ok`` after a valid reading; ``degraded`` when the sensor answers
@@ -97,19 +97,19 @@ class ModbusSensor:
         self.timeout = timeout
         self.retries = retries
         self.stale_after = stale_after
-        self.tracker = HealthTracker(on_health)
+        self._health = HealthTracker(on_health)
         self.last_reading: Reading | None = None
         self.last_error: DeviceError | None = None
         self._supervisor: Supervisor[AsyncModbusSerialClient] = Supervisor(
-            name, self.tracker, self._connect, self._serve, self._disconnect, backoff
+            name, self._health, self._connect, self._serve, self._disconnect, backoff
         )
 
-    def health(self) -> Health:
-        return self.tracker.current
+    # run, health, counters, connected: SupervisedDriver
 
-    async def run(self) -> None:
-        """Poll until cancelled; device faults only change health."""
-        await self._supervisor.run()
+    @property
+    def tracker(self) -> HealthTracker:
+        """The tracker behind ``health()`` and ``counters``; ``frames`` keeps recent raw frames."""
+        return self._health
 
     # -- Supervisor hooks ----------------------------------------------------------------------
 
@@ -145,7 +145,7 @@ class ModbusSensor:
         client.close()
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
-        self.tracker.record_frame("tx" if sending else "rx", data)
+        self._health.record_frame("tx" if sending else "rx", data)
         return data
 
     async def _serve(self, client: AsyncModbusSerialClient) -> None:
@@ -157,30 +157,30 @@ class ModbusSensor:
                 reading = await self.poll(client)
             except DeviceTimeout as exc:
                 self.last_error = exc
-                self.tracker.counters.timeouts += 1
+                self._health.counters.timeouts += 1
                 silent += 1
                 log.debug("%s: %s (%d in a row)", self.name, exc.message, silent)
                 if silent >= OFFLINE_AFTER:
                     raise DeviceOffline(self.name, f"no reply to {silent} polls in a row") from exc
             except FrameError as exc:
                 self.last_error = exc
-                self.tracker.counters.bad_frames += 1
+                self._health.counters.bad_frames += 1
                 silent = 0
-                if self.tracker.current.state != "degraded":
+                if self._health.current.state != "degraded":
                     log.warning("%s: %s", self.name, exc.message)
-                self.tracker.set("degraded", exc.message)
+                self._health.set("degraded", exc.message)
             else:
                 silent = 0
                 last_good = loop.time()
                 self.last_reading = reading
-                self.tracker.set("ok")
+                self._health.set("ok")
                 self._on_reading(reading)
             if (
                 self.stale_after is not None
                 and loop.time() - last_good > self.stale_after
-                and self.tracker.current.state == "ok"
+                and self._health.current.state == "ok"
             ):
-                self.tracker.set("degraded", f"no valid reading for {self.stale_after:g} s")
+                self._health.set("degraded", f"no valid reading for {self.stale_after:g} s")
             await asyncio.sleep(self.interval)
 
     # -- one poll ------------------------------------------------------------------------------

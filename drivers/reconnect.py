@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from drivers.base import ErrorCounters, Health, HealthTracker
 from drivers.errors import DeviceError
@@ -107,10 +107,13 @@ class Supervisor(Generic[T]):
 class SupervisedDriver:
     """The public surface every supervised driver shares: run, connected, health, counters.
 
-    Subclasses set ``_health`` and ``_supervisor`` in ``__init__``; written once here so
-    the LED bus, the pads and the next driver do not each repeat it.
+    This is :class:`drivers.base.DeviceDriver` written once for drivers whose life is
+    connect → serve → disconnect. Subclasses set ``kind`` (class level), ``name``,
+    ``_health`` and ``_supervisor`` in ``__init__``.
     """
 
+    kind: ClassVar[str]
+    name: str
     _health: HealthTracker
     _supervisor: Supervisor[Any]
 

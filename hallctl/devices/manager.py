@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from drivers.base import Health
+from drivers.base import DeviceDriver, Health
 from drivers.errors import DeviceError
 from drivers.escpos import EscPosPrinter, PrinterNotReady, PrintIncomplete, TicketPrint
 from drivers.evalpad import EvalPad
@@ -56,7 +56,7 @@ class DeviceManager:
         self.ctx = ctx
         self.svc = ctx.service
         self.cfg = ctx.cfg
-        self.drivers: dict[str, Any] = {}
+        self.drivers: dict[str, DeviceDriver] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._subs: list[Any] = []
 
@@ -119,7 +119,7 @@ class DeviceManager:
                 await task
         self._tasks.clear()
 
-    def _run(self, dev: DeviceConfig, driver: Any) -> None:
+    def _run(self, dev: DeviceConfig, driver: DeviceDriver) -> None:
         self.drivers[dev.id] = driver
         self._spawn(driver.run(), f"{dev.id}.run")
 
