@@ -54,7 +54,7 @@ async def test_hall_events_reach_the_central_broker_and_commands_come_back(tmp_p
                             m.topic.value == f"{root}/event/ticket_issued" and json.loads(m.payload)["number"] == n
                         )
                     )  # type: ignore[arg-type,misc]
-                assert sorted(t.number for t in hall.service.q.tickets.values()) == ["A001", "B001", "B002"]
+                assert sorted(t.number for t in hall.service._q.tickets.values()) == ["A001", "B001", "B002"]
     finally:
         hall_broker.stop()
         central.stop()
