@@ -57,7 +57,7 @@ class TicketTable(dict[str, Ticket]):
     def __setitem__(self, key: str, t: Ticket) -> None:
         if key != t.id:
             raise KeyError(f"ticket {t.id} filed under {key!r}")
-        self._queue._put(t)
+        self._queue._put(t)  # noqa: SLF001 -- the table is the queue's own index keeper (same module)
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("tickets change through HallQueue.apply, or by assigning HallQueue.tickets whole")
