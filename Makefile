@@ -10,6 +10,7 @@ demo: setup
 test: setup
 	.venv/bin/ruff check hallctl drivers kiosk_ui tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 	.venv/bin/pytest
 
 bench: setup
