@@ -11,7 +11,7 @@ import collections
 import dataclasses
 from collections.abc import Callable
 from types import TracebackType
-from typing import ClassVar, Literal, NamedTuple, Protocol, Self
+from typing import Literal, NamedTuple, Self
 
 HealthState = Literal["ok", "degraded", "offline", "error"]
 
@@ -22,16 +22,6 @@ class Health(NamedTuple):
 
 
 HealthCallback = Callable[[Health], None]
-
-
-class Driver(Protocol):
-    kind: ClassVar[str]
-
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def health(self) -> Health: ...
 
 
 @dataclasses.dataclass
