@@ -11,6 +11,7 @@ test: setup
 	.venv/bin/ruff check hallctl drivers kiosk_ui tests bench
 	.venv/bin/ruff format --check hallctl drivers kiosk_ui tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 	.venv/bin/pytest
 
 bench: setup

@@ -29,7 +29,7 @@ from drivers.sim.idcard import make_card
 from hallctl import config
 from hallctl import events as ev
 from hallctl.daemon import Hall
-from hallctl.simulation.demo import DEMO_TOML
+from hallctl.demo import DEMO_TOML
 
 
 def bench_config(tmp: Path) -> config.Config:

@@ -152,14 +152,6 @@ def _wrap(text: str, columns: int) -> list[str]:
     return lines
 
 
-def _needs_four_bytes(text: str) -> bool:
-    try:
-        text.encode("gbk")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _size(p: Dummy, magnification: int) -> None:
     p.set(custom_size=True, width=magnification, height=magnification)
 

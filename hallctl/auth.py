@@ -6,8 +6,9 @@ stretching needed); the clear token is shown once, by ``hallctl token create``.
 A token that authenticated is remembered for :data:`TOKEN_CACHE_TTL_S` seconds (by
 its hash), so a busy kiosk does not cost a database read per request. Unknown tokens
 are never remembered, so a token just created elsewhere works on its first request.
-Revoking forgets it at once: :func:`revoke_token` clears this process's cache and,
-for ``hallctl token revoke`` running as another process, replaces a marker file
+The cache belongs to an :class:`Authenticator` (one per daemon). Revoking forgets a
+token at once: :meth:`Authenticator.revoke` clears its own cache and, like
+:func:`revoke_token` (what ``hallctl token revoke`` runs in another process), replaces a marker file
 beside the database (``<db>-tokens``) whose identity every authentication checks
 with one ``stat`` (no thread hop, no query). A revocation that bypasses
 :func:`revoke_token` (SQL typed into ``sqlite3``) takes effect within the TTL.
@@ -18,13 +19,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import secrets
-import sqlite3
 import time
-import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
@@ -105,22 +103,6 @@ class TokenCache:
             self._entries = {k: e for k, e in self._entries.items() if e[1].token_id != token_id}
 
 
-_caches: weakref.WeakKeyDictionary[Store, TokenCache] = weakref.WeakKeyDictionary()
-
-
-def token_cache(store: Store) -> TokenCache:
-    """The token cache of this store's database (one per :class:`Store` object)."""
-    cache = _caches.get(store)
-    if cache is None:
-        cache = _caches[store] = TokenCache()
-    return cache
-
-
-def use_token_cache(store: Store, cache: TokenCache) -> None:
-    """Replace the store's token cache (tests use one with a fake clock, or ``ttl=0`` for none)."""
-    _caches[store] = cache
-
-
 def _marker(store: Store) -> str | None:
     """The file whose replacement tells every process on this database that a token was revoked."""
     if store.path == ":memory:" or store.path.startswith("file:"):
@@ -153,82 +135,83 @@ def _signal_revocation(store: Store) -> None:
 
 
 async def create_token(store: Store, role: str, windows: tuple[int, ...] = (), label: str = "") -> str:
+    """Create a token and return it in clear (shown once; only its hash is stored)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     if role == "window" and not windows:
         raise ValueError("a window token needs --window N")
     token = "hct_" + secrets.token_urlsafe(32)
-    now = datetime.now(UTC).isoformat()
-    await store.write(
-        lambda c: c.execute(
-            "INSERT INTO tokens (hash, role, windows, label, created_at) VALUES (?,?,?,?,?)",
-            (_hash(token), role, json.dumps(list(windows)), label, now),
-        )
-    )
+    await store.insert_token(_hash(token), role, tuple(windows), label, datetime.now(UTC))
     return token
 
 
-async def authenticate(store: Store, token: str | None) -> Principal:
-    if not token:
-        raise Unauthorized("missing_token", "an Authorization: Bearer token is required")
-
-    hashed = _hash(token)
-    cache = token_cache(store)
-    marker = _marker(store)
-    if marker is not None:
-        stamp = _marker_stamp(marker)  # read before the database: a later revocation changes it again
-        if stamp != cache.marker_stamp:
-            cache.forget()
-            cache.marker_stamp = stamp
-    p = cache.get(hashed)
-    if p is not None:
-        return p
-
-    def fn(conn: sqlite3.Connection) -> Principal | None:
-        r = conn.execute(
-            "SELECT id, role, windows, label FROM tokens WHERE hash = ? AND revoked_at IS NULL", (hashed,)
-        ).fetchone()
-        if r is None:
-            return None
-        return Principal(role=r["role"], windows=tuple(json.loads(r["windows"])), label=r["label"], token_id=r["id"])
-
-    p = await store.read(fn)
-    if p is None:
-        raise Unauthorized("bad_token", "unknown or revoked token")
-    if cache.ttl > 0:
-        cache.put(hashed, p)
-    return p
-
-
 async def list_tokens(store: Store) -> list[dict[str, object]]:
-    def fn(conn: sqlite3.Connection) -> list[dict[str, object]]:
-        return [
-            {
-                "id": r["id"],
-                "role": r["role"],
-                "windows": json.loads(r["windows"]),
-                "label": r["label"],
-                "created_at": r["created_at"],
-                "revoked_at": r["revoked_at"],
-            }
-            for r in conn.execute("SELECT * FROM tokens ORDER BY id")
-        ]
-
-    return await store.read(fn)
+    return [
+        {
+            "id": r.id,
+            "role": r.role,
+            "windows": list(r.windows),
+            "label": r.label,
+            "created_at": r.created_at,
+            "revoked_at": r.revoked_at,
+        }
+        for r in await store.tokens()
+    ]
 
 
 async def revoke_token(store: Store, token_id: int) -> bool:
-    def fn(conn: sqlite3.Connection) -> bool:
-        cur = conn.execute(
-            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            (datetime.now(UTC).isoformat(), token_id),
-        )
-        return cur.rowcount > 0
+    """Revoke a token and tell every process on this database (the marker file).
 
-    try:
-        revoked = await store.write(fn)
-    finally:
-        token_cache(store).forget(token_id)
+    A process that authenticates through an :class:`Authenticator` should revoke through
+    :meth:`Authenticator.revoke`, which also forgets the token in its own cache at once.
+    """
+    revoked = await store.revoke_token(token_id, datetime.now(UTC))
     if revoked:
         _signal_revocation(store)
     return revoked
+
+
+class Authenticator:
+    """Checks bearer tokens against the store, remembering recent successes in its own cache.
+
+    One per daemon (built by :class:`hallctl.daemon.Hall`, reached through the context), so
+    the cache lives exactly as long as the hall that uses it.
+    """
+
+    def __init__(self, store: Store, cache: TokenCache | None = None) -> None:
+        self._store = store
+        self.cache = cache if cache is not None else TokenCache()
+
+    async def authenticate(self, token: str | None) -> Principal:
+        if not token:
+            raise Unauthorized("missing_token", "an Authorization: Bearer token is required")
+        hashed = _hash(token)
+        cache = self.cache
+        marker = _marker(self._store)
+        if marker is not None:
+            stamp = _marker_stamp(marker)  # read before the database: a later revocation changes it again
+            if stamp != cache.marker_stamp:
+                cache.forget()
+                cache.marker_stamp = stamp
+        p = cache.get(hashed)
+        if p is not None:
+            return p
+        r = await self._store.active_token(hashed)
+        if r is None:
+            raise Unauthorized("bad_token", "unknown or revoked token")
+        p = Principal(role=r.role, windows=r.windows, label=r.label, token_id=r.id)
+        if cache.ttl > 0:
+            cache.put(hashed, p)
+        return p
+
+    async def create(self, role: str, windows: tuple[int, ...] = (), label: str = "") -> str:
+        return await create_token(self._store, role, windows, label)
+
+    async def tokens(self) -> list[dict[str, object]]:
+        return await list_tokens(self._store)
+
+    async def revoke(self, token_id: int) -> bool:
+        try:
+            return await revoke_token(self._store, token_id)
+        finally:
+            self.cache.forget(token_id)

@@ -9,6 +9,7 @@ sleeping.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from typing import Any
 from hallctl.events import Event
 
 log = logging.getLogger(__name__)
+HANDLER_ERRORS_KEPT = 100  # the last handler failures kept on the bus (older ones are in the log)
 
 Handler = Callable[[Event], Awaitable[None] | None]
 
@@ -38,7 +40,10 @@ class Subscription:
 class Bus:
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
-        self.handler_errors: list[tuple[str, BaseException]] = []
+        # The last failures, for debugging; bounded so a handler failing on every event cannot grow it.
+        self.handler_errors: collections.deque[tuple[str, BaseException]] = collections.deque(
+            maxlen=HANDLER_ERRORS_KEPT
+        )
         self._closed = False
 
     def subscribe(

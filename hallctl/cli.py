@@ -61,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hallctl.simulation.demo import run_demo
+    from hallctl.demo import run_demo
 
     _setup_logging(args.verbose)
     config_file = args.config if args.config_given else None

@@ -3,7 +3,8 @@
 Components (devices, MQTT, the HTTP API, the simulators) get this small context
 instead of the whole :class:`hallctl.daemon.Hall`, so none of them imports the
 daemon and the import graph stays acyclic. Through it a component reaches the
-queue service (the only writer), the climate zones and supervision, the bus, the
+queue service (the only writer, and the place to read hall state), the token
+authenticator, the climate zones and supervision, the bus, the
 config and the state directory, and it registers what it offers: HTTP routes, a
 health section, a device's port (the simulation side does that for simulated
 devices).
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter
 
 from hallctl import events as ev
+from hallctl.auth import Authenticator
 from hallctl.bus import Bus
 from hallctl.climate import ClimateZones
 from hallctl.config import Config
@@ -49,6 +51,8 @@ class HallContext:
     climate: ClimateZones
     supervision: Supervision
     bus: Bus
+    # Checks bearer tokens (the HTTP API, the pages); owns the token cache.
+    auth: Authenticator
     # For a component's own durable data (the MQTT outbox), through typed methods; hall state
     # changes only through ``service``.
     store: Store

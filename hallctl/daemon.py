@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hallctl.auth import Authenticator
 from hallctl.bus import Bus
 from hallctl.climate import ClimateZones
 from hallctl.config import Config
@@ -51,6 +52,7 @@ class Hall:
             store_photo=cfg.privacy.store_photo,
         )
         self.bus = Bus()
+        self.auth = Authenticator(self.store)
         self.service = HallService(cfg, self.store, self.bus, clock)
         self.climate = ClimateZones(cfg, self.bus, clock)
         self.supervision = Supervision(cfg, self.service, self.bus, clock)
@@ -60,6 +62,7 @@ class Hall:
             climate=self.climate,
             supervision=self.supervision,
             bus=self.bus,
+            auth=self.auth,
             store=self.store,
             state_dir=self.state_dir,
             demo=demo,

@@ -53,8 +53,3 @@ class StoreUnavailable(HallctlError):
 
     http_status = 503
     title = "Service unavailable"
-
-
-class DeviceUnavailable(HallctlError):
-    http_status = 503
-    title = "Device unavailable"

@@ -15,14 +15,7 @@ from collections.abc import Callable
 
 from drivers.idnumber import mask_id, mask_name
 
-__all__ = ["QrSigner", "id_hash", "mask_id", "mask_name", "mask_phone"]
-
-
-def mask_phone(phone: str) -> str:
-    digits = phone.strip()
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+__all__ = ["QrSigner", "id_hash", "mask_id", "mask_name"]
 
 
 def id_hash(secret: bytes, id_number: str) -> str:

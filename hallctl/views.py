@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hallctl.engine import LEVEL_LABELS, Holder, Ticket
+from hallctl.engine import Holder, Ticket
 
 
 def ticket_view(
@@ -56,7 +56,3 @@ def holder_view(h: Holder) -> dict[str, Any]:
         "authority": h.authority,
         "valid_to": h.valid_to.isoformat() if h.valid_to else None,
     }
-
-
-def level_label(level: int | None) -> str:
-    return LEVEL_LABELS.get(level, "未评价") if level is not None else "未评价"

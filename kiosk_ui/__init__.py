@@ -24,7 +24,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from hallctl.auth import authenticate
+from hallctl.auth import Authenticator
 from hallctl.config import Config
 from hallctl.errors import HallctlError, NotFound
 
@@ -39,6 +39,11 @@ _NO_CACHE = {"Cache-Control": "no-cache"}
 def _cfg(request: Request) -> Config:
     cfg: Config = request.app.state.service.cfg
     return cfg
+
+
+def _auth(request: Request) -> Authenticator:
+    auth: Authenticator = request.app.state.ctx.auth
+    return auth
 
 
 def _page(name: str) -> FileResponse:
@@ -186,7 +191,7 @@ def mount_pages(app: FastAPI) -> None:
         header = request.headers.get("authorization", "")
         bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
         try:
-            await authenticate(request.app.state.service.store, bearer or token)
+            await _auth(request).authenticate(bearer or token)
         except HallctlError:
             return False
         return True
@@ -198,7 +203,7 @@ def mount_pages(app: FastAPI) -> None:
         admin = False
         if token:
             try:
-                p = await authenticate(request.app.state.service.store, token)
+                p = await _auth(request).authenticate(token)
                 admin = p.role == "admin"
             except HallctlError:
                 admin = False

@@ -53,6 +53,7 @@ from hallctl.engine.model import (
     Priority,
     Ticket,
     WindowStatus,
+    waiting_time,
 )
 from hallctl.engine.policy import age_on, announcement, business_day, choose_next, is_open, waiting_ahead
 from hallctl.engine.queue import CategoryDay, HallQueue, TicketTable
@@ -98,4 +99,5 @@ __all__ = [
     "start",
     "transfer",
     "waiting_ahead",
+    "waiting_time",
 ]

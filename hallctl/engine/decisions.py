@@ -19,6 +19,7 @@ from hallctl.engine.model import (
     LogRow,
     Ticket,
     WindowStatus,
+    waiting_time,
 )
 from hallctl.engine.policy import age_on, announcement, business_day, is_open, waiting_ahead
 from hallctl.engine.queue import HallQueue
@@ -577,7 +578,8 @@ def overdue(q: HallQueue, cfg: Config, now: datetime) -> list[tuple[str, Ticket]
         if cat is None:
             continue
         wait_limit = cfg.supervision.wait_alert_minutes or 2 * cat.target_wait_minutes
-        if t.state == "waiting" and now - t.sort_at > timedelta(minutes=wait_limit):
+        waited = waiting_time(t, now) if t.state == "waiting" else None
+        if waited is not None and waited > timedelta(minutes=wait_limit):
             out.append(("wait_exceeded", t))
         started = t.serving_at or t.called_at
         if t.state == "serving" and started and now - started > timedelta(minutes=cat.service_minutes):

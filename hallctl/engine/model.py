@@ -8,7 +8,7 @@ store has committed.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from hallctl import events as ev
@@ -72,9 +72,30 @@ class Ticket:
 
     @property
     def wait_s(self) -> float | None:
-        if self.first_called_at is None:
-            return None
-        return (self.first_called_at - self.issued_at).total_seconds()
+        """This ticket's waiting time in seconds (:func:`waiting_time`), None until first called."""
+        waited = waiting_time(self)
+        return waited.total_seconds() if waited is not None else None
+
+
+def waiting_time(t: Ticket, now: datetime | None = None) -> timedelta | None:
+    """How long ``t`` waited: the hall's one definition (queue state, supervision, statistics).
+
+    A ticket waits from the moment it joined its current queue (``issued_at``; for a
+    transfer follow-up that is the transfer, although its place in line still comes from
+    the original issue via ``sort_at``) to its *first* call (``first_called_at``). A recall,
+    or a no-show called back, neither restarts nor extends it. Measuring a follow-up from
+    the original issue would count the first window's wait and service twice: they are
+    already in the original ticket's figures.
+
+    Before the first call the wait is still running: with ``now`` a waiting ticket has
+    waited ``now - issued_at`` so far (what supervision checks); without ``now``, or for
+    a ticket that ended uncalled (cancelled, closed at day end), it is None.
+    """
+    if t.first_called_at is not None:
+        return t.first_called_at - t.issued_at
+    if now is not None and t.state == "waiting":
+        return now - t.issued_at
+    return None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

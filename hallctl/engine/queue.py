@@ -15,6 +15,7 @@ from hallctl.engine.model import (
     Decision,
     Ticket,
     WindowStatus,
+    waiting_time,
 )
 
 
@@ -26,7 +27,7 @@ class CategoryDay:
     last_issued: Ticket | None
     last_called: Ticket | None
     waits: int  # tickets called at least once
-    wait_sum_us: int  # their waits (first call - issue), summed in microseconds (exact)
+    wait_sum_us: int  # their waits (model.waiting_time), summed in microseconds (exact)
 
     @property
     def avg_wait_s(self) -> float | None:
@@ -56,7 +57,7 @@ class TicketTable(dict[str, Ticket]):
     def __setitem__(self, key: str, t: Ticket) -> None:
         if key != t.id:
             raise KeyError(f"ticket {t.id} filed under {key!r}")
-        self._queue._put(t)
+        self._queue._put(t)  # noqa: SLF001 -- the table is the queue's own index keeper (same module)
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("tickets change through HallQueue.apply, or by assigning HallQueue.tickets whole")
@@ -161,10 +162,11 @@ class HallQueue:
         edit(self._issued, dc, (t.seq, -n, t.id))
         if t.called_at is not None:
             edit(self._called, dc, (t.called_at, -n, t.id))
-        if t.first_called_at is not None:
+        waited = waiting_time(t)
+        if waited is not None:
             waits = self._waits.setdefault(dc, [0, 0])
             waits[0] += sign
-            waits[1] += sign * _us(t.first_called_at - t.issued_at)
+            waits[1] += sign * _us(waited)
         if t.id_hash is not None and t.origin_id is None and t.state != "cancelled":
             key = (t.day, t.category, t.id_hash)
             self._id_uses[key] = self._id_uses.get(key, 0) + sign

@@ -29,13 +29,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hallctl import __version__, commands
 from hallctl import events as ev
-from hallctl.auth import Principal, authenticate
+from hallctl.auth import Principal
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError, NotFound, Refused
 from hallctl.http.streams import next_event, offer, sse_stream
 from hallctl.http.voice import render_voice
-from hallctl.reports.stats import day_stats
-from hallctl.service import HallService
 from hallctl.views import ticket_view
 
 log = logging.getLogger(__name__)
@@ -71,8 +69,8 @@ async def principal(
     bearer = None
     if authorization and authorization.lower().startswith("bearer "):
         bearer = authorization[7:].strip()
-    svc: HallService = request.app.state.service
-    return await authenticate(svc.store, bearer or token)
+    ctx: HallContext = request.app.state.ctx
+    return await ctx.auth.authenticate(bearer or token)
 
 
 Auth = Annotated[Principal, Depends(principal)]
@@ -206,8 +204,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
             for k, d in svc.devices.items()
         }
         extra = ctx.health()
+        store = svc.store_health()
         degraded = (
-            svc.store.last_error is not None
+            not store.ok
             or any(d["state"] != "ok" for d in devices.values())
             or any(isinstance(v, dict) and v.get("ok") is False for v in extra.values())
         )
@@ -216,12 +215,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
             "hall": svc.cfg.hall.id,
             "version": __version__,
             "uptime_s": round((svc.clock() - svc.started_at).total_seconds(), 1),
-            "day": svc.q.day.isoformat(),
-            "store": {
-                "ok": svc.store.last_error is None,
-                "write_errors": svc.store.write_errors,
-                "last_error": svc.store.last_error,
-            },
+            "day": svc.day.isoformat(),
+            "store": store.to_dict(),
             "devices": devices,
             "bus": svc.bus.stats(),
             **extra,
@@ -277,7 +272,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         day: Annotated[date | None, Query(alias="date")] = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> list[dict[str, Any]]:
-        rows = await svc.store.tickets(day=day or svc.q.day, state=state, category=category, limit=limit)
+        rows = await svc.tickets(day=day, state=state, category=category, limit=limit)
         return [ticket_view(t) for t in rows]
 
     @api.get("/tickets/{ticket_id}")
@@ -285,26 +280,22 @@ def create_app(deps: ApiDeps) -> FastAPI:
         t = await svc.ticket(ticket_id)
         view = ticket_view(t, waiting_ahead=svc.waiting_ahead(t) if t.state == "waiting" else None)
         if p.role == "admin":
-            view["events"] = await svc.store.event_log(t.id)
+            view["events"] = [e.to_dict() for e in await svc.ticket_history(t.id)]
         return view
 
     @api.get("/windows/{window}/queue")
     async def window_queue(window: int, p: Auth) -> dict[str, Any]:
-        wcfg = svc.cfg.window_by_number(window)
-        if wcfg is None:
-            raise NotFound("unknown_window", f"no window {window}")
-        waiting = sorted(svc.q.waiting(wcfg.categories), key=lambda t: t.order_key())
-        mine = [t for t in svc.q.tickets.values() if t.window == window and t.day == svc.q.day]
+        view = svc.window_queue(window)
         return {
-            "window": svc.window_state(window).to_dict(),
-            "waiting": [ticket_view(t) for t in waiting],
-            "served_today": sum(1 for t in mine if t.state == "done"),
-            "history": [ticket_view(t) for t in sorted(mine, key=lambda t: t.called_at or t.issued_at)[-20:]],
+            "window": view.state.to_dict(),
+            "waiting": [ticket_view(t) for t in view.waiting],
+            "served_today": view.served_today,
+            "history": [ticket_view(t) for t in view.history],
         }
 
     @api.get("/stats")
     async def stats(p: Auth, day: Annotated[date | None, Query(alias="date")] = None) -> dict[str, Any]:
-        return await day_stats(svc.store, svc.cfg, day or svc.q.day)
+        return await svc.day_stats(day)
 
     @api.get("/stats/live")
     async def stats_live(p: Auth) -> dict[str, Any]:
@@ -312,14 +303,14 @@ def create_app(deps: ApiDeps) -> FastAPI:
         out["alerts"] = [a.to_dict() for a in ctx.supervision.recent(20)]
         out["sensors"] = [s.to_dict() for s in svc.sensors.values()]
         out["climate"] = [c.to_dict() for c in ctx.climate.snapshot()]
-        out["stats"] = (await day_stats(svc.store, svc.cfg, svc.q.day))["total"]
+        out["stats"] = (await svc.day_stats())["total"]
         return out
 
     @api.get("/sensors/history")
     async def sensor_history(p: Auth, hours: Annotated[float, Query(gt=0, le=168)] = 6) -> list[dict[str, Any]]:
         from datetime import timedelta
 
-        return await svc.store.readings(svc.clock() - timedelta(hours=hours))
+        return [r.to_dict() for r in await svc.readings(svc.clock() - timedelta(hours=hours))]
 
     @api.get("/climate")
     async def climate(p: Auth) -> list[dict[str, Any]]:
@@ -359,7 +350,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         try:
             header = websocket.headers.get("authorization", "")
             bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
-            await authenticate(svc.store, token or bearer)
+            await ctx.auth.authenticate(token or bearer)
         except HallctlError:
             # Closing before accept() would refuse the handshake with a bare 403; accept first so the
             # screen sees 4401 ("unauthorized") and can tell a bad token from a network fault.

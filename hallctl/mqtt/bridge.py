@@ -35,7 +35,7 @@ import logging
 import ssl
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -53,10 +53,6 @@ from hallctl.mqtt.commands import MQTT_PRINCIPAL, command_for_topic, error_reply
 from hallctl.mqtt.connection import Connection, Target, backoff_delay, target_for
 from hallctl.mqtt.outbox import Outbox
 from hallctl.mqtt.topics import route
-
-if TYPE_CHECKING:
-    import sqlite3
-
 
 log = logging.getLogger(__name__)
 
@@ -284,22 +280,11 @@ class MqttBridge:
             if out is not None:
                 await self._publish(conn, out.topic, out.payload, qos=out.qos, retain=True)
                 wanted.setdefault(out.topic, "state")
-        previous = await self.ctx.store.read(
-            lambda c: {str(r[0]) for r in c.execute("SELECT topic FROM mqtt_retained")}
-        )
+        previous = await self.ctx.store.retained_topics()
         for topic in sorted(previous - wanted.keys()):
             await self._publish(conn, topic, b"", retain=True)
             log.info("mqtt: cleared retained %s (no longer in the config)", topic)
-        now = datetime.now(UTC).isoformat()
-
-        def save(c: sqlite3.Connection) -> None:
-            c.execute("DELETE FROM mqtt_retained")
-            c.executemany(
-                "INSERT INTO mqtt_retained (topic, kind, published_at) VALUES (?,?,?)",
-                [(t, k, now) for t, k in wanted.items()],
-            )
-
-        await self.ctx.store.write(save)
+        await self.ctx.store.replace_retained_topics(wanted, datetime.now(UTC))
 
     # ---- outgoing events -------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Daily statistics from the store: the hall's headline figures.
 
-Waiting time is first call minus issue; service time is finish minus start of
+Waiting time is :func:`hallctl.engine.waiting_time` (the one definition the queue
+state and supervision use too: from joining the current queue to the first call);
+service time is finish minus start of
 service (or the call when service was not started explicitly). Service level is
 the share of called visitors whose wait was within their category's target.
 Satisfaction (好评率) is the share of rated visits that were not 差评 (level ≥ 3);
@@ -9,13 +11,13 @@ unrated visits (未评价) are counted apart, never as a grade.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from hallctl.config import Config
-from hallctl.store import Store
+from hallctl.engine import waiting_time
+from hallctl.store import Store, TicketOutcome
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -49,40 +51,32 @@ def _summary(rows: list[dict[str, Any]], targets: dict[str, int]) -> dict[str, A
     }
 
 
-async def day_stats(store: Store, cfg: Config, day: date) -> dict[str, Any]:
-    def fn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-        rows = conn.execute(
-            "SELECT t.*, e.level AS level, e.ticket_id IS NOT NULL AS evaluated FROM tickets t"
-            " LEFT JOIN evaluations e ON e.ticket_id = t.id WHERE t.day = ?",
-            (day.isoformat(),),
-        ).fetchall()
-        out = []
-        for r in rows:
-            issued = datetime.fromisoformat(r["issued_at"])
-            first = datetime.fromisoformat(r["first_called_at"]) if r["first_called_at"] else None
-            start = r["serving_at"] or r["called_at"]
-            fin = datetime.fromisoformat(r["finished_at"]) if r["finished_at"] else None
-            service = (
-                (fin - datetime.fromisoformat(start)).total_seconds()
-                if fin is not None and start and r["state"] == "done"
-                else None
-            )
-            out.append(
-                {
-                    "category": r["category"],
-                    "window": r["window"],
-                    "staff": r["staff"],
-                    "state": r["state"],
-                    "hour": issued.astimezone(cfg.hall.tz).hour,
-                    "wait_s": (first - datetime.fromisoformat(r["sort_at"])).total_seconds() if first else None,
-                    "service_s": service,
-                    "level": r["level"],
-                    "evaluated": bool(r["evaluated"]),
-                }
-            )
-        return out
+def outcome_row(o: TicketOutcome, cfg: Config) -> dict[str, Any]:
+    """The figures of one ticket that a day's report sums up."""
+    t = o.ticket
+    waited = waiting_time(t)
+    start = t.serving_at or t.called_at
+    service = (t.finished_at - start).total_seconds() if t.finished_at and start and t.state == "done" else None
+    return {
+        "category": t.category,
+        "window": t.window,
+        "staff": t.staff,
+        "state": t.state,
+        "hour": t.issued_at.astimezone(cfg.hall.tz).hour,
+        "wait_s": waited.total_seconds() if waited is not None else None,
+        "service_s": service,
+        "level": o.level,
+        "evaluated": o.evaluated,
+    }
 
-    rows = await store.read(fn)
+
+async def day_stats(store: Store, cfg: Config, day: date) -> dict[str, Any]:
+    return summarize(await store.day_outcomes(day), cfg, day)
+
+
+def summarize(outcomes: list[TicketOutcome], cfg: Config, day: date) -> dict[str, Any]:
+    """A day's report from its tickets and evaluations: totals and per category, window, staff, hour."""
+    rows = [outcome_row(o, cfg) for o in outcomes]
     targets = {c.prefix: c.target_wait_minutes for c in cfg.category}
     groups: dict[str, dict[Any, list[dict[str, Any]]]] = {
         k: defaultdict(list) for k in ("category", "window", "staff", "hour")

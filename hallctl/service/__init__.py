@@ -19,7 +19,7 @@ import logging
 import secrets
 import statistics
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from hallctl import engine
@@ -29,7 +29,8 @@ from hallctl.config import Config
 from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket
 from hallctl.errors import HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
-from hallctl.store import Store
+from hallctl.reports.stats import summarize
+from hallctl.store import LogEntry, Reading, Store, StoreHealth
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,16 @@ class CardOffer:
     expires: datetime
 
 
+@dataclasses.dataclass(frozen=True)
+class WindowQueue:
+    """A window's view of the queue (``GET /windows/{n}/queue``)."""
+
+    state: ev.WindowState
+    waiting: list[Ticket]
+    served_today: int
+    history: list[Ticket]
+
+
 @dataclasses.dataclass
 class IssueOutcome:
     ticket: Ticket
@@ -62,10 +73,10 @@ class IssueOutcome:
 class HallService:
     def __init__(self, cfg: Config, store: Store, bus: Bus, clock: Clock = utcnow) -> None:
         self.cfg = cfg
-        self.store = store
+        self._store = store  # private: readers use the query methods below
         self.bus = bus
         self.clock = clock
-        self.q = HallQueue(day=engine.business_day(clock(), cfg))
+        self._q = HallQueue(day=engine.business_day(clock(), cfg))  # the engine's live tables: private
         self._lock = asyncio.Lock()
         self._id_secret = b""
         self.qr: QrSigner = QrSigner(b"unset", 1)
@@ -83,12 +94,12 @@ class HallService:
     # ---- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._id_secret = bytes.fromhex(await self.store.meta_default("id_hash_secret", lambda: secrets.token_hex(32)))
-        qr_secret = bytes.fromhex(await self.store.meta_default("qr_secret", lambda: secrets.token_hex(32)))
+        self._id_secret = bytes.fromhex(await self._store.meta_default("id_hash_secret", lambda: secrets.token_hex(32)))
+        qr_secret = bytes.fromhex(await self._store.meta_default("qr_secret", lambda: secrets.token_hex(32)))
         self.qr = QrSigner(
             qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600, clock=lambda: self.clock().timestamp()
         )
-        self.q = await self.store.load_queue(engine.business_day(self.clock(), self.cfg))
+        self._q = await self._store.load_queue(engine.business_day(self.clock(), self.cfg))
         async with self._lock:
             await self._rollover()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="hallctl.service.housekeeping"))
@@ -109,16 +120,16 @@ class HallService:
     # ---- the one write path -------------------------------------------------------------
 
     async def _rollover(self) -> None:
-        d = engine.rollover(self.q, self.cfg, self.clock())
+        d = engine.rollover(self._q, self.cfg, self.clock())
         if d is not None:
-            await self.store.apply(d)
-            self.q.apply(d)
-            self.q.day = d.result
+            await self._store.apply(d)
+            self._q.apply(d)
+            self._q.day = d.result
             # Drop finished tickets of earlier days from memory; the store keeps them.
-            self.q.tickets = {
-                k: t for k, t in self.q.tickets.items() if t.day >= self.q.day or t.state in engine.ACTIVE
+            self._q.tickets = {
+                k: t for k, t in self._q.tickets.items() if t.day >= self._q.day or t.state in engine.ACTIVE
             }
-            self.q.counters = {k: v for k, v in self.q.counters.items() if k[0] >= self.q.day}
+            self._q.counters = {k: v for k, v in self._q.counters.items() if k[0] >= self._q.day}
             self._publish(d)
 
     async def run(
@@ -128,9 +139,9 @@ class HallService:
     ) -> Decision:
         async with self._lock:
             await self._rollover()
-            d = decide(self.q, self.clock())
-            await self.store.apply(d, idempotency=idempotency(d) if idempotency else None)
-            self.q.apply(d)
+            d = decide(self._q, self.clock())
+            await self._store.apply(d, idempotency=idempotency(d) if idempotency else None)
+            self._q.apply(d)
         self._publish(d)
         return d
 
@@ -157,7 +168,7 @@ class HallService:
         cat = self.cfg.category_by_prefix(prefix)
         assert cat is not None
         now = self.clock()
-        today = self.q.category_day(prefix)  # kept current by HallQueue.apply: no scan of the tickets
+        today = self._q.category_day(prefix)  # kept current by HallQueue.apply: no scan of the tickets
         return ev.QueueState(
             at=now,
             category=prefix,
@@ -172,14 +183,14 @@ class HallService:
     def window_state(self, number: int) -> ev.WindowState:
         wcfg = self.cfg.window_by_number(number)
         assert wcfg is not None
-        w = self.q.window(number)
-        cur = self.q.tickets.get(w.current) if w.current else None
+        w = self._q.window(number)
+        cur = self._q.tickets.get(w.current) if w.current else None
         staff = self.cfg.staff_by_id(w.staff) if w.staff else None
         return ev.WindowState(
             at=self.clock(),
             window=number,
             name=wcfg.name or f"{number}号窗口",
-            state=self.q.window_state(number),
+            state=self._q.window_state(number),
             ticket=cur.number if cur and cur.state in ("called", "serving") else None,
             staff=w.staff,
             staff_name=staff.name if staff else None,
@@ -229,7 +240,7 @@ class HallService:
         lock = self._idem_locks.setdefault(idempotency_key, asyncio.Lock())
         try:
             async with lock:
-                previous = await self.store.idempotent_response(idempotency_key)
+                previous = await self._store.idempotent_response(idempotency_key)
                 if previous is not None:
                     return await self._replay(previous[1])
                 return await self._issue(
@@ -277,13 +288,13 @@ class HallService:
 
     async def _replay(self, body: str) -> IssueOutcome:
         data = json.loads(body)
-        t = self.q.tickets.get(data["ticket_id"]) or await self.store.ticket(data["ticket_id"])
+        t = self._q.tickets.get(data["ticket_id"]) or await self._store.ticket(data["ticket_id"])
         if t is None:
             raise NotFound("unknown_ticket", "the ticket of this idempotency key is gone")
         return IssueOutcome(t, int(data["body"].get("waiting_ahead", 0)), data["body"].get("qr", ""), replayed=True)
 
     async def ticket(self, ticket_id: str) -> Ticket:
-        t = self.q.tickets.get(ticket_id) or await self.store.ticket(ticket_id)
+        t = self._q.tickets.get(ticket_id) or await self._store.ticket(ticket_id)
         if t is None:
             raise NotFound("unknown_ticket", f"no ticket {ticket_id}")
         return t
@@ -296,13 +307,13 @@ class HallService:
         except QrTokenError as exc:
             raise Refused(exc.code, str(exc)) from exc
         t = await self.ticket(ticket_id)
-        holder = await self.store.holder(t.id)
+        holder = await self._store.holder(t.id)
         if holder is None and t.origin_id:
-            holder = await self.store.holder(t.origin_id)
+            holder = await self._store.holder(t.origin_id)
         return t, holder
 
     def waiting_ahead(self, t: Ticket) -> int:
-        return engine.waiting_ahead(self.q, t) if t.state == "waiting" else 0
+        return engine.waiting_ahead(self._q, t) if t.state == "waiting" else 0
 
     def estimated_wait_s(self, t: Ticket) -> float | None:
         """People ahead (and this visitor) divided by how fast the category is being called now.
@@ -356,8 +367,8 @@ class HallService:
         return await self._ticket_of(lambda q, now: engine.no_show(q, self.cfg, window, now))
 
     async def transfer(self, window: int, to_category: str | None, to_window: int | None) -> Ticket:
-        w = self.q.window(window)
-        holder = await self.store.holder(w.current) if w.current else None
+        w = self._q.window(window)
+        holder = await self._store.holder(w.current) if w.current else None
         return await self._ticket_of(
             lambda q, now: engine.transfer(q, self.cfg, window, to_category, to_window, now, holder=holder)
         )
@@ -393,7 +404,7 @@ class HallService:
         return person.id
 
     async def badge_removed(self, window: int) -> None:
-        if self.q.window(window).staff is not None:
+        if self._q.window(window).staff is not None:
             await self.sign_in(window, None)
 
     # ---- evaluations --------------------------------------------------------------------------
@@ -425,7 +436,7 @@ class HallService:
             handle.cancel()
 
     async def _record_unrated(self, window: int, ticket_id: str) -> None:
-        if ticket_id in self.q.evaluated:
+        if ticket_id in self._q.evaluated:
             return
         try:
             await self.evaluate(window, None, "timeout", ticket_id=ticket_id)
@@ -584,7 +595,7 @@ class HallService:
         """
         now = self.clock()
         try:
-            await self.store.add_reading(sensor, now, temperature, humidity)
+            await self._store.add_reading(sensor, now, temperature, humidity)
         except HallctlError as exc:
             log.warning("sensor %s: history not stored: %s", sensor, exc.code)
         self.sensor_at[sensor] = now
@@ -599,9 +610,12 @@ class HallService:
         """Tickets past their supervision limits now: (``wait_exceeded`` | ``service_overrun``, ticket, minutes)."""
         now = self.clock()
         out: list[tuple[str, Ticket, int]] = []
-        for kind, t in engine.overdue(self.q, self.cfg, now):
-            since = t.sort_at if kind == "wait_exceeded" else (t.serving_at or now)
-            out.append((kind, t, int((now - since).total_seconds() // 60)))
+        for kind, t in engine.overdue(self._q, self.cfg, now):
+            if kind == "wait_exceeded":
+                elapsed = engine.waiting_time(t, now) or timedelta(0)
+            else:
+                elapsed = now - (t.serving_at or t.called_at or now)
+            out.append((kind, t, int(elapsed.total_seconds() // 60)))
         return out
 
     def expire_stale_sensors(self) -> None:
@@ -618,7 +632,7 @@ class HallService:
         while True:
             await asyncio.sleep(self.cfg.supervision.check_interval_s)
             self.expire_stale_sensors()
-            if engine.business_day(self.clock(), self.cfg) != self.q.day:
+            if engine.business_day(self.clock(), self.cfg) != self._q.day:
                 async with self._lock:
                     try:
                         await self._rollover()
@@ -627,7 +641,7 @@ class HallService:
 
     async def purge(self) -> int:
         cutoff = self.clock() - timedelta(days=self.cfg.privacy.retention_days)
-        n = await self.store.purge_personal_data(cutoff)
+        n = await self._store.purge_personal_data(cutoff)
         if n:
             log.info(
                 "retention: purged personal data of %d tickets older than %s days", n, self.cfg.privacy.retention_days
@@ -645,10 +659,10 @@ class HallService:
     # ---- live statistics --------------------------------------------------------------------------
 
     def live_stats(self) -> dict[str, Any]:
-        today = [t for t in self.q.tickets.values() if t.day == self.q.day]
+        today = [t for t in self._q.tickets.values() if t.day == self._q.day]
         waits = sorted(t.wait_s for t in today if t.wait_s is not None)
         return {
-            "day": self.q.day.isoformat(),
+            "day": self._q.day.isoformat(),
             "issued": len(today),
             "waiting": sum(1 for t in today if t.state == "waiting"),
             "serving": sum(1 for t in today if t.state in ("called", "serving")),
@@ -659,3 +673,45 @@ class HallService:
             "categories": [self.queue_state(c.prefix).to_dict() for c in self.cfg.category],
             "windows": [self.window_state(w.number).to_dict() for w in self.cfg.window],
         }
+
+    # ---- queries (what the API, pages and devices read; nothing outside reaches the tables) -----
+
+    @property
+    def day(self) -> date:
+        """The current business day."""
+        return self._q.day
+
+    async def tickets(
+        self, *, day: date | None = None, state: str | None = None, category: str | None = None, limit: int = 500
+    ) -> list[Ticket]:
+        """Stored tickets of a day (today by default), optionally of one state or category, in issue order."""
+        return await self._store.tickets(day=day or self._q.day, state=state, category=category, limit=limit)
+
+    async def ticket_history(self, ticket_id: str) -> list[LogEntry]:
+        """The ticket's event-log rows, oldest first."""
+        return await self._store.event_log(ticket_id)
+
+    async def readings(self, since: datetime) -> list[Reading]:
+        return await self._store.readings(since)
+
+    def store_health(self) -> StoreHealth:
+        return self._store.health()
+
+    def window_queue(self, number: int) -> WindowQueue:
+        """What a window's terminal shows: who it may call, in queue order, and its tickets of today."""
+        wcfg = self.cfg.window_by_number(number)
+        if wcfg is None:
+            raise NotFound("unknown_window", f"no window {number}")
+        waiting = sorted(self._q.waiting(wcfg.categories), key=lambda t: t.order_key())
+        mine = [t for t in self._q.tickets.values() if t.window == number and t.day == self._q.day]
+        return WindowQueue(
+            state=self.window_state(number),
+            waiting=waiting,
+            served_today=sum(1 for t in mine if t.state == "done"),
+            history=sorted(mine, key=lambda t: t.called_at or t.issued_at)[-20:],
+        )
+
+    async def day_stats(self, day: date | None = None) -> dict[str, Any]:
+        """The day's report (:mod:`hallctl.reports.stats`), today by default."""
+        d = day or self._q.day
+        return summarize(await self._store.day_outcomes(d), self.cfg, d)

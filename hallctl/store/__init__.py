@@ -1,248 +1,67 @@
-"""Durable state in SQLite: WAL, ``synchronous=FULL``, one writer thread.
+"""Durable state in SQLite: the only place in hallctl that holds SQL.
 
-Why these choices: an acknowledged ticket must survive ``kill -9`` and a power
-cut, so every commit is fsynced (FULL) before the API answers; WAL lets the
-screens and stats read while the writer works. All writes go through one
-dedicated thread with its own connection, so the event loop never blocks on
-fsync and SQLite never sees two writers. Each :class:`Decision` is written in one
-transaction together with its event-log rows (and, for kiosks, the idempotency
-record), so a crash can never leave half a state change.
+:class:`Store` gives typed methods for everything the daemon and the CLI keep on
+disk: decisions (tickets, windows, evaluations, appointments, the event log and
+idempotency records, each :class:`Decision` in one transaction, so a crash can
+never leave half a state change), lookups, day reports, tokens, the MQTT outbox
+and retained topics, sensor readings, retention and backups. The connection and
+thread handling lives in :mod:`hallctl.store.database`, row mapping in
+:mod:`hallctl.store.rows`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
+import dataclasses
 import json
-import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import date, datetime
-from importlib import resources
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hallctl.engine import Appointment, Decision, HallQueue, Holder, Ticket, WindowStatus
-from hallctl.errors import StoreUnavailable
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-TICKET_COLUMNS = (
-    "id",
-    "day",
-    "category",
-    "seq",
-    "number",
-    "priority",
-    "priority_reason",
-    "channel",
-    "state",
-    "issued_at",
-    "sort_at",
-    "appointment_slot",
-    "appointment_code",
-    "called_at",
-    "first_called_at",
-    "serving_at",
-    "finished_at",
-    "window",
-    "staff",
-    "recalls",
-    "target_window",
-    "origin_id",
-    "holder_masked",
-    "id_hash",
-    "kiosk",
-    "end_reason",
+from hallctl.store.database import Database, backup_file, split_sql
+from hallctl.store.rows import (
+    TICKET_COLUMNS,
+    LogEntry,
+    OutboxRow,
+    Reading,
+    TicketOutcome,
+    TokenRecord,
+    holder_from_row,
+    ticket_from_row,
+    ticket_row,
+    token_from_row,
 )
-_DATETIME_FIELDS = {
-    "issued_at",
-    "sort_at",
-    "appointment_slot",
-    "called_at",
-    "first_called_at",
-    "serving_at",
-    "finished_at",
-}
+
+__all__ = [
+    "LogEntry",
+    "OutboxRow",
+    "Reading",
+    "Store",
+    "StoreHealth",
+    "TicketOutcome",
+    "TokenRecord",
+    "backup_file",
+    "split_sql",
+]
 
 
-def _ts(v: datetime | None) -> str | None:
-    return v.isoformat() if v is not None else None
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoreHealth:
+    ok: bool
+    write_errors: int
+    last_error: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
 
 
-def _dt(v: str | None) -> datetime | None:
-    return datetime.fromisoformat(v) if v is not None else None
-
-
-def ticket_row(t: Ticket) -> tuple[Any, ...]:
-    out: list[Any] = []
-    for col in TICKET_COLUMNS:
-        v = getattr(t, col)
-        if isinstance(v, (datetime, date)):
-            v = v.isoformat()
-        out.append(v)
-    return tuple(out)
-
-
-def ticket_from_row(row: sqlite3.Row) -> Ticket:
-    kw: dict[str, Any] = {}
-    for col in TICKET_COLUMNS:
-        v = row[col]
-        if col in _DATETIME_FIELDS:
-            v = _dt(v)
-        elif col == "day":
-            v = date.fromisoformat(v)
-        kw[col] = v
-    return Ticket(**kw)
-
-
-def holder_from_row(row: sqlite3.Row) -> Holder:
-    return Holder(
-        name=row["name"],
-        id_number=row["id_number"],
-        sex=row["sex"] or "",
-        birth=date.fromisoformat(row["birth"]) if row["birth"] else None,
-        nation=row["nation"] or "",
-        address=row["address"] or "",
-        card_type=row["card_type"] or "resident",
-        authority=row["authority"] or "",
-        valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
-        photo=row["photo"],
-    )
-
-
-def _classify(exc: sqlite3.Error) -> StoreUnavailable:
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return StoreUnavailable("store_locked", "数据库正忙，请稍后重试", "the database is locked; retry shortly")
-    if "full" in text:
-        return StoreUnavailable("store_full", "存储空间已满，请联系管理员", "the database or disk is full")
-    return StoreUnavailable("store_error", "数据库写入失败，请稍后重试", f"database error: {type(exc).__name__}")
-
-
-class Store:
+class Store(Database):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None, store_photo: bool = False
     ) -> None:
-        self.path = path
-        self.busy_timeout_ms = busy_timeout_ms
-        self.max_size_mb = max_size_mb
+        super().__init__(path, busy_timeout_ms=busy_timeout_ms, max_size_mb=max_size_mb)
         self.store_photo = store_photo
-        self._writer_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hallctl-store-writer")
-        self._reader_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hallctl-store-reader")
-        self._w: sqlite3.Connection | None = None
-        self._r: sqlite3.Connection | None = None
-        self.write_errors = 0
-        self.last_error: str | None = None
-
-    # ---- lifecycle --------------------------------------------------------------
-
-    def _connect(self, readonly: bool) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        if readonly:
-            conn.execute("PRAGMA query_only = ON")
-        return conn
-
-    def _open_writer(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect(readonly=False)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode.lower() != "wal" and self.path != ":memory:":
-            raise StoreUnavailable("store_error", f"cannot enable WAL (got {mode})")
-        conn.execute("PRAGMA synchronous = FULL")
-        if self.max_size_mb is not None:
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-            conn.execute(f"PRAGMA max_page_count = {max(1, int(self.max_size_mb * 1024 * 1024 / page_size))}")
-        self._migrate(conn)
-        self._w = conn
-
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        files = sorted(
-            (f for f in resources.files("hallctl.store.migrations").iterdir() if f.name.endswith(".sql")),
-            key=lambda f: f.name,
-        )
-        for f in files:
-            number = int(f.name.split("_", 1)[0])
-            if number <= version:
-                continue
-            log.info("store: applying migration %s", f.name)
-            script = f.read_text(encoding="utf-8")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _split_sql(script):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number}")
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                conn.execute("ROLLBACK")
-                raise
-
-    async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._writer_pool, self._open_writer)
-            self._r = await loop.run_in_executor(self._reader_pool, self._connect, True)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable("store_error", f"cannot open database {self.path}: {exc}") from exc
-
-    async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        for pool, attr in ((self._reader_pool, "_r"), (self._writer_pool, "_w")):
-            conn: sqlite3.Connection | None = getattr(self, attr)
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    await loop.run_in_executor(pool, conn.close)
-                setattr(self, attr, None)
-        self._reader_pool.shutdown(wait=True)
-        self._writer_pool.shutdown(wait=True)
-
-    # ---- generic access ---------------------------------------------------------------
-
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one IMMEDIATE transaction on the writer thread."""
-
-        def run() -> T:
-            conn = self._w
-            if conn is None:
-                raise StoreUnavailable("store_closed", "the database is not open")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(conn)
-                    conn.execute("COMMIT")
-                    self.last_error = None
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                self.write_errors += 1
-                self.last_error = str(exc)
-                log.error("store: write failed: %s", exc)
-                raise _classify(exc) from exc
-            return result
-
-        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, run)
-
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def run() -> T:
-            conn = self._r
-            if conn is None:
-                raise StoreUnavailable("store_closed", "the database is not open")
-            try:
-                return fn(conn)
-            except sqlite3.Error as exc:
-                raise _classify(exc) from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
 
     # ---- decisions -------------------------------------------------------------------
 
@@ -408,16 +227,10 @@ class Store:
 
         return await self.read(fn)
 
-    async def event_log(self, ticket_id: str) -> list[dict[str, Any]]:
-        def fn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    async def event_log(self, ticket_id: str) -> list[LogEntry]:
+        def fn(conn: sqlite3.Connection) -> list[LogEntry]:
             return [
-                {
-                    "seq": r["seq"],
-                    "at": r["at"],
-                    "kind": r["kind"],
-                    "window": r["window"],
-                    "data": json.loads(r["data"]),
-                }
+                LogEntry(r["seq"], r["at"], r["kind"], r["window"], json.loads(r["data"]))
                 for r in conn.execute("SELECT * FROM event_log WHERE ticket_id = ? ORDER BY seq", (ticket_id,))
             ]
 
@@ -474,10 +287,10 @@ class Store:
             )
         )
 
-    async def readings(self, since: datetime) -> list[dict[str, Any]]:
-        def fn(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    async def readings(self, since: datetime) -> list[Reading]:
+        def fn(conn: sqlite3.Connection) -> list[Reading]:
             return [
-                dict(r)
+                Reading(r["sensor"], datetime.fromisoformat(r["at"]), r["temperature"], r["humidity"])
                 for r in conn.execute(
                     "SELECT sensor, at, temperature, humidity FROM sensor_readings WHERE at >= ? ORDER BY at",
                     (since.isoformat(),),
@@ -486,49 +299,114 @@ class Store:
 
         return await self.read(fn)
 
-    # ---- backup ---------------------------------------------------------------------------
+    # ---- day reports ------------------------------------------------------------------
 
-    async def backup(self, target: str) -> None:
-        """SQLite's online backup: a consistent copy while the daemon keeps writing."""
+    async def day_outcomes(self, day: date) -> list[TicketOutcome]:
+        """Every ticket of ``day`` with its evaluation (level, or None when 未评价), for the day's report."""
 
-        def fn() -> None:
-            assert self._w is not None
-            dest = sqlite3.connect(target)
-            try:
-                self._w.backup(dest)
-            finally:
-                dest.close()
+        def fn(conn: sqlite3.Connection) -> list[TicketOutcome]:
+            rows = conn.execute(
+                "SELECT t.*, e.level AS level, e.ticket_id IS NOT NULL AS evaluated FROM tickets t"
+                " LEFT JOIN evaluations e ON e.ticket_id = t.id WHERE t.day = ? ORDER BY t.issued_at",
+                (day.isoformat(),),
+            ).fetchall()
+            return [TicketOutcome(ticket_from_row(r), r["level"], bool(r["evaluated"])) for r in rows]
 
-        await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn)
+        return await self.read(fn)
 
+    # ---- tokens -------------------------------------------------------------------------
 
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements, keeping trigger bodies (BEGIN...END;) whole."""
-    statements: list[str] = []
-    buf: list[str] = []
-    in_trigger = False
-    for line in script.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("--"):
-            continue
-        buf.append(line)
-        upper = stripped.upper()
-        if upper.startswith("CREATE TRIGGER"):
-            in_trigger = True
-        if (in_trigger and upper.endswith("END;")) or (not in_trigger and stripped.endswith(";")):
-            statements.append("\n".join(buf))
-            buf, in_trigger = [], False
-    if buf:
-        statements.append("\n".join(buf))
-    return statements
+    async def insert_token(self, token_hash: str, role: str, windows: tuple[int, ...], label: str, at: datetime) -> int:
+        def fn(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO tokens (hash, role, windows, label, created_at) VALUES (?,?,?,?,?)",
+                (token_hash, role, json.dumps(list(windows)), label, at.isoformat()),
+            )
+            return int(cur.lastrowid or 0)
 
+        return await self.write(fn)
 
-def backup_file(source: str, target: str) -> None:
-    """Offline variant for ``hallctl backup`` when the daemon is not running in this process."""
-    src = sqlite3.connect(source)
-    dest = sqlite3.connect(target)
-    try:
-        src.backup(dest)
-    finally:
-        dest.close()
-        src.close()
+    async def active_token(self, token_hash: str) -> TokenRecord | None:
+        """The unrevoked token with this hash, if any."""
+
+        def fn(conn: sqlite3.Connection) -> TokenRecord | None:
+            r = conn.execute("SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL", (token_hash,)).fetchone()
+            return token_from_row(r) if r else None
+
+        return await self.read(fn)
+
+    async def tokens(self) -> list[TokenRecord]:
+        return await self.read(lambda c: [token_from_row(r) for r in c.execute("SELECT * FROM tokens ORDER BY id")])
+
+    async def revoke_token(self, token_id: int, at: datetime) -> bool:
+        """Mark the token revoked; False when there is no such unrevoked token."""
+
+        def fn(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at.isoformat(), token_id)
+            )
+            return cur.rowcount > 0
+
+        return await self.write(fn)
+
+    # ---- MQTT outbox ----------------------------------------------------------------------
+
+    async def outbox_count(self) -> int:
+        return await self.read(lambda c: int(c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]))
+
+    async def outbox_append(self, topic: str, payload: str, qos: int, at: datetime, max_rows: int) -> tuple[int, int]:
+        """Append a row, then drop the oldest beyond ``max_rows``: returns (rows now, rows dropped)."""
+
+        def fn(conn: sqlite3.Connection) -> tuple[int, int]:
+            conn.execute(
+                "INSERT INTO outbox (topic, payload, qos, created_at) VALUES (?,?,?,?)",
+                (topic, payload, qos, at.isoformat()),
+            )
+            count = int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            excess = count - max_rows
+            if excess > 0:
+                conn.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", (excess,))
+                return count - excess, excess
+            return count, 0
+
+        return await self.write(fn)
+
+    async def outbox_peek(self, limit: int) -> list[OutboxRow]:
+        def fn(conn: sqlite3.Connection) -> list[OutboxRow]:
+            return [
+                OutboxRow(int(r["seq"]), str(r["topic"]), str(r["payload"]), int(r["qos"]))
+                for r in conn.execute("SELECT seq, topic, payload, qos FROM outbox ORDER BY seq LIMIT ?", (limit,))
+            ]
+
+        return await self.read(fn)
+
+    async def outbox_remove_through(self, seq: int) -> int:
+        """Delete the rows up to ``seq`` (acknowledged); returns the rows left."""
+
+        def fn(conn: sqlite3.Connection) -> int:
+            conn.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))
+            return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+        return await self.write(fn)
+
+    # ---- retained MQTT topics ---------------------------------------------------------------
+
+    async def retained_topics(self) -> set[str]:
+        return await self.read(lambda c: {str(r[0]) for r in c.execute("SELECT topic FROM mqtt_retained")})
+
+    async def replace_retained_topics(self, topics: dict[str, str], at: datetime) -> None:
+        """Record exactly these retained topics (topic -> kind), forgetting the others."""
+
+        def fn(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM mqtt_retained")
+            c.executemany(
+                "INSERT INTO mqtt_retained (topic, kind, published_at) VALUES (?,?,?)",
+                [(t, k, at.isoformat()) for t, k in topics.items()],
+            )
+
+        await self.write(fn)
+
+    # ---- health ---------------------------------------------------------------------------
+
+    def health(self) -> StoreHealth:
+        return StoreHealth(ok=self.last_error is None, write_errors=self.write_errors, last_error=self.last_error)

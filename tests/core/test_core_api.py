@@ -40,7 +40,7 @@ async def test_malformed_json_is_400_problem(live: LiveHall) -> None:
         headers={**live.auth("kiosk"), "Content-Type": "application/json"},
     )
     assert_problem(resp, 400, "malformed_json")
-    assert live.svc.q.tickets == {}
+    assert live.svc._q.tickets == {}
 
 
 @pytest.mark.parametrize("body", [{"category": 5}, {"category": ["A"]}, {}, {"category": "A", "colour": "red"}])
@@ -48,7 +48,7 @@ async def test_wrong_types_are_422_problem(live: LiveHall, body: dict[str, Any])
     """wrong types, missing fields and unknown fields are 422 invalid_arguments (command layer), nothing issued."""
     resp = await live.client.post("/api/v1/tickets", json=body, headers=live.auth("kiosk"))
     assert assert_problem(resp, 422, "invalid_arguments")["errors"]
-    assert live.svc.q.tickets == {}
+    assert live.svc._q.tickets == {}
 
 
 async def test_unknown_category_is_404(live: LiveHall) -> None:
@@ -78,7 +78,7 @@ async def test_missing_and_bad_token_401(live: LiveHall) -> None:
         "/api/v1/tickets", json={"category": "A"}, headers={"Authorization": "Bearer hct_not-a-token"}
     )
     assert_problem(resp, 401, "bad_token")
-    assert live.svc.q.tickets == {}
+    assert live.svc._q.tickets == {}
 
 
 async def test_wrong_role_403(live: LiveHall) -> None:
@@ -97,7 +97,7 @@ async def test_window_token_cannot_act_for_another_window(live: LiveHall) -> Non
         assert_problem(resp, 403, "wrong_window")
     resp = await live.client.post("/api/v1/windows/2/call", json={"number": "A001"}, headers=live.auth("w1"))
     assert_problem(resp, 403, "wrong_window")
-    assert live.svc.q.window(2).current is None
+    assert live.svc._q.window(2).current is None
     ok = await live.client.post("/api/v1/windows/1/call-next", headers=live.auth("w1"))
     assert ok.status_code == 200 and ok.json()["ticket"]["number"] == "A001"
 
@@ -164,7 +164,7 @@ async def test_no_full_personal_data_outside_by_qr(live: LiveHall) -> None:
     await live.svc.transfer(1, "B", None)
     await live.svc.issue("A", holder=HOLDER)
     created = await issue(live)
-    day = live.svc.q.day.isoformat()
+    day = live.svc._q.day.isoformat()
     texts = [created.text]
     for path in (
         "/api/v1/tickets",
@@ -202,7 +202,7 @@ async def test_idempotency_key_retry_returns_same_ticket(live: LiveHall) -> None
     assert again.json()["id"] == first.json()["id"] and again.json()["qr"] == first.json()["qr"]
     other = await issue(live, **{"Idempotency-Key": "kiosk1-0002"})
     assert other.json()["number"] == "A002"
-    assert len(live.svc.q.tickets) == 2
+    assert len(live.svc._q.tickets) == 2
 
 
 async def test_concurrent_same_key_gives_one_ticket(live: LiveHall) -> None:

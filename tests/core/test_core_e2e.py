@@ -176,7 +176,7 @@ def test_token_create_prints_only_the_token(daemon_factory: DaemonFactory) -> No
         store = Store(d.data["store"]["path"])
         await store.open()
         try:
-            return await auth.authenticate(store, token)
+            return await auth.Authenticator(store).authenticate(token)
         finally:
             await store.close()
 

@@ -15,7 +15,7 @@ async def test_estimate_uses_service_target_until_calls_show_the_real_rate(live:
     for _ in range(4):  # one first call every two minutes at window 1
         await svc.call_next(1)
         clock.advance(minutes=2)
-    last = svc.q.tickets[tickets[8].id]
+    last = svc._q.tickets[tickets[8].id]
     assert svc.waiting_ahead(last) == 4
     # four calls over eight minutes: 120 s a person, five people up to and including this visitor
     assert svc.estimated_wait_s(last) == 5 * 120.0

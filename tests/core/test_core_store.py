@@ -67,13 +67,13 @@ async def rig_factory(tmp_path: Path, clock: FakeClock) -> AsyncIterator[RigFact
     for svc in made:
         await svc.stop()
         await svc.bus.close()
-        await svc.store.close()
+        await svc._store.close()
 
 
 async def _close(r: Rig) -> None:
     await r.svc.stop()
     await r.svc.bus.close()
-    await r.svc.store.close()
+    await r.svc._store.close()
 
 
 async def test_failed_write_changes_nothing_and_numbering_has_no_gap(rig_factory: RigFactory) -> None:
@@ -84,13 +84,13 @@ async def test_failed_write_changes_nothing_and_numbering_has_no_gap(rig_factory
         "CREATE TRIGGER boom BEFORE INSERT ON event_log WHEN NEW.kind = 'issued'"
         " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
     )
-    before_tickets, before_counters = dict(r.svc.q.tickets), dict(r.svc.q.counters)
+    before_tickets, before_counters = dict(r.svc._q.tickets), dict(r.svc._q.counters)
     await r.svc.bus.drain()
     n_events = len(r.events)
     with pytest.raises(StoreUnavailable) as exc:
         await r.svc.issue("A")
     assert exc.value.http_status == 503
-    assert r.svc.q.tickets == before_tickets and r.svc.q.counters == before_counters
+    assert r.svc._q.tickets == before_tickets and r.svc._q.counters == before_counters
     assert r.sql("SELECT number FROM tickets") == [("A001",)]
     assert r.sql("SELECT COUNT(*) FROM event_log WHERE kind = 'issued'") == [(1,)]
     await r.svc.bus.drain()
@@ -117,7 +117,7 @@ async def test_failed_transfer_leaves_both_tickets_as_they_were(rig_factory: Rig
     with pytest.raises(StoreUnavailable):
         await r.svc.transfer(1, "B", None)
     assert r.sql("SELECT number, state FROM tickets") == [("A001", "called")]
-    assert r.svc.q.tickets[t.id].state == "called" and r.svc.q.window(1).current == t.id
+    assert r.svc._q.tickets[t.id].state == "called" and r.svc._q.window(1).current == t.id
     r.exec("DROP TRIGGER boom;")
     new = await r.svc.transfer(1, "B", None)
     assert new.number == "B001"
@@ -144,7 +144,7 @@ async def test_migrations_wal_and_synchronous_full(rig_factory: RigFactory) -> N
     )
     assert r.sql("PRAGMA user_version") == [(newest,)]
     assert r.sql("PRAGMA journal_mode") == [("wal",)]
-    sync = await r.svc.store.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+    sync = await r.svc._store.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
     assert sync == 2  # FULL
     # Re-opening does not re-run migrations (they would fail on existing tables).
     store = Store(r.db)
@@ -160,7 +160,7 @@ async def test_state_survives_restart_and_numbering_continues(rig_factory: RigFa
     called = await r.svc.call_next(1)
     await _close(r)
     r2 = await rig_factory(db=r.db)
-    assert called is not None and r2.svc.q.window(1).current == called.id
+    assert called is not None and r2.svc._q.window(1).current == called.id
     assert (await r2.svc.issue("A")).ticket.number == "A004"
 
 
@@ -179,7 +179,7 @@ async def test_rollover_keeps_history(rig_factory: RigFactory, clock: FakeClock)
         ("2026-11-23", "A002", "cancelled", "day_closed"),
         ("2026-11-24", "A001", "waiting", None),
     ]
-    yesterday = await day_stats(r.svc.store, r.svc.cfg, clock.now.date() - timedelta(days=1))
+    yesterday = await day_stats(r.svc._store, r.svc.cfg, clock.now.date() - timedelta(days=1))
     assert yesterday["total"]["issued"] == 2
 
 
@@ -189,8 +189,8 @@ async def test_retention_purge_removes_old_holders_keeps_stats(rig_factory: RigF
     old = (await r.svc.issue("A", holder=HOLDER)).ticket
     await r.svc.call_next(1)
     await r.svc.finish(1)
-    day = r.svc.q.day
-    before = await day_stats(r.svc.store, r.svc.cfg, day)
+    day = r.svc._q.day
+    before = await day_stats(r.svc._store, r.svc.cfg, day)
     clock.advance(days=29)
     recent = (await r.svc.issue("A", holder=HOLDER)).ticket
     assert await r.svc.purge() == 0  # nothing is 30 days old yet
@@ -199,7 +199,7 @@ async def test_retention_purge_removes_old_holders_keeps_stats(rig_factory: RigF
     assert r.sql("SELECT ticket_id FROM holders") == [(recent.id,)]
     assert r.sql("SELECT holder_masked, id_hash FROM tickets WHERE id = ?", old.id) == [(None, None)]
     assert r.sql("SELECT holder_masked FROM tickets WHERE id = ?", recent.id) == [("张*丰",)]
-    after = await day_stats(r.svc.store, r.svc.cfg, day)
+    after = await day_stats(r.svc._store, r.svc.cfg, day)
     assert after["total"] == before["total"] and after["total"]["done"] == 1
 
 
@@ -252,7 +252,7 @@ async def test_full_database_gives_503_and_nothing_half_written(hall_factory: An
         ).fetchall()
     )
     assert [tuple(row) for row in store_rows] == [(n, 1) for n in numbers]
-    assert sorted(t.number for t in live.svc.q.tickets.values()) == numbers
+    assert sorted(t.number for t in live.svc._q.tickets.values()) == numbers
     # The daemon keeps serving reads.
     assert (await live.client.get("/api/v1/health")).status_code == 200
     assert (await live.client.get("/api/v1/tickets", headers=live.auth("display"))).status_code == 200

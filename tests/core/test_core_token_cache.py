@@ -1,7 +1,7 @@
 """The token cache: a revoked token stops working at once, whichever process revoked it.
 
-``revoke_token`` (what ``hallctl token revoke`` runs) clears its own process's cache and
-replaces a marker file that the daemon checks; a revocation that bypasses it (plain SQL)
+``Authenticator.revoke`` clears its own cache; both it and ``revoke_token`` (what ``hallctl token revoke`` runs)
+replace a marker file that the daemon checks; a revocation that bypasses it (plain SQL)
 takes effect within the TTL. No sleeping: the cache reads an injected clock.
 """
 
@@ -45,28 +45,28 @@ async def _token_id(store: Store, label: str) -> int:
 async def test_revoked_by_another_process_stops_working_at_once(stores: tuple[Store, Store]) -> None:
     daemon, cli = stores
     tick = Tick()
-    auth.use_token_cache(daemon, auth.TokenCache(ttl=5.0, clock=tick))
+    authn = auth.Authenticator(daemon, auth.TokenCache(ttl=5.0, clock=tick))
     token = await auth.create_token(cli, "kiosk", label="k1")
     other = await auth.create_token(cli, "display", label="d1")
-    assert (await auth.authenticate(daemon, token)).role == "kiosk"
-    assert (await auth.authenticate(daemon, other)).role == "display"
+    assert (await authn.authenticate(token)).role == "kiosk"
+    assert (await authn.authenticate(other)).role == "display"
     assert await auth.revoke_token(cli, await _token_id(cli, "k1"))  # the CLI's store, not the daemon's
     with pytest.raises(Unauthorized):
-        await auth.authenticate(daemon, token)  # same instant: the marker changed, the cache was dropped
-    assert (await auth.authenticate(daemon, other)).role == "display"
+        await authn.authenticate(token)  # same instant: the marker changed, the cache was dropped
+    assert (await authn.authenticate(other)).role == "display"
     # A second revocation is noticed too (a new marker file each time, not only a new mtime).
-    assert (await auth.authenticate(daemon, other)).role == "display"
+    assert (await authn.authenticate(other)).role == "display"
     assert await auth.revoke_token(cli, await _token_id(cli, "d1"))
     with pytest.raises(Unauthorized):
-        await auth.authenticate(daemon, other)
+        await authn.authenticate(other)
 
 
 async def test_revoked_behind_its_back_stops_working_within_the_ttl(stores: tuple[Store, Store]) -> None:
     daemon, cli = stores
     tick = Tick()
-    auth.use_token_cache(daemon, auth.TokenCache(ttl=5.0, clock=tick))
+    authn = auth.Authenticator(daemon, auth.TokenCache(ttl=5.0, clock=tick))
     token = await auth.create_token(cli, "kiosk", label="k1")
-    p = await auth.authenticate(daemon, token)
+    p = await authn.authenticate(token)
     assert p.role == "kiosk"
 
     tick.now += 1.0
@@ -74,27 +74,27 @@ async def test_revoked_behind_its_back_stops_working_within_the_ttl(stores: tupl
     # SQL typed into sqlite3: no marker, so the daemon is not told.
     await cli.write(lambda c: c.execute("UPDATE tokens SET revoked_at = 'now' WHERE id = ?", (token_id,)))
     tick.now += 3.9  # 4.9 s after the cached read: still remembered
-    assert (await auth.authenticate(daemon, token)).role == "kiosk"
+    assert (await authn.authenticate(token)).role == "kiosk"
     tick.now += 0.1  # 5 s after it: read again, and refused
     with pytest.raises(Unauthorized):
-        await auth.authenticate(daemon, token)
+        await authn.authenticate(token)
     tick.now += 100.0
     with pytest.raises(Unauthorized):  # refusals are not cached as anything but refusals
-        await auth.authenticate(daemon, token)
+        await authn.authenticate(token)
 
 
 async def test_revoked_in_process_stops_working_at_once(stores: tuple[Store, Store]) -> None:
     daemon, _ = stores
     tick = Tick()
-    auth.use_token_cache(daemon, auth.TokenCache(ttl=5.0, clock=tick))
+    authn = auth.Authenticator(daemon, auth.TokenCache(ttl=5.0, clock=tick))
     keep = await auth.create_token(daemon, "display", label="screen")
     drop = await auth.create_token(daemon, "window", (1,), label="w1")
-    assert (await auth.authenticate(daemon, drop)).windows == (1,)
-    assert (await auth.authenticate(daemon, keep)).role == "display"
-    assert await auth.revoke_token(daemon, await _token_id(daemon, "w1"))
+    assert (await authn.authenticate(drop)).windows == (1,)
+    assert (await authn.authenticate(keep)).role == "display"
+    assert await authn.revoke(await _token_id(daemon, "w1"))
     with pytest.raises(Unauthorized):
-        await auth.authenticate(daemon, drop)
-    assert (await auth.authenticate(daemon, keep)).role == "display"
+        await authn.authenticate(drop)
+    assert (await authn.authenticate(keep)).role == "display"
 
 
 async def test_cached_reads_skip_the_database_and_unknown_tokens_are_not_cached(
@@ -102,9 +102,9 @@ async def test_cached_reads_skip_the_database_and_unknown_tokens_are_not_cached(
 ) -> None:
     daemon, cli = stores
     tick = Tick()
-    auth.use_token_cache(daemon, auth.TokenCache(ttl=5.0, clock=tick))
+    authn = auth.Authenticator(daemon, auth.TokenCache(ttl=5.0, clock=tick))
     token = await auth.create_token(daemon, "guide", label="g")
-    await auth.authenticate(daemon, token)
+    await authn.authenticate(token)
     reads = 0
     real_read = daemon.read
 
@@ -115,19 +115,19 @@ async def test_cached_reads_skip_the_database_and_unknown_tokens_are_not_cached(
 
     daemon.read = counting_read  # type: ignore[method-assign]
     for _ in range(10):
-        assert (await auth.authenticate(daemon, token)).role == "guide"
+        assert (await authn.authenticate(token)).role == "guide"
     assert reads == 0
     # A token created by another process after a failed attempt works on its next request.
     late = "hct_" + "x" * 43
     with pytest.raises(Unauthorized):
-        await auth.authenticate(daemon, late)
+        await authn.authenticate(late)
     await cli.write(
         lambda c: c.execute(
             "INSERT INTO tokens (hash, role, windows, label, created_at) VALUES (?,?,?,?,?)",
             (auth._hash(late), "kiosk", "[]", "late", "2026-01-01T00:00:00+00:00"),
         )
     )
-    assert (await auth.authenticate(daemon, late)).role == "kiosk"
+    assert (await authn.authenticate(late)).role == "kiosk"
     assert reads == 2
 
 

@@ -20,7 +20,6 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from hallctl import auth
 from hallctl.engine import Holder
 from tests.core.core_helpers import REPO, FakeClock, LiveHall, config_dict, to_toml
 
@@ -143,8 +142,8 @@ async def test_ws_unknown_token_closed_with_4401(live: LiveHall) -> None:
 
 async def test_ws_revoked_token_is_refused(live: LiveHall) -> None:
     """a display token that was revoked no longer opens the socket."""
-    rows = await live.hall.store.read(lambda c: c.execute("SELECT id FROM tokens WHERE role = 'display'").fetchall())
-    assert await auth.revoke_token(live.hall.store, rows[0][0])
+    rows = [t for t in await live.hall.store.tokens() if t.role == "display"]
+    assert await live.hall.ctx.auth.revoke(rows[0].id)
     async with asyncio.timeout(WAIT):
         with pytest.raises((InvalidStatus, ConnectionClosed)):
             async with websockets.connect(ws_url(live, live.tokens["display"])) as ws:
@@ -315,7 +314,7 @@ async def test_cli_token_revoke_makes_running_hall_answer_401(live: LiveHall, tm
     resp = await get("/api/v1/windows", headers=live.auth("kiosk"))
     assert resp.status_code == 401 and resp.json()["code"] == "bad_token"
     issue = await live.client.post("/api/v1/tickets", json={"category": "A"}, headers=live.auth("kiosk"))
-    assert issue.status_code == 401 and live.svc.q.tickets == {}
+    assert issue.status_code == 401 and live.svc._q.tickets == {}
     assert (await get("/api/v1/windows", headers=live.auth("display"))).status_code == 200
 
     again = await cli(cfg, "token", "revoke", str(ids["kiosk"]))

@@ -20,7 +20,7 @@ import pytest
 from hallctl import auth, config
 from hallctl import events as ev
 from hallctl.daemon import Hall
-from hallctl.simulation.demo import DEMO_TOML
+from hallctl.demo import DEMO_TOML
 
 Predicate = Callable[[ev.Event], bool]
 
@@ -170,7 +170,7 @@ async def test_paper_out_keeps_ticket_and_reprints(hall: Hall) -> None:
     await device_state(watch, hall, "prn-k2", "error")
     assert hall.service.devices["prn-k2"].detail == "paper_out"
     assert printer.tickets == []
-    t = hall.service.q.find_number("D001")
+    t = hall.service._q.find_number("D001")
     assert t is not None and t.state == "waiting" and t.priority == "green"
 
     printer.set_paper("ok")
@@ -216,7 +216,7 @@ async def test_badge_signs_staff_in_and_out_unknown_badge_refused(hall: Hall) ->
     await stranger.insert()
     alert = await watch.wait(lambda e: isinstance(e, ev.Alert) and e.alert == "unknown_badge")
     assert isinstance(alert, ev.Alert) and alert.subject == "3"
-    assert hall.service.q.window(3).staff is None
+    assert hall.service._q.window(3).staff is None
     await stranger.remove()
     badge = VirtualBadge(bytes.fromhex("04A1B2C3"), port=port)
     await badge.insert()
@@ -228,7 +228,7 @@ async def test_badge_signs_staff_in_and_out_unknown_badge_refused(hall: Hall) ->
     await badge.remove()
     out = await watch.wait(lambda e: isinstance(e, ev.StaffSignedOut))
     assert isinstance(out, ev.StaffSignedOut) and out.window == 3
-    assert hall.service.q.window(3).staff is None
+    assert hall.service._q.window(3).staff is None
 
 
 async def test_modbus_readings_feed_sensor_state_climate_and_alert(hall: Hall) -> None:
@@ -244,8 +244,8 @@ async def test_modbus_readings_feed_sensor_state_climate_and_alert(hall: Hall) -
     assert isinstance(climate, ev.ClimateState) and climate.action == "cooling"
     alert = await watch.wait(lambda e: isinstance(e, ev.Alert) and e.alert == "climate_out_of_band")
     assert isinstance(alert, ev.Alert) and alert.subject == "floor1"
-    history = await hall.store.readings(reading.at.replace(year=reading.at.year - 1))
-    assert any(r["sensor"] == "floor1" and r["temperature"] == 30.5 for r in history)
+    history = await hall.service.readings(reading.at.replace(year=reading.at.year - 1))
+    assert any(r.sensor == "floor1" and r.temperature == 30.5 for r in history)
 
 
 async def test_logs_never_carry_full_name_id_number_or_address(hall: Hall, caplog: pytest.LogCaptureFixture) -> None:

@@ -59,5 +59,5 @@ async def test_kiosk_shows_the_png_the_printer_simulator_rendered(demo_hall: Hal
             await browser.close()
     sim_ticket = demo_hall.sims["prn-k1"].tickets[-1]
     assert "B001" in sim_ticket.text_lines
-    ticket = demo_hall.service.q.find_number("B001")
+    ticket = demo_hall.service._q.find_number("B001")
     assert ticket is not None and demo_hall.service.qr.verify(zbar(path)) == ticket.id

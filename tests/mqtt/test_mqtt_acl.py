@@ -83,7 +83,7 @@ async def test_kiosk_screen_and_hvac_can_do_only_their_part(secured: Mosquitto, 
         await screen.client.publish(f"{root}/cmd/climate/floor1/set", json.dumps({"mode": "off"}), qos=1)
         second = await issue(kiosk, root, kiosk_reply)
         assert second["ticket"]["number"] == "A002"
-        assert hall.service.q.window(1).current is None
+        assert hall.service._q.window(1).current is None
         assert hall.climate.states["floor1"].mode == "auto"
         assert not [m for m in observer.messages if m.topic.value.startswith(f"{root}/cmd/window")]
         # The kiosk read nothing but its replies, although it subscribed to the whole hall.

@@ -58,7 +58,7 @@ async def test_hall_events_reach_the_central_broker_and_commands_come_back(tmp_p
                         )
 
                     await city.wait_for(issued)
-                assert sorted(t.number for t in hall.service.q.tickets.values()) == ["A001", "B001", "B002"]
+                assert sorted(t.number for t in hall.service._q.tickets.values()) == ["A001", "B001", "B002"]
     finally:
         hall_broker.stop()
         central.stop()

@@ -75,7 +75,7 @@ async def test_mqtt5_response_topic_and_correlation_data(mosquitto: Mosquitto, t
         assert msg.properties is not None and msg.properties.CorrelationData == b"\x00corr-1"  # type: ignore[attr-defined]
         assert called["ok"] is True and called["ticket"]["number"] == "A001"
         await sub.topic(f"{root}/event/ticket_called")
-        assert hall.service.q.window(1).current is not None
+        assert hall.service._q.window(1).current is not None
 
 
 @pytest.mark.parametrize("embedded", [False, True], ids=["mosquitto", "embedded-amqtt"])
@@ -106,7 +106,7 @@ async def test_mqtt311_reply_to_and_request_id(
             assert reply["ok"] is True and reply["climate"]["target"] == 25.5
             reply = await ask_v311(sub, f"{root}/cmd/display/led3/show", {"text": "暂停服务"}, reply_to)
             assert reply["ok"] is True and reply["display"] == "led3"
-        assert [t.number for t in hall.service.q.tickets.values()] == ["B001"]
+        assert [t.number for t in hall.service._q.tickets.values()] == ["B001"]
 
 
 async def test_repeated_request_id_issues_one_ticket(mosquitto: Mosquitto, tmp_path: Path, hall_id: str) -> None:
@@ -119,11 +119,11 @@ async def test_repeated_request_id_issues_one_ticket(mosquitto: Mosquitto, tmp_p
         other = await ask_v311(sub, f"{root}/cmd/ticket/issue", {"category": "A"}, reply_to, "other-id")
         assert first == again
         assert first["ticket"]["number"] == "A001" and other["ticket"]["number"] == "A002"
-        assert sorted(t.number for t in hall.service.q.tickets.values()) == ["A001", "A002"]
+        assert sorted(t.number for t in hall.service._q.tickets.values()) == ["A001", "A002"]
         c1, _ = await ask_v5(sub, f"{root}/cmd/ticket/issue", {"category": "B"}, reply_to, b"corr-x")
         c2, _ = await ask_v5(sub, f"{root}/cmd/ticket/issue", {"category": "B"}, reply_to, b"corr-x")
         assert c1 == c2 and c1["ticket"]["number"] == "B001"
-        assert len(hall.service.q.tickets) == 3
+        assert len(hall.service._q.tickets) == 3
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ async def test_retained_commands_and_foreign_reply_topics_are_refused(
             await sub.client.publish(cmd, bad, qos=1)
             last = await ask_v311(sub, cmd, {"category": "B"}, reply_to)
             assert last["ok"] is True
-            assert sorted(t.number for t in hall.service.q.tickets.values()) == ["A001", "A002", "B001"]
+            assert sorted(t.number for t in hall.service._q.tickets.values()) == ["A001", "A002", "B001"]
             assert [m.payload for m in sub.messages if m.topic.value == f"{root}/status"] == [b"online"]
     finally:
         async with listen(mosquitto.url) as pre:
@@ -236,7 +236,7 @@ async def test_ticket_and_appointment_commands_over_mqtt(mosquitto: Mosquitto, t
             "code": "AP1234",
             "state": "cancelled",
         }
-        assert svc.q.appointments["AP1234"].state == "cancelled"
+        assert svc._q.appointments["AP1234"].state == "cancelled"
         refused = await ask_v311(sub, f"{root}/cmd/appointment/AP1234/check_in", {"kiosk": "k1"}, reply_to)
         assert refused["ok"] is False and refused["error"]["code"] == "appointment_used"
         unknown = await ask_v311(sub, f"{root}/cmd/appointment/NOPE99/cancel", {}, reply_to)

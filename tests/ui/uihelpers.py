@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Page
 from hallctl import config
 from hallctl.config import Config
 from hallctl.daemon import Hall
-from hallctl.simulation.demo import DEMO_TOML, demo_tokens
+from hallctl.demo import DEMO_TOML, demo_tokens
 
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ARGS = [

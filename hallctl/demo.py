@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from hallctl import auth, config
+from hallctl import config
 from hallctl.daemon import Hall
 from hallctl.errors import HallctlError
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # The demo hall is config/demo-hall.toml (linked into this package so an installed hallctl has it too):
 # one file, checked by the tests like every example config.
-DEMO_CONFIG_PATH = Path(__file__).with_name("demo-hall.toml")
+DEMO_CONFIG_PATH = Path(__file__).parent / "simulation" / "demo-hall.toml"
 DEMO_TOML = DEMO_CONFIG_PATH.read_text(encoding="utf-8")
 
 
@@ -41,21 +41,19 @@ async def demo_tokens(hall: Hall, data: Path) -> dict[str, str]:
         tokens: dict[str, str] = json.loads(path.read_text())
         try:
             for tok in tokens.values():
-                await auth.authenticate(hall.store, tok)
+                await hall.auth.authenticate(tok)
             return tokens
         except HallctlError:
             pass
     tokens = {
-        "admin": await auth.create_token(hall.store, "admin", label="demo admin"),
-        "kiosk": await auth.create_token(hall.store, "kiosk", label="demo kiosks"),
-        "display": await auth.create_token(hall.store, "display", label="demo screens"),
-        "guide": await auth.create_token(hall.store, "guide", label="demo guide desk"),
-        "hvac": await auth.create_token(hall.store, "hvac", label="demo HVAC"),
+        "admin": await hall.auth.create("admin", label="demo admin"),
+        "kiosk": await hall.auth.create("kiosk", label="demo kiosks"),
+        "display": await hall.auth.create("display", label="demo screens"),
+        "guide": await hall.auth.create("guide", label="demo guide desk"),
+        "hvac": await hall.auth.create("hvac", label="demo HVAC"),
     }
     for w in hall.cfg.window:
-        tokens[f"window{w.number}"] = await auth.create_token(
-            hall.store, "window", (w.number,), label=f"demo window {w.number}"
-        )
+        tokens[f"window{w.number}"] = await hall.auth.create("window", (w.number,), label=f"demo window {w.number}")
     path.write_text(json.dumps(tokens, indent=2))
     path.chmod(0o600)
     return tokens

@@ -1,0 +1,204 @@
+"""The database: connections, the writer and reader threads, migrations, backups.
+
+Why these choices: an acknowledged ticket must survive ``kill -9`` and a power
+cut, so every commit is fsynced (FULL) before the API answers; WAL lets the
+screens and stats read while the writer works. All writes go through one
+dedicated thread with its own connection, so the event loop never blocks on
+fsync and SQLite never sees two writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+from hallctl.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _classify(exc: sqlite3.Error) -> StoreUnavailable:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return StoreUnavailable("store_locked", "数据库正忙，请稍后重试", "the database is locked; retry shortly")
+    if "full" in text:
+        return StoreUnavailable("store_full", "存储空间已满，请联系管理员", "the database or disk is full")
+    return StoreUnavailable("store_error", "数据库写入失败，请稍后重试", f"database error: {type(exc).__name__}")
+
+
+class Database:
+    """The connection pair and their threads: one writer, one reader; migrations at open."""
+
+    def __init__(self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self.max_size_mb = max_size_mb
+        self._writer_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hallctl-store-writer")
+        self._reader_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hallctl-store-reader")
+        self._w: sqlite3.Connection | None = None
+        self._r: sqlite3.Connection | None = None
+        self.write_errors = 0
+        self.last_error: str | None = None
+
+    # ---- lifecycle --------------------------------------------------------------
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    def _open_writer(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect(readonly=False)
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal" and self.path != ":memory:":
+            raise StoreUnavailable("store_error", f"cannot enable WAL (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        if self.max_size_mb is not None:
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {max(1, int(self.max_size_mb * 1024 * 1024 / page_size))}")
+        self._migrate(conn)
+        self._w = conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        files = sorted(
+            (f for f in resources.files("hallctl.store.migrations").iterdir() if f.name.endswith(".sql")),
+            key=lambda f: f.name,
+        )
+        for f in files:
+            number = int(f.name.split("_", 1)[0])
+            if number <= version:
+                continue
+            log.info("store: applying migration %s", f.name)
+            script = f.read_text(encoding="utf-8")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in split_sql(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                conn.execute("ROLLBACK")
+                raise
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._writer_pool, self._open_writer)
+            self._r = await loop.run_in_executor(self._reader_pool, self._connect, True)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable("store_error", f"cannot open database {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for pool, attr in ((self._reader_pool, "_r"), (self._writer_pool, "_w")):
+            conn: sqlite3.Connection | None = getattr(self, attr)
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    await loop.run_in_executor(pool, conn.close)
+                setattr(self, attr, None)
+        self._reader_pool.shutdown(wait=True)
+        self._writer_pool.shutdown(wait=True)
+
+    # ---- generic access ---------------------------------------------------------------
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one IMMEDIATE transaction on the writer thread."""
+
+        def run() -> T:
+            conn = self._w
+            if conn is None:
+                raise StoreUnavailable("store_closed", "the database is not open")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                    self.last_error = None
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self.write_errors += 1
+                self.last_error = str(exc)
+                log.error("store: write failed: %s", exc)
+                raise _classify(exc) from exc
+            return result
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, run)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn = self._r
+            if conn is None:
+                raise StoreUnavailable("store_closed", "the database is not open")
+            try:
+                return fn(conn)
+            except sqlite3.Error as exc:
+                raise _classify(exc) from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
+
+    # ---- backup ---------------------------------------------------------------------------
+
+    async def backup(self, target: str) -> None:
+        """SQLite's online backup: a consistent copy while the daemon keeps writing."""
+
+        def fn() -> None:
+            assert self._w is not None
+            dest = sqlite3.connect(target)
+            try:
+                self._w.backup(dest)
+            finally:
+                dest.close()
+
+        await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn)
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a migration into statements, as SQLite itself would parse them.
+
+    Lines are accumulated until :func:`sqlite3.complete_statement` says the buffer is a
+    whole statement, so a ``;`` at the end of a line inside a string literal, or inside a
+    trigger body (``BEGIN ... END;``), does not cut a statement short.
+    """
+    statements: list[str] = []
+    buf: list[str] = []
+    for line in script.splitlines():
+        if not buf and (not line.strip() or line.strip().startswith("--")):
+            continue
+        buf.append(line)
+        text = "\n".join(buf)
+        if sqlite3.complete_statement(text):
+            statements.append(text.strip())
+            buf = []
+    if buf:  # a last statement without its ";" (buf starts with a line of SQL, never a comment)
+        statements.append("\n".join(buf).strip())
+    return statements
+
+
+def backup_file(source: str, target: str) -> None:
+    """Offline variant for ``hallctl backup`` when the daemon is not running in this process."""
+    src = sqlite3.connect(source)
+    dest = sqlite3.connect(target)
+    try:
+        src.backup(dest)
+    finally:
+        dest.close()
+        src.close()

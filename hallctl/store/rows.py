@@ -1,0 +1,167 @@
+"""Mapping between SQLite rows and typed objects (engine tickets, holders, tokens, outbox rows)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from datetime import date, datetime
+from typing import Any
+
+from hallctl.engine import Holder, Ticket
+
+TICKET_COLUMNS = (
+    "id",
+    "day",
+    "category",
+    "seq",
+    "number",
+    "priority",
+    "priority_reason",
+    "channel",
+    "state",
+    "issued_at",
+    "sort_at",
+    "appointment_slot",
+    "appointment_code",
+    "called_at",
+    "first_called_at",
+    "serving_at",
+    "finished_at",
+    "window",
+    "staff",
+    "recalls",
+    "target_window",
+    "origin_id",
+    "holder_masked",
+    "id_hash",
+    "kiosk",
+    "end_reason",
+)
+_DATETIME_FIELDS = {
+    "issued_at",
+    "sort_at",
+    "appointment_slot",
+    "called_at",
+    "first_called_at",
+    "serving_at",
+    "finished_at",
+}
+
+
+def _dt(v: str | None) -> datetime | None:
+    return datetime.fromisoformat(v) if v is not None else None
+
+
+def ticket_row(t: Ticket) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for col in TICKET_COLUMNS:
+        v = getattr(t, col)
+        if isinstance(v, (datetime, date)):
+            v = v.isoformat()
+        out.append(v)
+    return tuple(out)
+
+
+def ticket_from_row(row: sqlite3.Row) -> Ticket:
+    kw: dict[str, Any] = {}
+    for col in TICKET_COLUMNS:
+        v = row[col]
+        if col in _DATETIME_FIELDS:
+            v = _dt(v)
+        elif col == "day":
+            v = date.fromisoformat(v)
+        kw[col] = v
+    return Ticket(**kw)
+
+
+def holder_from_row(row: sqlite3.Row) -> Holder:
+    return Holder(
+        name=row["name"],
+        id_number=row["id_number"],
+        sex=row["sex"] or "",
+        birth=date.fromisoformat(row["birth"]) if row["birth"] else None,
+        nation=row["nation"] or "",
+        address=row["address"] or "",
+        card_type=row["card_type"] or "resident",
+        authority=row["authority"] or "",
+        valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
+        photo=row["photo"],
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A row of ``tokens`` (its hash stays in the database)."""
+
+    id: int
+    role: str
+    windows: tuple[int, ...]
+    label: str
+    created_at: str
+    revoked_at: str | None = None
+
+
+def token_from_row(row: sqlite3.Row) -> TokenRecord:
+    return TokenRecord(
+        id=int(row["id"]),
+        role=str(row["role"]),
+        windows=tuple(int(w) for w in json.loads(row["windows"])),
+        label=str(row["label"]),
+        created_at=str(row["created_at"]),
+        revoked_at=row["revoked_at"],
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An MQTT event waiting for the broker."""
+
+    seq: int
+    topic: str
+    payload: str
+    qos: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TicketOutcome:
+    """A ticket of a day and its evaluation, as a day's report needs them.
+
+    ``evaluated`` is true when an evaluation row exists (``level`` is None for 未评价).
+    """
+
+    ticket: Ticket
+    level: int | None
+    evaluated: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reading:
+    """A stored sensor reading."""
+
+    sensor: str
+    at: datetime
+    temperature: float | None
+    humidity: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sensor": self.sensor,
+            "at": self.at.isoformat(),
+            "temperature": self.temperature,
+            "humidity": self.humidity,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LogEntry:
+    """A row of a ticket's event log."""
+
+    seq: int
+    at: str
+    kind: str
+    window: int | None
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
