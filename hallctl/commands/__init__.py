@@ -37,10 +37,6 @@ class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class NoArgs(Args):
-    pass
-
-
 class IssueArgs(Args):
     category: str = Field(min_length=1, max_length=3)
     priority: Literal["green", "normal"] | None = None

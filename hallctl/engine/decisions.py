@@ -566,6 +566,7 @@ def rollover(q: HallQueue, cfg: Config, now: datetime) -> Decision | None:
         if w.current is not None or w.priority_streak or w.last_finished:
             d.windows.append(dataclasses.replace(w, current=None, priority_streak=0, last_finished=None))
     d.log.append(LogRow("day_opened", None, None, {"day": day.isoformat()}))
+    d.new_day = day
     d.result = day
     return d
 

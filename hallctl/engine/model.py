@@ -150,6 +150,7 @@ class Decision:
     log: list[LogRow] = dataclasses.field(default_factory=list)
     events: list[ev.Event] = dataclasses.field(default_factory=list)
     counters: dict[tuple[date, str], int] = dataclasses.field(default_factory=dict)
+    new_day: date | None = None  # set by the day rollover: apply() opens that business day
     result: Any = None
 
     def touched_categories(self) -> set[str]:

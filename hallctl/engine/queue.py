@@ -182,6 +182,14 @@ class HallQueue:
             self.appointments[a.code] = a
         for key, value in d.counters.items():
             self.counters[key] = max(self.counters.get(key, 0), value)
+        if d.new_day is not None:
+            self._open_day(d.new_day)
+
+    def _open_day(self, day: date) -> None:
+        """Memory holds the business day's tickets and any still active; the store keeps the rest."""
+        self.day = day
+        self.tickets = {k: t for k, t in self._tickets.items() if t.day >= day or t.state in ACTIVE}
+        self.counters = {k: v for k, v in self.counters.items() if k[0] >= day}
 
     # ---- reads -------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ from hallctl.context import HallContext
 from hallctl.errors import HallctlError, NotFound, Refused
 from hallctl.http.streams import next_event, offer, sse_stream
 from hallctl.http.voice import render_voice
+from hallctl.reports.live import live_figures
+from hallctl.reports.stats import service_day_stats
 from hallctl.views import ticket_view
 
 log = logging.getLogger(__name__)
@@ -295,15 +297,15 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @api.get("/stats")
     async def stats(p: Auth, day: Annotated[date | None, Query(alias="date")] = None) -> dict[str, Any]:
-        return await svc.day_stats(day)
+        return await service_day_stats(svc, day)
 
     @api.get("/stats/live")
     async def stats_live(p: Auth) -> dict[str, Any]:
-        out = svc.live_stats()
+        out = live_figures(svc)
         out["alerts"] = [a.to_dict() for a in ctx.supervision.recent(20)]
         out["sensors"] = [s.to_dict() for s in svc.sensors.values()]
         out["climate"] = [c.to_dict() for c in ctx.climate.snapshot()]
-        out["stats"] = (await svc.day_stats())["total"]
+        out["stats"] = (await service_day_stats(svc))["total"]
         return out
 
     @api.get("/sensors/history")

@@ -17,6 +17,7 @@ from typing import Any
 
 from hallctl.config import Config
 from hallctl.engine import waiting_time
+from hallctl.service import HallService
 from hallctl.store import Store, TicketOutcome
 
 
@@ -94,3 +95,9 @@ def summarize(outcomes: list[TicketOutcome], cfg: Config, day: date) -> dict[str
         "by_staff": {k: _summary(v, targets) for k, v in sorted(groups["staff"].items())},
         "by_hour": {f"{k:02d}": _summary(v, targets) for k, v in sorted(groups["hour"].items())},
     }
+
+
+async def service_day_stats(svc: HallService, day: date | None = None) -> dict[str, Any]:
+    """The day's report from a running hall (today by default), read through the service."""
+    d = day or svc.day
+    return summarize(await svc.day_outcomes(d), svc.cfg, d)

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import logging
 import secrets
-import statistics
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -29,8 +28,7 @@ from hallctl.config import Config
 from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket
 from hallctl.errors import HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
-from hallctl.reports.stats import summarize
-from hallctl.store import LogEntry, Reading, Store, StoreHealth
+from hallctl.store import LogEntry, Reading, Store, StoreHealth, TicketOutcome
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +121,7 @@ class HallService:
         d = engine.rollover(self._q, self.cfg, self.clock())
         if d is not None:
             await self._store.apply(d)
-            self._q.apply(d)
-            self._q.day = d.result
-            # Drop finished tickets of earlier days from memory; the store keeps them.
-            self._q.tickets = {
-                k: t for k, t in self._q.tickets.items() if t.day >= self._q.day or t.state in engine.ACTIVE
-            }
-            self._q.counters = {k: v for k, v in self._q.counters.items() if k[0] >= self._q.day}
+            self._q.apply(d)  # opens the new day: earlier days' finished tickets leave memory
             self._publish(d)
 
     async def run(
@@ -658,28 +650,16 @@ class HallService:
 
     # ---- live statistics --------------------------------------------------------------------------
 
-    def live_stats(self) -> dict[str, Any]:
-        today = [t for t in self._q.tickets.values() if t.day == self._q.day]
-        waits = sorted(t.wait_s for t in today if t.wait_s is not None)
-        return {
-            "day": self._q.day.isoformat(),
-            "issued": len(today),
-            "waiting": sum(1 for t in today if t.state == "waiting"),
-            "serving": sum(1 for t in today if t.state in ("called", "serving")),
-            "done": sum(1 for t in today if t.state == "done"),
-            "no_show": sum(1 for t in today if t.state == "no_show"),
-            "avg_wait_s": round(statistics.fmean(waits), 1) if waits else None,
-            "p90_wait_s": waits[min(len(waits) - 1, int(0.9 * len(waits)))] if waits else None,
-            "categories": [self.queue_state(c.prefix).to_dict() for c in self.cfg.category],
-            "windows": [self.window_state(w.number).to_dict() for w in self.cfg.window],
-        }
-
     # ---- queries (what the API, pages and devices read; nothing outside reaches the tables) -----
 
     @property
     def day(self) -> date:
         """The current business day."""
         return self._q.day
+
+    def today_tickets(self) -> list[Ticket]:
+        """The current business day's tickets, from memory (no database read)."""
+        return [t for t in self._q.tickets.values() if t.day == self._q.day]
 
     async def tickets(
         self, *, day: date | None = None, state: str | None = None, category: str | None = None, limit: int = 500
@@ -711,7 +691,6 @@ class HallService:
             history=sorted(mine, key=lambda t: t.called_at or t.issued_at)[-20:],
         )
 
-    async def day_stats(self, day: date | None = None) -> dict[str, Any]:
-        """The day's report (:mod:`hallctl.reports.stats`), today by default."""
-        d = day or self._q.day
-        return summarize(await self._store.day_outcomes(d), self.cfg, d)
+    async def day_outcomes(self, day: date) -> list[TicketOutcome]:
+        """Every ticket of ``day`` with its evaluation: what the day's report (hallctl.reports) counts."""
+        return await self._store.day_outcomes(day)

@@ -26,11 +26,6 @@ class EngineHall:
         d = engine.rollover(self.q, self.cfg, self.now)
         if d is not None:
             self.q.apply(d)
-            self.q.day = d.result
-            self.q.tickets = {
-                k: t for k, t in self.q.tickets.items() if t.day >= self.q.day or t.state in engine.ACTIVE
-            }
-            self.q.counters = {k: v for k, v in self.q.counters.items() if k[0] >= self.q.day}
             self.decisions.append(d)
         return d
 

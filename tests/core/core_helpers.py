@@ -21,6 +21,7 @@ import httpx
 from hallctl import auth, config
 from hallctl.config import Config
 from hallctl.daemon import Hall
+from hallctl.service import HallService
 from hallctl.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,7 +131,7 @@ class LiveHall:
     tokens: dict[str, str] = field(default_factory=dict)
 
     @property
-    def svc(self) -> Any:
+    def svc(self) -> HallService:
         return self.hall.service
 
     def auth(self, who: str) -> dict[str, str]:

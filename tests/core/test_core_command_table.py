@@ -108,7 +108,7 @@ async def test_bad_arguments_are_invalid_arguments_over_http(live: LiveHall, pat
     await live.client.post("/api/v1/tickets", json={"category": "A"}, headers=live.auth("kiosk"))
     resp = await live.client.post(path, json=body, headers=live.auth("admin"))
     assert_problem(resp, 422, "invalid_arguments")
-    assert live.svc.q.window(1).current is None and live.svc.q.window(2).current is None
+    assert live.svc._q.window(1).current is None and live.svc._q.window(2).current is None
 
 
 async def test_window_commands_take_no_body_or_an_empty_one(live: LiveHall) -> None:
@@ -154,7 +154,7 @@ async def test_appointment_cancel_over_http(live: LiveHall, clock: FakeClock) ->
     assert booked.status_code == 201 and booked.json()["state"] == "booked"
     resp = await live.client.post("/api/v1/appointments/AP1234/cancel", headers=guide)
     assert resp.status_code == 200 and resp.json() == {**booked.json(), "state": "cancelled"}
-    assert live.svc.q.appointments["AP1234"].state == "cancelled"
+    assert live.svc._q.appointments["AP1234"].state == "cancelled"
     check_in = await live.client.post("/api/v1/appointments/AP1234/check-in", headers=live.auth("kiosk"))
     assert_problem(check_in, 409, "appointment_used")
     assert_problem(await live.client.post("/api/v1/appointments/AP1234/cancel", headers=guide), 409, "appointment_used")
@@ -172,7 +172,7 @@ async def test_appointment_cancel_over_http(live: LiveHall, clock: FakeClock) ->
         rows = c.execute("SELECT kind, data FROM event_log WHERE kind LIKE 'appointment_%' ORDER BY seq")
         return [(r[0], json.loads(r[1])) for r in rows]
 
-    kinds = [(k, d["code"]) for k, d in await live.svc.store.read(log)]
+    kinds = [(k, d["code"]) for k, d in await live.svc._store.read(log)]
     assert ("appointment_cancelled", "AP1234") in kinds and ("appointment_cancelled", "AP5678") not in kinds
 
 

@@ -263,6 +263,21 @@ def test_rollover_history_is_kept() -> None:
     assert a.id not in {t.id for t in d.tickets}
 
 
+def test_rollover_applied_opens_the_new_day_in_memory() -> None:
+    """applying the rollover (no service code) moves the day on and lets yesterday's finished tickets go."""
+    h = hall()
+    a = h.issue("A")
+    h.call_next(1)
+    h.finish(1)
+    b = h.issue("A")
+    h.now = T0 + timedelta(days=1)
+    d = h.rollover()
+    assert d is not None and h.q.day == d.result
+    assert a.id not in h.q.tickets and b.id not in h.q.tickets  # finished / closed yesterday: only in the store
+    assert all(key[0] >= h.q.day for key in h.q.counters)
+    assert h.issue("A").number == "A001"
+
+
 # ---- opening hours ------------------------------------------------------------------------
 
 

@@ -10,7 +10,9 @@ async def test_estimate_uses_service_target_until_calls_show_the_real_rate(live:
     svc = live.svc
     tickets = [(await svc.issue("A")).ticket for _ in range(9)]
     windows_serving_a = 3  # windows 1, 2 and 3 of the base hall all serve A
-    target = svc.cfg.category_by_prefix("A").service_minutes * 60
+    cat = svc.cfg.category_by_prefix("A")
+    assert cat is not None
+    target = cat.service_minutes * 60
     assert svc.estimated_wait_s(tickets[2]) == 3 * target / windows_serving_a
     for _ in range(4):  # one first call every two minutes at window 1
         await svc.call_next(1)

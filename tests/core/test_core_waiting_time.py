@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from hallctl import engine
+from hallctl.engine import Ticket
+from hallctl.service import HallService
 from tests.core.core_helpers import FakeClock, LiveHall
+
+
+async def called(svc: HallService, window: int) -> Ticket:
+    """call-next at ``window``, which must find someone."""
+    t = await svc.call_next(window)
+    assert t is not None, f"window {window} found nobody to call"
+    return t
 
 
 async def _figures(live: LiveHall, category: str) -> tuple[Any, Any, Any]:
@@ -31,14 +40,14 @@ async def test_transferred_ticket_waits_from_the_transfer_in_queue_state_and_sta
     svc = live.svc
     a = (await svc.issue("A")).ticket
     clock.advance(minutes=10)
-    assert (await svc.call_next(1)).id == a.id
+    assert (await called(svc, 1)).id == a.id
     await svc.start_service(1)
     clock.advance(minutes=6)
     follow = await svc.transfer(1, "B", None)
     assert follow.category == "B" and follow.sort_at == a.issued_at  # keeps its place in line
     clock.advance(minutes=5)
-    called = await svc.call_next(3)
-    assert called is not None and called.id == follow.id
+    follow_call = await svc.call_next(3)
+    assert follow_call is not None and follow_call.id == follow.id
     assert await _figures(live, "B") == (300.0, 300.0, 300.0)
     assert await _figures(live, "A") == (600.0, 600.0, 600.0)  # the first window's wait stays on A001
     stats = (await live.client.get("/api/v1/stats", headers=live.auth("admin"))).json()

@@ -20,8 +20,17 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from hallctl.engine import Holder
+from hallctl.engine import Holder, Ticket
+from hallctl.service import HallService
 from tests.core.core_helpers import REPO, FakeClock, LiveHall, config_dict, to_toml
+
+
+async def called(svc: HallService, window: int) -> Ticket:
+    """call-next at ``window``, which must find someone."""
+    t = await svc.call_next(window)
+    assert t is not None, f"window {window} found nobody to call"
+    return t
+
 
 WAIT = 20  # seconds: the bound on every wait for a message or a process
 
@@ -175,21 +184,21 @@ async def script_day(live: LiveHall, clock: FakeClock) -> None:
     clock.advance(minutes=1)
     await svc.cancel("20261123-C001")  # 09:01
     clock.advance(minutes=3)
-    assert (await svc.call_next(1)).number == "A001"  # 09:04, wait 240 s (within 10 min)
+    assert (await called(svc, 1)).number == "A001"  # 09:04, wait 240 s (within 10 min)
     await svc.start_service(1)
     clock.advance(minutes=6)
     await svc.finish(1)  # 09:10, service 360 s
     await svc.evaluate(1, 4, "pad")
-    assert (await svc.call_next(3)).number == "B001"  # 09:10, wait 600 s (within 15 min)
+    assert (await called(svc, 3)).number == "B001"  # 09:10, wait 600 s (within 15 min)
     clock.advance(minutes=2)
     await svc.finish(3)  # 09:12, service 120 s from the call
     await svc.evaluate(3, 2, "pad")  # 差评
-    assert (await svc.call_next(1)).number == "A002"  # 09:12, wait 720 s (over 10 min)
+    assert (await called(svc, 1)).number == "A002"  # 09:12, wait 720 s (over 10 min)
     clock.advance(minutes=8)
     await svc.finish(1)  # 09:20, service 480 s
     await svc.evaluate(1, None, "timeout")  # 未评价, as the pad timeout records it
     await svc.issue("A")  # 09:20 A004, still waiting at the end
-    assert (await svc.call_next(2)).number == "A003"  # 09:20, wait 1200 s
+    assert (await called(svc, 2)).number == "A003"  # 09:20, wait 1200 s
     await svc.no_show(2)
 
 
