@@ -140,11 +140,17 @@ async def issue_ticket(
             "绿色通道需由导办或窗口人员办理",
             "only a guide or clerk can grant the green channel",
         )
-    if a.offer:
-        return await svc.issue_from_offer(a.offer, a.category)
 
     def render(o: IssueOutcome) -> tuple[int, dict[str, Any]]:
         return 201, ticket_view(o.ticket, waiting_ahead=o.waiting_ahead, qr=o.qr)
+
+    if a.offer:
+        return await svc.issue_from_offer(
+            a.offer,
+            a.category,
+            idempotency_key=idempotency_key,
+            render=render if idempotency_key is not None else None,
+        )
 
     return await svc.issue(
         a.category,

@@ -254,8 +254,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
             raise Refused("bad_idempotency_key", "Idempotency-Key must be 1..128 characters")
         args = commands.parse_args(commands.COMMANDS["ticket.issue"], body.model_dump(exclude_none=True))
         assert isinstance(args, commands.IssueArgs)
-        # A swipe's offer is single-use already; otherwise the key is scoped to the token that sent it.
-        key = f"{p.token_id}:{idempotency_key}" if idempotency_key is not None and not args.offer else None
+        # The key is scoped to the token that sent it; it covers swipe (offer) issues too.
+        key = f"{p.token_id}:{idempotency_key}" if idempotency_key is not None else None
         out = await commands.issue_ticket(svc, args, p, idempotency_key=key)
         headers = {"Idempotent-Replayed": "true"} if out.replayed else {}
         return JSONResponse(commands.issued_view(svc, out), status_code=201, headers=headers)

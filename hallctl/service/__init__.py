@@ -18,7 +18,7 @@ import json
 import logging
 import secrets
 import statistics
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -223,8 +223,17 @@ class HallService:
         render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None = None,
     ) -> IssueOutcome:
         """Issue a ticket. With ``idempotency_key``, a retry returns the first answer, never a second ticket."""
+        return await self._idempotent(
+            idempotency_key,
+            lambda key: self._issue(category, channel, kiosk, holder, priority, priority_reason, key, render),
+        )
+
+    async def _idempotent(
+        self, idempotency_key: str | None, issue: Callable[[str | None], Awaitable[IssueOutcome]]
+    ) -> IssueOutcome:
+        """Run ``issue`` once per key: a retry with the same key replays the first answer."""
         if idempotency_key is None:
-            return await self._issue(category, channel, kiosk, holder, priority, priority_reason, None, render)
+            return await issue(None)
         # Same-key requests wait for each other (a kiosk that retried before the first answer arrived).
         lock = self._idem_locks.setdefault(idempotency_key, asyncio.Lock())
         try:
@@ -232,9 +241,7 @@ class HallService:
                 previous = await self.store.idempotent_response(idempotency_key)
                 if previous is not None:
                     return await self._replay(previous[1])
-                return await self._issue(
-                    category, channel, kiosk, holder, priority, priority_reason, idempotency_key, render
-                )
+                return await issue(idempotency_key)
         finally:
             if not lock.locked() and self._idem_locks.get(idempotency_key) is lock:
                 del self._idem_locks[idempotency_key]
@@ -503,16 +510,37 @@ class HallService:
             return await self.issue_from_offer(offer, kiosk.categories[0])
         return None
 
-    async def issue_from_offer(self, offer: str, category: str) -> IssueOutcome:
-        o = self._offers.get(offer)
+    async def issue_from_offer(
+        self,
+        offer: str,
+        category: str,
+        *,
+        idempotency_key: str | None = None,
+        render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None = None,
+    ) -> IssueOutcome:
+        """Redeem a swipe's offer. With ``idempotency_key`` a retry gets the first ticket back."""
+        return await self._idempotent(idempotency_key, lambda key: self._redeem(offer, category, key, render))
+
+    async def _redeem(
+        self,
+        offer: str,
+        category: str,
+        idempotency_key: str | None,
+        render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None,
+    ) -> IssueOutcome:
+        # Taken before anything is awaited: a second redemption running meanwhile finds no offer.
+        o = self._offers.pop(offer, None)
         if o is None or o.expires < self.clock():
             raise Refused("offer_expired", "请重新刷身份证", "please swipe your ID card again")
         kiosk = self.cfg.kiosk_by_id(o.kiosk)
         if kiosk is not None and category not in kiosk.categories:
+            self._offers[offer] = o
             raise Refused("category_not_offered", f"本机不办理{category}类业务")
         try:
-            out = await self.issue(category, channel="kiosk", kiosk=o.kiosk, holder=o.holder)
+            return await self._issue(category, "kiosk", o.kiosk, o.holder, None, None, idempotency_key, render)
         except HallctlError as exc:  # refused by policy, or the store could not take it: tell the screen
+            if o.expires >= self.clock():
+                self._offers[offer] = o  # the visitor may pick another category (or try again)
             self.bus.publish(
                 ev.KioskNotice(
                     at=self.clock(),
@@ -523,8 +551,6 @@ class HallService:
                 )
             )
             raise
-        self._offers.pop(offer, None)
-        return out
 
     async def reprint(self, ticket_id: str, kiosk: str | None) -> Ticket:
         t = await self.ticket(ticket_id)

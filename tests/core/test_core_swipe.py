@@ -1,0 +1,94 @@
+"""A card swipe at a kiosk: one offer gives at most one ticket, and a retried redemption gets that ticket back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from conftest import HallFactory
+from core_helpers import FakeClock, LiveHall
+
+from hallctl import events as ev
+from hallctl.engine import Holder
+
+KIOSK = {"kiosk": [{"id": "k1", "categories": ["A", "B"]}]}
+HOLDER = Holder(name="张三丰", id_number="11010519491231002X")
+
+
+async def _offer(live: LiveHall, holder: Holder = HOLDER) -> ev.CardRead:
+    seen: list[ev.CardRead] = []
+    sub = live.svc.bus.subscribe("test.card", lambda e: seen.append(e) if isinstance(e, ev.CardRead) else None)
+    await live.svc.card_read("k1", holder)
+    await live.svc.bus.drain()
+    await live.svc.bus.unsubscribe(sub)
+    assert len(seen) == 1
+    return seen[0]
+
+
+async def test_two_concurrent_redemptions_of_one_offer_give_one_ticket(
+    hall_factory: HallFactory, clock: FakeClock
+) -> None:
+    live: LiveHall = await hall_factory(clock=clock, **KIOSK)
+    read = await _offer(live)
+    body = {"offer": read.offer, "category": "A"}
+    r1, r2 = await asyncio.gather(
+        live.client.post("/api/v1/tickets", json=body, headers=live.auth("kiosk")),
+        live.client.post("/api/v1/tickets", json=body, headers=live.auth("kiosk")),
+    )
+    statuses = sorted([r1.status_code, r2.status_code])
+    assert statuses == [201, 422], (r1.text, r2.text)
+    refused = r1 if r1.status_code == 422 else r2
+    assert refused.json()["code"] == "offer_expired"
+    issued = await live.svc.store.tickets(day=live.svc.q.day, state=None, category=None, limit=50)
+    assert [t.number for t in issued] == ["A001"]
+
+
+async def test_retried_redemption_with_the_same_key_returns_the_same_ticket(
+    hall_factory: HallFactory, clock: FakeClock
+) -> None:
+    live: LiveHall = await hall_factory(clock=clock, **KIOSK)
+    read = await _offer(live)
+    body = {"offer": read.offer, "category": "A"}
+    headers = live.auth("kiosk") | {"Idempotency-Key": "swipe-1"}
+    first = await live.client.post("/api/v1/tickets", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert "Idempotent-Replayed" not in first.headers
+    again = await live.client.post("/api/v1/tickets", json=body, headers=headers)  # the first answer was lost
+    assert again.status_code == 201, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    a: dict[str, Any] = first.json()
+    b: dict[str, Any] = again.json()
+    assert (b["id"], b["number"], b["qr"]) == (a["id"], a["number"], a["qr"])
+    issued = await live.svc.store.tickets(day=live.svc.q.day, state=None, category=None, limit=50)
+    assert [t.number for t in issued] == ["A001"]
+
+
+async def test_concurrent_redemptions_with_one_key_give_one_ticket_twice(
+    hall_factory: HallFactory, clock: FakeClock
+) -> None:
+    live: LiveHall = await hall_factory(clock=clock, **KIOSK)
+    read = await _offer(live)
+    body = {"offer": read.offer, "category": "B"}
+    headers = live.auth("kiosk") | {"Idempotency-Key": "swipe-2"}
+    r1, r2 = await asyncio.gather(
+        live.client.post("/api/v1/tickets", json=body, headers=headers),
+        live.client.post("/api/v1/tickets", json=body, headers=headers),
+    )
+    assert (r1.status_code, r2.status_code) == (201, 201), (r1.text, r2.text)
+    assert r1.json()["number"] == r2.json()["number"] == "B001"
+
+
+async def test_a_refused_redemption_keeps_the_offer_for_another_category(
+    hall_factory: HallFactory, clock: FakeClock
+) -> None:
+    live: LiveHall = await hall_factory(clock=clock, queue={"per_id_daily_limit": 1}, **KIOSK)
+    await live.svc.issue("A", holder=HOLDER, channel="kiosk", kiosk="k1")
+    read = await _offer(live)
+    r = await live.client.post(
+        "/api/v1/tickets", json={"offer": read.offer, "category": "A"}, headers=live.auth("kiosk")
+    )
+    assert r.status_code == 422 and r.json()["code"] == "id_limit_reached", r.text
+    r = await live.client.post(
+        "/api/v1/tickets", json={"offer": read.offer, "category": "B"}, headers=live.auth("kiosk")
+    )
+    assert r.status_code == 201 and r.json()["number"] == "B001", r.text
