@@ -135,7 +135,12 @@ class DeviceManager:
             self._spawn(self._card_read(kiosk.id, card), f"{dev.id}.card")
 
         reader = IdCardReader(
-            dev.id, self._port(dev), on_card=on_card, on_health=self._health(dev), baudrate=dev.baudrate or 115200
+            dev.id,
+            self._port(dev),
+            on_card=on_card,
+            on_health=self._health(dev),
+            baudrate=dev.baudrate or 115200,
+            dedupe_seconds=self.cfg.queue.card_dedupe_seconds,
         )
         self._run(dev, reader)
 

@@ -53,7 +53,15 @@ from hallctl.engine.model import (
     Ticket,
     WindowStatus,
 )
-from hallctl.engine.policy import age_on, announcement, business_day, choose_next, is_open, waiting_ahead
+from hallctl.engine.policy import (
+    age_on,
+    announcement,
+    business_day,
+    choose_next,
+    elderly,
+    is_open,
+    waiting_ahead,
+)
 from hallctl.engine.queue import CategoryDay, HallQueue, TicketTable
 
 __all__ = [
@@ -83,6 +91,7 @@ __all__ = [
     "cancel",
     "check_in",
     "choose_next",
+    "elderly",
     "evaluate",
     "finish",
     "is_open",

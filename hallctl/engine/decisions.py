@@ -20,7 +20,7 @@ from hallctl.engine.model import (
     Ticket,
     WindowStatus,
 )
-from hallctl.engine.policy import age_on, announcement, business_day, is_open, waiting_ahead
+from hallctl.engine.policy import announcement, business_day, elderly, is_open, waiting_ahead
 from hallctl.engine.queue import HallQueue
 from hallctl.errors import Conflict, NotFound, Refused
 
@@ -89,12 +89,7 @@ def issue(q: HallQueue, cfg: Config, req: IssueRequest, now: datetime) -> Decisi
     reason: str | None = None
     if req.priority == "green":
         priority, reason = "green", req.priority_reason or "green_channel"
-    elif (
-        cfg.queue.auto_elderly_priority
-        and req.holder is not None
-        and req.holder.birth is not None
-        and age_on(req.holder.birth, now.astimezone(cfg.hall.tz).date()) >= cfg.queue.elderly_age
-    ):
+    elif elderly(req.holder, now, cfg):
         priority, reason = "green", "elderly"
     d = Decision(at=now)
     t = _new_ticket(

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from hallctl.config import CategoryConfig, Config, OpeningSpan, WindowConfig
-from hallctl.engine.model import Ticket, WindowStatus
+from hallctl.engine.model import Holder, Ticket, WindowStatus
 from hallctl.engine.queue import HallQueue
 
 # ---- time -------------------------------------------------------------------
@@ -34,6 +34,18 @@ def age_on(birth: date, today: date) -> int:
     if (today.month, today.day) < (birth.month, birth.day):
         years -= 1
     return years
+
+
+def elderly(holder: Holder | None, now: datetime, cfg: Config) -> bool:
+    """Whether this card holder gets the green channel for age: the one rule for the kiosk and the ticket.
+
+    Age in full years on the hall's local date is at least ``queue.elderly_age``, and
+    ``queue.auto_elderly_priority`` is on. The kiosk's 绿色通道 badge (``CardRead.elderly``)
+    and the issued ticket's priority both come from here, so they cannot disagree.
+    """
+    if not cfg.queue.auto_elderly_priority or holder is None or holder.birth is None:
+        return False
+    return age_on(holder.birth, now.astimezone(cfg.hall.tz).date()) >= cfg.queue.elderly_age
 
 
 def announcement(number: str, window: int) -> tuple[str, str]:

@@ -72,7 +72,6 @@ class HallService:
         self._offers: dict[str, CardOffer] = {}
         self._idem_locks: dict[str, asyncio.Lock] = {}
         self._recent_calls: dict[str, collections.deque[datetime]] = {}
-        self._recent_cards: dict[tuple[str, str], datetime] = {}
         self.devices: dict[str, ev.DeviceState] = {}
         self.sensors: dict[str, ev.SensorState] = {}
         self.sensor_at: dict[str, datetime] = {}
@@ -470,20 +469,7 @@ class HallService:
         if kiosk is None:
             raise NotFound("unknown_kiosk", f"no kiosk {kiosk_id}")
         now = self.clock()
-        key = (kiosk_id, id_hash(self._id_secret, holder.id_number))
-        last = self._recent_cards.get(key)
-        if last is not None and (now - last).total_seconds() < self.cfg.queue.card_dedupe_seconds:
-            return None
-        self._recent_cards[key] = now
-        self._recent_cards = {
-            k: v
-            for k, v in self._recent_cards.items()
-            if (now - v).total_seconds() < max(60.0, self.cfg.queue.card_dedupe_seconds)
-        }
-        elderly = (
-            holder.birth is not None
-            and engine.age_on(holder.birth, now.astimezone(self.cfg.hall.tz).date()) >= self.cfg.queue.elderly_age
-        )
+        # De-duplication of repeated reads is the reader driver's (queue.card_dedupe_seconds).
         offer = secrets.token_urlsafe(12)
         self._offers = {k: o for k, o in self._offers.items() if o.expires > now}
         self._offers[offer] = CardOffer(
@@ -501,7 +487,7 @@ class HallService:
                 holder=mask_name(holder.name),
                 id_masked=mask_id(holder.id_number),
                 card_type=card_type,
-                elderly=elderly,
+                elderly=engine.elderly(holder, now, self.cfg),
                 offer=offer,
                 categories=open_cats,
             )

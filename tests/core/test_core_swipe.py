@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from conftest import HallFactory
@@ -92,3 +93,41 @@ async def test_a_refused_redemption_keeps_the_offer_for_another_category(
         "/api/v1/tickets", json={"offer": read.offer, "category": "B"}, headers=live.auth("kiosk")
     )
     assert r.status_code == 201 and r.json()["number"] == "B001", r.text
+
+
+async def _swipe_and_issue(live: LiveHall, holder: Holder) -> tuple[bool, str]:
+    read = await _offer(live, holder)
+    out = await live.svc.issue_from_offer(read.offer, "A")
+    return read.elderly, out.ticket.priority
+
+
+async def test_card_read_elderly_flag_and_ticket_priority_agree_at_the_age_boundary(
+    hall_factory: HallFactory, clock: FakeClock
+) -> None:
+    """elderly_age 65: 65 today is elderly on the kiosk and green on the ticket; one day short is neither."""
+    live: LiveHall = await hall_factory(clock=clock, queue={"elderly_age": 65}, **KIOSK)
+    today = clock().astimezone(live.svc.cfg.hall.tz).date()
+    birthday = today.replace(year=today.year - 65)
+    exactly = Holder(name="王老五", id_number="110105196111230019", birth=birthday)
+    short = Holder(name="赵六", id_number="110105196111240014", birth=birthday + timedelta(days=1))
+    assert await _swipe_and_issue(live, exactly) == (True, "green")
+    assert await _swipe_and_issue(live, short) == (False, "normal")
+
+
+async def test_without_auto_elderly_priority_the_kiosk_does_not_promise_the_green_channel(
+    hall_factory: HallFactory, clock: FakeClock
+) -> None:
+    """The kiosk's 绿色通道 badge (CardRead.elderly) and the ticket's priority come from one rule."""
+    live: LiveHall = await hall_factory(clock=clock, queue={"elderly_age": 65, "auto_elderly_priority": False}, **KIOSK)
+    old = Holder(name="王老五", id_number="11010519491231002X", birth=clock().date().replace(year=1949))
+    assert await _swipe_and_issue(live, old) == (False, "normal")
+
+
+async def test_the_service_leaves_card_de_duplication_to_the_reader(
+    hall_factory: HallFactory, clock: FakeClock
+) -> None:
+    """The reader driver de-duplicates (queue.card_dedupe_seconds); a read it reports is always offered."""
+    live: LiveHall = await hall_factory(clock=clock, **KIOSK)
+    first = await _offer(live)
+    second = await _offer(live)
+    assert first.offer != second.offer

@@ -52,8 +52,11 @@ class Watch:
 ALL_KINDS = ("idcard", "printer", "led_bus", "evalpad", "badge", "modbus_sensor")
 
 
-def hall_config(tmp: Path, *, keep_kinds: tuple[str, ...] = ALL_KINDS) -> config.Config:
+def hall_config(
+    tmp: Path, *, keep_kinds: tuple[str, ...] = ALL_KINDS, queue: dict[str, Any] | None = None
+) -> config.Config:
     raw: dict[str, Any] = tomllib.loads(DEMO_TOML)
+    raw.setdefault("queue", {}).update(queue or {})
     raw["hall"]["id"] = "devtest"
     raw["store"] = {"path": str(tmp / "hall.db")}
     raw["api"] = {"port": 0}
@@ -291,3 +294,37 @@ async def test_logs_never_carry_full_name_id_number_or_address(hall: Hall, caplo
             assert secret not in line, f"personal data in log line: {line[:80]}"
     for c in (kiosk, window1):
         await c.aclose()
+
+
+@pytest.mark.parametrize(("dedupe", "reads"), [(0.0, 2), (600.0, 1)])
+async def test_the_configured_card_dedupe_window_is_honoured(tmp_path: Path, dedupe: float, reads: int) -> None:
+    """queue.card_dedupe_seconds reaches the reader: the same card again is a new swipe only outside the window."""
+    from drivers.sim.idcard import SAMPLE_CARDS
+
+    h = Hall(
+        hall_config(tmp_path, keep_kinds=("idcard", "printer"), queue={"card_dedupe_seconds": dedupe}),
+        state_dir=tmp_path,
+    )
+    await h.start()
+    try:
+        watch = Watch(h)
+        await device_state(watch, h, "idr-k1", "ok")
+        sim = h.sims["idr-k1"]
+        card = SAMPLE_CARDS["young"]
+        sim.present(card)
+        await watch.wait(lambda e: isinstance(e, ev.CardRead) and e.kiosk == "k1")
+        sim.remove()
+        sim.present(card)
+        if reads == 2:
+            await watch.wait(
+                lambda e: isinstance(e, ev.CardRead) and sum(isinstance(x, ev.CardRead) for x in watch.events) == 2
+            )
+        else:
+            from drivers.idcard import Command
+
+            async with asyncio.timeout(10):  # the reader read the card again, and reported nothing
+                await sim.wait_received(Command.READ, 2)
+            await h.bus.drain()
+        assert sum(1 for e in watch.events if isinstance(e, ev.CardRead)) == reads
+    finally:
+        await h.stop()
