@@ -21,6 +21,7 @@ Ordering policy (docs/queue-policy.md has the prose):
 
 from hallctl.engine.decisions import (
     IssueRequest,
+    Signer,
     book,
     call_next,
     call_ticket,
@@ -33,6 +34,7 @@ from hallctl.engine.decisions import (
     overdue,
     pause,
     recall,
+    reprint,
     rollover,
     sign_in,
     start,
@@ -60,6 +62,7 @@ from hallctl.engine.policy import (
     choose_next,
     elderly,
     is_open,
+    print_job,
     waiting_ahead,
 )
 from hallctl.engine.queue import CategoryDay, HallQueue, TicketTable
@@ -79,6 +82,7 @@ __all__ = [
     "IssueRequest",
     "LogRow",
     "Priority",
+    "Signer",
     "Ticket",
     "TicketTable",
     "WindowStatus",
@@ -99,7 +103,9 @@ __all__ = [
     "no_show",
     "overdue",
     "pause",
+    "print_job",
     "recall",
+    "reprint",
     "rollover",
     "sign_in",
     "start",

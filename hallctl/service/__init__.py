@@ -269,17 +269,21 @@ class HallService:
         )
 
         def idem(d: Decision) -> tuple[str, int, str]:
-            t, ahead = d.result
+            t, ahead, qr = d.result
             assert idempotency_key is not None and render is not None
-            status, body = render(IssueOutcome(t, ahead, self.qr.sign(t.id)))
+            status, body = render(IssueOutcome(t, ahead, qr))
             return idempotency_key, status, json.dumps({"ticket_id": t.id, "body": body}, ensure_ascii=False)
 
         d = await self.run(
-            lambda q, now: engine.issue(q, self.cfg, req, now),
+            lambda q, now: engine.issue(q, self.cfg, req, now, sign=self._sign),
             idempotency=idem if idempotency_key is not None and render is not None else None,
         )
-        t, ahead = d.result
-        return IssueOutcome(t, ahead, self.qr.sign(t.id))
+        t, ahead, qr = d.result
+        return IssueOutcome(t, ahead, qr)
+
+    def _sign(self, ticket_id: str, at: datetime) -> str:
+        """The QR signer the engine is given: the token is signed once, in the decision."""
+        return self.qr.sign(ticket_id, now=at.timestamp())
 
     async def _replay(self, body: str) -> IssueOutcome:
         data = json.loads(body)
@@ -457,9 +461,9 @@ class HallService:
         return result
 
     async def check_in(self, code: str, kiosk: str | None = None) -> IssueOutcome:
-        d = await self.run(lambda q, now: engine.check_in(q, self.cfg, code, now, kiosk))
-        t, ahead = d.result
-        return IssueOutcome(t, ahead, self.qr.sign(t.id))
+        d = await self.run(lambda q, now: engine.check_in(q, self.cfg, code, now, kiosk, sign=self._sign))
+        t, ahead, qr = d.result
+        return IssueOutcome(t, ahead, qr)
 
     # ---- kiosks and cards -----------------------------------------------------------------------
 
@@ -539,14 +543,20 @@ class HallService:
             raise
 
     async def reprint(self, ticket_id: str, kiosk: str | None) -> Ticket:
-        t = await self.ticket(ticket_id)
-        target = kiosk or t.kiosk
-        if target is None or self.cfg.kiosk_by_id(target) is None:
-            raise Refused("no_printer", "this ticket was not issued at a kiosk; name the kiosk to print at")
-        self.bus.publish(ev.PrintRequested(at=self.clock(), ticket_id=t.id, kiosk=target))
-        return t
+        """Print a ticket again: an engine decision (logged), whose print job carries a fresh QR token."""
+        t = await self.ticket(ticket_id)  # memory first, the store for older tickets
+        return await self._ticket_of(lambda q, now: engine.reprint(q, self.cfg, t, kiosk, now, self._sign))
 
-    def kiosk_notice(self, kiosk: str, code: str, message: str, message_en: str, ticket: Ticket | None = None) -> None:
+    def kiosk_notice(
+        self,
+        kiosk: str,
+        code: str,
+        message: str,
+        message_en: str,
+        *,
+        ticket_id: str | None = None,
+        number: str | None = None,
+    ) -> None:
         self.bus.publish(
             ev.KioskNotice(
                 at=self.clock(),
@@ -554,8 +564,8 @@ class HallService:
                 code=code,
                 message=message,
                 message_en=message_en,
-                ticket_id=ticket.id if ticket else None,
-                number=ticket.number if ticket else None,
+                ticket_id=ticket_id,
+                number=number,
             )
         )
 

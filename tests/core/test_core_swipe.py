@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from conftest import HallFactory
 from core_helpers import FakeClock, LiveHall
 
 from hallctl import events as ev
 from hallctl.engine import Holder
 
+HallFactory = Callable[..., Any]
 KIOSK = {"kiosk": [{"id": "k1", "categories": ["A", "B"]}]}
 HOLDER = Holder(name="张三丰", id_number="11010519491231002X")
 
@@ -131,3 +132,35 @@ async def test_the_service_leaves_card_de_duplication_to_the_reader(
     first = await _offer(live)
     second = await _offer(live)
     assert first.offer != second.offer
+
+
+async def test_a_kiosk_issue_carries_one_print_job_with_the_answered_count_and_token(
+    hall_factory: HallFactory, clock: FakeClock
+) -> None:
+    live: LiveHall = await hall_factory(clock=clock, **KIOSK)
+    jobs: list[ev.PrintRequested] = []
+    live.svc.bus.subscribe("test.print", lambda e: jobs.append(e) if isinstance(e, ev.PrintRequested) else None)
+    await live.svc.issue("A", channel="kiosk", kiosk="k1")
+    r = await live.client.post("/api/v1/tickets", json={"category": "A", "kiosk": "k1"}, headers=live.auth("kiosk"))
+    assert r.status_code == 201, r.text
+    await live.svc.bus.drain()
+    answer = r.json()
+    job = jobs[-1].job
+    assert (job.number, job.waiting_ahead, job.qr) == (answer["number"], answer["waiting_ahead"], answer["qr"])
+    assert len(jobs) == 2
+
+
+async def test_reprint_is_a_logged_decision_with_its_own_print_job(hall_factory: HallFactory, clock: FakeClock) -> None:
+    live: LiveHall = await hall_factory(clock=clock, **KIOSK)
+    jobs: list[ev.PrintRequested] = []
+    live.svc.bus.subscribe("test.print", lambda e: jobs.append(e) if isinstance(e, ev.PrintRequested) else None)
+    t = (await live.svc.issue("A", channel="api")).ticket  # not at a kiosk: nothing printed
+    await live.svc.bus.drain()
+    assert jobs == []
+    r = await live.client.post(f"/api/v1/tickets/{t.id}/reprint", json={"kiosk": "k1"}, headers=live.auth("guide"))
+    assert r.status_code == 202, r.text
+    await live.svc.bus.drain()
+    assert [(j.kiosk, j.job.number) for j in jobs] == [("k1", "A001")]
+    assert live.svc.qr.verify(jobs[0].job.qr) == t.id
+    log = (await live.client.get(f"/api/v1/tickets/{t.id}", headers=live.auth("admin"))).json()["events"]
+    assert "reprinted" in [row["kind"] for row in log], log

@@ -328,3 +328,38 @@ async def test_the_configured_card_dedupe_window_is_honoured(tmp_path: Path, ded
         assert sum(1 for e in watch.events if isinstance(e, ev.CardRead)) == reads
     finally:
         await h.stop()
+
+
+async def test_printed_ticket_is_the_issue_decisions_job_and_the_printer_never_asks_the_service(
+    hall: Hall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slip shows what POST /tickets answered (waiting count, QR token); the printer sink reads no ticket."""
+    asked: list[str] = []
+
+    async def no_lookup(ticket_id: str) -> Any:
+        asked.append(ticket_id)
+        raise AssertionError("the printer sink must not call back upstream for the ticket")
+
+    monkeypatch.setattr(hall.service, "ticket", no_lookup)
+    watch = Watch(hall)
+    await device_state(watch, hall, "prn-k1", "ok")
+    kiosk = await client(hall, "kiosk")
+    answers = []
+    for _ in range(2):
+        r = await kiosk.post("/api/v1/tickets", json={"category": "A", "kiosk": "k1"})
+        assert r.status_code == 201, r.text
+        answers.append(r.json())
+    await watch.wait(
+        lambda e: (
+            isinstance(e, ev.KioskNotice)
+            and sum(isinstance(x, ev.KioskNotice) and x.code == "printed" for x in watch.events) == 2
+        )
+    )
+    printed = hall.sims["prn-k1"].tickets
+    assert [a["waiting_ahead"] for a in answers] == [0, 1]
+    for answer, slip in zip(answers, printed, strict=True):
+        assert answer["number"] in slip.text_lines
+        assert f"您前面还有 {answer['waiting_ahead']} 人等候" in slip.text_lines
+        assert zbar(Path(slip.png_path)) == answer["qr"]
+    assert asked == []
+    await kiosk.aclose()
