@@ -222,23 +222,29 @@ def _call(cfg: Config, d: Decision, w: WindowStatus, t: Ticket, now: datetime, *
         end_reason=None,
     )
     d.tickets.append(called)
-    text, text_en = announcement(called.number, w.number)
     d.log.append(LogRow("recalled" if recall else "called", t.id, w.number, {"number": t.number, "recall": recall}))
-    d.events.append(
-        ev.TicketCalled(
-            at=now,
-            ticket_id=t.id,
-            number=t.number,
-            category=t.category,
-            window=w.number,
-            window_name=wcfg.name or f"{w.number}号窗口",
-            recall=recall,
-            announcement=text,
-            announcement_en=text_en,
-        )
-    )
+    d.events.append(called_event(cfg, called, wcfg, recall, now))
     d.result = called
     return dataclasses.replace(w, current=t.id)
+
+
+def called_event(cfg: Config, t: Ticket, wcfg: WindowConfig, recall: int, at: datetime) -> ev.TicketCalled:
+    """The call of ``t`` at ``wcfg``, with its announcement (zh and en) built here, once.
+
+    Screens, MQTT and the voice endpoint all say and show this event's text.
+    """
+    text, text_en = announcement(t.number, wcfg.number)
+    return ev.TicketCalled(
+        at=at,
+        ticket_id=t.id,
+        number=t.number,
+        category=t.category,
+        window=wcfg.number,
+        window_name=wcfg.name or f"{wcfg.number}号窗口",
+        recall=recall,
+        announcement=text,
+        announcement_en=text_en,
+    )
 
 
 def call_next(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -112,9 +111,6 @@ class ClimateBody(BaseModel):
 class ReprintBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kiosk: str | None = None
-
-
-_NUMBER_RE = re.compile(r"^[A-Z]{1,3}\d{2,5}$")
 
 
 async def principal(
@@ -422,13 +418,20 @@ def create_app(deps: ApiDeps) -> FastAPI:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @api.get("/voice/call.wav")
-    async def voice(p: Auth, number: str, window: Annotated[int, Query(ge=1, le=9999)]) -> FileResponse:
-        if not _NUMBER_RE.match(number):
-            raise Refused("bad_number", "not a ticket number")
+    @api.get("/calls")
+    async def calls(p: Auth, limit: Annotated[int, Query(ge=1, le=300)] = 9) -> list[dict[str, Any]]:
+        """Recent calls (latest per ticket, newest first) with their announcements, as the events said them."""
+        return [e.to_dict() for e in svc.recent_calls(limit)]
+
+    @api.get("/voice/{ticket_id}.wav")
+    async def voice(ticket_id: str, p: Auth) -> FileResponse:
+        """The announcement of this ticket's latest call; only calls that happened are rendered."""
+        call = svc.last_call(ticket_id)
+        if call is None:
+            raise NotFound("not_called", f"ticket {ticket_id} has not been called")
         if deps.voice_dir is None:
             raise NotFound("voice_disabled", "voice rendering is not configured")
-        path = await render_voice(deps.voice_dir, f"请{number}号到{window}号窗口办理")
+        path = await render_voice(deps.voice_dir, call.announcement)
         return FileResponse(path, media_type="audio/wav")
 
     app.include_router(api)

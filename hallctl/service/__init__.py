@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 RATE_WINDOW = timedelta(minutes=30)  # how far back the call rate for wait estimates looks
+CALL_RECORD = 300  # recent calls kept (latest per ticket) for the voice endpoint and screens catching up
 
 
 def utcnow() -> datetime:
@@ -72,6 +73,7 @@ class HallService:
         self._offers: dict[str, CardOffer] = {}
         self._idem_locks: dict[str, asyncio.Lock] = {}
         self._recent_calls: dict[str, collections.deque[datetime]] = {}
+        self._calls: collections.OrderedDict[str, ev.TicketCalled] = collections.OrderedDict()
         self.devices: dict[str, ev.DeviceState] = {}
         self.sensors: dict[str, ev.SensorState] = {}
         self.sensor_at: dict[str, datetime] = {}
@@ -88,6 +90,7 @@ class HallService:
             qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600, clock=lambda: self.clock().timestamp()
         )
         self.q = await self.store.load_queue(engine.business_day(self.clock(), self.cfg))
+        await self._load_calls()
         async with self._lock:
             await self._rollover()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="hallctl.service.housekeeping"))
@@ -140,8 +143,10 @@ class HallService:
                 self._arm_evaluation_timeout(e.window, e.ticket_id)
             if isinstance(e, ev.EvaluationRecorded):
                 self._disarm_evaluation_timeout(e.window)
-            if isinstance(e, ev.TicketCalled) and e.recall == 0:
-                self._recent_calls.setdefault(e.category, collections.deque()).append(e.at)
+            if isinstance(e, ev.TicketCalled):
+                self._remember_call(e)
+                if e.recall == 0:
+                    self._recent_calls.setdefault(e.category, collections.deque()).append(e.at)
         cats = d.touched_categories()
         windows = d.touched_windows() | {t.window for t in d.tickets if t.window is not None}
         for cat in sorted(cats):
@@ -149,6 +154,34 @@ class HallService:
         for w in sorted(windows):
             if self.cfg.window_by_number(w) is not None:
                 self.bus.publish(self.window_state(w))
+
+    # ---- calls: the announcement of each call, as its event said it -------------------------
+
+    def _remember_call(self, e: ev.TicketCalled) -> None:
+        self._calls.pop(e.ticket_id, None)
+        self._calls[e.ticket_id] = e
+        while len(self._calls) > CALL_RECORD:
+            self._calls.popitem(last=False)
+
+    async def _load_calls(self) -> None:
+        """After a restart: today's calls, rebuilt by the engine from the stored tickets."""
+        called = [
+            t
+            for t in await self.store.tickets(day=self.q.day, limit=5000)
+            if t.called_at is not None and t.window is not None
+        ]
+        for t in sorted(called, key=lambda t: t.called_at or t.issued_at)[-CALL_RECORD:]:
+            wcfg = self.cfg.window_by_number(t.window) if t.window is not None else None
+            if wcfg is not None and t.called_at is not None:
+                self._remember_call(engine.called_event(self.cfg, t, wcfg, t.recalls, t.called_at))
+
+    def last_call(self, ticket_id: str) -> ev.TicketCalled | None:
+        """The latest call of this ticket (its announcement text), or None if it was never called."""
+        return self._calls.get(ticket_id)
+
+    def recent_calls(self, limit: int = 9) -> list[ev.TicketCalled]:
+        """The latest call of each recently called ticket, newest first."""
+        return list(reversed(self._calls.values()))[:limit]
 
     # ---- derived state -------------------------------------------------------------------
 
