@@ -35,6 +35,8 @@ class Event:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
@@ -170,12 +172,40 @@ class KioskNotice(Event):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PrintJob:
+    """One paper ticket, laid out by the decision that issued (or reprinted) it.
+
+    ``waiting_ahead`` is the count the kiosk was answered with and ``qr`` the token the
+    API answered with (signed once), so the slip cannot disagree with the screen. The
+    printer sink only maps this onto its driver; it never asks the service for data.
+    ``holder_masked`` is set only when ``privacy.print_masked_name`` allows it.
+    """
+
+    ticket_id: str
+    hall_name: str
+    category_name: str
+    number: str
+    waiting_ahead: int
+    issued_at: datetime  # hall-local wall-clock time, printed as is
+    qr: str
+    holder_masked: str | None = None
+    window_hint: str | None = None
+    priority_label: str | None = None
+    footer: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class PrintRequested(Event):
-    """Print (or reprint) a ticket at a kiosk's printer."""
+    """Print (or reprint) a ticket at a kiosk's printer.
+
+    Internal: it carries the QR token, so it never leaves the process (not on MQTT,
+    not on the SSE/WebSocket streams).
+    """
 
     wire_name: ClassVar[str] = "print_requested"
     ticket_id: str
     kiosk: str
+    job: PrintJob
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -277,11 +277,17 @@ async def issue_ticket(
             "绿色通道需由导办或窗口人员办理",
             "only a guide or clerk can grant the green channel",
         )
-    if a.offer:
-        return await svc.issue_from_offer(a.offer, a.category)
 
     def render(o: IssueOutcome) -> tuple[int, dict[str, Any]]:
         return 201, ticket_view(o.ticket, waiting_ahead=o.waiting_ahead, qr=o.qr)
+
+    if a.offer:
+        return await svc.issue_from_offer(
+            a.offer,
+            a.category,
+            idempotency_key=idempotency_key,
+            render=render if idempotency_key is not None else None,
+        )
 
     return await svc.issue(
         a.category,
@@ -336,8 +342,9 @@ async def _issue(ctx: HallContext, a: IssueArgs, c: Call) -> dict[str, Any]:
     key = c.idempotency_key
     if key is not None and not (1 <= len(key) <= 128):
         raise Refused("bad_idempotency_key", "Idempotency-Key must be 1..128 characters")
-    # A swipe's offer is single-use already; otherwise the key is scoped to the token that sent it.
-    scoped = f"{p.token_id}:{key}" if key is not None and not a.offer else None
+    # The key is scoped to the token that sent it; it covers swipe (offer) issues too, so a kiosk
+    # that retries after a lost answer gets its ticket back instead of offer_expired.
+    scoped = f"{p.token_id}:{key}" if key is not None else None
     out = await issue_ticket(svc, a, p, idempotency_key=scoped)
     c.replayed = out.replayed
     return {"ticket": issued_view(svc, out)}

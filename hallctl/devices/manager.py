@@ -2,7 +2,7 @@
 
 Drivers report to the service (a card was read, a key pressed, a badge shown,
 a device changed health); bus events drive the drivers (a call goes to the LED
-display, an issued ticket to the kiosk's printer, a finished ticket to the
+display, an issue decision's print job to the kiosk's printer, a finished ticket to the
 window's pad). Devices never call each other. Each driver runs in its own named
 task, and a device that fails only marks itself offline: the queue keeps going.
 
@@ -30,12 +30,11 @@ from drivers.led import DisplayRejected, LedBus
 from hallctl import events as ev
 from hallctl.config import DeviceConfig
 from hallctl.context import HallContext
-from hallctl.engine import Holder, Ticket
+from hallctl.engine import Holder
 from hallctl.errors import HallctlError
 
 log = logging.getLogger(__name__)
 
-PRIORITY_LABELS = {"green": "绿色通道", "appointment": "预约"}
 PRINTER_NOTICES = {
     "paper_out": (
         "打印机缺纸，号票已登记，请到导办台补打",
@@ -135,7 +134,12 @@ class DeviceManager:
             self._spawn(self._card_read(kiosk.id, card), f"{dev.id}.card")
 
         reader = IdCardReader(
-            dev.id, self._port(dev), on_card=on_card, on_health=self._health(dev), baudrate=dev.baudrate or 115200
+            dev.id,
+            self._port(dev),
+            on_card=on_card,
+            on_health=self._health(dev),
+            baudrate=dev.baudrate or 115200,
+            dedupe_seconds=self.cfg.queue.card_dedupe_seconds,
         )
         self._run(dev, reader)
 
@@ -180,47 +184,41 @@ class DeviceManager:
         self._run(dev, printer)
 
         async def handle(e: ev.Event) -> None:
-            wanted = isinstance(e, ev.PrintRequested) or (
-                isinstance(e, ev.TicketIssued) and e.channel in ("kiosk", "appointment")
-            )
-            if wanted and isinstance(e, ev.TicketIssued | ev.PrintRequested) and e.kiosk in kiosks:
-                assert e.kiosk is not None
-                await self._print(printer, e.kiosk, e.ticket_id)
+            if isinstance(e, ev.PrintRequested) and e.kiosk in kiosks:
+                await self._print(printer, e.kiosk, e.job)
 
-        self._subs.append(self.svc.bus.subscribe(f"printer.{dev.id}", handle, (ev.TicketIssued, ev.PrintRequested)))
+        self._subs.append(self.svc.bus.subscribe(f"printer.{dev.id}", handle, (ev.PrintRequested,)))
 
-    def ticket_layout(self, t: Ticket) -> TicketPrint:
-        cat = self.cfg.category_by_prefix(t.category)
-        windows = [str(w.number) for w in self.cfg.window if t.category in w.categories]
-        hint = f"请到{'、'.join(windows[:6])}号窗口办理" if windows else None
+    @staticmethod
+    def ticket_print(job: ev.PrintJob) -> TicketPrint:
+        """The decision's print job, as the ESC/POS driver takes it (no lookups, no recomputing)."""
         return TicketPrint(
-            hall_name=self.cfg.hall.name,
-            category_name=cat.name if cat else t.category,
-            number=t.number,
-            waiting_ahead=self.svc.waiting_ahead(t),
-            holder_masked=t.holder_masked if self.cfg.privacy.print_masked_name else None,
-            issued_at=t.issued_at.astimezone(self.cfg.hall.tz),
-            qr_payload=self.svc.qr.sign(t.id),
-            footer="请留意叫号，过号请到导办台",
-            window_hint=hint,
-            priority_label=PRIORITY_LABELS.get(t.priority),
+            hall_name=job.hall_name,
+            category_name=job.category_name,
+            number=job.number,
+            waiting_ahead=job.waiting_ahead,
+            holder_masked=job.holder_masked,
+            issued_at=job.issued_at,
+            qr_payload=job.qr,
+            footer=job.footer,
+            window_hint=job.window_hint,
+            priority_label=job.priority_label,
         )
 
-    async def _print(self, printer: EscPosPrinter, kiosk: str, ticket_id: str) -> None:
-        ticket = await self.svc.ticket(ticket_id)  # memory first, the store for older tickets (reprints)
-        layout = self.ticket_layout(ticket)
+    async def _print(self, printer: EscPosPrinter, kiosk: str, job: ev.PrintJob) -> None:
+        which = {"ticket_id": job.ticket_id, "number": job.number}
         try:
-            await printer.print_ticket(layout)
+            await printer.print_ticket(self.ticket_print(job))
         except (PrinterNotReady, PrintIncomplete) as exc:
             reason = getattr(exc, "reason", exc.code)
             message, message_en = PRINTER_NOTICES.get(reason, DEFAULT_NOTICE)
-            log.warning("kiosk %s: ticket %s not printed: %s", kiosk, ticket.number, reason)
-            self.svc.kiosk_notice(kiosk, f"printer_{reason}", message, message_en, ticket)
+            log.warning("kiosk %s: ticket %s not printed: %s", kiosk, job.number, reason)
+            self.svc.kiosk_notice(kiosk, f"printer_{reason}", message, message_en, **which)
         except DeviceError as exc:
-            log.warning("kiosk %s: ticket %s not printed: %s", kiosk, ticket.number, exc.code)
-            self.svc.kiosk_notice(kiosk, "printer_offline", *DEFAULT_NOTICE, ticket)
+            log.warning("kiosk %s: ticket %s not printed: %s", kiosk, job.number, exc.code)
+            self.svc.kiosk_notice(kiosk, "printer_offline", *DEFAULT_NOTICE, **which)
         else:
-            self.svc.kiosk_notice(kiosk, "printed", "请取走号票", "please take your ticket", ticket)
+            self.svc.kiosk_notice(kiosk, "printed", "请取走号票", "please take your ticket", **which)
 
     # ---- LED window displays ---------------------------------------------------------------
 

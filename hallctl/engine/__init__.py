@@ -21,9 +21,11 @@ Ordering policy (docs/queue-policy.md has the prose):
 
 from hallctl.engine.decisions import (
     IssueRequest,
+    Signer,
     book,
     call_next,
     call_ticket,
+    called_event,
     cancel,
     cancel_appointment,
     check_in,
@@ -34,6 +36,7 @@ from hallctl.engine.decisions import (
     overdue,
     pause,
     recall,
+    reprint,
     rollover,
     sign_in,
     start,
@@ -55,7 +58,16 @@ from hallctl.engine.model import (
     WindowStatus,
     waiting_time,
 )
-from hallctl.engine.policy import age_on, announcement, business_day, choose_next, is_open, waiting_ahead
+from hallctl.engine.policy import (
+    age_on,
+    announcement,
+    business_day,
+    choose_next,
+    elderly,
+    is_open,
+    print_job,
+    waiting_ahead,
+)
 from hallctl.engine.queue import CategoryDay, HallQueue, TicketTable
 
 __all__ = [
@@ -73,6 +85,7 @@ __all__ = [
     "IssueRequest",
     "LogRow",
     "Priority",
+    "Signer",
     "Ticket",
     "TicketTable",
     "WindowStatus",
@@ -82,10 +95,12 @@ __all__ = [
     "business_day",
     "call_next",
     "call_ticket",
+    "called_event",
     "cancel",
     "cancel_appointment",
     "check_in",
     "choose_next",
+    "elderly",
     "evaluate",
     "finish",
     "is_open",
@@ -93,7 +108,9 @@ __all__ = [
     "no_show",
     "overdue",
     "pause",
+    "print_job",
     "recall",
+    "reprint",
     "rollover",
     "sign_in",
     "start",

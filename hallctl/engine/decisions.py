@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,11 +22,23 @@ from hallctl.engine.model import (
     WindowStatus,
     waiting_time,
 )
-from hallctl.engine.policy import age_on, announcement, business_day, is_open, waiting_ahead
+from hallctl.engine.policy import (
+    announcement,
+    business_day,
+    elderly,
+    is_open,
+    print_job,
+    waiting_ahead,
+)
 from hallctl.engine.queue import HallQueue
 from hallctl.errors import Conflict, NotFound, Refused
 
 # ---- commands -------------------------------------------------------------------
+
+Signer = Callable[[str, datetime], str]
+"""Signs a ticket's QR token at a given time (HMAC with an explicit time: pure). The service passes it in."""
+
+PRINTED_CHANNELS = ("kiosk", "appointment")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,7 +87,12 @@ def _new_ticket(q: HallQueue, cfg: Config, d: Decision, cat: CategoryConfig, now
     )
 
 
-def issue(q: HallQueue, cfg: Config, req: IssueRequest, now: datetime) -> Decision:
+def issue(q: HallQueue, cfg: Config, req: IssueRequest, now: datetime, sign: Signer | None = None) -> Decision:
+    """Issue a ticket. The result is ``(ticket, waiting_ahead, qr)``; ``qr`` is ``""`` without a signer.
+
+    At a kiosk the decision also carries the one print job (``PrintRequested``, for its printer),
+    with the same count ahead and the same QR token as the result.
+    """
     cat = _category(cfg, req.category)
     if not req.ignore_hours and not is_open(cat, now, cfg):
         raise Refused("category_closed", f"{cat.name} is closed now", f"{cat.name_en or cat.prefix} is closed now")
@@ -90,12 +108,7 @@ def issue(q: HallQueue, cfg: Config, req: IssueRequest, now: datetime) -> Decisi
     reason: str | None = None
     if req.priority == "green":
         priority, reason = "green", req.priority_reason or "green_channel"
-    elif (
-        cfg.queue.auto_elderly_priority
-        and req.holder is not None
-        and req.holder.birth is not None
-        and age_on(req.holder.birth, now.astimezone(cfg.hall.tz).date()) >= cfg.queue.elderly_age
-    ):
+    elif elderly(req.holder, now, cfg):
         priority, reason = "green", "elderly"
     d = Decision(at=now)
     t = _new_ticket(
@@ -111,10 +124,12 @@ def issue(q: HallQueue, cfg: Config, req: IssueRequest, now: datetime) -> Decisi
         holder_masked=req.holder_masked,
         id_hash=req.id_hash,
     )
-    return _finish_issue(q, d, t, req.holder)
+    return _finish_issue(q, cfg, d, t, req.holder, sign)
 
 
-def _finish_issue(q: HallQueue, d: Decision, t: Ticket, holder: Holder | None) -> Decision:
+def _finish_issue(
+    q: HallQueue, cfg: Config, d: Decision, t: Ticket, holder: Holder | None, sign: Signer | None
+) -> Decision:
     d.tickets.append(t)
     if holder is not None:
         d.holders.append((t.id, holder))
@@ -133,7 +148,27 @@ def _finish_issue(q: HallQueue, d: Decision, t: Ticket, holder: Holder | None) -
             waiting_ahead=ahead,
         )
     )
-    d.result = (t, ahead)
+    qr = sign(t.id, d.at) if sign is not None else ""
+    if qr and t.channel in PRINTED_CHANNELS and t.kiosk is not None and cfg.kiosk_by_id(t.kiosk) is not None:
+        d.events.append(ev.PrintRequested(at=d.at, ticket_id=t.id, kiosk=t.kiosk, job=print_job(cfg, t, ahead, qr)))
+    d.result = (t, ahead, qr)
+    return d
+
+
+def reprint(q: HallQueue, cfg: Config, t: Ticket, kiosk: str | None, now: datetime, sign: Signer) -> Decision:
+    """Print ``t`` again (at ``kiosk``, or the kiosk it was issued at), with a fresh QR token; logged."""
+    target = kiosk or t.kiosk
+    if target is None or cfg.kiosk_by_id(target) is None:
+        raise Refused("no_printer", "this ticket was not issued at a kiosk; name the kiosk to print at")
+    current = q.tickets.get(t.id, t)
+    ahead = waiting_ahead(q, current) if current.state == "waiting" else 0
+    qr = sign(current.id, now)
+    d = Decision(at=now)
+    d.log.append(LogRow("reprinted", current.id, None, {"number": current.number, "kiosk": target}))
+    d.events.append(
+        ev.PrintRequested(at=now, ticket_id=current.id, kiosk=target, job=print_job(cfg, current, ahead, qr))
+    )
+    d.result = current
     return d
 
 
@@ -188,23 +223,29 @@ def _call(cfg: Config, d: Decision, w: WindowStatus, t: Ticket, now: datetime, *
         end_reason=None,
     )
     d.tickets.append(called)
-    text, text_en = announcement(called.number, w.number)
     d.log.append(LogRow("recalled" if recall else "called", t.id, w.number, {"number": t.number, "recall": recall}))
-    d.events.append(
-        ev.TicketCalled(
-            at=now,
-            ticket_id=t.id,
-            number=t.number,
-            category=t.category,
-            window=w.number,
-            window_name=wcfg.name or f"{w.number}号窗口",
-            recall=recall,
-            announcement=text,
-            announcement_en=text_en,
-        )
-    )
+    d.events.append(called_event(cfg, called, wcfg, recall, now))
     d.result = called
     return dataclasses.replace(w, current=t.id)
+
+
+def called_event(cfg: Config, t: Ticket, wcfg: WindowConfig, recall: int, at: datetime) -> ev.TicketCalled:
+    """The call of ``t`` at ``wcfg``, with its announcement (zh and en) built here, once.
+
+    Screens, MQTT and the voice endpoint all say and show this event's text.
+    """
+    text, text_en = announcement(t.number, wcfg.number)
+    return ev.TicketCalled(
+        at=at,
+        ticket_id=t.id,
+        number=t.number,
+        category=t.category,
+        window=wcfg.number,
+        window_name=wcfg.name or f"{wcfg.number}号窗口",
+        recall=recall,
+        announcement=text,
+        announcement_en=text_en,
+    )
 
 
 def call_next(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
@@ -515,7 +556,9 @@ def cancel_appointment(q: HallQueue, cfg: Config, code: str, now: datetime) -> D
     return d
 
 
-def check_in(q: HallQueue, cfg: Config, code: str, now: datetime, kiosk: str | None = None) -> Decision:
+def check_in(
+    q: HallQueue, cfg: Config, code: str, now: datetime, kiosk: str | None = None, sign: Signer | None = None
+) -> Decision:
     """Turn an appointment into a ticket; within its limits it keeps its slot's place."""
     a = q.appointments.get(code)
     if a is None:
@@ -546,7 +589,7 @@ def check_in(q: HallQueue, cfg: Config, code: str, now: datetime, kiosk: str | N
         id_hash=a.id_hash,
     )
     d.appointments.append(dataclasses.replace(a, state="checked_in", ticket_id=t.id))
-    return _finish_issue(q, d, t, None)
+    return _finish_issue(q, cfg, d, t, None, sign)
 
 
 def rollover(q: HallQueue, cfg: Config, now: datetime) -> Decision | None:

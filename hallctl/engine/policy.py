@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
+from hallctl import events as ev
 from hallctl.config import CategoryConfig, Config, OpeningSpan, WindowConfig
-from hallctl.engine.model import Ticket, WindowStatus
+from hallctl.engine.model import Holder, Ticket, WindowStatus
 from hallctl.engine.queue import HallQueue
 
 # ---- time -------------------------------------------------------------------
@@ -36,8 +37,45 @@ def age_on(birth: date, today: date) -> int:
     return years
 
 
+def elderly(holder: Holder | None, now: datetime, cfg: Config) -> bool:
+    """Whether this card holder gets the green channel for age: the one rule for the kiosk and the ticket.
+
+    Age in full years on the hall's local date is at least ``queue.elderly_age``, and
+    ``queue.auto_elderly_priority`` is on. The kiosk's 绿色通道 badge (``CardRead.elderly``)
+    and the issued ticket's priority both come from here, so they cannot disagree.
+    """
+    if not cfg.queue.auto_elderly_priority or holder is None or holder.birth is None:
+        return False
+    return age_on(holder.birth, now.astimezone(cfg.hall.tz).date()) >= cfg.queue.elderly_age
+
+
 def announcement(number: str, window: int) -> tuple[str, str]:
     return (f"请{number}号到{window}号窗口办理", f"Number {number}, please go to window {window}")
+
+
+# ---- the paper ticket -----------------------------------------------------------
+
+PRIORITY_LABELS = {"green": "绿色通道", "appointment": "预约"}
+TICKET_FOOTER = "请留意叫号，过号请到导办台"
+
+
+def print_job(cfg: Config, t: Ticket, waiting_ahead: int, qr: str) -> ev.PrintJob:
+    """The slip for ``t``: what the kiosk was answered (count ahead, QR token), laid out once."""
+    cat = cfg.category_by_prefix(t.category)
+    windows = [str(w.number) for w in cfg.window if t.category in w.categories]
+    return ev.PrintJob(
+        ticket_id=t.id,
+        hall_name=cfg.hall.name,
+        category_name=cat.name if cat else t.category,
+        number=t.number,
+        waiting_ahead=waiting_ahead,
+        issued_at=t.issued_at.astimezone(cfg.hall.tz),
+        qr=qr,
+        holder_masked=t.holder_masked if cfg.privacy.print_masked_name else None,
+        window_hint=f"请到{'、'.join(windows[:6])}号窗口办理" if windows else None,
+        priority_label=PRIORITY_LABELS.get(t.priority),
+        footer=TICKET_FOOTER,
+    )
 
 
 # ---- ordering policy ----------------------------------------------------------

@@ -15,7 +15,6 @@ import dataclasses
 import inspect
 import json
 import logging
-import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -31,9 +30,9 @@ from hallctl import __version__, commands
 from hallctl import events as ev
 from hallctl.auth import Principal
 from hallctl.context import HallContext
-from hallctl.errors import HallctlError, NotFound, Refused
+from hallctl.errors import HallctlError, NotFound
 from hallctl.http.streams import next_event, offer, sse_stream
-from hallctl.http.voice import render_voice
+from hallctl.http.voice import VoiceCache
 from hallctl.reports.live import live_figures
 from hallctl.reports.stats import service_day_stats
 from hallctl.views import ticket_view
@@ -57,9 +56,6 @@ def problem(
         body["detail_en"] = detail_en
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
-
-
-_NUMBER_RE = re.compile(r"^[A-Z]{1,3}\d{2,5}$")
 
 
 async def principal(
@@ -194,6 +190,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
 
+    voices = VoiceCache(deps.voice_dir) if deps.voice_dir is not None else None
     api = APIRouter(prefix="/api/v1")
 
     for cmd in commands.COMMANDS.values():
@@ -334,13 +331,20 @@ def create_app(deps: ApiDeps) -> FastAPI:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @api.get("/voice/call.wav")
-    async def voice(p: Auth, number: str, window: Annotated[int, Query(ge=1, le=9999)]) -> FileResponse:
-        if not _NUMBER_RE.match(number):
-            raise Refused("bad_number", "not a ticket number")
-        if deps.voice_dir is None:
+    @api.get("/calls")
+    async def calls(p: Auth, limit: Annotated[int, Query(ge=1, le=300)] = 9) -> list[dict[str, Any]]:
+        """Recent calls (latest per ticket, newest first) with their announcements, as the events said them."""
+        return [e.to_dict() for e in svc.recent_calls(limit)]
+
+    @api.get("/voice/{ticket_id}.wav")
+    async def voice(ticket_id: str, p: Auth) -> FileResponse:
+        """The announcement of this ticket's latest call; only calls that happened are rendered."""
+        call = svc.last_call(ticket_id)
+        if call is None:
+            raise NotFound("not_called", f"ticket {ticket_id} has not been called")
+        if voices is None:
             raise NotFound("voice_disabled", "voice rendering is not configured")
-        path = await render_voice(deps.voice_dir, f"请{number}号到{window}号窗口办理")
+        path = await voices.render(call.announcement)
         return FileResponse(path, media_type="audio/wav")
 
     app.include_router(api)

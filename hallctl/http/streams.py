@@ -16,8 +16,13 @@ from fastapi import Request
 from hallctl import events as ev
 from hallctl.context import HallContext
 
+# Jobs for the hall's own devices, not for screens: a print job carries the ticket's QR token.
+PRIVATE_EVENTS: tuple[type[ev.Event], ...] = (ev.PrintRequested,)
+
 
 def offer(queue: asyncio.Queue[ev.Event], e: ev.Event) -> None:
+    if isinstance(e, PRIVATE_EVENTS):
+        return
     with contextlib.suppress(asyncio.QueueFull):
         queue.put_nowait(e)
 

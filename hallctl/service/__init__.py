@@ -17,7 +17,7 @@ import dataclasses
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 RATE_WINDOW = timedelta(minutes=30)  # how far back the call rate for wait estimates looks
+CALL_RECORD = 300  # recent calls kept (latest per ticket) for the voice endpoint and screens catching up
 
 
 def utcnow() -> datetime:
@@ -81,7 +82,7 @@ class HallService:
         self._offers: dict[str, CardOffer] = {}
         self._idem_locks: dict[str, asyncio.Lock] = {}
         self._recent_calls: dict[str, collections.deque[datetime]] = {}
-        self._recent_cards: dict[tuple[str, str], datetime] = {}
+        self._calls: collections.OrderedDict[str, ev.TicketCalled] = collections.OrderedDict()
         self.devices: dict[str, ev.DeviceState] = {}
         self.sensors: dict[str, ev.SensorState] = {}
         self.sensor_at: dict[str, datetime] = {}
@@ -98,6 +99,7 @@ class HallService:
             qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600, clock=lambda: self.clock().timestamp()
         )
         self._q = await self._store.load_queue(engine.business_day(self.clock(), self.cfg))
+        await self._load_calls()
         async with self._lock:
             await self._rollover()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="hallctl.service.housekeeping"))
@@ -144,8 +146,10 @@ class HallService:
                 self._arm_evaluation_timeout(e.window, e.ticket_id)
             if isinstance(e, ev.EvaluationRecorded):
                 self._disarm_evaluation_timeout(e.window)
-            if isinstance(e, ev.TicketCalled) and e.recall == 0:
-                self._recent_calls.setdefault(e.category, collections.deque()).append(e.at)
+            if isinstance(e, ev.TicketCalled):
+                self._remember_call(e)
+                if e.recall == 0:
+                    self._recent_calls.setdefault(e.category, collections.deque()).append(e.at)
         cats = d.touched_categories()
         windows = d.touched_windows() | {t.window for t in d.tickets if t.window is not None}
         for cat in sorted(cats):
@@ -153,6 +157,34 @@ class HallService:
         for w in sorted(windows):
             if self.cfg.window_by_number(w) is not None:
                 self.bus.publish(self.window_state(w))
+
+    # ---- calls: the announcement of each call, as its event said it -------------------------
+
+    def _remember_call(self, e: ev.TicketCalled) -> None:
+        self._calls.pop(e.ticket_id, None)
+        self._calls[e.ticket_id] = e
+        while len(self._calls) > CALL_RECORD:
+            self._calls.popitem(last=False)
+
+    async def _load_calls(self) -> None:
+        """After a restart: today's calls, rebuilt by the engine from the stored tickets."""
+        called = [
+            t
+            for t in await self._store.tickets(day=self._q.day, limit=5000)
+            if t.called_at is not None and t.window is not None
+        ]
+        for t in sorted(called, key=lambda t: t.called_at or t.issued_at)[-CALL_RECORD:]:
+            wcfg = self.cfg.window_by_number(t.window) if t.window is not None else None
+            if wcfg is not None and t.called_at is not None:
+                self._remember_call(engine.called_event(self.cfg, t, wcfg, t.recalls, t.called_at))
+
+    def last_call(self, ticket_id: str) -> ev.TicketCalled | None:
+        """The latest call of this ticket (its announcement text), or None if it was never called."""
+        return self._calls.get(ticket_id)
+
+    def recent_calls(self, limit: int = 9) -> list[ev.TicketCalled]:
+        """The latest call of each recently called ticket, newest first."""
+        return list(reversed(self._calls.values()))[:limit]
 
     # ---- derived state -------------------------------------------------------------------
 
@@ -226,8 +258,17 @@ class HallService:
         render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None = None,
     ) -> IssueOutcome:
         """Issue a ticket. With ``idempotency_key``, a retry returns the first answer, never a second ticket."""
+        return await self._idempotent(
+            idempotency_key,
+            lambda key: self._issue(category, channel, kiosk, holder, priority, priority_reason, key, render),
+        )
+
+    async def _idempotent(
+        self, idempotency_key: str | None, issue: Callable[[str | None], Awaitable[IssueOutcome]]
+    ) -> IssueOutcome:
+        """Run ``issue`` once per key: a retry with the same key replays the first answer."""
         if idempotency_key is None:
-            return await self._issue(category, channel, kiosk, holder, priority, priority_reason, None, render)
+            return await issue(None)
         # Same-key requests wait for each other (a kiosk that retried before the first answer arrived).
         lock = self._idem_locks.setdefault(idempotency_key, asyncio.Lock())
         try:
@@ -235,9 +276,7 @@ class HallService:
                 previous = await self._store.idempotent_response(idempotency_key)
                 if previous is not None:
                     return await self._replay(previous[1])
-                return await self._issue(
-                    category, channel, kiosk, holder, priority, priority_reason, idempotency_key, render
-                )
+                return await issue(idempotency_key)
         finally:
             if not lock.locked() and self._idem_locks.get(idempotency_key) is lock:
                 del self._idem_locks[idempotency_key]
@@ -266,17 +305,21 @@ class HallService:
         )
 
         def idem(d: Decision) -> tuple[str, int, str]:
-            t, ahead = d.result
+            t, ahead, qr = d.result
             assert idempotency_key is not None and render is not None
-            status, body = render(IssueOutcome(t, ahead, self.qr.sign(t.id)))
+            status, body = render(IssueOutcome(t, ahead, qr))
             return idempotency_key, status, json.dumps({"ticket_id": t.id, "body": body}, ensure_ascii=False)
 
         d = await self.run(
-            lambda q, now: engine.issue(q, self.cfg, req, now),
+            lambda q, now: engine.issue(q, self.cfg, req, now, sign=self._sign),
             idempotency=idem if idempotency_key is not None and render is not None else None,
         )
-        t, ahead = d.result
-        return IssueOutcome(t, ahead, self.qr.sign(t.id))
+        t, ahead, qr = d.result
+        return IssueOutcome(t, ahead, qr)
+
+    def _sign(self, ticket_id: str, at: datetime) -> str:
+        """The QR signer the engine is given: the token is signed once, in the decision."""
+        return self.qr.sign(ticket_id, now=at.timestamp())
 
     async def _replay(self, body: str) -> IssueOutcome:
         data = json.loads(body)
@@ -459,9 +502,9 @@ class HallService:
         return result
 
     async def check_in(self, code: str, kiosk: str | None = None) -> IssueOutcome:
-        d = await self.run(lambda q, now: engine.check_in(q, self.cfg, code, now, kiosk))
-        t, ahead = d.result
-        return IssueOutcome(t, ahead, self.qr.sign(t.id))
+        d = await self.run(lambda q, now: engine.check_in(q, self.cfg, code, now, kiosk, sign=self._sign))
+        t, ahead, qr = d.result
+        return IssueOutcome(t, ahead, qr)
 
     # ---- kiosks and cards -----------------------------------------------------------------------
 
@@ -471,20 +514,7 @@ class HallService:
         if kiosk is None:
             raise NotFound("unknown_kiosk", f"no kiosk {kiosk_id}")
         now = self.clock()
-        key = (kiosk_id, id_hash(self._id_secret, holder.id_number))
-        last = self._recent_cards.get(key)
-        if last is not None and (now - last).total_seconds() < self.cfg.queue.card_dedupe_seconds:
-            return None
-        self._recent_cards[key] = now
-        self._recent_cards = {
-            k: v
-            for k, v in self._recent_cards.items()
-            if (now - v).total_seconds() < max(60.0, self.cfg.queue.card_dedupe_seconds)
-        }
-        elderly = (
-            holder.birth is not None
-            and engine.age_on(holder.birth, now.astimezone(self.cfg.hall.tz).date()) >= self.cfg.queue.elderly_age
-        )
+        # De-duplication of repeated reads is the reader driver's (queue.card_dedupe_seconds).
         offer = secrets.token_urlsafe(12)
         self._offers = {k: o for k, o in self._offers.items() if o.expires > now}
         self._offers[offer] = CardOffer(
@@ -502,7 +532,7 @@ class HallService:
                 holder=mask_name(holder.name),
                 id_masked=mask_id(holder.id_number),
                 card_type=card_type,
-                elderly=elderly,
+                elderly=engine.elderly(holder, now, self.cfg),
                 offer=offer,
                 categories=open_cats,
             )
@@ -511,16 +541,37 @@ class HallService:
             return await self.issue_from_offer(offer, kiosk.categories[0])
         return None
 
-    async def issue_from_offer(self, offer: str, category: str) -> IssueOutcome:
-        o = self._offers.get(offer)
+    async def issue_from_offer(
+        self,
+        offer: str,
+        category: str,
+        *,
+        idempotency_key: str | None = None,
+        render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None = None,
+    ) -> IssueOutcome:
+        """Redeem a swipe's offer. With ``idempotency_key`` a retry gets the first ticket back."""
+        return await self._idempotent(idempotency_key, lambda key: self._redeem(offer, category, key, render))
+
+    async def _redeem(
+        self,
+        offer: str,
+        category: str,
+        idempotency_key: str | None,
+        render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None,
+    ) -> IssueOutcome:
+        # Taken before anything is awaited: a second redemption running meanwhile finds no offer.
+        o = self._offers.pop(offer, None)
         if o is None or o.expires < self.clock():
             raise Refused("offer_expired", "请重新刷身份证", "please swipe your ID card again")
         kiosk = self.cfg.kiosk_by_id(o.kiosk)
         if kiosk is not None and category not in kiosk.categories:
+            self._offers[offer] = o
             raise Refused("category_not_offered", f"本机不办理{category}类业务")
         try:
-            out = await self.issue(category, channel="kiosk", kiosk=o.kiosk, holder=o.holder)
+            return await self._issue(category, "kiosk", o.kiosk, o.holder, None, None, idempotency_key, render)
         except HallctlError as exc:  # refused by policy, or the store could not take it: tell the screen
+            if o.expires >= self.clock():
+                self._offers[offer] = o  # the visitor may pick another category (or try again)
             self.bus.publish(
                 ev.KioskNotice(
                     at=self.clock(),
@@ -531,18 +582,22 @@ class HallService:
                 )
             )
             raise
-        self._offers.pop(offer, None)
-        return out
 
     async def reprint(self, ticket_id: str, kiosk: str | None) -> Ticket:
-        t = await self.ticket(ticket_id)
-        target = kiosk or t.kiosk
-        if target is None or self.cfg.kiosk_by_id(target) is None:
-            raise Refused("no_printer", "this ticket was not issued at a kiosk; name the kiosk to print at")
-        self.bus.publish(ev.PrintRequested(at=self.clock(), ticket_id=t.id, kiosk=target))
-        return t
+        """Print a ticket again: an engine decision (logged), whose print job carries a fresh QR token."""
+        t = await self.ticket(ticket_id)  # memory first, the store for older tickets
+        return await self._ticket_of(lambda q, now: engine.reprint(q, self.cfg, t, kiosk, now, self._sign))
 
-    def kiosk_notice(self, kiosk: str, code: str, message: str, message_en: str, ticket: Ticket | None = None) -> None:
+    def kiosk_notice(
+        self,
+        kiosk: str,
+        code: str,
+        message: str,
+        message_en: str,
+        *,
+        ticket_id: str | None = None,
+        number: str | None = None,
+    ) -> None:
         self.bus.publish(
             ev.KioskNotice(
                 at=self.clock(),
@@ -550,8 +605,8 @@ class HallService:
                 code=code,
                 message=message,
                 message_en=message_en,
-                ticket_id=ticket.id if ticket else None,
-                number=ticket.number if ticket else None,
+                ticket_id=ticket_id,
+                number=number,
             )
         )
 

@@ -68,8 +68,8 @@
   }
 
   async function playWav(call) {
-    const url = `/api/v1/voice/call.wav?number=${encodeURIComponent(call.number)}&window=${call.window}` +
-      `&token=${encodeURIComponent(Hall.token)}`;
+    // The daemon renders the announcement of this call (its ticket's latest call), never a text we send.
+    const url = `/api/v1/voice/${encodeURIComponent(call.ticket_id)}.wav?token=${encodeURIComponent(Hall.token)}`;
     for (let tries = 0; tries < 2; tries += 1) {
       const audio = new Audio(url);
       audio.playbackRate = rate;
@@ -119,13 +119,15 @@
     busy = true;
     while (queue.length) {
       const call = queue.shift();
-      $("newest-say").textContent = `♪ ${Hall.t(call.announcement, call.announcement_en)}`;
+      speaking = call;
+      drawSaying();
       for (let i = 1; i <= repeat; i += 1) {
         log.push({ ev: "start", number: call.number, window: call.window, text: call.announcement, rep: i, t: performance.now() });
         const how = await speakOnce(call);
         log.push({ ev: "end", number: call.number, window: call.window, text: call.announcement, rep: i, how, t: performance.now() });
       }
-      $("newest-say").textContent = "";
+      speaking = null;
+      drawSaying();
     }
     busy = false;
   }
@@ -140,7 +142,23 @@
   const windows = new Map(); // number -> window_state
   const waiting = new Map(); // prefix -> queue_state
   const sensors = new Map(); // id -> sensor_state
-  let calls = []; // newest first: {number, window, announcement, announcement_en}
+  // Newest first: {ticket_id, number, window, announcement, announcement_en}, the text as the
+  // ticket_called event built it (never composed here), so caption and voice say the same thing.
+  let calls = [];
+  let speaking = null; // the call being announced now (may be older than the newest while the queue drains)
+  const callOf = (d) => ({
+    ticket_id: d.ticket_id, number: d.number, window: d.window,
+    announcement: d.announcement, announcement_en: d.announcement_en,
+  });
+
+  /** "♪" under the newest call while it is being said; an older call being said shows its own text. */
+  function drawSaying() {
+    const newest = calls[0];
+    const say = $("newest-say");
+    if (!speaking) say.textContent = "";
+    else if (newest && speaking.ticket_id === newest.ticket_id) say.textContent = "♪";
+    else say.textContent = `♪ ${Hall.t(speaking.announcement, speaking.announcement_en)}`;
+  }
 
   function drawCalls(flash) {
     const newest = calls[0];
@@ -149,9 +167,10 @@
       box.classList.remove("empty");
       $("newest-num").removeAttribute("data-en");
       $("newest-num").textContent = newest.number;
-      $("newest-to").textContent = Hall.t(`请到 ${newest.window} 号窗口`, `to window ${newest.window}`);
+      $("newest-to").textContent = Hall.t(newest.announcement, newest.announcement_en);
       if (flash) { box.classList.remove("flash"); void box.offsetWidth; box.classList.add("flash"); }
     }
+    drawSaying();
     const ul = $("history");
     ul.replaceChildren(...calls.slice(1, 7).map((c) => {
       const li = Hall.el("li");
@@ -211,17 +230,10 @@
     drawClimate();
   }
 
-  /** Silent catch-up: the latest calls of today from the ticket list (no announcement). */
+  /** Silent catch-up: the daemon's record of today's latest calls (no announcement). */
   async function catchUp() {
     try {
-      const tickets = await Hall.api("/api/v1/tickets?limit=5000");
-      const called = tickets.filter((t) => t.called_at && t.window)
-        .sort((a, b) => (a.called_at < b.called_at ? 1 : -1)).slice(0, 9);
-      calls = called.map((t) => ({
-        number: t.number, window: t.window,
-        announcement: `请${t.number}号到${t.window}号窗口办理`,
-        announcement_en: `Number ${t.number}, please go to window ${t.window}`,
-      }));
+      calls = (await Hall.api("/api/v1/calls?limit=9")).map(callOf);
       drawCalls(false);
     } catch (e) {
       console.warn("catch-up failed", e);
@@ -239,8 +251,8 @@
       else if (name === "queue_state") { waiting.set(d.category, d); drawWaiting(); }
       else if (name === "sensor_state") { sensors.set(d.sensor, d); drawClimate(); }
       else if (name === "ticket_called" && live) {
-        const call = { number: d.number, window: d.window, announcement: d.announcement, announcement_en: d.announcement_en };
-        calls = [call, ...calls.filter((c) => c.number !== d.number)].slice(0, 9);
+        const call = callOf(d);
+        calls = [call, ...calls.filter((c) => c.ticket_id !== d.ticket_id)].slice(0, 9);
         drawCalls(true);
         announce(call);
       }

@@ -52,8 +52,11 @@ class Watch:
 ALL_KINDS = ("idcard", "printer", "led_bus", "evalpad", "badge", "modbus_sensor")
 
 
-def hall_config(tmp: Path, *, keep_kinds: tuple[str, ...] = ALL_KINDS) -> config.Config:
+def hall_config(
+    tmp: Path, *, keep_kinds: tuple[str, ...] = ALL_KINDS, queue: dict[str, Any] | None = None
+) -> config.Config:
     raw: dict[str, Any] = tomllib.loads(DEMO_TOML)
+    raw.setdefault("queue", {}).update(queue or {})
     raw["hall"]["id"] = "devtest"
     raw["store"] = {"path": str(tmp / "hall.db")}
     raw["api"] = {"port": 0}
@@ -291,3 +294,72 @@ async def test_logs_never_carry_full_name_id_number_or_address(hall: Hall, caplo
             assert secret not in line, f"personal data in log line: {line[:80]}"
     for c in (kiosk, window1):
         await c.aclose()
+
+
+@pytest.mark.parametrize(("dedupe", "reads"), [(0.0, 2), (600.0, 1)])
+async def test_the_configured_card_dedupe_window_is_honoured(tmp_path: Path, dedupe: float, reads: int) -> None:
+    """queue.card_dedupe_seconds reaches the reader: the same card again is a new swipe only outside the window."""
+    from drivers.sim.idcard import SAMPLE_CARDS
+
+    h = Hall(
+        hall_config(tmp_path, keep_kinds=("idcard", "printer"), queue={"card_dedupe_seconds": dedupe}),
+        state_dir=tmp_path,
+    )
+    await h.start()
+    try:
+        watch = Watch(h)
+        await device_state(watch, h, "idr-k1", "ok")
+        sim = h.sims["idr-k1"]
+        card = SAMPLE_CARDS["young"]
+        sim.present(card)
+        await watch.wait(lambda e: isinstance(e, ev.CardRead) and e.kiosk == "k1")
+        sim.remove()
+        sim.present(card)
+        if reads == 2:
+            await watch.wait(
+                lambda e: isinstance(e, ev.CardRead) and sum(isinstance(x, ev.CardRead) for x in watch.events) == 2
+            )
+        else:
+            from drivers.idcard import Command
+
+            async with asyncio.timeout(10):  # the reader read the card again, and reported nothing
+                await sim.wait_received(Command.READ, 2)
+            await h.bus.drain()
+        assert sum(1 for e in watch.events if isinstance(e, ev.CardRead)) == reads
+    finally:
+        await h.stop()
+
+
+async def test_printed_ticket_is_the_issue_decisions_job_and_the_printer_never_asks_the_service(
+    hall: Hall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slip shows what POST /tickets answered (waiting count, QR token); the printer sink reads no ticket."""
+    asked: list[str] = []
+
+    async def no_lookup(ticket_id: str) -> Any:
+        asked.append(ticket_id)
+        raise AssertionError("the printer sink must not call back upstream for the ticket")
+
+    monkeypatch.setattr(hall.service, "ticket", no_lookup)
+    watch = Watch(hall)
+    await device_state(watch, hall, "prn-k1", "ok")
+    kiosk = await client(hall, "kiosk")
+    answers = []
+    for _ in range(2):
+        r = await kiosk.post("/api/v1/tickets", json={"category": "A", "kiosk": "k1"})
+        assert r.status_code == 201, r.text
+        answers.append(r.json())
+    await watch.wait(
+        lambda e: (
+            isinstance(e, ev.KioskNotice)
+            and sum(isinstance(x, ev.KioskNotice) and x.code == "printed" for x in watch.events) == 2
+        )
+    )
+    printed = hall.sims["prn-k1"].tickets
+    assert [a["waiting_ahead"] for a in answers] == [0, 1]
+    for answer, slip in zip(answers, printed, strict=True):
+        assert answer["number"] in slip.text_lines
+        assert f"您前面还有 {answer['waiting_ahead']} 人等候" in slip.text_lines
+        assert zbar(Path(slip.png_path)) == answer["qr"]
+    assert asked == []
+    await kiosk.aclose()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Response, async_playwright, expect
 
 from hallctl import auth
 from hallctl.daemon import Hall
@@ -43,6 +43,13 @@ async def test_kiosk_shows_the_png_the_printer_simulator_rendered(demo_hall: Hal
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1080, "height": 1920})
+            answers: list[Response] = []
+            page.on(
+                "response",
+                lambda r: (
+                    answers.append(r) if r.request.method == "POST" and r.url.endswith("/api/v1/tickets") else None
+                ),
+            )
             await page.goto(f"{base}/kiosk/k1?token={token}")
             await page.locator('#cats .catbtn[data-category="B"]').click()
             await expect(page.locator("#t-num")).to_have_text("B001")
@@ -55,9 +62,15 @@ async def test_kiosk_shows_the_png_the_printer_simulator_rendered(demo_hall: Hal
             assert png.ok and png.headers["content-type"] == "image/png"
             path = tmp_path / "shown.png"
             path.write_bytes(await png.body())
+            assert len(answers) == 1
+            answer = await answers[0].json()
         finally:
             await browser.close()
     sim_ticket = demo_hall.sims["prn-k1"].tickets[-1]
     assert "B001" in sim_ticket.text_lines
     ticket = demo_hall.service._q.find_number("B001")
     assert ticket is not None and demo_hall.service.qr.verify(zbar(path)) == ticket.id
+    # The slip is what the kiosk was answered: the same QR token and the same count of people ahead.
+    assert answer["number"] == "B001"
+    assert zbar(path) == answer["qr"]
+    assert f"您前面还有 {answer['waiting_ahead']} 人等候" in sim_ticket.text_lines

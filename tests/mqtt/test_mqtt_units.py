@@ -130,7 +130,10 @@ def test_routing_maps_state_and_events_and_keeps_internal_ones_home() -> None:
         ),
     )
     assert w is not None and "李明" not in w.payload and json.loads(w.payload)["staff"] == "0231"
-    assert route(root, ev.PrintRequested(at=NOW, ticket_id="t", kiosk="k1")) is None
+    job = ev.PrintJob(
+        ticket_id="t", hall_name="h", category_name="c", number="A1", waiting_ahead=0, issued_at=NOW, qr="T1.x.y"
+    )
+    assert route(root, ev.PrintRequested(at=NOW, ticket_id="t", kiosk="k1", job=job)) is None
     assert (
         route(root, ev.EvaluationRequested(at=NOW, ticket_id="t", number="A1", window=1, staff=None, staff_name=None))
         is None

@@ -27,7 +27,7 @@ async def test_visit_kiosk_screen_window_pad_bigscreen(runner: HallRunner, brows
     wav: list[str] = []
 
     def on_request(req: Request) -> None:
-        if "/voice/call.wav" in req.url:
+        if "/api/v1/voice/" in req.url:
             wav.append(req.url)
 
     screen.on("request", on_request)
@@ -59,7 +59,7 @@ async def test_visit_kiosk_screen_window_pad_bigscreen(runner: HallRunner, brows
     await expect(screen.locator("#newest-to")).to_contain_text("1")
     await expect(screen.locator('.win[data-window="1"] .cur')).to_have_text("A001")
     await screen.wait_for_function("window.__voiceLog.filter(e => e.ev === 'end').length >= 2")
-    assert any(re.search(r"number=A001&window=1\b", u) for u in wav), wav
+    assert any(re.search(r"/api/v1/voice/\d{8}-A001\.wav", u) for u in wav), wav
     log = await screen.evaluate("window.__voiceLog")
     assert [(e["ev"], e["text"]) for e in log] == [
         ("start", "请A001号到1号窗口办理"),

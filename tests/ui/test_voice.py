@@ -6,8 +6,9 @@ import re
 import time
 from typing import Any
 
-from playwright.async_api import Browser, Page, Request
+from playwright.async_api import Browser, Page, Request, expect
 
+from hallctl import events as ev
 from tests.ui.uihelpers import HallRunner, open_page, shot
 
 REPEAT = 2  # uihelpers.make_config sets [screen] announce_repeat = 2
@@ -31,7 +32,7 @@ async def test_ten_calls_in_one_second_are_announced_in_order_without_overlap(
     wav: list[str] = []
 
     def on_request(req: Request) -> None:
-        if "/voice/call.wav" in req.url:
+        if "/api/v1/voice/" in req.url:
             wav.append(req.url)
 
     screen.on("request", on_request)
@@ -69,14 +70,13 @@ async def test_ten_calls_in_one_second_are_announced_in_order_without_overlap(
     assert texts == [f"请{n}号到{w}号窗口办理" for n, w in expected]
 
     # The daemon's WAVs were fetched, in the same order.
-    fetched: list[tuple[str, int]] = []
+    fetched: list[str] = []
     for url in wav:
-        m = re.search(r"number=([A-Z]+\d+)&window=(\d+)", url)
+        m = re.search(r"/api/v1/voice/\d{8}-([A-Z]+\d+)\.wav", url)
         assert m is not None, url
-        call = (m[1], int(m[2]))
-        if call not in fetched:
-            fetched.append(call)
-    assert fetched == expected
+        if m[1] not in fetched:
+            fetched.append(m[1])
+    assert fetched == [n for n, _ in expected]
 
     # The latest calls list ends up newest first.
     assert await screen.locator("#newest-num").text_content() == "A010"
@@ -244,5 +244,38 @@ async def test_browser_voice_error_falls_back_to_the_wav(runner: HallRunner, bro
     log: list[dict[str, Any]] = await screen.evaluate("window.__voiceLog")
     assert [s["text"] for s in speech["spoken"]] == [f"请{n}号到{w}号窗口办理" for n, w in calls for _ in range(REPEAT)]
     assert [e["how"] for e in log if e["ev"] == "end"] == ["ended"] * len(calls) * REPEAT, log
-    fetched = [m[1] for url in wav if (m := re.search(r"number=([A-Z]+\d+)&window=(\d+)", url))]
+    fetched = [m[1] for url in wav if (m := re.search(r"/api/v1/voice/\d{8}-([A-Z]+\d+)\.wav", url))]
     assert [n for i, n in enumerate(fetched) if i == 0 or fetched[i - 1] != n] == [n for n, _ in calls], wav
+
+
+async def test_caption_speech_and_wav_all_use_the_call_events_announcement(
+    runner: HallRunner, browser: Browser
+) -> None:
+    """The calling screen says and shows the TicketCalled event's own text, for the number it shows big."""
+    hall = runner.hall
+    assert hall is not None
+    called: list[ev.TicketCalled] = []
+    hall.service.bus.subscribe("test.called", lambda e: called.append(e) if isinstance(e, ev.TicketCalled) else None)
+    screen, wav = await _screen_with_fake_voice(runner, browser, None)
+    calls = await _three_calls(runner)
+    await hall.service.bus.drain()
+    assert [(e.number, e.window) for e in called] == calls
+
+    await screen.wait_for_function(
+        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {len(calls) * REPEAT}", timeout=30000
+    )
+    newest = called[-1]
+    await expect(screen.locator("#newest-num")).to_have_text(newest.number)
+    await expect(screen.locator("#newest-to")).to_have_text(newest.announcement)
+    speech: dict[str, Any] = await screen.evaluate("window.__speech")
+    assert [s["text"] for s in speech["spoken"]] == [e.announcement for e in called for _ in range(REPEAT)]
+    assert wav == []
+
+    # The WAV fallback names the call, not a number/window pair: the daemon renders that call's text.
+    wav_screen, wav_urls = await _screen_with_fake_voice(runner, browser, "not-allowed")
+    await hall.service.recall(1)
+    await wav_screen.wait_for_function(
+        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {REPEAT}", timeout=30000
+    )
+    assert wav_urls and all(f"/api/v1/voice/{called[-1].ticket_id}.wav" in u for u in wav_urls), wav_urls
+    await expect(wav_screen.locator("#newest-to")).to_have_text(called[-1].announcement)
