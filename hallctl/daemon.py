@@ -139,9 +139,9 @@ class Hall:
 def _simulation(ctx: HallContext) -> Component | None:
     if not any(d.simulate for d in ctx.cfg.device):
         return None
-    from hallctl.simulation.devices import SimulatedDevices
+    from hallctl.simulation import attach_simulators
 
-    return SimulatedDevices(ctx)
+    return attach_simulators(ctx)
 
 
 def _devices(ctx: HallContext) -> Component | None:

@@ -62,8 +62,6 @@ class SimulatedDevices:
         self._pcscd: Pcscd | None = None
 
     async def start(self) -> None:
-        from hallctl.simulation.routes import sim_router
-
         self.dev_dir.mkdir(parents=True, exist_ok=True)
         for dev in self.cfg.device:
             if not dev.simulate:
@@ -72,7 +70,6 @@ class SimulatedDevices:
                 await self._start(dev)
             except (OSError, RuntimeError, ValueError) as exc:
                 log.error("simulator for %s (%s) could not start: %s", dev.id, dev.kind, exc)
-        self.ctx.add_routes(sim_router(self))
 
     async def _start(self, dev: DeviceConfig) -> None:
         path = str(self.dev_dir / dev.id)

@@ -7,7 +7,7 @@ through the real drivers exactly as it would with hardware.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
@@ -15,9 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hallctl.errors import NotFound, Refused
 from hallctl.http.api import Auth
-
-if TYPE_CHECKING:
-    from hallctl.simulation.devices import SimulatedDevices
+from hallctl.simulation.devices import SimulatedDevices
 
 
 class SwipeBody(BaseModel):
