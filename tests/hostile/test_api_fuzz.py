@@ -18,6 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core.result import Ok
 
 from tests.hostile.http_helpers import bearer, running_daemon
 
@@ -25,9 +26,9 @@ SIM = {
     "device": [{"id": "idr-k1", "kind": "idcard", "simulate": True}],
     "kiosk": [{"id": "k1", "categories": ["A"], "reader": "idr-k1"}],
 }
-EXAMPLES = 10  # per operation and generation mode
+EXAMPLES = 8  # per operation and generation mode
 SKIP = {"/api/v1/events"}  # an endless stream (SSE): no request ends by itself
-BUDGET_S = 90.0
+BUDGET_S = 180.0  # a hang is caught per request (10 s); this only bounds the whole run
 
 
 def _fuzz(url: str, token: str) -> tuple[list[str], int]:
@@ -36,6 +37,7 @@ def _fuzz(url: str, token: str) -> tuple[list[str], int]:
     calls = 0
     started = time.monotonic()
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), f"invalid operation in the schema: {result}"
         op = result.ok()
         if op.path in SKIP:
             continue
@@ -72,7 +74,7 @@ def _fuzz(url: str, token: str) -> tuple[list[str], int]:
     return failures, calls
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_api_fuzz_no_server_errors(tmp_path: Path) -> None:
     with running_daemon(tmp_path / "d", **SIM) as (d, tokens):
         for who in ("admin", "kiosk"):
