@@ -244,6 +244,24 @@ def protocol_class(header_timeout_s: float, max_connections: int) -> type[H11Pro
             self._disarm()
             super().connection_lost(exc)
 
+        def send_400_response(self, msg: str) -> None:
+            """A request h11 cannot parse (headers too large, bad request line): problem+json, then close."""
+            body = problem_bytes(400, "bad_request", "Bad request", "请求无效", msg)
+            headers = [
+                (b"content-type", PROBLEM),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            try:
+                self.transport.write(
+                    self.conn.send(h11.Response(status_code=400, headers=headers, reason=b"Bad Request"))
+                )
+                self.transport.write(self.conn.send(h11.Data(data=body)))
+                self.transport.write(self.conn.send(h11.EndOfMessage()))
+            except h11.LocalProtocolError:
+                pass  # h11 is past the point of answering: just close
+            self.transport.close()
+
     return HallProtocol
 
 

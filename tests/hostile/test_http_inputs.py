@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from hallctl.simulation.routes import BadgeBody
-from tests.hostile.http_helpers import bearer, running_daemon
+from tests.hostile.http_helpers import bearer, connect, running_daemon
 
 SIM = {
     "device": [{"id": "idr-k1", "kind": "idcard", "simulate": True}],
@@ -57,6 +57,27 @@ def test_hostile_inputs_answer_problems_not_500(tmp_path: Path) -> None:
         assert r.status_code == 422
         log = d.log.read_text()
         assert "Traceback" not in log, log[-3000:]
+
+
+def test_unparseable_requests_answer_problem_json(tmp_path: Path) -> None:
+    """Headers larger than h11 takes, or a broken request line: 400 problem+json, not uvicorn's plain text."""
+    with running_daemon(tmp_path / "d") as (d, _tokens):
+        for raw in (
+            b"GET /api/v1/health HTTP/1.1\r\nHost: hall\r\nX-Junk: " + b"a" * 40000,  # headers that never end
+            b"GET /api/v1/health HTTP/1.1 junk\r\n\r\n",
+        ):
+            with connect(d.port) as s:
+                s.sendall(raw)
+                got = b""
+                while len(got) < 65536:
+                    data = s.recv(65536)
+                    if not data:
+                        break
+                    got += data
+            head, _, body = got.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400"), got[:200]
+            assert b"content-type: application/problem+json" in head.lower()
+            assert json.loads(body)["code"] == "bad_request"
 
 
 def test_badge_uid_must_be_whole_bytes() -> None:
