@@ -51,6 +51,9 @@ path = "{db}"
 host = "127.0.0.1"
 port = {port}
 
+[api.rate_limit]
+enabled = false  # one kiosk token drives the whole load: per-token limits would measure 429s
+
 [mqtt]
 embedded_port = 0
 discovery = false

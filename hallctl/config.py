@@ -96,9 +96,78 @@ class StoreConfig(_Model):
     max_size_mb: float | None = Field(default=None, gt=0)
 
 
+class RateBucket(_Model):
+    """A token bucket: ``rate`` calls a second on average, ``burst`` at once."""
+
+    rate: float = Field(gt=0, le=100000)
+    burst: int = Field(ge=1, le=100000)
+
+
+ROLES = ("admin", "kiosk", "display", "guide", "window", "hvac")
+
+
+def _default_role_buckets() -> dict[str, RateBucket]:
+    return {
+        "admin": RateBucket(rate=50, burst=200),
+        "kiosk": RateBucket(rate=5, burst=20),
+        "display": RateBucket(rate=5, burst=20),
+        "guide": RateBucket(rate=10, burst=40),
+        "window": RateBucket(rate=5, burst=30),
+        "hvac": RateBucket(rate=5, burst=20),
+    }
+
+
+def _default_command_buckets() -> dict[str, RateBucket]:
+    return {
+        "ticket.issue": RateBucket(rate=2, burst=10),
+        "appointment.check_in": RateBucket(rate=2, burst=10),
+        "ticket.evaluate": RateBucket(rate=1, burst=5),
+        "window.evaluate": RateBucket(rate=1, burst=5),
+    }
+
+
+class RateLimitConfig(_Model):
+    """Per-token token buckets: every command takes one from the token's role bucket, and a command
+    listed in ``commands`` also from that command's bucket for the token. Over either: 429 ``rate_limited``."""
+
+    enabled: bool = True
+    roles: dict[str, RateBucket] = Field(default_factory=_default_role_buckets)
+    commands: dict[str, RateBucket] = Field(default_factory=_default_command_buckets)
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, v: dict[str, RateBucket]) -> dict[str, RateBucket]:
+        unknown = sorted(set(v) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown roles {unknown} (roles: {', '.join(ROLES)})")
+        return {**_default_role_buckets(), **v}
+
+    @field_validator("commands")
+    @classmethod
+    def _commands(cls, v: dict[str, RateBucket]) -> dict[str, RateBucket]:
+        bad = sorted(k for k in v if not re.fullmatch(r"[a-z_]+\.[a-z_]+", k))
+        if bad:
+            raise ValueError(f"{bad}: command names look like ticket.issue")
+        return {**_default_command_buckets(), **v}
+
+
 class ApiConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8780, ge=0, le=65535)
+    # A request body larger than this is refused (413 body_too_large) while it streams, before
+    # parsing and before the token check. Routes that need more say so in the code.
+    max_body_bytes: int = Field(default=65536, ge=1024, le=64 * 1024 * 1024)
+    # A connection must send its request line and headers within this time (also after a
+    # keep-alive response), or it is closed.
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    keep_alive_s: int = Field(default=5, ge=1, le=600)
+    # Open connections at most (streams included); past this an idle connection that has not sent
+    # its headers is closed to make room, else the new one is refused. Keep it well under the
+    # process's file-descriptor limit (systemd LimitNOFILE).
+    max_connections: int = Field(default=800, ge=16, le=100000)
+    # Accept errors (EMFILE, out of file descriptors) are logged at most once per this interval.
+    accept_error_log_interval_s: float = Field(default=60.0, gt=0, le=86400)
+    rate_limit: RateLimitConfig = RateLimitConfig()
 
 
 class MqttConfig(_Model):

@@ -57,8 +57,10 @@ class QrSigner:
             raise QrTokenError("bad_qr_token", "not a hallctl ticket code") from exc
         if version != "T1":
             raise QrTokenError("bad_qr_token", "unknown ticket code version")
+        if not (payload.isascii() and mac.isascii()):  # compare_digest refuses non-ASCII str
+            raise QrTokenError("bad_qr_token", "not a hallctl ticket code")
         want = _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()[:12])
-        if not hmac.compare_digest(want, mac):
+        if not hmac.compare_digest(want.encode(), mac.encode()):
             raise QrTokenError("bad_qr_token", "ticket code signature does not match")
         try:
             ticket_id, exp = _unb64(payload).decode().rsplit("|", 1)

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from hallctl.auth import Principal
+from hallctl.commands.ratelimit import RateLimiter
 from hallctl.context import HallContext
 from hallctl.errors import Conflict, Forbidden, HallctlError, Refused
 from hallctl.privacy import mask_id, mask_name
@@ -35,6 +37,11 @@ from hallctl.views import holder_view, ticket_view
 
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# An evaluation's reasons: a few short tags from the pad page ("等候时间长"), never free text of any length.
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Reasons = Annotated[tuple[Reason, ...], Field(max_length=8)]
 
 
 class IssueArgs(Args):
@@ -65,7 +72,7 @@ class SignInArgs(WindowArgs):
 class EvaluateArgs(WindowArgs):
     level: int = Field(ge=1, le=5)
     ticket_id: str | None = Field(default=None, max_length=64)
-    reasons: tuple[str, ...] = ()
+    reasons: Reasons = ()
 
 
 class TicketArgs(Args):
@@ -78,7 +85,7 @@ class ReprintArgs(TicketArgs):
 
 class TicketEvaluateArgs(TicketArgs):
     level: int = Field(ge=1, le=5)
-    reasons: tuple[str, ...] = ()
+    reasons: Reasons = ()
 
 
 class QrArgs(Args):
@@ -103,13 +110,13 @@ class CheckInArgs(AppointmentArgs):
 class DisplayArgs(Args):
     display: str = Field(min_length=1, max_length=64)
     text: str = Field(min_length=1, max_length=64)
-    seconds: float | None = Field(default=None, gt=0, le=3600)
+    seconds: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
 
 
 class ClimateArgs(Args):
     zone: str = Field(min_length=1, max_length=32)
     mode: Literal["auto", "off", "cool", "heat", "dry", "fan_only"] | None = None
-    target: float | None = None
+    target: float | None = Field(default=None, ge=-50, le=100, allow_inf_nan=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +240,18 @@ def merge_args(body: dict[str, Any], from_path: dict[str, str]) -> dict[str, Any
     return {**body, **from_path}
 
 
+_limiters: dict[int, RateLimiter] = {}
+
+
+def rate_limiter(ctx: HallContext) -> RateLimiter:
+    """The hall's per-token rate limiter (one per context, forgotten with it)."""
+    limiter = _limiters.get(id(ctx))
+    if limiter is None:
+        limiter = _limiters[id(ctx)] = RateLimiter(ctx.cfg.api.rate_limit)
+        weakref.finalize(ctx, _limiters.pop, id(ctx), None)
+    return limiter
+
+
 async def dispatch(
     ctx: HallContext,
     name: str,
@@ -245,6 +264,8 @@ async def dispatch(
     cmd = COMMANDS.get(name)
     if cmd is None:
         raise CommandError("unknown_command", f"unknown command {name!r}")
+    # Before any work: a token that sends too fast gets 429 rate_limited (HTTP; MQTT has no token).
+    rate_limiter(ctx).check(p.token_id, p.role, cmd.name)
     args = parse_args(cmd, raw)
     p.require(*cmd.roles)
     if cmd.window_scoped:

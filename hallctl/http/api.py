@@ -29,8 +29,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hallctl import __version__, commands
 from hallctl import events as ev
 from hallctl.auth import Principal
+from hallctl.commands.ratelimit import RateLimited
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError, NotFound
+from hallctl.http.limits import BodyLimit, CatchAll
 from hallctl.http.streams import next_event, offer, sse_stream
 from hallctl.http.voice import VoiceCache
 from hallctl.reports.live import live_figures
@@ -39,6 +41,8 @@ from hallctl.views import ticket_view
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+# Routes whose bodies may be larger than ``[api] max_body_bytes``: (method, path regex, bytes). None today.
+BODY_ALLOWANCES: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclasses.dataclass
@@ -74,12 +78,17 @@ async def principal(
 Auth = Annotated[Principal, Depends(principal)]
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _json_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # ValueError: a huge integer (over Python's digit limit), NaN/Infinity; RecursionError: deep nesting.
+        data = json.loads(raw, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise HallctlError("malformed_json", "请求体不是有效的JSON", "request body is not valid JSON") from exc
     if not isinstance(data, dict):
         raise commands.CommandError("invalid_arguments", "body: must be a JSON object")
@@ -171,7 +180,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
         if exc.http_status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.code)
         extra = {"errors": exc.errors} if isinstance(exc, commands.CommandError) and exc.errors else {}
-        return problem(exc.http_status, exc.code, exc.title, exc.message, exc.message_en, **extra)
+        resp = problem(exc.http_status, exc.code, exc.title, exc.message, exc.message_en, **extra)
+        if isinstance(exc, RateLimited):
+            resp.headers["Retry-After"] = str(exc.retry_after_s)
+        return resp
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -187,8 +199,22 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's own body parsing (models as bodies): deep nesting, huge integers, bad UTF-8.
+            return problem(
+                400, "malformed_json", "Bad request", "请求体不是有效的JSON", "request body is not valid JSON"
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+    async def _is_admin(authorization: str | None, token: str | None) -> bool:
+        bearer = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
+        if not (bearer or token):
+            return False
+        try:
+            return (await ctx.auth.authenticate(bearer or token)).role == "admin"
+        except HallctlError:
+            return False
 
     voices = VoiceCache(deps.voice_dir) if deps.voice_dir is not None else None
     api = APIRouter(prefix="/api/v1")
@@ -197,7 +223,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
         add_command_route(api, ctx, cmd)
 
     @api.get("/health")
-    async def health() -> JSONResponse:
+    async def health(
+        authorization: Annotated[str | None, Header()] = None,
+        token: Annotated[str | None, Query(include_in_schema=False)] = None,
+    ) -> JSONResponse:
+        """States for anyone (monitoring, load balancers); details (paths, errors, URLs, bus) for admin only."""
         devices = {
             k: {"kind": d.device_kind, "state": d.state, "detail": d.detail, "since": d.since.isoformat()}
             for k, d in svc.devices.items()
@@ -209,6 +239,17 @@ def create_app(deps: ApiDeps) -> FastAPI:
             or any(d["state"] != "ok" for d in devices.values())
             or any(isinstance(v, dict) and v.get("ok") is False for v in extra.values())
         )
+        if not await _is_admin(authorization, token):
+            return JSONResponse(
+                {
+                    "status": "degraded" if degraded else "ok",
+                    "hall": svc.cfg.hall.id,
+                    "day": svc.day.isoformat(),
+                    "store": {"ok": store.ok},
+                    "devices": {k: {"state": d["state"]} for k, d in devices.items()},
+                    **{k: _public_section(v) for k, v in extra.items()},
+                }
+            )
         body = {
             "status": "degraded" if degraded else "ok",
             "hall": svc.cfg.hall.id,
@@ -382,4 +423,14 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     if deps.pages is not None:
         deps.pages(app)
+    # Outermost last: the body limit runs before anything reads the body or checks the token.
+    app.add_middleware(CatchAll)
+    app.add_middleware(BodyLimit, default=ctx.cfg.api.max_body_bytes, allowances=BODY_ALLOWANCES)
     return app
+
+
+def _public_section(section: Any) -> Any:
+    """A health section as anyone may see it: whether it is ok and connected, nothing else."""
+    if not isinstance(section, dict):
+        return None
+    return {k: section[k] for k in ("ok", "connected") if k in section}

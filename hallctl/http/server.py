@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from hallctl.context import HallContext
 from hallctl.http.api import ApiDeps, create_app
+from hallctl.http.limits import AcceptErrorFilter, protocol_class
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class ApiServer:
         self._task: asyncio.Task[None] | None = None
         self.port: int | None = None
         self.app: FastAPI | None = None
+        self._accept_filter: AcceptErrorFilter | None = None
 
     async def start(self) -> None:
         cfg = self.ctx.cfg.api
@@ -42,7 +44,13 @@ class ApiServer:
             lifespan="off",
             access_log=False,
             ws="websockets-sansio" if _has_sansio() else "auto",
+            # h11 with a header-read timeout and a connection cap that evicts idle connections first.
+            http=protocol_class(cfg.header_timeout_s, cfg.max_connections),
+            timeout_keep_alive=cfg.keep_alive_s,
         )
+        # asyncio logs EMFILE on accept with a traceback, once per retry: keep it to a line per interval.
+        self._accept_filter = AcceptErrorFilter(cfg.accept_error_log_interval_s)
+        logging.getLogger("asyncio").addFilter(self._accept_filter)
         self.server = uvicorn.Server(config)
         self._task = asyncio.create_task(self.server.serve(), name="hallctl.api.server")
         while not self.server.started:
@@ -66,6 +74,9 @@ class ApiServer:
                 except TimeoutError:
                     self._task.cancel()
             self._task = None
+        if self._accept_filter is not None:
+            logging.getLogger("asyncio").removeFilter(self._accept_filter)
+            self._accept_filter = None
 
 
 def _has_sansio() -> bool:

@@ -20,7 +20,7 @@ from hallctl.simulation.devices import SimulatedDevices
 
 class SwipeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    card: str = "0"
+    card: str = Field(default="0", min_length=1, max_length=32)
 
 
 class PressBody(BaseModel):
@@ -30,18 +30,18 @@ class PressBody(BaseModel):
 
 class BadgeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    uid: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{4,32}$")
+    uid: str | None = Field(default=None, pattern=r"^(?:[0-9A-Fa-f]{2}){2,16}$")  # whole bytes
 
 
 class PaperBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    state: str = Field(pattern=r"^(ok|near_end|out)$")
+    state: str = Field(max_length=16, pattern=r"^(ok|near_end|out)$")
 
 
 class SensorBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    temperature: float
-    humidity: float
+    temperature: float = Field(ge=-50, le=100, allow_inf_nan=False)
+    humidity: float = Field(ge=0, le=100, allow_inf_nan=False)
 
 
 def sim_router(devices: SimulatedDevices) -> APIRouter:
@@ -51,7 +51,7 @@ def sim_router(devices: SimulatedDevices) -> APIRouter:
     def card(key: str) -> Any:
         from drivers.sim.idcard import SAMPLE_CARDS
 
-        if key.isdigit():
+        if key.isascii() and key.isdigit():  # "²" is a digit to str.isdigit, not to int()
             cards = list(SAMPLE_CARDS.values())
             if int(key) >= len(cards):
                 raise NotFound("unknown_card", f"sample cards are 0..{len(cards) - 1}")

@@ -31,7 +31,8 @@ T0 = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)
 
 BASE: dict[str, Any] = {
     "hall": {"id": "test", "name": "测试政务服务中心"},
-    "api": {"host": "127.0.0.1", "port": 0},
+    # Core tests drive the hall as fast as they can; the rate limits have their own tests (tests/hostile).
+    "api": {"host": "127.0.0.1", "port": 0, "rate_limit": {"enabled": False}},
     "mqtt": {"embedded_port": 0, "discovery": False},
     "category": [
         {"prefix": "A", "name": "便民服务", "name_en": "Citizen", "target_wait_minutes": 10},
@@ -95,6 +96,8 @@ def _toml_value(v: Any) -> str:
         return json.dumps(v, ensure_ascii=False)
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table ([api] rate_limit = {enabled = false})
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {v!r} as TOML")
 
 

@@ -213,7 +213,7 @@ async def test_concurrent_same_key_gives_one_ticket(live: LiveHall) -> None:
     rows = await live.hall.store.read(lambda c: c.execute("SELECT COUNT(*) FROM tickets").fetchone()[0])
     assert rows == 1
     assert (await issue(live)).json()["number"] == "A002"
-    health = (await live.client.get("/api/v1/health")).json()
+    health = (await live.client.get("/api/v1/health", headers=live.auth("admin"))).json()
     assert health["status"] == "ok" and health["store"]["write_errors"] == 0  # a retry race is no fault
 
 

@@ -274,7 +274,7 @@ async def test_locked_database_gives_503_then_recovers(hall_factory: Any, clock:
         assert resp.status_code == 503
         assert resp.headers["content-type"].startswith("application/problem+json")
         assert resp.json()["code"] == "store_locked"
-        health = await live.client.get("/api/v1/health")
+        health = await live.client.get("/api/v1/health", headers=live.auth("admin"))
         assert health.status_code == 200 and health.json()["store"]["write_errors"] >= 1
     finally:
         blocker.execute("ROLLBACK")

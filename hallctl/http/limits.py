@@ -1,0 +1,293 @@
+"""What keeps one client from stopping the hall's HTTP API.
+
+- :class:`BodyLimit`: request bodies are limited while they stream, before parsing and
+  before the token check (413 ``body_too_large``); a route that needs more says so.
+- :class:`CatchAll`: an unexpected exception still answers problem+json 500
+  ``internal_error`` (logged with its traceback), never plain text.
+- :func:`protocol_class`: uvicorn's h11 protocol with a header-read timeout (a
+  connection that has not sent its request line and headers within
+  ``header_timeout_s``, also after a keep-alive response, is closed) and a connection
+  cap: past ``max_connections`` the oldest connection still waiting for headers is
+  closed to make room, else the new one is refused.
+- :class:`AcceptErrorFilter`: ``socket.accept() out of system resource`` (EMFILE) is
+  logged at most once per interval, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+PROBLEM = b"application/problem+json"
+
+
+def problem_bytes(status: int, code: str, title: str, detail: str, detail_en: str | None = None) -> bytes:
+    body: dict[str, Any] = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail}
+    body["code"] = code
+    if detail_en and detail_en != detail:
+        body["detail_en"] = detail_en
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+async def send_problem(
+    send: Send,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    detail_en: str | None = None,
+    close: bool = False,
+) -> None:
+    body = problem_bytes(status, code, title, detail, detail_en)
+    headers = [(b"content-type", PROBLEM), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit while they stream; a body within it is read once and replayed.
+
+    ``allowances``: (method, path regex, bytes) for the routes that need more than ``default``
+    (none today). The body is read here, at most ``limit`` bytes of it, before the app (and so
+    the token check) runs; a Content-Length over the limit is refused without reading a byte.
+    """
+
+    def __init__(self, app: ASGIApp, default: int, allowances: Iterable[tuple[str, str, int]] = ()) -> None:
+        self.app = app
+        self.default = default
+        self.allowances = [(m.upper(), re.compile(p), n) for m, p, n in allowances]
+
+    def limit_for(self, method: str, path: str) -> int:
+        for m, pattern, n in self.allowances:
+            if m == method and pattern.fullmatch(path):
+                return n
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["method"], scope["path"])
+        length: bytes | None = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+        if length is not None:
+            declared = int(length) if length.strip().isdigit() else -1
+            if declared > limit:
+                await self._refuse(send, limit)
+                return
+            if declared < 0:
+                await send_problem(send, 400, "bad_request", "Bad request", "Content-Length 无效", "bad Content-Length")
+                return
+            if declared == 0:
+                chunked = False
+        elif not chunked:
+            await self.app(scope, receive, send)  # no body (GET, streams): pass through untouched
+            return
+        try:
+            body = await self._read(receive, limit)
+        except _TooLarge:
+            await self._refuse(send, limit)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _read(receive: Receive, limit: int) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                break
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            parts.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        return b"".join(parts)
+
+    @staticmethod
+    async def _refuse(send: Send, limit: int) -> None:
+        await send_problem(
+            send,
+            413,
+            "body_too_large",
+            "Payload too large",
+            f"请求体超过{limit}字节",
+            f"request body exceeds {limit} bytes",
+            close=True,
+        )
+
+
+class CatchAll:
+    """Any exception that no handler answered: log it with its traceback and answer problem+json 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(msg: Message) -> None:
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            log.exception("%s %s: unexpected error", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # the answer is under way: the connection is closed instead
+            await send_problem(send, 500, "internal_error", "Internal error", "内部错误", "internal error")
+
+
+def protocol_class(header_timeout_s: float, max_connections: int) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a header-read timeout and a connection cap that evicts idle connections."""
+
+    class HallProtocol(H11Protocol):
+        header_timeout = header_timeout_s
+        cap = max_connections
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self.opened_at = time.monotonic()
+            self._header_timer: Any = None
+            if len(self.connections) > self.cap and not self._make_room():
+                log.warning("connection refused: %d connections open (max_connections)", len(self.connections))
+                transport.close()
+                return
+            self._arm()
+
+        def waiting_for_headers(self) -> bool:
+            return (
+                self.conn.their_state is h11.IDLE
+                and (self.cycle is None or self.cycle.response_complete)
+                and not self.transport.is_closing()
+            )
+
+        def _make_room(self) -> bool:
+            idle = [
+                c for c in self.connections if isinstance(c, HallProtocol) and c is not self and c.waiting_for_headers()
+            ]
+            if not idle:
+                return False
+            oldest = min(idle, key=lambda c: c.opened_at)
+            oldest.transport.close()
+            self.connections.discard(oldest)
+            return True
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_timer = self.loop.call_later(self.header_timeout, self._header_deadline)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _header_deadline(self) -> None:
+            self._header_timer = None
+            if self.waiting_for_headers():
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm()  # the headers are in: the request runs on the app's time
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                self._arm()  # keep-alive: the next request's headers are timed too
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def send_400_response(self, msg: str) -> None:
+            """A request h11 cannot parse (headers too large, bad request line): problem+json, then close."""
+            body = problem_bytes(400, "bad_request", "Bad request", "请求无效", msg)
+            headers = [
+                (b"content-type", PROBLEM),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            try:
+                self.transport.write(
+                    self.conn.send(h11.Response(status_code=400, headers=headers, reason=b"Bad Request"))
+                )
+                self.transport.write(self.conn.send(h11.Data(data=body)))
+                self.transport.write(self.conn.send(h11.EndOfMessage()))
+            except h11.LocalProtocolError:
+                pass  # h11 is past the point of answering: just close
+            self.transport.close()
+
+    return HallProtocol
+
+
+class AcceptErrorFilter(logging.Filter):
+    """At most one ``socket.accept() out of system resource`` line per ``interval_s``, without a traceback."""
+
+    MARK = "socket.accept() out of system resource"
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._clock = clock
+        self._last: float | None = None
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self.MARK):
+            return True
+        now = self._clock()
+        if self._last is not None and now - self._last < self.interval_s:
+            self.suppressed += 1
+            return False
+        self._last = now
+        record.msg = f"{self.MARK} (out of file descriptors?); {self.suppressed} more suppressed since the last line"
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        self.suppressed = 0
+        return True
