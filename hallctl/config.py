@@ -288,6 +288,11 @@ class PrivacyConfig(_Model):
 class ScreenConfig(_Model):
     announce_repeat: int = Field(default=2, ge=1, le=5)
     voice: Literal["browser", "wav", "auto"] = "auto"
+    # The daemon's WAV cache: bounded in files and bytes, and never rendered into the database's last free space.
+    voice_cache_dir: str | None = None  # default: <state dir>/voice
+    voice_cache_mb: float = Field(default=20.0, gt=0, le=4096)
+    voice_cache_files: int = Field(default=500, ge=1, le=100000)
+    voice_reserve_mb: float = Field(default=50.0, ge=0, le=1024 * 1024)
 
 
 class Config(_Model):

@@ -190,7 +190,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
 
-    voices = VoiceCache(deps.voice_dir) if deps.voice_dir is not None else None
+    voices = VoiceCache.for_config(ctx.cfg, deps.voice_dir) if deps.voice_dir is not None else None
+    if voices is not None:
+        ctx.report_health("voice", voices.health)
     api = APIRouter(prefix="/api/v1")
 
     for cmd in commands.COMMANDS.values():
