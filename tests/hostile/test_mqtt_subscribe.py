@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from hallctl import config
 from hallctl.daemon import Hall
+from hallctl.mqtt.bridge import MqttBridge
 from tests.core.core_helpers import REPO, config_dict, to_toml
 from tests.mqtt.mqtt_helpers import Mosquitto, hall_raw, listen
 
@@ -91,3 +94,27 @@ async def test_refused_subscription_shows_in_health_is_retried_and_commands_stil
         assert bad in mqtt["unsubscribed"], mqtt
     finally:
         await hall.stop()
+
+
+class RefusingClient:
+    """Answers SUBACK like a broker whose ACL plugin refuses one filter (MQTT 5 reason 0x87)."""
+
+    def __init__(self, refuse: str) -> None:
+        self.refuse = refuse
+        self.asked: list[str] = []
+
+    async def subscribe(self, topic: str, qos: int = 0) -> list[ReasonCode]:
+        self.asked.append(topic)
+        code = 0x87 if topic == self.refuse else 0x01
+        return [ReasonCode(PacketTypes.SUBACK, identifier=code)]
+
+
+async def test_a_suback_failure_code_counts_as_refused(tmp_path: Path) -> None:
+    cfg = config.parse(hall_raw(tmp_path, "suback", "mqtt://127.0.0.1:1"))
+    bridge = MqttBridge(Hall(cfg).ctx)
+    client = RefusingClient("zigbee2mqtt/hall_th_1")
+    refused = await bridge._subscribe(client, ["hallctl/suback/cmd/#", "zigbee2mqtt/hall_th_1"])  # type: ignore[arg-type]
+    assert refused == ["zigbee2mqtt/hall_th_1"] and client.asked == ["hallctl/suback/cmd/#", "zigbee2mqtt/hall_th_1"]
+    health = bridge.health()
+    assert health["subscribe_failures"] == 1
+    assert health["last_error"].startswith("subscribe refused: zigbee2mqtt/hall_th_1 (broker answered Not authorized")
