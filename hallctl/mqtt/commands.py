@@ -65,17 +65,25 @@ def reply_topic_allowed(root: str, topic: str) -> bool:
 # Nesting deeper than this is no command of ours; checked before parsing, so a payload of
 # 100,000 ``[`` never reaches the recursive decoder.
 MAX_JSON_DEPTH = 32
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')  # disjoint alternatives: linear, no backtracking blow-up
+# A JSON string, its closing quote optional: an unterminated one runs to the end in one match, so the
+# scan stays linear (with the quote required, ``"\\"\\...`` retried from every quote: quadratic).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?')
 _BRACKET = re.compile(rb"[\[\]{}]")
 
 
-def json_depth(raw: bytes) -> int:
-    """The deepest ``[``/``{`` nesting of ``raw`` outside JSON strings (a cheap scan, no parsing)."""
+def json_depth(raw: bytes, stop_above: int | None = None) -> int:
+    """The deepest ``[``/``{`` nesting of ``raw`` outside JSON strings (a cheap scan, no parsing).
+
+    With ``stop_above`` the scan ends as soon as the depth exceeds it (the answer is then
+    ``stop_above + 1``), so a payload of nothing but brackets costs a few iterations.
+    """
     depth = deepest = 0
     for m in _BRACKET.finditer(_STRING.sub(b"", raw)):
         if m.group() in (b"[", b"{"):
             depth += 1
             deepest = max(deepest, depth)
+            if stop_above is not None and deepest > stop_above:
+                break
         else:
             depth = max(0, depth - 1)
     return deepest
@@ -101,7 +109,7 @@ def json_object(payload: Any, max_bytes: int = 65536, max_depth: int = MAX_JSON_
         raise CommandError("payload_too_large", f"payload is {len(raw)} bytes, the limit is {max_bytes}")
     if not raw.strip():
         return {}
-    if json_depth(raw) > max_depth:
+    if json_depth(raw, max_depth) > max_depth:
         raise CommandError("malformed_json", f"payload nests deeper than {max_depth} levels")
     try:
         data = json.loads(raw)

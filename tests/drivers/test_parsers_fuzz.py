@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import struct
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from drivers import escpos, evalpad, hallframe, idcard, zigbee
@@ -181,6 +181,9 @@ def test_zigbee_payloads_parse_or_are_payload_errors(payload: bytes) -> None:
 
 @FUZZ
 @given(ZIGBEE_HOSTILE)
+@example(b'"\\' * 32000)  # unterminated strings from every quote: quadratic with a naive string regex
+@example(b"[" * 100_000)
+@example(b"[1]," * 16000)
 def test_mqtt_command_payloads_parse_or_are_command_errors(payload: bytes) -> None:
     assert json_depth(payload) >= 0
     try:
