@@ -404,6 +404,9 @@ class MqttBridge:
                 await self._handle(conn, message, cmd_prefix, ha_status)
             except aiomqtt.MqttError:
                 raise  # the link itself is gone: that ends the session
+            except HallctlError as exc:  # e.g. the store refused a sensor reading: this message only
+                self.failed += 1
+                log.warning("mqtt: message on %s not handled: %s: %s", topic[:200], exc.code, exc.message)
             except Exception:  # one message must never end the session: log it, count it, go on
                 self.failed += 1
                 log.exception("mqtt: handling a message on %s failed", topic[:200])

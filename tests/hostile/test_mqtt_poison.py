@@ -18,8 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+from hallctl import config
+from hallctl.daemon import Hall
 from tests.core.core_helpers import Daemon
-from tests.mqtt.mqtt_helpers import MOSQUITTO_CONF_DIR, Mosquitto, listen, tool
+from tests.mqtt.mqtt_helpers import MOSQUITTO_CONF_DIR, Mosquitto, hall_raw, listen, tool
 
 USERS = ("hallctl", "kiosk")
 POISON: tuple[bytes, ...] = (
@@ -103,3 +105,36 @@ async def test_poison_messages_never_end_the_session(secured: Mosquitto, tmp_pat
         assert health["failed"] == 0, health
     finally:
         daemon.stop()
+
+
+async def test_a_handler_that_crashes_costs_one_message_not_the_session(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "broker").mkdir()
+    broker = Mosquitto(tmp_path / "broker")
+    broker.start()
+    hall_id = "c" + uuid.uuid4().hex[:10]
+    root = f"hallctl/{hall_id}"
+    hall = Hall(config.parse(hall_raw(tmp_path, hall_id, broker.url)))
+
+    async def crash(topic: str, payload: bytes) -> None:
+        raise RuntimeError("a bug in one component's handler")
+
+    hall.ctx.subscribe_mqtt("test/crash", crash)
+    await hall.start()
+    try:
+        reply_to = f"{root}/reply/t/1"
+        async with listen(broker.url, reply_to) as client:
+            for _ in range(3):
+                await client.client.publish("test/crash", b"{}", qos=1)
+            await client.client.publish(
+                f"{root}/cmd/ticket/issue", json.dumps({"category": "A", "reply_to": reply_to}), qos=1
+            )
+            msg = await client.topic(reply_to, timeout=5)
+            assert json.loads(msg.payload)["ticket"]["number"] == "A001"
+        mqtt = hall.health_extra()["mqtt"]
+        assert mqtt["failed"] == 3 and mqtt["connects"] == 1 and mqtt["connected"] is True, mqtt
+        assert "handling a message on test/crash failed" in caplog.text and "RuntimeError" in caplog.text
+    finally:
+        await hall.stop()
+        broker.stop()
