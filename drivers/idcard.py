@@ -26,6 +26,7 @@ import enum
 import functools
 import logging
 import time
+import unicodedata
 from collections.abc import Callable
 from typing import ClassVar, NamedTuple
 
@@ -199,6 +200,29 @@ class CardDataError(ValueError):
     """The reader answered with a well-framed block whose content is not a card."""
 
 
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+# Card types whose number carries the holder's birth date in digits 7-14.
+BIRTH_IN_NUMBER_TYPES: frozenset[str] = frozenset({" ", "J"})
+
+
+def clean_text(text: str) -> str:
+    """``text`` without Unicode control and format characters (Cc, Cf).
+
+    A chip field is data from outside: U+202E (right-to-left override) or zero-width
+    characters in a name would reorder or hide what screens and slips show.
+    """
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CardProblem:
+    """Why a card is refused for self-service: a stable code and a message for the visitor."""
+
+    code: str  # card_mismatch, impossible_date
+    message: str
+    message_en: str
+
+
 class CardType(enum.StrEnum):
     """Value = the flag char at text offset 248 (blank for the resident card)."""
 
@@ -347,6 +371,33 @@ class IdCard:
     def expired_on(self, today: dt.date) -> bool:
         return self.valid_to is not None and today > self.valid_to
 
+    def problem(self, today: dt.date) -> CardProblem | None:
+        """Why this card must not be used at a kiosk, or None. ``today``: the hall's local date.
+
+        Impossible dates (birth before 1900 or in the future, valid_to before
+        valid_from) and a chip birth date that disagrees with the number's are
+        refused: either the chip or the number was tampered with, and age-based
+        priority must come only from a birth date both agree on. An expired card is
+        not a problem (people come to renew it); see :meth:`expired_on`.
+        """
+        if (
+            self.birth < EARLIEST_BIRTH
+            or self.birth > today
+            or (self.valid_to is not None and self.valid_to < self.valid_from)
+        ):
+            return CardProblem(
+                "impossible_date",
+                "证件日期无效，无法自助取号，请到导办台办理",
+                "the card's dates are impossible; please see the guide desk",
+            )
+        if self.card_type.value in BIRTH_IN_NUMBER_TYPES and not self.birth_matches_id:
+            return CardProblem(
+                "card_mismatch",
+                "证件信息不一致（出生日期与证件号码不符），无法自助取号，请到导办台办理",
+                "the card's birth date does not match its ID number; please see the guide desk",
+            )
+        return None
+
 
 class _Field(NamedTuple):
     key: str
@@ -432,11 +483,11 @@ def parse_text_block(block: bytes, photo: bytes = b"") -> IdCard:
     except ValueError as exc:
         raise CardDataError(f"unknown card type flag U+{ord(flag[0]):04X}") from exc
     raw = {f.key: _text(block[f.offset : f.offset + f.size]) for f in LAYOUTS[card_type]}
-    fields = {key: value.strip(" \x00") for key, value in raw.items()}
+    fields = {key: clean_text(value.strip(" \x00")).strip() for key, value in raw.items()}
     if card_type is CardType.FOREIGN_PERMANENT_2023:
         # A space at the split point belongs to the name: join before stripping.
         joined = raw["english_name"] + raw["english_name_2"]
-        fields["english_name"] = joined.replace("\x00", " ").strip()
+        fields["english_name"] = clean_text(joined.replace("\x00", " ")).strip()
     valid_to = fields["valid_to"]
     return IdCard(
         card_type=card_type,
@@ -705,8 +756,9 @@ class IdCardReader(SupervisedDriver, AsyncContextDriver):
             log.debug("%s: same card again within %.1fs: %s", self.name, self._dedupe_seconds, card.masked_id)
             return
         log.info("%s: card read: %s %s", self.name, card.card_type.name, card.masked_id)
-        if card.card_type in (CardType.RESIDENT, CardType.HK_MO_TW_RESIDENCE) and not (card.birth_matches_id):
-            log.warning("%s: birth date on chip disagrees with ID number %s", self.name, card.masked_id)
+        problem = card.problem(dt.date.today())
+        if problem is not None:  # the daemon refuses it; the log names no person
+            log.warning("%s: %s card with a problem: %s", self.name, card.card_type.name, problem.code)
         try:
             self._on_card(card)
         except Exception:  # the daemon's bug must not stop the reader

@@ -187,6 +187,8 @@ class MqttConfig(_Model):
     reconnect_min_s: float = Field(default=1.0, gt=0, le=600)  # first retry delay; doubles, with jitter
     reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)  # cap of the backoff
     command_dedupe_s: float = Field(default=600.0, ge=0, le=86400)  # replay window for a repeated request_id
+    # Larger messages are refused unparsed (commands get a payload_too_large reply); no command needs more.
+    max_payload_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
 
     @field_validator("url")
     @classmethod
@@ -292,6 +294,26 @@ class SensorConfig(_Model):
     zigbee_base: str = "zigbee2mqtt"
     stale_after_s: float = Field(default=600.0, gt=0)
 
+    @field_validator("friendly_name", "zigbee_base")
+    @classmethod
+    def _topic_part(cls, v: str | None) -> str | None:
+        # Part of a subscription filter: a wildcard or an empty level would subscribe to something
+        # else or make the broker drop the daemon's whole MQTT session.
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("must not be empty")
+        for bad, why in (("#", "an MQTT wildcard"), ("+", "an MQTT wildcard"), ("\0", "a NUL character")):
+            if bad in v:
+                raise ValueError(f"must not contain {bad!r} ({why}): it becomes part of an MQTT topic filter")
+        if v.startswith("$"):
+            raise ValueError("must not start with '$' (broker system topics)")
+        if "" in v.split("/"):
+            raise ValueError("must not have empty topic levels (leading, trailing or double '/')")
+        if len(v.encode()) > 200:
+            raise ValueError("too long for an MQTT topic (200 bytes at most)")
+        return v
+
     @model_validator(mode="after")
     def _source(self) -> SensorConfig:
         if self.source == "modbus" and not self.device:
@@ -335,6 +357,11 @@ class PrivacyConfig(_Model):
 class ScreenConfig(_Model):
     announce_repeat: int = Field(default=2, ge=1, le=5)
     voice: Literal["browser", "wav", "auto"] = "auto"
+    # The daemon's WAV cache: bounded in files and bytes, and never rendered into the database's last free space.
+    voice_cache_dir: str | None = None  # default: <state dir>/voice
+    voice_cache_mb: float = Field(default=20.0, gt=0, le=4096)
+    voice_cache_files: int = Field(default=500, ge=1, le=100000)
+    voice_reserve_mb: float = Field(default=50.0, ge=0, le=1024 * 1024)
 
 
 class Config(_Model):

@@ -156,6 +156,7 @@ class CardRead(Event):
     elderly: bool
     offer: str  # opaque id for the kiosk page to issue with
     categories: tuple[str, ...]
+    card_expired: bool = False  # accepted (people come to renew it), flagged; never priority by itself
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,7 +25,7 @@ from drivers.base import DeviceDriver, Health
 from drivers.errors import DeviceError
 from drivers.escpos import EscPosPrinter, PrinterNotReady, PrintIncomplete, TicketPrint
 from drivers.evalpad import EvalPad
-from drivers.idcard import IdCard, IdCardReader
+from drivers.idcard import IdCard, IdCardReader, clean_text
 from drivers.led import DisplayRejected, LedBus
 from hallctl import events as ev
 from hallctl.config import DeviceConfig
@@ -144,7 +144,9 @@ class DeviceManager:
         self._run(dev, reader)
 
     async def _card_read(self, kiosk: str, card: IdCard) -> None:
+        card_type = card.card_type.name.lower()
         if not card.id_number_valid:
+            log.warning("kiosk %s: %s card refused: invalid_card", kiosk, card_type)
             self.svc.kiosk_notice(
                 kiosk,
                 "invalid_card",
@@ -152,15 +154,22 @@ class DeviceManager:
                 "the card's ID number failed its check; please see the guide desk",
             )
             return
+        # Chip and number must agree and the dates must be possible, or no ticket (and so no
+        # age priority) comes from this card; the log names the reason, never the person.
+        problem = card.problem(self.svc.clock().astimezone(self.cfg.hall.tz).date())
+        if problem is not None:
+            log.warning("kiosk %s: %s card refused: %s", kiosk, card_type, problem.code)
+            self.svc.kiosk_notice(kiosk, problem.code, problem.message, problem.message_en)
+            return
         holder = Holder(
-            name=card.name,
+            name=clean_text(card.name),  # the driver cleans already; a Holder is stored and shown
             id_number=card.id_number,
             sex=card.sex.label,
             birth=card.birth,
             nation=card.nation.label if card.nation else "",
-            address=card.address,
-            card_type=card.card_type.name.lower(),
-            authority=card.authority,
+            address=clean_text(card.address),
+            card_type=card_type,
+            authority=clean_text(card.authority),
             valid_to=card.valid_to,
             photo=card.photo or None,
         )

@@ -46,7 +46,38 @@ def elderly(holder: Holder | None, now: datetime, cfg: Config) -> bool:
     """
     if not cfg.queue.auto_elderly_priority or holder is None or holder.birth is None:
         return False
-    return age_on(holder.birth, now.astimezone(cfg.hall.tz).date()) >= cfg.queue.elderly_age
+    today = now.astimezone(cfg.hall.tz).date()
+    if not birth_validated(holder, today):
+        return False
+    return age_on(holder.birth, today) >= cfg.queue.elderly_age
+
+
+EARLIEST_BIRTH = date(1900, 1, 1)
+# Card types whose number carries the birth date in digits 7-14 (resident card, 港澳台 residence permit).
+BIRTH_IN_NUMBER = frozenset({"resident", "hk_mo_tw_residence"})
+
+
+def birth_validated(holder: Holder, today: date) -> bool:
+    """The holder's birth date is possible and, where the number carries one, agrees with it.
+
+    Only such a birth date may grant priority; an expired card grants nothing by itself
+    (its ``valid_to`` is never looked at here). The device side refuses disagreeing
+    cards before they get here; this keeps the engine's rule safe on its own.
+    """
+    birth = holder.birth
+    if birth is None or birth < EARLIEST_BIRTH or birth > today:
+        return False
+    if holder.card_type in BIRTH_IN_NUMBER:
+        digits = holder.id_number[6:14]
+        if len(holder.id_number) != 18 or not (digits.isascii() and digits.isdigit()):
+            return False
+        return digits == birth.strftime("%Y%m%d")
+    return True
+
+
+def card_expired(holder: Holder, now: datetime, cfg: Config) -> bool:
+    """The card's validity ended before the hall's local date (accepted for renewals, but flagged)."""
+    return holder.valid_to is not None and holder.valid_to < now.astimezone(cfg.hall.tz).date()
 
 
 def announcement(number: str, window: int) -> tuple[str, str]:

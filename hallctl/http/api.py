@@ -216,7 +216,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
         except HallctlError:
             return False
 
-    voices = VoiceCache(deps.voice_dir) if deps.voice_dir is not None else None
+    voices = VoiceCache.for_config(ctx.cfg, deps.voice_dir) if deps.voice_dir is not None else None
+    if voices is not None:
+        ctx.report_health("voice", voices.health)
     api = APIRouter(prefix="/api/v1")
 
     for cmd in commands.COMMANDS.values():

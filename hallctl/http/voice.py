@@ -1,8 +1,11 @@
 """Announcement audio rendered offline with espeak-ng, cached on disk, bounded.
 
-Only texts of calls that happened reach it (the route looks the call up first), and
-the cache keeps at most ``max_files`` clips (oldest dropped first), so neither a
-client nor a long year of calls can fill the state directory with audio.
+Only texts of calls that happened reach it (the route looks the call up first). The
+cache keeps at most ``max_files`` clips and ``max_bytes`` bytes (oldest dropped
+first), and it never competes with the database for space: before rendering it
+checks the free space of the filesystem that holds the database, and refuses (503
+``voice_unavailable``) when a clip would bring it below the reserve
+(``max(reserve_bytes, reserve_fraction × size)``). Tickets matter more than voices.
 """
 
 from __future__ import annotations
@@ -10,22 +13,70 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
+import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
-from hallctl.errors import NotFound
+from hallctl.config import Config
+from hallctl.errors import HallctlError, NotFound
+
+log = logging.getLogger(__name__)
 
 MAX_FILES = 500
+MAX_BYTES = 20 * 1024 * 1024
+RESERVE_BYTES = 50 * 1024 * 1024
+RESERVE_FRACTION = 0.05
+CLIP_ESTIMATE = 512 * 1024  # a generous bound of one announcement (about 3 s, 22 kHz 16-bit mono is ~130 KiB)
+
+
+class VoiceUnavailable(HallctlError):
+    """No clip now: the database's filesystem is short of space (or espeak-ng is missing)."""
+
+    http_status = 503
+    title = "Service unavailable"
 
 
 class VoiceCache:
     """One per API app: renders each distinct text once, concurrent requests for it wait for that one."""
 
-    def __init__(self, directory: Path, max_files: int = MAX_FILES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        max_files: int = MAX_FILES,
+        *,
+        max_bytes: int = MAX_BYTES,
+        guard_path: Path | None = None,
+        reserve_bytes: int = RESERVE_BYTES,
+        reserve_fraction: float = RESERVE_FRACTION,
+    ) -> None:
         self.directory = directory
         self.max_files = max_files
+        self.max_bytes = max_bytes
+        self.guard_path = guard_path  # a path on the database's filesystem (its directory)
+        self.reserve_bytes = reserve_bytes
+        self.reserve_fraction = reserve_fraction
+        self.refused = 0
+        self.rendered = 0
+        self.evicted = 0
+        self._sizes: dict[str, int] = {}
+        self._scanned = False
         self._locks: dict[str, asyncio.Lock] = {}  # only while a text is being rendered
+        self._scan()  # at start-up: at most max_files entries
+
+    @classmethod
+    def for_config(cls, cfg: Config, default_dir: Path) -> VoiceCache:
+        """The cache as ``[screen]`` configures it, guarding the database's filesystem."""
+        s = cfg.screen
+        return cls(
+            Path(s.voice_cache_dir) if s.voice_cache_dir else default_dir,
+            max_files=s.voice_cache_files,
+            max_bytes=int(s.voice_cache_mb * 2**20),
+            guard_path=Path(cfg.store.path).resolve().parent,
+            reserve_bytes=int(s.voice_reserve_mb * 2**20),
+        )
 
     async def render(self, text: str) -> Path:
         name = hashlib.sha256(text.encode()).hexdigest()[:20] + ".wav"
@@ -34,23 +85,90 @@ class VoiceCache:
         try:
             async with lock:
                 if not path.exists():
+                    await asyncio.to_thread(self._prepare)
                     await _espeak(self.directory, path, text)
-                    await asyncio.to_thread(self._evict, path)
+                    self.rendered += 1
+                    await asyncio.to_thread(self._added, path)
         finally:
             if not lock.locked() and self._locks.get(name) is lock:
                 del self._locks[name]
         return path
 
-    def _evict(self, keep: Path) -> None:
-        clips = sorted(self.directory.glob("*.wav"), key=lambda p: p.stat().st_mtime)
-        for old in clips[: max(0, len(clips) - self.max_files)]:
-            if old != keep:
+    # ---- bounds (run in a thread: stat, unlink, statvfs) -----------------------------------
+
+    def _scan(self) -> None:
+        if self._scanned:
+            return
+        self._sizes = {}
+        with contextlib.suppress(FileNotFoundError):
+            for p in self.directory.glob("*.wav"):
                 with contextlib.suppress(FileNotFoundError):
-                    old.unlink()
+                    self._sizes[p.name] = p.stat().st_size
+            for p in self.directory.glob("*.tmp"):  # left by a render that was cut short
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+        self._scanned = True
+
+    def reserve_for(self, total: int) -> int:
+        return max(self.reserve_bytes, int(self.reserve_fraction * total))
+
+    def _prepare(self) -> None:
+        """Refuse when a clip would bring the database's filesystem below its reserve."""
+        self._scan()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        estimate = max([CLIP_ESTIMATE, *self._sizes.values()])
+        for where in [p for p in (self.guard_path, self.directory) if p is not None]:
+            usage = shutil.disk_usage(where if where.exists() else where.parent)
+            if usage.free - estimate < self.reserve_for(usage.total):
+                self.refused += 1
+                log.warning(
+                    "voice: not rendering, %s has %d MiB free (reserve %d MiB)",
+                    where,
+                    usage.free // 2**20,
+                    self.reserve_for(usage.total) // 2**20,
+                )
+                raise VoiceUnavailable(
+                    "voice_unavailable",
+                    "磁盘空间不足，暂不生成语音",
+                    "too little free disk space to render the announcement now",
+                )
+
+    def _added(self, keep: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._sizes[keep.name] = keep.stat().st_size
+        clips = []
+        for name in self._sizes:
+            try:
+                clips.append((os.stat(self.directory / name).st_mtime, name))
+            except FileNotFoundError:
+                continue
+        clips.sort()
+        present = {name for _, name in clips}
+        self._sizes = {k: v for k, v in self._sizes.items() if k in present}
+        for _, name in clips:
+            if len(self._sizes) <= self.max_files and sum(self._sizes.values()) <= self.max_bytes:
+                break
+            if name == keep.name:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                (self.directory / name).unlink()
+            self._sizes.pop(name, None)
+            self.evicted += 1
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "dir": str(self.directory),
+            "files": len(self._sizes),
+            "bytes": sum(self._sizes.values()),
+            "max_files": self.max_files,
+            "max_bytes": self.max_bytes,
+            "rendered": self.rendered,
+            "evicted": self.evicted,
+            "refused_low_disk": self.refused,
+        }
 
 
 async def _espeak(directory: Path, path: Path, text: str) -> None:
-    directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a no-op after the first call
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise NotFound("voice_unavailable", "espeak-ng is not installed")
@@ -60,5 +178,7 @@ async def _espeak(directory: Path, path: Path, text: str) -> None:
     )
     _, err = await proc.communicate()
     if proc.returncode != 0:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
         raise NotFound("voice_failed", f"espeak-ng failed: {err.decode(errors='replace')[:200]}")
     tmp.rename(path)

@@ -40,6 +40,7 @@ from typing import Any
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from hallctl import __version__
 from hallctl import events as ev
@@ -49,7 +50,14 @@ from hallctl.context import HallContext
 from hallctl.errors import HallctlError
 from hallctl.mqtt import discovery
 from hallctl.mqtt.broker import EmbeddedBroker
-from hallctl.mqtt.commands import MQTT_PRINCIPAL, command_for_topic, error_reply, json_object, reply_topic_allowed
+from hallctl.mqtt.commands import (
+    MQTT_PRINCIPAL,
+    command_for_topic,
+    error_reply,
+    json_object,
+    payload_bytes,
+    reply_topic_allowed,
+)
 from hallctl.mqtt.connection import Connection, Target, backoff_delay, target_for
 from hallctl.mqtt.outbox import Outbox
 from hallctl.mqtt.topics import route
@@ -86,6 +94,10 @@ class MqttBridge:
         self.sent = 0
         self.connects = 0
         self.commands = 0
+        self.refused = 0  # messages refused unhandled: too large, not JSON, too deep, bad request fields
+        self.failed = 0  # messages whose handling raised unexpectedly (logged with traceback)
+        self.subscribe_failures = 0
+        self._unsubscribed: list[str] = []  # filters the broker (or the client library) refused this session
         self.last_error: str | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -149,6 +161,10 @@ class MqttBridge:
             "sent": self.sent,
             "connects": self.connects,
             "commands": self.commands,
+            "refused": self.refused,
+            "failed": self.failed,
+            "subscribe_failures": self.subscribe_failures,
+            "unsubscribed": list(self._unsubscribed),
             "last_error": self.last_error,
         }
 
@@ -192,24 +208,64 @@ class MqttBridge:
             except HallctlError as exc:  # the store refused an outbox or topic-table write
                 self.last_error = f"{exc.code}: {exc.message}"
                 log.error("mqtt: session ended by a store error: %s", exc.code)
+            except Exception as exc:  # a bug must cost a reconnect, never the MQTT component for good
+                self.last_error = f"session failed: {exc!r}"[:300]
+                log.exception("mqtt: session failed unexpectedly")
             delay = backoff_delay(attempt, m.reconnect_min_s, m.reconnect_max_s)
             attempt += 1
             log.info("mqtt: reconnecting in %.1f s", delay)
             await asyncio.sleep(delay)
 
+    def _filters(self) -> list[str]:
+        topics = [f"{self.root}/cmd/#", *self.ctx.mqtt_handlers]
+        if self.cfg.mqtt.discovery:
+            topics.append(f"{self.cfg.mqtt.discovery_prefix}/status")
+        return topics
+
+    async def _subscribe(self, client: aiomqtt.Client, topics: list[str]) -> list[str]:
+        """Subscribe to each filter on its own; the ones refused (client-side or in the SUBACK) come back.
+
+        A refusal is logged, counted and shown in health's ``last_error``; the session
+        goes on with what was granted and the refused filters are retried with backoff.
+        """
+        refused: list[str] = []
+        for topic in topics:
+            reason = ""
+            try:
+                codes = await client.subscribe(topic, qos=1)
+                bad = [c for c in codes if (c.value if isinstance(c, ReasonCode) else int(c)) >= 0x80]
+                if bad:
+                    reason = f"broker answered {bad[0]}"
+            except ValueError as exc:  # paho refuses an invalid filter before sending it
+                reason = str(exc)
+            if reason:
+                refused.append(topic)
+                self.subscribe_failures += 1
+                self.last_error = f"subscribe refused: {topic} ({reason})"
+                log.error("mqtt: subscribe refused: %s (%s); retrying with backoff", topic, reason)
+        return refused
+
+    async def _resubscribe(self, client: aiomqtt.Client) -> None:
+        attempt = 0
+        m = self.cfg.mqtt
+        while self._unsubscribed:
+            await asyncio.sleep(backoff_delay(attempt, m.reconnect_min_s, m.reconnect_max_s))
+            attempt += 1
+            self._unsubscribed = await self._subscribe(client, self._unsubscribed)
+            if not self._unsubscribed:
+                log.info("mqtt: all subscriptions granted after %d retries", attempt)
+                self.last_error = None
+
     async def _session(self, client: aiomqtt.Client) -> None:
         conn = Connection(client)
-        await client.subscribe(f"{self.root}/cmd/#", qos=1)
-        for topic in self.ctx.mqtt_handlers:
-            await client.subscribe(topic, qos=1)
-        if self.cfg.mqtt.discovery:
-            await client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/status", qos=1)
+        self._unsubscribed = await self._subscribe(client, self._filters())
         await client.publish(self.status_topic, "online", qos=1, retain=True)
         async with self._lock:
             await self._republish(conn)
             self._conn = conn
         self.connects += 1
-        self.last_error = None
+        if not self._unsubscribed:
+            self.last_error = None
         log.info(
             "mqtt: connected to %s as %s (MQTT %s); %d events in the outbox",
             self.target.display_url if self.target else "?",
@@ -221,6 +277,7 @@ class MqttBridge:
         self._wake.set()
         recv = asyncio.create_task(self._receive(conn), name="hallctl.mqtt.receive")
         flush = asyncio.create_task(self._flush(conn), name="hallctl.mqtt.flush")
+        resub = asyncio.create_task(self._resubscribe(client), name="hallctl.mqtt.resubscribe")
         try:
             await asyncio.wait({recv, flush}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -228,7 +285,9 @@ class MqttBridge:
             conn.lost.set()
             recv.cancel()
             flush.cancel()
+            resub.cancel()
             results = await asyncio.gather(recv, flush, return_exceptions=True)
+            await asyncio.gather(resub, return_exceptions=True)
         for result in results:
             if isinstance(result, aiomqtt.MqttError | HallctlError):
                 raise result
@@ -341,21 +400,38 @@ class MqttBridge:
         ha_status = f"{self.cfg.mqtt.discovery_prefix}/status"
         async for message in conn.client.messages:
             topic = message.topic.value
-            if topic.startswith(cmd_prefix):
-                if message.retain:
-                    # A retained command would run again at every reconnect.
-                    log.error("mqtt: ignored retained command on %s; publish commands without retain", topic)
-                    continue
-                await self._command(conn, message)
-            elif (handler := self.ctx.mqtt_handlers.get(topic)) is not None:
-                payload = message.payload
-                raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
-                await handler(topic, raw)
-            elif topic == ha_status and message.payload in (b"online", "online"):
-                log.info("mqtt: Home Assistant came online; republishing discovery")
-                async with self._lock:
-                    for t, p in discovery.discovery_messages(self.cfg, version=__version__):
-                        await self._publish(conn, t, p, retain=True)
+            try:
+                await self._handle(conn, message, cmd_prefix, ha_status)
+            except aiomqtt.MqttError:
+                raise  # the link itself is gone: that ends the session
+            except HallctlError as exc:  # e.g. the store refused a sensor reading: this message only
+                self.failed += 1
+                log.warning("mqtt: message on %s not handled: %s: %s", topic[:200], exc.code, exc.message)
+            except Exception:  # one message must never end the session: log it, count it, go on
+                self.failed += 1
+                log.exception("mqtt: handling a message on %s failed", topic[:200])
+
+    async def _handle(self, conn: Connection, message: aiomqtt.Message, cmd_prefix: str, ha_status: str) -> None:
+        topic = message.topic.value
+        if topic.startswith(cmd_prefix):
+            if message.retain:
+                # A retained command would run again at every reconnect.
+                self.refused += 1
+                log.error("mqtt: ignored retained command on %s; publish commands without retain", topic)
+                return
+            await self._command(conn, message)
+        elif (handler := self.ctx.mqtt_handlers.get(topic)) is not None:
+            raw = payload_bytes(message.payload)
+            if len(raw) > self.cfg.mqtt.max_payload_bytes:
+                self.refused += 1
+                log.warning("mqtt: refused a %d-byte message on %s (max_payload_bytes)", len(raw), topic)
+                return
+            await handler(topic, raw)
+        elif topic == ha_status and message.payload in (b"online", "online"):
+            log.info("mqtt: Home Assistant came online; republishing discovery")
+            async with self._lock:
+                for t, p in discovery.discovery_messages(self.cfg, version=__version__):
+                    await self._publish(conn, t, p, retain=True)
 
     async def _command(self, conn: Connection, message: aiomqtt.Message) -> None:
         self.commands += 1
@@ -367,16 +443,19 @@ class MqttBridge:
         request_id: str | None = None
         name = "?"
         try:
-            body = json_object(message.payload)
+            body = json_object(message.payload, self.cfg.mqtt.max_payload_bytes)
             reply_to = body.pop("reply_to", None)
             raw_id = body.pop("request_id", None)
             if raw_id is not None:
+                if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or len(str(raw_id)) > 128:
+                    raise CommandError("invalid_arguments", "request_id: must be a string of at most 128 characters")
                 request_id = str(raw_id)
             if response_topic is None and isinstance(reply_to, str):
                 response_topic = reply_to
             elif reply_to is not None and not isinstance(reply_to, str):
                 raise CommandError("invalid_arguments", "reply_to: must be a topic string")
         except CommandError as exc:
+            self.refused += 1
             log.error("mqtt command on %s refused: %s: %s", topic, exc.code, exc.message)
             await self._reply(conn, response_topic, correlation, None, error_reply(exc))
             return

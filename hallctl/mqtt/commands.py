@@ -9,6 +9,7 @@ topics outside our tree or under ``<root>/reply/``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from hallctl.auth import Principal
@@ -61,14 +62,59 @@ def reply_topic_allowed(root: str, topic: str) -> bool:
     return True
 
 
-def json_object(payload: Any) -> dict[str, Any]:
-    raw = payload if isinstance(payload, bytes | bytearray) else (b"" if payload is None else str(payload).encode())
+# Nesting deeper than this is no command of ours; checked before parsing, so a payload of
+# 100,000 ``[`` never reaches the recursive decoder.
+MAX_JSON_DEPTH = 32
+# A JSON string, its closing quote optional: an unterminated one runs to the end in one match, so the
+# scan stays linear (with the quote required, ``"\\"\\...`` retried from every quote: quadratic).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(raw: bytes, stop_above: int | None = None) -> int:
+    """The deepest ``[``/``{`` nesting of ``raw`` outside JSON strings (a cheap scan, no parsing).
+
+    With ``stop_above`` the scan ends as soon as the depth exceeds it (the answer is then
+    ``stop_above + 1``), so a payload of nothing but brackets costs a few iterations.
+    """
+    depth = deepest = 0
+    for m in _BRACKET.finditer(_STRING.sub(b"", raw)):
+        if m.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if stop_above is not None and deepest > stop_above:
+                break
+        else:
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def payload_bytes(payload: Any) -> bytes:
+    return (
+        bytes(payload)
+        if isinstance(payload, bytes | bytearray)
+        else (b"" if payload is None else str(payload).encode())
+    )
+
+
+def json_object(payload: Any, max_bytes: int = 65536, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """The payload as a JSON object, or :class:`CommandError` ``malformed_json``/``payload_too_large``.
+
+    Every way a hostile payload can fail is caught here (size, nesting, invalid
+    UTF-8, integers over Python's digit limit, deep recursion), so one message
+    can never end the MQTT session.
+    """
+    raw = payload_bytes(payload)
+    if len(raw) > max_bytes:
+        raise CommandError("payload_too_large", f"payload is {len(raw)} bytes, the limit is {max_bytes}")
     if not raw.strip():
         return {}
+    if json_depth(raw, max_depth) > max_depth:
+        raise CommandError("malformed_json", f"payload nests deeper than {max_depth} levels")
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CommandError("malformed_json", f"payload is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # ValueError covers JSONDecodeError, UnicodeDecodeError, huge ints
+        raise CommandError("malformed_json", f"payload is not JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):
         raise CommandError("malformed_json", "payload must be a JSON object")
     return data

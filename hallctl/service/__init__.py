@@ -535,6 +535,7 @@ class HallService:
                 elderly=engine.elderly(holder, now, self.cfg),
                 offer=offer,
                 categories=open_cats,
+                card_expired=engine.card_expired(holder, now, self.cfg),
             )
         )
         if len(kiosk.categories) == 1:

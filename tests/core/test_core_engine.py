@@ -301,8 +301,25 @@ def test_closed_category_refuses_issue() -> None:
 # ---- green channel ---------------------------------------------------------------------------
 
 
+def test_elderly_needs_a_birth_date_the_number_agrees_with_and_a_possible_one() -> None:
+    from hallctl.engine import birth_validated
+
+    today = date(2026, 11, 23)
+    assert birth_validated(_holder(date(1950, 1, 1)), today)
+    mismatch = Holder(name="李小明", id_number="440106200105201234", birth=date(1900, 1, 1))
+    assert not birth_validated(mismatch, today)
+    future = date(2027, 12, 28)
+    assert not birth_validated(_holder(future), today)
+    assert not birth_validated(_holder(date(1899, 12, 31)), today)
+    # Foreigners' cards carry no birth date in the number: plausibility only.
+    assert birth_validated(
+        Holder(name="A", id_number="X", birth=date(1950, 1, 1), card_type="foreign_permanent_2017"), today
+    )
+
+
 def _holder(birth: date) -> Holder:
-    return Holder(name="张三丰", id_number="110101196602290012", birth=birth)
+    # The number carries the same birth date: only a birth date chip and number agree on gives priority.
+    return Holder(name="张三丰", id_number=f"110101{birth:%Y%m%d}0012", birth=birth)
 
 
 @pytest.mark.parametrize(

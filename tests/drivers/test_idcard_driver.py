@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from drivers.base import Health, HealthState
 from drivers.idcard import SW3, Command, IdCard, IdCardReader
 from drivers.reconnect import Backoff
-from drivers.sim.idcard import SAMPLE_CARDS, IdCardSim
+from drivers.sim.idcard import SAMPLE_CARDS, IdCardSim, make_card
 
 WAIT = 5.0
 ELDERLY = SAMPLE_CARDS["elderly"]
@@ -333,3 +334,63 @@ async def test_logs_never_carry_names_or_id_numbers(sim: IdCardSim, caplog: pyte
         assert secret not in text
     assert ELDERLY.id_number.encode("utf-16-le").hex(" ") not in frames
     assert len(frames) > 0
+
+
+# ---- hostile card data (issue 10 item 17) --------------------------------------------------
+
+
+def _num(first17: str) -> str:
+    from drivers.idnumber import check_char
+
+    return first17 + check_char(first17)
+
+
+TODAY = dt.date.today()
+FUTURE = TODAY + dt.timedelta(days=400)
+MISMATCH = make_card("李小明", YOUNG.id_number, birth=dt.date(1900, 1, 1))  # number says 2001
+FUTURE_BIRTH = make_card("未来人", _num("440106" + FUTURE.strftime("%Y%m%d") + "123"), sex="1", birth=FUTURE)
+ANCIENT = make_card("古人", _num("11010518991231123"), sex="1", birth=dt.date(1899, 12, 31))
+BACKWARDS = make_card("倒期", _num("11010519800101123"), valid_from=dt.date(2020, 1, 1), valid_to=dt.date(2010, 1, 1))
+SPOOFED = make_card("\u202e王\u200b小明\u2066", _num("11010519900101234"), address="北京市\u202e东城区\x07示例路")
+EXPIRED = make_card("过期", _num("11010520000101456"), valid_from=dt.date(2015, 1, 1), valid_to=dt.date(2025, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("card", "code"),
+    [
+        (MISMATCH, "card_mismatch"),
+        (FUTURE_BIRTH, "impossible_date"),
+        (ANCIENT, "impossible_date"),
+        (BACKWARDS, "impossible_date"),
+    ],
+    ids=["chip-1900-number-2001", "birth-in-future", "birth-before-1900", "valid-to-before-from"],
+)
+async def test_impossible_or_disagreeing_cards_are_reported_as_problems(
+    sim: IdCardSim, caplog: pytest.LogCaptureFixture, card: IdCard, code: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running(sim) as (_reader, harness):
+        sim.present(card)
+        got = await harness.next_card()
+    problem = got.problem(TODAY)
+    assert problem is not None and problem.code == code
+    assert "导办台" in problem.message and problem.message_en
+    assert f"card with a problem: {code}" in caplog.text
+    for secret in (card.name, card.id_number, card.birth.strftime("%Y%m%d")):  # masked id: correlation only
+        assert secret not in caplog.text
+
+
+async def test_format_and_control_characters_are_stripped_from_card_text(sim: IdCardSim) -> None:
+    async with running(sim) as (_reader, harness):
+        sim.present(SPOOFED)
+        got = await harness.next_card()
+    assert got.name == "王小明" and got.masked_name == "王*明"
+    assert got.address == "北京市东城区示例路"
+    assert got.problem(TODAY) is None
+
+
+async def test_expired_card_is_delivered_without_a_problem_but_is_expired(sim: IdCardSim) -> None:
+    async with running(sim) as (_reader, harness):
+        sim.present(EXPIRED)
+        got = await harness.next_card()
+    assert got.problem(TODAY) is None and got.expired_on(TODAY)
