@@ -77,9 +77,13 @@ class Watchdog:
 
     async def _run(self) -> None:
         period = self.interval / 4
+        probe: asyncio.Future[None] | None = None
         while True:
+            # At most one probe outstanding: a stuck writer does not pile up no-ops behind it.
+            if probe is None or probe.done():
+                probe = asyncio.ensure_future(self.probe())
             try:
-                await asyncio.wait_for(self.probe(), timeout=self.interval / 2)
+                await asyncio.wait_for(asyncio.shield(probe), timeout=self.interval / 2)
             except Exception as exc:  # noqa: BLE001 - any failure means: do not ping
                 self.failures += 1
                 log.error("watchdog: store writer did not answer (%s); not pinging systemd", type(exc).__name__)
