@@ -327,8 +327,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true", help="about 30 s instead of about two minutes")
     args = ap.parse_args()
-    rounds = 2 if args.quick else 6
-    burst = 60 if args.quick else 200
+    rounds = 2 if args.quick else 10
+    burst = 60 if args.quick else 300
     t_start = time.monotonic()
     rows: list[dict[str, Any]] = []
     tmp = Path(tempfile.mkdtemp(prefix="hallctl-soak-"))
