@@ -12,9 +12,11 @@ test: setup
 	.venv/bin/ruff format --check hallctl drivers kiosk_ui tests bench
 	.venv/bin/mypy
 	.venv/bin/lint-imports
+	if systemd-analyze --help 2>/dev/null | grep -q -- --offline; then systemd-analyze security --offline=true --threshold=20 --no-pager systemd/hallctl.service >/dev/null || { echo "systemd/hallctl.service: exposure above 2.0"; exit 1; }; fi
 	.venv/bin/pytest
 
 bench: setup
 	.venv/bin/python bench/issue_call.py
 	.venv/bin/python bench/mqtt_latency.py
 	.venv/bin/python bench/devices.py
+	.venv/bin/python bench/soak.py

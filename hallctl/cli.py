@@ -17,6 +17,7 @@ from typing import Any
 
 from hallctl import config as config_mod
 from hallctl.config import DEFAULT_CONFIG_PATH, Config, ConfigError
+from hallctl.errors import StoreUnavailable
 
 log = logging.getLogger("hallctl")
 
@@ -58,6 +59,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(hall.run_until_signalled())
     return 0
+
+
+def _refuse(exc: StoreUnavailable) -> int:
+    """A store that cannot be used (in use, damaged, bad path): one line, exit 2 (systemd does not retry)."""
+    print(f"hallctl: {exc.message_en}", file=sys.stderr)
+    return 2
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -133,7 +140,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from hallctl.store import backup_file
 
     cfg = _load(args.config)
-    backup_file(cfg.store.path, args.file)
+    backup_file(cfg.store.path, args.file)  # online: works while the daemon runs; the copy is 0600
     print(f"backed up {cfg.store.path} to {args.file}")
     return 0
 
@@ -266,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     raw = sys.argv[1:] if argv is None else argv
     args.config_given = any(a in ("-c", "--config") or a.startswith("--config=") for a in raw)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except StoreUnavailable as exc:
+        return _refuse(exc)
     return result
 
 

@@ -94,6 +94,9 @@ class StoreConfig(_Model):
     path: str = "/var/lib/hallctl/hallctl.db"
     busy_timeout_ms: int = Field(default=2000, ge=0, le=60000)
     max_size_mb: float | None = Field(default=None, gt=0)
+    # Start-up integrity check found damage (lost WAL frames, gaps): refuse to start (exit 2),
+    # or continue after the number high-water mark with a persistent alert.
+    on_damage: Literal["refuse", "continue"] = "refuse"
 
 
 class RateBucket(_Model):

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hallctl import events as ev
+from hallctl import systemd
 from hallctl.auth import Authenticator
 from hallctl.bus import Bus
 from hallctl.climate import ClimateZones
@@ -28,7 +30,7 @@ from hallctl.config import Config
 from hallctl.context import Component, HallContext
 from hallctl.http.server import ApiServer
 from hallctl.service import Clock, HallService, utcnow
-from hallctl.store import Store
+from hallctl.store import DaemonLock, Store
 from hallctl.supervision import Supervision
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,9 @@ class Hall:
         self.components: list[Component] = []
         self.api = ApiServer(self.ctx)
         self._stack: contextlib.AsyncExitStack | None = None
+        # One daemon per database: taken before the store opens and before MQTT connects.
+        self.lock = None if cfg.store.path == ":memory:" else DaemonLock(cfg.store.path)
+        self.watchdog: systemd.Watchdog | None = None
 
     def part(self, name: str) -> Component | None:
         """A started component by name (``devices``, ``mqtt``, ``simulation``...), for tools and tests."""
@@ -97,8 +102,12 @@ class Hall:
     async def start(self) -> None:
         self._stack = contextlib.AsyncExitStack()
         try:
+            if self.lock is not None:
+                self.lock.acquire()
+                self._stack.callback(self.lock.release)
             await self.store.open()
             self._stack.push_async_callback(self.store.close)
+            damage = await self.store.verify(self.cfg.store.on_damage)
             self._stack.push_async_callback(self.bus.close)
             await self.service.start()
             self._stack.push_async_callback(self.service.stop)
@@ -107,9 +116,32 @@ class Hall:
                 log.debug("starting %s", part.name)
                 await part.start()
                 self._stack.push_async_callback(self._stop_part, part)
+            if damage:  # after supervision subscribed: GET /alerts keeps it; health keeps store.damaged
+                self.bus.publish(
+                    ev.Alert(
+                        at=self.service.clock(),
+                        alert="store_damaged",
+                        severity="critical",
+                        message="数据库损坏：已在最高票号之后继续取号，请尽快从备份恢复",
+                        subject=self.cfg.store.path,
+                        data={"damage": damage},
+                    )
+                )
+            self._start_watchdog()
         except BaseException:
             await self.stop()
             raise
+
+    def _start_watchdog(self) -> None:
+        """Tell systemd we serve (Type=notify), then ping while the loop and the writer are healthy."""
+        assert self._stack is not None
+        interval = systemd.watchdog_interval()
+        if interval is not None:
+            self.watchdog = systemd.Watchdog(self.store.ping, interval)
+            self.watchdog.start()
+            self._stack.push_async_callback(self.watchdog.stop)
+        systemd.notify("READY=1")
+        self._stack.callback(systemd.notify, "STOPPING=1")
 
     @staticmethod
     async def _stop_part(part: Component) -> None:

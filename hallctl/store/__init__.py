@@ -20,6 +20,7 @@ from typing import Any
 
 from hallctl.engine import Appointment, Decision, HallQueue, Holder, Ticket, WindowStatus
 from hallctl.store.database import Database, backup_file, split_sql
+from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.rows import (
     TICKET_COLUMNS,
     LogEntry,
@@ -34,11 +35,13 @@ from hallctl.store.rows import (
 )
 
 __all__ = [
+    "DaemonLock",
     "LogEntry",
     "OutboxRow",
     "Reading",
     "Store",
     "StoreHealth",
+    "StoreRefused",
     "TicketOutcome",
     "TokenRecord",
     "backup_file",
@@ -51,9 +54,13 @@ class StoreHealth:
     ok: bool
     write_errors: int
     last_error: str | None
+    damaged: bool = False  # the start-up check found damage and [store] on_damage = "continue" went on
+    damage: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["damage"] = list(self.damage)
+        return out
 
 
 class Store(Database):
@@ -139,7 +146,8 @@ class Store(Database):
                     (key, status, body, d.at.isoformat()),
                 )
 
-        await self.write(fn)
+        hwm = self.high_water
+        await self.write(fn, after=(lambda: hwm.raise_to(d.counters)) if hwm is not None and d.counters else None)
 
     async def load_queue(self, day: date) -> HallQueue:
         """Rebuild the engine's state: today's tickets, every still-active one, windows, counters."""
@@ -155,6 +163,10 @@ class Store(Database):
                 "SELECT day, category, MAX(seq) AS s FROM tickets WHERE day >= ? GROUP BY 1, 2", (day.isoformat(),)
             ):
                 q.counters[(date.fromisoformat(r["day"]), r["category"])] = r["s"]
+            # A number acknowledged once is never handed out again, even if the database lost it.
+            for key, n in (self.high_water.marks if self.high_water is not None else {}).items():
+                if key[0] >= day and n > q.counters.get(key, 0):
+                    q.counters[key] = n
             for r in conn.execute("SELECT * FROM windows"):
                 q.windows[r["number"]] = WindowStatus(
                     number=r["number"],
@@ -275,7 +287,10 @@ class Store(Database):
             conn.execute("DELETE FROM idempotency WHERE created_at < ?", (cutoff,))
             return int(n)
 
-        return await self.write(fn)
+        n = await self.write(fn)
+        # secure_delete zeroed the rows; the WAL still holds the old pages until checkpointed.
+        await self.checkpoint()
+        return n
 
     # ---- sensors ------------------------------------------------------------------------
 
@@ -409,4 +424,11 @@ class Store(Database):
     # ---- health ---------------------------------------------------------------------------
 
     def health(self) -> StoreHealth:
-        return StoreHealth(ok=self.last_error is None, write_errors=self.write_errors, last_error=self.last_error)
+        hwm_error = self.high_water.last_error if self.high_water is not None else None
+        return StoreHealth(
+            ok=self.last_error is None and hwm_error is None and not self.damage,
+            write_errors=self.write_errors,
+            last_error=self.last_error or hwm_error,
+            damaged=bool(self.damage),
+            damage=tuple(self.damage),
+        )

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hallctl.errors import StoreUnavailable
+from hallctl.store.integrity import HighWater, StoreRefused, check, ensure_dir, path_error, private_file, tighten
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,6 +48,9 @@ class Database:
         self._r: sqlite3.Connection | None = None
         self.write_errors = 0
         self.last_error: str | None = None
+        # Beside a file database: the per-day number high-water mark (see hallctl.store.integrity).
+        self.high_water: HighWater | None = None if path == ":memory:" else HighWater(path)
+        self.damage: list[str] = []  # what the start-up check found (continued with on_damage = "continue")
 
     # ---- lifecycle --------------------------------------------------------------
 
@@ -59,14 +63,30 @@ class Database:
             conn.execute("PRAGMA query_only = ON")
         return conn
 
+    def _files(self) -> list[str]:
+        return [self.path, self.path + "-wal", self.path + "-shm"]
+
     def _open_writer(self) -> None:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                ensure_dir(self.path)
+                # Names and ID numbers live here: owner-only whatever the umask. SQLite creates
+                # -wal and -shm with the database file's mode; existing ones are tightened below.
+                private_file(self.path)
+            except OSError as exc:
+                raise path_error(self.path, exc) from exc
         conn = self._connect(readonly=False)
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal" and self.path != ":memory:":
             raise StoreUnavailable("store_error", f"cannot enable WAL (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
+        # Deleted rows (purged names, ID numbers) are overwritten with zeros, not left in free pages.
+        conn.execute("PRAGMA secure_delete = ON")
+        if self.path != ":memory:":
+            for f in self._files():
+                tighten(f)
+        if self.high_water is not None:
+            self.high_water.load()
         if self.max_size_mb is not None:
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {max(1, int(self.max_size_mb * 1024 * 1024 / page_size))}")
@@ -102,7 +122,60 @@ class Database:
             await loop.run_in_executor(self._writer_pool, self._open_writer)
             self._r = await loop.run_in_executor(self._reader_pool, self._connect, True)
         except sqlite3.Error as exc:
-            raise StoreUnavailable("store_error", f"cannot open database {self.path}: {exc}") from exc
+            raise StoreRefused("store_error", f"cannot open database {self.path}: {exc}") from exc
+        except OSError as exc:
+            raise path_error(self.path, exc) from exc
+
+    async def verify(self, on_damage: str = "refuse") -> list[str]:
+        """The daemon's start-up check (hallctl.store.integrity.check) against the high-water file.
+
+        Damage refuses the start (:class:`StoreRefused`, code ``store_damaged``) unless
+        ``on_damage == "continue"``: then it is kept in :attr:`damage` for health, and numbering
+        continues after the high-water mark (:meth:`Store.load_queue`), so no number is reused.
+        """
+
+        def fn() -> list[str]:
+            assert self._w is not None
+            marks = dict(self.high_water.marks) if self.high_water is not None else {}
+            return check(self._w, marks)
+
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn)
+        except sqlite3.Error as exc:
+            found = [f"{type(exc).__name__}: {exc}"]
+        if found:
+            if on_damage != "continue":  # the refusal is the one line; no log around it
+                raise StoreRefused(
+                    "store_damaged",
+                    f"database {self.path} is damaged ({'; '.join(found)}); refusing to start"
+                    ' (restore a backup, or set [store] on_damage = "continue" to go on after the high-water mark)',
+                )
+            for line in found:
+                log.error("store: damage in %s (continuing after the high-water mark): %s", self.path, line)
+        self.damage = found
+        return found
+
+    async def ping(self) -> None:
+        """A no-op round trip through the writer thread (the watchdog's proof it is not stuck)."""
+
+        def fn() -> None:
+            if self._w is None:
+                raise StoreUnavailable("store_closed", "the database is not open")
+            self._w.execute("SELECT 1").fetchone()
+
+        await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn)
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it to zero bytes (after a purge)."""
+
+        def fn() -> None:
+            if self._w is None:
+                return
+            busy, _, _ = self._w.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy:
+                log.warning("store: WAL checkpoint after purge was blocked by a reader; it is retried later")
+
+        await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -117,8 +190,8 @@ class Database:
 
     # ---- generic access ---------------------------------------------------------------
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one IMMEDIATE transaction on the writer thread."""
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, after: Callable[[], None] | None = None) -> T:
+        """Run ``fn`` in one IMMEDIATE transaction on the writer thread; then ``after`` (same thread)."""
 
         def run() -> T:
             conn = self._w
@@ -139,6 +212,8 @@ class Database:
                 self.last_error = str(exc)
                 log.error("store: write failed: %s", exc)
                 raise _classify(exc) from exc
+            if after is not None:
+                after()
             return result
 
         return await asyncio.get_running_loop().run_in_executor(self._writer_pool, run)
@@ -162,11 +237,13 @@ class Database:
 
         def fn() -> None:
             assert self._w is not None
+            private_file(target)
             dest = sqlite3.connect(target)
             try:
                 self._w.backup(dest)
             finally:
                 dest.close()
+            tighten(target)
 
         await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn)
 
@@ -194,11 +271,22 @@ def split_sql(script: str) -> list[str]:
 
 
 def backup_file(source: str, target: str) -> None:
-    """Offline variant for ``hallctl backup`` when the daemon is not running in this process."""
+    """``hallctl backup``: SQLite's online backup from another process (the daemon may run; no lock).
+
+    The copy holds names and ID numbers: it is created 0600 whatever the umask.
+    """
+    if not Path(source).is_file():
+        raise StoreUnavailable("store_path", f"no database at {source}")
+    try:
+        private_file(target)
+    except OSError as exc:
+        raise path_error(target, exc) from exc
     src = sqlite3.connect(source)
+    src.execute("PRAGMA busy_timeout = 5000")
     dest = sqlite3.connect(target)
     try:
         src.backup(dest)
     finally:
         dest.close()
         src.close()
+    tighten(target)

@@ -1,0 +1,220 @@
+"""What keeps the database honest across crashes and a second daemon: files beside it.
+
+* :class:`DaemonLock` — ``<db>.lock``, an exclusive ``flock`` held for the daemon's
+  lifetime. A second daemon on the same database stops before it opens the store or
+  connects to MQTT (so it never takes over the first one's client id). The CLI's
+  read-only commands and ``hallctl backup`` do not take it.
+* :class:`HighWater` — ``<db>.hwm``, the highest ticket number handed out per business
+  day and category, written (atomically, fsynced) after each commit that issues a
+  number and before the issue is acknowledged. A WAL that lost frames loses tickets
+  silently in SQLite (recovery stops at the first bad frame checksum); this file is how
+  the daemon notices, and why a number is never handed out twice.
+* :func:`check` — the start-up checks: ``PRAGMA quick_check``, the event log's sequence
+  is continuous, every ticket the log says was issued exists, and no number in the
+  high-water file is above the tickets table.
+
+Files holding personal data (the database and its -wal/-shm, backups) and these two are
+created ``0600`` whatever the umask: :func:`private_file`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import threading
+from datetime import date, timedelta
+from pathlib import Path
+
+from hallctl.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+PRIVATE = 0o600
+HWM_KEEP_DAYS = 7
+
+
+class StoreRefused(StoreUnavailable):
+    """The daemon must not start on this database (in use, damaged, unusable path): exit 2."""
+
+
+def path_error(path: str | os.PathLike[str], exc: OSError) -> StoreRefused:
+    """One line naming the path and the cause (read-only, missing, not a directory...)."""
+    where = exc.filename or path
+    cause = exc.strerror or type(exc).__name__
+    return StoreRefused("store_path", f"cannot use database path {path}: {cause}: {where}")
+
+
+def ensure_dir(db_path: str | os.PathLike[str]) -> None:
+    """Create the database's directory if missing; a regular file in the way is ENOTDIR, not EEXIST."""
+    parent = Path(db_path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(parent)) from None
+
+
+def private_file(path: str | os.PathLike[str]) -> None:
+    """Create ``path`` 0600 if missing, else make it 0600 (owner only)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), PRIVATE)
+    try:
+        os.fchmod(fd, PRIVATE)
+    finally:
+        os.close(fd)
+
+
+def tighten(path: str | os.PathLike[str]) -> None:
+    """chmod 0600 an existing file (-wal, -shm); a missing one is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, PRIVATE)
+
+
+class DaemonLock:
+    """``flock(LOCK_EX | LOCK_NB)`` on ``<db>.lock``; the file holds the owner's PID."""
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self.path = Path(db_path + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            ensure_dir(self.path)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE)
+        except OSError as exc:
+            raise path_error(self.db_path, exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            finally:
+                os.close(fd)
+            raise StoreRefused(
+                "store_in_use",
+                f"database {self.db_path} is in use by another hallctl daemon:"
+                f" lock {self.path} is held by PID {holder}",
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise path_error(self.db_path, exc) from exc
+        os.fchmod(fd, PRIVATE)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the descriptor drops the flock
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class HighWater:
+    """Per (business day, category) the highest number ever acknowledged, outside the database."""
+
+    def __init__(self, db_path: str) -> None:
+        self.path = Path(db_path + ".hwm")
+        self.marks: dict[tuple[date, str], int] = {}
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    def load(self) -> dict[tuple[date, str], int]:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raw = {}
+        except (OSError, ValueError) as exc:
+            # An unreadable mark is itself damage worth a line; numbering falls back to the database.
+            log.error("store: high-water file %s unreadable: %s", self.path, exc)
+            self.last_error = f"high-water file unreadable: {exc}"
+            raw = {}
+        marks: dict[tuple[date, str], int] = {}
+        for day, cats in raw.items() if isinstance(raw, dict) else ():
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                for cat, n in cats.items():
+                    marks[(date.fromisoformat(day), str(cat))] = int(n)
+        with self._lock:
+            self.marks = marks
+        tighten(self.path)
+        return dict(marks)
+
+    def raise_to(self, counters: dict[tuple[date, str], int]) -> None:
+        """Raise the marks to ``counters`` and persist, if any went up (writer thread, after the commit)."""
+        with self._lock:
+            if all(self.marks.get(k, 0) >= v for k, v in counters.items()):
+                return
+            marks = dict(self.marks)
+            for k, v in counters.items():
+                marks[k] = max(marks.get(k, 0), v)
+            newest = max(k[0] for k in marks)
+            marks = {k: v for k, v in marks.items() if k[0] >= newest - timedelta(days=HWM_KEEP_DAYS)}
+            doc: dict[str, dict[str, int]] = {}
+            for (day, cat), n in sorted(marks.items()):
+                doc.setdefault(day.isoformat(), {})[cat] = n
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE)
+                try:
+                    os.write(fd, json.dumps(doc, separators=(",", ":")).encode())
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, self.path)
+                _fsync_dir(self.path.parent)
+            except OSError as exc:
+                # The ticket is committed (and fsynced) already; the database still protects its number.
+                self.last_error = f"cannot write {self.path}: {exc.strerror or exc}"
+                log.error("store: %s", self.last_error)
+                return
+            self.marks = marks
+            self.last_error = None
+
+
+def check(conn: sqlite3.Connection, marks: dict[tuple[date, str], int]) -> list[str]:
+    """The start-up integrity checks; each finding is one short sentence (empty: healthy)."""
+    found: list[str] = []
+    rows = conn.execute("PRAGMA quick_check").fetchall()
+    if [r[0] for r in rows] != ["ok"]:
+        found.append("quick_check: " + "; ".join(str(r[0]) for r in rows[:3]))
+        return found  # the tables below cannot be trusted
+    n, lo, hi = conn.execute("SELECT COUNT(*), MIN(seq), MAX(seq) FROM event_log").fetchone()
+    if n and hi - lo + 1 != n:
+        found.append(f"event log has gaps: {n} rows for seq {lo}..{hi}")
+    missing = [
+        r[0]
+        for r in conn.execute(
+            "SELECT e.ticket_id FROM event_log e WHERE e.kind = 'issued'"
+            " AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = e.ticket_id) ORDER BY e.seq LIMIT 6"
+        )
+    ]
+    if missing:
+        found.append("issued tickets missing from the tickets table: " + ", ".join(missing[:5]))
+    if marks:
+        oldest = min(k[0] for k in marks)
+        db_max = {
+            (date.fromisoformat(r[0]), str(r[1])): int(r[2])
+            for r in conn.execute(
+                "SELECT day, category, MAX(seq) FROM tickets WHERE day >= ? GROUP BY 1, 2", (oldest.isoformat(),)
+            )
+        }
+        lost = [
+            f"{day} {cat}: acknowledged up to {n}, database has {db_max.get((day, cat), 0)}"
+            for (day, cat), n in sorted(marks.items())
+            if n > db_max.get((day, cat), 0)
+        ]
+        if lost:
+            found.append("tickets lost (high-water mark above the database): " + "; ".join(lost[:5]))
+    return found
