@@ -269,15 +269,44 @@ def call_next(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision
     return d
 
 
-def call_ticket(q: HallQueue, cfg: Config, window: int, number: str, now: datetime) -> Decision:
-    _window(cfg, window)
+def for_window(t: Ticket, wcfg: WindowConfig) -> bool:
+    """May this window call ``t``? A ticket transferred to a window is that window's; others are its categories'."""
+    if t.target_window is not None:
+        return t.target_window == wcfg.number
+    return t.category in wcfg.categories
+
+
+def call_ticket(
+    q: HallQueue, cfg: Config, window: int, number: str, now: datetime, *, override_by: str | None = None
+) -> Decision:
+    """Call a ticket by number: one of this window's categories or transferred to it.
+
+    ``override_by`` (who, for the log: the service passes it only for an admin) calls any
+    waiting ticket; the override is a row of the event log.
+    """
+    wcfg = _window(cfg, window)
     w = q.window(window)
     t = q.tickets.get(number) or q.find_number(number)
     if t is None:
         raise NotFound("unknown_ticket", f"no ticket {number} today")
     if t.state not in ("waiting", "no_show"):
         raise Conflict("ticket_not_waiting", f"ticket {t.number} is {t.state}, not waiting")
+    if override_by is None and not for_window(t, wcfg):
+        raise Conflict(
+            "not_for_this_window",
+            f"{t.number}不在{window}号窗口办理",
+            f"ticket {t.number} is not for window {window} (other category or transferred elsewhere)",
+        )
     d = Decision(at=now)
+    if override_by is not None:
+        d.log.append(
+            LogRow(
+                "call_override",
+                t.id,
+                window,
+                {"number": t.number, "by": override_by, "for_window": for_window(t, wcfg)},
+            )
+        )
     if w.current is not None:
         if not cfg.queue.call_next_finishes_current:
             raise Conflict("window_busy", f"window {window} still has a ticket; finish it first")

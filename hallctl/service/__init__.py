@@ -26,7 +26,7 @@ from hallctl import events as ev
 from hallctl.bus import Bus
 from hallctl.config import Config
 from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket
-from hallctl.errors import HallctlError, NotFound, Refused
+from hallctl.errors import Forbidden, HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
 from hallctl.store import LogEntry, Reading, Store, StoreHealth, TicketOutcome
 
@@ -386,8 +386,11 @@ class HallService:
         result: Ticket | None = d.result
         return result
 
-    async def call(self, window: int, number: str) -> Ticket:
-        return await self._ticket_of(lambda q, now: engine.call_ticket(q, self.cfg, window, number, now))
+    async def call(self, window: int, number: str, *, override_by: str | None = None) -> Ticket:
+        """Call a ticket by number; ``override_by`` (an admin) may call one not for this window (logged)."""
+        return await self._ticket_of(
+            lambda q, now: engine.call_ticket(q, self.cfg, window, number, now, override_by=override_by)
+        )
 
     async def recall(self, window: int) -> Ticket:
         return await self._ticket_of(lambda q, now: engine.recall(q, self.cfg, window, now))
@@ -546,11 +549,18 @@ class HallService:
         offer: str,
         category: str,
         *,
+        may_redeem: Callable[[str], bool] | None = None,
         idempotency_key: str | None = None,
         render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None = None,
     ) -> IssueOutcome:
-        """Redeem a swipe's offer. With ``idempotency_key`` a retry gets the first ticket back."""
-        return await self._idempotent(idempotency_key, lambda key: self._redeem(offer, category, key, render))
+        """Redeem a swipe's offer. With ``idempotency_key`` a retry gets the first ticket back.
+
+        ``may_redeem(kiosk)`` says whether the caller acts for the kiosk where the card was
+        swiped; otherwise 403 ``wrong_kiosk`` and the offer stays for that kiosk.
+        """
+        return await self._idempotent(
+            idempotency_key, lambda key: self._redeem(offer, category, key, render, may_redeem)
+        )
 
     async def _redeem(
         self,
@@ -558,11 +568,15 @@ class HallService:
         category: str,
         idempotency_key: str | None,
         render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None,
+        may_redeem: Callable[[str], bool] | None = None,
     ) -> IssueOutcome:
         # Taken before anything is awaited: a second redemption running meanwhile finds no offer.
         o = self._offers.pop(offer, None)
         if o is None or o.expires < self.clock():
             raise Refused("offer_expired", "请重新刷身份证", "please swipe your ID card again")
+        if may_redeem is not None and not may_redeem(o.kiosk):
+            self._offers[offer] = o  # still the visitor's, at their kiosk
+            raise Forbidden("wrong_kiosk", "此令牌不能为该取号机取号", "this token may not act for that kiosk")
         kiosk = self.cfg.kiosk_by_id(o.kiosk)
         if kiosk is not None and category not in kiosk.categories:
             self._offers[offer] = o
