@@ -99,6 +99,8 @@ class StoreConfig(_Model):
 class ApiConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8780, ge=0, le=65535)
+    max_streams: int = Field(default=1000, ge=1, le=100000)  # open SSE + WebSocket streams in all
+    max_streams_per_token: int = Field(default=200, ge=1, le=100000)  # open streams of one token
 
 
 class MqttConfig(_Model):
