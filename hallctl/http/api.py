@@ -30,7 +30,7 @@ from hallctl import __version__, commands
 from hallctl.auth import Principal
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError, NotFound
-from hallctl.http.streams import StreamHub, snapshot_frames, sse_stream
+from hallctl.http.streams import StreamHub, StreamResponse, snapshot_frames, sse_stream
 from hallctl.http.voice import VoiceCache
 from hallctl.reports.live import live_figures
 from hallctl.reports.stats import service_day_stats
@@ -340,11 +340,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         token: Annotated[str | None, Query(include_in_schema=False)] = None,
     ) -> StreamingResponse:
         client = hub.register(p, _bearer(authorization) or token or "", "sse")  # 429/503 when full
-        return StreamingResponse(
-            sse_stream(ctx, hub, client, request),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return StreamResponse(hub, client, sse_stream(ctx, hub, client, request))
 
     @api.get("/calls")
     async def calls(p: Auth, limit: Annotated[int, Query(ge=1, le=300)] = 9) -> list[dict[str, Any]]:

@@ -31,6 +31,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 from fastapi import Request
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from hallctl import events as ev
 from hallctl.auth import Principal
@@ -254,6 +256,25 @@ class StreamHub:
         if self._sub is not None:
             await self.ctx.bus.unsubscribe(self._sub)
             self._sub = None
+
+
+class StreamResponse(StreamingResponse):
+    """An SSE response that frees its stream's slot however it ends (even before its body starts)."""
+
+    def __init__(self, hub: StreamHub, client: Client, content: AsyncIterator[bytes]) -> None:
+        super().__init__(
+            content,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.hub = hub
+        self.client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.hub.unregister(self.client)
 
 
 def snapshot_frames(ctx: HallContext, p: Principal) -> list[Frame]:
