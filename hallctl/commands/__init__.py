@@ -448,6 +448,8 @@ _window_ticket_command("window.recall", "recall", HallService.recall)
 _window_ticket_command("window.start", "start", HallService.start_service)
 _window_ticket_command("window.finish", "finish", HallService.finish)
 _window_ticket_command("window.no_show", "no-show", HallService.no_show)
+# A clerk may ask for a rating (the pad asks the visitor again), never give one.
+_window_ticket_command("window.request_evaluation", "request-evaluation", HallService.request_evaluation)
 
 
 def _window_http(action: str, status: int = 200) -> HttpRoute:

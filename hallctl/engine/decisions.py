@@ -546,6 +546,34 @@ def evaluate(
     return d
 
 
+def request_evaluation(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
+    """The clerk asks the visitor to rate (the pad asks again); the clerk never rates. Logged."""
+    _window(cfg, window)
+    w = q.window(window)
+    cur = q.tickets.get(w.current) if w.current else None
+    ticket_id = cur.id if cur is not None and cur.state == "serving" else w.last_finished
+    t = q.tickets.get(ticket_id) if ticket_id else None
+    if t is None or t.window != window or t.state not in ("serving", "done"):
+        raise Conflict("no_ticket_to_evaluate", f"window {window} has no served ticket to evaluate")
+    if t.id in q.evaluated:
+        raise Conflict("already_evaluated", f"ticket {t.number} already has an evaluation")
+    d = Decision(at=now)
+    d.log.append(LogRow("evaluation_requested", t.id, window, {"number": t.number}))
+    staff = cfg.staff_by_id(t.staff) if t.staff else None
+    d.events.append(
+        ev.EvaluationRequested(
+            at=now,
+            ticket_id=t.id,
+            number=t.number,
+            window=window,
+            staff=t.staff,
+            staff_name=staff.name if staff else None,
+        )
+    )
+    d.result = t
+    return d
+
+
 def book(
     q: HallQueue,
     cfg: Config,

@@ -454,6 +454,10 @@ class HallService:
         result: engine.Evaluation = d.result
         return result
 
+    async def request_evaluation(self, window: int) -> Ticket:
+        """The window asks the visitor to rate the ticket just served: the pads ask again."""
+        return await self._ticket_of(lambda q, now: engine.request_evaluation(q, self.cfg, window, now))
+
     def _arm_evaluation_timeout(self, window: int, ticket_id: str) -> None:
         self._disarm_evaluation_timeout(window)
         loop = asyncio.get_running_loop()

@@ -61,9 +61,14 @@ async def test_a_window_cannot_rate_and_a_pad_rates_only_its_window(
         assert resp.status_code == 403 and resp.json()["code"] == "wrong_window", resp.text
     # A pad is no clerk.
     assert (await c.post("/api/v1/windows/1/call-next", headers=h("p1"))).status_code == 403
+    # The clerk may ask for the rating instead (the pad asks again).
+    asked = await c.post("/api/v1/windows/1/request-evaluation", headers=h("w1"))
+    assert asked.status_code == 200 and asked.json()["ticket"]["id"] == served[1], asked.text
     # The visitor's rating on pad 1 is the one recorded.
     ok = await c.post("/api/v1/windows/1/evaluation", json={"level": 1}, headers=h("p1"))
     assert ok.status_code == 201 and ok.json()["evaluation"]["ticket_id"] == served[1], ok.text
     assert ok.json()["evaluation"]["level"] == 1
     ok2 = await c.post(f"/api/v1/tickets/{served[2]}/evaluation", json={"level": 4}, headers=h("p2"))
     assert ok2.status_code == 201 and ok2.json()["evaluation"]["window"] == 2, ok2.text
+    again = await c.post("/api/v1/windows/1/request-evaluation", headers=h("w1"))
+    assert again.status_code == 409 and again.json()["code"] == "already_evaluated", again.text
