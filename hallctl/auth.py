@@ -27,13 +27,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
+from hallctl.config import ROLES
 from hallctl.errors import Forbidden, Unauthorized
 from hallctl.store import Store
 
 log = logging.getLogger(__name__)
 
-Role = Literal["kiosk", "window", "display", "hvac", "guide", "admin"]
-ROLES: tuple[str, ...] = ("kiosk", "window", "display", "hvac", "guide", "admin")
+Role = Literal["kiosk", "window", "pad", "display", "hvac", "guide", "admin"]
+# Roles scoped to windows: a clerk's terminal, and the visitor's evaluation pad (评价器) of that window.
+WINDOW_ROLES = ("window", "pad")
+ALL_KIOSKS = "*"  # in a kiosk token's list: every kiosk (an empty list, on tokens older than the list, too)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,17 +45,24 @@ class Principal:
     windows: tuple[int, ...] = ()
     label: str = ""
     token_id: int | None = None
+    kiosks: tuple[str, ...] = ()  # kiosk tokens: the kiosks it acts for (empty on older tokens: all)
 
     def require(self, *roles: str) -> None:
         if self.role != "admin" and self.role not in roles:
             raise Forbidden("forbidden", f"role {self.role} may not do this (needs {' or '.join(roles)})")
 
     def require_window(self, window: int) -> None:
-        """A window token acts for its own windows only; admin for all."""
+        """A window (or pad) token acts for its own windows only; admin for all."""
         if self.role == "admin":
             return
-        if self.role != "window" or window not in self.windows:
+        if self.role not in WINDOW_ROLES or window not in self.windows:
             raise Forbidden("wrong_window", f"this token may not act for window {window}")
+
+    def acts_for_kiosk(self, kiosk: str) -> bool:
+        """A kiosk token acts for its kiosks (all of them when it lists none or ``*``); admin for all."""
+        if self.role == "admin":
+            return True
+        return self.role == "kiosk" and (not self.kiosks or ALL_KIOSKS in self.kiosks or kiosk in self.kiosks)
 
     @property
     def sees_personal_data(self) -> bool:
@@ -134,14 +144,22 @@ def _signal_revocation(store: Store) -> None:
             os.unlink(tmp)
 
 
-async def create_token(store: Store, role: str, windows: tuple[int, ...] = (), label: str = "") -> str:
-    """Create a token and return it in clear (shown once; only its hash is stored)."""
+async def create_token(
+    store: Store, role: str, windows: tuple[int, ...] = (), label: str = "", *, kiosks: tuple[str, ...] = ()
+) -> str:
+    """Create a token and return it in clear (shown once; only its hash is stored).
+
+    ``kiosks`` scopes a kiosk token (``hallctl token create`` requires it); a kiosk token
+    with none acts for every kiosk, as tokens made before kiosks were listed do.
+    """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-    if role == "window" and not windows:
-        raise ValueError("a window token needs --window N")
+    if role in WINDOW_ROLES and not windows:
+        raise ValueError(f"a {role} token needs --window N")
+    if kiosks and role != "kiosk":
+        raise ValueError("only kiosk tokens are scoped to kiosks")
     token = "hct_" + secrets.token_urlsafe(32)
-    await store.insert_token(_hash(token), role, tuple(windows), label, datetime.now(UTC))
+    await store.insert_token(_hash(token), role, tuple(windows), label, datetime.now(UTC), tuple(kiosks))
     return token
 
 
@@ -151,6 +169,7 @@ async def list_tokens(store: Store) -> list[dict[str, object]]:
             "id": r.id,
             "role": r.role,
             "windows": list(r.windows),
+            "kiosks": list(r.kiosks),
             "label": r.label,
             "created_at": r.created_at,
             "revoked_at": r.revoked_at,
@@ -199,13 +218,15 @@ class Authenticator:
         r = await self._store.active_token(hashed)
         if r is None:
             raise Unauthorized("bad_token", "unknown or revoked token")
-        p = Principal(role=r.role, windows=r.windows, label=r.label, token_id=r.id)
+        p = Principal(role=r.role, windows=r.windows, label=r.label, token_id=r.id, kiosks=r.kiosks)
         if cache.ttl > 0:
             cache.put(hashed, p)
         return p
 
-    async def create(self, role: str, windows: tuple[int, ...] = (), label: str = "") -> str:
-        return await create_token(self._store, role, windows, label)
+    async def create(
+        self, role: str, windows: tuple[int, ...] = (), label: str = "", *, kiosks: tuple[str, ...] = ()
+    ) -> str:
+        return await create_token(self._store, role, windows, label, kiosks=kiosks)
 
     async def tokens(self) -> list[dict[str, object]]:
         return await list_tokens(self._store)

@@ -94,9 +94,25 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     if args.token_cmd == "create":
+        kiosks: tuple[str, ...] = (auth.ALL_KIOSKS,) if args.all_kiosks else tuple(args.kiosk or ())
+        if args.role == "kiosk" and not kiosks:
+            print("hallctl: a kiosk token needs --kiosk ID (repeatable) or --all-kiosks", file=sys.stderr)
+            return 2
+        if args.role != "kiosk" and kiosks:
+            print("hallctl: --kiosk and --all-kiosks are for kiosk tokens only", file=sys.stderr)
+            return 2
+        unknown = [k for k in kiosks if k != auth.ALL_KIOSKS and cfg.kiosk_by_id(k) is None]
+        if unknown:
+            print(f"hallctl: no kiosk {', '.join(unknown)} in the config", file=sys.stderr)
+            return 2
         try:
             token = asyncio.run(
-                _with_store(cfg, lambda s: auth.create_token(s, args.role, tuple(args.window or ()), args.label or ""))
+                _with_store(
+                    cfg,
+                    lambda s: auth.create_token(
+                        s, args.role, tuple(args.window or ()), args.label or "", kiosks=kiosks
+                    ),
+                )
             )
         except ValueError as exc:
             print(f"hallctl: {exc}", file=sys.stderr)
@@ -234,8 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     tok = sub.add_parser("token", help="API tokens")
     tsub = tok.add_subparsers(dest="token_cmd", required=True)
     tc = tsub.add_parser("create", parents=[common])
-    tc.add_argument("--role", required=True, choices=["kiosk", "window", "display", "hvac", "guide", "admin"])
-    tc.add_argument("--window", type=int, action="append", help="window number (repeatable) for window tokens")
+    tc.add_argument("--role", required=True, choices=["kiosk", "window", "pad", "display", "hvac", "guide", "admin"])
+    tc.add_argument("--window", type=int, action="append", help="window number (repeatable) for window and pad tokens")
+    tc.add_argument("--kiosk", action="append", help="kiosk id (repeatable) a kiosk token acts for")
+    tc.add_argument("--all-kiosks", action="store_true", help="a kiosk token that acts for every kiosk")
     tc.add_argument("--label")
     tsub.add_parser("list", parents=[common])
     tr = tsub.add_parser("revoke", parents=[common])

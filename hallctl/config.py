@@ -106,7 +106,8 @@ class RateBucket(_Model):
     burst: int = Field(ge=1, le=100000)
 
 
-ROLES = ("admin", "kiosk", "display", "guide", "window", "hvac")
+# Token roles (hallctl/auth.py); here, the lowest layer, so config checks and auth share one list.
+ROLES: tuple[str, ...] = ("kiosk", "window", "pad", "display", "hvac", "guide", "admin")
 
 
 def _default_role_buckets() -> dict[str, RateBucket]:
@@ -116,6 +117,7 @@ def _default_role_buckets() -> dict[str, RateBucket]:
         "display": RateBucket(rate=5, burst=20),
         "guide": RateBucket(rate=10, burst=40),
         "window": RateBucket(rate=5, burst=30),
+        "pad": RateBucket(rate=2, burst=10),
         "hvac": RateBucket(rate=5, burst=20),
     }
 
@@ -170,6 +172,8 @@ class ApiConfig(_Model):
     max_connections: int = Field(default=800, ge=16, le=100000)
     # Accept errors (EMFILE, out of file descriptors) are logged at most once per this interval.
     accept_error_log_interval_s: float = Field(default=60.0, gt=0, le=86400)
+    max_streams: int = Field(default=1000, ge=1, le=100000)  # open SSE + WebSocket streams in all
+    max_streams_per_token: int = Field(default=200, ge=1, le=100000)  # open streams of one token
     rate_limit: RateLimitConfig = RateLimitConfig()
 
 

@@ -47,13 +47,14 @@ async def demo_tokens(hall: Hall, data: Path) -> dict[str, str]:
             pass
     tokens = {
         "admin": await hall.auth.create("admin", label="demo admin"),
-        "kiosk": await hall.auth.create("kiosk", label="demo kiosks"),
+        "kiosk": await hall.auth.create("kiosk", label="demo kiosks", kiosks=tuple(k.id for k in hall.cfg.kiosk)),
         "display": await hall.auth.create("display", label="demo screens"),
         "guide": await hall.auth.create("guide", label="demo guide desk"),
         "hvac": await hall.auth.create("hvac", label="demo HVAC"),
     }
     for w in hall.cfg.window:
         tokens[f"window{w.number}"] = await hall.auth.create("window", (w.number,), label=f"demo window {w.number}")
+        tokens[f"pad{w.number}"] = await hall.auth.create("pad", (w.number,), label=f"demo pad {w.number}")
     path.write_text(json.dumps(tokens, indent=2))
     path.chmod(0o600)
     return tokens

@@ -133,7 +133,7 @@ def render_index(cfg: Config, tokens: dict[str, str], demo: bool, admin: bool) -
     for w in cfg.window:
         rows.append(
             (
-                _link(f"/pad/{w.number}", tokens.get(f"window{w.number}")),
+                _link(f"/pad/{w.number}", tokens.get(f"pad{w.number}")),
                 f"评价器 · {w.number}号窗口",
                 f"Evaluation pad {w.number}",
                 "平板 tablet",

@@ -58,6 +58,8 @@ class WindowArgs(Args):
 
 class CallArgs(WindowArgs):
     number: str = Field(min_length=2, max_length=32)
+    # Call a ticket of another window's categories or transfers: admin only, logged with who.
+    override: bool = False
 
 
 class TransferArgs(WindowArgs):
@@ -176,6 +178,7 @@ class Command:
     http: HttpRoute
     mqtt: str  # topic below ``<root>/cmd/``, with ``{param}`` segments
     personal: tuple[tuple[str, Mask], ...] = ()
+    refusal: tuple[str, str] | None = None  # (code, message) of the 403 for a role not in ``roles``
 
     @property
     def topic_params(self) -> tuple[str, ...]:
@@ -194,6 +197,7 @@ def command(
     mqtt: str,
     window_scoped: bool = False,
     personal: dict[str, Mask] | None = None,
+    refusal: tuple[str, str] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare a command once; both transports are generated from it."""
     cmd_params = (*re.findall(r"{(\w+)}", http.path), *re.findall(r"{(\w+)}", mqtt))
@@ -206,7 +210,9 @@ def command(
     def wrap(fn: Handler) -> Handler:
         if name in COMMANDS:
             raise ValueError(f"command {name} registered twice")
-        COMMANDS[name] = Command(name, args, roles, fn, window_scoped, http, mqtt, tuple((personal or {}).items()))
+        COMMANDS[name] = Command(
+            name, args, roles, fn, window_scoped, http, mqtt, tuple((personal or {}).items()), refusal
+        )
         return fn
 
     return wrap
@@ -267,6 +273,8 @@ async def dispatch(
     # Before any work: a token that sends too fast gets 429 rate_limited (HTTP; MQTT has no token).
     rate_limiter(ctx).check(p.token_id, p.role, cmd.name)
     args = parse_args(cmd, raw)
+    if cmd.refusal is not None and p.role != "admin" and p.role not in cmd.roles:
+        raise Forbidden(*cmd.refusal)
     p.require(*cmd.roles)
     if cmd.window_scoped:
         assert isinstance(args, WindowArgs)
@@ -303,9 +311,11 @@ async def issue_ticket(
         return 201, ticket_view(o.ticket, waiting_ahead=o.waiting_ahead, qr=o.qr)
 
     if a.offer:
+        # Only the token of the kiosk where the card was swiped (or admin) may redeem its offer.
         return await svc.issue_from_offer(
             a.offer,
             a.category,
+            may_redeem=p.acts_for_kiosk,
             idempotency_key=idempotency_key,
             render=render if idempotency_key is not None else None,
         )
@@ -394,18 +404,23 @@ async def _reprint(ctx: HallContext, a: ReprintArgs, c: Call) -> dict[str, Any]:
     return {"ticket": ticket_view(t), "queued": True}
 
 
+# Ratings come only from the visitor's side (the pad device, the pad page with a pad token).
+VISITOR_ONLY = ("rating_from_visitor_only", "评价只能由办事群众在评价器上作出")
+
+
 @command(
     "ticket.evaluate",
     TicketEvaluateArgs,
-    ("window",),
+    ("pad",),
     http=HttpRoute("POST", "/tickets/{ticket_id}/evaluation", 201),
     mqtt="ticket/{ticket_id}/evaluate",
+    refusal=VISITOR_ONLY,
 )
 async def _evaluate_ticket(ctx: HallContext, a: TicketEvaluateArgs, c: Call) -> dict[str, Any]:
     t = await ctx.service.ticket(a.ticket_id)
     if t.window is None:
         raise Conflict("ticket_not_served", f"ticket {t.number} has not been served")
-    c.principal.require_window(t.window)  # the clerk of the window that served it
+    c.principal.require_window(t.window)  # the pad of the window that served it
     return await _evaluation(ctx, t.window, a.level, t.id, a.reasons)
 
 
@@ -454,6 +469,8 @@ _window_ticket_command("window.recall", "recall", HallService.recall)
 _window_ticket_command("window.start", "start", HallService.start_service)
 _window_ticket_command("window.finish", "finish", HallService.finish)
 _window_ticket_command("window.no_show", "no-show", HallService.no_show)
+# A clerk may ask for a rating (the pad asks the visitor again), never give one.
+_window_ticket_command("window.request_evaluation", "request-evaluation", HallService.request_evaluation)
 
 
 def _window_http(action: str, status: int = 200) -> HttpRoute:
@@ -465,7 +482,13 @@ def _window_http(action: str, status: int = 200) -> HttpRoute:
 )
 async def _call(ctx: HallContext, a: CallArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
-    return {"ticket": _ticket(svc, await svc.call(a.window, a.number))}
+    p = c.principal
+    override_by = None
+    if a.override:
+        if p.role != "admin":
+            raise Forbidden("override_admin_only", "只有管理员可以越权叫号", "only an admin may override")
+        override_by = f"token {p.token_id} {p.label}".strip() if p.token_id is not None else p.label or "admin"
+    return {"ticket": _ticket(svc, await svc.call(a.window, a.number, override_by=override_by))}
 
 
 @command(
@@ -555,10 +578,11 @@ async def _evaluation(
 @command(
     "window.evaluate",
     EvaluateArgs,
-    ("window",),
+    ("pad",),
     window_scoped=True,
     http=_window_http("evaluation", 201),
     mqtt="window/{window}/evaluate",
+    refusal=VISITOR_ONLY,
 )
 async def _evaluate(ctx: HallContext, a: EvaluateArgs, c: Call) -> dict[str, Any]:
     return await _evaluation(ctx, a.window, a.level, a.ticket_id, a.reasons)

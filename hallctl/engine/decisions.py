@@ -269,15 +269,44 @@ def call_next(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision
     return d
 
 
-def call_ticket(q: HallQueue, cfg: Config, window: int, number: str, now: datetime) -> Decision:
-    _window(cfg, window)
+def for_window(t: Ticket, wcfg: WindowConfig) -> bool:
+    """May this window call ``t``? A ticket transferred to a window is that window's; others are its categories'."""
+    if t.target_window is not None:
+        return t.target_window == wcfg.number
+    return t.category in wcfg.categories
+
+
+def call_ticket(
+    q: HallQueue, cfg: Config, window: int, number: str, now: datetime, *, override_by: str | None = None
+) -> Decision:
+    """Call a ticket by number: one of this window's categories or transferred to it.
+
+    ``override_by`` (who, for the log: the service passes it only for an admin) calls any
+    waiting ticket; the override is a row of the event log.
+    """
+    wcfg = _window(cfg, window)
     w = q.window(window)
     t = q.tickets.get(number) or q.find_number(number)
     if t is None:
         raise NotFound("unknown_ticket", f"no ticket {number} today")
     if t.state not in ("waiting", "no_show"):
         raise Conflict("ticket_not_waiting", f"ticket {t.number} is {t.state}, not waiting")
+    if override_by is None and not for_window(t, wcfg):
+        raise Conflict(
+            "not_for_this_window",
+            f"{t.number}不在{window}号窗口办理",
+            f"ticket {t.number} is not for window {window} (other category or transferred elsewhere)",
+        )
     d = Decision(at=now)
+    if override_by is not None:
+        d.log.append(
+            LogRow(
+                "call_override",
+                t.id,
+                window,
+                {"number": t.number, "by": override_by, "for_window": for_window(t, wcfg)},
+            )
+        )
     if w.current is not None:
         if not cfg.queue.call_next_finishes_current:
             raise Conflict("window_busy", f"window {window} still has a ticket; finish it first")
@@ -514,6 +543,34 @@ def evaluate(
             )
         )
     d.result = e
+    return d
+
+
+def request_evaluation(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
+    """The clerk asks the visitor to rate (the pad asks again); the clerk never rates. Logged."""
+    _window(cfg, window)
+    w = q.window(window)
+    cur = q.tickets.get(w.current) if w.current else None
+    ticket_id = cur.id if cur is not None and cur.state == "serving" else w.last_finished
+    t = q.tickets.get(ticket_id) if ticket_id else None
+    if t is None or t.window != window or t.state not in ("serving", "done"):
+        raise Conflict("no_ticket_to_evaluate", f"window {window} has no served ticket to evaluate")
+    if t.id in q.evaluated:
+        raise Conflict("already_evaluated", f"ticket {t.number} already has an evaluation")
+    d = Decision(at=now)
+    d.log.append(LogRow("evaluation_requested", t.id, window, {"number": t.number}))
+    staff = cfg.staff_by_id(t.staff) if t.staff else None
+    d.events.append(
+        ev.EvaluationRequested(
+            at=now,
+            ticket_id=t.id,
+            number=t.number,
+            window=window,
+            staff=t.staff,
+            staff_name=staff.name if staff else None,
+        )
+    )
+    d.result = t
     return d
 
 

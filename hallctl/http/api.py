@@ -27,13 +27,12 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hallctl import __version__, commands
-from hallctl import events as ev
 from hallctl.auth import Principal
 from hallctl.commands.ratelimit import RateLimited
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError, NotFound
 from hallctl.http.limits import BodyLimit, CatchAll
-from hallctl.http.streams import next_event, offer, sse_stream
+from hallctl.http.streams import StreamHub, StreamResponse, snapshot_frames, sse_stream
 from hallctl.http.voice import VoiceCache
 from hallctl.reports.live import live_figures
 from hallctl.reports.stats import service_day_stats
@@ -80,6 +79,12 @@ Auth = Annotated[Principal, Depends(principal)]
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _bearer(header: str | None) -> str | None:
+    if header and header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None
 
 
 def _json_body(raw: bytes) -> dict[str, Any]:
@@ -216,6 +221,10 @@ def create_app(deps: ApiDeps) -> FastAPI:
         except HallctlError:
             return False
 
+    # One bus subscriber for every SSE and WebSocket client (serialises each event once; caps; revocation).
+    hub = StreamHub(ctx, app.state.closing, ctx.cfg.api.max_streams, ctx.cfg.api.max_streams_per_token)
+    app.state.streams = hub
+    ctx.report_health("streams", hub.stats)
     voices = VoiceCache.for_config(ctx.cfg, deps.voice_dir) if deps.voice_dir is not None else None
     if voices is not None:
         ctx.report_health("voice", voices.health)
@@ -367,12 +376,14 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return [d.to_dict() for d in svc.devices.values()]
 
     @api.get("/events")
-    async def sse(request: Request, p: Auth) -> StreamingResponse:
-        return StreamingResponse(
-            sse_stream(ctx, request),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+    async def sse(
+        request: Request,
+        p: Auth,
+        authorization: Annotated[str | None, Header()] = None,
+        token: Annotated[str | None, Query(include_in_schema=False)] = None,
+    ) -> StreamingResponse:
+        client = hub.register(p, _bearer(authorization) or token or "", "sse")  # 429/503 when full
+        return StreamResponse(hub, client, sse_stream(ctx, hub, client, request))
 
     @api.get("/calls")
     async def calls(p: Auth, limit: Annotated[int, Query(ge=1, le=300)] = 9) -> list[dict[str, Any]]:
@@ -396,10 +407,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, token: str | None = None) -> None:
+        bearer = token or _bearer(websocket.headers.get("authorization"))
         try:
-            header = websocket.headers.get("authorization", "")
-            bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
-            await ctx.auth.authenticate(token or bearer)
+            p = await ctx.auth.authenticate(bearer)
         except HallctlError:
             # Closing before accept() would refuse the handshake with a bare 403; accept first so the
             # screen sees 4401 ("unauthorized") and can tell a bad token from a network fault.
@@ -407,21 +417,26 @@ def create_app(deps: ApiDeps) -> FastAPI:
             await websocket.close(code=4401)
             return
         await websocket.accept()
-        queue: asyncio.Queue[ev.Event] = asyncio.Queue(maxsize=1000)
-        sub = svc.bus.subscribe(f"ws.{id(websocket)}", lambda e: offer(queue, e))
         try:
-            for e in ctx.snapshot():
-                await websocket.send_json({"event": e.wire_name, "data": e.to_dict()})
+            client = hub.register(p, bearer or "", "ws")
+        except HallctlError as exc:
+            await websocket.close(code=1013, reason=exc.code)  # try again later
+            return
+        try:
+            for f in snapshot_frames(ctx, p):
+                await websocket.send_text(f.ws)
             while True:
-                nxt = await next_event(queue, app.state.closing, None)
+                nxt = await client.next(None)
                 if nxt is None:
-                    await websocket.close(code=1012)  # service restart: the client reconnects
+                    # restart: the client reconnects; too slow: 1013 (reconnect, get the present); revoked: 4401
+                    code = {"closing": 1012, "revoked": 4401}.get(client.reason or "", 1013)
+                    await websocket.close(code=code)
                     return
-                await websocket.send_json({"event": nxt.wire_name, "data": nxt.to_dict()})
+                await websocket.send_text(nxt.ws)
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass
         finally:
-            await svc.bus.unsubscribe(sub)
+            hub.unregister(client)
 
     if deps.pages is not None:
         deps.pages(app)

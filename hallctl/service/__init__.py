@@ -26,7 +26,7 @@ from hallctl import events as ev
 from hallctl.bus import Bus
 from hallctl.config import Config
 from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket
-from hallctl.errors import HallctlError, NotFound, Refused
+from hallctl.errors import Forbidden, HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
 from hallctl.store import LogEntry, Reading, Store, StoreHealth, TicketOutcome
 
@@ -386,8 +386,11 @@ class HallService:
         result: Ticket | None = d.result
         return result
 
-    async def call(self, window: int, number: str) -> Ticket:
-        return await self._ticket_of(lambda q, now: engine.call_ticket(q, self.cfg, window, number, now))
+    async def call(self, window: int, number: str, *, override_by: str | None = None) -> Ticket:
+        """Call a ticket by number; ``override_by`` (an admin) may call one not for this window (logged)."""
+        return await self._ticket_of(
+            lambda q, now: engine.call_ticket(q, self.cfg, window, number, now, override_by=override_by)
+        )
 
     async def recall(self, window: int) -> Ticket:
         return await self._ticket_of(lambda q, now: engine.recall(q, self.cfg, window, now))
@@ -450,6 +453,10 @@ class HallService:
         d = await self.run(lambda q, now: engine.evaluate(q, self.cfg, window, level, channel, now, ticket_id, reasons))
         result: engine.Evaluation = d.result
         return result
+
+    async def request_evaluation(self, window: int) -> Ticket:
+        """The window asks the visitor to rate the ticket just served: the pads ask again."""
+        return await self._ticket_of(lambda q, now: engine.request_evaluation(q, self.cfg, window, now))
 
     def _arm_evaluation_timeout(self, window: int, ticket_id: str) -> None:
         self._disarm_evaluation_timeout(window)
@@ -547,11 +554,18 @@ class HallService:
         offer: str,
         category: str,
         *,
+        may_redeem: Callable[[str], bool] | None = None,
         idempotency_key: str | None = None,
         render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None = None,
     ) -> IssueOutcome:
-        """Redeem a swipe's offer. With ``idempotency_key`` a retry gets the first ticket back."""
-        return await self._idempotent(idempotency_key, lambda key: self._redeem(offer, category, key, render))
+        """Redeem a swipe's offer. With ``idempotency_key`` a retry gets the first ticket back.
+
+        ``may_redeem(kiosk)`` says whether the caller acts for the kiosk where the card was
+        swiped; otherwise 403 ``wrong_kiosk`` and the offer stays for that kiosk.
+        """
+        return await self._idempotent(
+            idempotency_key, lambda key: self._redeem(offer, category, key, render, may_redeem)
+        )
 
     async def _redeem(
         self,
@@ -559,11 +573,15 @@ class HallService:
         category: str,
         idempotency_key: str | None,
         render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None,
+        may_redeem: Callable[[str], bool] | None = None,
     ) -> IssueOutcome:
         # Taken before anything is awaited: a second redemption running meanwhile finds no offer.
         o = self._offers.pop(offer, None)
         if o is None or o.expires < self.clock():
             raise Refused("offer_expired", "请重新刷身份证", "please swipe your ID card again")
+        if may_redeem is not None and not may_redeem(o.kiosk):
+            self._offers[offer] = o  # still the visitor's, at their kiosk
+            raise Forbidden("wrong_kiosk", "此令牌不能为该取号机取号", "this token may not act for that kiosk")
         kiosk = self.cfg.kiosk_by_id(o.kiosk)
         if kiosk is not None and category not in kiosk.categories:
             self._offers[offer] = o

@@ -331,11 +331,19 @@ class Store(Database):
 
     # ---- tokens -------------------------------------------------------------------------
 
-    async def insert_token(self, token_hash: str, role: str, windows: tuple[int, ...], label: str, at: datetime) -> int:
+    async def insert_token(
+        self,
+        token_hash: str,
+        role: str,
+        windows: tuple[int, ...],
+        label: str,
+        at: datetime,
+        kiosks: tuple[str, ...] = (),
+    ) -> int:
         def fn(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
-                "INSERT INTO tokens (hash, role, windows, label, created_at) VALUES (?,?,?,?,?)",
-                (token_hash, role, json.dumps(list(windows)), label, at.isoformat()),
+                "INSERT INTO tokens (hash, role, windows, label, created_at, kiosks) VALUES (?,?,?,?,?,?)",
+                (token_hash, role, json.dumps(list(windows)), label, at.isoformat(), json.dumps(list(kiosks))),
             )
             return int(cur.lastrowid or 0)
 

@@ -100,6 +100,7 @@ class TokenRecord:
     label: str
     created_at: str
     revoked_at: str | None = None
+    kiosks: tuple[str, ...] = ()  # kiosk tokens: the kiosks it acts for; () on older tokens: every kiosk
 
 
 def token_from_row(row: sqlite3.Row) -> TokenRecord:
@@ -110,6 +111,7 @@ def token_from_row(row: sqlite3.Row) -> TokenRecord:
         label=str(row["label"]),
         created_at=str(row["created_at"]),
         revoked_at=row["revoked_at"],
+        kiosks=tuple(str(k) for k in json.loads(row["kiosks"])),
     )
 
 

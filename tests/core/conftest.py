@@ -41,6 +41,7 @@ async def hall_factory(tmp_path: Path) -> AsyncIterator[HallFactory]:
             live.tokens[role] = await auth.create_token(hall.store, role)
         for w in cfg.window:
             live.tokens[f"w{w.number}"] = await auth.create_token(hall.store, "window", (w.number,))
+            live.tokens[f"p{w.number}"] = await auth.create_token(hall.store, "pad", (w.number,))
         return live
 
     yield make

@@ -286,15 +286,15 @@ async def test_stats_for_a_scripted_day(live: LiveHall, clock: FakeClock) -> Non
     assert (await post("/api/v1/windows/1/start", headers=w1)).status_code == 200
     clock.advance(minutes=10)
     assert (await post("/api/v1/windows/1/finish", headers=w1)).status_code == 200
-    ev1 = await post("/api/v1/windows/1/evaluation", json={"level": 5}, headers=w1)
+    ev1 = await post("/api/v1/windows/1/evaluation", json={"level": 5}, headers=live.auth("p1"))
     assert ev1.status_code == 201
     # A002: called at 09:15 (wait 15 min > target), served 5 min, rated 1.
     await post("/api/v1/windows/1/call-next", headers=w1)
     clock.advance(minutes=5)
     await post("/api/v1/windows/1/finish", headers=w1)
-    ev2 = await post("/api/v1/windows/1/evaluation", json={"level": 1}, headers=w1)
+    ev2 = await post("/api/v1/windows/1/evaluation", json={"level": 1}, headers=live.auth("p1"))
     assert ev2.status_code == 201
-    dup = await post("/api/v1/windows/1/evaluation", json={"level": 3}, headers=w1)
+    dup = await post("/api/v1/windows/1/evaluation", json={"level": 3}, headers=live.auth("p1"))
     assert_problem(dup, 409, "already_evaluated")
     # A003: called at 09:20 (wait 20 min), no-show.
     await post("/api/v1/windows/1/call-next", headers=w1)

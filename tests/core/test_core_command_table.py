@@ -177,15 +177,15 @@ async def test_appointment_cancel_over_http(live: LiveHall, clock: FakeClock) ->
 
 
 async def test_ticket_evaluation_is_for_the_serving_window_only(live: LiveHall) -> None:
-    """POST /tickets/{id}/evaluation: the clerk of the window that served it may rate it once; others 403."""
+    """POST /tickets/{id}/evaluation: the pad of the window that served it may rate it once; others 403."""
     t = (await live.client.post("/api/v1/tickets", json={"category": "A"}, headers=live.auth("kiosk"))).json()
-    early = await live.client.post(f"/api/v1/tickets/{t['id']}/evaluation", json={"level": 5}, headers=live.auth("w1"))
+    early = await live.client.post(f"/api/v1/tickets/{t['id']}/evaluation", json={"level": 5}, headers=live.auth("p1"))
     assert_problem(early, 409, "ticket_not_served")
     await live.client.post("/api/v1/windows/1/call-next", headers=live.auth("w1"))
     await live.client.post("/api/v1/windows/1/finish", headers=live.auth("w1"))
-    other = await live.client.post(f"/api/v1/tickets/{t['id']}/evaluation", json={"level": 5}, headers=live.auth("w2"))
+    other = await live.client.post(f"/api/v1/tickets/{t['id']}/evaluation", json={"level": 5}, headers=live.auth("p2"))
     assert_problem(other, 403, "wrong_window")
-    ok = await live.client.post(f"/api/v1/tickets/{t['id']}/evaluation", json={"level": 4}, headers=live.auth("w1"))
+    ok = await live.client.post(f"/api/v1/tickets/{t['id']}/evaluation", json={"level": 4}, headers=live.auth("p1"))
     assert ok.status_code == 201 and ok.json()["evaluation"]["level"] == 4
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from hallctl import events as ev
-from hallctl.engine import LEVEL_LABELS, UNRATED_LABEL, Ticket
+from hallctl.engine import LEVEL_LABELS, UNRATED_LABEL, Ticket, for_window
 from hallctl.errors import HallctlError
 from tests.core.core_harness import EngineHall
 from tests.core.core_helpers import T0, make_config
@@ -186,6 +186,11 @@ class MoreHallMachine(RuleBasedStateMachine):
             return
         if target.state not in ("waiting", "no_show"):
             assert exc is not None and exc.code == "ticket_not_waiting", f"{target.state} ticket was called"
+            return
+        wcfg = CFG.window_by_number(window)
+        assert wcfg is not None
+        if not for_window(target, wcfg):  # another window's category, or transferred to another window
+            assert exc is not None and exc.code == "not_for_this_window", f"{target.number} called at {window}"
             return
         assert exc is None, f"calling a {target.state} ticket refused: {exc and exc.code}"
         assert called.id == target.id and called.state == "called" and called.window == window

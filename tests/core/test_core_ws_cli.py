@@ -298,10 +298,13 @@ async def test_cli_token_list_shows_tokens_without_secrets(live: LiveHall, tmp_p
         ("display", []),
         ("guide", []),
         ("window", [1]),
+        ("pad", [1]),
         ("window", [2]),
+        ("pad", [2]),
         ("window", [3]),
+        ("pad", [3]),
     ]
-    assert all(set(r) == {"id", "role", "windows", "label", "created_at", "revoked_at"} for r in rows)
+    assert all(set(r) == {"id", "role", "windows", "kiosks", "label", "created_at", "revoked_at"} for r in rows)
     assert all(r["revoked_at"] is None for r in rows)
     hashes = [h for (h,) in sql(str(live.hall.cfg.store.path), "SELECT hash FROM tokens")]
     for secret in [*live.tokens.values(), *hashes]:

@@ -23,7 +23,7 @@ async def test_visit_kiosk_screen_window_pad_bigscreen(runner: HallRunner, brows
     screen = await open_page(browser, runner.url("/screen", "display", rate=8), 1920, 1080)
     big = await open_page(browser, runner.url("/bigscreen", "display"), 1920, 1080)
     window = await open_page(browser, runner.url("/window/1", "window1"), 1600, 1000)
-    pad = await open_page(browser, runner.url("/pad/1", "window1", back=1), 1280, 800)
+    pad = await open_page(browser, runner.url("/pad/1", "pad1", back=1), 1280, 800)
     wav: list[str] = []
 
     def on_request(req: Request) -> None:

@@ -73,7 +73,7 @@ async def test_index_links_carry_role_tokens_in_the_demo(runner: HallRunner, bro
         "/screen": "display",
         "/bigscreen": "display",
         **{f"/window/{n}": f"window{n}" for n in range(1, 7)},
-        **{f"/pad/{n}": f"window{n}" for n in range(1, 7)},
+        **{f"/pad/{n}": f"pad{n}" for n in range(1, 7)},
     }
     found = {urlsplit(h).path: parse_qs(urlsplit(h).query).get("token", [None])[0] for h in hrefs}
     for path, role in expected.items():
