@@ -83,7 +83,8 @@ class SseClient:
 
 
 async def health(client: httpx.AsyncClient) -> dict[str, Any]:
-    resp = await client.get("/api/v1/health")
+    """The daemon's health with details: the client carries an admin token in ``X-Test-Admin``."""
+    resp = await client.get("/api/v1/health", headers={"Authorization": f"Bearer {client.headers['X-Test-Admin']}"})
     body: dict[str, Any] = resp.json()
     return body
 

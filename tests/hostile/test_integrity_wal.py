@@ -54,7 +54,7 @@ async def test_damaged_wal_with_continue_reuses_no_number_and_alerts(tmp_path: P
         db = Path(d.data["store"]["path"])
         present = {r[0] for r in rows(db, "SELECT number FROM tickets")}
         async with httpx.AsyncClient(base_url=d.url, timeout=10) as c:
-            health = (await c.get("/api/v1/health")).json()
+            health = (await c.get("/api/v1/health", headers=bearer(tokens["admin"]))).json()
             if len(present) < ACKED:
                 assert health["status"] != "ok", f"health ok with {ACKED - len(present)} tickets missing"
                 assert health["store"]["damaged"] is True and health["store"]["damage"], health["store"]

@@ -112,7 +112,9 @@ async def test_a_stream_that_never_reads_is_dropped_and_the_others_keep_up(
 async def test_streams_are_capped_per_token_and_in_total(tmp_path: Path) -> None:
     d = Daemon(tmp_path / "d", api={"max_streams": 3, "max_streams_per_token": 2})
     try:
-        tokens = await d.create_tokens({"a": ("display", ()), "b": ("display", ()), "c": ("display", ())})
+        tokens = await d.create_tokens(
+            {"a": ("display", ()), "b": ("display", ()), "c": ("display", ()), "admin": ("admin", ())}
+        )
         d.start()
         a1, a2 = [await SseClient.open(d.port, tokens["a"]) for _ in range(2)]
         await a1.ready()
@@ -132,7 +134,7 @@ async def test_streams_are_capped_per_token_and_in_total(tmp_path: Path) -> None
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
         # A closed stream frees its slot.
         a1.close()
-        async with httpx.AsyncClient(base_url=d.url, timeout=10) as c:
+        async with httpx.AsyncClient(base_url=d.url, timeout=10, headers={"X-Test-Admin": tokens["admin"]}) as c:
 
             async def freed() -> bool:
                 return bool((await health(c))["streams"]["open"] < 3)
