@@ -49,7 +49,8 @@ from hallctl.commands import MQTT, Call, CommandError, dispatch, merge_args
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError
 from hallctl.mqtt import discovery
-from hallctl.mqtt.broker import EmbeddedBroker
+from hallctl.mqtt.acl import kiosk_scope
+from hallctl.mqtt.broker import MosquittoBroker
 from hallctl.mqtt.commands import (
     MQTT_PRINCIPAL,
     command_for_topic,
@@ -78,8 +79,8 @@ class MqttBridge:
         self.cfg = ctx.cfg
         self.root = discovery.root(ctx.cfg)
         self.status_topic = discovery.status_topic(ctx.cfg)
-        self.broker: EmbeddedBroker | None = (
-            EmbeddedBroker(ctx.cfg.mqtt.embedded_host, ctx.cfg.mqtt.embedded_port) if ctx.cfg.mqtt.url is None else None
+        self.broker: MosquittoBroker | None = (
+            MosquittoBroker(ctx.cfg, ctx.state_dir) if ctx.cfg.mqtt.url is None else None
         )
         self.outbox = Outbox(ctx.store, ctx.cfg.mqtt.outbox_max)
         self.target: Target | None = None
@@ -104,7 +105,8 @@ class MqttBridge:
 
     async def start(self) -> None:
         port = await self.broker.start() if self.broker is not None else None
-        self.target = target_for(self.cfg, port)
+        login = (self.broker.username, self.broker.password) if self.broker is not None else None
+        self.target = target_for(self.cfg, port, login)
         pending = await self.outbox.load()
         if pending:
             log.info("mqtt outbox: %d events from an earlier run wait for the broker", pending)
@@ -153,6 +155,7 @@ class MqttBridge:
             "url": self.target.display_url if self.target else None,
             "connected": connected,
             "embedded": self.broker is not None,
+            "broker": self.broker.health() if self.broker is not None else None,
             "protocol": ("5" if self.target.protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1")
             if self.target
             else None,
@@ -469,8 +472,9 @@ class MqttBridge:
                 return
         cache = True
         try:
-            name, from_topic = command_for_topic(self.root, topic)
-            args = merge_args(body, from_topic)
+            unscoped, scope = kiosk_scope(self.root, topic)  # cmd/kiosk/<id>/...: the kiosk comes from the topic
+            name, from_topic = command_for_topic(self.root, unscoped)
+            args = merge_args(body, {**from_topic, **scope})
             result = await dispatch(self.ctx, name, args, Call(MQTT_PRINCIPAL, MQTT))
             reply: dict[str, Any] = {"ok": True, "command": name, **result}
         except CommandError as exc:

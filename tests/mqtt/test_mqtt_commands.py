@@ -78,7 +78,7 @@ async def test_mqtt5_response_topic_and_correlation_data(mosquitto: Mosquitto, t
         assert hall.service._q.window(1).current is not None
 
 
-@pytest.mark.parametrize("embedded", [False, True], ids=["mosquitto", "embedded-amqtt"])
+@pytest.mark.parametrize("embedded", [False, True], ids=["mosquitto", "embedded-mosquitto"])
 async def test_mqtt311_reply_to_and_request_id(
     mosquitto: Mosquitto, tmp_path: Path, hall_id: str, embedded: bool
 ) -> None:

@@ -193,7 +193,7 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
 
 
 def test_targets_pick_protocol_credentials_and_tls(tmp_path: Path) -> None:
-    """External brokers get MQTT 5 and the URL's credentials; the embedded one gets 3.1.1 on localhost."""
+    """External brokers get MQTT 5 and the URL's credentials; the embedded Mosquitto gets MQTT 5 on localhost."""
     t = target_for(cfg_with_devices(tmp_path), None)
     assert (t.host, t.port, t.username, t.password) == ("broker.example", 1884, "u", "p@ss")
     assert t.protocol == aiomqtt.ProtocolVersion.V5 and not t.tls and "p@ss" not in t.display_url
@@ -201,4 +201,4 @@ def test_targets_pick_protocol_credentials_and_tls(tmp_path: Path) -> None:
     t = target_for(config.parse(raw), None)
     assert t.tls and t.port == 8883 and t.protocol == aiomqtt.ProtocolVersion.V311
     t = target_for(config.parse(hall_raw(tmp_path, "h", None)), 41883)
-    assert t.embedded and t.host == "127.0.0.1" and t.port == 41883 and t.protocol == aiomqtt.ProtocolVersion.V311
+    assert t.embedded and t.host == "127.0.0.1" and t.port == 41883 and t.protocol == aiomqtt.ProtocolVersion.V5
