@@ -26,6 +26,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hallctl import config
+from hallctl.commands import CommandError
+from hallctl.mqtt.acl import kiosk_scope
 from tests.core.core_helpers import Daemon, to_toml
 from tests.mqtt.mqtt_helpers import REPO, Listener, hall_raw, listen, make_config, running
 
@@ -220,3 +222,39 @@ def test_stopping_or_killing_the_daemon_stops_its_mosquitto(tmp_path: Path) -> N
         while proc_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)  # bounded wait for an external process to exit
         assert not proc_alive(pid), f"mosquitto {pid} outlived the daemon ({how})"
+
+
+def test_kiosk_scoped_topics_open_only_the_kiosks_own_commands() -> None:
+    """cmd/kiosk/<id>/ carries only issue and check-in; the kiosk comes from the topic."""
+    root = "hallctl/h"
+    assert kiosk_scope(root, f"{root}/cmd/kiosk/k1/ticket/issue") == (f"{root}/cmd/ticket/issue", {"kiosk": "k1"})
+    assert kiosk_scope(root, f"{root}/cmd/kiosk/k1/appointment/X7/check_in") == (
+        f"{root}/cmd/appointment/X7/check_in",
+        {"kiosk": "k1"},
+    )
+    assert kiosk_scope(root, f"{root}/cmd/window/1/call_next") == (f"{root}/cmd/window/1/call_next", {})
+    for bad in ("kiosk/k1/window/1/call_next", "kiosk/k1/ticket/5/cancel", "kiosk//ticket/issue", "kiosk/k1"):
+        with pytest.raises(CommandError) as exc:
+            kiosk_scope(root, f"{root}/cmd/{bad}")
+        assert exc.value.code == "unknown_command"
+
+
+def test_embedded_broker_keys_are_validated(tmp_path: Path) -> None:
+    """A bad listener, a LAN bind address as embedded_host, anonymous LAN, or embedded keys with a url: refused."""
+    cases = {
+        "mqtt.lan_listener": {"lan_listener": "hall-lan:1883"},
+        "mqtt.embedded_host": {"embedded_host": "0.0.0.0"},
+    }
+    for key, over in cases.items():
+        with pytest.raises(config.ConfigError) as exc:
+            config.parse(hall_raw(tmp_path, "h", None, **over))
+        assert any(line.startswith(key) for line in exc.value.lines), exc.value.lines
+    conflicts: list[tuple[str | None, dict[str, Any]]] = [
+        (None, {"lan_listener": "127.0.0.2:1883", "embedded_anonymous": True}),
+        ("mqtt://broker:1883", {"lan_listener": "127.0.0.2:1883"}),
+    ]
+    for url, extra in conflicts:
+        with pytest.raises(config.ConfigError):
+            config.parse(hall_raw(tmp_path, "h", url, **extra))
+    ok = config.parse(hall_raw(tmp_path, "h", None, lan_listener="[::1]:1883"))
+    assert ok.mqtt.lan_listener == "[::1]:1883"
