@@ -258,3 +258,26 @@ def test_embedded_broker_keys_are_validated(tmp_path: Path) -> None:
             config.parse(hall_raw(tmp_path, "h", url, **extra))
     ok = config.parse(hall_raw(tmp_path, "h", None, lan_listener="[::1]:1883"))
     assert ok.mqtt.lan_listener == "[::1]:1883"
+
+
+async def test_a_broker_left_behind_is_stopped_before_a_new_one_starts(tmp_path: Path, hall_id: str) -> None:
+    """A mosquitto on the hall's config and pid file (a daemon died without stopping it) gives way to a new one."""
+    cfg = make_config(tmp_path, hall_id, None)
+    async with running(cfg):
+        pass
+    conf = tmp_path / "mosquitto" / "mosquitto.conf"
+    stale = await asyncio.create_subprocess_exec(
+        "/usr/sbin/mosquitto", "-c", str(conf), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        pid_file = tmp_path / "mosquitto" / "mosquitto.pid"
+        await until(lambda: pid_file.exists() and pid_file.read_text().strip() == str(stale.pid), what="pid file")
+        async with running(cfg) as hall:
+            async with asyncio.timeout(10):
+                await stale.wait()  # stopped by the new hall before its own broker started
+            broker = hall.health_extra()["mqtt"]["broker"]
+            assert broker["running"] and broker["pid"] != stale.pid and hall.health_extra()["mqtt"]["connected"]
+    finally:
+        if stale.returncode is None:
+            stale.kill()
+            await stale.wait()
