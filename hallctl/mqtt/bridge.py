@@ -107,7 +107,12 @@ class MqttBridge:
         port = await self.broker.start() if self.broker is not None else None
         login = (self.broker.username, self.broker.password) if self.broker is not None else None
         self.target = target_for(self.cfg, port, login)
-        pending = await self.outbox.load()
+        try:
+            pending = await self.outbox.load()
+        except BaseException:
+            if self.broker is not None:  # stop() will not run for a component that did not start
+                await self.broker.stop()
+            raise
         if pending:
             log.info("mqtt outbox: %d events from an earlier run wait for the broker", pending)
         self._sub = self.ctx.bus.subscribe("mqtt", self._on_event)
