@@ -58,7 +58,9 @@
           const btn = Hall.el("button", "reprint", Hall.t("未打印 · 补打", "Not printed · Reprint"));
           btn.type = "button";
           btn.addEventListener("click", () => reprint(t));
-          tr.append(Hall.el("td", null, btn));
+          const td = Hall.el("td");
+          td.append(btn);
+          tr.append(td);
         }
         return tr;
       }));
