@@ -17,7 +17,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import ClassVar, Literal, NamedTuple, Protocol, Self
 
-HealthState = Literal["ok", "degraded", "offline", "error"]
+# ``unknown``: connected, but the device cannot tell its state (an ESC/POS printer with
+# status queries off: ``status = "none"``), so it is neither known good nor known bad.
+HealthState = Literal["ok", "degraded", "offline", "error", "unknown"]
 
 
 class Health(NamedTuple):

@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 import unicodedata
 from collections.abc import Mapping
-from typing import ClassVar, Final
+from typing import ClassVar, Final, Literal
 
 from escpos.printer import Dummy
 
@@ -46,6 +46,7 @@ __all__ = [
     "PrinterStatus",
     "PrinterUnreachable",
     "RecoverableError",
+    "StatusMode",
     "TicketLayout",
     "TicketPrint",
     "check_status_byte",
@@ -353,6 +354,13 @@ class PrintIncomplete(DeviceError):
 
 # --------------------------------------------------------------------------- driver
 
+StatusMode = Literal["query", "none"]
+"""``query``: ``DLE EOT`` before and after every ticket and while idle (the default).
+``none``: the printer never answers (many network-only printers, some cheap serial ones,
+printers behind a one-way serial converter): print blind, health ``unknown``."""
+
+STATUS_MODES: Final[tuple[StatusMode, ...]] = ("query", "none")
+
 
 class EscPosPrinter(SupervisedDriver, AsyncContextDriver):
     """One ESC/POS ticket printer on a serial port, pty, or ``tcp://host:9100``.
@@ -360,6 +368,10 @@ class EscPosPrinter(SupervisedDriver, AsyncContextDriver):
     ``open()`` does not fail when the printer is absent: an absent printer is a health
     state (``offline``) and the supervisor keeps trying, so a kiosk started before its
     printer was plugged in heals by itself.
+
+    With ``status_mode="none"`` the driver never sends ``DLE EOT``: a ticket is written as
+    soon as the link is up, health is ``unknown`` while connected (``offline`` when the link
+    cannot be opened or drops), and paper-out or a jam cannot be seen.
     """
 
     kind: ClassVar[str] = "escpos"
@@ -377,8 +389,12 @@ class EscPosPrinter(SupervisedDriver, AsyncContextDriver):
         paper_width_dots: int = 576,
         chunk_size: int = 256,
         chunk_pause: float = 0.005,
+        status_mode: StatusMode = "query",
     ) -> None:
+        if status_mode not in STATUS_MODES:
+            raise ValueError(f"status_mode must be one of {STATUS_MODES}, not {status_mode!r}")
         self.name = name
+        self.status_mode: StatusMode = status_mode
         self.url = url
         self._baudrate = baudrate
         self._status_timeout = status_timeout
@@ -423,6 +439,9 @@ class EscPosPrinter(SupervisedDriver, AsyncContextDriver):
             # bytes with our replies.
             await link.write(GS_ASB_OFF)
             self._link = link
+        if self.status_mode == "none":
+            await self._serve_blind(link)
+            return
         while True:
             async with self._lock:
                 try:
@@ -438,6 +457,16 @@ class EscPosPrinter(SupervisedDriver, AsyncContextDriver):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll_interval):
                     await self._wake.wait()
+
+    async def _serve_blind(self, link: ByteLink) -> None:
+        """No status queries: ``unknown`` while the link is up; a read notices it dropping."""
+        self._set_health("unknown", "status queries off")
+        while True:
+            try:
+                stray = await link.read(256, self._poll_interval)
+            except DeviceTimeout:
+                continue
+            self._health.counters.garbage_bytes += len(stray)  # unasked bytes: nothing to read them as
 
     # -- status
 
@@ -472,8 +501,13 @@ class EscPosPrinter(SupervisedDriver, AsyncContextDriver):
         replies = {n: await self._query_one(link, n) for n in (1, 2, 3, 4)}
         return parse_status(replies, self.name)
 
+    def _refuse_blind(self) -> None:
+        if self.status_mode == "none":
+            raise PrinterUnreachable(self.name, "status queries are off (status = none)")
+
     async def status(self) -> PrinterStatus:
         """Ask the printer now; raises :class:`PrinterUnreachable` when it does not answer."""
+        self._refuse_blind()
         async with self._lock:
             link = self._require_link()
             return await self._checked_status(link)
@@ -508,10 +542,21 @@ class EscPosPrinter(SupervisedDriver, AsyncContextDriver):
         Raises :class:`PrinterNotReady` (``reason``: ``paper_out``, ``cover_open``,
         ``offline``…) when the printer cannot print, and :class:`PrintIncomplete` when
         the status after printing shows the ticket may not have come out whole.
+
+        With ``status_mode="none"`` the ticket is written without asking first or after:
+        only an absent link (:class:`PrinterUnreachable`) or a write that fails
+        (:class:`PrintIncomplete`) is seen.
         """
         data = render_ticket(t, self.paper_width_dots)
         async with self._lock:
             link = self._require_link()
+            if self.status_mode == "none":
+                try:
+                    await self._write_paced(link, data)
+                except DeviceError as exc:
+                    self._wake.set()
+                    raise PrintIncomplete(self.name, "offline", f"link lost while printing: {exc.message}") from exc
+                return
             before = await self._checked_status(link)
             if not before.ready:
                 raise _NOT_READY[before.reason](self.name, f"not printing: {before.reason}")
@@ -539,6 +584,7 @@ class EscPosPrinter(SupervisedDriver, AsyncContextDriver):
 
         ``2`` drops the printer's buffer, so half a ticket is not printed again.
         """
+        self._refuse_blind()
         async with self._lock:
             link = self._require_link()
             try:

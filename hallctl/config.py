@@ -325,6 +325,7 @@ class KioskConfig(_Model):
     printer: str | None = None
 
 
+PRINTER_STATUS_MODES = ("query", "none")  # drivers.escpos.STATUS_MODES; config does not import drivers
 DeviceKind = Literal["idcard", "printer", "led_bus", "evalpad", "badge", "modbus_sensor"]
 
 
@@ -343,7 +344,21 @@ class DeviceConfig(_Model):
     def _port(self) -> DeviceConfig:
         if not self.simulate and not self.port:
             raise ValueError("a real device needs 'port' (or set simulate = true)")
+        if self.kind == "printer":
+            status = self.options.get("status", "query")
+            if status not in PRINTER_STATUS_MODES:
+                raise ValueError(
+                    f"options.status must be one of {', '.join(map(repr, PRINTER_STATUS_MODES))}, not {status!r}"
+                    " ('none' for printers that never answer DLE EOT status queries)"
+                )
+        elif "status" in self.options:
+            raise ValueError("options.status is a printer option (kind = 'printer')")
         return self
+
+    @property
+    def printer_status(self) -> Literal["query", "none"]:
+        """A printer's status mode (``options.status``): ``query`` unless set to ``none``."""
+        return "none" if self.options.get("status") == "none" else "query"
 
 
 class SensorConfig(_Model):

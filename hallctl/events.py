@@ -269,7 +269,7 @@ class DeviceState(Event):
     kind: ClassVar[str] = STATE
     device: str
     device_kind: str
-    state: str  # ok, degraded, offline, error
+    state: str  # ok, degraded, offline, error, unknown (connected, state not readable)
     detail: str
     since: datetime
 

@@ -32,6 +32,7 @@ def ticket_view(
         "target_window": t.target_window,
         "appointment_code": t.appointment_code,
         "end_reason": t.end_reason,
+        "print_failed": t.print_failed,
     }
     if waiting_ahead is not None:
         out["waiting_ahead"] = waiting_ahead

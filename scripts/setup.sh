@@ -27,6 +27,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Node.js and npm run the Node-RED example's MQTT calls (mqtt.js) in tests/integrations.
+# Only when missing: a NodeSource nodejs already brings npm and conflicts with Debian's npm.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "setup: installing Debian packages: nodejs npm"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PYTHON --version)"
@@ -38,4 +48,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e '.[dev]'
   touch "$stamp"
+fi
+
+# mqtt.js for the Node-RED example test, pinned by tests/integrations/package-lock.json.
+if [ ! -d tests/integrations/node_modules ] || [ tests/integrations/package-lock.json -nt tests/integrations/node_modules ]; then
+  echo "setup: installing tests/integrations npm packages"
+  (cd tests/integrations && npm ci --no-audit --no-fund --loglevel=error)
+  touch tests/integrations/node_modules
 fi

@@ -614,12 +614,14 @@ class EscPosSim:
         *,
         paper_width_dots: int = 576,
         font_path: str | None = None,
+        answers_status: bool = True,
     ) -> None:
         self.port = PtyPort(os.fspath(path)) if path is not None else None
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.renderer = TicketRenderer(paper_width_dots, font_path)
         self.tickets: list[SimTicket] = []
+        self._cut = asyncio.Event()  # set on every cut: tests wait for a slip instead of sleeping
         self.torn_pages: list[list[str]] = []  # what came out before the paper ran out
         self.status_requests: list[int] = []
         self.recover_requests: list[int] = []
@@ -632,6 +634,7 @@ class EscPosSim:
         self._paper_left: int | None = None
         self._cover_open = False
         self._silent = False
+        self.answers_status = answers_status  # False: a printer that never answers DLE EOT, yet prints
         self._cutter_error = False
         self._unrecoverable = False
         self._pty_filter = RealtimeFilter()
@@ -717,6 +720,20 @@ class EscPosSim:
         """Powered off on a live cable: no replies, nothing printed."""
         self._silent = silent
 
+    async def wait_tickets(self, count: int, timeout: float = 5.0) -> list[SimTicket]:
+        """Wait (at most ``timeout`` s) until ``count`` tickets have been cut; a printer written to
+        without status replies returns before the bytes have reached the paper."""
+        async with asyncio.timeout(timeout):
+            while len(self.tickets) < count:
+                self._cut.clear()
+                await self._cut.wait()
+        return self.tickets
+
+    def answer_status(self, answers: bool = True) -> None:
+        """``False``: prints everything but never answers ``DLE EOT`` (network-only printers,
+        one-way serial converters); the requests are still counted in ``status_requests``."""
+        self.answers_status = answers
+
     @property
     def unknown_commands(self) -> int:
         return self._interp.unknown_commands
@@ -757,7 +774,8 @@ class EscPosSim:
         if cmd == 0x04:
             self.status_requests.append(n)
             self.events.append(f"status {n}")
-            reply(bytes([self.status_byte(n)]))
+            if self.answers_status:
+                reply(bytes([self.status_byte(n)]))
         else:
             self.recover_requests.append(n)
             self.events.append(f"recover {n}")
@@ -808,4 +826,5 @@ class EscPosSim:
         )
         self.tickets.append(ticket)
         self.events.append("cut")
+        self._cut.set()
         log.debug("sim printer: ticket %d cut", len(self.tickets))

@@ -404,7 +404,7 @@ async def _cancel(ctx: HallContext, a: TicketArgs, c: Call) -> dict[str, Any]:
 @command(
     "ticket.reprint",
     ReprintArgs,
-    ("guide", "kiosk"),
+    ("guide", "kiosk", "window"),  # window: the terminal shows print_failed tickets with a reprint button
     http=HttpRoute("POST", "/tickets/{ticket_id}/reprint", 202),
     mqtt="ticket/{ticket_id}/reprint",
 )

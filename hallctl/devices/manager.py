@@ -189,6 +189,7 @@ class DeviceManager:
             on_health=self._health(dev),
             baudrate=dev.baudrate or 9600,
             paper_width_dots=int(dev.options.get("paper_width_dots", 576)),
+            status_mode=dev.printer_status,
         )
         self._run(dev, printer)
 
@@ -222,12 +223,22 @@ class DeviceManager:
             reason = getattr(exc, "reason", exc.code)
             message, message_en = PRINTER_NOTICES.get(reason, DEFAULT_NOTICE)
             log.warning("kiosk %s: ticket %s not printed: %s", kiosk, job.number, reason)
+            await self._print_result(job, kiosk, False, reason)
             self.svc.kiosk_notice(kiosk, f"printer_{reason}", message, message_en, **which)
         except DeviceError as exc:
             log.warning("kiosk %s: ticket %s not printed: %s", kiosk, job.number, exc.code)
+            await self._print_result(job, kiosk, False, "offline")
             self.svc.kiosk_notice(kiosk, "printer_offline", *DEFAULT_NOTICE, **which)
         else:
+            await self._print_result(job, kiosk, True, None)
             self.svc.kiosk_notice(kiosk, "printed", "请取走号票", "please take your ticket", **which)
+
+    async def _print_result(self, job: ev.PrintJob, kiosk: str, printed: bool, reason: str | None) -> None:
+        """The ticket's durable print mark (``print_failed``); the notice goes out even if this fails."""
+        try:
+            await self.svc.print_result(job.ticket_id, kiosk, printed, reason)
+        except HallctlError as exc:
+            log.warning("kiosk %s: print state of %s not recorded: %s", kiosk, job.number, exc.code)
 
     # ---- LED window displays ---------------------------------------------------------------
 

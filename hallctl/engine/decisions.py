@@ -172,6 +172,24 @@ def reprint(q: HallQueue, cfg: Config, t: Ticket, kiosk: str | None, now: dateti
     return d
 
 
+def print_result(
+    q: HallQueue, t: Ticket, kiosk: str, printed: bool, reason: str | None, now: datetime
+) -> Decision | None:
+    """The kiosk printer's outcome for ``t``: a failure marks the ticket (logged ``print_failed``),
+    a print after a failure clears the mark (logged ``print_recovered``); anything else changes nothing."""
+    current = q.tickets.get(t.id, t)
+    if current.print_failed != printed:
+        return None  # already marked (another failure) or already fine (the usual print)
+    d = Decision(at=now)
+    d.tickets.append(dataclasses.replace(current, print_failed=not printed))
+    data: dict[str, Any] = {"number": current.number, "kiosk": kiosk}
+    if not printed:
+        data["reason"] = reason or "print_failed"
+    d.log.append(LogRow("print_recovered" if printed else "print_failed", current.id, None, data))
+    d.result = d.tickets[0]
+    return d
+
+
 def _finish_current(q: HallQueue, cfg: Config, d: Decision, w: WindowStatus, now: datetime) -> WindowStatus:
     if w.current is None:
         return w

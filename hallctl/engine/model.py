@@ -65,6 +65,7 @@ class Ticket:
     id_hash: str | None = None
     kiosk: str | None = None
     end_reason: str | None = None
+    print_failed: bool = False  # its kiosk's printer could not print it (cleared when a reprint prints)
 
     def order_key(self) -> tuple[int, datetime, datetime, int]:
         slot = self.appointment_slot if self.priority == "appointment" and self.appointment_slot else self.sort_at

@@ -247,7 +247,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         store = svc.store_health()
         degraded = (
             not store.ok
-            or any(d["state"] != "ok" for d in devices.values())
+            or any(d["state"] not in ("ok", "unknown") for d in devices.values())  # unknown: status = "none"
             or any(isinstance(v, dict) and v.get("ok") is False for v in extra.values())
         )
         if not await _is_admin(authorization, token):

@@ -16,7 +16,7 @@ from typing import Any
 from hallctl.config import Config
 from hallctl.devices.zigbee import zigbee_device_id
 
-DEVICE_STATES = ("ok", "degraded", "offline", "error")
+DEVICE_STATES = ("ok", "degraded", "offline", "error", "unknown")
 CLIMATE_MODES = ("auto", "off", "cool", "heat", "dry", "fan_only")
 WINDOW_STATES = ("closed", "idle", "called", "serving", "paused")
 _ID_RE = re.compile(r"[^A-Za-z0-9_-]")

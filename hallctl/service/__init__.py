@@ -607,6 +607,21 @@ class HallService:
         t = await self.ticket(ticket_id)  # memory first, the store for older tickets
         return await self._ticket_of(lambda q, now: engine.reprint(q, self.cfg, t, kiosk, now, self._sign))
 
+    async def print_result(self, ticket_id: str, kiosk: str, printed: bool, reason: str | None = None) -> None:
+        """Record the kiosk printer's outcome: a failed print marks the ticket ``print_failed``
+        (event log ``print_failed``), a later print that works clears it (``print_recovered``)."""
+        async with self._lock:
+            t = self._q.tickets.get(ticket_id) or await self._store.ticket(ticket_id)
+            if t is None:
+                log.warning("print result for unknown ticket %s not recorded", ticket_id)
+                return
+            d = engine.print_result(self._q, t, kiosk, printed, reason, self.clock())
+            if d is None:
+                return
+            await self._store.apply(d)
+            self._q.apply(d)
+        self._publish(d)
+
     def kiosk_notice(
         self,
         kiosk: str,

@@ -77,7 +77,7 @@ class SimulatedDevices:
             sim: Any = IdCardSim(path)
             await sim.start()
         elif dev.kind == "printer":
-            sim = EscPosSim(path, self.ticket_dir / dev.id)
+            sim = EscPosSim(path, self.ticket_dir / dev.id, answers_status=dev.printer_status == "query")
             await sim.start()
         elif dev.kind == "led_bus":
             addresses = [w.led_address for w in self.cfg.window if w.led == dev.id and w.led_address]

@@ -37,6 +37,7 @@ TICKET_COLUMNS = (
     "id_hash",
     "kiosk",
     "end_reason",
+    "print_failed",
 )
 _DATETIME_FIELDS = {
     "issued_at",
@@ -71,6 +72,8 @@ def ticket_from_row(row: sqlite3.Row) -> Ticket:
             v = _dt(v)
         elif col == "day":
             v = date.fromisoformat(v)
+        elif col == "print_failed":
+            v = bool(v)
         kw[col] = v
     return Ticket(**kw)
 

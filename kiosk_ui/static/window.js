@@ -51,6 +51,17 @@
         const tr = Hall.el("tr");
         const pri = t.priority === "green" ? Hall.t(" 绿色通道", " priority") : t.priority === "appointment" ? Hall.t(" 预约", " appt") : "";
         tr.append(Hall.el("td", null, t.number), Hall.el("td", t.priority === "green" ? "green" : null, t.category + pri), Hall.el("td", null, time(t.issued_at)));
+        if (t.print_failed) {
+          // The slip never came out: the visitor only has the number the kiosk showed.
+          tr.classList.add("print-failed");
+          tr.dataset.printFailed = "true";
+          const btn = Hall.el("button", "reprint", Hall.t("未打印 · 补打", "Not printed · Reprint"));
+          btn.type = "button";
+          btn.addEventListener("click", () => reprint(t));
+          const td = Hall.el("td");
+          td.append(btn);
+          tr.append(td);
+        }
         return tr;
       }));
       $("history").replaceChildren(...q.history.slice().reverse().slice(0, 12).map((t) => {
@@ -59,6 +70,16 @@
         tr.append(Hall.el("td", null, t.number), Hall.el("td", null, Hall.t(st[0], st[1])), Hall.el("td", null, time(t.called_at)));
         return tr;
       }));
+    } catch (e) {
+      result($("result"), false, e.text());
+    }
+  }
+
+  async function reprint(t) {
+    try {
+      await Hall.api(`/api/v1/tickets/${encodeURIComponent(t.id)}/reprint`, { method: "POST", body: {} });
+      result($("result"), true, `${Hall.t("补打", "Reprint")} ${t.number} ✓`);
+      soon();
     } catch (e) {
       result($("result"), false, e.text());
     }

@@ -59,7 +59,7 @@ def test_discovery_payloads_parse_and_carry_the_keys_home_assistant_needs(tmp_pa
     temp = by_id["hallctl_xicheng_sensor_floor2_temperature"]
     assert temp["device_class"] == "temperature" and temp["expire_after"] == 300
     assert by_id["hallctl_xicheng_sensor_floor1_humidity"]["unit_of_measurement"] == "%"
-    assert by_id["hallctl_xicheng_device_prn-k1_state"]["options"] == ["ok", "degraded", "offline", "error"]
+    assert by_id["hallctl_xicheng_device_prn-k1_state"]["options"] == ["ok", "degraded", "offline", "error", "unknown"]
     paper = by_id["hallctl_xicheng_device_prn-k1_paper"]
     assert paper["device_class"] == "problem" and paper["availability_mode"] == "all"
     assert "hallctl_xicheng_device_idr-k1_paper" not in by_id  # only printers have paper
