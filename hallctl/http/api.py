@@ -32,6 +32,7 @@ from hallctl.commands.ratelimit import RateLimited
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError, NotFound
 from hallctl.http.limits import BodyLimit, CatchAll
+from hallctl.http.openapi import openapi_document, operation_ids
 from hallctl.http.streams import StreamHub, StreamResponse, snapshot_frames, sse_stream
 from hallctl.http.voice import VoiceCache
 from hallctl.reports.live import live_figures
@@ -63,7 +64,7 @@ def problem(
 
 async def principal(
     request: Request,
-    authorization: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     token: Annotated[str | None, Query(include_in_schema=False)] = None,
 ) -> Principal:
     """Bearer header, or ``?token=`` for EventSource, audio and page links that cannot set headers."""
@@ -174,8 +175,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         description="Hall-control daemon API. Errors are application/problem+json.",
+        generate_unique_id_function=operation_ids(),
     )
     app.state.service = svc
+    # The document as the server answers: models, problem+json errors with codes, security schemes.
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     app.state.ctx = ctx
     # Set by the server's stop: open streams end so clients see the restart and reconnect.
     app.state.closing = asyncio.Event()
@@ -235,7 +239,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @api.get("/health")
     async def health(
-        authorization: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         token: Annotated[str | None, Query(include_in_schema=False)] = None,
     ) -> JSONResponse:
         """States for anyone (monitoring, load balancers); details (paths, errors, URLs, bus) for admin only."""
@@ -379,7 +383,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     async def sse(
         request: Request,
         p: Auth,
-        authorization: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         token: Annotated[str | None, Query(include_in_schema=False)] = None,
     ) -> StreamingResponse:
         client = hub.register(p, _bearer(authorization) or token or "", "sse")  # 429/503 when full
