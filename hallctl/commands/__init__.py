@@ -377,6 +377,7 @@ def masked_holder(view: dict[str, Any] | None) -> dict[str, Any] | None:
             403: ("wrong_kiosk",),
             404: ("unknown_category", "unknown_kiosk", "unknown_ticket"),
             422: (
+                "id_limit_reached",
                 "priority_not_allowed",
                 "bad_idempotency_key",
                 "category_closed",
@@ -538,7 +539,10 @@ def _window_http(action: str, status: int = 200, **errors: tuple[str, ...]) -> H
     ("window",),
     window_scoped=True,
     http=_window_http(
-        "call", e403=("override_admin_only",), e404=("unknown_ticket",), e409=("window_busy", "ticket_not_waiting")
+        "call",
+        e403=("override_admin_only",),
+        e404=("unknown_ticket",),
+        e409=("window_busy", "ticket_not_waiting", "not_for_this_window"),
     ),
     mqtt="window/{window}/call",
 )

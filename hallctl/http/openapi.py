@@ -5,8 +5,8 @@ would be ``{}``), errors leave through exception handlers as ``application/probl
 (so it invents a 422 ``HTTPValidationError`` that never happens), and the bearer token
 looks like an optional header. This module rewrites the generated document once:
 
-- every operation's success answer gets its model (:mod:`hallctl.http.schemas`; for the
-  command routes :data:`~hallctl.http.schemas.COMMAND_RESPONSES`);
+- every operation's success answer gets its model (:mod:`hallctl.schemas`; for the
+  command routes :data:`~hallctl.schemas.COMMAND_RESPONSES`);
 - every error status the operation can answer is listed with the :class:`Problem` schema
   and the ``code`` values it carries (``x-codes``; the command's own codes come from the
   command table's ``HttpRoute.errors``);
@@ -28,9 +28,8 @@ from fastapi.utils import generate_unique_id
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from hallctl import commands
+from hallctl import commands, schemas
 from hallctl import events as ev
-from hallctl.http import schemas
 
 PROBLEM = "application/problem+json"
 REF = "#/components/schemas/{model}"
@@ -96,7 +95,9 @@ ROUTES: dict[str, OpDoc] = {  # by operation id, see operation_ids
     "sse": OpDoc(str, {429: ("too_many_streams",), 503: ("streams_full",)}, media_type="text/event-stream"),
     "calls": OpDoc(list[schemas.Call], QUERY),
     "voice": OpDoc(
-        bytes, {404: ("not_called", "voice_disabled", "voice_failed", "voice_unavailable")}, media_type="audio/wav"
+        bytes,
+        {404: ("not_called", "voice_disabled", "voice_failed", "voice_unavailable"), 503: ("voice_unavailable",)},
+        media_type="audio/wav",
     ),
 }
 
@@ -140,6 +141,9 @@ def _path_params(op: dict[str, Any], cmd: commands.Command) -> None:
     """Path parameters as the argument model declares them (type, limits), not as bare strings."""
     props = cmd.args.model_json_schema().get("properties", {})
     for param in op.get("parameters", []):
+        if param.get("in") == "header" and param["name"].lower() == "idempotency-key":
+            # Checked by the handler (bad_idempotency_key), after the token and the arguments.
+            param["schema"] = {"type": "string", "minLength": 1, "maxLength": 128}
         if param.get("in") == "path" and param["name"] in props:
             schema = dict(props[param["name"]])
             schema.pop("default", None)

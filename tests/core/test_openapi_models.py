@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from hallctl import schemas
 from hallctl.commands import COMMANDS
-from hallctl.http import schemas
 from hallctl.http.openapi import ROUTES
 from tests.core.core_helpers import FakeClock, LiveHall
 

@@ -1,10 +1,11 @@
-"""The typed shapes of the HTTP API's answers, for the OpenAPI document (``/api/v1/openapi.json``).
+"""The typed shapes of the answers, for the OpenAPI and AsyncAPI documents.
 
 The handlers build plain dicts (``hallctl.views``, the events' ``to_dict``); these models
 describe them so that generated clients and schemathesis can check every answer. Events
 are used as they are (pydantic reads the dataclasses), so a field added to an event shows
 in the document without an edit here. ``tests/core/test_openapi_models.py`` validates real
-answers against these models.
+answers against these models. Both transports use them (HTTP answers, MQTT replies), so
+they live beside the command table rather than in either transport's package.
 
 Errors: every error is ``application/problem+json`` (:class:`Problem`); which ``code``
 values an operation can answer is listed per status in the document (``x-codes``).
