@@ -15,6 +15,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -24,6 +25,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, WebSock
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hallctl import __version__, commands
@@ -76,6 +78,16 @@ async def principal(
 
 
 Auth = Annotated[Principal, Depends(principal)]
+
+
+def _iso_date(value: Any) -> Any:
+    """Only ``YYYY-MM-DD``: pydantic would also read ``0`` as 1970-01-01 (a Unix time)."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date is YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 def _no_constant(name: str) -> Any:
@@ -324,7 +336,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         p: Auth,
         state: str | None = None,
         category: str | None = None,
-        day: Annotated[date | None, Query(alias="date")] = None,
+        day: Annotated[IsoDate | None, Query(alias="date")] = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> list[dict[str, Any]]:
         rows = await svc.tickets(day=day, state=state, category=category, limit=limit)
@@ -349,7 +361,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         }
 
     @api.get("/stats")
-    async def stats(p: Auth, day: Annotated[date | None, Query(alias="date")] = None) -> dict[str, Any]:
+    async def stats(p: Auth, day: Annotated[IsoDate | None, Query(alias="date")] = None) -> dict[str, Any]:
         return await service_day_stats(svc, day)
 
     @api.get("/stats/live")

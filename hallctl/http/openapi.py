@@ -74,8 +74,8 @@ class OpDoc:
 
 
 QUERY: dict[int, tuple[str, ...]] = {422: ("invalid_request",)}
-# Routes of other routers (the simulators under /api/v1/sim): any error a HallctlError or FastAPI's
-# validation can answer; their codes are the routes' business.
+# Routes of other routers (the simulators under /api/v1/sim): any status a HallctlError or FastAPI's
+# validation can answer; their codes are the routes' business and not enumerated.
 OTHER: dict[int, tuple[str, ...]] = {403: ("forbidden",), 404: ("not_found",), 409: (), 422: ("invalid_request",)}
 # By route name (the endpoint function's name in hallctl.http.api).
 ROUTES: dict[str, OpDoc] = {  # by operation id, see operation_ids
@@ -124,16 +124,18 @@ def _schema_of(model: Any, defs: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _errors(op: dict[str, Any], errors: dict[int, tuple[str, ...]]) -> None:
+def _errors(op: dict[str, Any], errors: dict[int, tuple[str, ...]], enumerated: bool = True) -> None:
+    """Problem responses by status; ``enumerated``: the codes listed are all the operation can answer."""
     responses = op.setdefault("responses", {})
     responses.pop("422", None)  # FastAPI's HTTPValidationError: never answered (the problem below is)
     for status, codes in sorted(errors.items()):
         responses[str(status)] = {
             "description": STATUS_TEXT.get(status, "Error"),
             "content": {PROBLEM: {"schema": {"$ref": REF.format(model="Problem")}}},
-            "x-codes": list(codes),
         }
-        if codes:
+        if enumerated:
+            responses[str(status)]["x-codes"] = list(codes)
+        if codes and enumerated:
             responses[str(status)]["description"] += ". Codes: " + ", ".join(f"`{c}`" for c in codes)
 
 
@@ -195,8 +197,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                 _errors(op, _merge(COMMON, extra, own))
                 continue
             spec = ROUTES.get(op.get("operationId", ""))
-            if spec is None:
-                _errors(op, _merge(COMMON, OTHER, {503: STORE}))
+            if spec is None:  # the simulators: statuses declared, codes not enumerated (no x-codes)
+                _errors(op, _merge(COMMON, OTHER, {503: STORE}), enumerated=False)
                 continue
             ok = op["responses"].setdefault("200", {"description": "Success"})
             ok["content"] = {spec.media_type: {"schema": _schema_of(spec.model, defs)}}

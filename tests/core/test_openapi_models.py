@@ -132,6 +132,7 @@ async def test_every_operation_is_typed(live: LiveHall) -> None:
                 if not status.startswith("2"):
                     assert list(resp["content"]) == ["application/problem+json"], where
                     assert resp["content"]["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
+                    assert resp["x-codes"], f"{where} {status}: no codes listed"
             assert not any(p["name"].lower() == "authorization" for p in op.get("parameters", [])), where
             if path != "/api/v1/health":
                 assert "401" in op["responses"], where
