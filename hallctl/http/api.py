@@ -315,7 +315,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return [svc.window_state(w.number).to_dict() | {"floor": w.floor} for w in svc.cfg.window]
 
     @api.get("/kiosks/{kiosk_id}")
-    async def kiosk(kiosk_id: str, p: Auth) -> dict[str, Any]:
+    async def kiosk(kiosk_id: Annotated[str, PathParam(max_length=32)], p: Auth) -> dict[str, Any]:
         k = svc.cfg.kiosk_by_id(kiosk_id)
         if k is None:
             raise NotFound("unknown_kiosk", f"no kiosk {kiosk_id}")
@@ -343,7 +343,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return [ticket_view(t) for t in rows]
 
     @api.get("/tickets/{ticket_id}")
-    async def get_ticket(ticket_id: str, p: Auth) -> dict[str, Any]:
+    async def get_ticket(ticket_id: Annotated[str, PathParam(max_length=64)], p: Auth) -> dict[str, Any]:
         t = await svc.ticket(ticket_id)
         view = ticket_view(t, waiting_ahead=svc.waiting_ahead(t) if t.state == "waiting" else None)
         if p.role == "admin":
@@ -351,7 +351,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return view
 
     @api.get("/windows/{window}/queue")
-    async def window_queue(window: int, p: Auth) -> dict[str, Any]:
+    async def window_queue(window: Annotated[int, PathParam(ge=1, le=9999)], p: Auth) -> dict[str, Any]:
         view = svc.window_queue(window)
         return {
             "window": view.state.to_dict(),
@@ -407,7 +407,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return [e.to_dict() for e in svc.recent_calls(limit)]
 
     @api.get("/voice/{ticket_id}.wav")
-    async def voice(ticket_id: str, p: Auth) -> FileResponse:
+    async def voice(ticket_id: Annotated[str, PathParam(max_length=64)], p: Auth) -> FileResponse:
         """The announcement of this ticket's latest call; only calls that happened are rendered."""
         call = svc.last_call(ticket_id)
         if call is None:

@@ -82,9 +82,9 @@ ROUTES: dict[str, OpDoc] = {  # by operation id, see operation_ids
     "health": OpDoc(schemas.Health, token_optional=True),
     "categories": OpDoc(list[schemas.Category]),
     "windows": OpDoc(list[schemas.Window]),
-    "kiosk": OpDoc(schemas.Kiosk, {404: ("unknown_kiosk",)}),
+    "kiosk": OpDoc(schemas.Kiosk, {404: ("unknown_kiosk",), **QUERY}),
     "list_tickets": OpDoc(list[schemas.Ticket], QUERY),
-    "get_ticket": OpDoc(schemas.TicketDetail, {404: ("unknown_ticket",), 503: STORE}),
+    "get_ticket": OpDoc(schemas.TicketDetail, {404: ("unknown_ticket",), 503: STORE, **QUERY}),
     "window_queue": OpDoc(schemas.WindowQueue, {404: ("unknown_window",), **QUERY}),
     "stats": OpDoc(schemas.Stats, {**QUERY, 503: STORE}),
     "stats_live": OpDoc(schemas.LiveStats, {503: STORE}),
@@ -96,7 +96,11 @@ ROUTES: dict[str, OpDoc] = {  # by operation id, see operation_ids
     "calls": OpDoc(list[schemas.Call], QUERY),
     "voice": OpDoc(
         bytes,
-        {404: ("not_called", "voice_disabled", "voice_failed", "voice_unavailable"), 503: ("voice_unavailable",)},
+        {
+            404: ("not_called", "voice_disabled", "voice_failed", "voice_unavailable"),
+            503: ("voice_unavailable",),
+            **QUERY,
+        },
         media_type="audio/wav",
     ),
 }

@@ -15,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema_rs
+import pytest
+from pydantic import ValidationError
 from pydantic_asyncapi.v3 import AsyncAPI
 
 from hallctl import events as ev
@@ -85,6 +88,20 @@ def test_document_is_asyncapi_3() -> None:
         if "reply" in op:
             for m in op["reply"]["messages"]:
                 assert m["$ref"].startswith(op["reply"]["channel"]["$ref"] + "/messages/"), name
+
+
+def test_the_object_model_refuses_a_broken_document() -> None:
+    """The validator bites: a v2 action name, a missing info.version, a non-string address."""
+    mutations: list[Callable[[dict[str, Any]], object]] = [
+        lambda d: next(iter(d["operations"].values())).update(action="publish"),
+        lambda d: d["info"].pop("version"),
+        lambda d: d["channels"]["status"].update(address=5),
+    ]
+    for mutate in mutations:
+        doc = document(make_config())
+        mutate(doc)
+        with pytest.raises(ValidationError):
+            AsyncAPI.model_validate(doc)
 
 
 def test_every_routed_event_type_has_its_channel() -> None:
