@@ -25,12 +25,13 @@ from pymodbus.framer import FramerType
 from drivers.base import HealthCallback, HealthTracker
 from drivers.errors import DeviceError, DeviceOffline, DeviceTimeout, FrameError
 from drivers.reconnect import Backoff, SupervisedDriver, Supervisor
+from drivers.sensor_range import HUMIDITY_RANGE, TEMPERATURE_RANGE, OutOfRange, check_range
+
+__all__ = ["HUMIDITY_RANGE", "TEMPERATURE_RANGE", "ModbusSensor", "OutOfRange", "Reading"]
 
 log = logging.getLogger(__name__)
 
 TEMPERATURE_REGISTER = 0x0001  # input register, FC04; humidity follows at 0x0002
-TEMPERATURE_RANGE = (-40.0, 125.0)  # the SHT20's rated range, °C
-HUMIDITY_RANGE = (0.0, 100.0)  # %RH
 OFFLINE_AFTER = 3  # consecutive silent polls
 
 
@@ -45,12 +46,6 @@ class ModbusExceptionReply(FrameError):
     """The sensor answered with a Modbus exception (wrong register map, wrong model)."""
 
     code = "modbus_exception"
-
-
-class OutOfRange(FrameError):
-    """The sensor answered with values no working sensor gives (wrong scale, broken element)."""
-
-    code = "out_of_range"
 
 
 def to_int16(register: int) -> int:
@@ -208,10 +203,5 @@ class ModbusSensor(SupervisedDriver):
         """Scale and range-check raw registers; raises :class:`OutOfRange`."""
         temperature = to_int16(temperature_register) / self.scale
         humidity = humidity_register / self.scale
-        low, high = TEMPERATURE_RANGE
-        if not low <= temperature <= high:
-            raise OutOfRange(self.name, f"temperature {temperature:g} °C outside {low:g}…{high:g}")
-        low, high = HUMIDITY_RANGE
-        if not low <= humidity <= high:
-            raise OutOfRange(self.name, f"humidity {humidity:g} %RH outside {low:g}…{high:g}")
+        check_range(self.name, temperature, humidity)  # the limits every sensor source shares
         return Reading(temperature, humidity, datetime.now(UTC))

@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from drivers.errors import FrameError
+from drivers.sensor_range import OutOfRange, check_range
 
 DEFAULT_BASE_TOPIC = "zigbee2mqtt"
 
@@ -28,6 +29,19 @@ class PayloadError(FrameError):
 
     def __init__(self, message: str, device: str = "zigbee2mqtt") -> None:
         super().__init__(device, message)
+
+
+class ReadingOutOfRange(PayloadError):
+    """A reading no working sensor gives (900 °C, 150 %RH): the Modbus sensors' limits, shared."""
+
+    code = "out_of_range"
+
+
+def _check_range(reading: ZigbeeReading) -> None:
+    try:
+        check_range("zigbee2mqtt", reading.temperature, reading.humidity)
+    except OutOfRange as exc:
+        raise ReadingOutOfRange(exc.message) from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,16 +89,44 @@ def _integer(state: dict[str, Any], key: str) -> int | None:
 
 
 def parse_state(payload: bytes) -> ZigbeeReading:
-    """The state message on ``<base>/<friendly_name>``; raises :class:`PayloadError`."""
+    """The state message on ``<base>/<friendly_name>``.
+
+    Raises :class:`PayloadError`; its subclass :class:`ReadingOutOfRange` for a
+    temperature or humidity no working sensor gives (the Modbus sensors' limits).
+    """
     state = _json(payload)
     if not isinstance(state, dict):
         raise PayloadError(f"state payload must be a JSON object, got {type(state).__name__}")
-    return ZigbeeReading(
+    reading = ZigbeeReading(
         temperature=_number(state, "temperature"),
         humidity=_number(state, "humidity"),
         battery=_number(state, "battery"),
         linkquality=_integer(state, "linkquality"),
     )
+    _check_range(reading)
+    return reading
+
+
+# zigbee2mqtt's ``output: attribute`` (or ``attribute_and_json``) publishes each attribute on
+# ``<base>/<friendly_name>/<attribute>`` with a bare value; these two are readings.
+ATTRIBUTES = ("temperature", "humidity")
+
+
+def parse_attribute(attribute: str, payload: bytes) -> ZigbeeReading:
+    """A bare number on ``<base>/<friendly_name>/temperature`` or ``.../humidity`` as a reading."""
+    if attribute not in ATTRIBUTES:
+        raise PayloadError(f"unknown attribute topic {attribute!r}")
+    value = _json(payload)
+    if isinstance(value, dict):
+        raise PayloadError(f"{attribute} attribute payload must be a bare number, got a JSON object")
+    number = _number({attribute: value}, attribute)
+    reading = ZigbeeReading(temperature=number) if attribute == "temperature" else ZigbeeReading(humidity=number)
+    _check_range(reading)
+    return reading
+
+
+def attribute_topic(base: str, friendly_name: str, attribute: str) -> str:
+    return f"{state_topic(base, friendly_name)}/{attribute}"
 
 
 _AVAILABILITY = {"online": True, "offline": False}

@@ -27,7 +27,7 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("amqtt", "transitions", "uvicorn.error", "pymodbus"):
+    for noisy in ("transitions", "uvicorn.error", "pymodbus"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -127,6 +127,49 @@ def cmd_token(args: argparse.Namespace) -> int:
             print(f"hallctl: no active token {args.id}", file=sys.stderr)
             return 1
         print(f"revoked {args.id}")
+    return 0
+
+
+def cmd_mqtt_passwd(args: argparse.Namespace) -> int:
+    """Add or change a role user of the embedded broker; prints the password (generated unless read from stdin)."""
+    import secrets
+
+    from hallctl.mqtt import acl, broker
+
+    cfg = _load(args.config)
+    if cfg.mqtt.url is not None:
+        print("hallctl: [mqtt] url names an external broker; manage its users there (docs/mqtt.md)", file=sys.stderr)
+        return 2
+    try:
+        user = acl.username(args.role, kiosk=args.kiosk, window=args.window)
+    except ValueError as exc:
+        print(f"hallctl: {exc}", file=sys.stderr)
+        return 2
+    if args.kiosk is not None and cfg.kiosk_by_id(args.kiosk) is None:
+        print(f"hallctl: no kiosk {args.kiosk} in the config", file=sys.stderr)
+        return 2
+    if args.window is not None and all(w.number != args.window for w in cfg.window):
+        print(f"hallctl: no window {args.window} in the config", file=sys.stderr)
+        return 2
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            print("hallctl: empty password on stdin", file=sys.stderr)
+            return 2
+    else:
+        password = secrets.token_urlsafe(18)
+    state_dir = Path(cfg.store.path).resolve().parent
+    passwd_file = broker.broker_dir(state_dir) / "passwd"
+    try:
+        broker.set_password(passwd_file, user, password)
+    except broker.EmbeddedBrokerError as exc:
+        print(f"hallctl: {exc}", file=sys.stderr)
+        return 1
+    pid = broker.signal_running(state_dir)
+    note = f"; the running broker (pid {pid}) reloaded it" if pid else ""
+    print(f"user {user} written to {passwd_file}{note}", file=sys.stderr)
+    if not args.password_stdin:
+        print(password)
     return 0
 
 
@@ -259,6 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr = tsub.add_parser("revoke", parents=[common])
     tr.add_argument("id", type=int)
     tok.set_defaults(func=cmd_token)
+
+    mq = sub.add_parser("mqtt", help="the embedded MQTT broker")
+    msub = mq.add_subparsers(dest="mqtt_cmd", required=True)
+    mp = msub.add_parser(
+        "passwd", parents=[common], help="add or change a role user (needed once a lan_listener is configured)"
+    )
+    mp.add_argument("role", choices=["kiosk", "window", "display", "hvac", "homeassistant"])
+    mp.add_argument("--kiosk", help="the kiosk id (role kiosk): user kiosk-ID")
+    mp.add_argument("--window", type=int, help="the window number (role window): user window-N")
+    mp.add_argument("--password-stdin", action="store_true", help="read the password from stdin instead of making one")
+    mp.set_defaults(func=cmd_mqtt_passwd)
 
     st = sub.add_parser("stats", help="statistics of a business day")
     st.add_argument("--date")

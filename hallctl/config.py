@@ -7,6 +7,7 @@ reason`` lines; ``hallctl run`` and ``hallctl check-config`` print the same text
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import tomllib
@@ -177,10 +178,40 @@ class ApiConfig(_Model):
     rate_limit: RateLimitConfig = RateLimitConfig()
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def lan_address(value: str) -> tuple[str, int]:
+    """``"0.0.0.0:1883"`` or ``"[::]:1883"`` → (host, port); ValueError names what is wrong."""
+    host, sep, port_s = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError("must be HOST:PORT, e.g. 0.0.0.0:1883")
+    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IP address") from None
+    if not port_s.isdigit() or not 1 <= int(port_s) <= 65535:
+        raise ValueError(f"port {port_s!r} is not 1..65535")
+    return host, int(port_s)
+
+
 class MqttConfig(_Model):
-    url: str | None = None  # absent → embedded broker
-    embedded_host: str = "127.0.0.1"
-    embedded_port: int = Field(default=1883, ge=0, le=65535)
+    url: str | None = None  # absent → embedded broker (a supervised Mosquitto child)
+    embedded_host: str = "127.0.0.1"  # the embedded broker's local listener: a loopback address only
+    embedded_port: int = Field(default=1883, ge=0, le=65535)  # 0 = any free port
+    # A second listener of the embedded broker for the hall LAN ("HOST:PORT", "[v6]:PORT"); with it,
+    # every client must log in (`hallctl mqtt passwd`) and the generated ACL applies.
+    lan_listener: str | None = None
+    # Anonymous clients on the loopback listener; None = yes without a LAN listener, no with one.
+    embedded_anonymous: bool | None = None
+    embedded_binary: str | None = None  # the mosquitto binary; None = PATH, then /usr/sbin/mosquitto
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
     client_id: str | None = None
     ca_file: str | None = None
@@ -196,6 +227,30 @@ class MqttConfig(_Model):
     command_dedupe_s: float = Field(default=600.0, ge=0, le=86400)  # replay window for a repeated request_id
     # Larger messages are refused unparsed (commands get a payload_too_large reply); no command needs more.
     max_payload_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+
+    @field_validator("embedded_host")
+    @classmethod
+    def _embedded_host(cls, v: str) -> str:
+        if not _is_loopback(v):
+            raise ValueError("must be a loopback address (127.0.0.1, ::1, localhost); use lan_listener for the LAN")
+        return v
+
+    @field_validator("lan_listener")
+    @classmethod
+    def _lan_listener(cls, v: str | None) -> str | None:
+        if v is not None:
+            lan_address(v)
+        return v
+
+    @model_validator(mode="after")
+    def _embedded_only(self) -> MqttConfig:
+        if self.url is not None:
+            for key in ("lan_listener", "embedded_anonymous", "embedded_binary"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key}: only for the embedded broker (no url)")
+        if self.lan_listener is not None and self.embedded_anonymous:
+            raise ValueError("embedded_anonymous: cannot be true with a lan_listener (every LAN client logs in)")
+        return self
 
     @field_validator("url")
     @classmethod

@@ -85,7 +85,7 @@ async def run_demo(data: Path, port: int, host: str, config_file: str | None) ->
         mqtt_url = hall.health_extra().get("mqtt", {}).get("url")
         if mqtt_url:
             lines.append(
-                f"  MQTT:      {mqtt_url}  (try: mosquitto_sub -V mqttv311 -h 127.0.0.1 -p "
+                f"  MQTT:      {mqtt_url}  (try: mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "
                 f"{mqtt_url.rsplit(':', 1)[-1]} -t 'hallctl/#' -v)"
             )
         lines.append(f"  tokens:    {data / 'tokens.json'}")

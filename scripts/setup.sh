@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 DEB_PACKAGES=(
   python3-venv python3-dev gcc            # venv; pyscard builds from source
   libpcsclite-dev swig pcscd vsmartcard-vpcd  # PC/SC badge readers (real pcscd + virtual reader in tests)
-  mosquitto mosquitto-clients             # external broker used by tests, bridging docs
+  mosquitto mosquitto-clients             # the embedded broker (a child of the daemon), tests, bridging docs
   chromium                                # page tests (headless)
   espeak-ng                               # offline Mandarin announcements
   zbar-tools                              # tests decode printed QR codes

@@ -2,7 +2,8 @@
 
 The zones are a bus subscriber to :class:`~hallctl.events.SensorState` (the service
 owns the readings) and the owner of their own state: mode and target come from
-the config and from ``climate.set`` commands; current temperature and humidity are
+the config and from ``climate.set`` commands (kept across restarts through a
+:class:`SetpointStore`, the store's typed methods); current temperature and humidity are
 the mean of the zone's fresh sensors; the action follows from those. Out-of-band
 temperatures raise one alert until the zone is back in band.
 """
@@ -14,6 +15,7 @@ import logging
 import statistics
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from hallctl import events as ev
 from hallctl.bus import Bus, Subscription
@@ -44,13 +46,24 @@ def climate_action(
     return "idle"
 
 
+class SetpointStore(Protocol):
+    """Where a zone's run-time mode and target are kept (the Store has these typed methods)."""
+
+    async def climate_setpoints(self) -> dict[str, tuple[str, float]]: ...
+
+    async def save_climate_setpoint(self, zone: str, mode: str, target: float, at: datetime) -> None: ...
+
+
 class ClimateZones:
     """The climate component: one state per configured zone."""
 
     name = "climate"
 
-    def __init__(self, cfg: Config, bus: Bus, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, cfg: Config, bus: Bus, clock: Callable[[], datetime], setpoints: SetpointStore | None = None
+    ) -> None:
         self.cfg = cfg
+        self.setpoints = setpoints
         self.bus = bus
         self.clock = clock
         self._zones: dict[str, ClimateZoneConfig] = {z.id: z for z in cfg.climate_zone}
@@ -72,6 +85,20 @@ class ClimateZones:
         }
 
     async def start(self) -> None:
+        if self.setpoints is not None and self._zones:
+            for zone_id, (mode, target) in (await self.setpoints.climate_setpoints()).items():
+                z = self._zones.get(zone_id)
+                if z is None:
+                    continue  # a zone no longer in the config
+                if mode not in CLIMATE_MODES or not (z.min_temp <= target <= z.max_temp):
+                    log.warning(
+                        "climate zone %s: stored setpoint %s/%s no longer valid; using the config", z.id, mode, target
+                    )
+                    continue
+                prev = self.states[zone_id]
+                self.states[zone_id] = dataclasses.replace(
+                    prev, mode=mode, target=target, action="idle" if mode != "off" else "off"
+                )
         if self._zones:
             self._sub = self.bus.subscribe("climate", self._on_sensor, (ev.SensorState,))
         for state in self.states.values():
@@ -120,8 +147,8 @@ class ClimateZones:
         else:
             self._out_of_band.discard(z.id)
 
-    def set(self, zone_id: str, mode: str | None, target: float | None) -> ev.ClimateState:
-        """``climate.set``: change a zone's mode and/or target (kept in memory until restart)."""
+    async def set(self, zone_id: str, mode: str | None, target: float | None) -> ev.ClimateState:
+        """``climate.set``: change a zone's mode and/or target, stored first, then published."""
         z = self._zones.get(zone_id)
         if z is None:
             raise NotFound("unknown_zone", f"no climate zone {zone_id}")
@@ -130,8 +157,9 @@ class ClimateZones:
         if target is not None and not (z.min_temp <= target <= z.max_temp):
             raise Refused("bad_target", f"target must be within {z.min_temp}..{z.max_temp}")
         prev = self.states[zone_id]
-        self.states[zone_id] = dataclasses.replace(
-            prev, at=self.clock(), mode=mode or prev.mode, target=target if target is not None else prev.target
-        )
+        new_mode, new_target = mode or prev.mode, target if target is not None else prev.target
+        if self.setpoints is not None:
+            await self.setpoints.save_climate_setpoint(zone_id, new_mode, new_target, self.clock())
+        self.states[zone_id] = dataclasses.replace(prev, at=self.clock(), mode=new_mode, target=new_target)
         self._update(z)
         return self.states[zone_id]

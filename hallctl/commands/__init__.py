@@ -8,7 +8,10 @@ handler, its HTTP route (method, path, success status) and its MQTT topic under
 :func:`dispatch`, so validation, permissions and error codes are the same on both.
 
 Parameters in the path or topic (``{window}``) arrive as strings, are merged into
-the arguments (a body may not name them too) and are validated by the same model.
+the arguments (a body may not name them too) and are validated by the same model:
+path/topic fields are lax (``"3"`` is window 3), every number or boolean a body
+carries is strict (``{"target": "25"}`` is refused, as the zigbee path refuses a
+string temperature; ``tests/mqtt/test_mqtt_strict.py`` checks every command).
 
 Personal data is a property of the transport: a command lists the result fields
 that carry it (``personal``) with the function that masks them, and a transport
@@ -53,18 +56,18 @@ class IssueArgs(Args):
 
 
 class WindowArgs(Args):
-    window: int = Field(ge=1, le=9999)
+    window: int = Field(ge=1, le=9999)  # always a path/topic parameter (a string there): lax
 
 
 class CallArgs(WindowArgs):
     number: str = Field(min_length=2, max_length=32)
     # Call a ticket of another window's categories or transfers: admin only, logged with who.
-    override: bool = False
+    override: bool = Field(default=False, strict=True)
 
 
 class TransferArgs(WindowArgs):
     to_category: str | None = Field(default=None, min_length=1, max_length=3)
-    to_window: int | None = Field(default=None, ge=1, le=9999)
+    to_window: int | None = Field(default=None, ge=1, le=9999, strict=True)
 
 
 class SignInArgs(WindowArgs):
@@ -72,7 +75,7 @@ class SignInArgs(WindowArgs):
 
 
 class EvaluateArgs(WindowArgs):
-    level: int = Field(ge=1, le=5)
+    level: int = Field(ge=1, le=5, strict=True)
     ticket_id: str | None = Field(default=None, max_length=64)
     reasons: Reasons = ()
 
@@ -86,7 +89,7 @@ class ReprintArgs(TicketArgs):
 
 
 class TicketEvaluateArgs(TicketArgs):
-    level: int = Field(ge=1, le=5)
+    level: int = Field(ge=1, le=5, strict=True)
     reasons: Reasons = ()
 
 
@@ -112,13 +115,13 @@ class CheckInArgs(AppointmentArgs):
 class DisplayArgs(Args):
     display: str = Field(min_length=1, max_length=64)
     text: str = Field(min_length=1, max_length=64)
-    seconds: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
+    seconds: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False, strict=True)
 
 
 class ClimateArgs(Args):
     zone: str = Field(min_length=1, max_length=32)
     mode: Literal["auto", "off", "cool", "heat", "dry", "fan_only"] | None = None
-    target: float | None = Field(default=None, ge=-50, le=100, allow_inf_nan=False)
+    target: float | None = Field(default=None, ge=-50, le=100, allow_inf_nan=False, strict=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,8 +293,10 @@ async def dispatch(
     return result
 
 
-def channel_for(p: Principal) -> str:
-    """How a ticket came to be, for statistics: the kiosk screen, a guide (导办), or other software."""
+def channel_for(p: Principal, transport: Transport = INTERNAL) -> str:
+    """How a ticket came to be, for statistics: the kiosk screen, a guide (导办), MQTT, or other software."""
+    if transport == MQTT:
+        return "mqtt"
     return {"kiosk": "kiosk", "guide": "guide"}.get(p.role, "api")
 
 
@@ -300,7 +305,11 @@ def _ticket(svc: HallService, t: Any) -> dict[str, Any] | None:
 
 
 async def issue_ticket(
-    svc: HallService, a: IssueArgs, p: Principal, idempotency_key: str | None = None
+    svc: HallService,
+    a: IssueArgs,
+    p: Principal,
+    idempotency_key: str | None = None,
+    transport: Transport = INTERNAL,
 ) -> IssueOutcome:
     """Issue for every transport; with ``idempotency_key`` a retry gets the first ticket back."""
     if a.priority == "green" and p.role not in ("guide", "window", "admin"):
@@ -325,7 +334,7 @@ async def issue_ticket(
 
     return await svc.issue(
         a.category,
-        channel=channel_for(p),
+        channel=channel_for(p, transport),
         kiosk=a.kiosk,
         priority=a.priority,
         priority_reason=a.priority_reason,
@@ -397,7 +406,7 @@ async def _issue(ctx: HallContext, a: IssueArgs, c: Call) -> dict[str, Any]:
     # The key is scoped to the token that sent it; it covers swipe (offer) issues too, so a kiosk
     # that retries after a lost answer gets its ticket back instead of offer_expired.
     scoped = f"{p.token_id}:{key}" if key is not None else None
-    out = await issue_ticket(svc, a, p, idempotency_key=scoped)
+    out = await issue_ticket(svc, a, p, idempotency_key=scoped, transport=c.transport)
     c.replayed = out.replayed
     return {"ticket": issued_view(svc, out)}
 
@@ -746,5 +755,5 @@ async def _display(ctx: HallContext, a: DisplayArgs, c: Call) -> dict[str, Any]:
     mqtt="climate/{zone}/set",
 )
 async def _climate(ctx: HallContext, a: ClimateArgs, c: Call) -> dict[str, Any]:
-    state = ctx.climate.set(a.zone, a.mode, a.target)
+    state = await ctx.climate.set(a.zone, a.mode, a.target)
     return {"climate": state.to_dict()}

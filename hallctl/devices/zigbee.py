@@ -3,11 +3,19 @@
 The MQTT component owns the one broker connection; this component only declares
 which topics it wants (``ctx.subscribe_mqtt``) and turns their payloads into
 sensor readings and device health on the service, like a serial driver would.
+
+Readings are partial (an SNZB-02 reports temperature alone when only it changed; the
+service keeps the last humidity); an impossible one (900 °C, 150 %RH) is refused with
+the Modbus sensors' limits, logged and counted (health ``zigbee.out_of_range``).
+zigbee2mqtt's ``output: attribute`` topics (``<base>/<name>/temperature`` with a bare
+number) are subscribed and read like the JSON state.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from drivers import zigbee
 from hallctl.config import SensorConfig
@@ -26,17 +34,36 @@ class ZigbeeSensors:
     def __init__(self, ctx: HallContext) -> None:
         self.ctx = ctx
         self.sensors = [s for s in ctx.cfg.sensor if s.source == "zigbee" and s.friendly_name]
+        self.readings = 0
+        self.out_of_range = 0  # impossible readings refused (900 °C, 150 %RH)
+        self.unreadable = 0  # payloads that are not what zigbee2mqtt sends
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "sensors": len(self.sensors),
+            "readings": self.readings,
+            "out_of_range": self.out_of_range,
+            "unreadable": self.unreadable,
+        }
 
     async def start(self) -> None:
+        if self.sensors:
+            self.ctx.report_health("zigbee", self.health)
         for s in self.sensors:
             assert s.friendly_name is not None
             self.ctx.subscribe_mqtt(zigbee.state_topic(s.zigbee_base, s.friendly_name), self._state_handler(s))
+            for attribute in zigbee.ATTRIBUTES:
+                self.ctx.subscribe_mqtt(
+                    zigbee.attribute_topic(s.zigbee_base, s.friendly_name, attribute),
+                    self._attribute_handler(s, attribute),
+                )
             self.ctx.subscribe_mqtt(
                 zigbee.availability_topic(s.zigbee_base, s.friendly_name), self._availability_handler(s)
             )
 
     async def stop(self) -> None:
-        return None
+        self.ctx.forget_health("zigbee")
 
     def _availability_handler(self, sensor: SensorConfig) -> MqttHandler:
         async def handle(topic: str, payload: bytes) -> None:
@@ -56,13 +83,28 @@ class ZigbeeSensors:
 
     def _state_handler(self, sensor: SensorConfig) -> MqttHandler:
         async def handle(topic: str, payload: bytes) -> None:
-            try:
-                reading = zigbee.parse_state(payload)
-            except zigbee.PayloadError as exc:
-                log.warning("zigbee sensor %s: unreadable message on %s: %s", sensor.id, topic, exc)
-                return
-            if reading.temperature is None and reading.humidity is None:
-                return
-            await self.ctx.service.sensor_reading(sensor.id, reading.temperature, reading.humidity)
+            await self._reading(sensor, topic, lambda: zigbee.parse_state(payload))
 
         return handle
+
+    def _attribute_handler(self, sensor: SensorConfig, attribute: str) -> MqttHandler:
+        async def handle(topic: str, payload: bytes) -> None:
+            await self._reading(sensor, topic, lambda: zigbee.parse_attribute(attribute, payload))
+
+        return handle
+
+    async def _reading(self, sensor: SensorConfig, topic: str, parse: Callable[[], zigbee.ZigbeeReading]) -> None:
+        try:
+            reading = parse()
+        except zigbee.ReadingOutOfRange as exc:
+            self.out_of_range += 1
+            log.warning("zigbee sensor %s: refused an impossible reading on %s: %s", sensor.id, topic, exc)
+            return
+        except zigbee.PayloadError as exc:
+            self.unreadable += 1
+            log.warning("zigbee sensor %s: unreadable message on %s: %s", sensor.id, topic, exc)
+            return
+        if reading.temperature is None and reading.humidity is None:
+            return
+        self.readings += 1
+        await self.ctx.service.sensor_reading(sensor.id, reading.temperature, reading.humidity)

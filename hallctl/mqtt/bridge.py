@@ -24,6 +24,14 @@ Design choices and why:
   with its correlation data, or to the payload's ``reply_to`` with its
   ``request_id`` (3.1.1). A repeated request id within ``command_dedupe_s`` gets
   the first reply again instead of a second ticket.
+* **Replies only into ``<root>/reply/<client>/...``**: a command whose reply topic is
+  anywhere else is not executed (logged, counted in ``refused``). **Retained
+  commands never run**: the cmd subscription asks MQTT 5 brokers for the retain
+  flag as published and for no retained copies at subscribe; whatever still
+  arrives flagged retained is refused (``retained_command``), and an empty
+  payload (clearing a retained command) is ignored silently. A command whose
+  MQTT 5 Message Expiry Interval ran out while it waited in the daemon is not
+  executed (``command_expired``).
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hallctl import __version__
 from hallctl import events as ev
@@ -49,23 +58,50 @@ from hallctl.commands import MQTT, Call, CommandError, dispatch, merge_args
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError
 from hallctl.mqtt import discovery
-from hallctl.mqtt.broker import EmbeddedBroker
+from hallctl.mqtt.acl import kiosk_scope
+from hallctl.mqtt.broker import MosquittoBroker
 from hallctl.mqtt.commands import (
     MQTT_PRINCIPAL,
     command_for_topic,
     error_reply,
+    expired,
     json_object,
     payload_bytes,
     reply_topic_allowed,
+    reply_topic_refusal,
 )
 from hallctl.mqtt.connection import Connection, Target, backoff_delay, target_for
 from hallctl.mqtt.outbox import Outbox
 from hallctl.mqtt.topics import route
 
 log = logging.getLogger(__name__)
+V5 = aiomqtt.ProtocolVersion.V5
 
 PUBLISH_TIMEOUT_S = 10.0
 FLUSH_BATCH = 200
+RETAINED_LOGGED_MAX = 1000
+
+
+class StampedQueue(asyncio.Queue[aiomqtt.Message]):
+    """aiomqtt's queue of incoming messages, noting when each arrived (for MQTT 5 message expiry).
+
+    Messages leave in order, so ``last_arrived`` is the arrival time of the message the
+    ``async for`` over ``client.messages`` has just yielded.
+    """
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self._arrived: dict[int, float] = {}
+        self.last_arrived = time.monotonic()
+
+    def _put(self, item: aiomqtt.Message) -> None:
+        self._arrived[id(item)] = time.monotonic()
+        super()._put(item)
+
+    def _get(self) -> aiomqtt.Message:
+        item = super()._get()
+        self.last_arrived = self._arrived.pop(id(item), time.monotonic())
+        return item
 
 
 class MqttBridge:
@@ -78,8 +114,8 @@ class MqttBridge:
         self.cfg = ctx.cfg
         self.root = discovery.root(ctx.cfg)
         self.status_topic = discovery.status_topic(ctx.cfg)
-        self.broker: EmbeddedBroker | None = (
-            EmbeddedBroker(ctx.cfg.mqtt.embedded_host, ctx.cfg.mqtt.embedded_port) if ctx.cfg.mqtt.url is None else None
+        self.broker: MosquittoBroker | None = (
+            MosquittoBroker(ctx.cfg, ctx.state_dir) if ctx.cfg.mqtt.url is None else None
         )
         self.outbox = Outbox(ctx.store, ctx.cfg.mqtt.outbox_max)
         self.target: Target | None = None
@@ -94,7 +130,10 @@ class MqttBridge:
         self.sent = 0
         self.connects = 0
         self.commands = 0
-        self.refused = 0  # messages refused unhandled: too large, not JSON, too deep, bad request fields
+        self.refused = 0  # refused unhandled: too large, not JSON, too deep, bad request fields, reply topic, retained
+        self.expired = 0  # MQTT 5 commands whose message expiry ran out before they were handled
+        self._retained_logged: set[str] = set()
+        self._incoming: StampedQueue | None = None
         self.failed = 0  # messages whose handling raised unexpectedly (logged with traceback)
         self.subscribe_failures = 0
         self._unsubscribed: list[str] = []  # filters the broker (or the client library) refused this session
@@ -104,8 +143,14 @@ class MqttBridge:
 
     async def start(self) -> None:
         port = await self.broker.start() if self.broker is not None else None
-        self.target = target_for(self.cfg, port)
-        pending = await self.outbox.load()
+        login = (self.broker.username, self.broker.password) if self.broker is not None else None
+        self.target = target_for(self.cfg, port, login)
+        try:
+            pending = await self.outbox.load()
+        except BaseException:
+            if self.broker is not None:  # stop() will not run for a component that did not start
+                await self.broker.stop()
+            raise
         if pending:
             log.info("mqtt outbox: %d events from an earlier run wait for the broker", pending)
         self._sub = self.ctx.bus.subscribe("mqtt", self._on_event)
@@ -153,6 +198,7 @@ class MqttBridge:
             "url": self.target.display_url if self.target else None,
             "connected": connected,
             "embedded": self.broker is not None,
+            "broker": self.broker.health() if self.broker is not None else None,
             "protocol": ("5" if self.target.protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1")
             if self.target
             else None,
@@ -162,6 +208,7 @@ class MqttBridge:
             "connects": self.connects,
             "commands": self.commands,
             "refused": self.refused,
+            "expired": self.expired,
             "failed": self.failed,
             "subscribe_failures": self.subscribe_failures,
             "unsubscribed": list(self._unsubscribed),
@@ -179,6 +226,13 @@ class MqttBridge:
             tls_params = aiomqtt.TLSParameters(
                 ca_certs=m.ca_file, certfile=m.cert_file, keyfile=m.key_file, cert_reqs=ssl.CERT_REQUIRED
             )
+        bridge = self
+
+        class Incoming(StampedQueue):
+            def __init__(self, maxsize: int = 0) -> None:
+                super().__init__(maxsize)
+                bridge._incoming = self
+
         return aiomqtt.Client(
             t.host,
             t.port,
@@ -192,6 +246,7 @@ class MqttBridge:
             tls_params=tls_params,
             tls_insecure=m.tls_insecure if t.tls else None,
             clean_session=True if t.protocol != aiomqtt.ProtocolVersion.V5 else None,
+            queue_type=Incoming,
         )
 
     async def _run(self) -> None:
@@ -231,8 +286,16 @@ class MqttBridge:
         refused: list[str] = []
         for topic in topics:
             reason = ""
+            options = None
+            if topic == f"{self.root}/cmd/#" and self.target is not None and self.target.protocol == V5:
+                # The retain flag as published (a live retained command is seen as one) and no
+                # retained copies at subscribe (a retained command never reaches us at reconnect).
+                options = SubscribeOptions(qos=1, retainAsPublished=True, retainHandling=2)
             try:
-                codes = await client.subscribe(topic, qos=1)
+                if options is not None:  # paho takes the QoS from the options then, and refuses both
+                    codes = await client.subscribe(topic, options=options)
+                else:
+                    codes = await client.subscribe(topic, qos=1)
                 bad = [c for c in codes if (c.value if isinstance(c, ReasonCode) else int(c)) >= 0x80]
                 if bad:
                     reason = f"broker answered {bad[0]}"
@@ -414,12 +477,13 @@ class MqttBridge:
     async def _handle(self, conn: Connection, message: aiomqtt.Message, cmd_prefix: str, ha_status: str) -> None:
         topic = message.topic.value
         if topic.startswith(cmd_prefix):
+            if not payload_bytes(message.payload):
+                return  # an empty payload clears a retained command: nothing to do, nothing to say
             if message.retain:
-                # A retained command would run again at every reconnect.
-                self.refused += 1
-                log.error("mqtt: ignored retained command on %s; publish commands without retain", topic)
+                await self._retained_command(conn, message)
                 return
-            await self._command(conn, message)
+            arrived = self._incoming.last_arrived if self._incoming is not None else time.monotonic()
+            await self._command(conn, message, arrived)
         elif (handler := self.ctx.mqtt_handlers.get(topic)) is not None:
             raw = payload_bytes(message.payload)
             if len(raw) > self.cfg.mqtt.max_payload_bytes:
@@ -433,12 +497,35 @@ class MqttBridge:
                 for t, p in discovery.discovery_messages(self.cfg, version=__version__):
                     await self._publish(conn, t, p, retain=True)
 
-    async def _command(self, conn: Connection, message: aiomqtt.Message) -> None:
+    async def _retained_command(self, conn: Connection, message: aiomqtt.Message) -> None:
+        """A command published with retain: never executed (its copy would run again at every reconnect)."""
+        self.refused += 1
+        topic = message.topic.value
+        if topic not in self._retained_logged and len(self._retained_logged) < RETAINED_LOGGED_MAX:
+            self._retained_logged.add(topic)
+            log.error("mqtt: refused a retained command on %s; publish commands without retain", topic[:200])
+        props = message.properties
+        response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        request_id = None
+        with contextlib.suppress(CommandError):
+            body = json_object(message.payload, self.cfg.mqtt.max_payload_bytes)
+            if response_topic is None and isinstance(body.get("reply_to"), str):
+                response_topic = body["reply_to"]
+            raw_id = body.get("request_id")
+            if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) and len(str(raw_id)) <= 128:
+                request_id = str(raw_id)
+        if response_topic is not None and reply_topic_allowed(self.root, response_topic):
+            err = CommandError("retained_command", "commands must be published without the retain flag")
+            await self._reply(conn, response_topic, correlation, request_id, error_reply(err))
+
+    async def _command(self, conn: Connection, message: aiomqtt.Message, arrived: float) -> None:
         self.commands += 1
         topic = message.topic.value
         props = message.properties
         response_topic: str | None = getattr(props, "ResponseTopic", None) if props is not None else None
         correlation: bytes | None = getattr(props, "CorrelationData", None) if props is not None else None
+        expiry: int | None = getattr(props, "MessageExpiryInterval", None) if props is not None else None
         body: dict[str, Any] = {}
         request_id: str | None = None
         name = "?"
@@ -459,6 +546,22 @@ class MqttBridge:
             log.error("mqtt command on %s refused: %s: %s", topic, exc.code, exc.message)
             await self._reply(conn, response_topic, correlation, None, error_reply(exc))
             return
+        if response_topic is not None and (why := reply_topic_refusal(self.root, response_topic)) is not None:
+            # Not executed: the answer has nowhere to go, and the sender asked for a place it may not have.
+            self.refused += 1
+            log.error(
+                "mqtt command on %s refused, not executed: reply topic %r: %s",
+                topic,
+                response_topic[:300],
+                why,
+            )
+            return
+        if expired(expiry, arrived, time.monotonic()):
+            self.expired += 1
+            log.warning("mqtt command on %s not executed: its message expiry (%d s) ran out", topic, expiry)
+            err = CommandError("command_expired", "the command's message expiry ran out before it was handled")
+            await self._reply(conn, response_topic, correlation, request_id, error_reply(err))
+            return
         key = request_id if request_id is not None else (correlation.hex() if correlation else None)
         if key is not None:
             key = f"{topic}|{key}"
@@ -469,8 +572,9 @@ class MqttBridge:
                 return
         cache = True
         try:
-            name, from_topic = command_for_topic(self.root, topic)
-            args = merge_args(body, from_topic)
+            unscoped, scope = kiosk_scope(self.root, topic)  # cmd/kiosk/<id>/...: the kiosk comes from the topic
+            name, from_topic = command_for_topic(self.root, unscoped)
+            args = merge_args(body, {**from_topic, **scope})
             result = await dispatch(self.ctx, name, args, Call(MQTT_PRINCIPAL, MQTT))
             reply: dict[str, Any] = {"ok": True, "command": name, **result}
         except CommandError as exc:
@@ -521,7 +625,7 @@ class MqttBridge:
         if topic is None:
             return
         if not reply_topic_allowed(self.root, topic):
-            log.error("mqtt: refused to reply on %r (wildcard, system or foreign hallctl topic)", topic)
+            log.error("mqtt: refused to reply on %r (outside %s/reply/<client>/)", topic[:300], self.root)
             return
         props = None
         if correlation is not None and self.target is not None and self.target.protocol == aiomqtt.ProtocolVersion.V5:

@@ -2,8 +2,9 @@
 
 Topic and payload become a command name and arguments for
 :func:`hallctl.commands.dispatch`; the topics are generated from the command
-table (the one the HTTP routes are generated from too). Replies go only to plain
-topics outside our tree or under ``<root>/reply/``.
+table (the one the HTTP routes are generated from too). Replies go only to the
+reply namespace ``<root>/reply/<client>/...`` (docs/mqtt.md "Replies"), the tree
+the generated broker ACL lets client ``<client>`` read and nobody else.
 """
 
 from __future__ import annotations
@@ -49,17 +50,52 @@ def topic_for(root: str, name: str, params: dict[str, Any]) -> str:
     return f"{root}/cmd/" + COMMANDS[name].mqtt.format(**params)
 
 
-def reply_topic_allowed(root: str, topic: str) -> bool:
-    """Replies go to plain topics outside our own tree, or under ``<root>/reply/``.
+# A reply topic is ``<root>/reply/<client>`` or below it; ``<client>`` is one segment of these characters.
+REPLY_CLIENT = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
+MAX_REPLY_TOPIC = 256
 
-    Without this a client could make the daemon overwrite its own state or status
-    topics, which the ACL lets the daemon (but not the client) write.
+
+def reply_namespace(root: str) -> str:
+    return f"{root}/reply/"
+
+
+def reply_topic_refusal(root: str, topic: object) -> str | None:
+    """Why ``topic`` may not receive a reply, or None when it may.
+
+    Replies go only to ``<root>/reply/<client>[/...]``: anywhere else the daemon, which
+    may write every retained topic, would publish for the client (into
+    ``homeassistant/.../config``, onto our state topics, into another hall's tree).
     """
-    if not topic or len(topic) > 512 or "+" in topic or "#" in topic or topic.startswith("$") or "\0" in topic:
-        return False
-    if topic.startswith("hallctl/"):
-        return topic.startswith(f"{root}/reply/")
-    return True
+    if not isinstance(topic, str) or not topic:
+        return "not a topic string"
+    if len(topic) > MAX_REPLY_TOPIC:
+        return f"longer than {MAX_REPLY_TOPIC} characters"
+    if "+" in topic or "#" in topic or "\0" in topic:
+        return "wildcard or NUL"
+    if topic.startswith("$"):
+        return "system topic"
+    prefix = reply_namespace(root)
+    if not topic.startswith(prefix):
+        return f"outside the reply namespace {prefix}<client>/"
+    client, *rest = topic.removeprefix(prefix).split("/")
+    if not REPLY_CLIENT.fullmatch(client):
+        return "the client segment must be 1-64 of A-Z a-z 0-9 _ . : @ -"
+    if "" in rest:
+        return "empty topic level"
+    return None
+
+
+def reply_topic_allowed(root: str, topic: object) -> bool:
+    return reply_topic_refusal(root, topic) is None
+
+
+def expired(message_expiry_s: int | None, arrived: float, now: float) -> bool:
+    """MQTT 5 Message Expiry Interval: has it run out between the message's arrival and ``now``?
+
+    The broker sends what is left of the interval and drops messages that expired in
+    its queue; this covers the time the command waited in the daemon (monotonic seconds).
+    """
+    return message_expiry_s is not None and now - arrived > message_expiry_s
 
 
 # Nesting deeper than this is no command of ours; checked before parsing, so a payload of

@@ -36,12 +36,15 @@ def backoff_delay(attempt: int, low: float, high: float, rng: Callable[[], float
     return float(ceiling * (0.5 + 0.5 * rng()))
 
 
-def target_for(cfg: Config, embedded_port: int | None) -> Target:
+def target_for(cfg: Config, embedded_port: int | None, embedded_login: tuple[str, str] | None = None) -> Target:
     m = cfg.mqtt
     if m.url is None:
         assert embedded_port is not None
-        proto = aiomqtt.ProtocolVersion.V5 if m.protocol == "5" else aiomqtt.ProtocolVersion.V311
-        return Target(m.embedded_host, embedded_port, None, None, False, proto, True)
+        user, password = embedded_login if embedded_login is not None else (None, None)
+        # The embedded broker is Mosquitto: MQTT 5 unless the config asks for 3.1.1.
+        proto = aiomqtt.ProtocolVersion.V311 if m.protocol == "3.1.1" else aiomqtt.ProtocolVersion.V5
+        host = "127.0.0.1" if m.embedded_host == "localhost" else m.embedded_host
+        return Target(host, embedded_port, user, password, False, proto, True)
     parts = urlsplit(m.url)
     tls = parts.scheme == "mqtts"
     proto = aiomqtt.ProtocolVersion.V311 if m.protocol == "3.1.1" else aiomqtt.ProtocolVersion.V5

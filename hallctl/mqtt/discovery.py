@@ -20,6 +20,7 @@ DEVICE_STATES = ("ok", "degraded", "offline", "error")
 CLIMATE_MODES = ("auto", "off", "cool", "heat", "dry", "fan_only")
 WINDOW_STATES = ("closed", "idle", "called", "serving", "paused")
 _ID_RE = re.compile(r"[^A-Za-z0-9_-]")
+_ENTITY_RE = re.compile(r"[^a-z0-9_]+")
 
 
 def root(cfg: Config) -> str:
@@ -33,6 +34,11 @@ def status_topic(cfg: Config) -> str:
 def safe_id(value: str) -> str:
     """HA accepts only letters, digits, ``_`` and ``-`` in node and object ids."""
     return _ID_RE.sub("_", value)
+
+
+def entity_id_part(value: str) -> str:
+    """An entity id's object part: lowercase ``[a-z0-9_]`` only, no leading, trailing or doubled ``_``."""
+    return _ENTITY_RE.sub("_", value.lower()).strip("_") or "x"
 
 
 def queue_topic(cfg: Config, prefix: str) -> str:
@@ -98,7 +104,11 @@ def discovery_messages(cfg: Config, *, prefix: str | None = None, version: str =
 
     def add(component: str, object_id: str, payload: dict[str, Any]) -> None:
         oid = safe_id(object_id)
-        body: dict[str, Any] = {"unique_id": f"{node}_{oid}", "object_id": f"{node}_{oid}", "origin": origin, "qos": 1}
+        # unique_id is HA's registry key: never change its form (tests pin it). default_entity_id
+        # (HA 2025.10+, replacing the deprecated object_id) names the entity in English whatever
+        # the hall's Chinese names are: ``sensor.hallctl_<hall>_queue_a_waiting``.
+        entity = f"{component}.{entity_id_part(f'{node}_{oid}')}"
+        body: dict[str, Any] = {"unique_id": f"{node}_{oid}", "default_entity_id": entity, "origin": origin, "qos": 1}
         body.update(payload)
         body.setdefault("device", hall_dev)
         if "availability" not in body:

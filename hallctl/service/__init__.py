@@ -657,7 +657,10 @@ class HallService:
         """Store the reading, then tell the hall (commit, then publish, like every other change).
 
         A reading the store refuses is still the present temperature: it is published
-        (climate control needs it) and the lost history is logged.
+        (climate control needs it) and the lost history is logged. A partial reading (a
+        zigbee sensor reports temperature alone when only it changed) keeps the other
+        value from the last reading: the history stores what was measured, the state
+        the sensor's present values.
         """
         now = self.clock()
         try:
@@ -665,6 +668,10 @@ class HallService:
         except HallctlError as exc:
             log.warning("sensor %s: history not stored: %s", sensor, exc.code)
         self.sensor_at[sensor] = now
+        prev = self.sensors.get(sensor)
+        if prev is not None:
+            temperature = temperature if temperature is not None else prev.temperature
+            humidity = humidity if humidity is not None else prev.humidity
         self.sensors[sensor] = ev.SensorState(
             at=now, sensor=sensor, temperature=temperature, humidity=humidity, stale=False
         )

@@ -314,6 +314,27 @@ class Store(Database):
 
         return await self.read(fn)
 
+    # ---- climate setpoints ------------------------------------------------------------
+
+    async def climate_setpoints(self) -> dict[str, tuple[str, float]]:
+        """Each zone's mode and target as last set at run time (zone -> (mode, target))."""
+        return await self.read(
+            lambda c: {
+                str(r[0]): (str(r[1]), float(r[2]))
+                for r in c.execute("SELECT zone, mode, target FROM climate_setpoints")
+            }
+        )
+
+    async def save_climate_setpoint(self, zone: str, mode: str, target: float, at: datetime) -> None:
+        await self.write(
+            lambda c: c.execute(
+                "INSERT INTO climate_setpoints (zone, mode, target, updated_at) VALUES (?,?,?,?)"
+                " ON CONFLICT (zone) DO UPDATE SET mode = excluded.mode, target = excluded.target,"
+                " updated_at = excluded.updated_at",
+                (zone, mode, target, at.isoformat()),
+            )
+        )
+
     # ---- day reports ------------------------------------------------------------------
 
     async def day_outcomes(self, day: date) -> list[TicketOutcome]:

@@ -13,7 +13,7 @@ from hallctl import config
 from hallctl import events as ev
 from hallctl.commands import COMMANDS, CommandError
 from hallctl.mqtt import discovery
-from hallctl.mqtt.commands import command_for_topic, reply_topic_allowed
+from hallctl.mqtt.commands import command_for_topic, expired, reply_topic_allowed, reply_topic_refusal
 from hallctl.mqtt.connection import backoff_delay, target_for
 from hallctl.mqtt.topics import route
 from tests.mqtt.mqtt_helpers import hall_raw
@@ -176,11 +176,47 @@ def test_unknown_command_topics_are_refused(topic: str) -> None:
 
 
 def test_reply_topics_cannot_reach_our_own_tree() -> None:
-    """Replies may go to a client's topic or under reply/, never onto state, status or wildcards."""
-    assert reply_topic_allowed("hallctl/x", "hallctl/x/reply/kiosk-k1/42")
-    assert reply_topic_allowed("hallctl/x", "kiosks/k1/replies")
-    for bad in ("hallctl/x/status", "hallctl/x/queue/A/state", "hallctl/y/reply/z", "a/+/b", "a/#", "$SYS/x", ""):
-        assert not reply_topic_allowed("hallctl/x", bad), bad
+    """Replies go only to <root>/reply/<client>[/...]: never onto state, status, other trees or wildcards."""
+    root = "hallctl/x"
+    for good in (
+        f"{root}/reply/kiosk-k1/42",
+        f"{root}/reply/kiosk-k1",
+        f"{root}/reply/ha_1/a/b",
+        f"{root}/reply/a@b.c:d",
+    ):
+        assert reply_topic_allowed(root, good), good
+    bad = (
+        "kiosks/k1/replies",
+        "homeassistant/sensor/x/config",
+        f"{root}/status",
+        f"{root}/queue/A/state",
+        f"{root}/reply",
+        f"{root}/reply/",
+        f"{root}/reply//x",
+        f"{root}/reply/a b/x",
+        f"{root}/reply/k//x",
+        f"{root}/reply/k/",
+        f"{root}/reply/k/+",
+        f"{root}/reply/k/#",
+        f"{root}/reply/" + "k" * 65,
+        f"{root}/reply/k/" + "x" * 300,
+        "hallctl/y/reply/z",
+        "hallctl/xx/reply/z",
+        "a/+/b",
+        "$SYS/x",
+        "",
+        f"{root}/reply/k/\0",
+    )
+    for topic in bad:
+        assert reply_topic_refusal(root, topic) is not None, topic
+    assert reply_topic_refusal(root, 42) is not None
+
+
+def test_message_expiry_counts_the_time_waited_in_the_daemon() -> None:
+    assert not expired(None, arrived=0.0, now=1e9)  # no expiry: never
+    assert not expired(5, arrived=100.0, now=104.9)
+    assert expired(5, arrived=100.0, now=105.1)
+    assert expired(0, arrived=100.0, now=100.001)
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:
@@ -193,7 +229,7 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
 
 
 def test_targets_pick_protocol_credentials_and_tls(tmp_path: Path) -> None:
-    """External brokers get MQTT 5 and the URL's credentials; the embedded one gets 3.1.1 on localhost."""
+    """External brokers get MQTT 5 and the URL's credentials; the embedded Mosquitto gets MQTT 5 on localhost."""
     t = target_for(cfg_with_devices(tmp_path), None)
     assert (t.host, t.port, t.username, t.password) == ("broker.example", 1884, "u", "p@ss")
     assert t.protocol == aiomqtt.ProtocolVersion.V5 and not t.tls and "p@ss" not in t.display_url
@@ -201,4 +237,4 @@ def test_targets_pick_protocol_credentials_and_tls(tmp_path: Path) -> None:
     t = target_for(config.parse(raw), None)
     assert t.tls and t.port == 8883 and t.protocol == aiomqtt.ProtocolVersion.V311
     t = target_for(config.parse(hall_raw(tmp_path, "h", None)), 41883)
-    assert t.embedded and t.host == "127.0.0.1" and t.port == 41883 and t.protocol == aiomqtt.ProtocolVersion.V311
+    assert t.embedded and t.host == "127.0.0.1" and t.port == 41883 and t.protocol == aiomqtt.ProtocolVersion.V5
