@@ -108,13 +108,14 @@ def _params(template: str, descriptions: dict[str, str] | None = None) -> dict[s
     return {n: {"description": (descriptions or {}).get(n, f"the {n}")} for n in names}
 
 
-def _command_payload(cmd: commands.Command) -> dict[str, Any]:
+def _command_payload(cmd: commands.Command, root: str) -> dict[str, Any]:
     schema = cmd.args.model_json_schema(ref_template=REF)
     props = {k: v for k, v in schema.get("properties", {}).items() if k not in cmd.topic_params}
     props["reply_to"] = {
         "type": "string",
-        "maxLength": 512,
-        "description": "MQTT 3.1.1: where to send the reply (MQTT 5: use the Response Topic property)",
+        "maxLength": 256,
+        "description": f"MQTT 3.1.1: where to send the reply, under {root}/reply/<client>/ "
+        "(MQTT 5: the Response Topic property)",
     }
     props["request_id"] = {
         "type": ["string", "integer"],
@@ -239,8 +240,13 @@ def document(cfg: Config) -> dict[str, Any]:
     }
 
     channels["reply"] = {
-        "address": None,
-        "title": "Command replies: the request's MQTT 5 Response Topic (with its Correlation Data) or `reply_to`",
+        "address": f"{root}/reply/{{client}}/{{path}}",
+        "title": "Command replies: the request's MQTT 5 Response Topic (Correlation Data echoed) or `reply_to`",
+        "description": "Only inside the reply namespace; a command whose reply topic is outside it is not executed",
+        "parameters": {
+            "client": {"description": "the client's own level (normally its broker user name), 1-64 characters"},
+            "path": {"description": "levels of the client's choosing below it (none empty)"},
+        },
         "messages": {},
     }
     for cmd in commands.COMMANDS.values():
@@ -249,7 +255,7 @@ def document(cfg: Config) -> dict[str, Any]:
         messages[f"{key}_request"] = {
             "name": f"{cmd.name} request",
             "contentType": "application/json",
-            "payload": _command_payload(cmd),
+            "payload": _command_payload(cmd, root),
         }
         messages[f"{key}_reply"] = {
             "name": f"{cmd.name} reply",

@@ -24,8 +24,9 @@ from pydantic import ValidationError
 from pydantic_asyncapi.v3 import AsyncAPI
 
 from hallctl import events as ev
-from hallctl.commands import COMMANDS
+from hallctl.commands import COMMANDS, MQTT, Call, dispatch
 from hallctl.mqtt.asyncapi import document, sample
+from hallctl.mqtt.commands import MQTT_PRINCIPAL
 from hallctl.mqtt.discovery import root
 from hallctl.mqtt.topics import INTERNAL_EVENTS, Outgoing, route
 from tests.core.core_helpers import FakeClock, LiveHall, make_config
@@ -164,3 +165,34 @@ async def test_a_real_day_matches_the_document(live: LiveHall, clock: FakeClock)
     for out in outs:
         _check_payload(doc, out)
     assert len(outs) >= 10
+
+
+async def test_command_replies_match_the_document(live: LiveHall) -> None:
+    """Replies built as the bridge builds them (MQTT transport: masked) validate against each
+    command's reply message; an error reply too."""
+    doc = (await live.client.get("/api/v1/asyncapi.json")).json()
+    ctx = live.hall.ctx
+
+    def check(name: str, reply: dict[str, Any]) -> None:
+        key = name.replace(".", "_")
+        schema = {**doc["components"]["messages"][f"{key}_reply"]["payload"], "components": doc["components"]}
+        jsonschema_rs.Draft202012Validator(schema).validate(reply)
+
+    async def run(name: str, args: dict[str, Any]) -> dict[str, Any]:
+        result = await dispatch(ctx, name, args, Call(MQTT_PRINCIPAL, MQTT))
+        reply = {"ok": True, "command": name, **result}
+        check(name, reply)
+        return reply
+
+    assert (await run("ticket.issue", {"category": "A"}))["ticket"]["number"] == "A001"
+    await run("window.call_next", {"window": 1})
+    await run("window.start", {"window": 1})
+    await run("window.finish", {"window": 1})
+    await run("window.evaluate", {"window": 1, "level": 4})
+    await run("window.pause", {"window": 2})
+    second = (await run("ticket.issue", {"category": "A"}))["ticket"]
+    await run("ticket.cancel", {"ticket_id": second["id"]})
+    await run("display.show", {"display": "led1", "text": "暂停服务"})
+    check("window.start", {"ok": False, "error": {"code": "no_current_ticket", "message": "…"}})
+    with pytest.raises(jsonschema_rs.ValidationError):
+        check("window.start", {"ok": True, "command": "window.start", "ticket": {"id": 5}})
