@@ -194,7 +194,10 @@ def _zigbee(ctx: HallContext) -> Component | None:
 
 def _mqtt(ctx: HallContext) -> Component | None:
     from hallctl.mqtt import MqttBridge
+    from hallctl.mqtt.asyncapi import router as asyncapi_router
 
+    # The AsyncAPI document beside the OpenAPI one (hallctl.http may not import hallctl.mqtt).
+    ctx.add_routes(asyncapi_router(ctx.cfg))
     return MqttBridge(ctx)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -165,6 +165,9 @@ class HttpRoute:
     body: str | None = None
     # Reads the ``Idempotency-Key`` header (scoped to the token) and answers ``Idempotent-Replayed: true``.
     idempotency: bool = False
+    # The command's own error codes by HTTP status, for the OpenAPI document (``x-codes``); the codes
+    # every command can answer (auth, validation, rate limit, store) are added by ``hallctl.http.api``.
+    errors: Mapping[int, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -373,7 +376,25 @@ def masked_holder(view: dict[str, Any] | None) -> dict[str, Any] | None:
     "ticket.issue",
     IssueArgs,
     ("kiosk", "guide", "window"),
-    http=HttpRoute("POST", "/tickets", 201, body="ticket", idempotency=True),
+    http=HttpRoute(
+        "POST",
+        "/tickets",
+        201,
+        body="ticket",
+        idempotency=True,
+        errors={
+            403: ("wrong_kiosk",),
+            404: ("unknown_category", "unknown_kiosk", "unknown_ticket"),
+            422: (
+                "id_limit_reached",
+                "priority_not_allowed",
+                "bad_idempotency_key",
+                "category_closed",
+                "category_not_offered",
+                "offer_expired",
+            ),
+        },
+    ),
     mqtt="ticket/issue",
 )
 async def _issue(ctx: HallContext, a: IssueArgs, c: Call) -> dict[str, Any]:
@@ -394,7 +415,12 @@ async def _issue(ctx: HallContext, a: IssueArgs, c: Call) -> dict[str, Any]:
     "ticket.cancel",
     TicketArgs,
     ("guide", "kiosk"),
-    http=HttpRoute("POST", "/tickets/{ticket_id}/cancel", body="ticket"),
+    http=HttpRoute(
+        "POST",
+        "/tickets/{ticket_id}/cancel",
+        body="ticket",
+        errors={404: ("unknown_ticket",), 409: ("ticket_not_waiting",)},
+    ),
     mqtt="ticket/{ticket_id}/cancel",
 )
 async def _cancel(ctx: HallContext, a: TicketArgs, c: Call) -> dict[str, Any]:
@@ -405,7 +431,9 @@ async def _cancel(ctx: HallContext, a: TicketArgs, c: Call) -> dict[str, Any]:
     "ticket.reprint",
     ReprintArgs,
     ("guide", "kiosk", "window"),  # window: the terminal shows print_failed tickets with a reprint button
-    http=HttpRoute("POST", "/tickets/{ticket_id}/reprint", 202),
+    http=HttpRoute(
+        "POST", "/tickets/{ticket_id}/reprint", 202, errors={404: ("unknown_ticket",), 422: ("no_printer",)}
+    ),
     mqtt="ticket/{ticket_id}/reprint",
 )
 async def _reprint(ctx: HallContext, a: ReprintArgs, c: Call) -> dict[str, Any]:
@@ -421,7 +449,17 @@ VISITOR_ONLY = ("rating_from_visitor_only", "评价只能由办事群众在评�
     "ticket.evaluate",
     TicketEvaluateArgs,
     ("pad",),
-    http=HttpRoute("POST", "/tickets/{ticket_id}/evaluation", 201),
+    http=HttpRoute(
+        "POST",
+        "/tickets/{ticket_id}/evaluation",
+        201,
+        errors={
+            403: ("rating_from_visitor_only", "wrong_window"),
+            404: ("unknown_ticket", "unknown_window"),
+            409: ("ticket_not_served", "already_evaluated", "no_ticket_to_evaluate"),
+            422: ("bad_level", "ticket_not_at_window"),
+        },
+    ),
     mqtt="ticket/{ticket_id}/evaluate",
     refusal=VISITOR_ONLY,
 )
@@ -437,7 +475,11 @@ async def _evaluate_ticket(ctx: HallContext, a: TicketEvaluateArgs, c: Call) -> 
     "ticket.by_qr",
     QrArgs,
     ("window",),
-    http=HttpRoute("GET", "/tickets/by-qr/{code}"),
+    http=HttpRoute(
+        "GET",
+        "/tickets/by-qr/{code}",
+        errors={403: ("wrong_window",), 404: ("unknown_ticket",), 422: ("bad_qr_token", "expired_qr_token")},
+    ),
     mqtt="ticket/by_qr",
     personal={"holder": masked_holder},
 )
@@ -456,7 +498,12 @@ async def _by_qr(ctx: HallContext, a: QrArgs, c: Call) -> dict[str, Any]:
 # ---- windows ----------------------------------------------------------------------------------
 
 
-def _window_ticket_command(name: str, http: str, action: Callable[[HallService, int], Awaitable[Any]]) -> None:
+def _window_ticket_command(
+    name: str,
+    http: str,
+    action: Callable[[HallService, int], Awaitable[Any]],
+    errors: Mapping[int, tuple[str, ...]],
+) -> None:
     """Register a window action that answers with the ticket it touched."""
 
     async def handler(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
@@ -468,26 +515,45 @@ def _window_ticket_command(name: str, http: str, action: Callable[[HallService, 
         WindowArgs,
         ("window",),
         window_scoped=True,
-        http=HttpRoute("POST", f"/windows/{{window}}/{http}"),
+        http=HttpRoute("POST", f"/windows/{{window}}/{http}", errors={404: ("unknown_window",), **errors}),
         mqtt=f"window/{{window}}/{verb}",
     )(handler)
 
 
-_window_ticket_command("window.call_next", "call-next", HallService.call_next)
-_window_ticket_command("window.recall", "recall", HallService.recall)
-_window_ticket_command("window.start", "start", HallService.start_service)
-_window_ticket_command("window.finish", "finish", HallService.finish)
-_window_ticket_command("window.no_show", "no-show", HallService.no_show)
+_CURRENT: Mapping[int, tuple[str, ...]] = {409: ("no_current_ticket",)}
+_window_ticket_command("window.call_next", "call-next", HallService.call_next, {409: ("window_busy", "window_paused")})
+_window_ticket_command("window.recall", "recall", HallService.recall, _CURRENT)
+_window_ticket_command("window.start", "start", HallService.start_service, _CURRENT)
+_window_ticket_command("window.finish", "finish", HallService.finish, _CURRENT)
+_window_ticket_command("window.no_show", "no-show", HallService.no_show, _CURRENT)
 # A clerk may ask for a rating (the pad asks the visitor again), never give one.
-_window_ticket_command("window.request_evaluation", "request-evaluation", HallService.request_evaluation)
+_window_ticket_command(
+    "window.request_evaluation",
+    "request-evaluation",
+    HallService.request_evaluation,
+    {409: ("already_evaluated", "no_ticket_to_evaluate")},
+)
 
 
-def _window_http(action: str, status: int = 200) -> HttpRoute:
-    return HttpRoute("POST", f"/windows/{{window}}/{action}", status)
+def _window_http(action: str, status: int = 200, **errors: tuple[str, ...]) -> HttpRoute:
+    """``errors``: codes by status (``e409=(...)``); unknown_window (404) is added."""
+    by_status = {int(k.removeprefix("e")): v for k, v in errors.items()}
+    by_status[404] = ("unknown_window", *by_status.get(404, ()))
+    return HttpRoute("POST", f"/windows/{{window}}/{action}", status, errors=by_status)
 
 
 @command(
-    "window.call", CallArgs, ("window",), window_scoped=True, http=_window_http("call"), mqtt="window/{window}/call"
+    "window.call",
+    CallArgs,
+    ("window",),
+    window_scoped=True,
+    http=_window_http(
+        "call",
+        e403=("override_admin_only",),
+        e404=("unknown_ticket",),
+        e409=("window_busy", "ticket_not_waiting", "not_for_this_window"),
+    ),
+    mqtt="window/{window}/call",
 )
 async def _call(ctx: HallContext, a: CallArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
@@ -505,7 +571,7 @@ async def _call(ctx: HallContext, a: CallArgs, c: Call) -> dict[str, Any]:
     TransferArgs,
     ("window",),
     window_scoped=True,
-    http=_window_http("transfer"),
+    http=_window_http("transfer", e404=("unknown_category",), e409=("no_current_ticket",), e422=("bad_transfer",)),
     mqtt="window/{window}/transfer",
 )
 async def _transfer(ctx: HallContext, a: TransferArgs, c: Call) -> dict[str, Any]:
@@ -546,7 +612,7 @@ async def _resume(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
     SignInArgs,
     ("window",),
     window_scoped=True,
-    http=_window_http("sign-in"),
+    http=_window_http("sign-in", e404=("unknown_staff",)),
     mqtt="window/{window}/sign_in",
 )
 async def _sign_in(ctx: HallContext, a: SignInArgs, c: Call) -> dict[str, Any]:
@@ -589,7 +655,14 @@ async def _evaluation(
     EvaluateArgs,
     ("pad",),
     window_scoped=True,
-    http=_window_http("evaluation", 201),
+    http=_window_http(
+        "evaluation",
+        201,
+        e403=("rating_from_visitor_only",),
+        e404=("unknown_ticket",),
+        e409=("already_evaluated", "no_ticket_to_evaluate", "ticket_not_served"),
+        e422=("bad_level", "ticket_not_at_window"),
+    ),
     mqtt="window/{window}/evaluate",
     refusal=VISITOR_ONLY,
 )
@@ -604,7 +677,13 @@ async def _evaluate(ctx: HallContext, a: EvaluateArgs, c: Call) -> dict[str, Any
     "appointment.book",
     BookArgs,
     ("guide",),
-    http=HttpRoute("POST", "/appointments", 201, body="appointment"),
+    http=HttpRoute(
+        "POST",
+        "/appointments",
+        201,
+        body="appointment",
+        errors={404: ("unknown_category",), 409: ("appointment_exists",), 422: ("bad_slot",)},
+    ),
     mqtt="appointment/book",
 )
 async def _book(ctx: HallContext, a: BookArgs, c: Call) -> dict[str, Any]:
@@ -616,7 +695,12 @@ async def _book(ctx: HallContext, a: BookArgs, c: Call) -> dict[str, Any]:
     "appointment.cancel",
     AppointmentArgs,
     ("guide",),
-    http=HttpRoute("POST", "/appointments/{code}/cancel", body="appointment"),
+    http=HttpRoute(
+        "POST",
+        "/appointments/{code}/cancel",
+        body="appointment",
+        errors={404: ("unknown_appointment",), 409: ("appointment_used",)},
+    ),
     mqtt="appointment/{code}/cancel",
 )
 async def _cancel_appointment(ctx: HallContext, a: AppointmentArgs, c: Call) -> dict[str, Any]:
@@ -627,7 +711,17 @@ async def _cancel_appointment(ctx: HallContext, a: AppointmentArgs, c: Call) -> 
     "appointment.check_in",
     CheckInArgs,
     ("kiosk", "guide"),
-    http=HttpRoute("POST", "/appointments/{code}/check-in", 201, body="ticket"),
+    http=HttpRoute(
+        "POST",
+        "/appointments/{code}/check-in",
+        201,
+        body="ticket",
+        errors={
+            404: ("unknown_appointment", "unknown_category", "unknown_kiosk"),
+            409: ("appointment_used",),
+            422: ("appointment_too_early", "category_closed"),
+        },
+    ),
     mqtt="appointment/{code}/check_in",
 )
 async def _check_in(ctx: HallContext, a: CheckInArgs, c: Call) -> dict[str, Any]:
@@ -653,7 +747,13 @@ async def _display(ctx: HallContext, a: DisplayArgs, c: Call) -> dict[str, Any]:
     return {"display": a.display, "text": a.text}
 
 
-@command("climate.set", ClimateArgs, ("hvac",), http=HttpRoute("POST", "/climate/{zone}"), mqtt="climate/{zone}/set")
+@command(
+    "climate.set",
+    ClimateArgs,
+    ("hvac",),
+    http=HttpRoute("POST", "/climate/{zone}", errors={404: ("unknown_zone",), 422: ("bad_mode", "bad_target")}),
+    mqtt="climate/{zone}/set",
+)
 async def _climate(ctx: HallContext, a: ClimateArgs, c: Call) -> dict[str, Any]:
     state = await ctx.climate.set(a.zone, a.mode, a.target)
     return {"climate": state.to_dict()}

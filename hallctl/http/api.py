@@ -15,6 +15,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -24,6 +25,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, WebSock
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hallctl import __version__, commands
@@ -32,6 +34,7 @@ from hallctl.commands.ratelimit import RateLimited
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError, NotFound
 from hallctl.http.limits import BodyLimit, CatchAll
+from hallctl.http.openapi import openapi_document, operation_ids
 from hallctl.http.streams import StreamHub, StreamResponse, snapshot_frames, sse_stream
 from hallctl.http.voice import VoiceCache
 from hallctl.reports.live import live_figures
@@ -63,7 +66,7 @@ def problem(
 
 async def principal(
     request: Request,
-    authorization: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     token: Annotated[str | None, Query(include_in_schema=False)] = None,
 ) -> Principal:
     """Bearer header, or ``?token=`` for EventSource, audio and page links that cannot set headers."""
@@ -75,6 +78,16 @@ async def principal(
 
 
 Auth = Annotated[Principal, Depends(principal)]
+
+
+def _iso_date(value: Any) -> Any:
+    """Only ``YYYY-MM-DD``: pydantic would also read ``0`` as 1970-01-01 (a Unix time)."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date is YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 def _no_constant(name: str) -> Any:
@@ -174,8 +187,11 @@ def create_app(deps: ApiDeps) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         description="Hall-control daemon API. Errors are application/problem+json.",
+        generate_unique_id_function=operation_ids(),
     )
     app.state.service = svc
+    # The document as the server answers: models, problem+json errors with codes, security schemes.
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     app.state.ctx = ctx
     # Set by the server's stop: open streams end so clients see the restart and reconnect.
     app.state.closing = asyncio.Event()
@@ -235,7 +251,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @api.get("/health")
     async def health(
-        authorization: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         token: Annotated[str | None, Query(include_in_schema=False)] = None,
     ) -> JSONResponse:
         """States for anyone (monitoring, load balancers); details (paths, errors, URLs, bus) for admin only."""
@@ -299,7 +315,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return [svc.window_state(w.number).to_dict() | {"floor": w.floor} for w in svc.cfg.window]
 
     @api.get("/kiosks/{kiosk_id}")
-    async def kiosk(kiosk_id: str, p: Auth) -> dict[str, Any]:
+    async def kiosk(kiosk_id: Annotated[str, PathParam(max_length=32)], p: Auth) -> dict[str, Any]:
         k = svc.cfg.kiosk_by_id(kiosk_id)
         if k is None:
             raise NotFound("unknown_kiosk", f"no kiosk {kiosk_id}")
@@ -320,14 +336,14 @@ def create_app(deps: ApiDeps) -> FastAPI:
         p: Auth,
         state: str | None = None,
         category: str | None = None,
-        day: Annotated[date | None, Query(alias="date")] = None,
+        day: Annotated[IsoDate | None, Query(alias="date")] = None,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> list[dict[str, Any]]:
         rows = await svc.tickets(day=day, state=state, category=category, limit=limit)
         return [ticket_view(t) for t in rows]
 
     @api.get("/tickets/{ticket_id}")
-    async def get_ticket(ticket_id: str, p: Auth) -> dict[str, Any]:
+    async def get_ticket(ticket_id: Annotated[str, PathParam(max_length=64)], p: Auth) -> dict[str, Any]:
         t = await svc.ticket(ticket_id)
         view = ticket_view(t, waiting_ahead=svc.waiting_ahead(t) if t.state == "waiting" else None)
         if p.role == "admin":
@@ -335,7 +351,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return view
 
     @api.get("/windows/{window}/queue")
-    async def window_queue(window: int, p: Auth) -> dict[str, Any]:
+    async def window_queue(window: Annotated[int, PathParam(ge=1, le=9999)], p: Auth) -> dict[str, Any]:
         view = svc.window_queue(window)
         return {
             "window": view.state.to_dict(),
@@ -345,7 +361,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         }
 
     @api.get("/stats")
-    async def stats(p: Auth, day: Annotated[date | None, Query(alias="date")] = None) -> dict[str, Any]:
+    async def stats(p: Auth, day: Annotated[IsoDate | None, Query(alias="date")] = None) -> dict[str, Any]:
         return await service_day_stats(svc, day)
 
     @api.get("/stats/live")
@@ -379,7 +395,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     async def sse(
         request: Request,
         p: Auth,
-        authorization: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         token: Annotated[str | None, Query(include_in_schema=False)] = None,
     ) -> StreamingResponse:
         client = hub.register(p, _bearer(authorization) or token or "", "sse")  # 429/503 when full
@@ -391,7 +407,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return [e.to_dict() for e in svc.recent_calls(limit)]
 
     @api.get("/voice/{ticket_id}.wav")
-    async def voice(ticket_id: str, p: Auth) -> FileResponse:
+    async def voice(ticket_id: Annotated[str, PathParam(max_length=64)], p: Auth) -> FileResponse:
         """The announcement of this ticket's latest call; only calls that happened are rendered."""
         call = svc.last_call(ticket_id)
         if call is None:

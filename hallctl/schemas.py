@@ -1,0 +1,296 @@
+"""The typed shapes of the answers, for the OpenAPI and AsyncAPI documents.
+
+The handlers build plain dicts (``hallctl.views``, the events' ``to_dict``); these models
+describe them so that generated clients and schemathesis can check every answer. Events
+are used as they are (pydantic reads the dataclasses), so a field added to an event shows
+in the document without an edit here. ``tests/core/test_openapi_models.py`` validates real
+answers against these models. Both transports use them (HTTP answers, MQTT replies), so
+they live beside the command table rather than in either transport's package.
+
+Errors: every error is ``application/problem+json`` (:class:`Problem`); which ``code``
+values an operation can answer is listed per status in the document (``x-codes``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hallctl import events as ev
+
+
+class Model(BaseModel):
+    # Answers may grow fields (documented in docs/api.md); clients must ignore unknown ones.
+    model_config = ConfigDict(extra="allow")
+
+
+class ProblemError(Model):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(Model):
+    """RFC 9457 problem details with hallctl's stable ``code``."""
+
+    type: str = Field(description="`/problems/<code>`")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str = Field(description="Message in Chinese (or the only message)")
+    detail_en: str | None = Field(default=None, description="English message when it differs")
+    code: str = Field(description="Stable snake_case error code; the values per status are in `x-codes`")
+    errors: list[ProblemError] | None = Field(default=None, description="Validation errors (invalid_arguments)")
+
+
+class Ticket(Model):
+    id: str
+    number: str
+    category: str
+    day: str
+    state: Literal["waiting", "called", "serving", "done", "no_show", "cancelled", "transferred"]
+    priority: str
+    priority_reason: str | None
+    channel: str
+    issued_at: str
+    called_at: str | None
+    serving_at: str | None
+    finished_at: str | None
+    window: int | None
+    staff: str | None
+    recalls: int
+    holder: str | None = Field(description="Masked name")
+    kiosk: str | None
+    origin_id: str | None
+    target_window: int | None
+    appointment_code: str | None
+    end_reason: str | None
+    waiting_ahead: int | None = None
+    position: int | None = None
+    estimated_wait_s: float | None = None
+    qr: str | None = None
+
+
+class TicketDetail(Ticket):
+    events: list[dict[str, Any]] | None = Field(default=None, description="The ticket's event log (admin only)")
+
+
+class TicketResult(Model):
+    """A window action's answer: the ticket it touched (null when there was none)."""
+
+    ticket: Ticket | None
+
+
+class ReprintResult(Model):
+    ticket: Ticket
+    queued: bool
+
+
+class Holder(Model):
+    name: str | None
+    id_number: str | None
+    sex: str | None = None
+    birth: str | None = None
+    nation: str | None = None
+    address: str | None = None
+    card_type: str | None = None
+    authority: str | None = None
+    valid_to: str | None = None
+
+
+class ByQrResult(Model):
+    ticket: Ticket
+    holder: Holder | None = Field(description="Full over HTTP for a window/admin token; masked over MQTT")
+
+
+class WindowResult(Model):
+    window: ev.WindowState
+
+
+class Evaluation(Model):
+    ticket_id: str | None
+    level: int = Field(ge=1, le=5)
+    window: int
+    staff: str | None
+    at: str
+
+
+class EvaluationResult(Model):
+    evaluation: Evaluation
+
+
+class Appointment(Model):
+    code: str
+    category: str
+    slot_start: str
+    slot_end: str
+    state: str
+
+
+class DisplayResult(Model):
+    display: str
+    text: str
+
+
+class ClimateResult(Model):
+    climate: ev.ClimateState
+
+
+# Answers of the command table's routes, by command name (the route answers ``result[route.body]``
+# when the route names a body). A test checks every command has one.
+COMMAND_RESPONSES: dict[str, type[BaseModel]] = {
+    "ticket.issue": Ticket,
+    "ticket.cancel": Ticket,
+    "ticket.reprint": ReprintResult,
+    "ticket.evaluate": EvaluationResult,
+    "ticket.by_qr": ByQrResult,
+    "window.call_next": TicketResult,
+    "window.recall": TicketResult,
+    "window.start": TicketResult,
+    "window.finish": TicketResult,
+    "window.no_show": TicketResult,
+    "window.request_evaluation": TicketResult,
+    "window.call": TicketResult,
+    "window.transfer": TicketResult,
+    "window.pause": WindowResult,
+    "window.resume": WindowResult,
+    "window.sign_in": WindowResult,
+    "window.sign_out": WindowResult,
+    "window.evaluate": EvaluationResult,
+    "appointment.book": Appointment,
+    "appointment.cancel": Appointment,
+    "appointment.check_in": Ticket,
+    "display.show": DisplayResult,
+    "climate.set": ClimateResult,
+}
+
+
+# ---- the reading routes ------------------------------------------------------------------------
+
+
+class Category(Model):
+    prefix: str
+    name: str
+    name_en: str | None
+    hours: list[Any]
+    open: bool
+    waiting: int
+    avg_wait_s: float | None
+    target_wait_minutes: int
+    description: str | None
+
+
+class Window(Model):
+    at: str
+    window: int
+    name: str
+    state: str
+    ticket: str | None
+    staff: str | None
+    staff_name: str | None
+    categories: list[str]
+    floor: int | str | None = None
+
+
+class Device(Model):
+    at: str
+    device: str
+    device_kind: str
+    state: str
+    detail: str
+    since: str
+
+
+class Kiosk(Model):
+    id: str
+    floor: int | str | None
+    categories: list[str]
+    hall: str
+    hall_en: str | None
+    printer: Device | None
+    reader: Device | None
+
+
+class WindowQueue(Model):
+    window: ev.WindowState
+    waiting: list[Ticket]
+    served_today: int
+    history: list[Ticket]
+
+
+class Summary(Model):
+    issued: int
+    called: int
+    done: int
+    no_show: int
+    no_show_rate: float | None
+    avg_wait_s: float | None
+    p50_wait_s: float | None
+    p90_wait_s: float | None
+    avg_service_s: float | None
+    service_level: float | None
+    evaluations: int
+    unrated: int
+    satisfaction: float | None
+    bad_evaluations: int
+
+
+class Stats(Model):
+    day: str
+    hall: str
+    total: Summary
+    by_category: dict[str, Summary]
+    by_window: dict[str, Summary]
+    by_staff: dict[str, Summary]
+    by_hour: dict[str, Summary]
+
+
+class LiveStats(Model):
+    day: str
+    issued: int
+    waiting: int
+    serving: int
+    done: int
+    no_show: int
+    avg_wait_s: float | None
+    p90_wait_s: float | None
+    categories: list[ev.QueueState]
+    windows: list[ev.WindowState]
+    alerts: list[ev.Alert]
+    sensors: list[ev.SensorState]
+    climate: list[ev.ClimateState]
+    stats: Summary
+
+
+class Reading(Model):
+    sensor: str
+    at: str
+    temperature: float | None
+    humidity: float | None
+
+
+class Call(Model):
+    """A recent call, as its ``ticket_called`` event said it."""
+
+    at: str
+    ticket_id: str
+    number: str
+    category: str
+    window: int
+    window_name: str
+    recall: int
+    announcement: str
+    announcement_en: str
+
+
+class Health(Model):
+    """States for anyone; details (version, store errors, device details, bus) for an admin token only."""
+
+    status: Literal["ok", "degraded"]
+    hall: str
+    day: str
+    store: dict[str, Any]
+    devices: dict[str, dict[str, Any]]
+    version: str | None = None
+    uptime_s: float | None = None
+    bus: dict[str, Any] | None = None
