@@ -65,6 +65,7 @@ class Ticket(Model):
     target_window: int | None
     appointment_code: str | None
     end_reason: str | None
+    print_failed: bool = Field(description="The kiosk's printer did not print it (reprint clears it)")
     waiting_ahead: int | None = None
     position: int | None = None
     estimated_wait_s: float | None = None

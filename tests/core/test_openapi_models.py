@@ -143,3 +143,11 @@ async def test_every_operation_is_typed(live: LiveHall) -> None:
     body = _op(spec, "post", "/api/v1/tickets")["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["category"]["minLength"] == 1
     assert _op(spec, "get", "/api/v1/health")["security"][0] == {}
+
+
+async def test_the_ticket_model_documents_every_field_the_api_answers(live: LiveHall) -> None:
+    """A field the ticket view grows must be in the documented model too (extra fields are allowed, not hidden)."""
+    out = (await live.svc.issue("A")).ticket
+    answered = (await live.client.get(f"/api/v1/tickets/{out.id}", headers=live.auth("admin"))).json()
+    undocumented = set(answered) - set(schemas.TicketDetail.model_fields)
+    assert not undocumented, f"ticket fields missing from hallctl/schemas.py: {sorted(undocumented)}"
