@@ -234,3 +234,12 @@ async def listen(
             listener._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await listener._task
+
+
+async def until(pred: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll ``pred`` (cheap, in-process state) until it holds, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        await asyncio.sleep(0.05)

@@ -29,7 +29,7 @@ from hallctl import config
 from hallctl.commands import CommandError
 from hallctl.mqtt.acl import kiosk_scope
 from tests.core.core_helpers import Daemon, to_toml
-from tests.mqtt.mqtt_helpers import REPO, Listener, hall_raw, listen, make_config, running
+from tests.mqtt.mqtt_helpers import REPO, Listener, hall_raw, listen, make_config, running, until
 
 V5 = aiomqtt.ProtocolVersion.V5
 V311 = aiomqtt.ProtocolVersion.V311
@@ -46,14 +46,6 @@ def proc_alive(pid: int) -> bool:
 
 def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-async def until(pred: Any, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 async def ask_v5(sub: Listener, topic: str, body: dict[str, Any], reply_to: str) -> dict[str, Any]:
