@@ -1,0 +1,94 @@
+"""The commands' argument models: one pydantic model per shape, unknown fields refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# An evaluation's reasons: a few short tags from the pad page ("等候时间长"), never free text of any length.
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Reasons = Annotated[tuple[Reason, ...], Field(max_length=8)]
+
+
+class IssueArgs(Args):
+    category: str = Field(min_length=1, max_length=3)
+    priority: Literal["green", "normal"] | None = None
+    priority_reason: Literal["elderly", "disabled", "pregnant", "serviceman", "other"] | None = None
+    offer: str | None = Field(default=None, max_length=64)
+    kiosk: str | None = Field(default=None, max_length=32)
+
+
+class WindowArgs(Args):
+    window: int = Field(ge=1, le=9999)  # always a path/topic parameter (a string there): lax
+
+
+class CallArgs(WindowArgs):
+    number: str = Field(min_length=2, max_length=32)
+    # Call a ticket of another window's categories or transfers: admin only, logged with who.
+    override: bool = Field(default=False, strict=True)
+
+
+class TransferArgs(WindowArgs):
+    to_category: str | None = Field(default=None, min_length=1, max_length=3)
+    to_window: int | None = Field(default=None, ge=1, le=9999, strict=True)
+
+
+class SignInArgs(WindowArgs):
+    staff: str = Field(min_length=1, max_length=32)
+
+
+class EvaluateArgs(WindowArgs):
+    level: int = Field(ge=1, le=5, strict=True)
+    ticket_id: str | None = Field(default=None, max_length=64)
+    reasons: Reasons = ()
+
+
+class TicketArgs(Args):
+    ticket_id: str = Field(min_length=1, max_length=64)
+
+
+class ReprintArgs(TicketArgs):
+    kiosk: str | None = Field(default=None, max_length=32)
+
+
+class TicketEvaluateArgs(TicketArgs):
+    level: int = Field(ge=1, le=5, strict=True)
+    reasons: Reasons = ()
+
+
+class QrArgs(Args):
+    code: str = Field(min_length=1, max_length=256)
+
+
+class BookArgs(Args):
+    category: str = Field(min_length=1, max_length=3)
+    slot_start: datetime
+    slot_end: datetime
+    code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{4,16}$")
+
+
+class AppointmentArgs(Args):
+    code: str = Field(min_length=1, max_length=64)
+
+
+class CheckInArgs(AppointmentArgs):
+    kiosk: str | None = Field(default=None, max_length=32)
+
+
+class DisplayArgs(Args):
+    display: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=64)
+    seconds: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False, strict=True)
+
+
+class ClimateArgs(Args):
+    zone: str = Field(min_length=1, max_length=32)
+    mode: Literal["auto", "off", "cool", "heat", "dry", "fan_only"] | None = None
+    target: float | None = Field(default=None, ge=-50, le=100, allow_inf_nan=False, strict=True)
