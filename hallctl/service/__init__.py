@@ -11,7 +11,6 @@ out), never to each other.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import json
@@ -28,45 +27,20 @@ from hallctl.config import Config
 from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket
 from hallctl.errors import Forbidden, HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
+from hallctl.service.calls import CallRate, CallRecord
+from hallctl.service.outcomes import CardOffer, IssueOutcome, WindowQueue
 from hallctl.store import LogEntry, Reading, Store, StoreHealth, TicketOutcome
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-RATE_WINDOW = timedelta(minutes=30)  # how far back the call rate for wait estimates looks
-CALL_RECORD = 300  # recent calls kept (latest per ticket) for the voice endpoint and screens catching up
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclasses.dataclass
-class CardOffer:
-    """A swiped card waiting for the visitor to pick a category at a multi-category kiosk."""
-
-    offer: str
-    kiosk: str
-    holder: Holder
-    expires: datetime
-
-
-@dataclasses.dataclass(frozen=True)
-class WindowQueue:
-    """A window's view of the queue (``GET /windows/{n}/queue``)."""
-
-    state: ev.WindowState
-    waiting: list[Ticket]
-    served_today: int
-    history: list[Ticket]
-
-
-@dataclasses.dataclass
-class IssueOutcome:
-    ticket: Ticket
-    waiting_ahead: int
-    qr: str
-    replayed: bool = False
+__all__ = ["CardOffer", "Clock", "HallService", "IssueOutcome", "WindowQueue", "utcnow"]
 
 
 class HallService:
@@ -81,8 +55,8 @@ class HallService:
         self.qr: QrSigner = QrSigner(b"unset", 1)
         self._offers: dict[str, CardOffer] = {}
         self._idem_locks: dict[str, asyncio.Lock] = {}
-        self._recent_calls: dict[str, collections.deque[datetime]] = {}
-        self._calls: collections.OrderedDict[str, ev.TicketCalled] = collections.OrderedDict()
+        self._call_rate = CallRate()
+        self._calls = CallRecord()
         self.devices: dict[str, ev.DeviceState] = {}
         self.sensors: dict[str, ev.SensorState] = {}
         self.sensor_at: dict[str, datetime] = {}
@@ -147,9 +121,9 @@ class HallService:
             if isinstance(e, ev.EvaluationRecorded):
                 self._disarm_evaluation_timeout(e.window)
             if isinstance(e, ev.TicketCalled):
-                self._remember_call(e)
+                self._calls.remember(e)
                 if e.recall == 0:
-                    self._recent_calls.setdefault(e.category, collections.deque()).append(e.at)
+                    self._call_rate.note(e.category, e.at)
         cats = d.touched_categories()
         windows = d.touched_windows() | {t.window for t in d.tickets if t.window is not None}
         for cat in sorted(cats):
@@ -160,12 +134,6 @@ class HallService:
 
     # ---- calls: the announcement of each call, as its event said it -------------------------
 
-    def _remember_call(self, e: ev.TicketCalled) -> None:
-        self._calls.pop(e.ticket_id, None)
-        self._calls[e.ticket_id] = e
-        while len(self._calls) > CALL_RECORD:
-            self._calls.popitem(last=False)
-
     async def _load_calls(self) -> None:
         """After a restart: today's calls, rebuilt by the engine from the stored tickets."""
         called = [
@@ -173,18 +141,18 @@ class HallService:
             for t in await self._store.tickets(day=self._q.day, limit=5000)
             if t.called_at is not None and t.window is not None
         ]
-        for t in sorted(called, key=lambda t: t.called_at or t.issued_at)[-CALL_RECORD:]:
+        for t in sorted(called, key=lambda t: t.called_at or t.issued_at)[-self._calls.size :]:
             wcfg = self.cfg.window_by_number(t.window) if t.window is not None else None
             if wcfg is not None and t.called_at is not None:
-                self._remember_call(engine.called_event(self.cfg, t, wcfg, t.recalls, t.called_at))
+                self._calls.remember(engine.called_event(self.cfg, t, wcfg, t.recalls, t.called_at))
 
     def last_call(self, ticket_id: str) -> ev.TicketCalled | None:
         """The latest call of this ticket (its announcement text), or None if it was never called."""
-        return self._calls.get(ticket_id)
+        return self._calls.last(ticket_id)
 
     def recent_calls(self, limit: int = 9) -> list[ev.TicketCalled]:
         """The latest call of each recently called ticket, newest first."""
-        return list(reversed(self._calls.values()))[:limit]
+        return self._calls.recent(limit)
 
     # ---- derived state -------------------------------------------------------------------
 
@@ -353,9 +321,8 @@ class HallService:
     def estimated_wait_s(self, t: Ticket) -> float | None:
         """People ahead (and this visitor) divided by how fast the category is being called now.
 
-        The rate is first calls of the last ``RATE_WINDOW`` (at least three of them, over at least
-        five minutes, so one quick burst does not promise a short wait). Without that, each serving
-        window is assumed to take the category's service-time target per visitor.
+        The rate is the category's recent first calls (:class:`CallRate`). Until there are enough,
+        each serving window is assumed to take the category's service-time target per visitor.
         """
         if t.state != "waiting":
             return 0.0
@@ -363,13 +330,9 @@ class HallService:
         if cat is None:
             return None
         people = self.waiting_ahead(t) + 1
-        now = self.clock()
-        calls = self._recent_calls.get(t.category, collections.deque())
-        while calls and now - calls[0] > RATE_WINDOW:
-            calls.popleft()
-        if len(calls) >= 3:
-            span = max((now - calls[0]).total_seconds(), 300.0)
-            return round(people * span / len(calls), 1)
+        per_call = self._call_rate.seconds_per_call(t.category, self.clock())
+        if per_call is not None:
+            return round(people * per_call, 1)
         serving_windows = max(1, sum(1 for w in self.cfg.window if t.category in w.categories))
         return round(people * cat.service_minutes * 60 / serving_windows, 1)
 
