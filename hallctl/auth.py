@@ -190,6 +190,13 @@ async def revoke_token(store: Store, token_id: int) -> bool:
     return revoked
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive), else None."""
+    if header and header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None
+
+
 class Authenticator:
     """Checks bearer tokens against the store, remembering recent successes in its own cache.
 

@@ -24,7 +24,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from hallctl.auth import Authenticator
+from hallctl.auth import Authenticator, bearer_token
 from hallctl.config import Config
 from hallctl.errors import HallctlError, NotFound
 
@@ -188,10 +188,8 @@ def mount_pages(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     async def _principal_ok(request: Request, token: str | None) -> bool:
-        header = request.headers.get("authorization", "")
-        bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
         try:
-            await _auth(request).authenticate(bearer or token)
+            await _auth(request).authenticate(bearer_token(request.headers.get("authorization")) or token)
         except HallctlError:
             return False
         return True

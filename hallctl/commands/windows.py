@@ -96,32 +96,22 @@ async def _transfer(ctx: HallContext, a: TransferArgs, c: Call) -> dict[str, Any
     return {"ticket": ticket_answer(svc, await svc.transfer(a.window, a.to_category, a.to_window))}
 
 
-@command(
-    "window.pause",
-    WindowArgs,
-    ("window",),
-    window_scoped=True,
-    http=_window_http("pause"),
-    mqtt="window/{window}/pause",
-)
-async def _pause(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
-    svc = ctx.service
-    await svc.pause(a.window, True)
-    return {"window": svc.window_state(a.window).to_dict()}
+def _window_state_command(name: str, http: str, action: Callable[[HallService, int], Awaitable[None]]) -> None:
+    """Register a window action that answers with the window's state after it."""
+
+    async def handler(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
+        await action(ctx.service, a.window)
+        return {"window": ctx.service.window_state(a.window).to_dict()}
+
+    verb = name.removeprefix("window.")
+    command(
+        name, WindowArgs, ("window",), window_scoped=True, http=_window_http(http), mqtt=f"window/{{window}}/{verb}"
+    )(handler)
 
 
-@command(
-    "window.resume",
-    WindowArgs,
-    ("window",),
-    window_scoped=True,
-    http=_window_http("resume"),
-    mqtt="window/{window}/resume",
-)
-async def _resume(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
-    svc = ctx.service
-    await svc.pause(a.window, False)
-    return {"window": svc.window_state(a.window).to_dict()}
+_window_state_command("window.pause", "pause", lambda svc, w: svc.pause(w, True))
+_window_state_command("window.resume", "resume", lambda svc, w: svc.pause(w, False))
+_window_state_command("window.sign_out", "sign-out", lambda svc, w: svc.sign_in(w, None))
 
 
 @command(
@@ -135,20 +125,6 @@ async def _resume(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
 async def _sign_in(ctx: HallContext, a: SignInArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
     await svc.sign_in(a.window, a.staff)
-    return {"window": svc.window_state(a.window).to_dict()}
-
-
-@command(
-    "window.sign_out",
-    WindowArgs,
-    ("window",),
-    window_scoped=True,
-    http=_window_http("sign-out"),
-    mqtt="window/{window}/sign_out",
-)
-async def _sign_out(ctx: HallContext, a: WindowArgs, c: Call) -> dict[str, Any]:
-    svc = ctx.service
-    await svc.sign_in(a.window, None)
     return {"window": svc.window_state(a.window).to_dict()}
 
 

@@ -29,7 +29,7 @@ from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hallctl import __version__, commands
-from hallctl.auth import Principal
+from hallctl.auth import Principal, bearer_token
 from hallctl.commands.ratelimit import RateLimited
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError, NotFound
@@ -70,11 +70,8 @@ async def principal(
     token: Annotated[str | None, Query(include_in_schema=False)] = None,
 ) -> Principal:
     """Bearer header, or ``?token=`` for EventSource, audio and page links that cannot set headers."""
-    bearer = None
-    if authorization and authorization.lower().startswith("bearer "):
-        bearer = authorization[7:].strip()
     ctx: HallContext = request.app.state.ctx
-    return await ctx.auth.authenticate(bearer or token)
+    return await ctx.auth.authenticate(bearer_token(authorization) or token)
 
 
 Auth = Annotated[Principal, Depends(principal)]
@@ -92,12 +89,6 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def _bearer(header: str | None) -> str | None:
-    if header and header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return None
 
 
 def _json_body(raw: bytes) -> dict[str, Any]:
@@ -229,7 +220,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
 
     async def _is_admin(authorization: str | None, token: str | None) -> bool:
-        bearer = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
+        bearer = bearer_token(authorization)
         if not (bearer or token):
             return False
         try:
@@ -398,7 +389,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         token: Annotated[str | None, Query(include_in_schema=False)] = None,
     ) -> StreamingResponse:
-        client = hub.register(p, _bearer(authorization) or token or "", "sse")  # 429/503 when full
+        client = hub.register(p, bearer_token(authorization) or token or "", "sse")  # 429/503 when full
         return StreamResponse(hub, client, sse_stream(ctx, hub, client, request))
 
     @api.get("/calls")
@@ -423,7 +414,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, token: str | None = None) -> None:
-        bearer = token or _bearer(websocket.headers.get("authorization"))
+        bearer = token or bearer_token(websocket.headers.get("authorization"))
         try:
             p = await ctx.auth.authenticate(bearer)
         except HallctlError:

@@ -117,23 +117,23 @@ def sim_router(devices: SimulatedDevices) -> APIRouter:
         sim.set_paper(body.state)
         return {"device": device, "paper": body.state}
 
+    def set_plugged(device: str, plugged: bool) -> dict[str, Any]:
+        sim = devices.sim(device)
+        action = "plug" if plugged else "unplug"
+        if not hasattr(sim, action):
+            raise Refused("cannot_unplug", f"{device} cannot be {'plugged' if plugged else 'unplugged'}")
+        getattr(sim, action)()
+        return {"device": device, "plugged": plugged}
+
     @router.post("/device/{device}/unplug")
     async def unplug(device: str, p: Auth) -> dict[str, Any]:
         p.require("admin")
-        sim = devices.sim(device)
-        if not hasattr(sim, "unplug"):
-            raise Refused("cannot_unplug", f"{device} cannot be unplugged")
-        sim.unplug()
-        return {"device": device, "plugged": False}
+        return set_plugged(device, False)
 
     @router.post("/device/{device}/plug")
     async def plug(device: str, p: Auth) -> dict[str, Any]:
         p.require("admin")
-        sim = devices.sim(device)
-        if not hasattr(sim, "plug"):
-            raise Refused("cannot_unplug", f"{device} cannot be plugged")
-        sim.plug()
-        return {"device": device, "plugged": True}
+        return set_plugged(device, True)
 
     @router.post("/sensor/{sensor}")
     async def sensor(sensor: str, body: SensorBody, p: Auth) -> dict[str, Any]:
