@@ -162,7 +162,8 @@
     }
   });
 
-  Hall.onLang(() => { drawState(); drawTransferOptions(); });
+  // The queue and history rows carry translated text (states, the reprint button): redraw them too.
+  Hall.onLang(() => { drawState(); drawTransferOptions(); refresh(); });
   drawTransferOptions();
   drawState();
   $("qr").focus();

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from playwright.async_api import Browser, expect
 
-from tests.ui.uihelpers import HallRunner, open_page
+from tests.ui.uihelpers import HallRunner, open_page, shot
 
 
 async def test_window_terminal_shows_print_failed_and_reprints(runner: HallRunner, browser: Browser) -> None:
@@ -28,6 +28,10 @@ async def test_window_terminal_shows_print_failed_and_reprints(runner: HallRunne
     await hall.service.print_result(tid, "k1", False, "offline")
     await expect(row).to_have_attribute("data-print-failed", "true")
     await expect(row.locator("button.reprint")).to_contain_text("补打")
+    await shot(window, "window-print-failed")
+    await window.locator(".langbtn").first.click()  # English, for the person who reads the screenshots
+    await expect(row.locator("button.reprint")).to_contain_text("Reprint")
+    await shot(window, "window-print-failed-en")
 
     reprinted: list[str] = []
     window.on("request", lambda req: reprinted.append(req.url) if req.url.endswith(f"/{tid}/reprint") else None)
