@@ -16,7 +16,4 @@ test: setup
 	.venv/bin/pytest
 
 bench: setup
-	.venv/bin/python bench/issue_call.py
-	.venv/bin/python bench/mqtt_latency.py
-	.venv/bin/python bench/devices.py
-	.venv/bin/python bench/soak.py
+	.venv/bin/python bench/run_all.py

@@ -1,0 +1,61 @@
+"""``make bench``: every bench script in turn, then one table of all figures beside the goals.
+
+Each script records its figures in ``BENCH_JSON`` (:mod:`bench.figures`); this runner starts
+from an empty file, runs the scripts as separate processes (so one's imports, threads and
+leftovers cannot colour another's figures) and prints the table at the end. A script that
+fails is reported and the others still run; the exit status says whether all ran.
+
+    .venv/bin/python bench/run_all.py [--only issue_call,mqtt_latency] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench import figures  # noqa: E402
+
+# (script, arguments for a full run, arguments for --quick)
+SCRIPTS: list[tuple[str, list[str], list[str]]] = [
+    ("issue_call.py", [], ["--seconds", "2"]),
+    ("mqtt_latency.py", [], ["--n", "100"]),
+    ("devices.py", [], ["5"]),
+    ("streams.py", [], ["--streams", "200", "--rounds", "20"]),
+    ("soak.py", [], ["--quick"]),
+]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="", help="comma-separated script names (without .py)")
+    ap.add_argument("--quick", action="store_true", help="shorter runs (figures are noisier)")
+    args = ap.parse_args()
+    only = {s.strip().removesuffix(".py") for s in args.only.split(",") if s.strip()}
+    path = figures.results_path()
+    if path.exists():
+        path.unlink()
+    env = dict(os.environ, BENCH_JSON=str(path), PYTHONPATH=str(REPO))
+    failed: list[str] = []
+    for script, full, quick in SCRIPTS:
+        if only and script.removesuffix(".py") not in only:
+            continue
+        print(f"\n=== bench/{script} ===", flush=True)
+        rc = subprocess.run([sys.executable, str(REPO / "bench" / script), *(quick if args.quick else full)], env=env)
+        if rc.returncode != 0:
+            failed.append(f"{script} (exit {rc.returncode})")
+    print(f"\n=== all figures ({path}) ===")
+    print(figures.table(figures.load(path)))
+    print(f"machine: {figures.machine()}")
+    if failed:
+        print("failed: " + ", ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
