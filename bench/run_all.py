@@ -27,6 +27,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("mqtt_latency.py", [], ["--n", "100"]),
     ("devices.py", [], ["5"]),
     ("streams.py", [], ["--streams", "200", "--rounds", "20"]),
+    ("hall_day.py", [], ["--seconds", "20", "--warmup", "5"]),
     ("soak.py", [], ["--quick"]),
 ]
 
