@@ -175,13 +175,19 @@ def sensors_thread(port: int, sensors: int, stop: threading.Event, sent: list[in
     client.connect("127.0.0.1", port)
     client.loop_start()
     rng = random.Random(3)
+    # A room's air moves slowly: each sensor walks a few hundredths of a degree per second
+    # around its own start value, as a real one polled at 1 Hz would.
+    temps = [24 + rng.uniform(-1.5, 1.5) for _ in range(sensors)]
+    hums = [rng.uniform(40, 60) for _ in range(sensors)]
     try:
         period = 1.0 / sensors
         next_at = time.monotonic()
         i = 0
         while not stop.is_set():
             s = i % sensors
-            payload = {"temperature": round(24 + rng.uniform(-1.5, 1.5), 2), "humidity": rng.randint(40, 60)}
+            temps[s] += rng.gauss(0, 0.03)
+            hums[s] = min(95.0, max(5.0, hums[s] + rng.gauss(0, 0.1)))
+            payload = {"temperature": round(temps[s], 2), "humidity": round(hums[s], 1)}
             client.publish(f"zigbee2mqtt/hall_s{s:03d}", json.dumps(payload), qos=0)
             sent[0] += 1
             i += 1
