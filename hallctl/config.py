@@ -439,6 +439,10 @@ class ScreenConfig(_Model):
     voice_cache_mb: float = Field(default=20.0, gt=0, le=4096)
     voice_cache_files: int = Field(default=500, ge=1, le=100000)
     voice_reserve_mb: float = Field(default=50.0, ge=0, le=1024 * 1024)
+    # How the voice reads ticket numbers: "digits" (A零零一号) or "whole" (A一号); windows always as numbers.
+    number_reading: Literal["digits", "whole"] = "digits"
+    voice_rate: int = Field(default=150, ge=80, le=300)  # words per minute
+    chime: bool = True  # 叮咚 before each announcement
 
 
 class Config(_Model):

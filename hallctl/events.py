@@ -66,8 +66,9 @@ class TicketCalled(Event):
     window: int
     window_name: str
     recall: int
-    announcement: str  # 请A008号到3号窗口办理
+    announcement: str  # 请A008号到3号窗口办理 (the caption)
     announcement_en: str
+    spoken: str = ""  # 请A零零八号到三号窗口办理: the caption word for word, numbers as the hall reads them
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -282,6 +282,7 @@ class Call(Model):
     recall: int
     announcement: str
     announcement_en: str
+    spoken: str = Field(description="the caption as the voice says it, numbers in words: 请A零零八号到三号窗口办理")
 
 
 class Health(Model):

@@ -10,7 +10,6 @@ DEB_PACKAGES=(
   libpcsclite-dev swig pcscd vsmartcard-vpcd  # PC/SC badge readers (real pcscd + virtual reader in tests)
   mosquitto mosquitto-clients             # the embedded broker (a child of the daemon), tests, bridging docs
   chromium                                # page tests (headless)
-  espeak-ng                               # offline Mandarin announcements
   zbar-tools                              # tests decode printed QR codes
   fonts-noto-cjk                          # the ticket simulator and the pages render Chinese
 )

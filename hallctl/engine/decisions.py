@@ -32,6 +32,7 @@ from hallctl.engine.policy import (
 )
 from hallctl.engine.queue import HallQueue
 from hallctl.errors import Conflict, NotFound, Refused
+from hallctl.voice.spoken import announcement_words
 
 # ---- commands -------------------------------------------------------------------
 
@@ -250,7 +251,8 @@ def _call(cfg: Config, d: Decision, w: WindowStatus, t: Ticket, now: datetime, *
 def called_event(cfg: Config, t: Ticket, wcfg: WindowConfig, recall: int, at: datetime) -> ev.TicketCalled:
     """The call of ``t`` at ``wcfg``, with its announcement (zh and en) built here, once.
 
-    Screens, MQTT and the voice endpoint all say and show this event's text.
+    Screens, MQTT and the voice endpoint all say and show this event's text: the caption
+    (``announcement``) and, word for word, what the voice says (``spoken``).
     """
     text, text_en = announcement(t.number, wcfg.number)
     return ev.TicketCalled(
@@ -263,6 +265,7 @@ def called_event(cfg: Config, t: Ticket, wcfg: WindowConfig, recall: int, at: da
         recall=recall,
         announcement=text,
         announcement_en=text_en,
+        spoken=announcement_words(t.number, wcfg.number, cfg.screen.number_reading),
     )
 
 

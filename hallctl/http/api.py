@@ -235,6 +235,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     voices = VoiceCache.for_config(ctx.cfg, deps.voice_dir) if deps.voice_dir is not None else None
     if voices is not None:
         ctx.report_health("voice", voices.health)
+    app.state.voices = voices
     api = APIRouter(prefix="/api/v1")
 
     for cmd in commands.COMMANDS.values():
@@ -405,7 +406,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
             raise NotFound("not_called", f"ticket {ticket_id} has not been called")
         if voices is None:
             raise NotFound("voice_disabled", "voice rendering is not configured")
-        path = await voices.render(call.announcement)
+        path = await voices.render_call(call)
         return FileResponse(path, media_type="audio/wav")
 
     app.include_router(api)

@@ -9,6 +9,8 @@ import logging
 import uvicorn
 from fastapi import FastAPI
 
+from hallctl import events as ev
+from hallctl.bus import Subscription
 from hallctl.context import HallContext
 from hallctl.http.api import ApiDeps, create_app
 from hallctl.http.limits import AcceptErrorFilter, protocol_class
@@ -28,6 +30,7 @@ class ApiServer:
         self.port: int | None = None
         self.app: FastAPI | None = None
         self._accept_filter: AcceptErrorFilter | None = None
+        self._voice: Subscription | None = None
 
     async def start(self) -> None:
         cfg = self.ctx.cfg.api
@@ -36,6 +39,9 @@ class ApiServer:
         deps = ApiDeps(ctx=self.ctx, voice_dir=self.ctx.state_dir / "voice", pages=mount_pages)
         app = create_app(deps)
         self.app = app
+        if app.state.voices is not None and self.ctx.cfg.screen.voice != "browser":
+            # One render at a time, the latest calls kept when a burst outruns it.
+            self._voice = self.ctx.bus.subscribe("voice", app.state.voices.on_call, (ev.TicketCalled,), maxsize=32)
         config = uvicorn.Config(
             app,
             host=cfg.host,
@@ -63,6 +69,9 @@ class ApiServer:
         log.info("API listening on http://%s:%d", cfg.host, self.port)
 
     async def stop(self) -> None:
+        if self._voice is not None:
+            sub, self._voice = self._voice, None
+            await self.ctx.bus.unsubscribe(sub)
         if self.server is not None and self._task is not None:
             if self.app is not None:
                 self.app.state.closing.set()  # end SSE/WebSocket streams, or uvicorn waits on them

@@ -1,6 +1,8 @@
-"""Announcement audio rendered offline with espeak-ng, cached on disk, bounded.
+"""Announcement audio rendered offline (:mod:`hallctl.voice`), cached on disk, bounded.
 
-Only texts of calls that happened reach it (the route looks the call up first). The
+Only calls that happened reach it (the route looks the call up first), and each call
+is rendered as it happens (:meth:`VoiceCache.on_call`, a bus subscriber), so the
+screen's request finds the clip ready: rendering is never on the call's path. The
 cache keeps at most ``max_files`` clips and ``max_bytes`` bytes (oldest dropped
 first), and it never competes with the database for space: before rendering it
 checks the free space of the filesystem that holds the database, and refuses (503
@@ -16,12 +18,14 @@ import hashlib
 import logging
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from hallctl import events as ev
 from hallctl.config import Config
-from hallctl.errors import HallctlError, NotFound
+from hallctl.errors import HallctlError
+from hallctl.voice import synth
+from hallctl.voice.spoken import NumberReading, announcement_words
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +55,14 @@ class VoiceCache:
         guard_path: Path | None = None,
         reserve_bytes: int = RESERVE_BYTES,
         reserve_fraction: float = RESERVE_FRACTION,
+        number_reading: NumberReading = "digits",
+        words_per_minute: int = 150,
+        chime: bool = True,
     ) -> None:
         self.directory = directory
+        self.number_reading: NumberReading = number_reading
+        self.words_per_minute = words_per_minute
+        self.chime = chime
         self.max_files = max_files
         self.max_bytes = max_bytes
         self.guard_path = guard_path  # a path on the database's filesystem (its directory)
@@ -76,17 +86,37 @@ class VoiceCache:
             max_bytes=int(s.voice_cache_mb * 2**20),
             guard_path=Path(cfg.store.path).resolve().parent,
             reserve_bytes=int(s.voice_reserve_mb * 2**20),
+            number_reading=s.number_reading,
+            words_per_minute=s.voice_rate,
+            chime=s.chime,
         )
 
+    def words(self, call: ev.TicketCalled) -> str:
+        """What the voice says for ``call``: the event's own spoken sentence (the caption, in words)."""
+        return call.spoken or announcement_words(call.number, call.window, self.number_reading)
+
+    async def render_call(self, call: ev.TicketCalled) -> Path:
+        return await self.render(self.words(call))
+
+    async def on_call(self, event: ev.Event) -> None:
+        """Bus subscriber: render each call as it happens, so the screen's request finds it ready."""
+        if not isinstance(event, ev.TicketCalled):
+            return
+        try:
+            await self.render_call(event)
+        except HallctlError as exc:  # the screen's own request will say so; the call itself is fine
+            log.warning("voice: %s not pre-rendered: %s", event.number, exc.code)
+
     async def render(self, text: str) -> Path:
-        name = hashlib.sha256(text.encode()).hexdigest()[:20] + ".wav"
+        key = f"{text}|{self.words_per_minute}|{int(self.chime)}|{synth.SAMPLE_RATE}"
+        name = hashlib.sha256(key.encode()).hexdigest()[:20] + ".wav"
         path = self.directory / name
         lock = self._locks.setdefault(name, asyncio.Lock())
         try:
             async with lock:
                 if not path.exists():
                     await asyncio.to_thread(self._prepare)
-                    await _espeak(self.directory, path, text)
+                    await synth.render(text, path, words_per_minute=self.words_per_minute, with_chime=self.chime)
                     self.rendered += 1
                     await asyncio.to_thread(self._added, path)
         finally:
@@ -166,19 +196,3 @@ class VoiceCache:
             "evicted": self.evicted,
             "refused_low_disk": self.refused,
         }
-
-
-async def _espeak(directory: Path, path: Path, text: str) -> None:
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise NotFound("voice_unavailable", "espeak-ng is not installed")
-    tmp = path.with_suffix(".tmp")
-    proc = await asyncio.create_subprocess_exec(
-        exe, "-v", "cmn", "-s", "150", "-w", str(tmp), text, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise NotFound("voice_failed", f"espeak-ng failed: {err.decode(errors='replace')[:200]}")
-    tmp.rename(path)

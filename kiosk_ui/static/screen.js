@@ -102,14 +102,15 @@
   async function speakOnce(call) {
     const voice = mode !== "wav" ? zhVoice() : null;
     if (voice) {
-      const how = await sayWithBrowser(call.announcement, voice);
+      // The words, not the caption: "A零零一号到三号窗口", so no voice reads 001 as "one".
+      const how = await sayWithBrowser(call.spoken || call.announcement, voice);
       if (!how.startsWith("error:")) return "browser";
       // Not said (e.g. "not-allowed": speech blocked until a user gesture, or the voice failed):
       // the daemon's WAV is next best, and playWav asks for a tap if audio is blocked too.
       console.warn(`browser voice failed (${how}), playing the WAV`);
     }
     // No zh-CN voice in this browser (headless and many kiosk builds have none), or the
-    // hall chose "wav": play the daemon's espeak-ng rendering. Even with voice = "browser"
+    // hall chose "wav": play the daemon's rendering (espeak-ng 1.52, docs/voice.md). Even with voice = "browser"
     // a screen without the voice falls back rather than stay silent.
     return playWav(call);
   }
@@ -148,7 +149,7 @@
   let speaking = null; // the call being announced now (may be older than the newest while the queue drains)
   const callOf = (d) => ({
     ticket_id: d.ticket_id, number: d.number, window: d.window,
-    announcement: d.announcement, announcement_en: d.announcement_en,
+    announcement: d.announcement, announcement_en: d.announcement_en, spoken: d.spoken,
   });
 
   /** "♪" under the newest call while it is being said; an older call being said shows its own text. */
