@@ -183,17 +183,24 @@ async def render(text: str, out: Path, *, words_per_minute: int = 150, with_chim
         async with asyncio.timeout(RENDER_TIMEOUT_S):
             _, err = await proc.communicate()
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        await _reap(proc, tmp)
         raise VoiceFailed("voice_failed", f"rendering took longer than {RENDER_TIMEOUT_S:g} s") from None
+    except asyncio.CancelledError:  # the daemon is stopping: no child outlives it
+        await _reap(proc, tmp)
+        raise
     if proc.returncode != 0:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         lines = err.decode(errors="replace").strip().splitlines()
         raise VoiceFailed("voice_failed", f"voice rendering failed: {lines[-1][:200] if lines else proc.returncode}")
     tmp.rename(out)
+
+
+async def _reap(proc: asyncio.subprocess.Process, tmp: Path) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    await proc.wait()
+    await asyncio.to_thread(tmp.unlink, missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,9 +123,9 @@
       speaking = call;
       drawSaying();
       for (let i = 1; i <= repeat; i += 1) {
-        log.push({ ev: "start", number: call.number, window: call.window, text: call.announcement, rep: i, t: performance.now() });
+        log.push({ ev: "start", number: call.number, window: call.window, text: call.spoken || call.announcement, rep: i, t: performance.now() });
         const how = await speakOnce(call);
-        log.push({ ev: "end", number: call.number, window: call.window, text: call.announcement, rep: i, how, t: performance.now() });
+        log.push({ ev: "end", number: call.number, window: call.window, text: call.spoken || call.announcement, rep: i, how, t: performance.now() });
       }
       speaking = null;
       drawSaying();

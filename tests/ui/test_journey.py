@@ -61,9 +61,11 @@ async def test_visit_kiosk_screen_window_pad_bigscreen(runner: HallRunner, brows
     await screen.wait_for_function("window.__voiceLog.filter(e => e.ev === 'end').length >= 2")
     assert any(re.search(r"/api/v1/voice/\d{8}-A001\.wav", u) for u in wav), wav
     log = await screen.evaluate("window.__voiceLog")
+    # The caption says 请A001号到1号窗口办理; the voice says it in words.
+    await expect(screen.locator("#newest-to")).to_have_text("请A001号到1号窗口办理")
     assert [(e["ev"], e["text"]) for e in log] == [
-        ("start", "请A001号到1号窗口办理"),
-        ("end", "请A001号到1号窗口办理"),
+        ("start", "请A零零一号到一号窗口办理"),
+        ("end", "请A零零一号到一号窗口办理"),
     ] * 2
     assert all(e["how"] == "ended" for e in log if e["ev"] == "end"), log
 

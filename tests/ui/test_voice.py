@@ -9,6 +9,7 @@ from typing import Any
 from playwright.async_api import Browser, Page, Request, expect
 
 from hallctl import events as ev
+from hallctl.voice.spoken import announcement_words
 from tests.ui.uihelpers import HallRunner, open_page, shot
 
 REPEAT = 2  # uihelpers.make_config sets [screen] announce_repeat = 2
@@ -67,7 +68,7 @@ async def test_ten_calls_in_one_second_are_announced_in_order_without_overlap(
     said = [(e["number"], e["window"]) for e in log if e["ev"] == "start"]
     assert said == [call for call in expected for _ in range(REPEAT)]
     texts = [e["text"] for e in log if e["ev"] == "start"][::REPEAT]
-    assert texts == [f"请{n}号到{w}号窗口办理" for n, w in expected]
+    assert texts == [announcement_words(n, w) for n, w in expected]  # what was said: the numbers in words
 
     # The daemon's WAVs were fetched, in the same order.
     fetched: list[str] = []
@@ -207,9 +208,10 @@ async def test_browser_zh_voice_speaks_each_call_in_order_without_overlap_and_no
     speech: dict[str, Any] = await screen.evaluate("window.__speech")
     log: list[dict[str, Any]] = await screen.evaluate("window.__voiceLog")
 
-    # Each call said REPEAT times, in call order, with the screen's exact text, in zh-CN with the zh-CN voice.
-    expected_texts = [f"请{n}号到{w}号窗口办理" for n, w in calls for _ in range(REPEAT)]
-    assert expected_texts[:REPEAT] == ["请A001号到1号窗口办理"] * REPEAT
+    # Each call said REPEAT times, in call order, with the event's spoken words (the caption's sentence,
+    # numbers in words so no voice reads 001 as "one"), in zh-CN with the zh-CN voice.
+    expected_texts = [announcement_words(n, w) for n, w in calls for _ in range(REPEAT)]
+    assert expected_texts[:REPEAT] == ["请A零零一号到一号窗口办理"] * REPEAT
     spoken = speech["spoken"]
     assert [s["text"] for s in spoken] == expected_texts, spoken
     assert {(s["lang"], s["voice"]) for s in spoken} == {("zh-CN", "Test Mandarin")}, spoken
@@ -242,7 +244,8 @@ async def test_browser_voice_error_falls_back_to_the_wav(runner: HallRunner, bro
     )
     speech: dict[str, Any] = await screen.evaluate("window.__speech")
     log: list[dict[str, Any]] = await screen.evaluate("window.__voiceLog")
-    assert [s["text"] for s in speech["spoken"]] == [f"请{n}号到{w}号窗口办理" for n, w in calls for _ in range(REPEAT)]
+    said = [s["text"] for s in speech["spoken"]]
+    assert said == [announcement_words(n, w) for n, w in calls for _ in range(REPEAT)]
     assert [e["how"] for e in log if e["ev"] == "end"] == ["ended"] * len(calls) * REPEAT, log
     fetched = [m[1] for url in wav if (m := re.search(r"/api/v1/voice/\d{8}-([A-Z]+\d+)\.wav", url))]
     assert [n for i, n in enumerate(fetched) if i == 0 or fetched[i - 1] != n] == [n for n, _ in calls], wav
@@ -268,7 +271,9 @@ async def test_caption_speech_and_wav_all_use_the_call_events_announcement(
     await expect(screen.locator("#newest-num")).to_have_text(newest.number)
     await expect(screen.locator("#newest-to")).to_have_text(newest.announcement)
     speech: dict[str, Any] = await screen.evaluate("window.__speech")
-    assert [s["text"] for s in speech["spoken"]] == [e.announcement for e in called for _ in range(REPEAT)]
+    # The voice says the event's words for the caption it shows (请A003号到1号窗口办理 → 请A零零三号到一号窗口办理).
+    assert [s["text"] for s in speech["spoken"]] == [e.spoken for e in called for _ in range(REPEAT)]
+    assert called[-1].spoken == announcement_words(called[-1].number, called[-1].window)
     assert wav == []
 
     # The WAV fallback names the call, not a number/window pair: the daemon renders that call's text.
