@@ -271,6 +271,8 @@ class MqttConfig(_Model):
 
 class QueueConfig(_Model):
     max_recalls: int = Field(default=3, ge=0, le=20)
+    # A recall sooner than this after the last call is refused: the announcement is still being said.
+    recall_min_gap_s: float = Field(default=15.0, ge=0, le=600)
     per_id_daily_limit: int = Field(default=3, ge=1, le=100)
     priority_streak_cap: int = Field(default=3, ge=1, le=100)
     starvation_minutes: int = Field(default=45, ge=1, le=1440)

@@ -39,7 +39,7 @@ def _window_ticket_command(
 
 _CURRENT: Mapping[int, tuple[str, ...]] = {409: ("no_current_ticket",)}
 _window_ticket_command("window.call_next", "call-next", HallService.call_next, {409: ("window_busy", "window_paused")})
-_window_ticket_command("window.recall", "recall", HallService.recall, _CURRENT)
+_window_ticket_command("window.recall", "recall", HallService.recall, {409: ("no_current_ticket", "recall_too_soon")})
 _window_ticket_command("window.start", "start", HallService.start_service, _CURRENT)
 _window_ticket_command("window.finish", "finish", HallService.finish, _CURRENT)
 _window_ticket_command("window.no_show", "no-show", HallService.no_show, _CURRENT)

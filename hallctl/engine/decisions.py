@@ -347,6 +347,15 @@ def _current(q: HallQueue, window: int, states: tuple[str, ...]) -> tuple[Window
 def recall(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
     _window(cfg, window)
     w, t = _current(q, window, ("called",))
+    gap = cfg.queue.recall_min_gap_s
+    if t.called_at is not None and (since := (now - t.called_at).total_seconds()) < gap:
+        # The screen is still saying the last call (a chime and the sentence, twice): a recall
+        # now would only queue the same words behind it.
+        raise Conflict(
+            "recall_too_soon",
+            f"{t.number}刚刚呼叫过，请{max(1, round(gap - since))}秒后再重呼",
+            f"{t.number} was called {round(since)} s ago; recall again in {max(1, round(gap - since))} s",
+        )
     if t.recalls >= cfg.queue.max_recalls:
         # Out of recalls: the visitor did not come. Mark no-show rather than call forever.
         return no_show(q, cfg, window, now)

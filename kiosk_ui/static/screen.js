@@ -30,7 +30,7 @@
   const rate = Math.min(16, Math.max(0.25, Number(Hall.params.get("rate")) || 1));
   // Log of every announcement start/end, read by tests and handy when debugging a hall.
   const log = (window.__voiceLog = []);
-  const queue = [];
+  let queue = [];
   let busy = false;
 
   function zhVoice() {
@@ -123,6 +123,10 @@
       speaking = call;
       drawSaying();
       for (let i = 1; i <= repeat; i += 1) {
+        if (ended.has(call.ticket_id)) {
+          log.push({ ev: "skip", number: call.number, window: call.window, rep: i, t: performance.now() });
+          break;
+        }
         log.push({ ev: "start", number: call.number, window: call.window, text: call.spoken || call.announcement, rep: i, t: performance.now() });
         const how = await speakOnce(call);
         log.push({ ev: "end", number: call.number, window: call.window, text: call.spoken || call.announcement, rep: i, how, t: performance.now() });
@@ -133,7 +137,14 @@
     busy = false;
   }
 
+  // Tickets whose service ended after their call (finished, no-show, cancelled, transferred): a call
+  // still waiting in the voice queue for one of them is not said; nobody is coming for it.
+  const ended = new Set();
+  const ENDED = ["ticket_finished", "ticket_no_show", "ticket_cancelled", "ticket_transferred"];
+
   function announce(call) {
+    // A recall replaces the ticket's call still waiting to be said: said once, as the latest.
+    queue = queue.filter((c) => c.ticket_id !== call.ticket_id);
     queue.push(call);
     drain();
   }
@@ -167,6 +178,7 @@
     if (newest) {
       box.classList.remove("empty");
       $("newest-num").removeAttribute("data-en");
+      $("newest-to").removeAttribute("data-en");
       $("newest-num").textContent = newest.number;
       $("newest-to").textContent = Hall.t(newest.announcement, newest.announcement_en);
       if (flash) { box.classList.remove("flash"); void box.offsetWidth; box.classList.add("flash"); }
@@ -248,10 +260,12 @@
     statusEl: $("conn"),
     onReady: catchUp,
     onEvent(name, d, live) {
+      if (ENDED.includes(name)) ended.add(d.ticket_id);
       if (name === "window_state") { windows.set(d.window, d); drawWindows(); }
       else if (name === "queue_state") { waiting.set(d.category, d); drawWaiting(); }
       else if (name === "sensor_state") { sensors.set(d.sensor, d); drawClimate(); }
       else if (name === "ticket_called" && live) {
+        ended.delete(d.ticket_id); // a no-show called back is live again
         const call = callOf(d);
         calls = [call, ...calls.filter((c) => c.ticket_id !== d.ticket_id)].slice(0, 9);
         drawCalls(true);

@@ -34,6 +34,8 @@ BASE: dict[str, Any] = {
     # Core tests drive the hall as fast as they can; the rate limits have their own tests (tests/hostile).
     "api": {"host": "127.0.0.1", "port": 0, "rate_limit": {"enabled": False}},
     "mqtt": {"embedded_port": 0, "discovery": False},
+    # Tests recall at once; the gap between recalls has its own test (test_core_engine.py).
+    "queue": {"recall_min_gap_s": 0},
     "category": [
         {"prefix": "A", "name": "便民服务", "name_en": "Citizen", "target_wait_minutes": 10},
         {"prefix": "B", "name": "法人服务", "name_en": "Company", "target_wait_minutes": 15},

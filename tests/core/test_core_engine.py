@@ -76,6 +76,26 @@ def test_recall_counts_and_auto_no_show_after_max_recalls() -> None:
     assert h.q.window(1).current is None
 
 
+def test_a_recall_while_the_last_call_is_still_being_said_is_refused_with_the_wait() -> None:
+    """The screen says a call (chime, sentence, twice) for about 12 s: a recall before the gap is refused."""
+    h = hall(queue={"recall_min_gap_s": 15})
+    h.issue("A")
+    h.call_next(1)
+    h.now += timedelta(seconds=5)
+    with pytest.raises(Conflict) as exc:
+        h.recall(1)
+    assert exc.value.code == "recall_too_soon"
+    assert "10秒" in exc.value.message and "10 s" in (exc.value.message_en or "")
+    h.now += timedelta(seconds=10)
+    d = h.recall(1)
+    assert d.result.recalls == 1
+    assert [e.recall for e in d.events if isinstance(e, ev.TicketCalled)] == [1]
+    # The gap runs from the latest call, the recall itself included.
+    h.now += timedelta(seconds=14)
+    with pytest.raises(Conflict):
+        h.recall(1)
+
+
 def test_recall_without_called_ticket_conflicts() -> None:
     """recall at a window with no called ticket is a conflict, not a crash."""
     h = hall()

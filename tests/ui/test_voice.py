@@ -15,14 +15,20 @@ from tests.ui.uihelpers import HallRunner, open_page, shot
 REPEAT = 2  # uihelpers.make_config sets [screen] announce_repeat = 2
 
 
-async def test_ten_calls_in_one_second_are_announced_in_order_without_overlap(
+# Five calls at five of the demo hall's windows (its C counter is closed in these tests), none
+# finishing another: a call whose ticket has ended before its turn is not said (tested below),
+# so a burst at one window would say only its last call.
+BURST = ((1, "A"), (2, "A"), (3, "B"), (5, "D"), (6, "A"))
+
+
+async def test_five_calls_in_one_second_are_announced_in_order_without_overlap(
     runner: HallRunner, browser: Browser
 ) -> None:
     hall = runner.hall
     assert hall is not None
     svc = hall.service
-    for _ in range(10):
-        await svc.issue("A", channel="kiosk", kiosk="k1")
+    for _, category in BURST:
+        await svc.issue(category, channel="kiosk", kiosk="k1")
     await svc.sign_in(1, "0231")
     await svc.sign_in(2, "0232")
     await svc.sensor_reading("floor1", 24.5, 50.0)
@@ -40,19 +46,18 @@ async def test_ten_calls_in_one_second_are_announced_in_order_without_overlap(
 
     started = time.monotonic()
     expected: list[tuple[str, int]] = []
-    for i in range(10):
-        window = 1 if i % 2 == 0 else 2
+    for window, _ in BURST:
         t = await svc.call_next(window)
         assert t is not None
         expected.append((t.number, window))
-    assert time.monotonic() - started < 1.0, "the ten calls must happen within one second"
-    assert [n for n, _ in expected] == [f"A{i:03d}" for i in range(1, 11)]
+    assert time.monotonic() - started < 1.0, "the five calls must happen within one second"
+    assert [n for n, _ in expected] == ["A001", "A002", "B001", "D001", "A003"]
 
     await screen.wait_for_function(
-        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {10 * REPEAT}", timeout=90000
+        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {len(BURST) * REPEAT}", timeout=90000
     )
     log: list[dict[str, Any]] = await screen.evaluate("window.__voiceLog")
-    assert len(log) == 2 * 10 * REPEAT, log
+    assert len(log) == 2 * len(BURST) * REPEAT, log
 
     # Strictly start, end, start, end...: one announcement at a time, each played to its end.
     for i, e in enumerate(log):
@@ -80,9 +85,9 @@ async def test_ten_calls_in_one_second_are_announced_in_order_without_overlap(
     assert fetched == [n for n, _ in expected]
 
     # The latest calls list ends up newest first.
-    assert await screen.locator("#newest-num").text_content() == "A010"
+    assert await screen.locator("#newest-num").text_content() == "A003"
     history = await screen.locator("#history li").evaluate_all("els => els.map(e => e.dataset.number)")
-    assert history[:3] == ["A009", "A008", "A007"]
+    assert history[:3] == ["D001", "B001", "A002"]
     await shot(screen, "screen")
 
 
@@ -187,11 +192,11 @@ async def _three_calls(runner: HallRunner) -> list[tuple[str, int]]:
     await svc.sign_in(1, "0231")
     await svc.sign_in(2, "0232")
     calls: list[tuple[str, int]] = []
-    for window in (1, 2, 1):
+    for window in (1, 2, 3):  # three windows: no call finishes an earlier one (its call would be skipped)
         t = await svc.call_next(window)
         assert t is not None
         calls.append((t.number, window))
-    assert calls == [("A001", 1), ("A002", 2), ("A003", 1)]
+    assert calls == [("A001", 1), ("A002", 2), ("A003", 3)]
     return calls
 
 
@@ -278,9 +283,53 @@ async def test_caption_speech_and_wav_all_use_the_call_events_announcement(
 
     # The WAV fallback names the call, not a number/window pair: the daemon renders that call's text.
     wav_screen, wav_urls = await _screen_with_fake_voice(runner, browser, "not-allowed")
-    await hall.service.recall(1)
+    await hall.service.recall(3)
     await wav_screen.wait_for_function(
         f"window.__voiceLog.filter(e => e.ev === 'end').length >= {REPEAT}", timeout=30000
     )
     assert wav_urls and all(f"/api/v1/voice/{called[-1].ticket_id}.wav" in u for u in wav_urls), wav_urls
     await expect(wav_screen.locator("#newest-to")).to_have_text(called[-1].announcement)
+
+
+async def test_a_call_whose_ticket_ended_before_its_turn_is_not_said_and_the_idle_screen_welcomes(
+    runner: HallRunner, browser: Browser
+) -> None:
+    """A002 finished while A001 is still being said: nobody is coming for A002, so its call is skipped."""
+    hall = runner.hall
+    assert hall is not None
+    svc = hall.service
+    # rate=2: each clip (chime + sentence, about 5.5 s) plays in under 3 s, still far longer than the finish takes.
+    screen = await open_page(browser, runner.url("/screen", "display", voice="wav", rate=2), 1920, 1080)
+    # Nobody called yet: a welcome, not an alarm-red box.
+    await expect(screen.locator("#newest-num")).to_have_text("欢迎光临")
+    bg = await screen.locator("#newest").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert bg != "rgb(58, 13, 13)", bg  # the call colour is for calls only
+    await shot(screen, "screen-idle-zh")
+    await screen.locator(".langbtn").click()
+    await expect(screen.locator("#newest-num")).to_have_text("Welcome")
+    # English names are longer: the page still fits its 1920 × 1080 screen (measured, not eyeballed).
+    size = await screen.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert size == [1920, 1080], size
+    await shot(screen, "screen-idle-en")
+    await screen.locator(".langbtn").click()
+
+    for _ in range(2):
+        await svc.issue("A", channel="kiosk", kiosk="k1")
+    await svc.sign_in(1, "0231")
+    await svc.sign_in(2, "0232")
+    first = await svc.call_next(1)
+    second = await svc.call_next(2)
+    assert first is not None and second is not None
+    await screen.wait_for_function("window.__voiceLog.some(e => e.ev === 'start')")
+    await svc.finish(2)
+    await screen.wait_for_function(
+        "window.__voiceLog.some(e => e.ev === 'skip') && "
+        f"window.__voiceLog.filter(e => e.ev === 'end').length >= {REPEAT}",
+        timeout=30000,
+    )
+    log: list[dict[str, Any]] = await screen.evaluate("window.__voiceLog")
+    assert [(e["ev"], e["number"]) for e in log] == [("start", "A001"), ("end", "A001")] * REPEAT + [
+        ("skip", "A002")
+    ], log
+    # The caption still shows the latest call: what was called stays visible, only the voice is spared.
+    await expect(screen.locator("#newest-num")).to_have_text("A002")

@@ -46,7 +46,7 @@ def make_config(data: Path, port: int = 0, **queue: Any) -> Config:
     raw: dict[str, Any] = tomllib.loads(DEMO_TOML)
     raw["store"] = {"path": str(data / "hallctl.db")}
     raw["api"] = {"host": "127.0.0.1", "port": port}
-    raw["queue"] = {**raw.get("queue", {}), **queue}
+    raw["queue"] = {**raw.get("queue", {}), "recall_min_gap_s": 0, **queue}
     raw["screen"] = {"announce_repeat": 2, "voice": "auto"}
     # Category C is closed almost all day, so the kiosk shows a disabled button with its reason.
     for cat in raw["category"]:
