@@ -12,9 +12,10 @@ Design choices and why:
   present at once. Topics that the present config no longer produces are cleared
   with an empty retained message (tracked in the ``mqtt_retained`` table).
 * **Events go out in order, at least once, pipelined.** The bus handler never waits
-  for the broker: it appends the event to an ordered tail in memory and one sender
-  task per session publishes it at once, without waiting for the previous PUBACK
-  (paho keeps the message ids and an in-flight window of 20). An event counts as
+  for the broker: it publishes the event at once when nothing older waits, else
+  appends it to an ordered tail in memory that the session's sender publishes, in
+  both cases without waiting for the previous PUBACK (paho keeps the message ids and
+  an in-flight window of 20). An event counts as
   delivered only when its PUBACK arrived. When the link goes, every event not yet
   acknowledged is moved to the on-disk outbox in order (sent ones first), and events
   that arrive without a link join it behind them; after reconnect the sender delivers
@@ -149,7 +150,7 @@ class MqttBridge:
         self._wake = asyncio.Event()
         # The ordered tail in memory: sent and waiting for their PUBACK, then not yet sent.
         self._unacked: collections.deque[Pending] = collections.deque()
-        self._unsent: collections.deque[Pending] = collections.deque()
+        self._unsent: collections.deque[Pending] = collections.deque()  # events only
         self._staged: dict[str, Pending] = {}  # state topic → its unsent message (coalescing)
         self._in_memory = 0  # events (not state) in the two deques
         self._ack_error: BaseException | None = None
@@ -212,9 +213,10 @@ class MqttBridge:
                 log.warning("mqtt: %d events not handed over at stop", sub.queue.qsize())
             await self.ctx.bus.unsubscribe(sub)
             # What is in flight gets its PUBACK, or goes to the outbox below when the session ends.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(2.0):
-                    await self._drained.wait()
+            if self._conn is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await self._drained.wait()
         conn = self._conn
         if conn is not None:
             try:
@@ -373,7 +375,7 @@ class MqttBridge:
         await client.publish(self.status_topic, "online", qos=1, retain=True)
         async with self._lock:
             self._ack_error = None
-            self._drop_staged()  # the snapshot below is newer than anything staged while away
+            self._staged.clear()  # the snapshot below is newer than anything staged while away
             await self._republish(conn)
             self._conn = conn
         self.connects += 1
@@ -465,10 +467,11 @@ class MqttBridge:
     async def _on_event(self, event: ev.Event) -> None:
         """Hand one bus event to the ordered sender without waiting for the broker.
 
-        State topics are staged (the latest payload per topic wins until the sender runs);
-        event topics join the in-memory tail, or the on-disk outbox while there is no link
-        or older events still wait there. Every event row in the outbox is older than every
-        event in memory, so the order survives any mix of outages.
+        State topics are staged (the latest payload per topic wins until the sender runs).
+        An event is published at once when nothing older waits (no unsent event, empty
+        outbox); otherwise it joins the unsent tail behind them; without a link and with
+        nothing in memory it goes straight to the outbox. Every event row in the outbox is
+        older than every event in memory, so the order survives any mix of outages.
         """
         out = route(self.root, event)
         if out is None:
@@ -477,26 +480,40 @@ class MqttBridge:
             self._stage_state(out.topic, out.payload, out.qos)
             return
         async with self._lock:
-            if self._conn is None and not self._in_memory:
+            conn = self._conn
+            if conn is None and not self._in_memory:
                 await self._to_outbox(out.topic, out.payload, out.qos, event.wire_name)
+                return
+            item = Pending(out.topic, out.payload, out.qos, False)
+            self._in_memory += 1
+            self._drained.clear()
+            if conn is not None and not self._unsent and self.outbox.size == 0:
+                self._publish_now(conn, item)  # nothing older waits: out at once, one hop less
             else:
-                self._unsent.append(Pending(out.topic, out.payload, out.qos, False))
-                self._in_memory += 1
-                self._drained.clear()
-                if self._conn is None:  # the session just ended: what it left goes to disk first
+                self._unsent.append(item)
+                self._wake.set()
+                if conn is None:  # the session just ended: what it left goes to disk first
                     await self._spill()
-                elif self._in_memory >= MAX_PENDING and self.outbox.size > 0 and self._unsent_only():
+                elif self._in_memory >= MAX_PENDING and self.outbox.size > 0 and self._nothing_in_flight():
                     # The outbox flush is behind a long outage: the newest wait on disk, behind it.
                     await self._spill(unsent_only=True)
-        self._wake.set()
         if self._in_memory >= MAX_PENDING and self._conn is not None:
             # Backpressure: the broker is slower than the hall; hold the bus queue, never drop here.
             self._room.clear()
             await self._room.wait()
 
-    def _unsent_only(self) -> bool:
+    def _nothing_in_flight(self) -> bool:
         """No event is in flight (then the unsent ones may join the outbox without passing one)."""
         return all(p.retain for p in self._unacked)
+
+    def _publish_now(self, conn: Connection, item: Pending) -> None:
+        """Start one publish; tasks start in creation order, so paho numbers and sends them in order."""
+        item.ack = asyncio.create_task(
+            conn.client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain),
+            name="hallctl.mqtt.publish",
+        )
+        item.ack.add_done_callback(self._acked)
+        self._unacked.append(item)
 
     def _stage_state(self, topic: str, payload: str, qos: int) -> None:
         """Coalesce retained state: one publish per topic per sender pass, always the latest payload.
@@ -505,20 +522,13 @@ class MqttBridge:
         number of state topics); the connect drops it and republishes the snapshot instead.
         """
         staged = self._staged.get(topic)
-        if staged is not None and staged.ack is None:
+        if staged is not None:
             staged.payload = payload
             self.coalesced += 1
             return
-        item = Pending(topic, payload, qos, True)
-        self._staged[topic] = item
-        self._unsent.append(item)
+        self._staged[topic] = Pending(topic, payload, qos, True)
         self._drained.clear()
         self._wake.set()
-
-    def _drop_staged(self) -> None:
-        if self._staged:
-            self._unsent = collections.deque(p for p in self._unsent if not p.retain)
-            self._staged.clear()
 
     async def _to_outbox(self, topic: str, payload: str, qos: int, what: str) -> None:
         try:
@@ -536,8 +546,8 @@ class MqttBridge:
         nothing in flight) only the unsent events move, behind the rows already waiting.
         """
         if unsent_only:
-            items = [p for p in self._unsent if not p.retain]
-            self._unsent = collections.deque(p for p in self._unsent if p.retain)
+            items = list(self._unsent)
+            self._unsent.clear()
         else:
             items = [p for p in (*self._unacked, *self._unsent) if not p.retain]
             for p in self._unacked:
@@ -551,7 +561,7 @@ class MqttBridge:
             log.info("mqtt: %d events not acknowledged go to the outbox", len(items))
         for p in items:
             await self._to_outbox(p.topic, p.payload, p.qos, p.topic.rsplit("/", 1)[-1])
-        if not self._unacked and not self._unsent:
+        if not self._unacked and not self._unsent and not self._staged:
             self._drained.set()
         self._room.set()
 
@@ -565,15 +575,10 @@ class MqttBridge:
                 raise aiomqtt.MqttError(f"publish not acknowledged: {error}") from error
             await self._flush(conn)
             while self._unsent:
-                item = self._unsent.popleft()
-                if item.retain:
-                    del self._staged[item.topic]
-                item.ack = asyncio.create_task(
-                    conn.client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain),
-                    name="hallctl.mqtt.publish",
-                )
-                item.ack.add_done_callback(self._acked)
-                self._unacked.append(item)
+                self._publish_now(conn, self._unsent.popleft())
+            staged, self._staged = self._staged, {}
+            for item in staged.values():
+                self._publish_now(conn, item)
 
     def _acked(self, task: asyncio.Task[None]) -> None:
         """A PUBACK (or a failure): the acknowledged head of the window counts as delivered."""
@@ -595,7 +600,7 @@ class MqttBridge:
                 self._in_memory -= 1
         if self._in_memory < MAX_PENDING:
             self._room.set()
-        if not self._unacked and not self._unsent:
+        if not self._unacked and not self._unsent and not self._staged:
             self._drained.set()
 
     async def _flush(self, conn: Connection) -> None:
