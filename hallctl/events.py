@@ -9,6 +9,7 @@ logs, none of which may see a full name or ID number.
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -25,11 +26,52 @@ class Event:
     at: datetime
 
     def to_dict(self) -> dict[str, Any]:
+        """A fresh dict of the fields (the caller may change it)."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = _jsonable(value)
+            out[f.name] = _jsonable(getattr(self, f.name))
         return out
+
+    def wire_dict(self) -> dict[str, Any]:
+        """The fields as JSON values, computed once per event; shared, so never change it."""
+        return _wire(self).data
+
+    def wire_json(self) -> str:
+        """:meth:`wire_dict` as compact JSON text (UTF-8 kept as is), computed once per event.
+
+        The one serialisation the sinks share: the SSE ``data:`` line, the WebSocket's
+        ``data`` member and the MQTT payload of every event MQTT does not strip.
+        """
+        w = _wire(self)
+        if w.text is None:
+            w.text = json.dumps(w.data, ensure_ascii=False, separators=(",", ":"))
+        return w.text
+
+
+@dataclasses.dataclass(slots=True)
+class _Wire:
+    event: Event  # kept so the id is not reused while the entry lives
+    data: dict[str, Any]
+    text: str | None = None
+
+
+# An event is published once and read by several sinks (MQTT, SSE, WebSocket) one after
+# another, so its wire forms are kept for the most recent events only: the cache is not a
+# field of the (frozen, slotted, schema-generating) dataclasses, and a sink that lags by
+# more than this many events just serialises again.
+WIRE_CACHE_SIZE = 1024
+_wire_cache: dict[int, _Wire] = {}
+
+
+def _wire(event: Event) -> _Wire:
+    w = _wire_cache.get(id(event))
+    if w is not None and w.event is event:
+        return w
+    w = _Wire(event, event.to_dict())
+    _wire_cache[id(event)] = w
+    if len(_wire_cache) > WIRE_CACHE_SIZE:
+        del _wire_cache[next(iter(_wire_cache))]
+    return w
 
 
 def _jsonable(value: Any) -> Any:

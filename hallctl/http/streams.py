@@ -62,29 +62,40 @@ class StreamsFull(HallctlError):
 
 @dataclasses.dataclass(slots=True)
 class Frame:
-    """One event, serialised at most once per form."""
+    """One event, serialised at most once per form.
+
+    ``text`` is the payload's JSON; for a frame made from an event it is the event's
+    shared wire JSON (:meth:`~hallctl.events.Event.wire_json`, also MQTT's payload), so
+    the streams add only the SSE and WebSocket framing around it.
+    """
 
     name: str
     payload: dict[str, object]
+    text: str | None = None
     _sse: bytes | None = None
     _ws: str | None = None
 
     @property
+    def body(self) -> str:
+        if self.text is None:
+            self.text = json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"))
+        return self.text
+
+    @property
     def sse(self) -> bytes:
         if self._sse is None:
-            data = json.dumps(self.payload, ensure_ascii=False)
-            self._sse = f"event: {self.name}\ndata: {data}\n\n".encode()
+            self._sse = f"event: {self.name}\ndata: {self.body}\n\n".encode()
         return self._sse
 
     @property
     def ws(self) -> str:
         if self._ws is None:
-            self._ws = json.dumps({"event": self.name, "data": self.payload}, ensure_ascii=False)
+            self._ws = f'{{"event":{json.dumps(self.name)},"data":{self.body}}}'
         return self._ws
 
     @classmethod
     def of(cls, e: ev.Event) -> Frame:
-        return cls(e.wire_name, e.to_dict())
+        return cls(e.wire_name, e.wire_dict(), e.wire_json())
 
 
 class Client:

@@ -11,11 +11,23 @@ Design choices and why:
   a screen that connects late, or after the broker lost its memory, sees the
   present at once. Topics that the present config no longer produces are cleared
   with an empty retained message (tracked in the ``mqtt_retained`` table).
-* **Events go out in order, at least once.** An event is published straight away
-  only when the link is up *and* the on-disk outbox is empty; otherwise it joins
-  the outbox behind older events, and a flush task delivers the outbox in
-  ``seq`` order after reconnect. Each publish waits for the broker's PUBACK, and
-  a lost connection fails it at once rather than after a timeout.
+* **Events go out in order, at least once, pipelined.** The bus handler never waits
+  for the broker: it publishes the event at once when nothing older waits, else
+  appends it to an ordered tail in memory that the session's sender publishes, in
+  both cases without waiting for the previous PUBACK (paho keeps the message ids and
+  an in-flight window of 20). An event counts as
+  delivered only when its PUBACK arrived. When the link goes, every event not yet
+  acknowledged is moved to the on-disk outbox in order (sent ones first), and events
+  that arrive without a link join it behind them; after reconnect the sender delivers
+  the outbox (in ``seq`` order, a batch in flight at a time) before anything newer.
+  Invariant: every outbox row is older than every event in memory.
+* **Retained state is coalesced per tick.** State topics are staged, one message per
+  topic, whose payload a newer state replaces until the sender's next pass; the last
+  state is never dropped. Without a link they are not queued: the connect's snapshot
+  is the present. Event topics are never coalesced.
+* **Serialised once.** Payloads are the event's shared wire JSON
+  (:meth:`hallctl.events.Event.wire_json`, also the SSE/WebSocket text) unless MQTT
+  strips a field (:data:`hallctl.mqtt.topics.STRIPPED_FIELDS`).
 * **Commands use the same table as the HTTP API** (:func:`hallctl.commands.dispatch`,
   topics generated from it) with an admin principal: who may publish which
   ``cmd/...`` topic is the broker ACL's job (``config/mosquitto/acl``). Replies
@@ -37,7 +49,9 @@ Design choices and why:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import ssl
@@ -79,7 +93,19 @@ V5 = aiomqtt.ProtocolVersion.V5
 
 PUBLISH_TIMEOUT_S = 10.0
 FLUSH_BATCH = 200
+MAX_PENDING = 1000  # events in memory (sent, not yet acknowledged, or unsent) before the bus handler waits
 RETAINED_LOGGED_MAX = 1000
+
+
+@dataclasses.dataclass(slots=True)
+class Pending:
+    """One message of the ordered tail: ``ack`` is its publish (done when the PUBACK arrived)."""
+
+    topic: str
+    payload: str
+    qos: int
+    retain: bool
+    ack: asyncio.Task[None] | None = None
 
 
 class StampedQueue(asyncio.Queue[aiomqtt.Message]):
@@ -120,8 +146,19 @@ class MqttBridge:
         self.outbox = Outbox(ctx.store, ctx.cfg.mqtt.outbox_max)
         self.target: Target | None = None
         self._conn: Connection | None = None
-        self._lock = asyncio.Lock()  # one writer of ordered traffic: the bus handler or the flusher
+        self._lock = asyncio.Lock()  # guards the order decision: memory tail, outbox, spill
         self._wake = asyncio.Event()
+        # The ordered tail in memory: sent and waiting for their PUBACK, then not yet sent.
+        self._unacked: collections.deque[Pending] = collections.deque()
+        self._unsent: collections.deque[Pending] = collections.deque()  # events only
+        self._staged: dict[str, Pending] = {}  # state topic → its unsent message (coalescing)
+        self._in_memory = 0  # events (not state) in the two deques
+        self._ack_error: BaseException | None = None
+        self._room = asyncio.Event()
+        self._room.set()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self.coalesced = 0  # state publishes saved: a newer payload replaced an unsent one
         self._first_connect = asyncio.Event()
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -175,6 +212,11 @@ class MqttBridge:
             except TimeoutError:
                 log.warning("mqtt: %d events not handed over at stop", sub.queue.qsize())
             await self.ctx.bus.unsubscribe(sub)
+            # What is in flight gets its PUBACK, or goes to the outbox below when the session ends.
+            if self._conn is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await self._drained.wait()
         conn = self._conn
         if conn is not None:
             try:
@@ -187,6 +229,8 @@ class MqttBridge:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        async with self._lock:
+            await self._spill()
         if self.broker is not None:
             await self.broker.stop()
         self.ctx.forget_health("mqtt")
@@ -205,6 +249,8 @@ class MqttBridge:
             "outbox": self.outbox.size,
             "dropped": self.outbox.dropped,
             "sent": self.sent,
+            "in_flight": len(self._unacked),
+            "coalesced": self.coalesced,
             "connects": self.connects,
             "commands": self.commands,
             "refused": self.refused,
@@ -233,7 +279,7 @@ class MqttBridge:
                 super().__init__(maxsize)
                 bridge._incoming = self
 
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             t.host,
             t.port,
             username=t.username,
@@ -248,6 +294,10 @@ class MqttBridge:
             clean_session=True if t.protocol != aiomqtt.ProtocolVersion.V5 else None,
             queue_type=Incoming,
         )
+        # Many publishes waiting for their PUBACK is the design (the in-flight window), not a
+        # concern to warn about on every publish: warn only past what the bridge itself allows.
+        client.pending_calls_threshold = MAX_PENDING + FLUSH_BATCH
+        return client
 
     async def _run(self) -> None:
         attempt = 0
@@ -324,6 +374,8 @@ class MqttBridge:
         self._unsubscribed = await self._subscribe(client, self._filters())
         await client.publish(self.status_topic, "online", qos=1, retain=True)
         async with self._lock:
+            self._ack_error = None
+            self._staged.clear()  # the snapshot below is newer than anything staged while away
             await self._republish(conn)
             self._conn = conn
         self.connects += 1
@@ -339,7 +391,7 @@ class MqttBridge:
         self._first_connect.set()
         self._wake.set()
         recv = asyncio.create_task(self._receive(conn), name="hallctl.mqtt.receive")
-        flush = asyncio.create_task(self._flush(conn), name="hallctl.mqtt.flush")
+        flush = asyncio.create_task(self._send(conn), name="hallctl.mqtt.send")
         resub = asyncio.create_task(self._resubscribe(client), name="hallctl.mqtt.resubscribe")
         try:
             await asyncio.wait({recv, flush}, return_when=asyncio.FIRST_COMPLETED)
@@ -351,6 +403,8 @@ class MqttBridge:
             resub.cancel()
             results = await asyncio.gather(recv, flush, return_exceptions=True)
             await asyncio.gather(resub, return_exceptions=True)
+            async with self._lock:
+                await self._spill()
         for result in results:
             if isinstance(result, aiomqtt.MqttError | HallctlError):
                 raise result
@@ -411,50 +465,183 @@ class MqttBridge:
     # ---- outgoing events -------------------------------------------------------------------
 
     async def _on_event(self, event: ev.Event) -> None:
+        """Hand one bus event to the ordered sender without waiting for the broker.
+
+        State topics are staged (the latest payload per topic wins until the sender runs).
+        An event is published at once when nothing older waits (no unsent event, empty
+        outbox); otherwise it joins the unsent tail behind them; without a link and with
+        nothing in memory it goes straight to the outbox. Every event row in the outbox is
+        older than every event in memory, so the order survives any mix of outages.
+        """
         out = route(self.root, event)
         if out is None:
             return
+        if out.retain:
+            self._stage_state(out.topic, out.payload, out.qos)
+            return
         async with self._lock:
             conn = self._conn
-            if out.retain:
-                if conn is None:
-                    return  # the snapshot republishes the present on connect
-                with contextlib.suppress(aiomqtt.MqttError):
-                    await self._publish(conn, out.topic, out.payload, qos=out.qos, retain=True)
+            if conn is None and not self._in_memory:
+                await self._to_outbox(out.topic, out.payload, out.qos, event.wire_name)
                 return
-            if conn is not None and self.outbox.size == 0:
-                try:
-                    await self._publish(conn, out.topic, out.payload, qos=out.qos)
-                    self.sent += 1
-                    return
-                except aiomqtt.MqttError as exc:
-                    log.info("mqtt: %s kept in the outbox: %s", event.wire_name, exc)
-            try:
-                await self.outbox.append(out.topic, out.payload, out.qos)
-            except HallctlError as exc:
-                self.outbox.dropped += 1
-                log.error("mqtt: %s lost, the outbox could not store it: %s", event.wire_name, exc.code)
+            item = Pending(out.topic, out.payload, out.qos, False)
+            self._in_memory += 1
+            self._drained.clear()
+            if conn is not None and not self._unsent and self.outbox.size == 0:
+                self._publish_now(conn, item)  # nothing older waits: out at once, one hop less
+            else:
+                self._unsent.append(item)
+                self._wake.set()
+                if conn is None:  # the session just ended: what it left goes to disk first
+                    await self._spill()
+                elif self._in_memory >= MAX_PENDING and self.outbox.size > 0 and self._nothing_in_flight():
+                    # The outbox flush is behind a long outage: the newest wait on disk, behind it.
+                    await self._spill(unsent_only=True)
+        if self._in_memory >= MAX_PENDING and self._conn is not None:
+            # Backpressure: the broker is slower than the hall; hold the bus queue, never drop here.
+            self._room.clear()
+            await self._room.wait()
+
+    def _nothing_in_flight(self) -> bool:
+        """No event is in flight (then the unsent ones may join the outbox without passing one)."""
+        return all(p.retain for p in self._unacked)
+
+    def _publish_now(self, conn: Connection, item: Pending) -> None:
+        """Start one publish; tasks start in creation order, so paho numbers and sends them in order."""
+        item.ack = asyncio.create_task(
+            conn.client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain),
+            name="hallctl.mqtt.publish",
+        )
+        item.ack.add_done_callback(self._acked)
+        self._unacked.append(item)
+
+    def _stage_state(self, topic: str, payload: str, qos: int) -> None:
+        """Coalesce retained state: one publish per topic per sender pass, always the latest payload.
+
+        While there is no link the latest state per topic waits here too (bounded by the
+        number of state topics); the connect drops it and republishes the snapshot instead.
+        """
+        staged = self._staged.get(topic)
+        if staged is not None:
+            staged.payload = payload
+            self.coalesced += 1
+            return
+        self._staged[topic] = Pending(topic, payload, qos, True)
+        self._drained.clear()
         self._wake.set()
 
-    async def _flush(self, conn: Connection) -> None:
+    async def _to_outbox(self, topic: str, payload: str, qos: int, what: str) -> None:
+        try:
+            await self.outbox.append(topic, payload, qos)
+        except HallctlError as exc:
+            self.outbox.dropped += 1
+            log.error("mqtt: %s lost, the outbox could not store it: %s", what, exc.code)
+
+    async def _spill(self, *, unsent_only: bool = False) -> None:
+        """With the lock held: events not acknowledged go to the outbox, in order.
+
+        Without a link (the default) that is every event in memory: the ones sent but not
+        acknowledged first (they are older), then the unsent; staged state is dropped, the
+        snapshot at the next connect carries the present. With ``unsent_only`` (connected,
+        nothing in flight) only the unsent events move, behind the rows already waiting.
+        """
+        if unsent_only:
+            items = list(self._unsent)
+            self._unsent.clear()
+        else:
+            items = [p for p in (*self._unacked, *self._unsent) if not p.retain]
+            for p in self._unacked:
+                if p.ack is not None:
+                    p.ack.cancel()
+            self._unacked.clear()
+            self._unsent.clear()
+            self._staged.clear()
+        self._in_memory -= len(items)
+        if items and not unsent_only:
+            log.info("mqtt: %d events not acknowledged go to the outbox", len(items))
+        for p in items:
+            await self._to_outbox(p.topic, p.payload, p.qos, p.topic.rsplit("/", 1)[-1])
+        if not self._unacked and not self._unsent and not self._staged:
+            self._drained.set()
+        self._room.set()
+
+    async def _send(self, conn: Connection) -> None:
+        """The session's one sender: the outbox first (older), then the in-memory tail, pipelined."""
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while True:
-                async with self._lock:
-                    rows = await self.outbox.peek(FLUSH_BATCH)
-                    if not rows:
-                        break
-                    done: int | None = None
-                    try:
-                        for row in rows:
-                            await self._publish(conn, row.topic, row.payload, qos=row.qos)
-                            done = row.seq
-                            self.sent += 1
-                    finally:
-                        if done is not None:
-                            await self.outbox.remove_through(done)
-                log.info("mqtt outbox: delivered %d, %d left", len(rows), self.outbox.size)
+            if self._ack_error is not None:
+                error, self._ack_error = self._ack_error, None
+                raise aiomqtt.MqttError(f"publish not acknowledged: {error}") from error
+            await self._flush(conn)
+            while self._unsent:
+                self._publish_now(conn, self._unsent.popleft())
+            staged, self._staged = self._staged, {}
+            for item in staged.values():
+                self._publish_now(conn, item)
+
+    def _acked(self, task: asyncio.Task[None]) -> None:
+        """A PUBACK (or a failure): the acknowledged head of the window counts as delivered."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            if self._ack_error is None:
+                self._ack_error = error
+            self._wake.set()
+            return
+        while self._unacked:
+            head = self._unacked[0].ack
+            if head is None or not head.done() or head.cancelled() or head.exception() is not None:
+                break
+            item = self._unacked.popleft()
+            if not item.retain:
+                self.sent += 1
+                self._in_memory -= 1
+        if self._in_memory < MAX_PENDING:
+            self._room.set()
+        if not self._unacked and not self._unsent and not self._staged:
+            self._drained.set()
+
+    async def _flush(self, conn: Connection) -> None:
+        """Deliver the outbox in ``seq`` order, a batch in flight at a time; rows leave once acknowledged."""
+        while self.outbox.size > 0:
+            async with self._lock:
+                rows = await self.outbox.peek(FLUSH_BATCH)
+            if not rows:
+                return
+            acks = [
+                asyncio.create_task(conn.client.publish(row.topic, row.payload, qos=row.qos), name="hallctl.mqtt.flush")
+                for row in rows
+            ]
+            done: int | None = None
+            try:
+                for row, ack in zip(rows, acks, strict=True):
+                    await self._acknowledged(conn, ack)
+                    done = row.seq
+                    self.sent += 1
+            finally:
+                for ack in acks:
+                    ack.cancel()
+                await asyncio.gather(*acks, return_exceptions=True)
+                if done is not None:
+                    async with self._lock:
+                        await self.outbox.remove_through(done)
+            log.info("mqtt outbox: delivered %d, %d left", len(rows), self.outbox.size)
+
+    @staticmethod
+    async def _acknowledged(conn: Connection, ack: asyncio.Task[None]) -> None:
+        """Wait for one publish's PUBACK, failing at once if the link goes."""
+        if not ack.done():
+            lost = asyncio.create_task(conn.lost.wait(), name="hallctl.mqtt.lost")
+            try:
+                await asyncio.wait({ack, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+                await asyncio.gather(lost, return_exceptions=True)
+        if not ack.done() or ack.cancelled():
+            raise aiomqtt.MqttError("connection lost before the broker acknowledged")
+        ack.result()
 
     # ---- incoming ----------------------------------------------------------------------------
 

@@ -50,9 +50,13 @@ def route(root: str, event: ev.Event) -> Outgoing | None:
 
 
 def payload_for(event: ev.Event) -> str:
-    data = event.to_dict()
-    for key in STRIPPED_FIELDS:
-        data.pop(key, None)
-    if isinstance(event, ev.DeviceState):
-        data["kind"] = data.pop("device_kind")
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    """The event's shared wire JSON (:meth:`~hallctl.events.Event.wire_json`), unless MQTT strips or renames a field."""
+    data = event.wire_dict()
+    if isinstance(event, ev.DeviceState) or any(key in data for key in STRIPPED_FIELDS):
+        data = dict(data)
+        for key in STRIPPED_FIELDS:
+            data.pop(key, None)
+        if isinstance(event, ev.DeviceState):
+            data["kind"] = data.pop("device_kind")
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return event.wire_json()

@@ -94,12 +94,12 @@ async def test_a_stream_that_never_reads_is_dropped_and_the_others_keep_up(
             issued += await asyncio.gather(*(issue(client, admin) for _ in range(10)))
         print(f"{len(issued)} tickets until a stream was dropped, {time.monotonic() - started:.1f} s")
         last = max(issued)
-        assert await fast.until(f'"number": "{last}"'.encode(), 30), "the reading stream ended"
+        assert await fast.until(f'"number":"{last}"'.encode(), 30), "the reading stream ended"
         # The reading stream got every ticket, none lost.
-        assert all(f'"number": "{n}"'.encode() in fast.buf for n in issued)
+        assert all(f'"number":"{n}"'.encode() in fast.buf for n in issued)
         # The dropped client gets what was already on its way, then the server closes its stream.
         assert await slow.to_eof(30), "the slow stream was not closed"
-        assert f'"number": "{last}"'.encode() not in slow.buf
+        assert f'"number":"{last}"'.encode() not in slow.buf
         # It reconnects and gets the present again.
         again = await SseClient.open(daemon.port, display)
         await again.ready()
