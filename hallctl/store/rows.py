@@ -78,6 +78,31 @@ def ticket_from_row(row: sqlite3.Row) -> Ticket:
     return Ticket(**kw)
 
 
+def tickets_from_tuples(rows: list[tuple[Any, ...]]) -> list[Ticket]:
+    """Tickets from plain tuples in :data:`TICKET_COLUMNS` order: the start-up load of a full queue.
+
+    The same mapping as :func:`ticket_from_row`, by position, with the day parsed once per
+    distinct value: 30,000 waiting tickets load in a fraction of the per-row path's time.
+    """
+    days: dict[str, date] = {}
+    dt_idx = [i for i, c in enumerate(TICKET_COLUMNS) if c in _DATETIME_FIELDS]
+    day_i = TICKET_COLUMNS.index("day")
+    pf_i = TICKET_COLUMNS.index("print_failed")
+    fromiso = datetime.fromisoformat
+    out: list[Ticket] = []
+    for row in rows:
+        vals = list(row)
+        for i in dt_idx:
+            v = vals[i]
+            if v is not None:
+                vals[i] = fromiso(v)
+        d = vals[day_i]
+        vals[day_i] = days[d] if d in days else days.setdefault(d, date.fromisoformat(d))
+        vals[pf_i] = bool(vals[pf_i])
+        out.append(Ticket(**dict(zip(TICKET_COLUMNS, vals, strict=True))))
+    return out
+
+
 def holder_from_row(row: sqlite3.Row) -> Holder:
     return Holder(
         name=row["name"],
