@@ -23,6 +23,7 @@ from hallctl.store.database import Database, backup_file, split_sql
 from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.rows import (
     TICKET_COLUMNS,
+    TICKET_FIELDS,
     LogEntry,
     OutboxRow,
     Reading,
@@ -155,10 +156,10 @@ class Store(Database):
 
         def fn(conn: sqlite3.Connection) -> HallQueue:
             cur = conn.cursor()
-            cur.row_factory = None  # plain tuples in TICKET_COLUMNS order: see rows.tickets_from_tuples
+            cur.row_factory = None  # plain tuples in TICKET_FIELDS order: see rows.tickets_from_tuples
             rows = cur.execute(
-                f"SELECT {','.join(TICKET_COLUMNS)} FROM tickets WHERE day >= ?"
-                f" UNION ALL SELECT {','.join(TICKET_COLUMNS)} FROM tickets"
+                f"SELECT {','.join(TICKET_FIELDS)} FROM tickets WHERE day >= ?"
+                f" UNION ALL SELECT {','.join(TICKET_FIELDS)} FROM tickets"
                 " WHERE day < ? AND state IN ('waiting','called','serving')",
                 (day.isoformat(), day.isoformat()),
             ).fetchall()
