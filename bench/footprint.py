@@ -351,7 +351,9 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=250)
     ap.add_argument("--per-day", type=int, default=1500)
     ap.add_argument("--waiting", type=int, default=30_000)
-    ap.add_argument("--settle", type=float, default=3.0, help="seconds of idling before RSS is read")
+    ap.add_argument(
+        "--settle", type=float, default=8.0, help="seconds of idling before RSS is read (after the full check)"
+    )
     ap.add_argument("--quick", action="store_true", help="2 rounds, 60 days of history")
     args = ap.parse_args()
     if args.quick:

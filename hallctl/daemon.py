@@ -36,6 +36,7 @@ from hallctl.supervision import Supervision
 log = logging.getLogger(__name__)
 
 ComponentFactory = Callable[[HallContext], Component | None]
+FULL_CHECK_DELAY_S = 5.0  # after serving, before the whole database file is checked
 
 
 class Hall:
@@ -140,6 +141,9 @@ class Hall:
         )
 
     async def _check_whole_store(self) -> None:
+        # Not in the first seconds: after a restart the kiosks' retries and the screens'
+        # reconnects come first; the check (about a second of CPU per year of history) waits.
+        await asyncio.sleep(FULL_CHECK_DELAY_S)
         found = await self.store.verify_full()
         if found:
             self._alert_damage(found)
