@@ -29,6 +29,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("streams.py", [], ["--streams", "200", "--rounds", "20"]),
     ("hall_day.py", [], ["--seconds", "20", "--warmup", "5"]),
     ("soak.py", [], ["--quick"]),
+    ("footprint.py", [], ["--quick"]),
 ]
 
 

@@ -21,16 +21,18 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import sys
 import unicodedata
 from collections.abc import Mapping
-from typing import ClassVar, Final, Literal
-
-from escpos.printer import Dummy
+from typing import TYPE_CHECKING, ClassVar, Final, Literal
 
 from drivers.base import AsyncContextDriver, Health, HealthCallback, HealthState, HealthTracker
 from drivers.errors import DeviceError, DeviceOffline, DeviceTimeout, FrameError
 from drivers.link import ByteLink, open_link
 from drivers.reconnect import Backoff, SupervisedDriver, Supervisor
+
+if TYPE_CHECKING:
+    from escpos.printer import Dummy
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,19 @@ def _wrap(text: str, columns: int) -> list[str]:
     return lines
 
 
+_ESCPOS = "escpos.printer"
+
+
+def load_renderer() -> None:
+    """Import python-escpos (about 10 MB and 0.3 s: its printer profiles, PIL, qrcode, barcode).
+
+    Deferred to the first ticket, so a hall whose printers are offline, or that has none,
+    never carries it; :meth:`EscPosPrinter.print_ticket` runs it in a thread the first time,
+    so the event loop does not stall on the import.
+    """
+    import escpos.printer  # noqa: F401
+
+
 def _size(p: Dummy, magnification: int) -> None:
     p.set(custom_size=True, width=magnification, height=magnification)
 
@@ -169,6 +184,8 @@ def render_ticket(t: TicketPrint, paper_width_dots: int = 576) -> bytes:
     that needs 4-byte GB18030 (rare name characters, CJK Ext-B) is still sent as
     GB18030 and may print as garbage on GBK-only fonts: no raster fallback yet.
     """
+    from escpos.printer import Dummy
+
     columns = paper_width_dots // _DOTS_PER_COLUMN
     p = Dummy(profile="TM-T88V")  # declares cutter and native QR, so cut() and qr() emit
     p._raw(ESC_INIT + FS_CHINESE_ON)
@@ -547,6 +564,8 @@ class EscPosPrinter(SupervisedDriver, AsyncContextDriver):
         only an absent link (:class:`PrinterUnreachable`) or a write that fails
         (:class:`PrintIncomplete`) is seen.
         """
+        if _ESCPOS not in sys.modules:
+            await asyncio.to_thread(load_renderer)
         data = render_ticket(t, self.paper_width_dots)
         async with self._lock:
             link = self._require_link()

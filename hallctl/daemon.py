@@ -36,6 +36,7 @@ from hallctl.supervision import Supervision
 log = logging.getLogger(__name__)
 
 ComponentFactory = Callable[[HallContext], Component | None]
+FULL_CHECK_DELAY_S = 5.0  # after serving, before the whole database file is checked
 
 
 class Hall:
@@ -117,20 +118,41 @@ class Hall:
                 await part.start()
                 self._stack.push_async_callback(self._stop_part, part)
             if damage:  # after supervision subscribed: GET /alerts keeps it; health keeps store.damaged
-                self.bus.publish(
-                    ev.Alert(
-                        at=self.service.clock(),
-                        alert="store_damaged",
-                        severity="critical",
-                        message="数据库损坏：已在最高票号之后继续取号，请尽快从备份恢复",
-                        subject=self.cfg.store.path,
-                        data={"damage": damage},
-                    )
-                )
+                self._alert_damage(damage)
+            # The start-up check was bounded (hallctl.store.integrity.check); the rest of the file is
+            # checked now, while serving, on its own connection: a finding is an alert and health damage.
+            full = asyncio.create_task(self._check_whole_store(), name="hallctl.store.full_check")
+            self._stack.push_async_callback(self._cancel, full)
             self._start_watchdog()
         except BaseException:
             await self.stop()
             raise
+
+    def _alert_damage(self, damage: list[str]) -> None:
+        self.bus.publish(
+            ev.Alert(
+                at=self.service.clock(),
+                alert="store_damaged",
+                severity="critical",
+                message="数据库损坏：已在最高票号之后继续取号，请尽快从备份恢复",
+                subject=self.cfg.store.path,
+                data={"damage": damage},
+            )
+        )
+
+    async def _check_whole_store(self) -> None:
+        # Not in the first seconds: after a restart the kiosks' retries and the screens'
+        # reconnects come first; the check (about a second of CPU per year of history) waits.
+        await asyncio.sleep(FULL_CHECK_DELAY_S)
+        found = await self.store.verify_full()
+        if found:
+            self._alert_damage(found)
+
+    @staticmethod
+    async def _cancel(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     def _start_watchdog(self) -> None:
         """Tell systemd we serve (Type=notify), then ping while the loop and the writer are healthy."""

@@ -156,6 +156,22 @@ def _path_params(op: dict[str, Any], cmd: commands.Command) -> None:
             param["schema"] = schema
 
 
+def body_schema(cmd: commands.Command) -> dict[str, Any] | None:
+    """The args model's JSON schema without the path parameters, for OpenAPI; ``None`` when nothing is left."""
+    schema = cmd.args.model_json_schema()
+    path = set(cmd.http.params)
+    props = {k: v for k, v in schema.get("properties", {}).items() if k not in path}
+    if not props:
+        return None
+    schema["properties"] = props
+    required = [k for k in schema.get("required", []) if k not in path]
+    if required:
+        schema["required"] = required
+    else:
+        schema.pop("required", None)
+    return schema
+
+
 def openapi_document(app: FastAPI) -> dict[str, Any]:
     """Build (once) the document FastAPI would, then make it truthful."""
     if app.openapi_schema is not None:
@@ -192,6 +208,12 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                     "content": {"application/json": {"schema": _schema_of(model, defs)}},
                 }
                 _path_params(op, cmd)
+                body = body_schema(cmd) if has_body else None
+                if body is not None:
+                    op["requestBody"] = {
+                        "required": bool(body.get("required")),
+                        "content": {"application/json": {"schema": body}},
+                    }
                 own = cmd.http.errors
                 if cmd.refusal is not None:
                     own = _merge(own, {403: (cmd.refusal[0],)})

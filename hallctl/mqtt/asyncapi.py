@@ -302,11 +302,15 @@ def document(cfg: Config) -> dict[str, Any]:
 def router(cfg: Config) -> APIRouter:
     """``GET /api/v1/asyncapi.json`` (no token, like the OpenAPI document)."""
     api = APIRouter(prefix="/api/v1")
-    doc = document(cfg)
+    # Built at the first request, not at start: generating it costs ~0.3 s of CPU (the JSON
+    # schemas of every payload), which a hall nobody asks for the document never pays.
+    cache: list[dict[str, Any]] = []
 
     @api.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi() -> JSONResponse:
-        return JSONResponse(doc)
+        if not cache:
+            cache.append(document(cfg))
+        return JSONResponse(cache[0])
 
     return api
 

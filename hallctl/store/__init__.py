@@ -23,6 +23,7 @@ from hallctl.store.database import Database, backup_file, split_sql
 from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.rows import (
     TICKET_COLUMNS,
+    TICKET_FIELDS,
     LogEntry,
     OutboxRow,
     Reading,
@@ -31,6 +32,7 @@ from hallctl.store.rows import (
     holder_from_row,
     ticket_from_row,
     ticket_row,
+    tickets_from_tuples,
     token_from_row,
 )
 
@@ -153,11 +155,15 @@ class Store(Database):
         """Rebuild the engine's state: today's tickets, every still-active one, windows, counters."""
 
         def fn(conn: sqlite3.Connection) -> HallQueue:
-            rows = conn.execute(
-                "SELECT * FROM tickets WHERE day >= ? OR state IN ('waiting','called','serving')",
-                (day.isoformat(),),
+            cur = conn.cursor()
+            cur.row_factory = None  # plain tuples in TICKET_FIELDS order: see rows.tickets_from_tuples
+            rows = cur.execute(
+                f"SELECT {','.join(TICKET_FIELDS)} FROM tickets WHERE day >= ?"
+                f" UNION ALL SELECT {','.join(TICKET_FIELDS)} FROM tickets"
+                " WHERE day < ? AND state IN ('waiting','called','serving')",
+                (day.isoformat(), day.isoformat()),
             ).fetchall()
-            tickets = {t.id: t for t in map(ticket_from_row, rows)}
+            tickets = {t.id: t for t in tickets_from_tuples(rows)}
             q = HallQueue(day=day, tickets=tickets)
             for r in conn.execute(
                 "SELECT day, category, MAX(seq) AS s FROM tickets WHERE day >= ? GROUP BY 1, 2", (day.isoformat(),)

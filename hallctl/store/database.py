@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from hallctl.errors import StoreUnavailable
-from hallctl.store.integrity import HighWater, StoreRefused, check, ensure_dir, path_error, private_file, tighten
+from hallctl.store.integrity import (
+    HighWater,
+    StoreRefused,
+    check,
+    ensure_dir,
+    full_check,
+    path_error,
+    private_file,
+    tighten,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -153,6 +162,49 @@ class Database:
             for line in found:
                 log.error("store: damage in %s (continuing after the high-water mark): %s", self.path, line)
         self.damage = found
+        return found
+
+    async def verify_full(self) -> list[str]:
+        """``PRAGMA quick_check`` of the whole file, after the daemon serves (see :func:`integrity.full_check`).
+
+        On its own read-only connection and thread, so the writer and the reader keep
+        serving; cancelling interrupts SQLite. Findings are added to :attr:`damage` (health
+        then reports the store damaged); the caller raises the alert. The start-up
+        :meth:`verify` is bounded and runs before serving; this is the rest of the file.
+        """
+        if self.path == ":memory:" or self._w is None:
+            return []
+        conns: list[sqlite3.Connection] = []
+        cancelled = False
+
+        def run() -> list[str]:
+            if cancelled:
+                return []
+            try:
+                conn = self._connect(readonly=True)
+            except sqlite3.Error as exc:
+                return [f"{type(exc).__name__}: {exc}"]
+            conns.append(conn)
+            try:
+                return full_check(conn)
+            except sqlite3.Error as exc:
+                return [] if cancelled else [f"{type(exc).__name__}: {exc}"]
+            finally:
+                conn.close()
+
+        job = asyncio.ensure_future(asyncio.to_thread(run))
+        try:
+            found = await asyncio.shield(job)
+        except asyncio.CancelledError:
+            cancelled = True
+            for conn in conns:
+                conn.interrupt()  # thread-safe: the check stops at its next step
+            with contextlib.suppress(Exception):
+                await job  # the thread ends before the caller closes the store
+            raise
+        for line in found:
+            log.error("store: damage in %s found after start: %s", self.path, line)
+        self.damage += [f for f in found if f not in self.damage]
         return found
 
     async def ping(self) -> None:

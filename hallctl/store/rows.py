@@ -78,6 +78,36 @@ def ticket_from_row(row: sqlite3.Row) -> Ticket:
     return Ticket(**kw)
 
 
+# The ticket's fields in the dataclass's own order: a row selected in this order is Ticket(*row).
+TICKET_FIELDS = tuple(f.name for f in dataclasses.fields(Ticket))
+assert set(TICKET_FIELDS) == set(TICKET_COLUMNS), "tickets table and Ticket disagree"
+
+
+def tickets_from_tuples(rows: list[tuple[Any, ...]]) -> list[Ticket]:
+    """Tickets from plain tuples in :data:`TICKET_FIELDS` order: the start-up load of a full queue.
+
+    The same mapping as :func:`ticket_from_row`, by position, with the day parsed once per
+    distinct value: 30,000 waiting tickets load in a fraction of the per-row path's time.
+    """
+    days: dict[str, date] = {}
+    dt_idx = [i for i, c in enumerate(TICKET_FIELDS) if c in _DATETIME_FIELDS]
+    day_i = TICKET_FIELDS.index("day")
+    pf_i = TICKET_FIELDS.index("print_failed")
+    fromiso = datetime.fromisoformat
+    out: list[Ticket] = []
+    for row in rows:
+        vals = list(row)
+        for i in dt_idx:
+            v = vals[i]
+            if v is not None:
+                vals[i] = fromiso(v)
+        d = vals[day_i]
+        vals[day_i] = days[d] if d in days else days.setdefault(d, date.fromisoformat(d))
+        vals[pf_i] = bool(vals[pf_i])
+        out.append(Ticket(*vals))
+    return out
+
+
 def holder_from_row(row: sqlite3.Row) -> Holder:
     return Holder(
         name=row["name"],

@@ -1,0 +1,108 @@
+"""Issue 12 goal 4: a production daemon imports what its config uses, nothing more.
+
+A real ``hallctl run`` process (the CLI's own start path, in a subprocess) is asked for its
+``sys.modules`` after it serves: a wrapper installs a SIGUSR1 handler that writes them to
+a file, then runs ``python -m hallctl.cli -c FILE run`` unchanged. No speed is asserted;
+the memory and start-up figures are measured by bench/footprint.py.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.core.core_helpers import REPO, config_dict, free_port, to_toml
+
+DEADLINE_S = 30.0
+
+# Never in a production process: simulators, the demo, the browser and fuzzing tools.
+ALWAYS_FORBIDDEN = ("hallctl.simulation", "hallctl.demo", "drivers.sim", "playwright", "schemathesis")
+# Only with the device that needs them: pyscard (badge reader), pymodbus (Modbus sensor),
+# python-escpos with PIL/qrcode/barcode (a printer, and then only from its first ticket).
+DEVICE_LIBS = ("smartcard", "pymodbus", "escpos", "PIL", "qrcode", "barcode")
+
+WRAPPER = """
+import json, runpy, signal, sys
+out = sys.argv.pop(1)
+def dump(*_):
+    with open(out + ".tmp", "w") as f:
+        json.dump(sorted(sys.modules), f)
+    import os
+    os.replace(out + ".tmp", out)
+signal.signal(signal.SIGUSR1, dump)
+sys.argv = ["hallctl", *sys.argv[1:]]
+runpy.run_module("hallctl.cli", run_name="__main__", alter_sys=True)
+"""
+
+READER = {"id": "k1-idr", "kind": "idcard", "port": "/dev/hallctl-test-absent/k1-idr", "baudrate": 115200}
+PRINTER = {"id": "k1-prn", "kind": "printer", "port": "/dev/hallctl-test-absent/k1-prn", "baudrate": 115200}
+
+
+def modules_of_serving_daemon(tmp_path: Path, **over: Any) -> list[str]:
+    port = free_port()
+    data = config_dict(store={"path": str(tmp_path / "hallctl.db")}, api={"port": port}, **over)
+    cfg = tmp_path / "hallctl.toml"
+    cfg.write_text(to_toml(data), encoding="utf-8")
+    out = tmp_path / "modules.json"
+    log = tmp_path / "daemon.log"
+    with log.open("ab") as logf:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRAPPER, str(out), "-c", str(cfg), "run"],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            assert proc.poll() is None, f"daemon exited {proc.returncode}: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"daemon not serving in time: {log.read_text()[-3000:]}"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)  # bounded readiness poll of an external process
+        proc.send_signal(signal.SIGUSR1)
+        while not out.exists():
+            assert time.monotonic() < deadline, "no module list written"
+            time.sleep(0.02)  # bounded poll for the file the process writes
+        modules: list[str] = json.loads(out.read_text())
+        return modules
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def loaded(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes))
+
+
+@pytest.mark.parametrize(
+    ("devices", "kiosk"),
+    [
+        ([READER], {"id": "k1", "categories": ["A"], "reader": "k1-idr"}),
+        ([READER, PRINTER], {"id": "k1", "categories": ["A"], "reader": "k1-idr", "printer": "k1-prn"}),
+    ],
+    ids=["reader-only", "reader-and-offline-printer"],
+)
+def test_plain_hall_imports_no_simulator_demo_or_unused_device_library(
+    tmp_path: Path, devices: list[dict[str, Any]], kiosk: dict[str, Any]
+) -> None:
+    modules = modules_of_serving_daemon(tmp_path, device=devices, kiosk=[kiosk])
+    assert "hallctl.devices.manager" in modules, "the devices were not started: the check proves nothing"
+    assert loaded(modules, ALWAYS_FORBIDDEN) == []
+    # Neither config has a badge reader or a Modbus sensor; the printer is offline, never printed.
+    assert loaded(modules, DEVICE_LIBS) == []
