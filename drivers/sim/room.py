@@ -165,11 +165,12 @@ class AcLoad(Protocol):
     Positive heats, negative cools (W, sensible). A simulator of a real unit (Modbus gateway,
     BACnet device, MQTT climate device) implements this from its own power/mode/setpoint/fan
     registers, so the room answers whatever the driver under test wrote; :class:`PackagedUnit`
-    is the plain built-in one. ``latent_w`` is the moisture the coil condenses (W of latent
+    is the plain built-in one. ``dt_s`` is the time the answer will hold (the room's sub-step),
+    for a unit's own timers (anti-short-cycle guards). ``latent_w`` is the moisture the coil condenses (W of latent
     heat, ≥ 0) while cooling or drying; a unit that does not model it returns 0.
     """
 
-    def heat_w(self, room_temp: float, outdoor_temp: float) -> float: ...
+    def heat_w(self, room_temp: float, outdoor_temp: float, dt_s: float) -> float: ...
 
     def latent_w(self, room_temp: float, room_rh: float) -> float: ...
 
@@ -181,7 +182,9 @@ class PackagedUnit:
     Commanded like any unit (``power``, ``mode``, ``setpoint``; fan ignored): when on it modulates
     its capacity on its return-air temperature with a 1.5 K proportional band, down to
     ``min_part_load``; below that it stops the compressor (thermo-off) until the demand is back
-    above ``restart_part_load``, which is how real inverters avoid cycling at light load.
+    above ``restart_part_load``, which is how real inverters avoid cycling at light load; and like
+    every compressor it has anti-short-cycle timers (``min_on_s``, ``min_off_s``: a started
+    compressor runs at least 5 minutes, a stopped one rests at least 3).
 
     Defaults: a 22 HP VRF (61.5 kW cooling / 69 kW heating nominal, the size a 600 m² hall floor
     gets at ~100 W/m² of design cooling load), rated COP 3.3 cooling and 3.6 heating (GB 21454-2021
@@ -194,8 +197,10 @@ class PackagedUnit:
     heating_capacity_w: float = 69000.0
     cop_cooling: float = 3.3
     cop_heating: float = 3.6
-    min_part_load: float = 0.25
+    min_part_load: float = 0.15  # a 22 HP VRF modulates down to about 15 % (several indoor units)
     restart_part_load: float = 0.5
+    min_on_s: float = 300.0
+    min_off_s: float = 180.0
     band_k: float = 1.5
     sensible_heat_ratio: float = 0.75  # a DX coil at 26 °C / 55 % removes about a quarter as latent heat
     power: bool = False
@@ -206,6 +211,7 @@ class PackagedUnit:
     part_load: float = 0.0
     electric_w: float = 0.0
     starts: int = 0  # compressor starts so far (a cycle each)
+    _since_s: float = 1e9  # seconds since the compressor last started or stopped
 
     def command(self, power: bool, mode: str = "cool", setpoint: float = 26.0, fan: str = "auto") -> None:
         self.power, self.mode, self.setpoint, self.fan = power, mode, setpoint, fan
@@ -215,10 +221,11 @@ class PackagedUnit:
             return self.mode
         return "cool" if room_temp > self.setpoint else "heat"
 
-    def heat_w(self, room_temp: float, outdoor_temp: float) -> float:
+    def heat_w(self, room_temp: float, outdoor_temp: float, dt_s: float = 0.0) -> float:
+        self._since_s += dt_s
         mode = self._active_mode(room_temp)
         if not self.power or mode == "fan_only":
-            return self._set(0.0, 0.0)
+            return self._set(0.0, 0.0)  # switched off: the guard does not keep it running
         if mode in ("cool", "dry"):
             demand = (room_temp - self.setpoint) / self.band_k + 0.5
             capacity = self.cooling_capacity_w * (1.0 - 0.015 * max(0.0, outdoor_temp - 35.0))
@@ -233,6 +240,10 @@ class PackagedUnit:
             sign = 1.0
         demand = max(0.0, min(1.0, demand))
         threshold = self.min_part_load if self.running else self.restart_part_load
+        if self.running and self._since_s < self.min_on_s:
+            threshold = 0.0  # runs out its minimum on-time at minimum capacity
+        if not self.running and self._since_s < self.min_off_s:
+            return self._set(0.0, 0.0)
         if demand < threshold:
             return self._set(0.0, 0.0)
         plr = max(demand, self.min_part_load)
@@ -244,6 +255,8 @@ class PackagedUnit:
         running = plr > 0.0
         if running and not self.running:
             self.starts += 1
+        if running != self.running:
+            self._since_s = 0.0
         self.running, self.part_load, self.electric_w = running, plr, electric_w
         return 0.0
 
@@ -379,7 +392,7 @@ class Room:
         t_out = self.outdoor
         solar = self.weather.solar_w(self.hour)
         h_ve = self.ventilation_w_per_k()
-        ac = self.ac.heat_w(self.t_air, t_out) if self.ac is not None else 0.0
+        ac = self.ac.heat_w(self.t_air, t_out, dt) if self.ac is not None else 0.0
         self.ac_heat_w = ac
         q_air = (
             (p.h_air_out_w_per_k + h_ve) * (t_out - self.t_air)
