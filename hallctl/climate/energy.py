@@ -94,10 +94,10 @@ class ZoneDay:
         return {
             "zone": self.zone,
             "day": self.day.isoformat(),
-            "kwh": round(self.kwh, 3),
-            "run_hours": {m: round(s / 3600.0, 3) for m, s in self.run_s.items()},
-            "open_hours": round(self.open_s / 3600.0, 3),
-            "in_band_hours": round(self.in_band_s / 3600.0, 3),
+            "kwh": round(self.kwh, 4),
+            "run_hours": {m: round(s / 3600.0, 4) for m, s in self.run_s.items()},
+            "open_hours": round(self.open_s / 3600.0, 4),
+            "in_band_hours": round(self.in_band_s / 3600.0, 4),
             "share_in_band": None if share is None else round(share, 4),
             "degree_hours": round(self.degree_hours, 3),
         }
