@@ -116,10 +116,15 @@ def test_simulate_weather_changes_what_the_simulated_sensor_reports(daemons: Cal
         current: float | None = r.json()[0]["current"]
         return current
 
-    start = until(reading, 20, "a first reading")
-    for weather, check in (("45", lambda t: t > start + 2.0), ("-10", lambda t: t < start - 2.0)):
+    start: float = until(reading, 20, "a first reading")
+    for weather, sign in (("45", 1.0), ("-10", -1.0)):
         out = d.cli("simulate", "weather", weather, "--speed", "3600", "--url", d.url, "--token", admin)
         assert out.returncode == 0, out.stderr
-        until(lambda check=check: (t := reading()) is not None and check(t), 40, f"sensor after weather {weather}")
+
+        def moved(sign: float = sign) -> bool:
+            t = reading()
+            return t is not None and sign * (t - start) > 2.0
+
+        until(moved, 40, f"sensor after weather {weather}")
     bad = d.cli("simulate", "weather", "spring", "--url", d.url, "--token", admin)
     assert bad.returncode == 2 and "summer, winter or a temperature" in bad.stderr
