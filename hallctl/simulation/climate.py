@@ -81,6 +81,9 @@ class SimulatedClimate:
             if not devices:
                 continue
             first: ModbusSensorSim = self.sims[devices[0]]
+            for device in devices:  # the values they start with count as written: a later change is by hand
+                sim: ModbusSensorSim = self.sims[device]
+                self._written[device] = (sim.temperature, sim.humidity)
             unit = PackagedUnit()
             self.units[z.id] = unit
             self.rooms[z.id] = Room(
