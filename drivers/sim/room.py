@@ -212,14 +212,20 @@ class PackagedUnit:
     electric_w: float = 0.0
     starts: int = 0  # compressor starts so far (a cycle each)
     _since_s: float = 1e9  # seconds since the compressor last started or stopped
+    _auto_mode: str = "cool"  # what ``auto`` is doing now
 
     def command(self, power: bool, mode: str = "cool", setpoint: float = 26.0, fan: str = "auto") -> None:
         self.power, self.mode, self.setpoint, self.fan = power, mode, setpoint, fan
 
     def _active_mode(self, room_temp: float) -> str:
+        """``auto`` changes over between cooling and heating only 1 K past the setpoint (a changeover deadband)."""
         if self.mode != "auto":
             return self.mode
-        return "cool" if room_temp > self.setpoint else "heat"
+        if room_temp > self.setpoint + 1.0:
+            self._auto_mode = "cool"
+        elif room_temp < self.setpoint - 1.0:
+            self._auto_mode = "heat"
+        return self._auto_mode
 
     def heat_w(self, room_temp: float, outdoor_temp: float, dt_s: float = 0.0) -> float:
         self._since_s += dt_s

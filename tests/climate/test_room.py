@@ -100,3 +100,15 @@ def test_weather_curves_peak_in_the_afternoon_and_the_sun_sets() -> None:
         assert temps.index(min(temps)) in (4, 5, 6)
         assert w.solar_w(0.0) == 0.0 and w.solar_w(12.0) > 0.5 * w.solar_peak_w
     assert SUMMER_SHANGHAI.temperature(14) > 30.0 and WINTER_SHANGHAI.temperature(5) < 2.0
+
+
+def test_auto_mode_does_not_flip_between_heating_and_cooling_around_its_setpoint() -> None:
+    unit = PackagedUnit()
+    unit.command(True, "auto", 26.0)
+    room = Room(weather=SUMMER_SHANGHAI.at_temperature(26.0), t_air=26.0, t_mass=26.0, ac=unit)
+    signs = set()
+    for _ in range(120):
+        room.step(60)
+        if room.ac_heat_w:
+            signs.add(room.ac_heat_w > 0)
+    assert len(signs) <= 1
