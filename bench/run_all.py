@@ -30,6 +30,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("hall_day.py", [], ["--seconds", "20", "--warmup", "5"]),
     ("soak.py", [], ["--quick"]),
     ("footprint.py", [], ["--quick"]),
+    ("climate_day.py", [], []),
 ]
 
 

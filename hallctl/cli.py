@@ -242,6 +242,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         path = f"/api/v1/sim/device/{args.target}/{args.what}"
     elif args.what == "climate":
         path, body = f"/api/v1/sim/sensor/{args.target}", {"temperature": args.temperature, "humidity": args.humidity}
+    elif args.what == "weather":
+        path = "/api/v1/sim/weather"
+        if args.target in ("summer", "winter"):
+            body = {"weather": args.target}
+        else:
+            try:
+                body = {"temperature": float(args.target.removesuffix("C").removesuffix("c"))}
+            except ValueError:
+                print("hallctl: weather is summer, winter or a temperature in °C (e.g. 35)", file=sys.stderr)
+                return 2
+        if args.speed is not None:
+            body["speed"] = args.speed
     else:  # pragma: no cover - argparse restricts choices
         return 2
     req = urllib.request.Request(
@@ -326,13 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("purge", help="apply the retention policy now").set_defaults(func=cmd_purge)
 
     sim = sub.add_parser("simulate", help="drive the simulated devices of a running demo")
-    sim.add_argument("what", choices=["swipe", "remove", "evaluate", "badge", "paper", "unplug", "plug", "climate"])
-    sim.add_argument("target", help="kiosk id, window number, device id or sensor id")
+    sim.add_argument(
+        "what", choices=["swipe", "remove", "evaluate", "badge", "paper", "unplug", "plug", "climate", "weather"]
+    )
+    sim.add_argument(
+        "target", help="kiosk id, window number, device id, sensor id, or (weather) summer, winter or a temperature °C"
+    )
     sim.add_argument("--card", default="0", help="sample card index (swipe) or badge UID (badge)")
     sim.add_argument("--level", type=int, default=5)
     sim.add_argument("--state", default="out", choices=["ok", "near_end", "out"])
     sim.add_argument("--temperature", type=float, default=26.0)
     sim.add_argument("--humidity", type=float, default=50.0)
+    sim.add_argument("--speed", type=float, help="weather: simulated seconds per real second (1 = real time)")
     sim.add_argument("--url", default="http://127.0.0.1:8780")
     sim.add_argument("--token")
     sim.add_argument("--data", default="var/demo")

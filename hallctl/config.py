@@ -402,6 +402,18 @@ class SensorConfig(_Model):
         return self
 
 
+class ClimateUnitConfig(_Model):
+    """An air-conditioning unit serving a zone, as far as energy accounting needs it.
+
+    The rated electrical input powers turn run time and part load into estimated kWh
+    (``hallctl.climate.energy``); the actuator side (driver, address) is configured apart.
+    """
+
+    id: Slug
+    rated_cooling_kw: float = Field(default=0.0, ge=0, le=1000)
+    rated_heating_kw: float = Field(default=0.0, ge=0, le=1000)
+
+
 class ClimateZoneConfig(_Model):
     id: Slug
     name: str = ""
@@ -413,6 +425,7 @@ class ClimateZoneConfig(_Model):
     comfort_low: float = 18.0
     comfort_high: float = 28.0
     humidity_high: float = 70.0
+    unit: tuple[ClimateUnitConfig, ...] = ()
 
 
 class StaffConfig(_Model):
@@ -521,10 +534,15 @@ class Config(_Model):
             sensors.add(s.id)
             if s.source == "modbus":
                 ref(f"sensor[{i}].device", s.device, ("modbus_sensor",))
+        units: set[str] = set()
         for i, z in enumerate(self.climate_zone):
             for j, sid in enumerate(z.sensors):
                 if sid not in sensors:
                     errors.append(f"climate_zone[{i}].sensors[{j}] = {sid!r}: unknown sensor")
+            for j, u in enumerate(z.unit):
+                if u.id in units:
+                    errors.append(f"climate_zone[{i}].unit[{j}].id = {u.id!r}: duplicate unit id")
+                units.add(u.id)
         self._more_references(errors)
         badges: set[str] = set()
         for i, person in enumerate(self.staff):

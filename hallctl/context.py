@@ -23,6 +23,7 @@ from hallctl import events as ev
 from hallctl.auth import Authenticator
 from hallctl.bus import Bus
 from hallctl.climate import ClimateZones
+from hallctl.climate.meter import EnergyMeter
 from hallctl.config import Config
 from hallctl.service import HallService
 from hallctl.store import Store
@@ -49,6 +50,8 @@ class HallContext:
     cfg: Config
     service: HallService
     climate: ClimateZones
+    # Today's kWh and comfort per zone (hallctl.climate.energy); read by the API.
+    energy: EnergyMeter
     supervision: Supervision
     bus: Bus
     # Checks bearer tokens (the HTTP API, the pages); owns the token cache.

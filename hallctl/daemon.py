@@ -26,6 +26,7 @@ from hallctl import systemd
 from hallctl.auth import Authenticator
 from hallctl.bus import Bus
 from hallctl.climate import ClimateZones
+from hallctl.climate.meter import EnergyMeter
 from hallctl.config import Config
 from hallctl.context import Component, HallContext
 from hallctl.http.server import ApiServer
@@ -59,10 +60,12 @@ class Hall:
         self.service = HallService(cfg, self.store, self.bus, clock)
         self.climate = ClimateZones(cfg, self.bus, clock, setpoints=self.store)
         self.supervision = Supervision(cfg, self.service, self.bus, clock)
+        self.energy = EnergyMeter(cfg, self.bus, clock, self.store, states=self.climate.snapshot)
         self.ctx = HallContext(
             cfg=cfg,
             service=self.service,
             climate=self.climate,
+            energy=self.energy,
             supervision=self.supervision,
             bus=self.bus,
             auth=self.auth,
@@ -92,7 +95,7 @@ class Hall:
         return self.ctx.health()
 
     def _build(self) -> list[Component]:
-        parts: list[Component] = [self.climate, self.supervision]
+        parts: list[Component] = [self.climate, self.energy, self.supervision]
         for factory in component_factories():
             part = factory(self.ctx)
             if part is not None:

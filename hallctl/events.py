@@ -340,6 +340,24 @@ class ClimateState(Event):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClimateEnergy(Event):
+    """A zone's energy and comfort so far today (hallctl.climate.energy); kWh only grows within a day."""
+
+    wire_name: ClassVar[str] = "climate_energy"
+    kind: ClassVar[str] = STATE
+    zone: str
+    day: str  # the business day, ISO
+    kwh: float
+    cool_hours: float
+    heat_hours: float
+    dry_hours: float
+    fan_hours: float
+    open_hours: float
+    share_in_band: float | None  # of the opening hours with a known temperature; None before any
+    degree_hours: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class DisplayText(Event):
     """An operator asked a display to show a message (``cmd/display/<id>/show``)."""
 
@@ -370,5 +388,6 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     DeviceState,
     SensorState,
     ClimateState,
+    ClimateEnergy,
     DisplayText,
 )

@@ -246,6 +246,19 @@ class Stats(Model):
     by_hour: dict[str, Summary]
 
 
+class ClimateEnergyDay(Model):
+    """One zone's energy and comfort of one business day (``GET /climate/energy``)."""
+
+    zone: str
+    day: str
+    kwh: float = Field(description="estimated: rated input power × part load while running")
+    run_hours: dict[str, float] = Field(description="hours with a unit running, by mode (cool, heat, dry, fan_only)")
+    open_hours: float = Field(description="opening hours with a known zone temperature")
+    in_band_hours: float
+    share_in_band: float | None = Field(description="in_band_hours / open_hours; null before any")
+    degree_hours: float = Field(description="K·h outside the comfort band during opening hours")
+
+
 class LiveStats(Model):
     day: str
     issued: int

@@ -56,6 +56,7 @@ class ModbusSensorSim:
 
     def set(self, temperature: float, humidity: float, *, scale: int = 10) -> None:
         """What the next reply says; ``scale=100`` imitates the clones that report ×100."""
+        self.temperature, self.humidity = temperature, humidity  # as set, for whoever drives the sensor
         self._registers = [round(temperature * scale) & 0xFFFF, round(humidity * scale) & 0xFFFF]
 
     async def _action(

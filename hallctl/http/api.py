@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,6 +37,7 @@ from hallctl.http.limits import BodyLimit, CatchAll
 from hallctl.http.openapi import openapi_document, operation_ids
 from hallctl.http.streams import StreamHub, StreamResponse, snapshot_frames, sse_stream
 from hallctl.http.voice import VoiceCache
+from hallctl.reports.energy import energy_csv
 from hallctl.reports.live import live_figures
 from hallctl.reports.stats import service_day_stats
 from hallctl.views import ticket_view
@@ -354,6 +355,17 @@ def create_app(deps: ApiDeps) -> FastAPI:
     @api.get("/climate")
     async def climate(p: Auth) -> list[dict[str, Any]]:
         return [c.to_dict() for c in ctx.climate.snapshot()]
+
+    @api.get("/climate/energy")
+    async def climate_energy(p: Auth, day: Annotated[IsoDate | None, Query()] = None) -> list[dict[str, Any]]:
+        """Each zone's energy and comfort of a business day (today when ``day`` is absent)."""
+        return [zd.to_dict() for zd in await ctx.energy.totals(day or ctx.energy.today())]
+
+    @api.get("/climate/energy.csv")
+    async def climate_energy_csv(p: Auth, day: Annotated[IsoDate | None, Query()] = None) -> Response:
+        """The same figures as CSV (one row per zone) for a spreadsheet."""
+        rows = [zd.to_dict() for zd in await ctx.energy.totals(day or ctx.energy.today())]
+        return Response(energy_csv(rows), media_type="text/csv; charset=utf-8")
 
     @api.get("/alerts")
     async def alerts(p: Auth) -> list[dict[str, Any]]:

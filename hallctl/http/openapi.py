@@ -90,6 +90,8 @@ ROUTES: dict[str, OpDoc] = {  # by operation id, see operation_ids
     "stats_live": OpDoc(schemas.LiveStats, {503: STORE}),
     "sensor_history": OpDoc(list[schemas.Reading], {**QUERY, 503: STORE}),
     "climate": OpDoc(list[ev.ClimateState]),
+    "climate_energy": OpDoc(list[schemas.ClimateEnergyDay], {**QUERY, 503: STORE}),
+    "climate_energy_csv": OpDoc(str, {**QUERY, 503: STORE}, media_type="text/csv"),
     "alerts": OpDoc(list[ev.Alert]),
     "devices": OpDoc(list[schemas.Device]),
     "sse": OpDoc(str, {429: ("too_many_streams",), 503: ("streams_full",)}, media_type="text/event-stream"),

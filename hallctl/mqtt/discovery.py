@@ -61,6 +61,10 @@ def climate_topic(cfg: Config, zone: str) -> str:
     return f"{root(cfg)}/climate/{zone}/state"
 
 
+def climate_energy_topic(cfg: Config, zone: str) -> str:
+    return f"{root(cfg)}/climate/{zone}/energy"
+
+
 def state_topics(cfg: Config) -> list[str]:
     """Every retained state topic the present config can produce."""
     out = [queue_topic(cfg, c.prefix) for c in cfg.category]
@@ -70,6 +74,7 @@ def state_topics(cfg: Config) -> list[str]:
     # zigbee2mqtt availability becomes a device state of its own
     out += [device_topic(cfg, zigbee_device_id(s.id)) for s in cfg.sensor if s.source == "zigbee"]
     out += [climate_topic(cfg, z.id) for z in cfg.climate_zone]
+    out += [climate_energy_topic(cfg, z.id) for z in cfg.climate_zone]
     return out
 
 
@@ -236,6 +241,36 @@ def discovery_messages(cfg: Config, *, prefix: str | None = None, version: str =
                 "temp_step": 0.5,
                 "precision": 0.1,
                 "temperature_unit": "C",
+            },
+        )
+        # Today's estimated kWh: total_increasing (a drop at the day's start is a meter reset to HA),
+        # so the Energy dashboard can take it as an individual device's consumption.
+        energy = climate_energy_topic(cfg, z.id)
+        add(
+            "sensor",
+            f"climate_{z.id}_energy",
+            {
+                "name": f"{z.name or z.id} 空调用电",
+                "state_topic": energy,
+                "value_template": "{{ value_json.kwh }}",
+                "device_class": "energy",
+                "state_class": "total_increasing",
+                "unit_of_measurement": "kWh",
+                "suggested_display_precision": 2,
+                "json_attributes_topic": energy,
+            },
+        )
+        add(
+            "sensor",
+            f"climate_{z.id}_comfort",
+            {
+                "name": f"{z.name or z.id} 舒适达标率",
+                "state_topic": energy,
+                "value_template": "{{ (value_json.share_in_band * 100) | round(1) if value_json.share_in_band"
+                " is not none else none }}",
+                "state_class": "measurement",
+                "unit_of_measurement": "%",
+                "icon": "mdi:thermometer-check",
             },
         )
     return out

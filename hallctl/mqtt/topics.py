@@ -42,6 +42,8 @@ def route(root: str, event: ev.Event) -> Outgoing | None:
         topic = f"{root}/sensor/{event.sensor}/state"
     elif isinstance(event, ev.ClimateState):
         topic = f"{root}/climate/{event.zone}/state"
+    elif isinstance(event, ev.ClimateEnergy):
+        topic = f"{root}/climate/{event.zone}/energy"
     elif event.kind == ev.STATE:
         return None  # a state type without a topic yet: retained topics are a documented contract
     else:

@@ -26,6 +26,7 @@ from drivers.sim.pcscd import Pcscd
 from hallctl.config import DeviceConfig
 from hallctl.context import HallContext
 from hallctl.errors import NotFound
+from hallctl.simulation.climate import SimulatedClimate
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class SimulatedDevices:
         self.ticket_dir = ctx.state_dir / "tickets"
         self.sims: dict[str, Any] = {}
         self._pcscd: Pcscd | None = None
+        self.climate = SimulatedClimate(ctx, self.sims)
 
     async def start(self) -> None:
         self.dev_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +72,7 @@ class SimulatedDevices:
                 await self._start(dev)
             except (OSError, RuntimeError, ValueError) as exc:
                 log.error("simulator for %s (%s) could not start: %s", dev.id, dev.kind, exc)
+        self.climate.start()  # the rooms behind the zones' simulated sensors
 
     async def _start(self, dev: DeviceConfig) -> None:
         path = str(self.dev_dir / dev.id)
@@ -106,6 +109,7 @@ class SimulatedDevices:
         self.ctx.device_ports[dev.id] = path
 
     async def stop(self) -> None:
+        await self.climate.stop()
         for sim in self.sims.values():
             with contextlib.suppress(Exception):
                 if isinstance(sim, BadgeSlot):

@@ -44,6 +44,13 @@ class SensorBody(BaseModel):
     humidity: float = Field(ge=0, le=100, allow_inf_nan=False)
 
 
+class WeatherBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weather: str | None = Field(default=None, pattern=r"^(summer|winter)$")
+    temperature: float | None = Field(default=None, ge=-40, le=50, allow_inf_nan=False)
+    speed: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
+
+
 def sim_router(devices: SimulatedDevices) -> APIRouter:
     router = APIRouter(prefix="/api/v1/sim", tags=["simulators"])
     cfg = devices.cfg
@@ -143,6 +150,17 @@ def sim_router(devices: SimulatedDevices) -> APIRouter:
             raise NotFound("unknown_sensor", f"no simulated modbus sensor {sensor}")
         devices.sim(s.device).set(body.temperature, body.humidity)
         return {"sensor": sensor, "temperature": body.temperature, "humidity": body.humidity}
+
+    @router.post("/weather")
+    async def weather(body: WeatherBody, p: Auth) -> dict[str, Any]:
+        """The simulated rooms' weather (a design day or a constant temperature) and clock speed."""
+        p.require("admin")
+        return devices.climate.set_weather(body.weather, body.temperature, body.speed)
+
+    @router.get("/weather")
+    async def weather_now(p: Auth) -> dict[str, Any]:
+        p.require("admin", "display")
+        return devices.climate.status()
 
     @router.get("/printers/{device}/tickets")
     async def printed(device: str, p: Auth) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.rows import (
     TICKET_COLUMNS,
     TICKET_FIELDS,
+    ClimateEnergyRow,
     LogEntry,
     OutboxRow,
     Reading,
@@ -37,6 +38,7 @@ from hallctl.store.rows import (
 )
 
 __all__ = [
+    "ClimateEnergyRow",
     "DaemonLock",
     "LogEntry",
     "OutboxRow",
@@ -340,6 +342,63 @@ class Store(Database):
                 (zone, mode, target, at.isoformat()),
             )
         )
+
+    # ---- climate energy -----------------------------------------------------------------
+
+    async def climate_energy(self, day: date) -> list[ClimateEnergyRow]:
+        """Every zone's saved energy and comfort totals of ``day``."""
+        return await self.read(
+            lambda c: [
+                ClimateEnergyRow(
+                    date.fromisoformat(r["day"]),
+                    r["zone"],
+                    r["run_cool_s"],
+                    r["run_heat_s"],
+                    r["run_dry_s"],
+                    r["run_fan_s"],
+                    r["kwh"],
+                    r["open_s"],
+                    r["in_band_s"],
+                    r["degree_hours"],
+                )
+                for r in c.execute(
+                    "SELECT day, zone, run_cool_s, run_heat_s, run_dry_s, run_fan_s, kwh, open_s, in_band_s,"
+                    " degree_hours FROM climate_energy WHERE day = ? ORDER BY zone",
+                    (day.isoformat(),),
+                )
+            ]
+        )
+
+    async def save_climate_energy(self, rows: list[ClimateEnergyRow], at: datetime) -> None:
+        """Replace the totals of these (day, zone) pairs, in one transaction."""
+
+        def fn(c: sqlite3.Connection) -> None:
+            c.executemany(
+                "INSERT INTO climate_energy (day, zone, run_cool_s, run_heat_s, run_dry_s, run_fan_s, kwh, open_s,"
+                " in_band_s, degree_hours, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (day, zone) DO UPDATE SET run_cool_s = excluded.run_cool_s,"
+                " run_heat_s = excluded.run_heat_s, run_dry_s = excluded.run_dry_s, run_fan_s = excluded.run_fan_s,"
+                " kwh = excluded.kwh, open_s = excluded.open_s, in_band_s = excluded.in_band_s,"
+                " degree_hours = excluded.degree_hours, updated_at = excluded.updated_at",
+                [
+                    (
+                        r.day.isoformat(),
+                        r.zone,
+                        r.run_cool_s,
+                        r.run_heat_s,
+                        r.run_dry_s,
+                        r.run_fan_s,
+                        r.kwh,
+                        r.open_s,
+                        r.in_band_s,
+                        r.degree_hours,
+                        at.isoformat(),
+                    )
+                    for r in rows
+                ],
+            )
+
+        await self.write(fn)
 
     # ---- day reports ------------------------------------------------------------------
 

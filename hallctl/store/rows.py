@@ -200,3 +200,19 @@ class LogEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClimateEnergyRow:
+    """One zone's energy and comfort totals of one business day (table ``climate_energy``)."""
+
+    day: date
+    zone: str
+    run_cool_s: float
+    run_heat_s: float
+    run_dry_s: float
+    run_fan_s: float
+    kwh: float
+    open_s: float
+    in_band_s: float
+    degree_hours: float

@@ -1,0 +1,209 @@
+"""Simulated rooms behind the simulated sensors: the demo's floors warm, cool and fill with people.
+
+Each climate zone gets a :class:`drivers.sim.room.Room`; a loop steps the rooms with the
+simulated clock (``speed`` simulated seconds per real second, set with
+``hallctl simulate weather ... --speed N``) and writes each room's air temperature and humidity
+into the zone's simulated Modbus sensors, so the real driver reads the room through the real
+protocol. People come from the queue (waiting tickets shared among the floors whose windows
+serve their category, plus one person at each busy window and staff at each open one);
+lighting and equipment follow the hall's opening hours at the simulated time.
+
+The air conditioning side: each room has a built-in :class:`drivers.sim.room.PackagedUnit`
+commanded from the zone's published :class:`~hallctl.events.ClimateState` (its mode and
+target), so ``climate.set`` moves the demo's rooms today. When the actuator simulators
+(drivers/sim/ac_*) land, their units implement :class:`drivers.sim.room.AcLoad` and replace
+the built-in one (``SimulatedClimate.set_ac``).
+
+A sensor someone set by hand (``hallctl simulate climate``, a test calling the simulator's
+``set``) is left alone until the weather is set again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from drivers.sim.modbus_sensor import ModbusSensorSim
+from drivers.sim.room import SUMMER_SHANGHAI, WINTER_SHANGHAI, AcLoad, PackagedUnit, Room, Weather
+from hallctl import events as ev
+from hallctl.bus import Subscription
+from hallctl.config import ClimateZoneConfig
+from hallctl.context import HallContext
+from hallctl.errors import Refused
+
+log = logging.getLogger(__name__)
+
+WEATHERS = {"summer": SUMMER_SHANGHAI, "winter": WINTER_SHANGHAI}
+TICK_S = 1.0  # real seconds between room steps and sensor updates
+MAX_SPEED = 3600.0
+
+
+def season_weather(now: datetime) -> Weather:
+    """The weather of the season the hall is in (May–September: summer; otherwise winter)."""
+    return SUMMER_SHANGHAI if 5 <= now.month <= 9 else WINTER_SHANGHAI
+
+
+class SimulatedClimate:
+    """The rooms of the hall's zones and the loop that steps them."""
+
+    def __init__(self, ctx: HallContext, sims: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.cfg = ctx.cfg
+        self.sims = sims
+        self.speed = 1.0
+        now = ctx.service.clock().astimezone(self.cfg.hall.tz)
+        self.sim_time = now
+        self.weather = season_weather(now)
+        self.rooms: dict[str, Room] = {}
+        self.units: dict[str, PackagedUnit] = {}
+        self._written: dict[str, tuple[float, float]] = {}  # device -> what the room last wrote
+        self._pinned: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._sub: Subscription | None = None
+
+    def zone_devices(self, z: ClimateZoneConfig) -> list[str]:
+        """The simulated Modbus sensor devices of a zone's sensors."""
+        out = []
+        for sid in z.sensors:
+            s = next((s for s in self.cfg.sensor if s.id == sid), None)
+            if s is not None and s.device is not None and isinstance(self.sims.get(s.device), ModbusSensorSim):
+                out.append(s.device)
+        return out
+
+    def start(self) -> None:
+        hour = self.sim_time.hour + self.sim_time.minute / 60.0
+        for z in self.cfg.climate_zone:
+            devices = self.zone_devices(z)
+            if not devices:
+                continue
+            first: ModbusSensorSim = self.sims[devices[0]]
+            for device in devices:  # the values they start with count as written: a later change is by hand
+                sim: ModbusSensorSim = self.sims[device]
+                self._written[device] = (sim.temperature, sim.humidity)
+            unit = PackagedUnit()
+            self.units[z.id] = unit
+            self.rooms[z.id] = Room(
+                weather=self.weather, hour=hour, t_air=first.temperature, rh=first.humidity, ac=unit
+            )
+        if not self.rooms:
+            return
+        for state in self.ctx.climate.snapshot():
+            self._on_climate(state)
+        self._sub = self.ctx.bus.subscribe("simulation.climate", self._on_climate, (ev.ClimateState,))
+        self._task = asyncio.create_task(self._run(), name="simulation.climate")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            await self.ctx.bus.unsubscribe(sub)
+
+    def set_ac(self, zone: str, ac: AcLoad | None) -> None:
+        """Put another unit (an actuator simulator) in a zone's room instead of the built-in one."""
+        self.rooms[zone].ac = ac
+
+    def _on_climate(self, event: ev.Event) -> None:
+        if not isinstance(event, ev.ClimateState):
+            return
+        unit = self.units.get(event.zone)
+        if unit is None:
+            return
+        mode = event.mode if event.mode in ("cool", "heat", "dry", "fan_only", "auto") else "cool"
+        unit.command(event.mode != "off", mode, event.target)
+
+    def set_weather(self, name: str | None, temperature: float | None, speed: float | None) -> dict[str, Any]:
+        """``summer``/``winter`` (the design days) or a constant ``temperature``; optionally the clock's speed."""
+        if name is not None:
+            if name not in WEATHERS:
+                raise Refused("unknown_weather", f"weather is one of {', '.join(WEATHERS)} or a temperature")
+            self.weather = WEATHERS[name]
+        if temperature is not None:
+            self.weather = self.weather.at_temperature(temperature)
+        if speed is not None:
+            self.speed = speed
+        for room in self.rooms.values():
+            room.weather = self.weather
+        self._pinned.clear()  # the rooms drive every sensor again
+        self._written.clear()
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "weather": self.weather.name,
+            "outdoor": round(self.weather.temperature(self.sim_time.hour + self.sim_time.minute / 60.0), 1),
+            "speed": self.speed,
+            "sim_time": self.sim_time.isoformat(timespec="seconds"),
+            "rooms": {
+                z: {
+                    "temperature": round(r.t_air, 2),
+                    "humidity": round(r.rh, 1),
+                    "people": r.people,
+                    "ac_heat_w": round(r.ac_heat_w),
+                }
+                for z, r in self.rooms.items()
+            },
+        }
+
+    def people_by_floor(self) -> dict[int, int]:
+        """People in the hall per floor from the queue: waiting (shared by serving windows), served, staff."""
+        svc = self.ctx.service
+        people: dict[int, float] = {}
+        for c in self.cfg.category:
+            serving = [w for w in self.cfg.window if c.prefix in w.categories]
+            if not serving:
+                continue
+            waiting = svc.queue_state(c.prefix).waiting
+            for w in serving:
+                people[w.floor] = people.get(w.floor, 0.0) + waiting / len(serving)
+        for w in self.cfg.window:
+            state = svc.window_state(w.number).state
+            if state in ("called", "serving"):
+                people[w.floor] = people.get(w.floor, 0.0) + 2  # the visitor and the clerk
+            elif state != "closed":
+                people[w.floor] = people.get(w.floor, 0.0) + 1
+        return {f: round(n) for f, n in people.items()}
+
+    def _open_at(self, t: datetime) -> bool:
+        local = t.astimezone(self.cfg.hall.tz)
+        return any(span.contains(local.weekday(), local.time()) for c in self.cfg.category for span in c.spans)
+
+    def step(self, sim_seconds: float) -> None:
+        """Advance every room ``sim_seconds`` and write the sensors (the loop's body; tests call it too)."""
+        self.sim_time += timedelta(seconds=sim_seconds)
+        people = self.people_by_floor()
+        open_now = self._open_at(self.sim_time)
+        for z in self.cfg.climate_zone:
+            room = self.rooms.get(z.id)
+            if room is None:
+                continue
+            devices = self.zone_devices(z)
+            floor = next((s.floor for s in self.cfg.sensor if s.id in z.sensors), 1)
+            room.people = people.get(floor, 0)
+            room.open = open_now
+            room.step(sim_seconds)
+            for device in devices:
+                sim: ModbusSensorSim = self.sims[device]
+                written = self._written.get(device)
+                if written is not None and (sim.temperature, sim.humidity) != written:
+                    self._pinned.add(device)  # set by hand since: leave it
+                if device in self._pinned:
+                    continue
+                value = (round(room.t_air, 1), round(room.rh, 1))
+                sim.set(*value)
+                self._written[device] = value
+
+    async def _run(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = time.monotonic()
+            self.step((now - last) * self.speed)
+            last = now

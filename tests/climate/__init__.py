@@ -1,0 +1,1 @@
+"""Climate: the room model, energy accounting, the energy API and the simulated weather."""
