@@ -166,7 +166,6 @@ class ModbusAcSim:
             assert f.write is not None
             loc = f.write
             self._put(loc.block.table, loc.address(index), loc.shift, loc.mask, self._encode(f, index))
-            self._regs[loc.block.table][loc.address(index)] |= loc.set_bits
 
     def _take_command(self, index: int) -> None:
         """A control register of this unit was written: the unit follows unless it is locked."""

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from drivers.ac_bacnet import DEFAULT_PRIORITY, BacnetAcUnit, BacnetLink, BacnetPoints, check_priority
-from drivers.aircon import AcCommand, AcFault, AcMismatch, AcNoAck
+from drivers.aircon import AcCommand, AcFault, AcMismatch, AcNoAck, AcUnit
 from drivers.sim.ac_bacnet import BacnetAcSim, free_udp_port
 
 
@@ -97,3 +97,8 @@ def test_points_are_checked() -> None:
         BacnetPoints(setpoint="analogue,1")
     with pytest.raises(ValueError, match="share one state"):
         BacnetPoints(mode_states={"cool": 1, "heat": 1})
+
+
+def test_unit_keeps_the_acunit_contract(link: BacnetLink) -> None:
+    unit: AcUnit = link.unit("zone-9", "127.0.0.1:47809")  # mypy checks the assignment
+    assert unit.unit_id == "zone-9"

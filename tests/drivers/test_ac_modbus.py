@@ -17,8 +17,8 @@ import pytest
 
 from drivers.ac_modbus import ModbusAcGateway
 from drivers.ac_profile import ProfileError, load_profile, parse_profile, shipped_profiles
-from drivers.aircon import AcCommand, AcFault, AcMismatch, AcNoAck, AcUnsupported
-from drivers.base import Health
+from drivers.aircon import AcCommand, AcFault, AcMismatch, AcNoAck, AcUnit, AcUnsupported
+from drivers.base import DeviceDriver, Health
 from drivers.reconnect import Backoff
 from drivers.sim.ac_modbus import ModbusAcSim
 
@@ -251,3 +251,13 @@ def test_wrong_profile_names_the_key(change: Any, key: str, reason: str) -> None
 def test_unknown_profile_name_lists_the_known_ones() -> None:
     with pytest.raises(ProfileError, match="coolmasternet"):
         load_profile("mitsubishi_nonexistent")
+
+
+def test_gateway_and_unit_keep_their_contracts() -> None:
+    """mypy checks these assignments: the gateway is a DeviceDriver, its units are AcUnits."""
+    gw: DeviceDriver = ModbusAcGateway("gw", "tcp://127.0.0.1:1", load_profile("generic"))
+    assert isinstance(gw, ModbusAcGateway)
+    unit: AcUnit = gw.unit(3)
+    assert unit.unit_id == "gw.3"
+    with pytest.raises(ValueError, match=r"outside 0\.\.15"):
+        gw.unit(16)

@@ -12,7 +12,7 @@ import aiomqtt
 import pytest
 
 from drivers.ac_mqtt import HaClimateAc, HaClimateTopics, Zigbee2MqttAc
-from drivers.aircon import AcCommand, AcMismatch, AcNoAck, AcUnsupported
+from drivers.aircon import AcCommand, AcMismatch, AcNoAck, AcUnit, AcUnsupported
 from drivers.sim.ac_mqtt import MqttAcSim
 from tests.mqtt.mqtt_helpers import Mosquitto
 
@@ -140,3 +140,10 @@ async def test_home_assistant_climate_apply_reads_back(broker: Mosquitto) -> Non
             unit.timeout = 0.5
             with pytest.raises(AcNoAck):
                 await unit.apply(AcCommand(True, "cool", 26.0))
+
+
+def test_units_keep_the_acunit_contract() -> None:
+    topics = HaClimateTopics("m/set", "t/set", "m/state", "t/state")
+    units: list[AcUnit] = [Zigbee2MqttAc("a", NoPort(), "ac"), HaClimateAc("b", NoPort(), topics)]  # mypy checks
+    assert [u.unit_id for u in units] == ["a", "b"]
+    assert units[0].topics == ("zigbee2mqtt/ac",)  # type: ignore[attr-defined]
