@@ -294,6 +294,16 @@ class ModbusAcSim:
         if not self.silent and self._port is not None:
             self._port.write(data)
 
+    def unplug(self) -> None:
+        """RTU: the USB-RS485 adapter is pulled (the path disappears, the driver's tty dies)."""
+        if self._port is not None:
+            self._port.unplug()
+
+    def plug(self) -> None:
+        """RTU: a new tty appears behind the same path."""
+        if self._port is not None:
+            self._port.plug(self._to_server)
+
     async def start_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve Modbus TCP on loopback; returns the port (``url = f"tcp://127.0.0.1:{port}"``)."""
         server = ModbusTcpServer(self._device(), address=(host, port))

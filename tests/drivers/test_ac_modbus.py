@@ -180,6 +180,23 @@ async def test_silent_gateway_is_no_ack_within_the_timeout(
         assert state.setpoint == 27.0
 
 
+async def test_unplugged_adapter_is_no_ack_and_replug_recovers(tmp_path: Path, gateway_factory: Any) -> None:
+    """Pulling the RS-485 adapter: the gateway goes offline, apply is AcNoAck; plugged back, it works again."""
+    async with ModbusAcSim(load_profile("daikin_dta116a51")) as sim:
+        await start(sim, "rtu", tmp_path)
+        gw = gateway_factory(sim)
+        unit = gw.unit(0)
+        await unit.apply(AcCommand(True, "cool", 26.0))
+        sim.unplug()
+        await health_reaches(gw, "offline")
+        with pytest.raises(AcNoAck, match="offline"):
+            await unit.apply(AcCommand(True, "cool", 25.0))
+        sim.plug()
+        await health_reaches(gw, "ok")
+        assert (await unit.apply(AcCommand(True, "cool", 25.0))).setpoint == 25.0
+        assert gw.counters.reconnects >= 1
+
+
 async def test_locked_unit_is_a_mismatch(tmp_path: Path, gateway_factory: Any) -> None:
     """A unit that answers but does not follow (held by a central remote): AcMismatch with its state."""
     async with ModbusAcSim(load_profile("daikin_dta116a51")) as sim:
