@@ -76,9 +76,9 @@ class ModbusAcSim:
         self._regs: dict[Table, dict[int, int]] = {t: {} for t in _TABLE_INDEX}
         for index in units:
             for block in profile.blocks.values():
-                start = block.start(index)
-                size = block.stride or (1 + max(_offsets(profile, block.name), default=0))
-                for address in range(start, start + max(size, 1 + max(_offsets(profile, block.name), default=0))):
+                # a unit's whole stride is valid (reserved registers read 0), at least its used offsets
+                start, used = block.start(index), 1 + max(_offsets(profile, block.name), default=0)
+                for address in range(start, start + max(block.stride, used)):
                     self._regs[block.table][address] = 0
         for index in units:
             self._render(index)
