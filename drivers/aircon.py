@@ -23,6 +23,7 @@ from drivers.errors import DeviceError, DeviceFault, DeviceTimeout
 __all__ = [
     "AC_MODES",
     "FAN_SPEEDS",
+    "AcCapabilities",
     "AcCommand",
     "AcFault",
     "AcMismatch",
@@ -72,6 +73,35 @@ class AcState:
         return self.mode == cmd.mode and abs(self.setpoint - cmd.setpoint) <= setpoint_tolerance and self.fan == cmd.fan
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AcCapabilities:
+    """What a unit (as its driver is configured) can be asked, so a controller never plans a refusal.
+
+    Drivers expose it as their ``capabilities`` attribute; :meth:`check` is what ``apply``
+    calls before it writes anything.
+    """
+
+    modes: tuple[AcMode, ...] = AC_MODES
+    fans: tuple[FanSpeed, ...] = FAN_SPEEDS
+    setpoint_min: float = 16.0
+    setpoint_max: float = 32.0
+    reports_room_temperature: bool = False
+    reports_errors: bool = False
+
+    def check(self, unit_id: str, cmd: AcCommand) -> None:
+        """Raise :class:`AcUnsupported` naming what ``cmd`` asks that the unit cannot do."""
+        if not cmd.power:
+            return
+        if cmd.mode not in self.modes:
+            raise AcUnsupported(unit_id, f"mode {cmd.mode!r} not supported (supported: {', '.join(self.modes)})")
+        if cmd.fan not in self.fans:
+            raise AcUnsupported(unit_id, f"fan speed {cmd.fan!r} not supported (supported: {', '.join(self.fans)})")
+        if not self.setpoint_min <= cmd.setpoint <= self.setpoint_max:
+            raise AcUnsupported(
+                unit_id, f"setpoint {cmd.setpoint:g} °C outside {self.setpoint_min:g}..{self.setpoint_max:g} °C"
+            )
+
+
 class AcNoAck(DeviceTimeout):
     """The unit or its gateway did not acknowledge a write or answer a read in time."""
 
@@ -83,11 +113,19 @@ class AcMismatch(DeviceError):
 
     code = "ac_mismatch"
 
+    def __init__(self, device: str, message: str, state: AcState | None = None) -> None:
+        super().__init__(device, message)
+        self.state = state  # the last read-back, when there was one
+
 
 class AcFault(DeviceFault):
     """The unit reports a fault of its own (its error code is in the state)."""
 
     code = "ac_fault"
+
+    def __init__(self, device: str, message: str, state: AcState | None = None) -> None:
+        super().__init__(device, message)
+        self.state = state  # what the unit reported, with error_code/error_text
 
 
 class AcUnsupported(DeviceError):
