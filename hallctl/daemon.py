@@ -56,7 +56,7 @@ class Hall:
         self.bus = Bus()
         self.auth = Authenticator(self.store)
         self.service = HallService(cfg, self.store, self.bus, clock)
-        self.climate = ClimateZones(cfg, self.bus, clock, setpoints=self.store)
+        self.climate = ClimateZones(cfg, self.bus, clock, setpoints=self.store, seed=self.service.snapshot)
         self.supervision = Supervision(cfg, self.service, self.bus, clock)
         self.ctx = HallContext(
             cfg=cfg,
