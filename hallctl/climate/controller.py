@@ -185,13 +185,14 @@ def setpoints(target: float, zone: ClimateZoneConfig, rules: ClimateConfig, *, e
     """(cooling, heating) setpoints for an occupied zone, limits applied, in 0.5 °C steps.
 
     Cooling aims at the target but no lower than the limit, heating at the target
-    but no higher than its limit, both inset by the hysteresis from the comfort band
-    so a unit switched on at setpoint ± hysteresis keeps the room in band. An empty
+    but no higher than its limit, both inset by twice the hysteresis from the comfort
+    band: a unit switched on at setpoint ± hysteresis still has one hysteresis of room
+    for the drift while its minimum off time runs out. An empty
     floor aims at the band's edges instead (it saves energy, nobody is there).
     """
-    h = rules.hysteresis
-    cool_goal = zone.comfort_high - h if empty else min(target, zone.comfort_high - h)
-    heat_goal = zone.comfort_low + h if empty else max(target, zone.comfort_low + h)
+    inset = 2 * rules.hysteresis  # switched on at setpoint ± h, and h left for the minimum off time's drift
+    cool_goal = zone.comfort_high - inset if empty else min(target, zone.comfort_high - inset)
+    heat_goal = zone.comfort_low + inset if empty else max(target, zone.comfort_low + inset)
     cool = _ceil_half(max(rules.cool_min_setpoint, cool_goal))
     heat = _floor_half(min(rules.heat_max_setpoint, heat_goal))
     return cool, heat
@@ -274,7 +275,8 @@ def decide(inp: ZoneInputs) -> ZoneDecision:
         notes.append("override expired")
     mode: ClimateMode = override.mode if override is not None else inp.mode
     target = override.target if override is not None and override.target is not None else inp.target
-    occupied = inp.opening.open_now or override is not None
+    # People still in the hall (a lunch break, a late queue) keep it occupied whatever the hours say.
+    occupied = inp.opening.open_now or override is not None or inp.occupancy.people > 0
     temp, hum = fuse(inp.readings, now, r.reading_max_age_s)
     alarms: list[str] = []
     fan = False
