@@ -179,7 +179,7 @@ def test_all_sensors_stale_hold_a_safe_mode_and_alarm(
 
 def _run_old(cfg: ClimateConfig, steps: list[dict[str, Any]]) -> list[tuple[ZoneInputs, ZoneDecision]]:
     """As :func:`run`, but every reading is older than ``reading_max_age_s`` (a sensor that went silent)."""
-    out = []
+    out: list[tuple[ZoneInputs, ZoneDecision]] = []
     for inp, _ in run(cfg, steps):
         late = inp.now - timedelta(seconds=cfg.reading_max_age_s + 1)
         old = {k: Reading(r.temperature, r.humidity, late, False) for k, r in inp.readings.items()}
