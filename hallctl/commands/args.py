@@ -93,7 +93,7 @@ class ClimateArgs(Args):
     mode: Literal["auto", "off", "cool", "heat", "dry", "fan_only"] | None = None
     target: float | None = Field(default=None, ge=-50, le=100, allow_inf_nan=False, strict=True)
     # An override that expires: for ``minutes`` (0 ends the present override) or ``until`` a moment.
-    minutes: float | None = Field(default=None, ge=0, le=7 * 24 * 60, allow_inf_nan=False)
+    minutes: float | None = Field(default=None, ge=0, le=7 * 24 * 60, allow_inf_nan=False, strict=True)
     until: AwareDatetime | None = None
 
     @model_validator(mode="after")
