@@ -290,3 +290,43 @@ def test_room_stays_in_band_during_opening_hours(
         if T0.replace(hour=9) <= now < T0.replace(hour=17):
             assert zone.comfort_low <= temp <= zone.comfort_high, (now, temp, d.reason)
     assert cycles <= 4 * 13  # never more than 4 starts an hour
+
+
+def test_opening_state_follows_hours_and_holidays() -> None:
+    """The queue's hours, lunch breaks, the weekend and a holiday, as minutes to the next opening."""
+    spans = (parse_hours("mon-fri 09:00-12:00"), parse_hours("mon-fri 13:30-17:00"))
+    monday = T0.replace(hour=8)
+    assert opening_state(spans, (), SHANGHAI, monday) == OpeningState(False, 60.0, None)
+    assert opening_state(spans, (), SHANGHAI, T0.replace(hour=10)) == OpeningState(True, 0.0, 120.0)
+    assert opening_state(spans, (), SHANGHAI, T0.replace(hour=12, minute=30)).minutes_to_open == 60.0
+    # Monday a holiday: the next opening is Tuesday 09:00.
+    assert opening_state(spans, (monday.date(),), SHANGHAI, monday).minutes_to_open == 25 * 60
+    friday_evening = T0.replace(hour=18) + timedelta(days=4)
+    assert opening_state(spans, (), SHANGHAI, friday_evening).minutes_to_open == (2 * 24 + 15) * 60
+    assert opening_state((), (), SHANGHAI, monday) == OpeningState(False, None, None)
+
+
+def test_pre_cooling_starts_from_the_learned_rate() -> None:
+    """30 °C before a 09:00 opening: at 3 °C/h cooling starts 80 + 10 minutes early, at 6 °C/h 40 + 10."""
+
+    def at(hour: int, minute: int, rate: float) -> ZoneDecision:
+        now = T0.replace(hour=hour, minute=minute)
+        return decide(
+            ZoneInputs(
+                ZONE,
+                rules(),
+                now,
+                {"s1": Reading(30.0, 50.0, now)},
+                opening(now),
+                Occupancy(),
+                "auto",
+                26.0,
+                None,
+                LearnedRates(3.0, rate),
+                ControlState(),
+            )
+        )
+
+    assert at(7, 25, 3.0).action == "idle" and at(7, 35, 3.0).action == "cooling"
+    assert "pre-cooling" in at(7, 35, 3.0).reason
+    assert at(7, 35, 6.0).action == "idle" and at(8, 15, 6.0).action == "cooling"
