@@ -303,13 +303,13 @@ def decide(inp: ZoneInputs) -> ZoneDecision:
     if compressor is not None and wanted != compressor:
         direct = wanted is not None and {compressor, wanted} == {"cool", "dry"}
         if elapsed < r.min_on_s:
-            why += f"; held {compressor}: minimum on time ({elapsed:.0f}/{r.min_on_s:.0f} s)"
+            why += f"; held {compressor}: minimum on time {r.min_on_s:.0f} s"
             wanted, fan = compressor, False
         elif wanted is not None and not direct:
             why += f"; {compressor} off before {wanted}"
             wanted = None
     elif compressor is None and wanted is not None and elapsed < r.min_off_s:
-        why += f"; held off: minimum off time ({elapsed:.0f}/{r.min_off_s:.0f} s)"
+        why += f"; held off: minimum off time {r.min_off_s:.0f} s"
         wanted = None
 
     last = prev.command

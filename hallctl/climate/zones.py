@@ -164,6 +164,7 @@ class ClimateZones:
         self._wake = asyncio.Event()
         self._dirty_rates: set[str] = set()
         self._expired: set[str] = set()
+        self.ticks = 0  # ticks begun (observable by tests and health)
         now = clock()
         self.states: dict[str, ev.ClimateState] = {
             z.id: ev.ClimateState(
@@ -200,7 +201,7 @@ class ClimateZones:
             zone.control = ControlState(compressor_since=start if zone.units else None)
         self._sub = self.bus.subscribe("climate", self._on_event, (ev.SensorState, ev.QueueState, ev.WindowState))
         for zone in self._zones.values():
-            self._decide(zone)
+            self._decide(zone, publish=True)  # every zone's retained state at start
         self._task = asyncio.create_task(self._run(), name="climate")
 
     async def stop(self) -> None:
@@ -260,6 +261,7 @@ class ClimateZones:
 
     async def tick(self) -> None:
         """Decide every zone now, persist what changed, apply the commands to the units."""
+        self.ticks += 1
         for zone in self._zones.values():
             self._decide(zone)
         await self._persist()
@@ -322,7 +324,7 @@ class ClimateZones:
 
     # ---- deciding ----------------------------------------------------------------------------
 
-    def _decide(self, zone: _Zone) -> None:
+    def _decide(self, zone: _Zone, *, publish: bool = False) -> None:
         now = self.clock()
         inputs = self.inputs(zone, now)
         d = decide(inputs)
@@ -360,8 +362,11 @@ class ClimateZones:
             reason=d.reason,
             alarms=d.alarms,
         )
+        prev = self.states.get(zone.cfg.id)
         self.states[zone.cfg.id] = state
-        self.bus.publish(state)
+        # Retained state goes to MQTT, SSE and HA: published when it changes, not every tick.
+        if publish or prev is None or dataclasses.replace(prev, at=now) != state:
+            self.bus.publish(state)
         self._band_alert(zone, state)
 
     def _band_alert(self, zone: _Zone, state: ev.ClimateState) -> None:
