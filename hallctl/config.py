@@ -11,7 +11,7 @@ import ipaddress
 import json
 import re
 import tomllib
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -402,18 +402,6 @@ class SensorConfig(_Model):
         return self
 
 
-class ClimateUnitConfig(_Model):
-    """An air-conditioning unit serving a zone, as far as energy accounting needs it.
-
-    The rated electrical input powers turn run time and part load into estimated kWh
-    (``hallctl.climate.energy``); the actuator side (driver, address) is configured apart.
-    """
-
-    id: Slug
-    rated_cooling_kw: float = Field(default=0.0, ge=0, le=1000)
-    rated_heating_kw: float = Field(default=0.0, ge=0, le=1000)
-
-
 class ClimateZoneConfig(_Model):
     id: Slug
     name: str = ""
@@ -424,8 +412,127 @@ class ClimateZoneConfig(_Model):
     max_temp: float = 30.0
     comfort_low: float = 18.0
     comfort_high: float = 28.0
-    humidity_high: float = 70.0
-    unit: tuple[ClimateUnitConfig, ...] = ()
+    humidity_low: float = Field(default=30.0, ge=0, le=100)
+    humidity_high: float = Field(default=70.0, ge=0, le=100)
+    # Occupancy and opening hours: the floor's windows and these categories (none: every
+    # category served on the floor, or every category when the zone has no floor).
+    floor: int | None = None
+    categories: tuple[str, ...] = ()
+
+
+class ClimateConfig(_Model):
+    """``[climate]``: how the controller runs every zone (docs/climate.md explains each rule)."""
+
+    tick_s: float = Field(default=30.0, ge=1, le=600)
+    # China's public-building rule (国办发〔2007〕42号): cool no lower than 26 °C, heat no higher than 20 °C.
+    cool_min_setpoint: float = Field(default=26.0, ge=10, le=35)
+    heat_max_setpoint: float = Field(default=20.0, ge=5, le=30)
+    hysteresis: float = Field(default=0.5, gt=0, le=5)
+    humidity_hysteresis: float = Field(default=5.0, gt=0, le=30)
+    # 420 + 480 s: at most 3600 / 900 = 4 compressor starts an hour, whatever the room does.
+    min_on_s: float = Field(default=420.0, ge=0, le=3600)
+    min_off_s: float = Field(default=480.0, ge=0, le=3600)
+    setback_low: float = Field(default=12.0, ge=0, le=30)  # outside hours: heat only below this
+    setback_high: float = Field(default=32.0, ge=15, le=45)  # outside hours: cool only above this
+    precondition_max_minutes: float = Field(default=180.0, ge=0, le=24 * 60)
+    precondition_margin_minutes: float = Field(default=10.0, ge=0, le=240)
+    default_warmup_c_per_h: float = Field(default=3.0, gt=0, le=30)
+    default_cooldown_c_per_h: float = Field(default=3.0, gt=0, le=30)
+    rate_min_c_per_h: float = Field(default=0.3, gt=0, le=30)
+    rate_max_c_per_h: float = Field(default=12.0, gt=0, le=60)
+    rate_alpha: float = Field(default=0.3, gt=0, le=1)
+    reading_max_age_s: float = Field(default=900.0, gt=0)
+    busy_people: int = Field(default=20, ge=1, le=10000)
+    occupancy_bias: float = Field(default=0.5, ge=0, le=3)
+    ack_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    holidays: tuple[date, ...] = ()
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ClimateConfig:
+        if self.heat_max_setpoint > self.cool_min_setpoint:
+            raise ValueError(
+                f"heat_max_setpoint = {self.heat_max_setpoint}: above cool_min_setpoint {self.cool_min_setpoint}"
+                " (heating and cooling would fight)"
+            )
+        if self.setback_low >= self.setback_high:
+            raise ValueError(f"setback_low = {self.setback_low}: not below setback_high {self.setback_high}")
+        if self.rate_min_c_per_h > self.rate_max_c_per_h:
+            raise ValueError(f"rate_min_c_per_h = {self.rate_min_c_per_h}: above rate_max_c_per_h")
+        return self
+
+
+def _mqtt_topic(v: str) -> str:
+    for bad in ("#", "+", "\0"):
+        if bad in v:
+            raise ValueError(f"must not contain {bad!r}: it is a command/state topic, not a filter")
+    if not v or v.startswith("$") or "" in v.split("/"):
+        raise ValueError("must be a topic with no empty levels and not a broker system topic")
+    return v
+
+
+class _ClimateUnitBase(_Model):
+    id: Slug
+    zone: str
+    name: str = ""
+    # Rated electrical input at full load, per mode: run time × part load × these give the estimated kWh
+    # (hallctl.climate.energy); 0 leaves the unit out of the energy figures.
+    rated_cooling_kw: float = Field(default=0.0, ge=0, le=1000)
+    rated_heating_kw: float = Field(default=0.0, ge=0, le=1000)
+    simulate: bool = False
+
+
+class ModbusUnitConfig(_ClimateUnitBase):
+    """An indoor unit behind a Modbus gateway (RTU on a serial port, or ``tcp://host:port``)."""
+
+    kind: Literal["modbus"]
+    port: str | None = None
+    baudrate: int = Field(default=9600, gt=0)
+    parity: Literal["N", "E", "O"] = "E"
+    address: int = Field(default=1, ge=1, le=247)  # the gateway's slave id
+    indoor_unit: int = Field(default=0, ge=0, le=255)  # the unit's index in the gateway's layout
+    profile: str = Field(default="generic", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+    @model_validator(mode="after")
+    def _port(self) -> ModbusUnitConfig:
+        if not self.simulate and not self.port:
+            raise ValueError("a real modbus unit needs 'port' (serial path or tcp://host:port), or simulate = true")
+        return self
+
+
+class BacnetUnitConfig(_ClimateUnitBase):
+    """A BMS point set on BACnet/IP: written at ``priority``, relinquished on release."""
+
+    kind: Literal["bacnet"]
+    address: str | None = None  # host[:port] of the device
+    device_instance: int = Field(ge=0, le=4194302)
+    # 1 and 2 are life safety and 5/6 the BMS's own equipment protection: hallctl writes below them.
+    priority: int = Field(default=8, ge=7, le=16)
+    points: dict[Literal["power", "mode", "setpoint", "fan", "room_temperature", "error"], str] = Field(
+        default_factory=dict
+    )
+
+    @model_validator(mode="after")
+    def _address(self) -> BacnetUnitConfig:
+        if not self.simulate and not self.address:
+            raise ValueError("a real bacnet unit needs 'address' (host[:port]), or simulate = true")
+        return self
+
+
+class MqttUnitConfig(_ClimateUnitBase):
+    """An air conditioner already on MQTT: zigbee2mqtt (``<base>/<name>/set``) or an HA MQTT climate."""
+
+    kind: Literal["mqtt"]
+    style: Literal["zigbee2mqtt", "homeassistant"] = "zigbee2mqtt"
+    command_topic: str
+    state_topic: str
+
+    @field_validator("command_topic", "state_topic")
+    @classmethod
+    def _topics(cls, v: str) -> str:
+        return _mqtt_topic(v)
+
+
+ClimateUnitConfig = Annotated[ModbusUnitConfig | BacnetUnitConfig | MqttUnitConfig, Field(discriminator="kind")]
 
 
 class StaffConfig(_Model):
@@ -472,6 +579,8 @@ class Config(_Model):
     device: tuple[DeviceConfig, ...] = ()
     sensor: tuple[SensorConfig, ...] = ()
     climate_zone: tuple[ClimateZoneConfig, ...] = ()
+    climate: ClimateConfig = ClimateConfig()
+    climate_unit: tuple[ClimateUnitConfig, ...] = ()
     staff: tuple[StaffConfig, ...] = ()
     supervision: SupervisionConfig = SupervisionConfig()
     privacy: PrivacyConfig = PrivacyConfig()
@@ -534,15 +643,10 @@ class Config(_Model):
             sensors.add(s.id)
             if s.source == "modbus":
                 ref(f"sensor[{i}].device", s.device, ("modbus_sensor",))
-        units: set[str] = set()
         for i, z in enumerate(self.climate_zone):
             for j, sid in enumerate(z.sensors):
                 if sid not in sensors:
                     errors.append(f"climate_zone[{i}].sensors[{j}] = {sid!r}: unknown sensor")
-            for j, u in enumerate(z.unit):
-                if u.id in units:
-                    errors.append(f"climate_zone[{i}].unit[{j}].id = {u.id!r}: duplicate unit id")
-                units.add(u.id)
         self._more_references(errors)
         badges: set[str] = set()
         for i, person in enumerate(self.staff):
@@ -602,6 +706,20 @@ class Config(_Model):
                 errors.append(f"climate_zone[{i}].target = {z.target}: outside {z.min_temp}..{z.max_temp}")
             if z.comfort_low > z.comfort_high:
                 errors.append(f"climate_zone[{i}].comfort_low = {z.comfort_low}: above comfort_high")
+            if z.humidity_low > z.humidity_high:
+                errors.append(f"climate_zone[{i}].humidity_low = {z.humidity_low}: above humidity_high")
+            known = {c.prefix for c in self.category}
+            for j, cat in enumerate(z.categories):
+                if cat not in known:
+                    errors.append(f"climate_zone[{i}].categories[{j}] = {cat!r}: unknown category")
+        zones = {z.id for z in self.climate_zone}
+        unit_ids: dict[str, int] = {}
+        for i, u in enumerate(self.climate_unit):
+            if u.id in unit_ids:
+                errors.append(f"climate_unit[{i}].id = {u.id!r}: duplicate id (also climate_unit[{unit_ids[u.id]}])")
+            unit_ids.setdefault(u.id, i)
+            if u.zone not in zones:
+                errors.append(f"climate_unit[{i}].zone = {u.zone!r}: no [[climate_zone]] with this id")
 
     # Lookups used everywhere; computed, not stored, so the model stays the single truth.
     def category_by_prefix(self, prefix: str) -> CategoryConfig | None:

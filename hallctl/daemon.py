@@ -58,7 +58,7 @@ class Hall:
         self.bus = Bus()
         self.auth = Authenticator(self.store)
         self.service = HallService(cfg, self.store, self.bus, clock)
-        self.climate = ClimateZones(cfg, self.bus, clock, setpoints=self.store)
+        self.climate = ClimateZones(cfg, self.bus, clock, setpoints=self.store, seed=self.service.snapshot)
         self.supervision = Supervision(cfg, self.service, self.bus, clock)
         self.energy = EnergyMeter(cfg, self.bus, clock, self.store, states=self.climate.snapshot)
         self.ctx = HallContext(

@@ -337,6 +337,14 @@ class ClimateState(Event):
     current: float | None
     humidity: float | None
     action: str  # off, heating, cooling, drying, idle, fan
+    # The controller's view (issue 13); defaults keep older producers valid.
+    setpoint: float | None = None  # what the units are commanded to, None when off
+    overridden: bool = False  # a manual override with an expiry is in force
+    override_until: datetime | None = None
+    occupancy: int | None = None  # people waiting and being served in the zone
+    open: bool | None = None  # within the zone's opening hours
+    reason: str = ""  # why the controller does what it does
+    alarms: tuple[str, ...] = ()  # e.g. climate_sensors_stale
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,7 +1,8 @@
-"""Climate control (低碳管理): zones fed by the hall's sensors, their mode, target and action.
+"""Climate control (低碳管理): the hall's sensors, opening hours and queue drive its air conditioning.
 
-Today a zone computes what its air conditioning should do and publishes it (an HA
-climate entity); no actuator is driven yet (see docs/architecture.md).
+``controller`` decides (pure), ``schedule`` says when a zone is open (pure), ``zones``
+is the component that gathers inputs and drives the units (``drivers.aircon.AcUnit``),
+``units`` maps a ``[[climate_unit]]`` kind to its driver. docs/climate.md has the rules.
 """
 
 from hallctl.climate.zones import CLIMATE_MODES, ClimateZones, climate_action

@@ -47,14 +47,14 @@ def in_opening_hours(cfg: Config, now: datetime) -> bool:
     )
 
 
-def zone_units(z: ClimateZoneConfig, state: ev.ClimateState) -> tuple[UnitSample, ...]:
+def zone_units(cfg: Config, z: ClimateZoneConfig, state: ev.ClimateState) -> tuple[UnitSample, ...]:
     """The zone's units as its action implies (no read-back yet; see the module docstring)."""
     mode = _ACTION_MODE.get(state.action)
     on = state.mode != "off"
     return tuple(
         UnitSample(u.id, power=on, mode=mode or (state.mode if state.mode in _ACTION_MODE.values() else "cool"),
                    running=mode is not None)
-        for u in z.unit
+        for u in cfg.climate_unit if u.zone == z.id
     )  # fmt: skip
 
 
@@ -114,7 +114,7 @@ class EnergyMeter:
         self.tick_s = tick_s
         self._initial = states  # the zones' present states (they were published before this started)
         self.zones = {z.id: z for z in cfg.climate_zone}
-        ratings = {u.id: UnitRating(u.rated_cooling_kw, u.rated_heating_kw) for z in cfg.climate_zone for u in z.unit}
+        ratings = {u.id: UnitRating(u.rated_cooling_kw, u.rated_heating_kw) for u in cfg.climate_unit}
         self.ledger = EnergyLedger(
             {z.id: (z.comfort_low, z.comfort_high) for z in cfg.climate_zone},
             ratings,
@@ -180,7 +180,7 @@ class EnergyMeter:
             zone=zone,
             temperature=state.current,
             in_hours=in_opening_hours(self.cfg, now),
-            units=zone_units(self.zones[zone], state),
+            units=zone_units(self.cfg, self.zones[zone], state),
         )
         for zd in self.ledger.add(sample):
             self._dirty[(zd.day, zd.zone)] = zd

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 
 class Args(BaseModel):
@@ -92,3 +92,12 @@ class ClimateArgs(Args):
     zone: str = Field(min_length=1, max_length=32)
     mode: Literal["auto", "off", "cool", "heat", "dry", "fan_only"] | None = None
     target: float | None = Field(default=None, ge=-50, le=100, allow_inf_nan=False, strict=True)
+    # An override that expires: for ``minutes`` (0 ends the present override) or ``until`` a moment.
+    minutes: float | None = Field(default=None, ge=0, le=7 * 24 * 60, allow_inf_nan=False, strict=True)
+    until: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> ClimateArgs:
+        if self.minutes is not None and self.until is not None:
+            raise ValueError("give 'minutes' or 'until', not both")
+        return self

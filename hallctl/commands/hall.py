@@ -30,9 +30,11 @@ async def _display(ctx: HallContext, a: DisplayArgs, c: Call) -> dict[str, Any]:
     "climate.set",
     ClimateArgs,
     ("hvac",),
-    http=HttpRoute("POST", "/climate/{zone}", errors={404: ("unknown_zone",), 422: ("bad_mode", "bad_target")}),
+    http=HttpRoute(
+        "POST", "/climate/{zone}", errors={404: ("unknown_zone",), 422: ("bad_mode", "bad_target", "bad_until")}
+    ),
     mqtt="climate/{zone}/set",
 )
 async def _climate(ctx: HallContext, a: ClimateArgs, c: Call) -> dict[str, Any]:
-    state = await ctx.climate.set(a.zone, a.mode, a.target)
+    state = await ctx.climate.set(a.zone, a.mode, a.target, until=a.until, minutes=a.minutes)
     return {"climate": state.to_dict()}

@@ -25,6 +25,8 @@ from hallctl.store.rows import (
     TICKET_COLUMNS,
     TICKET_FIELDS,
     ClimateEnergyRow,
+    ClimateOverrideRow,
+    ClimateRatesRow,
     LogEntry,
     OutboxRow,
     Reading,
@@ -39,6 +41,8 @@ from hallctl.store.rows import (
 
 __all__ = [
     "ClimateEnergyRow",
+    "ClimateOverrideRow",
+    "ClimateRatesRow",
     "DaemonLock",
     "LogEntry",
     "OutboxRow",
@@ -399,6 +403,73 @@ class Store(Database):
             )
 
         await self.write(fn)
+
+    # ---- climate control: overrides and learned rates -------------------------------------
+
+    async def climate_overrides(self) -> list[ClimateOverrideRow]:
+        """Every zone's manual override (expired ones too: the controller clears them when it sees them)."""
+        return await self.read(
+            lambda c: [
+                ClimateOverrideRow(
+                    str(r[0]),
+                    str(r[1]),
+                    None if r[2] is None else float(r[2]),
+                    None if r[3] is None else datetime.fromisoformat(r[3]),
+                    datetime.fromisoformat(r[4]),
+                )
+                for r in c.execute("SELECT zone, mode, target, until, set_at FROM climate_overrides")
+            ]
+        )
+
+    async def save_climate_override(self, row: ClimateOverrideRow) -> None:
+        await self.write(
+            lambda c: c.execute(
+                "INSERT INTO climate_overrides (zone, mode, target, until, set_at) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (zone) DO UPDATE SET mode = excluded.mode, target = excluded.target,"
+                " until = excluded.until, set_at = excluded.set_at",
+                (
+                    row.zone,
+                    row.mode,
+                    row.target,
+                    None if row.until is None else row.until.isoformat(),
+                    row.set_at.isoformat(),
+                ),
+            )
+        )
+
+    async def clear_climate_override(self, zone: str) -> None:
+        await self.write(lambda c: c.execute("DELETE FROM climate_overrides WHERE zone = ?", (zone,)))
+
+    async def climate_rates(self) -> list[ClimateRatesRow]:
+        """Each zone's learned warm-up/cool-down rates."""
+        return await self.read(
+            lambda c: [
+                ClimateRatesRow(str(r[0]), float(r[1]), float(r[2]), int(r[3]), int(r[4]), datetime.fromisoformat(r[5]))
+                for r in c.execute(
+                    "SELECT zone, warmup_c_per_h, cooldown_c_per_h, warmup_samples, cooldown_samples, updated_at"
+                    " FROM climate_rates"
+                )
+            ]
+        )
+
+    async def save_climate_rates(self, row: ClimateRatesRow) -> None:
+        await self.write(
+            lambda c: c.execute(
+                "INSERT INTO climate_rates (zone, warmup_c_per_h, cooldown_c_per_h, warmup_samples, cooldown_samples,"
+                " updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT (zone) DO UPDATE SET"
+                " warmup_c_per_h = excluded.warmup_c_per_h, cooldown_c_per_h = excluded.cooldown_c_per_h,"
+                " warmup_samples = excluded.warmup_samples, cooldown_samples = excluded.cooldown_samples,"
+                " updated_at = excluded.updated_at",
+                (
+                    row.zone,
+                    row.warmup_c_per_h,
+                    row.cooldown_c_per_h,
+                    row.warmup_samples,
+                    row.cooldown_samples,
+                    row.updated_at.isoformat(),
+                ),
+            )
+        )
 
     # ---- day reports ------------------------------------------------------------------
 

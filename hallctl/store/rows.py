@@ -216,3 +216,26 @@ class ClimateEnergyRow:
     open_s: float
     in_band_s: float
     degree_hours: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClimateOverrideRow:
+    """A zone's manual override as stored (``until`` None: until cleared)."""
+
+    zone: str
+    mode: str
+    target: float | None
+    until: datetime | None
+    set_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClimateRatesRow:
+    """A zone's learned warm-up and cool-down rates (°C per hour) and how many runs taught them."""
+
+    zone: str
+    warmup_c_per_h: float
+    cooldown_c_per_h: float
+    warmup_samples: int
+    cooldown_samples: int
+    updated_at: datetime

@@ -11,13 +11,24 @@ from tests.core.core_helpers import make_config
 from tests.mqtt import ha_schemas
 
 ZONES = [
-    {"id": "floor1", "name": "一楼", "unit": [{"id": "vrf-1f", "rated_cooling_kw": 18.6, "rated_heating_kw": 19.2}]},
+    {"id": "floor1", "name": "一楼"},
     {"id": "floor2"},
+]
+UNITS = [
+    {
+        "id": "vrf-1f",
+        "zone": "floor1",
+        "kind": "mqtt",
+        "command_topic": "zigbee2mqtt/vrf-1f/set",
+        "state_topic": "zigbee2mqtt/vrf-1f",
+        "rated_cooling_kw": 18.6,
+        "rated_heating_kw": 19.2,
+    }
 ]
 
 
 def test_the_energy_sensor_validates_and_is_an_energy_meter() -> None:
-    cfg = make_config(climate_zone=ZONES)
+    cfg = make_config(climate_zone=ZONES, climate_unit=UNITS)
     msgs = {t: json.loads(p) for t, p in discovery.discovery_messages(cfg, version="1.0")}
     energy = {t: p for t, p in msgs.items() if t.endswith("_energy/config")}
     assert len(energy) == 2
