@@ -28,6 +28,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("devices.py", [], ["5"]),
     ("streams.py", [], ["--streams", "200", "--rounds", "20"]),
     ("soak.py", [], ["--quick"]),
+    ("sensors.py", [], ["--seconds", "4", "--rounds", "1"]),
 ]
 
 
