@@ -135,6 +135,7 @@ class MqttBridge:
         self._retained_logged: set[str] = set()
         self._incoming: StampedQueue | None = None
         self.failed = 0  # messages whose handling raised unexpectedly (logged with traceback)
+        self.shed = 0  # expendable messages (sensor readings) dropped unread under a backlog
         self.subscribe_failures = 0
         self._unsubscribed: list[str] = []  # filters the broker (or the client library) refused this session
         self.last_error: str | None = None
@@ -210,6 +211,7 @@ class MqttBridge:
             "refused": self.refused,
             "expired": self.expired,
             "failed": self.failed,
+            "shed": self.shed,
             "subscribe_failures": self.subscribe_failures,
             "unsubscribed": list(self._unsubscribed),
             "last_error": self.last_error,
@@ -461,8 +463,20 @@ class MqttBridge:
     async def _receive(self, conn: Connection) -> None:
         cmd_prefix = f"{self.root}/cmd/"
         ha_status = f"{self.cfg.mqtt.discovery_prefix}/status"
+        shed = self.ctx.mqtt_shed
+        max_backlog = self.cfg.sensors.max_backlog
         async for message in conn.client.messages:
             topic = message.topic.value
+            # Expendable messages (sensor readings) behind a long backlog are dropped unread and
+            # counted by their owner: a reading flood must never stand between a command and us.
+            if (
+                (on_shed := shed.get(topic)) is not None
+                and self._incoming is not None
+                and self._incoming.qsize() > max_backlog
+            ):
+                self.shed += 1
+                on_shed(topic)
+                continue
             try:
                 await self._handle(conn, message, cmd_prefix, ha_status)
             except aiomqtt.MqttError:
