@@ -212,6 +212,7 @@ class MqttBridge:
             "expired": self.expired,
             "failed": self.failed,
             "shed": self.shed,
+            "backlog": self._incoming.qsize() if self._incoming is not None and connected else 0,
             "subscribe_failures": self.subscribe_failures,
             "unsubscribed": list(self._unsubscribed),
             "last_error": self.last_error,
