@@ -298,7 +298,10 @@ class MqttBridge:
                 if options is not None:  # paho takes the QoS from the options then, and refuses both
                     codes = await client.subscribe(topic, options=options)
                 else:
-                    codes = await client.subscribe(topic, qos=1)
+                    # Expendable readings at QoS 0, as zigbee2mqtt publishes them: no PUBACK to
+                    # send per reading (half the socket writes of a reading flood); the next reading
+                    # replaces one lost with a dropped connection anyway.
+                    codes = await client.subscribe(topic, qos=0 if topic in self.ctx.mqtt_shed else 1)
                 bad = [c for c in codes if (c.value if isinstance(c, ReasonCode) else int(c)) >= 0x80]
                 if bad:
                     reason = f"broker answered {bad[0]}"
@@ -354,6 +357,7 @@ class MqttBridge:
             resub.cancel()
             results = await asyncio.gather(recv, flush, return_exceptions=True)
             await asyncio.gather(resub, return_exceptions=True)
+            self._count_unhandled()
         for result in results:
             if isinstance(result, aiomqtt.MqttError | HallctlError):
                 raise result
@@ -460,6 +464,32 @@ class MqttBridge:
                 log.info("mqtt outbox: delivered %d, %d left", len(rows), self.outbox.size)
 
     # ---- incoming ----------------------------------------------------------------------------
+
+    def _count_unhandled(self) -> None:
+        """Messages the session received but did not handle (it ended): counted, never dropped silently.
+
+        Expendable ones (sensor readings) go to their owner's count like a shed message;
+        commands are only logged (their senders time out and retry).
+        """
+        q = self._incoming
+        if q is None:
+            return
+        shed = commands = 0
+        while not q.empty():
+            message = q.get_nowait()
+            topic = message.topic.value
+            if (on_shed := self.ctx.mqtt_shed.get(topic)) is not None:
+                on_shed(topic)
+                shed += 1
+            else:
+                commands += 1
+        self.shed += shed
+        if shed or commands:
+            log.warning(
+                "mqtt: session ended with %d reading messages (counted as shed) and %d other messages unhandled",
+                shed,
+                commands,
+            )
 
     async def _receive(self, conn: Connection) -> None:
         cmd_prefix = f"{self.root}/cmd/"
