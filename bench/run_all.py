@@ -31,6 +31,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("soak.py", [], ["--quick"]),
     ("footprint.py", [], ["--quick"]),
     ("climate_day.py", [], []),
+    ("sensors.py", [], ["--seconds", "4", "--rounds", "1"]),
 ]
 
 

@@ -213,6 +213,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
     cutoff = utcnow() - timedelta(days=cfg.privacy.retention_days)
     n = asyncio.run(_with_store(cfg, lambda s: s.purge_personal_data(cutoff)))
     print(f"purged personal data of {n} tickets older than {cfg.privacy.retention_days} days")
+    sensor_cutoff = utcnow() - timedelta(days=cfg.sensors.history_days)
+    m = asyncio.run(_with_store(cfg, lambda s: s.purge_sensor_minutes(sensor_cutoff)))
+    print(f"purged {m} sensor minutes older than {cfg.sensors.history_days} days")
     return 0
 
 

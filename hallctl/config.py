@@ -372,6 +372,9 @@ class SensorConfig(_Model):
     friendly_name: str | None = None  # zigbee
     zigbee_base: str = "zigbee2mqtt"
     stale_after_s: float = Field(default=600.0, gt=0)
+    # Per-sensor deadbands (None: the [sensors] defaults), e.g. a server-room sensor watched closely.
+    deadband_temperature: float | None = Field(default=None, ge=0, le=10)
+    deadband_humidity: float | None = Field(default=None, ge=0, le=50)
 
     @field_validator("friendly_name", "zigbee_base")
     @classmethod
@@ -546,6 +549,19 @@ class SupervisionConfig(_Model):
     wait_alert_minutes: int | None = Field(default=None, ge=1)  # default: 2 x category target
 
 
+class SensorsConfig(_Model):
+    """How readings become live state and history (all sensors; deadbands also per sensor)."""
+
+    deadband_temperature: float = Field(default=0.1, ge=0, le=10)  # °C
+    deadband_humidity: float = Field(default=1.0, ge=0, le=50)  # %RH
+    republish_s: float = Field(default=60.0, gt=0, le=86400)  # a steady sensor's state is re-sent this often
+    flush_s: float = Field(default=60.0, ge=1, le=3600)  # finished minutes are written this often
+    history_days: int = Field(default=400, ge=1, le=3650)
+    # Sensor messages waiting in the MQTT client beyond this are dropped (counted), so they
+    # can never hold up a `cmd/` message behind them.
+    max_backlog: int = Field(default=2000, ge=10, le=1_000_000)
+
+
 class PrivacyConfig(_Model):
     retention_days: int = Field(default=30, ge=1, le=3650)
     print_masked_name: bool = True
@@ -581,6 +597,7 @@ class Config(_Model):
     climate_zone: tuple[ClimateZoneConfig, ...] = ()
     climate: ClimateConfig = ClimateConfig()
     climate_unit: tuple[ClimateUnitConfig, ...] = ()
+    sensors: SensorsConfig = SensorsConfig()
     staff: tuple[StaffConfig, ...] = ()
     supervision: SupervisionConfig = SupervisionConfig()
     privacy: PrivacyConfig = PrivacyConfig()

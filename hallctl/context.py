@@ -67,6 +67,7 @@ class HallContext:
     device_ports: dict[str, str] = dataclasses.field(default_factory=dict)
     # Topics (no wildcards) that components read from the hall's broker; the MQTT component subscribes.
     mqtt_handlers: dict[str, MqttHandler] = dataclasses.field(default_factory=dict)
+    mqtt_shed: dict[str, Callable[[str], None]] = dataclasses.field(default_factory=dict)
 
     def add_routes(self, router: APIRouter) -> None:
         """Serve ``router`` on the HTTP API (registered before the API component starts)."""
@@ -76,9 +77,17 @@ class HallContext:
         """Add a section to ``GET /health``; ``{"ok": false}`` in it makes the hall ``degraded``."""
         self.health_sources[name] = source
 
-    def subscribe_mqtt(self, topic: str, handler: MqttHandler) -> None:
-        """Have the MQTT component hand every message on ``topic`` to ``handler`` (register before it starts)."""
+    def subscribe_mqtt(self, topic: str, handler: MqttHandler, shed: Callable[[str], None] | None = None) -> None:
+        """Have the MQTT component hand every message on ``topic`` to ``handler`` (register before it starts).
+
+        With ``shed``, the topic's messages are expendable (sensor readings): when more than
+        ``[sensors] max_backlog`` messages wait in the MQTT client, the component drops them
+        unread and calls ``shed(topic)`` for each, so the owner counts them and commands
+        behind them are not held up.
+        """
         self.mqtt_handlers[topic] = handler
+        if shed is not None:
+            self.mqtt_shed[topic] = shed
 
     def forget_health(self, name: str) -> None:
         self.health_sources.pop(name, None)

@@ -115,6 +115,8 @@ class Hall:
             self._stack.push_async_callback(self.bus.close)
             await self.service.start()
             self._stack.push_async_callback(self.service.stop)
+            if self.cfg.sensor:
+                self.ctx.report_health("sensors", self.service.sensor_readings.health)
             self.components = self._build()
             for part in self.components:
                 log.debug("starting %s", part.name)

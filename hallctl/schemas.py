@@ -277,10 +277,19 @@ class LiveStats(Model):
 
 
 class Reading(Model):
+    """A sensor's minute: ``at`` is its start, ``temperature``/``humidity`` its averages."""
+
     sensor: str
     at: str
+    count: int
     temperature: float | None
+    temperature_min: float | None
+    temperature_max: float | None
+    temperature_last: float | None
     humidity: float | None
+    humidity_min: float | None
+    humidity_max: float | None
+    humidity_last: float | None
 
 
 class Call(Model):

@@ -341,7 +341,7 @@ class DeviceManager:
 
         def on_reading(r: Any) -> None:
             if sensor is not None:
-                self._spawn(self.svc.sensor_reading(sensor, r.temperature, r.humidity), f"{dev.id}.reading")
+                self.svc.sensor_reading(sensor, r.temperature, r.humidity)  # in memory: no task per reading
 
         driver = ModbusSensor(
             dev.id,

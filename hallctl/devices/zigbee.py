@@ -9,6 +9,13 @@ service keeps the last humidity); an impossible one (900 °C, 150 %RH) is refuse
 the Modbus sensors' limits, logged and counted (health ``zigbee.out_of_range``).
 zigbee2mqtt's ``output: attribute`` topics (``<base>/<name>/temperature`` with a bare
 number) are subscribed and read like the JSON state.
+
+Handling a reading never awaits: parse, then :meth:`HallService.sensor_reading` (in
+memory), so a flood of readings costs microseconds each and cannot hold up a command
+behind it on the one MQTT connection. Reading topics are registered as expendable: when
+the MQTT client's backlog is over ``[sensors] max_backlog`` the bridge drops them unread
+and this component counts them (health ``zigbee.shed``), so every message is either
+applied, refused with a reason, or counted.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 from drivers import zigbee
 from hallctl.config import SensorConfig
 from hallctl.context import HallContext, MqttHandler
+from hallctl.service.sensors import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +42,20 @@ class ZigbeeSensors:
     def __init__(self, ctx: HallContext) -> None:
         self.ctx = ctx
         self.sensors = [s for s in ctx.cfg.sensor if s.source == "zigbee" and s.friendly_name]
-        self.readings = 0
+        self.messages = 0  # reading messages received (applied, refused, unreadable or empty)
+        self.readings = 0  # readings handed to the service (applied)
+        self.shed = 0  # reading messages dropped unread by the MQTT component under overload
         self.out_of_range = 0  # impossible readings refused (900 °C, 150 %RH)
         self.unreadable = 0  # payloads that are not what zigbee2mqtt sends
+        self._shed_log = RateLimitedLog(logger=log)
 
     def health(self) -> dict[str, Any]:
         return {
             "ok": True,
             "sensors": len(self.sensors),
+            "messages": self.messages,
             "readings": self.readings,
+            "shed": self.shed,
             "out_of_range": self.out_of_range,
             "unreadable": self.unreadable,
         }
@@ -52,11 +65,14 @@ class ZigbeeSensors:
             self.ctx.report_health("zigbee", self.health)
         for s in self.sensors:
             assert s.friendly_name is not None
-            self.ctx.subscribe_mqtt(zigbee.state_topic(s.zigbee_base, s.friendly_name), self._state_handler(s))
+            self.ctx.subscribe_mqtt(
+                zigbee.state_topic(s.zigbee_base, s.friendly_name), self._state_handler(s), self._on_shed
+            )
             for attribute in zigbee.ATTRIBUTES:
                 self.ctx.subscribe_mqtt(
                     zigbee.attribute_topic(s.zigbee_base, s.friendly_name, attribute),
                     self._attribute_handler(s, attribute),
+                    self._on_shed,
                 )
             self.ctx.subscribe_mqtt(
                 zigbee.availability_topic(s.zigbee_base, s.friendly_name), self._availability_handler(s)
@@ -64,6 +80,10 @@ class ZigbeeSensors:
 
     async def stop(self) -> None:
         self.ctx.forget_health("zigbee")
+
+    def _on_shed(self, topic: str) -> None:
+        self.shed += 1
+        self._shed_log.warning("zigbee: overloaded, reading messages dropped unread (counted in health zigbee.shed)")
 
     def _availability_handler(self, sensor: SensorConfig) -> MqttHandler:
         async def handle(topic: str, payload: bytes) -> None:
@@ -83,17 +103,18 @@ class ZigbeeSensors:
 
     def _state_handler(self, sensor: SensorConfig) -> MqttHandler:
         async def handle(topic: str, payload: bytes) -> None:
-            await self._reading(sensor, topic, lambda: zigbee.parse_state(payload))
+            self._reading(sensor, topic, lambda: zigbee.parse_state(payload))
 
         return handle
 
     def _attribute_handler(self, sensor: SensorConfig, attribute: str) -> MqttHandler:
         async def handle(topic: str, payload: bytes) -> None:
-            await self._reading(sensor, topic, lambda: zigbee.parse_attribute(attribute, payload))
+            self._reading(sensor, topic, lambda: zigbee.parse_attribute(attribute, payload))
 
         return handle
 
-    async def _reading(self, sensor: SensorConfig, topic: str, parse: Callable[[], zigbee.ZigbeeReading]) -> None:
+    def _reading(self, sensor: SensorConfig, topic: str, parse: Callable[[], zigbee.ZigbeeReading]) -> None:
+        self.messages += 1
         try:
             reading = parse()
         except zigbee.ReadingOutOfRange as exc:
@@ -107,4 +128,4 @@ class ZigbeeSensors:
         if reading.temperature is None and reading.humidity is None:
             return
         self.readings += 1
-        await self.ctx.service.sensor_reading(sensor.id, reading.temperature, reading.humidity)
+        self.ctx.service.sensor_reading(sensor.id, reading.temperature, reading.humidity)

@@ -347,10 +347,13 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return out
 
     @api.get("/sensors/history")
-    async def sensor_history(p: Auth, hours: Annotated[float, Query(gt=0, le=168)] = 6) -> list[dict[str, Any]]:
+    async def sensor_history(
+        p: Auth, hours: Annotated[float, Query(gt=0, le=168)] = 6, sensor: str | None = None
+    ) -> list[dict[str, Any]]:
+        """One row per sensor per minute (count, average, min/max/last), the minute in progress included."""
         from datetime import timedelta
 
-        return [r.to_dict() for r in await svc.readings(svc.clock() - timedelta(hours=hours))]
+        return [r.to_dict() for r in await svc.readings(svc.clock() - timedelta(hours=hours), sensor)]
 
     @api.get("/climate")
     async def climate(p: Auth) -> list[dict[str, Any]]:

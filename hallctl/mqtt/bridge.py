@@ -172,6 +172,7 @@ class MqttBridge:
         self._retained_logged: set[str] = set()
         self._incoming: StampedQueue | None = None
         self.failed = 0  # messages whose handling raised unexpectedly (logged with traceback)
+        self.shed = 0  # expendable messages (sensor readings) dropped unread under a backlog
         self.subscribe_failures = 0
         self._unsubscribed: list[str] = []  # filters the broker (or the client library) refused this session
         self.last_error: str | None = None
@@ -256,6 +257,8 @@ class MqttBridge:
             "refused": self.refused,
             "expired": self.expired,
             "failed": self.failed,
+            "shed": self.shed,
+            "backlog": self._incoming.qsize() if self._incoming is not None and connected else 0,
             "subscribe_failures": self.subscribe_failures,
             "unsubscribed": list(self._unsubscribed),
             "last_error": self.last_error,
@@ -345,7 +348,10 @@ class MqttBridge:
                 if options is not None:  # paho takes the QoS from the options then, and refuses both
                     codes = await client.subscribe(topic, options=options)
                 else:
-                    codes = await client.subscribe(topic, qos=1)
+                    # Expendable readings at QoS 0, as zigbee2mqtt publishes them: no PUBACK to
+                    # send per reading (half the socket writes of a reading flood); the next reading
+                    # replaces one lost with a dropped connection anyway.
+                    codes = await client.subscribe(topic, qos=0 if topic in self.ctx.mqtt_shed else 1)
                 bad = [c for c in codes if (c.value if isinstance(c, ReasonCode) else int(c)) >= 0x80]
                 if bad:
                     reason = f"broker answered {bad[0]}"
@@ -403,6 +409,7 @@ class MqttBridge:
             resub.cancel()
             results = await asyncio.gather(recv, flush, return_exceptions=True)
             await asyncio.gather(resub, return_exceptions=True)
+            self._count_unhandled()
             async with self._lock:
                 await self._spill()
         for result in results:
@@ -645,11 +652,49 @@ class MqttBridge:
 
     # ---- incoming ----------------------------------------------------------------------------
 
+    def _count_unhandled(self) -> None:
+        """Messages the session received but did not handle (it ended): counted, never dropped silently.
+
+        Expendable ones (sensor readings) go to their owner's count like a shed message;
+        commands are only logged (their senders time out and retry).
+        """
+        q = self._incoming
+        if q is None:
+            return
+        shed = commands = 0
+        while not q.empty():
+            message = q.get_nowait()
+            topic = message.topic.value
+            if (on_shed := self.ctx.mqtt_shed.get(topic)) is not None:
+                on_shed(topic)
+                shed += 1
+            else:
+                commands += 1
+        self.shed += shed
+        if shed or commands:
+            log.warning(
+                "mqtt: session ended with %d reading messages (counted as shed) and %d other messages unhandled",
+                shed,
+                commands,
+            )
+
     async def _receive(self, conn: Connection) -> None:
         cmd_prefix = f"{self.root}/cmd/"
         ha_status = f"{self.cfg.mqtt.discovery_prefix}/status"
+        shed = self.ctx.mqtt_shed
+        max_backlog = self.cfg.sensors.max_backlog
         async for message in conn.client.messages:
             topic = message.topic.value
+            # Expendable messages (sensor readings) behind a long backlog are dropped unread and
+            # counted by their owner: a reading flood must never stand between a command and us.
+            if (
+                (on_shed := shed.get(topic)) is not None
+                and self._incoming is not None
+                and self._incoming.qsize() > max_backlog
+            ):
+                self.shed += 1
+                on_shed(topic)
+                continue
             try:
                 await self._handle(conn, message, cmd_prefix, ha_status)
             except aiomqtt.MqttError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import secrets
@@ -29,7 +28,8 @@ from hallctl.errors import Forbidden, HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
 from hallctl.service.calls import CallRate, CallRecord
 from hallctl.service.outcomes import CardOffer, IssueOutcome, WindowQueue
-from hallctl.store import LogEntry, Reading, Store, StoreHealth, TicketOutcome
+from hallctl.service.sensors import SensorReadings
+from hallctl.store import LogEntry, SensorMinute, Store, StoreHealth, TicketOutcome
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,10 @@ class HallService:
         self._call_rate = CallRate()
         self._calls = CallRecord()
         self.devices: dict[str, ev.DeviceState] = {}
-        self.sensors: dict[str, ev.SensorState] = {}
-        self.sensor_at: dict[str, datetime] = {}
+        self.sensor_readings = SensorReadings(cfg, store, bus, clock)
+        # The sensors' present values and the time of each one's last reading (not its last publish).
+        self.sensors: dict[str, ev.SensorState] = self.sensor_readings.present
+        self.sensor_at: dict[str, datetime] = self.sensor_readings.read_at
         self._eval_timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.started_at = clock()
@@ -78,6 +80,7 @@ class HallService:
             await self._rollover()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="hallctl.service.housekeeping"))
         self._tasks.append(asyncio.create_task(self._retention(), name="hallctl.service.retention"))
+        self._tasks.append(asyncio.create_task(self._sensor_flush(), name="hallctl.service.sensor_flush"))
         self.publish_all_state()
 
     async def stop(self) -> None:
@@ -90,6 +93,9 @@ class HallService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        # The minutes in progress are history too: written now (a restart in the same minute merges).
+        await self.sensor_readings.flush(everything=True)
+        self.sensor_readings.abandon()
 
     # ---- the one write path -------------------------------------------------------------
 
@@ -631,29 +637,16 @@ class HallService:
                 )
             )
 
-    async def sensor_reading(self, sensor: str, temperature: float | None, humidity: float | None) -> None:
-        """Store the reading, then tell the hall (commit, then publish, like every other change).
+    def sensor_reading(self, sensor: str, temperature: float | None, humidity: float | None) -> None:
+        """Apply a reading in memory now; live state on change, history per minute (:mod:`.sensors`).
 
-        A reading the store refuses is still the present temperature: it is published
-        (climate control needs it) and the lost history is logged. A partial reading (a
-        zigbee sensor reports temperature alone when only it changed) keeps the other
-        value from the last reading: the history stores what was measured, the state
-        the sensor's present values.
+        Deliberately not a coroutine and no store write: hundreds of readings a second must
+        cost microseconds each and never wait behind (or in front of) a ticket's commit.
+        A partial reading (a zigbee sensor reports temperature alone when only it changed)
+        keeps the other value from the last reading: history keeps what was measured, the
+        state the sensor's present values.
         """
-        now = self.clock()
-        try:
-            await self._store.add_reading(sensor, now, temperature, humidity)
-        except HallctlError as exc:
-            log.warning("sensor %s: history not stored: %s", sensor, exc.code)
-        self.sensor_at[sensor] = now
-        prev = self.sensors.get(sensor)
-        if prev is not None:
-            temperature = temperature if temperature is not None else prev.temperature
-            humidity = humidity if humidity is not None else prev.humidity
-        self.sensors[sensor] = ev.SensorState(
-            at=now, sensor=sensor, temperature=temperature, humidity=humidity, stale=False
-        )
-        self.bus.publish(self.sensors[sensor])
+        self.sensor_readings.reading(sensor, temperature, humidity)
 
     # ---- supervision and retention ----------------------------------------------------------------
 
@@ -670,14 +663,8 @@ class HallService:
         return out
 
     def expire_stale_sensors(self) -> None:
-        """A sensor silent for longer than its ``stale_after_s`` is marked stale (climate ignores it)."""
-        now = self.clock()
-        for sensor_id, at in self.sensor_at.items():
-            scfg = next((s for s in self.cfg.sensor if s.id == sensor_id), None)
-            st = self.sensors.get(sensor_id)
-            if scfg and st and not st.stale and (now - at).total_seconds() > scfg.stale_after_s:
-                self.sensors[sensor_id] = dataclasses.replace(st, at=now, stale=True)
-                self.bus.publish(self.sensors[sensor_id])
+        """A sensor without a reading for longer than its ``stale_after_s`` is marked stale (climate ignores it)."""
+        self.sensor_readings.expire_stale()
 
     async def _housekeeping(self) -> None:
         while True:
@@ -705,7 +692,16 @@ class HallService:
                 await self.purge()
             except HallctlError as exc:
                 log.error("retention purge failed, will retry: %s", exc.code)
+            try:
+                await self.sensor_readings.purge()
+            except HallctlError as exc:
+                log.error("sensor history purge failed, will retry: %s", exc.code)
             await asyncio.sleep(3600)
+
+    async def _sensor_flush(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.sensors.flush_s)
+            await self.sensor_readings.flush()  # a refusal is counted and kept inside
 
     # ---- live statistics --------------------------------------------------------------------------
 
@@ -730,8 +726,9 @@ class HallService:
         """The ticket's event-log rows, oldest first."""
         return await self._store.event_log(ticket_id)
 
-    async def readings(self, since: datetime) -> list[Reading]:
-        return await self._store.readings(since)
+    async def readings(self, since: datetime, sensor: str | None = None) -> list[SensorMinute]:
+        """Sensor history per minute from ``since``: stored minutes and the ones still in memory."""
+        return await self.sensor_readings.history(since, sensor)
 
     def store_health(self) -> StoreHealth:
         return self._store.health()

@@ -4,7 +4,7 @@
 disk: decisions (tickets, windows, evaluations, appointments, the event log and
 idempotency records, each :class:`Decision` in one transaction, so a crash can
 never leave half a state change), lookups, day reports, tokens, the MQTT outbox
-and retained topics, sensor readings, retention and backups. The connection and
+and retained topics, sensor history (per minute), retention and backups. The connection and
 thread handling lives in :mod:`hallctl.store.database`, row mapping in
 :mod:`hallctl.store.rows`.
 """
@@ -15,13 +15,14 @@ import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from hallctl.engine import Appointment, Decision, HallQueue, Holder, Ticket, WindowStatus
 from hallctl.store.database import Database, backup_file, split_sql
 from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.rows import (
+    SENSOR_MINUTE_COLUMNS,
     TICKET_COLUMNS,
     TICKET_FIELDS,
     ClimateEnergyRow,
@@ -29,10 +30,12 @@ from hallctl.store.rows import (
     ClimateRatesRow,
     LogEntry,
     OutboxRow,
-    Reading,
+    SensorMinute,
     TicketOutcome,
     TokenRecord,
     holder_from_row,
+    sensor_minute_from_row,
+    sensor_minute_row,
     ticket_from_row,
     ticket_row,
     tickets_from_tuples,
@@ -46,7 +49,7 @@ __all__ = [
     "DaemonLock",
     "LogEntry",
     "OutboxRow",
-    "Reading",
+    "SensorMinute",
     "Store",
     "StoreHealth",
     "StoreRefused",
@@ -306,25 +309,56 @@ class Store(Database):
 
     # ---- sensors ------------------------------------------------------------------------
 
-    async def add_reading(self, sensor: str, at: datetime, temperature: float | None, humidity: float | None) -> None:
-        await self.write(
-            lambda c: c.execute(
-                "INSERT INTO sensor_readings (sensor, at, temperature, humidity) VALUES (?,?,?,?)",
-                (sensor, at.isoformat(), temperature, humidity),
-            )
-        )
+    async def add_sensor_minutes(self, minutes: list[SensorMinute]) -> None:
+        """Write finished minutes in one transaction; a minute already stored is merged into.
 
-    async def readings(self, since: datetime) -> list[Reading]:
-        def fn(conn: sqlite3.Connection) -> list[Reading]:
-            return [
-                Reading(r["sensor"], datetime.fromisoformat(r["at"]), r["temperature"], r["humidity"])
-                for r in conn.execute(
-                    "SELECT sensor, at, temperature, humidity FROM sensor_readings WHERE at >= ? ORDER BY at",
-                    (since.isoformat(),),
-                )
+        A minute is stored twice when the daemon flushed it at stop and read more of it
+        after a restart: counts add up, min/max widen, averages are weighted by their
+        counts, and the later write's last value wins.
+        """
+        cols = ",".join(SENSOR_MINUTE_COLUMNS)
+        marks = ",".join("?" * len(SENSOR_MINUTE_COLUMNS))
+        merge = ["count = count + excluded.count"]
+        for q in ("temperature", "humidity"):
+            n, xn = f"{q}_count", f"excluded.{q}_count"
+            merge += [
+                f"{q}_min = CASE WHEN {n} = 0 THEN excluded.{q}_min WHEN {xn} = 0 THEN {q}_min"
+                f" ELSE min({q}_min, excluded.{q}_min) END",
+                f"{q}_max = CASE WHEN {n} = 0 THEN excluded.{q}_max WHEN {xn} = 0 THEN {q}_max"
+                f" ELSE max({q}_max, excluded.{q}_max) END",
+                f"{q}_avg = CASE WHEN {n} + {xn} = 0 THEN NULL ELSE (coalesce({q}_avg, 0) * {n}"
+                f" + coalesce(excluded.{q}_avg, 0) * {xn}) / ({n} + {xn}) END",
+                f"{q}_last = coalesce(excluded.{q}_last, {q}_last)",
+                f"{n} = {n} + {xn}",  # SQLite evaluates every SET expression on the old row
             ]
+        sql = (
+            f"INSERT INTO sensor_minutes ({cols}) VALUES ({marks})"
+            f" ON CONFLICT (sensor, minute) DO UPDATE SET {', '.join(merge)}"
+        )
+        rows = [sensor_minute_row(m) for m in minutes]
+        await self.write(lambda c: c.executemany(sql, rows))
+
+    async def sensor_minutes(self, since: datetime, sensor: str | None = None) -> list[SensorMinute]:
+        """Stored minutes starting at or after ``since`` (of one sensor, or all), oldest first."""
+        cutoff = since.astimezone(UTC).replace(second=0, microsecond=0).isoformat()
+
+        def fn(conn: sqlite3.Connection) -> list[SensorMinute]:
+            if sensor is None:
+                cur = conn.execute("SELECT * FROM sensor_minutes WHERE minute >= ? ORDER BY minute, sensor", (cutoff,))
+            else:
+                cur = conn.execute(
+                    "SELECT * FROM sensor_minutes WHERE sensor = ? AND minute >= ? ORDER BY minute", (sensor, cutoff)
+                )
+            return [sensor_minute_from_row(r) for r in cur]
 
         return await self.read(fn)
+
+    async def purge_sensor_minutes(self, cutoff: datetime) -> int:
+        """Delete minutes that started before ``cutoff``; returns how many."""
+        key = cutoff.astimezone(UTC).isoformat()
+        return await self.write(
+            lambda c: int(c.execute("DELETE FROM sensor_minutes WHERE minute < ?", (key,)).rowcount)
+        )
 
     # ---- climate setpoints ------------------------------------------------------------
 

@@ -171,21 +171,60 @@ class TicketOutcome:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Reading:
-    """A stored sensor reading."""
+class SensorMinute:
+    """One sensor's readings of one minute, as history keeps them (``minute`` is its start, UTC).
+
+    ``count`` is every reading of the minute; each quantity has its own count because a
+    zigbee sensor may report one of them alone. A quantity without readings is None.
+    """
 
     sensor: str
-    at: datetime
-    temperature: float | None
-    humidity: float | None
+    minute: datetime
+    count: int
+    temperature_count: int = 0
+    temperature_min: float | None = None
+    temperature_avg: float | None = None
+    temperature_max: float | None = None
+    temperature_last: float | None = None
+    humidity_count: int = 0
+    humidity_min: float | None = None
+    humidity_avg: float | None = None
+    humidity_max: float | None = None
+    humidity_last: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        # ``at``, ``temperature`` and ``humidity`` (the minute's averages) keep the shape readers
+        # of the per-reading history knew; the rest is the minute's spread.
         return {
             "sensor": self.sensor,
-            "at": self.at.isoformat(),
-            "temperature": self.temperature,
-            "humidity": self.humidity,
+            "at": self.minute.isoformat(),
+            "count": self.count,
+            "temperature": _round(self.temperature_avg),
+            "temperature_min": self.temperature_min,
+            "temperature_max": self.temperature_max,
+            "temperature_last": self.temperature_last,
+            "humidity": _round(self.humidity_avg),
+            "humidity_min": self.humidity_min,
+            "humidity_max": self.humidity_max,
+            "humidity_last": self.humidity_last,
         }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
+
+
+SENSOR_MINUTE_COLUMNS = tuple(f.name for f in dataclasses.fields(SensorMinute))
+
+
+def sensor_minute_row(m: SensorMinute) -> tuple[Any, ...]:
+    return tuple(m.minute.isoformat() if c == "minute" else getattr(m, c) for c in SENSOR_MINUTE_COLUMNS)
+
+
+def sensor_minute_from_row(r: sqlite3.Row) -> SensorMinute:
+    values = {c: r[c] for c in SENSOR_MINUTE_COLUMNS}
+    values["minute"] = datetime.fromisoformat(r["minute"])
+    return SensorMinute(**values)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

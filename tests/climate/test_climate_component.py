@@ -117,7 +117,7 @@ async def until(what: Callable[[], bool], timeout: float = 10.0) -> None:
 
 async def reading(hall: Hall, temperature: float) -> None:
     """A sensor reading through the service, and the climate zone has seen it."""
-    await hall.service.sensor_reading("s1", temperature, 50.0)
+    hall.service.sensor_reading("s1", temperature, 50.0)
     await until(lambda: hall.climate.states["floor1"].current == round(temperature, 1))
 
 

@@ -248,7 +248,7 @@ async def test_modbus_readings_feed_sensor_state_climate_and_alert(hall: Hall) -
     alert = await watch.wait(lambda e: isinstance(e, ev.Alert) and e.alert == "climate_out_of_band")
     assert isinstance(alert, ev.Alert) and alert.subject == "floor1"
     history = await hall.service.readings(reading.at.replace(year=reading.at.year - 1))
-    assert any(r.sensor == "floor1" and r.temperature == 30.5 for r in history)
+    assert any(r.sensor == "floor1" and r.temperature_last == 30.5 for r in history)
 
 
 async def test_logs_never_carry_full_name_id_number_or_address(hall: Hall, caplog: pytest.LogCaptureFixture) -> None:

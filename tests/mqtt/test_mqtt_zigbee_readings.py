@@ -45,19 +45,19 @@ async def test_partial_impossible_and_attribute_readings(mosquitto: Mosquitto, t
         first = await reading(b'{"temperature":22.5,"humidity":40.5,"linkquality":120}')
         assert (first["temperature"], first["humidity"]) == (22.5, 40.5)
         # An SNZB-02 reports temperature alone when only it changed: the humidity stays.
-        partial = await reading(b'{"linkquality":116,"temperature":22.51}')
-        assert (partial["temperature"], partial["humidity"]) == (22.51, 40.5)
+        partial = await reading(b'{"linkquality":116,"temperature":22.8}')
+        assert (partial["temperature"], partial["humidity"]) == (22.8, 40.5)
         # Impossible readings are refused (no state message), then a bare attribute topic reads.
         for bad in (b'{"temperature":900}', b'{"humidity":150}', b'{"humidity":-1}'):
             await sub.client.publish("zigbee2mqtt/hall_th_1", bad, qos=1)
         attr = await reading(b"23.4", "zigbee2mqtt/hall_th_1/temperature")
         assert (attr["temperature"], attr["humidity"]) == (23.4, 40.5)
-        hum = await reading(b"41", "zigbee2mqtt/hall_th_1/humidity")
-        assert (hum["temperature"], hum["humidity"]) == (23.4, 41.0)
+        hum = await reading(b"42", "zigbee2mqtt/hall_th_1/humidity")  # beyond the 1 %RH deadband
+        assert (hum["temperature"], hum["humidity"]) == (23.4, 42.0)
         assert [m for m in sub.messages if json.loads(m.payload)["temperature"] == 900] == []
         z = hall.health_extra()["zigbee"]
         assert z["out_of_range"] == 3 and z["readings"] == 4, z
-        assert hall.climate.states["floor1"].humidity == 41.0
+        assert hall.climate.states["floor1"].humidity == 42.0
 
 
 async def test_a_setpoint_set_over_mqtt_survives_a_restart(mosquitto: Mosquitto, tmp_path: Path, hall_id: str) -> None:

@@ -16,8 +16,8 @@ HOLDER = engine.Holder(name="张三丰", id_number="11010519491231002X", birth=d
 async def test_visit_kiosk_screen_window_pad_bigscreen(runner: HallRunner, browser: Browser) -> None:
     hall = runner.hall
     assert hall is not None
-    await hall.service.sensor_reading("floor1", 24.5, 50.0)
-    await hall.service.sensor_reading("floor2", 25.8, 56.0)
+    hall.service.sensor_reading("floor1", 24.5, 50.0)
+    hall.service.sensor_reading("floor2", 25.8, 56.0)
 
     kiosk = await open_page(browser, runner.url("/kiosk/k1", "kiosk"), 1080, 1920)
     screen = await open_page(browser, runner.url("/screen", "display", rate=8), 1920, 1080)

@@ -31,8 +31,8 @@ async def test_five_calls_in_one_second_are_announced_in_order_without_overlap(
         await svc.issue(category, channel="kiosk", kiosk="k1")
     await svc.sign_in(1, "0231")
     await svc.sign_in(2, "0232")
-    await svc.sensor_reading("floor1", 24.5, 50.0)
-    await svc.sensor_reading("floor2", 25.8, 56.0)
+    svc.sensor_reading("floor1", 24.5, 50.0)
+    svc.sensor_reading("floor2", 25.8, 56.0)
     # Headless Chromium has no speech voices, so this exercises the espeak-ng WAV path;
     # ?rate= plays the WAVs faster to keep the test short (order and overlap are unaffected).
     screen = await open_page(browser, runner.url("/screen", "display", rate=10), 1920, 1080)
