@@ -62,6 +62,7 @@ class HallService:
         self.sensor_at: dict[str, datetime] = {}
         self._eval_timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Future[None]] = set()  # decisions applied in memory, not yet durable
         self.started_at = clock()
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -96,22 +97,66 @@ class HallService:
     async def _rollover(self) -> None:
         d = engine.rollover(self._q, self.cfg, self.clock())
         if d is not None:
-            await self._store.apply(d)
+            await self._commit_locked(d)
             self._q.apply(d)  # opens the new day: earlier days' finished tickets leave memory
             self._publish(d)
+
+    async def _commit_locked(self, d: Decision) -> None:
+        """Commit ``d`` in the chain and wait for it, holding the lock (rare decisions: rollover, print results)."""
+        durable = self._store.submit_decision(d)
+        try:
+            await asyncio.shield(durable)
+        except HallctlError:
+            await self._resync_locked()
+            raise
 
     async def run(
         self,
         decide: Callable[[HallQueue, datetime], Decision],
         idempotency: Callable[[Decision], tuple[str, int, str]] | None = None,
     ) -> Decision:
+        """Decide under the lock; wait for durability outside it, so decisions share the writer's commits.
+
+        Under the lock the engine decides on the live tables, the decision is queued for the
+        writer (which fixes its order) and applied to memory, so the next decision builds on
+        it. The lock is released before the commit: many decisions then share one group
+        commit. Events are published only once the decision is durable, in decision order
+        (the writer answers a batch in its order). If a write fails, it and the decisions
+        queued behind it fail (the store's chain), and memory is re-read from the database.
+        """
         async with self._lock:
             await self._rollover()
             d = decide(self._q, self.clock())
-            await self._store.apply(d, idempotency=idempotency(d) if idempotency else None)
+            durable = self._store.submit_decision(d, idempotency=idempotency(d) if idempotency else None)
             self._q.apply(d)
-        self._publish(d)
+            self._inflight.add(durable)
+        # Published from the future, not by this task: a caller that is cancelled while waiting
+        # (a client that hung up) does not take its durable ticket's events with it.
+        durable.add_done_callback(lambda f: self._settled(f, d))
+        try:
+            await asyncio.shield(durable)
+        except HallctlError:
+            await self._resync()
+            raise
         return d
+
+    def _settled(self, fut: asyncio.Future[None], d: Decision) -> None:
+        self._inflight.discard(fut)
+        if not fut.cancelled() and fut.exception() is None:
+            self._publish(d)
+
+    async def _resync(self) -> None:
+        """After a failed write: wait for the writes in flight, re-read the state, accept writes again."""
+        async with self._lock:
+            await self._resync_locked()
+
+    async def _resync_locked(self) -> None:
+        if not self._store.chain_broken:
+            return  # another failed caller resynchronised already
+        if self._inflight:
+            await asyncio.wait(list(self._inflight))
+        self._q = await self._store.load_queue(engine.business_day(self.clock(), self.cfg))
+        await self._store.reset_chain()
 
     def _publish(self, d: Decision) -> None:
         for e in d.events:
@@ -581,7 +626,7 @@ class HallService:
             d = engine.print_result(self._q, t, kiosk, printed, reason, self.clock())
             if d is None:
                 return
-            await self._store.apply(d)
+            await self._commit_locked(d)
             self._q.apply(d)
         self._publish(d)
 
