@@ -63,6 +63,9 @@ class HallService:
         self._eval_timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Future[None]] = set()  # decisions applied in memory, not yet durable
+        self._dirty_categories: set[str] = set()  # state to publish at the end of this loop tick
+        self._dirty_windows: set[int] = set()
+        self._state_pending = False
         self.started_at = clock()
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -143,7 +146,7 @@ class HallService:
     def _settled(self, fut: asyncio.Future[None], d: Decision) -> None:
         self._inflight.discard(fut)
         if not fut.cancelled() and fut.exception() is None:
-            self._publish(d)
+            self._publish(d, coalesce=True)
 
     async def _resync(self) -> None:
         """After a failed write: wait for the writes in flight, re-read the state, accept writes again."""
@@ -158,7 +161,14 @@ class HallService:
         self._q = await self._store.load_queue(engine.business_day(self.clock(), self.cfg))
         await self._store.reset_chain()
 
-    def _publish(self, d: Decision) -> None:
+    def _publish(self, d: Decision, *, coalesce: bool = False) -> None:
+        """Publish ``d``'s events, then the state of the categories and windows it touched.
+
+        With ``coalesce`` (decisions answered by a group commit), the state is published once
+        per loop tick for all the decisions of the batch: a batch of 50 tickets in category A
+        gives 50 ``TicketIssued`` and one ``QueueState`` of A, not 50 (each is an MQTT QoS 1
+        publish and a frame to every screen), and the one published is the latest.
+        """
         for e in d.events:
             self.bus.publish(e)
             if isinstance(e, ev.EvaluationRequested):
@@ -169,8 +179,18 @@ class HallService:
                 self._calls.remember(e)
                 if e.recall == 0:
                     self._call_rate.note(e.category, e.at)
-        cats = d.touched_categories()
-        windows = d.touched_windows() | {t.window for t in d.tickets if t.window is not None}
+        self._dirty_categories |= d.touched_categories()
+        self._dirty_windows |= d.touched_windows() | {t.window for t in d.tickets if t.window is not None}
+        if not coalesce:
+            self._publish_state()
+        elif not self._state_pending:
+            self._state_pending = True
+            asyncio.get_running_loop().call_soon(self._publish_state)
+
+    def _publish_state(self) -> None:
+        self._state_pending = False
+        cats, self._dirty_categories = self._dirty_categories, set()
+        windows, self._dirty_windows = self._dirty_windows, set()
         for cat in sorted(cats):
             self.bus.publish(self.queue_state(cat))
         for w in sorted(windows):
