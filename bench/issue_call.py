@@ -1,41 +1,59 @@
-"""Benchmark: durable tickets issued per second over HTTP, against the physical limit of the design.
+"""Benchmark: durable tickets per second and the daemon's CPU per ticket, against bare SQLite commits.
 
-For each of 1, 8 and 64 concurrent HTTP clients it starts the daemon as a subprocess
-(``python -m hallctl.cli -c FILE run``) on a fresh database in a temporary directory,
-issues tickets for a fixed time and prints tickets/s and p50/p99 latency. In the same
-run, on the same file system, it measures bare SQLite (WAL, ``synchronous=FULL``)
-single-row commits per second: every acknowledged ticket costs at least one such
-fsynced commit, so the ratio says how close the daemon gets to the disk's limit.
+For each of 1, 8 and 64 concurrent kiosk clients it starts the daemon as a subprocess
+(``python -m hallctl.cli -c FILE run``) on a fresh database in a temporary directory and
+issues tickets for a fixed time, each request as a kiosk sends it: ``POST /api/v1/tickets``
+with a fresh ``Idempotency-Key`` (docs/api.md: one key per visitor action, so the daemon
+looks every key up and stores it with the ticket). It prints tickets/s, p50/p99 latency
+and the daemon process's CPU time per acknowledged ticket (user + system of all its
+threads, from psutil, over the measured window only; the embedded Mosquitto broker is a
+child process and is reported on its own).
+
+The baseline is bare SQLite (WAL, ``synchronous=FULL``) single-row commits per second on
+the same file system: every acknowledged ticket needs a fsynced commit. The machine is
+shared and the disk's rate moves a lot between minutes, so the baseline is measured
+*interleaved* with the daemon runs (``--rounds`` rounds of: bare, then every daemon level),
+and min/median of each are printed with the ratio of the medians.
 
 Two scenarios: ``empty`` starts each level on an empty queue; ``deep`` starts it with
 ``--deep`` tickets (3,000 by default) already waiting in the category, as in a busy
 morning, so any per-issue cost that grows with the queue's length shows up.
 
-    .venv/bin/python bench/issue_call.py [--seconds 5] [--clients 1,8,64] [--deep 3000]
-        [--scenarios empty,deep]
+The figures of the 64-client ``empty`` level are recorded (bench/figures.py, issue 12
+goal 1): CPU ms per durable ticket (goal <= 0.5), tickets/s, and the ratio to bare commits
+(goal >= 0.5). After each run every acknowledged ticket must be in the database.
+
+    .venv/bin/python bench/issue_call.py [--seconds 5] [--rounds 3] [--clients 1,8,64]
+        [--deep 3000] [--scenarios empty,deep] [--no-record]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import json
 import os
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import figures  # noqa: E402
 from hallctl import auth, config, engine  # noqa: E402
 from hallctl.store import Store  # noqa: E402
 
@@ -75,9 +93,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def bare_sqlite_rate(directory: Path, seconds: float) -> float:
+def bare_sqlite_rate(directory: Path, seconds: float, rnd: int) -> float:
     """Single-row INSERT + COMMIT per transaction, WAL, synchronous=FULL: commits per second."""
-    path = directory / "bare.db"
+    path = directory / f"bare-{rnd}.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
@@ -166,15 +184,17 @@ class RawClient:
     httpx's connection pool costs far more CPU per request than the daemon does at 64
     concurrent clients on a small machine, so the benchmark would measure the client;
     one socket per simulated kiosk with hand-written requests keeps the client cheap.
+    Every request carries its own ``Idempotency-Key``, as a kiosk's does.
     """
 
-    def __init__(self, host: str, port: int, token: str) -> None:
+    def __init__(self, host: str, port: int, token: str, name: str) -> None:
         self.host, self.port = host, port
-        body = json.dumps({"category": "A"}).encode()
-        self.request = (
+        self.body = json.dumps({"category": "A"}).encode()
+        self.head = (
             f"POST /api/v1/tickets HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
+            f"Content-Type: application/json\r\nContent-Length: {len(self.body)}\r\nIdempotency-Key: {name}-"
+        ).encode()
+        self.sent = 0
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -183,7 +203,8 @@ class RawClient:
 
     async def issue(self) -> int:
         assert self.reader is not None and self.writer is not None
-        self.writer.write(self.request)
+        self.sent += 1
+        self.writer.write(self.head + b"%d\r\n\r\n" % self.sent + self.body)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
         length = 0
@@ -202,12 +223,35 @@ class RawClient:
             await self.writer.wait_closed()
 
 
-async def run_clients(url: str, token: str, clients: int, seconds: float) -> tuple[int, float, list[float]]:
+@dataclasses.dataclass
+class Run:
+    errors: int
+    elapsed: float
+    latencies: list[float]
+    daemon_cpu_s: float  # user + system of the daemon process (all its threads) over the measured window
+    broker_cpu_s: float  # the same for its child processes (the embedded Mosquitto)
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
+def children_cpu(proc: psutil.Process) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            out[child.pid] = cpu_seconds(child)
+    return out
+
+
+async def run_clients(url: str, token: str, clients: int, seconds: float, pid: int) -> Run:
     latencies: list[float] = []
     errors = 0
     host, port = url.removeprefix("http://").split(":")
-    conns = [RawClient(host, int(port), token) for _ in range(clients)]
+    conns = [RawClient(host, int(port), token, f"{os.getpid()}-{i}") for i in range(clients)]
     await asyncio.gather(*(c.connect() for c in conns))
+    daemon = psutil.Process(pid)
     stop_at = time.perf_counter() + seconds
 
     async def one(c: RawClient) -> None:
@@ -219,11 +263,14 @@ async def run_clients(url: str, token: str, clients: int, seconds: float) -> tup
             else:
                 errors += 1
 
+    cpu0, kids0 = cpu_seconds(daemon), children_cpu(daemon)
     start = time.perf_counter()
     await asyncio.gather(*(one(c) for c in conns))
     elapsed = time.perf_counter() - start
+    cpu1, kids1 = cpu_seconds(daemon), children_cpu(daemon)
     await asyncio.gather(*(c.close() for c in conns))
-    return errors, elapsed, latencies
+    broker = sum(v - kids0.get(pid, 0.0) for pid, v in kids1.items())
+    return Run(errors, elapsed, latencies, cpu1 - cpu0, broker)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -231,12 +278,24 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0, help="measuring time per concurrency level")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of: bare SQLite, then every daemon level")
+    ap.add_argument("--bare-seconds", type=float, default=2.0, help="bare SQLite measuring time per round")
     ap.add_argument("--clients", default="1,8,64", help="comma-separated concurrency levels")
     ap.add_argument("--deep", type=int, default=3000, help="tickets already waiting in the deep scenario")
     ap.add_argument("--scenarios", default="empty,deep", help="comma-separated: empty, deep")
+    ap.add_argument("--no-record", action="store_true", help="do not record the figures (bench/figures.py)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = ap.parse_args()
     levels = [int(x) for x in args.clients.split(",")]
@@ -244,62 +303,110 @@ def main() -> int:
     if unknown := set(scenarios) - {"empty", "deep"}:
         ap.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
 
+    bares: list[float] = []
+    runs: dict[tuple[str, int], list[Run]] = {(s, n): [] for s in scenarios for n in levels}
+    acked = stored = 0
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="hallctl-bench-", dir=os.environ.get("BENCH_DIR")) as tmp:
         workdir = Path(tmp)
-        bare = bare_sqlite_rate(workdir, min(args.seconds, 3.0))
-        results = []
-        stored = seeded = 0
-        for scenario in scenarios:
-            waiting = args.deep if scenario == "deep" else 0
-            for n in levels:
-                # A fresh daemon and database per level: the levels stay comparable (the queue's
-                # length, not only the concurrency, changes the cost of an issue).
-                level_dir = workdir / f"{scenario}-clients-{n}"
-                level_dir.mkdir()
-                proc, url, token = start_daemon(level_dir, waiting)
-                try:
-                    errors, elapsed, lat = asyncio.run(run_clients(url, token, n, args.seconds))
-                finally:
-                    proc.send_signal(signal.SIGINT)
+        for rnd in range(args.rounds):
+            bares.append(bare_sqlite_rate(workdir, args.bare_seconds, rnd))
+            for scenario in scenarios:
+                waiting = args.deep if scenario == "deep" else 0
+                for n in levels:
+                    # A fresh daemon and database per level: the levels stay comparable (the queue's
+                    # length, not only the concurrency, changes the cost of an issue).
+                    level_dir = workdir / f"{rnd}-{scenario}-clients-{n}"
+                    level_dir.mkdir()
+                    proc, url, token = start_daemon(level_dir, waiting)
                     try:
-                        proc.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                rate = len(lat) / elapsed
-                results.append(
-                    {
-                        "scenario": scenario,
-                        "waiting_before": waiting,
-                        "clients": n,
-                        "tickets": len(lat),
-                        "errors": errors,
-                        "per_s": round(rate, 1),
-                        "p50_ms": round(pct(lat, 0.5) * 1000, 2),
-                        "p99_ms": round(pct(lat, 0.99) * 1000, 2),
-                        "ratio_to_bare": round(rate / bare, 3),
-                    }
-                )
-                # Every acknowledged ticket must be in the database.
-                conn = sqlite3.connect(level_dir / "hallctl.db")
-                stored += conn.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
-                conn.close()
-                seeded += waiting
+                        run = asyncio.run(run_clients(url, token, n, args.seconds, proc.pid))
+                    finally:
+                        stop(proc)
+                    runs[(scenario, n)].append(run)
+                    # Every acknowledged ticket must be in the database.
+                    conn = sqlite3.connect(level_dir / "hallctl.db")
+                    stored += conn.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] - waiting
+                    conn.close()
+                    acked += len(run.latencies)
+    load_after = os.getloadavg()
 
-    print(f"bare SQLite WAL synchronous=FULL single-row commits: {bare:,.0f}/s (this machine, this run)")
+    bare_med = statistics.median(bares)
     print(
-        f"{'scenario':>8} {'waiting':>7} {'clients':>7} {'tickets':>8} {'errors':>6} {'tickets/s':>10} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'÷ bare':>7}"
+        f"bare SQLite WAL synchronous=FULL single-row commits, {args.rounds} rounds interleaved:"
+        f" min {min(bares):,.0f}/s, median {bare_med:,.0f}/s (this machine, this run)"
     )
-    for r in results:
+    print(
+        f"{'scenario':>8} {'clients':>7} {'tickets/s min':>13} {'median':>8} {'÷ bare':>7} {'p50 ms':>7}"
+        f" {'p99 ms':>7} {'errors':>6} {'CPU ms/ticket':>13} {'broker ms/t':>11}"
+    )
+    results = []
+    for (scenario, n), rs in runs.items():
+        rates = [len(r.latencies) / r.elapsed for r in rs]
+        lat = [x for r in rs for x in r.latencies]
+        cpu = [r.daemon_cpu_s * 1000 / max(1, len(r.latencies)) for r in rs]
+        broker = [r.broker_cpu_s * 1000 / max(1, len(r.latencies)) for r in rs]
+        res: dict[str, Any] = {
+            "scenario": scenario,
+            "clients": n,
+            "per_s_min": round(min(rates), 1),
+            "per_s_median": round(statistics.median(rates), 1),
+            "ratio_to_bare": round(statistics.median(rates) / bare_med, 3),
+            "p50_ms": round(pct(lat, 0.5) * 1000, 2),
+            "p99_ms": round(pct(lat, 0.99) * 1000, 2),
+            "errors": sum(r.errors for r in rs),
+            "cpu_ms_per_ticket": round(statistics.median(cpu), 3),
+            "broker_cpu_ms_per_ticket": round(statistics.median(broker), 3),
+        }
+        results.append(res)
         print(
-            f"{r['scenario']:>8} {r['waiting_before']:>7} {r['clients']:>7} {r['tickets']:>8} {r['errors']:>6} "
-            f"{r['per_s']:>10,.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['ratio_to_bare']:>7.3f}"
+            f"{scenario:>8} {n:>7} {res['per_s_min']:>13,.1f} {res['per_s_median']:>8,.1f} {res['ratio_to_bare']:>7.3f}"
+            f" {res['p50_ms']:>7.2f} {res['p99_ms']:>7.2f} {res['errors']:>6} {res['cpu_ms_per_ticket']:>13.3f}"
+            f" {res['broker_cpu_ms_per_ticket']:>11.3f}"
         )
-    acked = sum(r["tickets"] for r in results)
-    print(f"acknowledged {acked} tickets; {stored - seeded} in the database after shutdown (besides {seeded} seeded)")
+    load = f"loadavg {load_before[0]:.2f} before, {load_after[0]:.2f} after ({os.cpu_count()} CPUs)"
+    print(f"acknowledged {acked} tickets; {stored} in the database after shutdown (besides the seeded ones); {load}")
     if args.json:
-        print(json.dumps({"bare_commits_per_s": round(bare, 1), "levels": results, "stored": stored, "seeded": seeded}))
-    return 0 if stored - seeded >= acked else 1
+        print(json.dumps({"bare_commits_per_s": bares, "levels": results, "acked": acked, "stored": stored}))
+    headline = next((r for r in results if r["scenario"] == "empty" and r["clients"] == max(levels)), None)
+    if headline is not None and not args.no_record:
+        detail = (
+            f"{headline['clients']} kiosk clients with Idempotency-Key, {args.rounds} rounds of {args.seconds:g} s"
+            f" interleaved with bare SQLite (median {bare_med:,.0f} commits/s); {load}"
+        )
+        figures.record(
+            figures.Figure(
+                bench="issue_call",
+                name=f"daemon CPU per durable ticket, {headline['clients']} clients (loop + writer)",
+                value=float(headline["cpu_ms_per_ticket"]),
+                unit="ms",
+                goal=0.5,
+                compare="<=",
+                issue_goal="1",
+                detail=detail + f"; broker child {headline['broker_cpu_ms_per_ticket']} ms/ticket (not included)",
+            ),
+            figures.Figure(
+                bench="issue_call",
+                name=f"durable tickets/s, {headline['clients']} clients",
+                value=float(headline["per_s_median"]),
+                unit="1/s",
+                goal=2000,
+                compare=">=",
+                issue_goal="1",
+                detail=detail,
+            ),
+            figures.Figure(
+                bench="issue_call",
+                name=f"tickets/s ÷ bare SQLite commits/s, {headline['clients']} clients (medians)",
+                value=float(headline["ratio_to_bare"]),
+                unit="ratio",
+                goal=0.5,
+                compare=">=",
+                issue_goal="1",
+                detail=detail,
+            ),
+        )
+    return 0 if stored >= acked else 1
 
 
 if __name__ == "__main__":

@@ -51,13 +51,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hallctl.daemon import Hall
+    from hallctl.daemon import Hall, run_loop
 
     cfg = _load(args.config)
     _setup_logging(args.verbose)
     hall = Hall(cfg)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(hall.run_until_signalled())
+        run_loop(hall.run_until_signalled())
     return 0
 
 
@@ -68,13 +68,14 @@ def _refuse(exc: StoreUnavailable) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from hallctl.daemon import run_loop
     from hallctl.demo import run_demo
 
     _setup_logging(args.verbose)
     config_file = args.config if args.config_given else None
     data = Path(args.data).resolve()
     data.mkdir(parents=True, exist_ok=True)
-    result: int = asyncio.run(run_demo(data, args.port, args.host, config_file))
+    result: int = run_loop(run_demo(data, args.port, args.host, config_file))
     return result
 
 

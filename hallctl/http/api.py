@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi import Path as PathParam
@@ -63,6 +64,17 @@ def problem(
         body["detail_en"] = detail_en
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def error_response(method: str, path: str, exc: HallctlError) -> JSONResponse:
+    """A :class:`HallctlError` as problem+json: the one rendering for FastAPI's handler and the command routes."""
+    if exc.http_status >= 500:
+        log.error("%s %s: %s", method, path, exc.code)
+    extra = {"errors": exc.errors} if isinstance(exc, commands.CommandError) and exc.errors else {}
+    resp = problem(exc.http_status, exc.code, exc.title, exc.message, exc.message_en, **extra)
+    if isinstance(exc, RateLimited):
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
+    return resp
 
 
 async def principal(
@@ -149,6 +161,83 @@ def add_command_route(api: APIRouter, ctx: HallContext, cmd: commands.Command) -
     )
 
 
+class CommandRoutes:
+    """Serve the command table's HTTP routes straight from ASGI; everything else goes on to FastAPI.
+
+    A command route needs little: the bearer token (or ``?token=``), the path parameters as
+    strings, the ``Idempotency-Key`` header, the JSON body; the command's own model validates
+    the arguments (:func:`hallctl.commands.dispatch`, the same for MQTT). FastAPI's routing,
+    dependency solving and exception middlewares cost several times what the command itself
+    costs per request (issue 12's profile), so these routes skip them. The routes stay
+    registered with FastAPI for the OpenAPI document, and a request this layer does not match
+    exactly (another method, a trailing slash) still reaches FastAPI as before. It sits inside
+    :class:`BodyLimit` and :class:`CatchAll`: bodies are limited before anything reads them,
+    and an unexpected exception still answers problem+json 500.
+    """
+
+    def __init__(self, app: Any, ctx: HallContext) -> None:
+        self.app = app
+        self.ctx = ctx
+        self.routes: dict[str, list[tuple[re.Pattern[str], commands.Command]]] = {}
+        for cmd in commands.COMMANDS.values():
+            route = cmd.http
+            pattern = re.escape("/api/v1" + route.path)
+            for name in route.params:
+                pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>[^/]+)")
+            self.routes.setdefault(route.method, []).append((re.compile(pattern), cmd))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            for pattern, cmd in self.routes.get(scope["method"], ()):
+                m = pattern.fullmatch(path)
+                if m is not None:
+                    resp = await self._serve(scope, receive, cmd, m.groupdict())
+                    await resp(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _serve(self, scope: Any, receive: Any, cmd: commands.Command, params: dict[str, str]) -> JSONResponse:
+        route = cmd.http
+        authorization = idempotency_key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == b"idempotency-key" and idempotency_key is None:
+                idempotency_key = value.decode("latin-1")
+        try:
+            token = bearer_token(authorization) or _query_token(scope.get("query_string", b""))
+            p = await self.ctx.auth.authenticate(token)
+            body = _json_body(await _read_body(receive)) if route.method != "GET" else {}
+            args = commands.merge_args(body, params)
+            call = commands.Call(p, commands.HTTP, idempotency_key=idempotency_key if route.idempotency else None)
+            result = await commands.dispatch(self.ctx, cmd.name, args, call)
+        except HallctlError as exc:
+            return error_response(scope["method"], scope["path"], exc)
+        headers = {"Idempotent-Replayed": "true"} if call.replayed else None
+        return JSONResponse(result[route.body] if route.body else result, status_code=route.status, headers=headers)
+
+
+def _query_token(query: bytes) -> str | None:
+    """``?token=`` (the last one, as FastAPI reads a query parameter), for clients that cannot set headers."""
+    if b"token=" not in query:
+        return None
+    values = [v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == "token"]
+    return values[-1] if values else None
+
+
+async def _read_body(receive: Any) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        msg = await receive()
+        if msg["type"] != "http.request":
+            break
+        parts.append(msg.get("body", b""))
+        if not msg.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
 def create_app(deps: ApiDeps) -> FastAPI:
     ctx = deps.ctx
     svc = ctx.service
@@ -170,13 +259,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @app.exception_handler(HallctlError)
     async def _hallctl_error(request: Request, exc: HallctlError) -> JSONResponse:
-        if exc.http_status >= 500:
-            log.error("%s %s: %s", request.method, request.url.path, exc.code)
-        extra = {"errors": exc.errors} if isinstance(exc, commands.CommandError) and exc.errors else {}
-        resp = problem(exc.http_status, exc.code, exc.title, exc.message, exc.message_en, **extra)
-        if isinstance(exc, RateLimited):
-            resp.headers["Retry-After"] = str(exc.retry_after_s)
-        return resp
+        return error_response(request.method, request.url.path, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -444,6 +527,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     if deps.pages is not None:
         deps.pages(app)
     # Outermost last: the body limit runs before anything reads the body or checks the token.
+    app.add_middleware(CommandRoutes, ctx=ctx)
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, default=ctx.cfg.api.max_body_bytes, allowances=BODY_ALLOWANCES)
     return app

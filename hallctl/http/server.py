@@ -50,7 +50,7 @@ class ApiServer:
             lifespan="off",
             access_log=False,
             ws="websockets-sansio" if _has_sansio() else "auto",
-            # h11 with a header-read timeout and a connection cap that evicts idle connections first.
+            # httptools with a head size cap, a header-read timeout and a connection cap that evicts idle ones first.
             http=protocol_class(cfg.header_timeout_s, cfg.max_connections),
             timeout_keep_alive=cfg.keep_alive_s,
         )

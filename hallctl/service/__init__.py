@@ -64,6 +64,10 @@ class HallService:
         self.sensor_at: dict[str, datetime] = self.sensor_readings.read_at
         self._eval_timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Future[None]] = set()  # decisions applied in memory, not yet durable
+        self._dirty_categories: set[str] = set()  # state to publish at the end of this loop tick
+        self._dirty_windows: set[int] = set()
+        self._state_pending = False
         self.started_at = clock()
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -102,24 +106,75 @@ class HallService:
     async def _rollover(self) -> None:
         d = engine.rollover(self._q, self.cfg, self.clock())
         if d is not None:
-            await self._store.apply(d)
+            await self._commit_locked(d)
             self._q.apply(d)  # opens the new day: earlier days' finished tickets leave memory
             self._publish(d)
+
+    async def _commit_locked(self, d: Decision) -> None:
+        """Commit ``d`` in the chain and wait for it, holding the lock (rare decisions: rollover, print results)."""
+        durable = self._store.submit_decision(d)
+        try:
+            await asyncio.shield(durable)
+        except HallctlError:
+            await self._resync_locked()
+            raise
 
     async def run(
         self,
         decide: Callable[[HallQueue, datetime], Decision],
         idempotency: Callable[[Decision], tuple[str, int, str]] | None = None,
     ) -> Decision:
+        """Decide under the lock; wait for durability outside it, so decisions share the writer's commits.
+
+        Under the lock the engine decides on the live tables, the decision is queued for the
+        writer (which fixes its order) and applied to memory, so the next decision builds on
+        it. The lock is released before the commit: many decisions then share one group
+        commit. Events are published only once the decision is durable, in decision order
+        (the writer answers a batch in its order). If a write fails, it and the decisions
+        queued behind it fail (the store's chain), and memory is re-read from the database.
+        """
         async with self._lock:
             await self._rollover()
             d = decide(self._q, self.clock())
-            await self._store.apply(d, idempotency=idempotency(d) if idempotency else None)
+            durable = self._store.submit_decision(d, idempotency=idempotency(d) if idempotency else None)
             self._q.apply(d)
-        self._publish(d)
+            self._inflight.add(durable)
+        # Published from the future, not by this task: a caller that is cancelled while waiting
+        # (a client that hung up) does not take its durable ticket's events with it.
+        durable.add_done_callback(lambda f: self._settled(f, d))
+        try:
+            await asyncio.shield(durable)
+        except HallctlError:
+            await self._resync()
+            raise
         return d
 
-    def _publish(self, d: Decision) -> None:
+    def _settled(self, fut: asyncio.Future[None], d: Decision) -> None:
+        self._inflight.discard(fut)
+        if not fut.cancelled() and fut.exception() is None:
+            self._publish(d, coalesce=True)
+
+    async def _resync(self) -> None:
+        """After a failed write: wait for the writes in flight, re-read the state, accept writes again."""
+        async with self._lock:
+            await self._resync_locked()
+
+    async def _resync_locked(self) -> None:
+        if not self._store.chain_broken:
+            return  # another failed caller resynchronised already
+        if self._inflight:
+            await asyncio.wait(list(self._inflight))
+        self._q = await self._store.load_queue(engine.business_day(self.clock(), self.cfg))
+        await self._store.reset_chain()
+
+    def _publish(self, d: Decision, *, coalesce: bool = False) -> None:
+        """Publish ``d``'s events, then the state of the categories and windows it touched.
+
+        With ``coalesce`` (decisions answered by a group commit), the state is published once
+        per loop tick for all the decisions of the batch: a batch of 50 tickets in category A
+        gives 50 ``TicketIssued`` and one ``QueueState`` of A, not 50 (each is an MQTT QoS 1
+        publish and a frame to every screen), and the one published is the latest.
+        """
         for e in d.events:
             self.bus.publish(e)
             if isinstance(e, ev.EvaluationRequested):
@@ -130,8 +185,18 @@ class HallService:
                 self._calls.remember(e)
                 if e.recall == 0:
                     self._call_rate.note(e.category, e.at)
-        cats = d.touched_categories()
-        windows = d.touched_windows() | {t.window for t in d.tickets if t.window is not None}
+        self._dirty_categories |= d.touched_categories()
+        self._dirty_windows |= d.touched_windows() | {t.window for t in d.tickets if t.window is not None}
+        if not coalesce:
+            self._publish_state()
+        elif not self._state_pending:
+            self._state_pending = True
+            asyncio.get_running_loop().call_soon(self._publish_state)
+
+    def _publish_state(self) -> None:
+        self._state_pending = False
+        cats, self._dirty_categories = self._dirty_categories, set()
+        windows, self._dirty_windows = self._dirty_windows, set()
         for cat in sorted(cats):
             self.bus.publish(self.queue_state(cat))
         for w in sorted(windows):
@@ -587,7 +652,7 @@ class HallService:
             d = engine.print_result(self._q, t, kiosk, printed, reason, self.clock())
             if d is None:
                 return
-            await self._store.apply(d)
+            await self._commit_locked(d)
             self._q.apply(d)
         self._publish(d)
 

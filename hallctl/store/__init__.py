@@ -11,6 +11,7 @@ thread handling lives in :mod:`hallctl.store.database`, row mapping in
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import sqlite3
@@ -147,7 +148,9 @@ class Store(Database):
                 (d.at.isoformat(), row.kind, row.ticket_id, row.window, json.dumps(row.data, ensure_ascii=False)),
             )
 
-    async def apply(self, d: Decision, *, idempotency: tuple[str, int, str] | None = None) -> None:
+    def _decision_fn(
+        self, d: Decision, idempotency: tuple[str, int, str] | None
+    ) -> Callable[[sqlite3.Connection], None]:
         def fn(conn: sqlite3.Connection) -> None:
             self._write_decision(conn, d)
             if idempotency is not None:
@@ -157,8 +160,20 @@ class Store(Database):
                     (key, status, body, d.at.isoformat()),
                 )
 
-        hwm = self.high_water
-        await self.write(fn, after=(lambda: hwm.raise_to(d.counters)) if hwm is not None and d.counters else None)
+        return fn
+
+    async def apply(self, d: Decision, *, idempotency: tuple[str, int, str] | None = None) -> None:
+        """Commit ``d`` (and its idempotency record) durably; its numbers raise the high-water mark first."""
+        await self.write(self._decision_fn(d, idempotency), marks=d.counters or None)
+
+    def submit_decision(self, d: Decision, *, idempotency: tuple[str, int, str] | None = None) -> asyncio.Future[None]:
+        """Queue ``d`` in the service's chain of decisions (:meth:`Database.submit`); await it for durability.
+
+        Chained: if a decision fails, the ones queued after it fail too (each was decided on
+        the state the failed one would have left), until the service re-read its state and
+        called :meth:`reset_chain`.
+        """
+        return self.submit(self._decision_fn(d, idempotency), marks=d.counters or None, chain=True)
 
     async def load_queue(self, day: date) -> HallQueue:
         """Rebuild the engine's state: today's tickets, every still-active one, windows, counters."""

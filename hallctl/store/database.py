@@ -5,19 +5,31 @@ cut, so every commit is fsynced (FULL) before the API answers; WAL lets the
 screens and stats read while the writer works. All writes go through one
 dedicated thread with its own connection, so the event loop never blocks on
 fsync and SQLite never sees two writers.
+
+Group commit: writes that arrive while the writer is busy wait in a queue and
+the next batch takes them all (up to ``batch_max``, and no more once a batch has
+worked ``batch_max_s``) into one transaction, each inside its own SAVEPOINT, with
+one fsynced COMMIT and one high-water write for the batch. A write that fails
+rolls back its savepoint only; every caller is answered after the COMMIT
+returned, never before, so an answer still means durable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import sqlite3
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from hallctl.errors import StoreUnavailable
 from hallctl.store.integrity import (
@@ -33,6 +45,42 @@ from hallctl.store.integrity import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+@dataclasses.dataclass(slots=True)
+class _Write(Generic[T]):
+    """One queued write: its work, the high-water marks it raises, and where its answer goes."""
+
+    fn: Callable[[sqlite3.Connection], T]
+    marks: Mapping[tuple[date, str], int] | None
+    chain: bool
+    loop: asyncio.AbstractEventLoop
+    fut: asyncio.Future[T]
+
+
+def _settle(items: list[tuple[_Write[Any], Any, BaseException | None]]) -> None:
+    """On the loop: answer the batch's callers in their order (so their events keep the order too)."""
+    for w, result, err in items:
+        if w.fut.done():
+            continue
+        if err is None:
+            w.fut.set_result(result)
+        else:
+            w.fut.set_exception(err)
+
+
+def _answer(items: list[tuple[_Write[Any], Any, BaseException | None]]) -> None:
+    """From the writer thread: one wake-up of each loop for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Write[Any], Any, BaseException | None]]] = {}
+    for item in items:
+        by_loop.setdefault(item[0].loop, []).append(item)
+    for loop, part in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle, part)
+
+
+def _as_unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable("store_error", "数据库写入失败，请稍后重试", f"write failed: {type(exc).__name__}")
 
 
 def _classify(exc: sqlite3.Error) -> StoreUnavailable:
@@ -60,6 +108,15 @@ class Database:
         # Beside a file database: the per-day number high-water mark (see hallctl.store.integrity).
         self.high_water: HighWater | None = None if path == ":memory:" else HighWater(path)
         self.damage: list[str] = []  # what the start-up check found (continued with on_damage = "continue")
+        # Group commit: writes queue here; the writer thread takes up to ``batch_max`` of them (and
+        # stops adding once a batch has worked ``batch_max_s``) into one transaction and one COMMIT.
+        self.batch_max = 256
+        self.batch_max_s = 0.05
+        self._queue: collections.deque[_Write[Any]] = collections.deque()
+        self._queue_lock = threading.Lock()
+        self._draining = False
+        self._closing = False
+        self._chain_error: StoreUnavailable | None = None
 
     # ---- lifecycle --------------------------------------------------------------
 
@@ -231,6 +288,8 @@ class Database:
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
+        with self._queue_lock:
+            self._closing = True  # queued writes still run (the pool runs its work in order) and are answered
         for pool, attr in ((self._reader_pool, "_r"), (self._writer_pool, "_w")):
             conn: sqlite3.Connection | None = getattr(self, attr)
             if conn is not None:
@@ -242,33 +301,176 @@ class Database:
 
     # ---- generic access ---------------------------------------------------------------
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T], *, after: Callable[[], None] | None = None) -> T:
-        """Run ``fn`` in one IMMEDIATE transaction on the writer thread; then ``after`` (same thread)."""
+    def submit(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        marks: Mapping[tuple[date, str], int] | None = None,
+        chain: bool = False,
+    ) -> asyncio.Future[T]:
+        """Queue ``fn`` for the writer now; the future is answered once its batch's COMMIT returned.
 
-        def run() -> T:
-            conn = self._w
-            if conn is None:
+        Synchronous on purpose: the caller (the service, under its lock) fixes the order of
+        its writes by the order of its calls, and awaits the answer after releasing the lock,
+        so the next decision can join the same batch. ``marks`` raise the high-water file
+        (:class:`HighWater`) after the commit and before any answer. With ``chain``, a write
+        queued after a failed chained write fails too (its decision assumed the failed one
+        had happened) until :meth:`reset_chain`.
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        item = _Write(fn, marks, chain, loop, fut)
+        with self._queue_lock:
+            if self._closing:
                 raise StoreUnavailable("store_closed", "the database is not open")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(conn)
-                    conn.execute("COMMIT")
-                    self.last_error = None
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                self.write_errors += 1
-                self.last_error = str(exc)
-                log.error("store: write failed: %s", exc)
-                raise _classify(exc) from exc
-            if after is not None:
-                after()
-            return result
+            self._queue.append(item)
+            if not self._draining:
+                self._draining = True
+                self._writer_pool.submit(self._drain)
+        return fut
 
-        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, run)
+    async def write(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        marks: Mapping[tuple[date, str], int] | None = None,
+    ) -> T:
+        """Run ``fn`` inside its own SAVEPOINT of the writer's next group commit; answer after the COMMIT.
+
+        Concurrent writes share one transaction and one fsynced COMMIT (group commit). A
+        write that raises rolls back only its own savepoint and only its caller gets the
+        error (:class:`StoreUnavailable` for SQLite errors, as before). Nobody is answered
+        before the batch is durable.
+        """
+        return await asyncio.shield(self.submit(fn, marks=marks))
+
+    @property
+    def chain_broken(self) -> bool:
+        return self._chain_error is not None
+
+    async def reset_chain(self) -> None:
+        """After the chain's owner re-read its state: chained writes are accepted again (in writer order)."""
+
+        def fn() -> None:
+            self._chain_error = None
+
+        await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn)
+
+    # ---- the writer thread: group commit ------------------------------------------------
+
+    def _drain(self) -> None:
+        """One batch, then give the pool's other work (ping, checkpoint, backup) its turn."""
+        with self._queue_lock:
+            batch = [self._queue.popleft() for _ in range(min(self.batch_max, len(self._queue)))]
+            if not batch:
+                self._draining = False
+                return
+        try:
+            self._run_batch(batch)
+        finally:
+            with self._queue_lock:
+                left: list[_Write[Any]] = []
+                if not self._queue:
+                    self._draining = False
+                else:
+                    try:
+                        self._writer_pool.submit(self._drain)
+                    except RuntimeError:  # the pool is shut down (close): nobody will run them
+                        left = list(self._queue)
+                        self._queue.clear()
+                        self._draining = False
+            if left:
+                closed = StoreUnavailable("store_closed", "the database is not open")
+                _answer([(w, None, closed) for w in left])
+
+    def _run_batch(self, batch: list[_Write[Any]]) -> None:
+        conn = self._w
+        if conn is None:
+            err = StoreUnavailable("store_closed", "the database is not open")
+            _answer([(w, None, err) for w in batch])
+            return
+        done: list[tuple[_Write[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            err = self._failed(exc)
+            failed: list[tuple[_Write[Any], Any, BaseException | None]] = [(w, None, err) for w in batch]
+            self._break_chain(failed, err)
+            _answer(failed)
+            return
+        started = time.monotonic()
+        rest: list[_Write[Any]] = []
+        for i, w in enumerate(batch):
+            if w.chain and self._chain_error is not None:
+                done.append((w, None, self._chain_error))
+                continue
+            try:
+                conn.execute("SAVEPOINT w")
+            except sqlite3.Error:
+                rest = batch[i:]  # the transaction cannot take more: commit what it has, the rest next
+                break
+            try:
+                result = w.fn(conn)
+                conn.execute("RELEASE w")
+                done.append((w, result, None))
+            except BaseException as exc:  # noqa: BLE001 - the caller gets it, the batch goes on
+                err2: BaseException = self._failed(exc) if isinstance(exc, sqlite3.Error) else exc
+                if w.chain:
+                    self._chain_error = err2 if isinstance(err2, StoreUnavailable) else _as_unavailable(err2)
+                if not conn.in_transaction:
+                    # SQLite rolled the whole transaction back (I/O error, disk full...): the
+                    # writes before this one are gone too; the ones after go into the next batch.
+                    done = [(d[0], None, err2) for d in done] + [(w, None, err2)]
+                    self._break_chain(done, err2)
+                    _answer(done)
+                    self._requeue(batch[i + 1 :])
+                    return
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                done.append((w, None, err2))
+            if time.monotonic() - started > self.batch_max_s:
+                rest = batch[i + 1 :]
+                break
+        try:
+            conn.execute("COMMIT")
+            self.last_error = None
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            err = self._failed(exc)
+            done = [(w, None, err if e is None else e) for w, _, e in done]
+            self._break_chain(done, err)
+            _answer(done)
+            self._requeue(rest)
+            return
+        # Durable. The high-water mark covers every number of the batch before anyone hears of them.
+        marks: dict[tuple[date, str], int] = {}
+        for w, _, e in done:
+            if e is None and w.marks:
+                for k, n in w.marks.items():
+                    marks[k] = max(marks.get(k, 0), n)
+        if marks and self.high_water is not None:
+            self.high_water.raise_to(marks)
+        _answer(done)
+        self._requeue(rest)
+
+    def _failed(self, exc: sqlite3.Error) -> StoreUnavailable:
+        self.write_errors += 1
+        self.last_error = str(exc)
+        log.error("store: write failed: %s", exc)
+        return _classify(exc)
+
+    def _break_chain(self, done: list[tuple[_Write[Any], Any, BaseException | None]], err: BaseException) -> None:
+        if any(w.chain for w, _, _ in done):
+            self._chain_error = err if isinstance(err, StoreUnavailable) else _as_unavailable(err)
+
+    def _requeue(self, items: list[_Write[Any]]) -> None:
+        """Writes a batch did not reach go first into the next one, in their order."""
+        if items:
+            with self._queue_lock:
+                self._queue.extendleft(reversed(items))
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:

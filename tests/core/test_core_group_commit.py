@@ -1,0 +1,189 @@
+"""Group commit: concurrent writes share one transaction and one COMMIT; answers come only after it.
+
+What a user relies on: every ticket that was acknowledged is on disk (and under the
+high-water mark) after ``kill -9``; a write that fails fails only its own caller while the
+others in its batch commit; a failed decision never leaves the service's memory ahead of
+the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hallctl import engine
+from hallctl.errors import StoreUnavailable
+from tests.core.core_helpers import Daemon, make_config
+from tests.core.test_core_store import Rig, RigFactory, rig_factory  # noqa: F401 - the fixture
+
+DaemonFactory = Callable[..., Daemon]
+
+
+def _decision(day_ticket: int, key: str) -> tuple[engine.Decision, tuple[str, int, str]]:
+    """A one-ticket decision (A<n>) with its idempotency record, as the service would write it."""
+    now = datetime.now(UTC)
+    cfg = make_config()
+    day = engine.business_day(now, cfg)
+    number = f"A{day_ticket:03d}"
+    t = engine.Ticket(
+        id=f"{day:%Y%m%d}-{number}",
+        day=day,
+        category="A",
+        seq=day_ticket,
+        number=number,
+        priority="normal",
+        channel="api",
+        state="waiting",
+        issued_at=now,
+        sort_at=now,
+    )
+    d = engine.Decision(at=now)
+    d.tickets.append(t)
+    d.log.append(engine.LogRow("issued", t.id, None, {"number": number}))
+    d.counters[(day, "A")] = day_ticket
+    return d, (key, 201, json.dumps({"ticket_id": t.id, "body": {}}))
+
+
+async def test_queued_writes_share_one_commit_and_one_failure_fails_only_its_caller(rig_factory: RigFactory) -> None:  # noqa: F811
+    """20 writes queued behind a busy writer: one COMMIT and one high-water write; a key clash fails only its own."""
+    r: Rig = await rig_factory()
+    store = r.svc._store
+    first, first_key = _decision(101, "k:dup")
+    await store.apply(first, idempotency=first_key)
+
+    commits: list[str] = []
+    assert store._w is not None
+    store._w.set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    hwm = store.high_water
+    assert hwm is not None
+    hwm_writes = 0
+    raise_to = hwm.raise_to
+
+    def counting(counters: dict[tuple[object, str], int]) -> None:
+        nonlocal hwm_writes
+        hwm_writes += 1
+        raise_to(counters)  # type: ignore[arg-type]
+
+    hwm.raise_to = counting  # type: ignore[method-assign,assignment]
+
+    # Hold the writer so the next writes queue up and form one batch.
+    release, holding = threading.Event(), threading.Event()
+
+    def hold(_: sqlite3.Connection) -> None:
+        holding.set()
+        release.wait(10)
+
+    blocker = asyncio.ensure_future(store.write(hold))
+    assert await asyncio.to_thread(holding.wait, 10)
+    writes = []
+    for i in range(20):
+        d, key = _decision(200 + i, "k:dup" if i == 7 else f"k:{i}")  # i == 7 clashes with the first key
+        writes.append(asyncio.ensure_future(store.apply(d, idempotency=key)))
+    commits.clear()
+    release.set()
+    await blocker
+    results = await asyncio.gather(*writes, return_exceptions=True)
+
+    failed = [i for i, res in enumerate(results) if isinstance(res, BaseException)]
+    assert failed == [7]
+    err = results[7]
+    assert isinstance(err, StoreUnavailable) and err.code == "store_error" and err.http_status == 503
+    numbers = {row[0] for row in r.sql("SELECT seq FROM tickets")}
+    assert numbers == {101} | {200 + i for i in range(20) if i != 7}
+    assert r.sql("SELECT COUNT(*) FROM idempotency") == [(20,)]
+    # The held write's own batch, then one for the 20 that queued behind it.
+    assert len(commits) == 2, f"{len(commits) - 1} COMMITs for 20 writes queued together"
+    assert hwm_writes == 1
+    assert hwm.marks[max(hwm.marks)] == 219
+
+
+async def test_failed_decision_fails_those_queued_behind_it_and_memory_follows_the_database(
+    rig_factory: RigFactory,  # noqa: F811
+) -> None:
+    """a fault on A003 among 10 concurrent issues: no acknowledged ticket is missing, none unsaved is in memory."""
+    r: Rig = await rig_factory()
+    r.exec(
+        "CREATE TRIGGER boom BEFORE INSERT ON event_log WHEN json_extract(NEW.data, '$.number') = 'A003'"
+        " BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+    )
+    results = await asyncio.gather(*(r.svc.issue("A") for _ in range(10)), return_exceptions=True)
+    acked = sorted(res.ticket.number for res in results if not isinstance(res, BaseException))
+    errors = [res for res in results if isinstance(res, BaseException)]
+    assert errors and all(isinstance(e, StoreUnavailable) for e in errors)
+    assert "A003" not in acked and {"A001", "A002"} <= set(acked)
+    stored = sorted(row[0] for row in r.sql("SELECT number FROM tickets"))
+    assert stored == acked
+    assert sorted(t.number for t in r.svc._q.tickets.values()) == stored
+    r.exec("DROP TRIGGER boom;")
+    nxt = (await r.svc.issue("A")).ticket
+    assert nxt.number == f"A{max(int(n[1:]) for n in stored) + 1:03d}"
+
+
+def _on_disk(db: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """What the killed daemon left: tickets (id -> number) and the high-water file."""
+    conn = sqlite3.connect(db)
+    try:
+        stored = dict(conn.execute("SELECT id, number FROM tickets").fetchall())
+    finally:
+        conn.close()
+    marks: dict[str, dict[str, int]] = json.loads(Path(str(db) + ".hwm").read_text(encoding="utf-8"))
+    return stored, marks
+
+
+@pytest.mark.e2e
+async def test_kill9_under_concurrent_issues_keeps_every_acknowledged_ticket_and_mark(
+    daemon_factory: DaemonFactory,
+) -> None:
+    """64 kiosks with Idempotency-Key, kill -9 mid-burst: every 201 is stored, under the mark, and replays."""
+    d = daemon_factory()
+    tokens = await d.create_tokens({"kiosk": ("kiosk", ()), "admin": ("admin", ())})
+    d.start()
+    acked: dict[str, tuple[str, str]] = {}  # idempotency key -> (ticket id, number)
+    killed = asyncio.Event()
+    kiosk = {"Authorization": f"Bearer {tokens['kiosk']}"}
+
+    async with httpx.AsyncClient(base_url=d.url, timeout=60, limits=httpx.Limits(max_connections=64)) as c:
+
+        async def kiosk_loop(n: int) -> None:
+            for i in range(1000):
+                key = f"k{n}-{i}"
+                try:
+                    resp = await c.post(
+                        "/api/v1/tickets", json={"category": "A"}, headers={**kiosk, "Idempotency-Key": key}
+                    )
+                except httpx.TransportError:
+                    return
+                if resp.status_code != 201:
+                    return
+                body = resp.json()
+                acked[key] = (body["id"], body["number"])
+                if len(acked) >= 300 and not killed.is_set():
+                    killed.set()
+                    d.kill9()  # the other kiosks' requests are in flight, many in the writer's batch
+                if killed.is_set():
+                    return
+
+        async with asyncio.timeout(120):
+            await asyncio.gather(*(kiosk_loop(n) for n in range(64)))
+    assert killed.is_set() and len(acked) >= 300
+
+    stored, marks = _on_disk(Path(d.data["store"]["path"]))
+    for tid, number in acked.values():
+        assert stored.get(tid) == number, f"acknowledged ticket {number} lost"
+    top = max(int(number[1:]) for _, number in acked.values())
+    assert max(n for cats in marks.values() for n in cats.values()) >= top, "an acknowledged number above the mark"
+
+    d.start()
+    async with httpx.AsyncClient(base_url=d.url, timeout=30) as c:
+        key, (tid, number) = next(iter(acked.items()))
+        again = await c.post("/api/v1/tickets", json={"category": "A"}, headers={**kiosk, "Idempotency-Key": key})
+        assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
+        assert again.json()["id"] == tid
