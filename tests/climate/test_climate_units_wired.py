@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from drivers.aircon import AcState
+from drivers.sim.ac_bacnet import BacnetAcSim
 from drivers.sim.ac_modbus import ModbusAcSim
 from drivers.sim.ac_mqtt import MqttAcSim
 from hallctl import events as ev
@@ -226,3 +227,21 @@ async def test_energy_counts_what_the_unit_reads_back_not_what_the_zone_asked(ha
     clock.advance(minutes=10)
     kwh_after, cooling_after = await kwh_and_cooling(hall)
     assert kwh_after - kwh == pytest.approx(18.6 / 6, rel=0.01) and cooling_after - cooling_s == 600
+
+
+async def test_a_command_lands_on_the_bacnet_simulator_at_the_configured_priority(halls: HallMaker) -> None:
+    unit = {"id": "bms1", "zone": "f1", "kind": "bacnet", "simulate": True, "device_instance": 1001, "priority": 9}
+    hall = await halls(climate_zone=zones(f1=21.0), climate_unit=[unit], climate=RULES)
+    device = simulation(hall).aircon.sims["bms1"]
+    assert isinstance(device, BacnetAcSim)
+    d = await until(functools.partial(hall.climate.decision, "f1"), 10, "a decision")
+    assert d.command.power
+
+    def landed() -> bool:
+        st = hall.climate.unit_states("f1").get("bms1")
+        return st is not None and st.power and st.mode == "cool" and st.setpoint == d.command.setpoint
+
+    await until(landed, 15, "the BMS points commanded and read back")
+    assert device.unit_state().power and device.unit_state().setpoint == d.command.setpoint
+    # hallctl's write sits in its own priority slot, where release will relinquish it.
+    assert device.priority_slot("setpoint", 9) == d.command.setpoint
