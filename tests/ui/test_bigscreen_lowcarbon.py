@@ -15,7 +15,6 @@ from hallctl.climate import units
 from hallctl.config import ClimateUnitConfig
 from tests.ui.uihelpers import HallRunner, open_page, shot
 
-
 ACTIONS = {
     "cooling": ("制冷", "Cooling"),
     "heating": ("制热", "Heating"),
