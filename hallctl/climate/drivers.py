@@ -21,18 +21,18 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from drivers.ac_bacnet import BacnetLink, BacnetPoints
-from drivers.ac_modbus import ModbusAcGateway
-from drivers.ac_mqtt import HaClimateAc, HaClimateTopics, Zigbee2MqttAc
-from drivers.ac_profile import ProfileError, load_profile
 from drivers.aircon import AcCommand, AcNoAck, AcState, AcUnit, AcUnsupported
-from drivers.base import Health
 from drivers.errors import DeviceError
 from hallctl.climate.units import UnitFactory, registered_kind
 from hallctl.config import BacnetUnitConfig, ClimateUnitConfig, Config, ModbusUnitConfig, MqttUnitConfig
 from hallctl.errors import MqttUnavailable
+
+if TYPE_CHECKING:  # the drivers are imported by the kind that needs them: a hall without a unit loads none
+    from drivers.ac_bacnet import BacnetLink, BacnetPoints
+    from drivers.ac_modbus import ModbusAcGateway
+    from drivers.base import Health
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,8 @@ class TrackedUnit:
 
 def bacnet_points(points: Mapping[Any, str]) -> BacnetPoints:
     """A ``[[climate_unit]] points`` table over the driver's defaults (``error`` is its ``error_code``)."""
+    from drivers.ac_bacnet import BacnetPoints
+
     d = BacnetPoints()
     return BacnetPoints(
         setpoint=points.get("setpoint", d.setpoint),
@@ -191,6 +193,9 @@ class ClimateDrivers:
 
     def _modbus(self, cfg: ClimateUnitConfig) -> AcUnit:
         assert isinstance(cfg, ModbusUnitConfig)
+        from drivers.ac_modbus import ModbusAcGateway
+        from drivers.ac_profile import ProfileError, load_profile
+
         url = self._where(cfg.id, cfg.port, cfg.simulate)
         key = (url, cfg.address)
         gw = self.gateways.get(key)
@@ -230,6 +235,8 @@ class ClimateDrivers:
 
     def _bacnet(self, cfg: ClimateUnitConfig) -> AcUnit:
         assert isinstance(cfg, BacnetUnitConfig)
+        from drivers.ac_bacnet import BacnetLink
+
         device = self._where(cfg.id, cfg.address, cfg.simulate)
         local = f"127.0.0.1:{_free_udp_port()}" if cfg.simulate else cfg.local_address
         link = self.links.get(local if not cfg.simulate else "simulated")
@@ -244,6 +251,8 @@ class ClimateDrivers:
 
     def _mqtt(self, cfg: ClimateUnitConfig) -> AcUnit:
         assert isinstance(cfg, MqttUnitConfig)
+        from drivers.ac_mqtt import HaClimateAc, HaClimateTopics, Zigbee2MqttAc
+
         timeout = self.cfg.climate.ack_timeout_s * 0.8  # the unit says "no ack" before the component's bound
         port = _HallMqtt(self.ctx, cfg.id, timeout)
         unit: Zigbee2MqttAc | HaClimateAc
