@@ -121,6 +121,7 @@ class Hall:
         raw["kiosk"] = [k for k in raw["kiosk"] if k["id"] == "k1"]
         raw.pop("sensor", None)
         raw.pop("climate_zone", None)
+        raw.pop("climate_unit", None)  # the zones' air conditioners go with them
         raw["queue"] = {**raw.get("queue", {}), "per_id_daily_limit": 100}
         raw["store"] = {"path": str(workdir / "hallctl.db"), **store}
         raw["mqtt"] = {"url": f"mqtt://127.0.0.1:{broker_port}", "discovery": False, "reconnect_min_s": 0.2}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import termios
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -148,7 +149,7 @@ class ModbusAcGateway(SupervisedDriver):
             )
         try:
             connected = await client.connect()
-        except (ModbusException, OSError) as exc:
+        except (ModbusException, OSError, termios.error) as exc:  # termios: a setting the port refuses
             client.close()
             raise DeviceOffline(self.name, f"cannot open {self.url}: {exc}") from exc
         if not connected:

@@ -507,6 +507,8 @@ class BacnetUnitConfig(_ClimateUnitBase):
 
     kind: Literal["bacnet"]
     address: str | None = None  # host[:port] of the device
+    # Where hallctl's own BACnet/IP application listens: one per local address, shared by its units.
+    local_address: str = Field(default="0.0.0.0:47808", pattern=r"^[0-9.]+(:[0-9]{1,5})?$")
     device_instance: int = Field(ge=0, le=4194302)
     # 1 and 2 are life safety and 5/6 the BMS's own equipment protection: hallctl writes below them.
     priority: int = Field(default=8, ge=7, le=16)

@@ -12,6 +12,7 @@ devices).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from hallctl.bus import Bus
 from hallctl.climate import ClimateZones
 from hallctl.climate.meter import EnergyMeter
 from hallctl.config import Config
+from hallctl.errors import MqttUnavailable
 from hallctl.service import HallService
 from hallctl.store import Store
 from hallctl.supervision import Supervision
@@ -43,6 +45,8 @@ class Component(Protocol):
 HealthSource = Callable[[], dict[str, Any]]
 # Called with (topic, payload) for each message on a topic a component subscribed to.
 MqttHandler = Callable[[str, bytes], Awaitable[None]]
+# Publishes (topic, payload) at QoS 1, not retained, on the hall's broker; waits up to ``timeout`` s for a link.
+MqttPublisher = Callable[[str, str, float], Awaitable[None]]
 
 
 @dataclasses.dataclass
@@ -68,6 +72,16 @@ class HallContext:
     # Topics (no wildcards) that components read from the hall's broker; the MQTT component subscribes.
     mqtt_handlers: dict[str, MqttHandler] = dataclasses.field(default_factory=dict)
     mqtt_shed: dict[str, Callable[[str], None]] = dataclasses.field(default_factory=dict)
+    # Where each ``[[climate_unit]]`` is reached when it is not its configured port/address (a simulator's):
+    # unit id -> serial path or tcp://host:port (modbus), host:port (bacnet). Filled by the simulation side.
+    climate_unit_ports: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Set by the MQTT component when it is configured: how another component publishes on the hall's
+    # broker without holding an MQTT client (only hallctl/mqtt/ does). See :meth:`publish_mqtt`.
+    mqtt_publisher: MqttPublisher | None = None
+    # The broker's loopback (host, port) once the MQTT component knows it, and an event for it: for
+    # simulated MQTT devices, which are clients of the same broker.
+    mqtt_broker: tuple[str, int] | None = None
+    mqtt_broker_known: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
     def add_routes(self, router: APIRouter) -> None:
         """Serve ``router`` on the HTTP API (registered before the API component starts)."""
@@ -88,6 +102,12 @@ class HallContext:
         self.mqtt_handlers[topic] = handler
         if shed is not None:
             self.mqtt_shed[topic] = shed
+
+    async def publish_mqtt(self, topic: str, payload: str, timeout: float) -> None:
+        """Publish on the hall's broker through the MQTT component (:class:`MqttUnavailable` when it cannot)."""
+        if self.mqtt_publisher is None:
+            raise MqttUnavailable("mqtt_unavailable", "no MQTT component in this daemon")
+        await self.mqtt_publisher(topic, payload, timeout)
 
     def forget_health(self, name: str) -> None:
         self.health_sources.pop(name, None)

@@ -1,7 +1,10 @@
 """The daemon: components started in dependency order, stopped in reverse.
 
-Order: store → service → climate → supervision → [simulators] → devices → mqtt →
-api. HTTP comes up last so no request arrives before the queue is loaded; the
+Order: store → service → supervision → [simulators] → climate unit drivers → climate →
+energy → devices → mqtt → api. The simulators come before the climate component because
+a simulated air conditioner must be listening before the climate component creates its
+driver; the climate component before MQTT, whose session subscribes the MQTT units' topics.
+HTTP comes up last so no request arrives before the queue is loaded; the
 store closes last so nothing writes into a closed database. A core component that
 fails to start stops the daemon with its reason; a device that fails only marks
 itself offline.
@@ -26,6 +29,7 @@ from hallctl import systemd
 from hallctl.auth import Authenticator
 from hallctl.bus import Bus
 from hallctl.climate import ClimateZones
+from hallctl.climate.drivers import ClimateDrivers
 from hallctl.climate.meter import EnergyMeter
 from hallctl.config import Config
 from hallctl.context import Component, HallContext
@@ -60,7 +64,9 @@ class Hall:
         self.service = HallService(cfg, self.store, self.bus, clock)
         self.climate = ClimateZones(cfg, self.bus, clock, setpoints=self.store, seed=self.service.snapshot)
         self.supervision = Supervision(cfg, self.service, self.bus, clock)
-        self.energy = EnergyMeter(cfg, self.bus, clock, self.store, states=self.climate.snapshot)
+        self.energy = EnergyMeter(
+            cfg, self.bus, clock, self.store, states=self.climate.snapshot, readbacks=self.climate.unit_states
+        )
         self.ctx = HallContext(
             cfg=cfg,
             service=self.service,
@@ -73,6 +79,9 @@ class Hall:
             state_dir=self.state_dir,
             demo=demo,
         )
+        # The unit kinds (modbus, bacnet, mqtt) and the links their units share.
+        self.unit_drivers = ClimateDrivers(self.ctx)
+        self.climate.unit_factory = self.unit_drivers.make_unit
         self.components: list[Component] = []
         self.api = ApiServer(self.ctx)
         self._stack: contextlib.AsyncExitStack | None = None
@@ -95,11 +104,15 @@ class Hall:
         return self.ctx.health()
 
     def _build(self) -> list[Component]:
-        parts: list[Component] = [self.climate, self.energy, self.supervision]
+        parts: list[Component] = [self.supervision]
         for factory in component_factories():
             part = factory(self.ctx)
             if part is not None:
                 parts.append(part)
+        # After the simulators (a simulated unit listens before its driver is made), before the
+        # devices (whose first readings the climate component decides on) and MQTT (see above).
+        at = next((i for i, p in enumerate(parts) if p.name == "simulation"), 0) + 1
+        parts[at:at] = [self.unit_drivers, self.climate, self.energy]
         parts.append(self.api)
         return parts
 
@@ -214,7 +227,7 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
 
 
 def _simulation(ctx: HallContext) -> Component | None:
-    if not any(d.simulate for d in ctx.cfg.device):
+    if not any(d.simulate for d in ctx.cfg.device) and not any(u.simulate for u in ctx.cfg.climate_unit):
         return None
     from hallctl.simulation import attach_simulators
 

@@ -53,3 +53,10 @@ class StoreUnavailable(HallctlError):
 
     http_status = 503
     title = "Service unavailable"
+
+
+class MqttUnavailable(HallctlError):
+    """The hall's MQTT link is down (or there is none), so a message for a device could not be sent."""
+
+    http_status = 503
+    title = "Service unavailable"

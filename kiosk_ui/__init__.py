@@ -85,6 +85,7 @@ def ui_config(cfg: Config) -> dict[str, Any]:
             for k in cfg.kiosk
         ],
         "sensors": [{"id": s.id, "name": s.name or s.id, "floor": s.floor} for s in cfg.sensor],
+        "climate_zones": [{"id": z.id, "name": z.name or z.id, "floor": z.floor} for z in cfg.climate_zone],
         "evaluation_timeout_s": cfg.queue.evaluation_timeout_s,
     }
 

@@ -6,10 +6,11 @@ day's totals through the store's typed methods (every tick and at stop, so a res
 continues today's figures) and publishes a :class:`~hallctl.events.ClimateEnergy` per zone
 (MQTT ``climate/<zone>/energy``, HA's Energy dashboard).
 
-Until actuator drivers report each unit's read-back state, a zone's units are taken to do
-what the zone's action says (``cooling`` → every unit of the zone cooling at full load,
-``idle`` → on, compressor stopped): an upper estimate, replaced per unit by
-:meth:`EnergyMeter.unit_states` once the climate component supplies read-backs.
+Each unit is sampled from what it last reported (its read-back :class:`drivers.aircon.AcState`
+from the climate component: power, mode, and the compressor's running flag when the unit
+reports one; ``running`` unknown counts as running while powered, at full load). A unit with
+no read-back (not answered yet, or silent since) is taken to do what the zone's action says
+(``cooling`` → cooling at full load, ``idle`` → on, compressor stopped): an upper estimate.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from drivers.aircon import AcState
 from hallctl import events as ev
 from hallctl.bus import Bus, Subscription
 from hallctl.climate.energy import EnergyLedger, EnergySample, UnitRating, UnitSample, ZoneDay
@@ -56,6 +58,23 @@ def zone_units(cfg: Config, z: ClimateZoneConfig, state: ev.ClimateState) -> tup
                    running=mode is not None)
         for u in cfg.climate_unit if u.zone == z.id
     )  # fmt: skip
+
+
+def sample_units(
+    cfg: Config, z: ClimateZoneConfig, state: ev.ClimateState, readbacks: Mapping[str, AcState]
+) -> tuple[UnitSample, ...]:
+    """The zone's units as they reported themselves; those without a read-back as the action implies."""
+    implied = {u.unit: u for u in zone_units(cfg, z, state)}
+    out = []
+    for unit_id, guess in implied.items():
+        st = readbacks.get(unit_id)
+        if st is None:
+            out.append(guess)
+            continue
+        # ``auto`` on the unit: it is doing what the zone's action says, when that is a mode.
+        mode = _ACTION_MODE.get(state.action, "cool") if st.mode == "auto" else st.mode
+        out.append(UnitSample(unit_id, power=st.power, mode=mode, running=st.running if st.power else False))
+    return tuple(out)
 
 
 def to_row(zd: ZoneDay) -> ClimateEnergyRow:
@@ -106,6 +125,7 @@ class EnergyMeter:
         *,
         tick_s: float = 60.0,
         states: Callable[[], list[ev.ClimateState]] | None = None,
+        readbacks: Callable[[str], Mapping[str, AcState]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.bus = bus
@@ -113,6 +133,7 @@ class EnergyMeter:
         self.store = store
         self.tick_s = tick_s
         self._initial = states  # the zones' present states (they were published before this started)
+        self._readbacks = readbacks  # zone -> {unit id: its last read-back} (the climate component)
         self.zones = {z.id: z for z in cfg.climate_zone}
         ratings = {u.id: UnitRating(u.rated_cooling_kw, u.rated_heating_kw) for u in cfg.climate_unit}
         self.ledger = EnergyLedger(
@@ -180,7 +201,9 @@ class EnergyMeter:
             zone=zone,
             temperature=state.current,
             in_hours=in_opening_hours(self.cfg, now),
-            units=zone_units(self.cfg, self.zones[zone], state),
+            units=sample_units(
+                self.cfg, self.zones[zone], state, self._readbacks(zone) if self._readbacks is not None else {}
+            ),
         )
         for zd in self.ledger.add(sample):
             self._dirty[(zd.day, zd.zone)] = zd

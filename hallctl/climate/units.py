@@ -1,11 +1,13 @@
 """From a ``[[climate_unit]]`` to a driver: the registry of air-conditioning unit kinds.
 
 The controller speaks only :class:`drivers.aircon.AcUnit`; which driver carries a
-unit's commands is decided here, by ``kind``. Each driver module registers its
-constructor with :func:`register_unit_kind` (``modbus``, ``bacnet``, ``mqtt``: the
-drivers of issue 13); a kind with no registered driver is refused with
-:class:`AcUnsupported` when the climate component starts, which marks the unit
-unavailable and raises an alert instead of stopping the hall.
+unit's commands is decided by ``kind``. The built-in kinds (``modbus``, ``bacnet``,
+``mqtt``) are the daemon's :class:`hallctl.climate.drivers.ClimateDrivers`, which need
+the daemon's links (gateways, the MQTT component); :func:`register_unit_kind` adds a kind
+process-wide, or replaces a built-in one (an out-of-tree driver, a test's fake), and is
+consulted first. A kind with no driver is refused with :class:`AcUnsupported` when the
+climate component starts, which marks the unit unavailable and raises an alert instead
+of stopping the hall.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ _FACTORIES: dict[str, UnitFactory] = {}
 def register_unit_kind(kind: str, factory: UnitFactory) -> None:
     """Make ``kind`` constructible (the driver's module calls this; tests register fakes)."""
     _FACTORIES[kind] = factory
+
+
+def registered_kind(kind: str) -> UnitFactory | None:
+    """The factory :func:`register_unit_kind` gave ``kind``, if any."""
+    return _FACTORIES.get(kind)
 
 
 def make_unit(cfg: ClimateUnitConfig) -> AcUnit:

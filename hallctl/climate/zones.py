@@ -275,6 +275,17 @@ class ClimateZones:
         zone = self._zones.get(zone_id)
         return None if zone is None else zone.decision
 
+    def unit_states(self, zone_id: str) -> dict[str, AcState]:
+        """The last state each of the zone's units reported (read back from it), by unit id.
+
+        A unit that has not answered yet, or whose last answer is older than its last failure,
+        is absent: what the energy accounting and the screens show is only what a unit said.
+        """
+        zone = self._zones.get(zone_id)
+        if zone is None:
+            return {}
+        return {u.cfg.id: u.last for u in zone.units if u.last is not None and u.alarm != "climate_unit_no_ack"}
+
     def rates(self, zone_id: str) -> LearnedRates:
         return self._zones[zone_id].rates
 

@@ -87,6 +87,10 @@ def acl_text(cfg: Config) -> str:
     ]
     for base in sorted({s.zigbee_base for s in cfg.sensor if s.source == "zigbee"}):
         lines.append(f"topic read {base}/#")
+    for u in cfg.climate_unit:  # air conditioners on MQTT: their command and state topics
+        if u.kind == "mqtt":
+            lines += [f"topic readwrite {u.command_topic}/#", f"topic readwrite {u.state_topic}/#"]
+            lines += [f"topic readwrite {u.command_topic}", f"topic read {u.state_topic}"]
     for k in cfg.kiosk:
         lines += ["", f"user {username('kiosk', kiosk=k.id)}"]
         lines += [f"topic write {root}/cmd/kiosk/{k.id}/{t}" for t in KIOSK_SCOPED]

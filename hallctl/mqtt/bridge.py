@@ -70,7 +70,7 @@ from hallctl import events as ev
 from hallctl.bus import Subscription
 from hallctl.commands import MQTT, Call, CommandError, dispatch, merge_args
 from hallctl.context import HallContext
-from hallctl.errors import HallctlError
+from hallctl.errors import HallctlError, MqttUnavailable
 from hallctl.mqtt import discovery
 from hallctl.mqtt.acl import kiosk_scope
 from hallctl.mqtt.broker import MosquittoBroker
@@ -160,6 +160,9 @@ class MqttBridge:
         self._drained.set()
         self.coalesced = 0  # state publishes saved: a newer payload replaced an unsent one
         self._first_connect = asyncio.Event()
+        self._up = asyncio.Event()  # set while a session is live (for publish_device)
+        # Other components (climate units on MQTT) publish through this bridge, never with their own client.
+        ctx.mqtt_publisher = self.publish_device
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._replies: dict[str, tuple[float, bytes]] = {}
@@ -183,6 +186,8 @@ class MqttBridge:
         port = await self.broker.start() if self.broker is not None else None
         login = (self.broker.username, self.broker.password) if self.broker is not None else None
         self.target = target_for(self.cfg, port, login)
+        self.ctx.mqtt_broker = (self.target.host, self.target.port)
+        self.ctx.mqtt_broker_known.set()
         try:
             pending = await self.outbox.load()
         except BaseException:
@@ -235,6 +240,25 @@ class MqttBridge:
         if self.broker is not None:
             await self.broker.stop()
         self.ctx.forget_health("mqtt")
+
+    async def publish_device(self, topic: str, payload: str, timeout: float) -> None:
+        """A message to a device on the hall's broker (QoS 1, not retained): what ``ctx.publish_mqtt`` calls.
+
+        Waits up to ``timeout`` for a live session (the daemon's first seconds, a reconnect), then
+        publishes once; not kept in the outbox: a device command is stale by the next tick, which
+        sends it again. :class:`MqttUnavailable` when there is no link or the publish fails.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._up.wait()
+                conn = self._conn
+                if conn is None:
+                    raise MqttUnavailable("mqtt_unavailable", "MQTT link lost")
+                await self._publish(conn, topic, payload, qos=1)
+        except TimeoutError as exc:
+            raise MqttUnavailable("mqtt_unavailable", f"no MQTT link within {timeout:g} s") from exc
+        except aiomqtt.MqttError as exc:
+            raise MqttUnavailable("mqtt_unavailable", f"publish failed: {exc}") from exc
 
     def health(self) -> dict[str, Any]:
         connected = self._conn is not None
@@ -384,6 +408,7 @@ class MqttBridge:
             self._staged.clear()  # the snapshot below is newer than anything staged while away
             await self._republish(conn)
             self._conn = conn
+            self._up.set()
         self.connects += 1
         if not self._unsubscribed:
             self.last_error = None
@@ -403,6 +428,7 @@ class MqttBridge:
             await asyncio.wait({recv, flush}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._conn = None
+            self._up.clear()
             conn.lost.set()
             recv.cancel()
             flush.cancel()

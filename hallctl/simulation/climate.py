@@ -8,11 +8,12 @@ protocol. People come from the queue (waiting tickets shared among the floors wh
 serve their category, plus one person at each busy window and staff at each open one);
 lighting and equipment follow the hall's opening hours at the simulated time.
 
-The air conditioning side: each room has a built-in :class:`drivers.sim.room.PackagedUnit`
-commanded from the zone's published :class:`~hallctl.events.ClimateState` (its mode and
-target), so ``climate.set`` moves the demo's rooms today. When the actuator simulators
-(drivers/sim/ac_*) land, their units implement :class:`drivers.sim.room.AcLoad` and replace
-the built-in one (``SimulatedClimate.set_ac``).
+The air conditioning side: a zone with simulated ``[[climate_unit]]`` s is cooled and heated by
+them (:class:`hallctl.simulation.aircon.ZoneLoad`: what the driver wrote into each unit's
+simulator drives the room, and the room's temperature goes back into the simulator), so the
+controller's commands move the room through the real protocols. A zone without simulated units
+keeps a built-in :class:`drivers.sim.room.PackagedUnit` commanded from the zone's published
+:class:`~hallctl.events.ClimateState` (its mode and target), so ``climate.set`` still moves it.
 
 A sensor someone set by hand (``hallctl simulate climate``, a test calling the simulator's
 ``set``) is left alone until the weather is set again.
@@ -34,6 +35,7 @@ from hallctl.bus import Subscription
 from hallctl.config import ClimateZoneConfig
 from hallctl.context import HallContext
 from hallctl.errors import Refused
+from hallctl.simulation.aircon import SimulatedAirCon, ZoneLoad
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,10 @@ def season_weather(now: datetime) -> Weather:
 class SimulatedClimate:
     """The rooms of the hall's zones and the loop that steps them."""
 
-    def __init__(self, ctx: HallContext, sims: dict[str, Any]) -> None:
+    def __init__(self, ctx: HallContext, sims: dict[str, Any], aircon: SimulatedAirCon | None = None) -> None:
         self.ctx = ctx
+        self.aircon = aircon
+        self.loads: dict[str, ZoneLoad] = {}  # zone -> its simulated units, where it has some
         self.cfg = ctx.cfg
         self.sims = sims
         self.speed = 1.0
@@ -84,11 +88,15 @@ class SimulatedClimate:
             for device in devices:  # the values they start with count as written: a later change is by hand
                 sim: ModbusSensorSim = self.sims[device]
                 self._written[device] = (sim.temperature, sim.humidity)
-            unit = PackagedUnit()
-            self.units[z.id] = unit
-            self.rooms[z.id] = Room(
-                weather=self.weather, hour=hour, t_air=first.temperature, rh=first.humidity, ac=unit
-            )
+            load = self.aircon.zone_load(z.id) if self.aircon is not None else None
+            ac: AcLoad
+            if load is not None:
+                self.loads[z.id] = ac = load
+            else:
+                ac = self.units[z.id] = PackagedUnit()
+            self.rooms[z.id] = Room(weather=self.weather, hour=hour, t_air=first.temperature, rh=first.humidity, ac=ac)
+            if load is not None:
+                load.sync_room(first.temperature)
         if not self.rooms:
             return
         for state in self.ctx.climate.snapshot():
@@ -150,7 +158,27 @@ class SimulatedClimate:
                 }
                 for z, r in self.rooms.items()
             },
+            "units": self.unit_status(),
         }
+
+    def unit_status(self) -> dict[str, dict[str, Any]]:
+        """What each simulated air conditioner holds (as its driver wrote it) and what it draws."""
+        air = self.aircon
+        out: dict[str, dict[str, Any]] = {}
+        if air is None:
+            return out
+        for uid, load in air.loads.items():
+            st = air.unit_state(uid)
+            if st is not None:
+                out[uid] = {
+                    "power": st.power,
+                    "mode": st.mode,
+                    "setpoint": st.setpoint,
+                    "room_temperature": st.room_temperature,
+                    "compressor": load.unit.running,
+                    "electric_w": round(load.unit.electric_w),
+                }
+        return out
 
     def people_by_floor(self) -> dict[int, int]:
         """People in the hall per floor from the queue: waiting (shared by serving windows), served, staff."""
@@ -189,6 +217,8 @@ class SimulatedClimate:
             room.people = people.get(floor, 0)
             room.open = open_now
             room.step(sim_seconds)
+            if (load := self.loads.get(z.id)) is not None:
+                load.sync_room(room.t_air)
             for device in devices:
                 sim: ModbusSensorSim = self.sims[device]
                 written = self._written.get(device)

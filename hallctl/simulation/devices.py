@@ -26,6 +26,7 @@ from drivers.sim.pcscd import Pcscd
 from hallctl.config import DeviceConfig
 from hallctl.context import HallContext
 from hallctl.errors import NotFound
+from hallctl.simulation.aircon import SimulatedAirCon
 from hallctl.simulation.climate import SimulatedClimate
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ class SimulatedDevices:
         self.ticket_dir = ctx.state_dir / "tickets"
         self.sims: dict[str, Any] = {}
         self._pcscd: Pcscd | None = None
-        self.climate = SimulatedClimate(ctx, self.sims)
+        self.aircon = SimulatedAirCon(ctx)
+        self.climate = SimulatedClimate(ctx, self.sims, self.aircon)
 
     async def start(self) -> None:
         self.dev_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +74,7 @@ class SimulatedDevices:
                 await self._start(dev)
             except (OSError, RuntimeError, ValueError) as exc:
                 log.error("simulator for %s (%s) could not start: %s", dev.id, dev.kind, exc)
+        await self.aircon.start()  # the air conditioners, before the climate drivers look for them
         self.climate.start()  # the rooms behind the zones' simulated sensors
 
     async def _start(self, dev: DeviceConfig) -> None:
@@ -110,6 +113,7 @@ class SimulatedDevices:
 
     async def stop(self) -> None:
         await self.climate.stop()
+        await self.aircon.stop()
         for sim in self.sims.values():
             with contextlib.suppress(Exception):
                 if isinstance(sim, BadgeSlot):

@@ -1,7 +1,11 @@
 /* Data big screen (数据大屏): the hall's headline figures for managers and visitors.
  *
  * Figures come from /api/v1/stats/live (present state and today's totals),
- * /api/v1/stats (by hour) and /api/v1/sensors/history (trends). Any event on
+ * /api/v1/stats (by hour), /api/v1/sensors/history (trends), and for the 低碳管理
+ * panel /api/v1/climate (each zone's temperature, setpoint, action) and
+ * /api/v1/climate/energy (today's estimated kWh and share of opening hours in band).
+ * No saving against a fixed thermostat is shown: a running hall has no baseline to
+ * measure it by (bench/climate_day.py measures it on the room model instead). Any event on
  * the stream schedules one refresh (coalesced), so the screen follows the hall
  * without polling hard; a slow timer keeps the trends moving when it is quiet.
  * Charts are drawn by the vendored ECharts (static/vendor/echarts, Apache-2.0).
@@ -123,6 +127,33 @@
     });
   }
 
+  const ACTION = {
+    cooling: ["制冷", "Cooling"], heating: ["制热", "Heating"], drying: ["除湿", "Drying"],
+    fan: ["送风", "Fan"], idle: ["待机", "Standby"], off: ["关闭", "Off"],
+  };
+  function drawLowCarbon(states, energy) {
+    const box = $("lowcarbon");
+    const zones = cfg.climate_zones || [];
+    if (!zones.length) { box.replaceChildren(Hall.el("div", "none", Hall.t("未配置空调分区", "No climate zones"))); return; }
+    box.replaceChildren(...zones.map((z) => {
+      const st = states.find((s) => s.zone === z.id) || {};
+      const en = energy.find((e) => e.zone === z.id) || {};
+      const row = Hall.el("div", "zone");
+      row.dataset.zone = z.id;
+      const act = ACTION[st.action] || ACTION.idle;
+      const badge = Hall.el("span", "za", Hall.t(act[0], act[1]));
+      badge.dataset.action = st.action || "idle";
+      const temp = Hall.el("div", "zt", st.current === null || st.current === undefined ? "—" : `${st.current.toFixed(1)}°C`);
+      if (st.setpoint !== null && st.setpoint !== undefined) temp.append(Hall.el("small", null, `${Hall.t("设定", "set")} ${st.setpoint}°C`));
+      const figs = Hall.el("div", "zf");
+      const kwh = en.kwh === undefined ? "—" : en.kwh.toFixed(1);
+      const band = en.share_in_band === null || en.share_in_band === undefined ? "—" : `${pct(en.share_in_band)}%`;
+      figs.append(Hall.el("b", null, kwh), document.createTextNode(` kWh · ${Hall.t("舒适达标", "in band")} ${band}`));
+      row.append(Hall.el("span", "zn", Hall.t(z.name, z.floor ? `Floor ${z.floor}` : z.id)), badge, temp, figs);
+      return row;
+    }));
+  }
+
   function drawAlerts(alerts) {
     const ul = $("alerts");
     if (!alerts.length) { ul.replaceChildren(Hall.el("li", "none", Hall.t("暂无告警", "No alerts"))); return; }
@@ -136,13 +167,14 @@
 
   function draw() {
     if (!last) return;
-    const [live, day, history] = last;
+    const [live, day, history, climate, energy] = last;
     $("title").textContent = `${Hall.t(cfg.hall.name, cfg.hall.name_en || cfg.hall.name)} · ${Hall.t("数据大屏", "Live figures")}`;
     drawKpis(live, live.stats);
     drawHour(day.by_hour);
     drawWaiting(live.categories);
     drawWindows(live.windows);
     drawClimate(live.sensors, history);
+    drawLowCarbon(climate, energy);
     drawAlerts(live.alerts);
     window.__bigscreenDrawn = (window.__bigscreenDrawn || 0) + 1;
   }
@@ -153,7 +185,8 @@
     if (inflight) { again = true; return; }
     inflight = true;
     try {
-      last = await Promise.all([Hall.api("/api/v1/stats/live"), Hall.api("/api/v1/stats"), Hall.api("/api/v1/sensors/history?hours=6")]);
+      last = await Promise.all([Hall.api("/api/v1/stats/live"), Hall.api("/api/v1/stats"), Hall.api("/api/v1/sensors/history?hours=6"),
+        Hall.api("/api/v1/climate"), Hall.api("/api/v1/climate/energy")]);
       draw();
     } catch (e) {
       console.warn("big screen refresh failed", e);

@@ -72,6 +72,7 @@ def hall_config(
     if "modbus_sensor" not in keep_kinds:
         raw.pop("sensor", None)
         raw.pop("climate_zone", None)
+        raw.pop("climate_unit", None)  # the zones' air conditioners go with them
     return config.parse(raw)
 
 
@@ -244,7 +245,9 @@ async def test_modbus_readings_feed_sensor_state_climate_and_alert(hall: Hall) -
     )
     assert isinstance(reading, ev.SensorState) and reading.humidity == 54.6
     climate = await watch.wait(lambda e: isinstance(e, ev.ClimateState) and e.zone == "floor1" and e.current == 30.5)
-    assert isinstance(climate, ev.ClimateState) and climate.action == "cooling"
+    # The zone wants to cool; its unit (the demo's VRF) may still rest out its minimum off time after start.
+    assert isinstance(climate, ev.ClimateState)
+    assert climate.reason.startswith("cooling: 30.5 °C"), climate.reason
     alert = await watch.wait(lambda e: isinstance(e, ev.Alert) and e.alert == "climate_out_of_band")
     assert isinstance(alert, ev.Alert) and alert.subject == "floor1"
     history = await hall.service.readings(reading.at.replace(year=reading.at.year - 1))
