@@ -104,12 +104,17 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every body: json.loads(..., parse_constant=...) builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def _json_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
         # ValueError: a huge integer (over Python's digit limit), NaN/Infinity; RecursionError: deep nesting.
-        data = json.loads(raw, parse_constant=_no_constant)
+        # Decoded as json.loads decodes bytes (UTF-8, -16 or -32 by the first bytes).
+        data = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise HallctlError("malformed_json", "请求体不是有效的JSON", "request body is not valid JSON") from exc
     if not isinstance(data, dict):
