@@ -34,7 +34,7 @@ from hallctl.auth import Principal, bearer_token
 from hallctl.commands.ratelimit import RateLimited
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError, NotFound
-from hallctl.http.limits import BodyLimit, CatchAll
+from hallctl.http.limits import BodyLimit, CatchAll, send_problem
 from hallctl.http.openapi import openapi_document, operation_ids
 from hallctl.http.streams import StreamHub, StreamResponse, snapshot_frames, sse_stream
 from hallctl.http.voice import VoiceCache
@@ -104,12 +104,17 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every body: json.loads(..., parse_constant=...) builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def _json_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
         # ValueError: a huge integer (over Python's digit limit), NaN/Infinity; RecursionError: deep nesting.
-        data = json.loads(raw, parse_constant=_no_constant)
+        # Decoded as json.loads decodes bytes (UTF-8, -16 or -32 by the first bytes).
+        data = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise HallctlError("malformed_json", "请求体不是有效的JSON", "request body is not valid JSON") from exc
     if not isinstance(data, dict):
@@ -162,22 +167,26 @@ def add_command_route(api: APIRouter, ctx: HallContext, cmd: commands.Command) -
 
 
 class CommandRoutes:
-    """Serve the command table's HTTP routes straight from ASGI; everything else goes on to FastAPI.
+    """Serve the command table's HTTP routes straight from ASGI, in front of FastAPI; the rest goes on to it.
 
     A command route needs little: the bearer token (or ``?token=``), the path parameters as
     strings, the ``Idempotency-Key`` header, the JSON body; the command's own model validates
     the arguments (:func:`hallctl.commands.dispatch`, the same for MQTT). FastAPI's routing,
-    dependency solving and exception middlewares cost several times what the command itself
-    costs per request (issue 12's profile), so these routes skip them. The routes stay
-    registered with FastAPI for the OpenAPI document, and a request this layer does not match
-    exactly (another method, a trailing slash) still reaches FastAPI as before. It sits inside
-    :class:`BodyLimit` and :class:`CatchAll`: bodies are limited before anything reads them,
-    and an unexpected exception still answers problem+json 500.
+    dependency solving and middleware stack cost several times what the command itself
+    costs per request (issue 12's profile), and every frame between the server and the
+    command is passed again each time a request's task resumes, so these routes are matched
+    first, outside the FastAPI app (:class:`hallctl.http.server.ApiServer` gives uvicorn this
+    object). They keep what the app's middlewares give the other routes: the body limit
+    (:meth:`BodyLimit.body`, before the token is checked) and problem+json 500 for an
+    unexpected exception. The routes stay registered with FastAPI for the OpenAPI document,
+    and a request this layer does not match exactly (another method, a trailing slash)
+    reaches FastAPI as before.
     """
 
-    def __init__(self, app: Any, ctx: HallContext) -> None:
+    def __init__(self, app: Any, ctx: HallContext, limits: BodyLimit) -> None:
         self.app = app
         self.ctx = ctx
+        self.limits = limits
         self.routes: dict[str, list[tuple[re.Pattern[str], commands.Command]]] = {}
         for cmd in commands.COMMANDS.values():
             route = cmd.http
@@ -192,12 +201,35 @@ class CommandRoutes:
             for pattern, cmd in self.routes.get(scope["method"], ()):
                 m = pattern.fullmatch(path)
                 if m is not None:
-                    resp = await self._serve(scope, receive, cmd, m.groupdict())
-                    await resp(scope, receive, send)
+                    await self._guarded(scope, receive, send, cmd, m.groupdict())
                     return
         await self.app(scope, receive, send)
 
-    async def _serve(self, scope: Any, receive: Any, cmd: commands.Command, params: dict[str, str]) -> JSONResponse:
+    async def _guarded(
+        self, scope: Any, receive: Any, send: Any, cmd: commands.Command, params: dict[str, str]
+    ) -> None:
+        body = await self.limits.body(scope, receive, send)
+        if body is None:
+            return  # refused by the body limit (413, 400), answered
+        try:
+            answer = await self._serve(scope, cmd, params, body)
+        except HallctlError as exc:
+            await error_response(scope["method"], scope["path"], exc)(scope, receive, send)
+            return
+        except Exception:
+            log.exception("%s %s: unexpected error", scope.get("method"), scope.get("path"))
+            await send_problem(send, 500, "internal_error", "Internal error", "内部错误", "internal error")
+            return
+        status, content, replayed = answer
+        headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json")]
+        if replayed:
+            headers.append((b"idempotent-replayed", b"true"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    async def _serve(
+        self, scope: Any, cmd: commands.Command, params: dict[str, str], raw: bytes
+    ) -> tuple[int, bytes, bool]:
         route = cmd.http
         authorization = idempotency_key = None
         for name, value in scope["headers"]:
@@ -205,17 +237,16 @@ class CommandRoutes:
                 authorization = value.decode("latin-1")
             elif name == b"idempotency-key" and idempotency_key is None:
                 idempotency_key = value.decode("latin-1")
-        try:
-            token = bearer_token(authorization) or _query_token(scope.get("query_string", b""))
-            p = await self.ctx.auth.authenticate(token)
-            body = _json_body(await _read_body(receive)) if route.method != "GET" else {}
-            args = commands.merge_args(body, params)
-            call = commands.Call(p, commands.HTTP, idempotency_key=idempotency_key if route.idempotency else None)
-            result = await commands.dispatch(self.ctx, cmd.name, args, call)
-        except HallctlError as exc:
-            return error_response(scope["method"], scope["path"], exc)
-        headers = {"Idempotent-Replayed": "true"} if call.replayed else None
-        return JSONResponse(result[route.body] if route.body else result, status_code=route.status, headers=headers)
+        token = bearer_token(authorization) or _query_token(scope.get("query_string", b""))
+        p = await self.ctx.auth.authenticate(token)
+        body = _json_body(raw) if route.method != "GET" else {}
+        args = commands.merge_args(body, params)
+        call = commands.Call(p, commands.HTTP, idempotency_key=idempotency_key if route.idempotency else None)
+        result = await commands.dispatch(self.ctx, cmd.name, args, call)
+        content = result[route.body] if route.body else result
+        # As Starlette's JSONResponse renders it, byte for byte.
+        rendered = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+        return route.status, rendered.encode(), call.replayed
 
 
 def _query_token(query: bytes) -> str | None:
@@ -224,18 +255,6 @@ def _query_token(query: bytes) -> str | None:
         return None
     values = [v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == "token"]
     return values[-1] if values else None
-
-
-async def _read_body(receive: Any) -> bytes:
-    parts: list[bytes] = []
-    while True:
-        msg = await receive()
-        if msg["type"] != "http.request":
-            break
-        parts.append(msg.get("body", b""))
-        if not msg.get("more_body", False):
-            break
-    return b"".join(parts)
 
 
 def create_app(deps: ApiDeps) -> FastAPI:
@@ -527,10 +546,16 @@ def create_app(deps: ApiDeps) -> FastAPI:
     if deps.pages is not None:
         deps.pages(app)
     # Outermost last: the body limit runs before anything reads the body or checks the token.
-    app.add_middleware(CommandRoutes, ctx=ctx)
+    # The command routes are served in front of this app (front_door), with the same limit.
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, default=ctx.cfg.api.max_body_bytes, allowances=BODY_ALLOWANCES)
     return app
+
+
+def front_door(app: FastAPI, ctx: HallContext) -> CommandRoutes:
+    """What uvicorn serves: the command routes first, then the FastAPI app (same body limit for both)."""
+    limits = BodyLimit(app, default=ctx.cfg.api.max_body_bytes, allowances=BODY_ALLOWANCES)
+    return CommandRoutes(app, ctx, limits)
 
 
 def _public_section(section: Any) -> Any:

@@ -63,6 +63,9 @@ class _TooLarge(Exception):
     pass
 
 
+_NO_BODY = -1  # BodyLimit.check_head: no Content-Length and not chunked
+
+
 class BodyLimit:
     """Refuse request bodies over the limit while they stream; a body within it is read once and replayed.
 
@@ -77,6 +80,8 @@ class BodyLimit:
         self.allowances = [(m.upper(), re.compile(p), n) for m, p, n in allowances]
 
     def limit_for(self, method: str, path: str) -> int:
+        if not self.allowances:
+            return self.default
         for m, pattern, n in self.allowances:
             if m == method and pattern.fullmatch(path):
                 return n
@@ -86,25 +91,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["method"], scope["path"])
-        length: bytes | None = None
-        chunked = False
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                length = value
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
-        if length is not None:
-            declared = int(length) if length.strip().isdigit() else -1
-            if declared > limit:
-                await self._refuse(send, limit)
-                return
-            if declared < 0:
-                await send_problem(send, 400, "bad_request", "Bad request", "Content-Length 无效", "bad Content-Length")
-                return
-            if declared == 0:
-                chunked = False
-        elif not chunked:
+        limit = await self.check_head(scope, send)
+        if limit is None:
+            return
+        if limit == _NO_BODY:
             await self.app(scope, receive, send)  # no body (GET, streams): pass through untouched
             return
         try:
@@ -122,6 +112,41 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The request's body within the limit, or None when the request was answered (413, 400)."""
+        limit = await self.check_head(scope, send)
+        if limit is None:
+            return None
+        if limit == _NO_BODY:
+            return b""
+        try:
+            return await self._read(receive, limit)
+        except _TooLarge:
+            await self._refuse(send, limit)
+            return None
+
+    async def check_head(self, scope: Scope, send: Send) -> int | None:
+        """The limit to read the body with, ``_NO_BODY`` when there is none, None when refused by its headers."""
+        limit = self.limit_for(scope["method"], scope["path"])
+        length: bytes | None = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+        if length is not None:
+            declared = int(length) if length.strip().isdigit() else -1
+            if declared > limit:
+                await self._refuse(send, limit)
+                return None
+            if declared < 0:
+                await send_problem(send, 400, "bad_request", "Bad request", "Content-Length 无效", "bad Content-Length")
+                return None
+        elif not chunked:
+            return _NO_BODY
+        return limit
 
     @staticmethod
     async def _read(receive: Receive, limit: int) -> bytes:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from hallctl import events as ev
 from hallctl.bus import Subscription
 from hallctl.context import HallContext
-from hallctl.http.api import ApiDeps, create_app
+from hallctl.http.api import ApiDeps, create_app, front_door
 from hallctl.http.limits import AcceptErrorFilter, protocol_class
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class ApiServer:
             # One render at a time, the latest calls kept when a burst outruns it.
             self._voice = self.ctx.bus.subscribe("voice", app.state.voices.on_call, (ev.TicketCalled,), maxsize=32)
         config = uvicorn.Config(
-            app,
+            front_door(app, self.ctx),  # the command routes in front of FastAPI's middleware stack
             host=cfg.host,
             port=cfg.port,
             log_level="warning",

@@ -54,6 +54,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import ssl
 import time
 from datetime import UTC, datetime
@@ -106,6 +107,7 @@ class Pending:
     qos: int
     retain: bool
     ack: asyncio.Task[None] | None = None
+    sent_at: float = 0.0  # loop time of the publish, for the PUBACK watchdog
 
 
 class StampedQueue(asyncio.Queue[aiomqtt.Message]):
@@ -424,9 +426,11 @@ class MqttBridge:
         recv = asyncio.create_task(self._receive(conn), name="hallctl.mqtt.receive")
         flush = asyncio.create_task(self._send(conn), name="hallctl.mqtt.send")
         resub = asyncio.create_task(self._resubscribe(client), name="hallctl.mqtt.resubscribe")
+        watch = asyncio.create_task(self._watchdog(), name="hallctl.mqtt.watchdog")
         try:
             await asyncio.wait({recv, flush}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            watch.cancel()
             self._conn = None
             self._up.clear()
             conn.lost.set()
@@ -540,13 +544,43 @@ class MqttBridge:
         return all(p.retain for p in self._unacked)
 
     def _publish_now(self, conn: Connection, item: Pending) -> None:
-        """Start one publish; tasks start in creation order, so paho numbers and sends them in order."""
+        """Start one publish; tasks start in creation order, so paho numbers and sends them in order.
+
+        Without aiomqtt's own timeout (``math.inf``): that is an ``asyncio.wait_for``, a second
+        task and a timer per message, a large share of a publish's cost in the loop. The
+        window's head is watched instead, by one timer per session (:meth:`_watch_acks`).
+        """
         item.ack = asyncio.create_task(
-            conn.client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain),
+            conn.client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain, timeout=math.inf),
             name="hallctl.mqtt.publish",
         )
         item.ack.add_done_callback(self._acked)
+        item.sent_at = asyncio.get_running_loop().time()
         self._unacked.append(item)
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(PUBLISH_TIMEOUT_S / 4)  # a periodic check, not synchronisation
+            self._watch_acks()
+
+    def _watch_acks(self) -> None:
+        """The oldest publish in flight waited ``PUBLISH_TIMEOUT_S`` for its PUBACK: end the session, as a timeout did.
+
+        Runs every ``PUBLISH_TIMEOUT_S / 4`` while connected, so a stuck broker is noticed
+        within 1.25 × ``PUBLISH_TIMEOUT_S``; the unacknowledged events go to the outbox and are
+        sent again, in order, after the reconnect.
+        """
+        loop = asyncio.get_running_loop()
+        head = self._unacked[0] if self._unacked else None
+        if (
+            head is not None
+            and head.ack is not None
+            and not head.ack.done()
+            and loop.time() - head.sent_at >= PUBLISH_TIMEOUT_S
+            and self._ack_error is None
+        ):
+            self._ack_error = TimeoutError(f"no PUBACK within {PUBLISH_TIMEOUT_S:.0f} s")
+            self._wake.set()
 
     def _stage_state(self, topic: str, payload: str, qos: int) -> None:
         """Coalesce retained state: one publish per topic per sender pass, always the latest payload.

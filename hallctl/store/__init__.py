@@ -12,6 +12,7 @@ thread handling lives in :mod:`hallctl.store.database`, row mapping in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import sqlite3
@@ -20,8 +21,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from hallctl.engine import Appointment, Decision, HallQueue, Holder, Ticket, WindowStatus
+from hallctl.errors import HallctlError
 from hallctl.store.database import Database, backup_file, split_sql
 from hallctl.store.integrity import DaemonLock, StoreRefused
+from hallctl.store.keyfilter import MIN_CAPACITY, KeyFilter
 from hallctl.store.rows import (
     SENSOR_MINUTE_COLUMNS,
     TICKET_COLUMNS,
@@ -81,6 +84,12 @@ class Store(Database):
     ) -> None:
         super().__init__(path, busy_timeout_ms=busy_timeout_ms, max_size_mb=max_size_mb)
         self.store_photo = store_photo
+        # Idempotency keys the database may hold (None until built: every lookup reads the database).
+        self.key_filter: KeyFilter | None = None
+        self.key_filter_min_capacity = MIN_CAPACITY  # keys; a filter past its capacity is rebuilt larger
+        self.key_reads_skipped = 0  # lookups the filter answered "not stored" without a read
+        self._key_backlog: list[str] | None = None  # keys queued while a filter is being built
+        self._key_loading: asyncio.Task[None] | None = None
 
     # ---- decisions -------------------------------------------------------------------
 
@@ -151,6 +160,9 @@ class Store(Database):
     def _decision_fn(
         self, d: Decision, idempotency: tuple[str, int, str] | None
     ) -> Callable[[sqlite3.Connection], None]:
+        if idempotency is not None:
+            self._note_key(idempotency[0])  # now, in write order: before any later lookup can miss it
+
         def fn(conn: sqlite3.Connection) -> None:
             self._write_decision(conn, d)
             if idempotency is not None:
@@ -161,6 +173,15 @@ class Store(Database):
                 )
 
         return fn
+
+    def _note_key(self, key: str) -> None:
+        f = self.key_filter
+        if f is not None:
+            f.add(key)
+            if f.full and self._key_loading is None:
+                self._key_loading = asyncio.ensure_future(self.load_key_filter())  # a larger one
+        if self._key_backlog is not None:
+            self._key_backlog.append(key)
 
     async def apply(self, d: Decision, *, idempotency: tuple[str, int, str] | None = None) -> None:
         """Commit ``d`` (and its idempotency record) durably; its numbers raise the high-water mark first."""
@@ -263,11 +284,59 @@ class Store(Database):
         return await self.read(fn)
 
     async def idempotent_response(self, key: str) -> tuple[int, str] | None:
+        """The stored answer of ``key``; a key the filter has certainly not seen is answered without a read."""
+        f = self.key_filter
+        if f is None:
+            if self._key_loading is None:
+                self._key_loading = asyncio.ensure_future(self.load_key_filter())
+        elif not f.may_contain(key):
+            self.key_reads_skipped += 1
+            return None
+
         def fn(conn: sqlite3.Connection) -> tuple[int, str] | None:
             r = conn.execute("SELECT status, body FROM idempotency WHERE key = ?", (key,)).fetchone()
             return (r["status"], r["body"]) if r else None
 
         return await self.read(fn)
+
+    @property
+    def key_filter_loading(self) -> asyncio.Task[None] | None:
+        """The filter being built in the background, if one is (tests and shutdown wait for it)."""
+        return self._key_loading
+
+    async def load_key_filter(self) -> None:
+        """Build the filter of stored idempotency keys (at the first lookup, and again, larger, when it is full).
+
+        The keys are read by the writer, in write order: every key queued before this read
+        is in it (committed, or earlier in the same transaction), and every key queued after
+        it is kept in a backlog and added before the filter is used. Until then lookups use
+        the previous filter, or the database. A failed read leaves lookups on the database
+        and is tried again at the next lookup.
+        """
+        self._key_backlog = []
+        try:
+            keys = await self.write(lambda conn: [str(r[0]) for r in conn.execute("SELECT key FROM idempotency")])
+            # Built off the loop (hashing every key of the retention period takes a while).
+            f = await asyncio.get_running_loop().run_in_executor(
+                self._reader_pool, KeyFilter.of, keys, len(keys), self.key_filter_min_capacity
+            )
+        except HallctlError:
+            self._key_backlog = None
+            return
+        finally:
+            self._key_loading = None
+        for key in self._key_backlog:
+            f.add(key)
+        self._key_backlog = None
+        self.key_filter = f
+
+    async def close(self) -> None:
+        if self._key_loading is not None:
+            self._key_loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._key_loading
+            self._key_loading = None
+        await super().close()
 
     async def event_log(self, ticket_id: str) -> list[LogEntry]:
         def fn(conn: sqlite3.Connection) -> list[LogEntry]:

@@ -1,8 +1,9 @@
-"""The token cache: a revoked token stops working at once, whichever process revoked it.
+"""The token cache: a revoked token stops working at once in its own process, within 50 ms from another.
 
 ``Authenticator.revoke`` clears its own cache; both it and ``revoke_token`` (what ``hallctl token revoke`` runs)
-replace a marker file that the daemon checks; a revocation that bypasses it (plain SQL)
-takes effect within the TTL. No sleeping: the cache reads an injected clock.
+replace a marker file that the daemon looks at, at most every ``auth.REVOCATION_CHECK_S``; a
+revocation that bypasses it (plain SQL) takes effect within the TTL. No sleeping: the cache
+reads an injected clock.
 """
 
 from __future__ import annotations
@@ -42,23 +43,59 @@ async def _token_id(store: Store, label: str) -> int:
     return found
 
 
-async def test_revoked_by_another_process_stops_working_at_once(stores: tuple[Store, Store]) -> None:
+async def test_revoked_by_another_process_stops_working_within_the_check_interval(stores: tuple[Store, Store]) -> None:
     daemon, cli = stores
     tick = Tick()
     authn = auth.Authenticator(daemon, auth.TokenCache(ttl=5.0, clock=tick))
+    assert authn.revocation_check_s == auth.REVOCATION_CHECK_S == 0.05  # the bound docs/api.md states
     token = await auth.create_token(cli, "kiosk", label="k1")
     other = await auth.create_token(cli, "display", label="d1")
     assert (await authn.authenticate(token)).role == "kiosk"
     assert (await authn.authenticate(other)).role == "display"
     assert await auth.revoke_token(cli, await _token_id(cli, "k1"))  # the CLI's store, not the daemon's
+    tick.now += auth.REVOCATION_CHECK_S
     with pytest.raises(Unauthorized):
-        await authn.authenticate(token)  # same instant: the marker changed, the cache was dropped
+        await authn.authenticate(token)  # the marker changed, the cache was dropped
     assert (await authn.authenticate(other)).role == "display"
     # A second revocation is noticed too (a new marker file each time, not only a new mtime).
     assert (await authn.authenticate(other)).role == "display"
     assert await auth.revoke_token(cli, await _token_id(cli, "d1"))
+    tick.now += auth.REVOCATION_CHECK_S
     with pytest.raises(Unauthorized):
         await authn.authenticate(other)
+
+
+async def test_the_marker_is_looked_at_once_per_interval_not_per_request(
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the interval a revocation elsewhere may still be served from the cache; not after it."""
+    daemon, cli = stores
+    tick = Tick()
+    authn = auth.Authenticator(daemon, auth.TokenCache(ttl=5.0, clock=tick))
+    stats = 0
+    real_stamp = auth._marker_stamp
+
+    def counting_stamp(path: str) -> tuple[int, int]:
+        nonlocal stats
+        stats += 1
+        return real_stamp(path)
+
+    monkeypatch.setattr(auth, "_marker_stamp", counting_stamp)
+    token = await auth.create_token(cli, "kiosk", label="k1")
+    for _ in range(100):
+        assert (await authn.authenticate(token)).role == "kiosk"
+    assert stats == 1
+    assert await auth.revoke_token(cli, await _token_id(cli, "k1"))
+    tick.now += auth.REVOCATION_CHECK_S * 0.9
+    assert (await authn.authenticate(token)).role == "kiosk"  # inside the documented bound
+    tick.now += auth.REVOCATION_CHECK_S * 0.1
+    with pytest.raises(Unauthorized):
+        await authn.authenticate(token)
+    assert stats == 2
+    tick.now -= 10.0  # a clock that went back looks again rather than trusting a stamp from the future
+    with pytest.raises(Unauthorized):
+        await authn.authenticate(token)
+    assert stats == 3
 
 
 async def test_revoked_behind_its_back_stops_working_within_the_ttl(stores: tuple[Store, Store]) -> None:

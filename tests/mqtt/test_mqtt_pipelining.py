@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
+import pytest
 
 from hallctl import events as ev
+from hallctl.mqtt import bridge as bridge_module
 from tests.mqtt.mqtt_helpers import Mosquitto, free_port, listen, make_config, running, until
 
 
@@ -242,3 +244,38 @@ async def test_state_is_coalesced_per_tick_and_events_never_are(
         async with listen(mosquitto.url, state_topic) as late:
             retained = await late.topic(state_topic)
             assert retained.retain and json.loads(retained.payload)["waiting"] == 50
+
+
+async def test_a_broker_that_stops_acknowledging_ends_the_session_and_nothing_is_lost(
+    mosquitto: Mosquitto, tmp_path: Path, hall_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No PUBACK for ``PUBLISH_TIMEOUT_S``: the session ends, the events wait in the outbox and arrive in order.
+
+    The pipelined publishes carry no timeout of their own (one watchdog per session watches the
+    oldest in flight), so this checks that a silent broker is still noticed.
+    """
+    monkeypatch.setattr(bridge_module, "PUBLISH_TIMEOUT_S", 0.4)
+    root = f"hallctl/{hall_id}"
+    issued_topic = f"{root}/event/ticket_issued"
+    async with (
+        proxied(mosquitto) as proxy,
+        running(make_config(tmp_path, hall_id, proxy.url)) as hall,
+        listen(mosquitto.url, f"{root}/event/#") as sub,
+    ):
+        connects = hall.health_extra()["mqtt"]["connects"]
+        proxy.hold = True
+        for _ in range(5):
+            await hall.service.issue("A")
+        await until(
+            lambda: not hall.health_extra()["mqtt"]["connected"] or hall.health_extra()["mqtt"]["connects"] > connects,
+            what="the session ended for want of a PUBACK",
+            timeout=4,  # before the keepalive (5 s here) would notice the silence: the watchdog did
+        )
+        proxy.cut()  # the held bytes belong to the dead session
+        proxy.hold = False
+        await until(lambda: hall.health_extra()["mqtt"]["sent"] >= 5, what="five events acknowledged", timeout=15)
+        await sub.wait_for(lambda _m: numbers(sub.messages, issued_topic)[-1:] == ["A005"], timeout=15)
+        got = numbers(sub.messages, issued_topic)
+        assert sorted(set(got)) == [f"A{i:03d}" for i in range(1, 6)]  # at least once
+        assert got[-5:] == [f"A{i:03d}" for i in range(1, 6)]  # the resend is whole and in order
+        await until(lambda: hall.health_extra()["mqtt"]["outbox"] == 0, what="the outbox emptied")
