@@ -86,6 +86,8 @@ class ApiServer:
         if self._accept_filter is not None:
             logging.getLogger("asyncio").removeFilter(self._accept_filter)
             self._accept_filter = None
+        if self.app is not None and self.app.state.voices is not None:
+            await self.app.state.voices.close()  # the renderer child ends with the API
 
 
 def _has_sansio() -> bool:

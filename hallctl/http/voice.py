@@ -63,6 +63,7 @@ class VoiceCache:
         self.number_reading: NumberReading = number_reading
         self.words_per_minute = words_per_minute
         self.chime = chime
+        self.renderer = synth.Renderer()
         self.max_files = max_files
         self.max_bytes = max_bytes
         self.guard_path = guard_path  # a path on the database's filesystem (its directory)
@@ -116,7 +117,9 @@ class VoiceCache:
             async with lock:
                 if not path.exists():
                     await asyncio.to_thread(self._prepare)
-                    await synth.render(text, path, words_per_minute=self.words_per_minute, with_chime=self.chime)
+                    await self.renderer.render(
+                        text, path, words_per_minute=self.words_per_minute, with_chime=self.chime
+                    )
                     self.rendered += 1
                     await asyncio.to_thread(self._added, path)
         finally:
@@ -185,6 +188,9 @@ class VoiceCache:
             self._sizes.pop(name, None)
             self.evicted += 1
 
+    async def close(self) -> None:
+        await self.renderer.close()
+
     def health(self) -> dict[str, Any]:
         return {
             "dir": str(self.directory),
@@ -193,6 +199,7 @@ class VoiceCache:
             "max_files": self.max_files,
             "max_bytes": self.max_bytes,
             "rendered": self.rendered,
+            "renderer_starts": self.renderer.starts,
             "evicted": self.evicted,
             "refused_low_disk": self.refused,
         }

@@ -38,7 +38,10 @@ async def test_voice_no_longer_renders_arbitrary_number_and_window_pairs(live: L
 async def test_voice_cache_keeps_at_most_its_limit_of_clips(tmp_path: Path) -> None:
     """Distinct announcements never pile up: the oldest clips go once the cache holds its limit."""
     cache = VoiceCache(tmp_path / "voice", max_files=2)
-    paths = [await cache.render(f"请A00{n}号到1号窗口办理") for n in range(1, 5)]
-    left = sorted((tmp_path / "voice").glob("*.wav"))
-    assert len(left) == 2 and paths[-1] in left
-    assert await cache.render("请A004号到1号窗口办理") == paths[-1]  # cached: same clip, not rendered again
+    try:
+        paths = [await cache.render(f"请A00{n}号到1号窗口办理") for n in range(1, 5)]
+        left = sorted((tmp_path / "voice").glob("*.wav"))
+        assert len(left) == 2 and paths[-1] in left
+        assert await cache.render("请A004号到1号窗口办理") == paths[-1]  # cached: same clip, not rendered again
+    finally:
+        await cache.close()

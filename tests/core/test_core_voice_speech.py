@@ -104,12 +104,21 @@ def test_a_clip_is_a_chime_then_speech_of_plausible_length_at_one_loudness() -> 
     assert abs(levels[0] - synth.SPEECH_RMS_DBFS) < 1.5, levels
 
 
-async def test_render_in_a_child_process_writes_the_clip_atomically(tmp_path: Path) -> None:
-    out = tmp_path / "a.wav"
-    await synth.render("请A零零一号到一号窗口办理", out, with_chime=False)
-    data, _ = _samples(out.read_bytes())
-    assert len(data) > synth.SAMPLE_RATE  # more than a second of speech
-    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+async def test_one_renderer_child_renders_clip_after_clip_and_comes_back_after_it_dies(tmp_path: Path) -> None:
+    renderer = synth.Renderer()
+    try:
+        for n in range(3):
+            out = tmp_path / f"{n}.wav"
+            await renderer.render(f"请A零零{spoken.DIGITS[n + 1]}号到一号窗口办理", out, with_chime=False)
+            data, _ = _samples(out.read_bytes())
+            assert len(data) > synth.SAMPLE_RATE  # more than a second of speech
+        assert renderer.starts == 1  # one child for every clip, not one per clip
+        assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+        await renderer._stop()  # the child is gone (crashed, killed): the next clip starts another
+        await renderer.render("请B零零一号到二号窗口办理", tmp_path / "b.wav", with_chime=False)
+        assert renderer.starts == 2
+    finally:
+        await renderer.close()
 
 
 async def test_each_call_is_rendered_as_it_happens_so_the_screen_finds_it_ready(live: LiveHall) -> None:
