@@ -13,7 +13,7 @@ from hallctl.commands.args import (
     RescheduleArgs,
     SlotsArgs,
 )
-from hallctl.commands.table import Call, HttpRoute, command
+from hallctl.commands.table import MQTT, Call, HttpRoute, command
 from hallctl.commands.tickets import appointment_view, issued_view
 from hallctl.context import HallContext
 from hallctl.engine import Holder
@@ -29,6 +29,16 @@ SLOT_REFUSALS = (
     "too_far_ahead",
     "appointments_not_offered",
 )
+
+
+def no_id_over_mqtt(c: Call, id_number: str | None) -> None:
+    """An ID number is not sent through the broker (other clients read ``hallctl/#``): HTTP only."""
+    if id_number is not None and c.transport == MQTT:
+        raise Refused(
+            "personal_data_over_mqtt",
+            "身份证号不能通过MQTT发送，请使用HTTP接口",
+            "an ID number is not accepted over MQTT (other clients read the broker); use HTTP",
+        )
 
 
 def booked_view(ctx: HallContext, a: Any) -> dict[str, Any]:
@@ -74,13 +84,14 @@ async def _slots(ctx: HallContext, a: SlotsArgs, c: Call) -> dict[str, Any]:
         errors={
             404: ("unknown_category",),
             409: ("appointment_exists", "slot_full", "already_booked"),
-            422: (*SLOT_REFUSALS, "bad_idempotency_key"),
+            422: (*SLOT_REFUSALS, "bad_idempotency_key", "personal_data_over_mqtt"),
         },
     ),
     mqtt="appointment/book",
 )
 async def _book(ctx: HallContext, a: BookArgs, c: Call) -> dict[str, Any]:
     p = c.principal
+    no_id_over_mqtt(c, a.id_number)
     key = c.idempotency_key
     if key is not None and not (1 <= len(key) <= 128):
         raise Refused("bad_idempotency_key", "Idempotency-Key must be 1..128 characters")
@@ -145,7 +156,14 @@ async def _cancel_appointment(ctx: HallContext, a: AppointmentArgs, c: Call) -> 
 CHECK_IN_ERRORS = {
     404: ("unknown_appointment", "unknown_category", "unknown_kiosk", "no_appointment_for_card"),
     409: ("appointment_used",),
-    422: ("appointment_too_early", "category_closed", "bad_qr_token", "expired_qr_token", "not_an_appointment_qr"),
+    422: (
+        "appointment_too_early",
+        "category_closed",
+        "bad_qr_token",
+        "expired_qr_token",
+        "not_an_appointment_qr",
+        "personal_data_over_mqtt",
+    ),
 }
 
 
@@ -171,6 +189,7 @@ async def _check_in(ctx: HallContext, a: CheckInArgs, c: Call) -> dict[str, Any]
 async def _check_in_by(ctx: HallContext, a: FindCheckInArgs, c: Call) -> dict[str, Any]:
     """By the ID card that booked (its keyed hash), or by the booking's QR: no code to type."""
     svc = ctx.service
+    no_id_over_mqtt(c, a.id_number)
     code = svc.code_for_card(a.id_number) if a.id_number is not None else svc.code_for_qr(a.qr or "")
     out = await svc.check_in(code, a.kiosk)
     return {"ticket": {**issued_view(svc, out), "appointment_code": code}}

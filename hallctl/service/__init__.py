@@ -81,6 +81,7 @@ class HallService:
             qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600, clock=lambda: self.clock().timestamp()
         )
         self._q = await self._store.load_queue(engine.business_day(self.clock(), self.cfg))
+        self._warn_calendar()
         await self._load_calls()
         async with self._lock:
             await self._rollover()
@@ -88,6 +89,22 @@ class HallService:
         self._tasks.append(asyncio.create_task(self._retention(), name="hallctl.service.retention"))
         self._tasks.append(asyncio.create_task(self._sensor_flush(), name="hallctl.service.sensor_flush"))
         self.publish_all_state()
+
+    def _warn_calendar(self) -> None:
+        """Say at start when bookings will reach past the holiday data (they are refused there)."""
+        cal = self.cfg.calendar
+        if not cal.statutory:
+            return
+        _, last = calendar.statutory_years()
+        horizon = (self.clock() + timedelta(days=self.cfg.appointments.max_days_ahead)).year
+        missing = [y for y in range(last + 1, horizon + 1) if y not in cal.own_years]
+        if missing:
+            log.warning(
+                "calendar: chinese-calendar has holidays up to %s; appointments in %s are refused"
+                " (calendar_no_data) until the package is updated or [calendar] own_years lists them",
+                last,
+                ", ".join(map(str, missing)),
+            )
 
     async def stop(self) -> None:
         for handle in self._eval_timers.values():
@@ -674,9 +691,29 @@ class HallService:
                 card_expired=engine.card_expired(holder, now, self.cfg),
             )
         )
+        booked = await self._check_in_card(kiosk_id, holder)
+        if booked is not None:
+            self._offers.pop(offer, None)  # the swipe was the check-in: no second ticket from it
+            return booked
         if len(kiosk.categories) == 1:
             return await self.issue_from_offer(offer, kiosk.categories[0])
         return None
+
+    async def _check_in_card(self, kiosk_id: str, holder: Holder) -> IssueOutcome | None:
+        """The card that booked today's appointment checks it in at the swipe (no code to type).
+
+        A refusal (too early, category closed) is told on the kiosk's screen, and the swipe
+        goes on as an ordinary one: the visitor may still take a walk-in ticket.
+        """
+        try:
+            code = self.code_for_card(holder.id_number)
+        except NotFound:
+            return None
+        try:
+            return await self.check_in(code, kiosk_id)
+        except HallctlError as exc:
+            self.kiosk_notice(kiosk_id, exc.code, exc.message, exc.message_en)
+            return None
 
     async def issue_from_offer(
         self,

@@ -7,6 +7,8 @@ import sqlite3
 from datetime import date, datetime
 from typing import Any
 
+from hallctl import events as ev
+from hallctl.engine import Holder
 from tests.core.conftest import HallFactory
 from tests.core.core_helpers import SHANGHAI, FakeClock, LiveHall
 
@@ -170,3 +172,29 @@ async def test_green_channel_reason_is_logged_and_counted(live: LiveHall, clock:
     assert await live.svc._store.read(log) == ["pregnant", "key_enterprise", "pregnant"]
     stats = (await live.client.get("/api/v1/stats", headers=live.auth("admin"))).json()
     assert stats["green_channel"] == {"key_enterprise": 1, "pregnant": 2}
+
+
+async def test_swiping_the_booking_card_at_a_kiosk_checks_in(hall_factory: HallFactory) -> None:
+    """The card that booked checks in at the swipe (appointment ticket, offer spent); too early is told on the kiosk."""
+    clock = FakeClock(MONDAY)
+    live: LiveHall = await hall_factory(clock=clock, kiosk=[{"id": "k1", "categories": ["A", "B"]}])
+    guide = live.auth("guide")
+    today = MONDAY.date()
+    for start in (slot(today, 9), slot(today, 11)):
+        body = {"category": "B", "slot_start": start, "name": "张三", "id_number": CARD}
+        if start == slot(today, 11):
+            body["category"] = "A"
+        assert (await live.client.post("/api/v1/appointments", json=body, headers=guide)).status_code == 201
+    notices: list[ev.KioskNotice] = []
+    sub = live.svc.bus.subscribe("test.notice", lambda e: notices.append(e) if isinstance(e, ev.KioskNotice) else None)
+    out = await live.svc.card_read("k1", Holder(name="张三", id_number=CARD))
+    assert out is not None and out.ticket.priority == "appointment" and out.ticket.category == "B"
+    assert out.ticket.channel == "appointment" and out.ticket.kiosk == "k1"
+    # The 11:00 booking is too early at 08:50: an ordinary swipe (offer, no ticket), and the kiosk says why.
+    again = await live.svc.card_read("k1", Holder(name="张三", id_number=CARD))
+    await live.svc.bus.drain()
+    await live.svc.bus.unsubscribe(sub)
+    assert again is None
+    assert [n.code for n in notices] == ["appointment_too_early"] and "预约签到最早" in notices[0].message
+    # Another card: no booking, the swipe is an ordinary one.
+    assert await live.svc.card_read("k1", Holder(name="李四", id_number="110105194912310011")) is None

@@ -232,6 +232,9 @@ async def test_ticket_and_appointment_commands_over_mqtt(mosquitto: Mosquitto, t
                 sub, f"{root}/cmd/appointment/book", {"category": "A", "code": code, **slot}, reply_to
             )
             assert booked["ok"] is True and booked["appointment"]["state"] == "booked"
+        with_card = {"category": "A", **slot, "id_number": "11010519491231002X"}
+        refused_id = await ask_v311(sub, f"{root}/cmd/appointment/book", with_card, reply_to)
+        assert refused_id["ok"] is False and refused_id["error"]["code"] == "personal_data_over_mqtt"
         called_off = await ask_v311(sub, f"{root}/cmd/appointment/201234/cancel", {}, reply_to)
         assert called_off["ok"] is True and {**called_off["appointment"], "qr": booked["appointment"]["qr"]} == {
             **booked["appointment"],
