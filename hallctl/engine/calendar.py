@@ -24,12 +24,14 @@ Pure: a data lookup, no clock and no I/O.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import date, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from hallctl.config import DAYS, CategoryConfig, Config, OpeningSpan
+from hallctl.config import DAYS, CalendarConfig, CategoryConfig, Config, OpeningSpan, parse_hours
 
 DayKind = Literal["workday", "weekend", "holiday", "makeup", "open", "closed", "unknown"]
 
@@ -64,7 +66,10 @@ def statutory_years() -> tuple[int, int]:
 
 
 def day_info(cfg: Config, day: date) -> DayInfo:
-    c = cfg.calendar
+    return _day_info(cfg.calendar, day)
+
+
+def _day_info(c: CalendarConfig, day: date) -> DayInfo:
     if day in c.closed_days:
         return DayInfo(day, "closed")
     if day in c.open_days:
@@ -93,14 +98,24 @@ def hours_weekday(cfg: Config, cat: CategoryConfig, info: DayInfo) -> int | None
 
 def intervals(cfg: Config, cat: CategoryConfig, day: date) -> list[tuple[datetime, datetime]]:
     """``cat``'s opening intervals on ``day`` (local, aware), in order; empty when it is closed."""
-    weekday = hours_weekday(cfg, cat, day_info(cfg, day))
-    if weekday is None:
-        return []
-    tz = cfg.hall.tz
+    return list(_intervals(cat.hours, cat.open_on_holidays, cfg.calendar, cfg.hall.timezone, day))
+
+
+@functools.lru_cache(maxsize=4096)
+def _intervals(
+    hours: tuple[str, ...], open_on_holidays: bool, cal: CalendarConfig, timezone: str, day: date
+) -> tuple[tuple[datetime, datetime], ...]:
+    """Cached per (hours, calendar, day): every issue asks whether its category is open, and the
+    answer for a day never changes while the config is the same (the calendar data is static)."""
+    info = _day_info(cal, day)
+    if info.kind == "closed" or (info.kind == "holiday" and not open_on_holidays):
+        return ()
+    weekday = DAYS.index(cal.workday_hours_from) if info.kind in ("open", "makeup") else day.weekday()
+    tz = ZoneInfo(timezone)
+    spans = _SPANS.get(hours)
+    if spans is None:  # parsed once per distinct hours spec
+        spans = _SPANS[hours] = tuple(parse_hours(h) for h in hours)
     out: list[tuple[datetime, datetime]] = []
-    spans = _SPANS.get(cat.hours)
-    if spans is None:  # parsed once per distinct hours spec, not on every issue
-        spans = _SPANS[cat.hours] = cat.spans
     for span in spans:
         if weekday not in span.days:
             continue
@@ -109,7 +124,7 @@ def intervals(cfg: Config, cat: CategoryConfig, day: date) -> list[tuple[datetim
         if span.end is None:
             end += timedelta(days=1)
         out.append((start, end))
-    return sorted(out)
+    return tuple(sorted(out))
 
 
 _SPANS: dict[tuple[str, ...], tuple[OpeningSpan, ...]] = {}
