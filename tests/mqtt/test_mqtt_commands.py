@@ -225,7 +225,8 @@ async def test_ticket_and_appointment_commands_over_mqtt(mosquitto: Mosquitto, t
         assert again["error"]["code"] == "ticket_not_waiting"
 
         now = svc.clock().astimezone(svc.cfg.hall.tz)
-        start = now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0)  # the present slot
+        # The next 30-minute slot: within its check-in window now (30 min early) and never late.
+        start = now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0) + timedelta(minutes=30)
         slot = {"slot_start": start.isoformat(), "slot_end": (start + timedelta(minutes=30)).isoformat()}
         for code in ("201234", "205678"):
             booked = await ask_v311(
