@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from hallctl import engine
+from hallctl.climate.schedule import zone_opening
 from hallctl.config import ConfigError
 from hallctl.engine import calendar
 from hallctl.errors import Conflict, HallctlError, NotFound, Refused
@@ -188,3 +189,22 @@ def test_one_booking_per_card_per_category_and_day_and_card_lookup() -> None:
 def test_not_offered_when_capacity_is_zero() -> None:
     h = hall(category=[{**CATS[0], "appointment_capacity": 0}, CATS[1]])
     assert refusal(h, at(date(2026, 11, 24), 9)).code == "appointments_not_offered"
+
+
+def test_climate_opening_follows_the_hall_calendar() -> None:
+    """The climate controller's opening is the queue's: closed on 1 Oct, open on the 调休 Sunday;
+    ``[climate] holidays`` still closes a day for the climate alone."""
+    cfg = make_config(
+        category=CATS[:1],
+        window=[{"number": 1, "categories": ["A"]}],
+        climate_zone=[{"id": "f1", "categories": ["A"]}],
+        climate={"holidays": ["2026-11-24"]},
+    )
+    zone = cfg.climate_zone[0]
+    holiday = zone_opening(cfg, zone, at(date(2026, 10, 1), 10))
+    assert not holiday.open_now
+    # Closed through the Golden Week: the next opening is Thursday 8 Oct at 09:00 (7 days later, 23 h).
+    assert holiday.minutes_to_open == pytest.approx((6 * 24 + 23) * 60)
+    assert zone_opening(cfg, zone, at(date(2026, 9, 20), 10)).open_now
+    assert not zone_opening(cfg, zone, at(date(2026, 11, 24), 10)).open_now  # climate-only closed day
+    assert engine.is_open(cfg.category[0], at(date(2026, 11, 24), 10), cfg)  # the queue is open that day
