@@ -75,6 +75,20 @@ async def test_guide_desk_books_checks_in_and_issues_green(runner: HallRunner, b
     await expect(page.locator("#issue-msg")).to_contain_text("绿色通道：孕妇")
     number = (await page.locator("#issued").inner_text()).strip()
     await expect(page.locator("#queues .queue[data-category=A] b")).not_to_have_text("0")
+    # Reprint it at kiosk k1 (a lost slip), then cancel it (the visitor left).
+    await page.fill("#ticket-no", number)
+    await page.click("#reprint-btn")
+    await expect(page.locator("#ticket-msg")).to_contain_text(f"{number} 已送去打印")
+    await page.click("#cancel-btn")
+    await expect(page.locator("#ticket-msg")).to_have_text(f"{number} 已取消")
+    # A third booking moved to the first slot shown, then cancelled.
+    await page.click("#book-btn")
+    moved = await booked_code(page)
+    await page.select_option("#slot", index=0)
+    await page.locator(f"#appts tr[data-code='{moved}'] button", has_text="改约").click()
+    await expect(page.locator("#book-msg")).to_contain_text(f"已改约 {moved}")
+    await page.locator(f"#appts tr[data-code='{moved}'] button", has_text="取消").click()
+    await expect(page.locator(f"#appts tr[data-code='{moved}']")).to_contain_text("已取消")
     await no_overflow(page)
     await shot(page, "guide")
 
@@ -91,4 +105,6 @@ async def test_guide_desk_books_checks_in_and_issues_green(runner: HallRunner, b
 
     log = await hall.store.read(issued)
     assert (number, "guide", "pregnant") in log
+    kinds = [e.kind for e in await hall.service.ticket_history(f"{hall.service.day:%Y%m%d}-{number}")]
+    assert "reprinted" in kinds and "cancelled" in kinds
     assert [ch for _, ch, _ in log].count("appointment") == 2
