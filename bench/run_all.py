@@ -32,6 +32,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("footprint.py", [], ["--quick"]),
     ("climate_day.py", [], []),
     ("sensors.py", [], ["--seconds", "4", "--rounds", "1"]),
+    ("calendar_open.py", [], ["--n", "50000"]),
 ]
 
 

@@ -295,6 +295,10 @@ class CategoryConfig(_Model):
     service_minutes: int = Field(default=20, ge=1, le=1440)
     digits: int = Field(default=3, ge=2, le=5)
     description: str = ""
+    # Open on statutory holidays too (a 24-hour self-service zone); otherwise a holiday closes it.
+    open_on_holidays: bool = False
+    # Appointments per slot for this category (None: ``[appointments] capacity``; 0: not bookable).
+    appointment_capacity: int | None = Field(default=None, ge=0, le=1000)
 
     @field_validator("hours")
     @classmethod
@@ -306,6 +310,68 @@ class CategoryConfig(_Model):
     @property
     def spans(self) -> tuple[OpeningSpan, ...]:
         return tuple(parse_hours(s) for s in self.hours)
+
+
+class CalendarConfig(_Model):
+    """``[calendar]``: the days the hall works, for the queue's hours, appointments and the climate.
+
+    Statutory holidays and 调休 make-up working days come from the ``chinese-calendar`` package
+    (``statutory``); the hall's own days override them (docs/config.md, "Calendar").
+    """
+
+    statutory: bool = True
+    closed_days: tuple[date, ...] = ()  # extra closed days (a 闭馆 day, a local holiday)
+    open_days: tuple[date, ...] = ()  # extra working days (a weekend appointment day)
+    # A make-up working day (调休上班) or an extra open day has this weekday's opening hours.
+    workday_hours_from: Literal["mon", "tue", "wed", "thu", "fri"] = "mon"
+    # Years beyond the package's data whose holidays the hall lists itself in closed_days/open_days.
+    own_years: tuple[int, ...] = ()
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> CalendarConfig:
+        both = sorted(set(self.closed_days) & set(self.open_days))
+        if both:
+            raise ValueError(f"open_days = {[d.isoformat() for d in both]}: also listed in closed_days")
+        return self
+
+
+class AppointmentsConfig(_Model):
+    """``[appointments]``: the slots a category offers, cut from its opening hours."""
+
+    slot_minutes: int = Field(default=30, ge=5, le=240)
+    capacity: int = Field(default=4, ge=0, le=1000)  # per slot per category
+    max_days_ahead: int = Field(default=30, ge=0, le=366)
+
+
+class GreenReason(_Model):
+    id: Slug
+    name: str = Field(min_length=1, max_length=16)
+    name_en: str = Field(default="", max_length=32)
+
+
+DEFAULT_GREEN_REASONS = (
+    GreenReason(id="elderly", name="老年人", name_en="Elderly"),
+    GreenReason(id="disabled", name="残疾人", name_en="Disabled"),
+    GreenReason(id="pregnant", name="孕妇", name_en="Pregnant"),
+    GreenReason(id="serviceman", name="军人", name_en="Serviceman"),
+    GreenReason(id="key_enterprise", name="重点企业", name_en="Key enterprise"),
+    GreenReason(id="other", name="其他", name_en="Other"),
+)
+
+
+class GuideConfig(_Model):
+    """``[guide]``: the guide desk (导办台): the green-channel reasons it may record."""
+
+    green_reasons: tuple[GreenReason, ...] = Field(default=DEFAULT_GREEN_REASONS, min_length=1, max_length=20)
+
+    @field_validator("green_reasons")
+    @classmethod
+    def _unique(cls, v: tuple[GreenReason, ...]) -> tuple[GreenReason, ...]:
+        ids = [r.id for r in v]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate reason id {dup[0]!r}")
+        return v
 
 
 class WindowConfig(_Model):
@@ -604,6 +670,9 @@ class Config(_Model):
     supervision: SupervisionConfig = SupervisionConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     screen: ScreenConfig = ScreenConfig()
+    calendar: CalendarConfig = CalendarConfig()
+    appointments: AppointmentsConfig = AppointmentsConfig()
+    guide: GuideConfig = GuideConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

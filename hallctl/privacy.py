@@ -50,6 +50,12 @@ class QrSigner:
         mac = _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()[:12])
         return f"T1.{payload}.{mac}"
 
+    def sign_until(self, subject: str, expires: float) -> str:
+        """A token for ``subject`` valid until ``expires`` (an appointment's QR: valid until its slot ends)."""
+        payload = _b64(f"{subject}|{int(expires)}".encode())
+        mac = _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()[:12])
+        return f"T1.{payload}.{mac}"
+
     def verify(self, token: str, now: float | None = None) -> str:
         try:
             version, payload, mac = token.split(".")

@@ -121,11 +121,35 @@ class EvaluationResult(Model):
 
 
 class Appointment(Model):
-    code: str
+    code: str = Field(description="digits only (6-12), so a kiosk keypad can type it")
     category: str
     slot_start: str
     slot_end: str
-    state: str
+    state: Literal["booked", "checked_in", "cancelled"]
+    holder: str | None = Field(default=None, description="masked name of who booked (张*), if given")
+    ticket_id: str | None = Field(default=None, description="the ticket of its check-in")
+    qr: str | None = Field(default=None, description="book/reschedule only: the booking's QR token")
+
+
+class AppointmentList(Model):
+    appointments: list[Appointment]
+
+
+class Slot(Model):
+    start: str
+    end: str
+    capacity: int
+    booked: int
+    free: int
+
+
+class Slots(Model):
+    category: str
+    day: str
+    day_kind: Literal["workday", "weekend", "holiday", "makeup", "open", "closed", "unknown"]
+    holiday: str | None
+    holiday_zh: str | None
+    slots: list[Slot]
 
 
 class DisplayResult(Model):
@@ -161,6 +185,10 @@ COMMAND_RESPONSES: dict[str, type[BaseModel]] = {
     "appointment.book": Appointment,
     "appointment.cancel": Appointment,
     "appointment.check_in": Ticket,
+    "appointment.check_in_by": Ticket,
+    "appointment.list": AppointmentList,
+    "appointment.slots": Slots,
+    "appointment.reschedule": Appointment,
     "display.show": DisplayResult,
     "climate.set": ClimateResult,
 }
@@ -240,6 +268,10 @@ class Stats(Model):
     day: str
     hall: str
     total: Summary
+    green_channel: dict[str, int] = Field(
+        default_factory=dict,
+        description="green-channel (绿色通道) tickets by reason (elderly, disabled, ... from [guide] green_reasons)",
+    )
     by_category: dict[str, Summary]
     by_window: dict[str, Summary]
     by_staff: dict[str, Summary]

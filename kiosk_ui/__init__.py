@@ -87,6 +87,11 @@ def ui_config(cfg: Config) -> dict[str, Any]:
         "sensors": [{"id": s.id, "name": s.name or s.id, "floor": s.floor} for s in cfg.sensor],
         "climate_zones": [{"id": z.id, "name": z.name or z.id, "floor": z.floor} for z in cfg.climate_zone],
         "evaluation_timeout_s": cfg.queue.evaluation_timeout_s,
+        "green_reasons": [{"id": r.id, "name": r.name, "name_en": r.name_en} for r in cfg.guide.green_reasons],
+        "appointments": {
+            "slot_minutes": cfg.appointments.slot_minutes,
+            "max_days_ahead": cfg.appointments.max_days_ahead,
+        },
     }
 
 
@@ -141,6 +146,7 @@ def render_index(cfg: Config, tokens: dict[str, str], demo: bool, admin: bool) -
             )
         )
     rows.append((_link("/bigscreen", tokens.get("display")), "数据大屏", "Data big screen", "1920×1080"))
+    rows.append((_link("/guide", tokens.get("guide")), "导办台", "Guide desk", "1366×768"))
     items = "\n".join(
         f'<li><a href="{e(href)}">{e(zh)}</a> <span class="en">{e(en)}</span>'
         f"{f' <span class=size>{e(size)}</span>' if size else ''}</li>"
@@ -236,6 +242,10 @@ def mount_pages(app: FastAPI) -> None:
     @app.get("/bigscreen", include_in_schema=False)
     async def bigscreen_page() -> FileResponse:
         return _page("bigscreen")
+
+    @app.get("/guide", include_in_schema=False)
+    async def guide_page() -> FileResponse:
+        return _page("guide")
 
     @app.get("/ui/config.json", include_in_schema=False)
     async def config_json(request: Request, token: str | None = None) -> JSONResponse:

@@ -1,8 +1,9 @@
 """When a zone is open: the queue's opening hours and the hall's holidays, as the controller sees them.
 
 Pure (no clock, no I/O): the component passes ``now``. A zone is open when any of
-its categories is open (:func:`hallctl.engine.policy.is_open` reads the same
-``[[category]] hours``); a date in ``[climate] holidays`` has no opening at all.
+its categories is open on the hall's calendar (:mod:`hallctl.engine.calendar`, the one
+the queue and appointments use: statutory holidays, 调休 working days, ``[calendar]``
+overrides); a date in ``[climate] holidays`` is, for the climate only, closed as well.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 from hallctl.climate.controller import OpeningState
 from hallctl.config import ClimateZoneConfig, Config, OpeningSpan
+from hallctl.engine import calendar
 
 HORIZON_DAYS = 8  # a week of hours plus today: any weekly schedule opens again within it
 
@@ -49,8 +51,22 @@ def _intervals(spans: Sequence[OpeningSpan], day: date, tz: tzinfo) -> Iterable[
             yield start, datetime.combine(day + timedelta(days=1), time(0), tz)
 
 
+def zone_opening(cfg: Config, zone: ClimateZoneConfig, now: datetime) -> OpeningState:
+    """The zone's opening on the hall calendar, less the climate's own ``[climate] holidays``."""
+    closed_days = set(cfg.climate.holidays)
+    cats = [c for p in zone_categories(cfg, zone) if (c := cfg.category_by_prefix(p)) is not None]
+    local = now.astimezone(cfg.hall.tz)
+    intervals: list[tuple[datetime, datetime]] = []
+    for offset in range(-1, HORIZON_DAYS):
+        day = local.date() + timedelta(days=offset)
+        if day not in closed_days:
+            for cat in cats:
+                intervals.extend(calendar.intervals(cfg, cat, day))
+    return _state(intervals, local)
+
+
 def opening_state(spans: Sequence[OpeningSpan], holidays: Iterable[date], tz: tzinfo, now: datetime) -> OpeningState:
-    """Open now? Minutes to the next opening and to the close of the present one."""
+    """Open now? Minutes to the next opening and to the close of the present one (weekly spans only)."""
     closed_days = set(holidays)
     local = now.astimezone(tz)
     intervals: list[tuple[datetime, datetime]] = []
@@ -58,6 +74,10 @@ def opening_state(spans: Sequence[OpeningSpan], holidays: Iterable[date], tz: tz
         day = local.date() + timedelta(days=offset)
         if day not in closed_days:
             intervals.extend(_intervals(spans, day, tz))
+    return _state(intervals, local)
+
+
+def _state(intervals: list[tuple[datetime, datetime]], local: datetime) -> OpeningState:
     intervals.sort()
     merged: list[tuple[datetime, datetime]] = []
     for start, end in intervals:  # touching spans (a lunch-less day in two specs, midnight) are one opening

@@ -39,7 +39,7 @@ from hallctl.climate.controller import (
     ZoneInputs,
     decide,
 )
-from hallctl.climate.schedule import opening_state, zone_categories, zone_spans
+from hallctl.climate.schedule import zone_categories, zone_opening, zone_spans
 from hallctl.climate.units import UnitFactory, make_unit
 from hallctl.config import ClimateUnitConfig, ClimateZoneConfig, Config, OpeningSpan
 from hallctl.errors import NotFound, Refused
@@ -324,7 +324,7 @@ class ClimateZones:
             rules=rules,
             now=now,
             readings={s: r for s in zone.cfg.sensors if (r := self._readings.get(s)) is not None},
-            opening=opening_state(zone.spans, rules.holidays, self.cfg.hall.tz, now),
+            opening=zone_opening(self.cfg, zone.cfg, now),
             occupancy=self._occupancy(zone),
             mode=zone.mode,
             target=zone.target,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -20,7 +20,8 @@ Reasons = Annotated[tuple[Reason, ...], Field(max_length=8)]
 class IssueArgs(Args):
     category: str = Field(min_length=1, max_length=3)
     priority: Literal["green", "normal"] | None = None
-    priority_reason: Literal["elderly", "disabled", "pregnant", "serviceman", "other"] | None = None
+    # One of ``[guide] green_reasons`` (checked against the config by the command).
+    priority_reason: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     offer: str | None = Field(default=None, max_length=64)
     kiosk: str | None = Field(default=None, max_length=32)
 
@@ -67,11 +68,18 @@ class QrArgs(Args):
     code: str = Field(min_length=1, max_length=256)
 
 
+# Digits only, so a kiosk's numeric keypad can type it; 6..12 digits (8 when the hall draws it).
+AppointmentCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6,12}$")]
+
+
 class BookArgs(Args):
     category: str = Field(min_length=1, max_length=3)
-    slot_start: datetime
-    slot_end: datetime
-    code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{4,16}$")
+    slot_start: AwareDatetime
+    slot_end: AwareDatetime | None = None  # slot_start + [appointments] slot_minutes when left out
+    code: AppointmentCode | None = None
+    # Who booked (optional): kept as masked name and keyed hash, so the same card can check in.
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    id_number: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{6,32}$")
 
 
 class AppointmentArgs(Args):
@@ -80,6 +88,34 @@ class AppointmentArgs(Args):
 
 class CheckInArgs(AppointmentArgs):
     kiosk: str | None = Field(default=None, max_length=32)
+
+
+class RescheduleArgs(AppointmentArgs):
+    slot_start: AwareDatetime
+    slot_end: AwareDatetime | None = None
+
+
+class SlotsArgs(Args):
+    category: str = Field(min_length=1, max_length=3)
+    day: date
+
+
+class AppointmentListArgs(Args):
+    pass
+
+
+class FindCheckInArgs(Args):
+    """Check in without typing the code: the ID card that booked, or the booking's QR."""
+
+    id_number: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{6,32}$")
+    qr: str | None = Field(default=None, min_length=1, max_length=256)
+    kiosk: str | None = Field(default=None, max_length=32)
+
+    @model_validator(mode="after")
+    def _one(self) -> FindCheckInArgs:
+        if (self.id_number is None) == (self.qr is None):
+            raise ValueError("give 'id_number' or 'qr' (one of them)")
+        return self
 
 
 class DisplayArgs(Args):

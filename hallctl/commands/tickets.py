@@ -32,6 +32,12 @@ async def issue_ticket(
             "绿色通道需由导办或窗口人员办理",
             "only a guide or clerk can grant the green channel",
         )
+    if a.priority_reason is not None and a.priority_reason not in {r.id for r in svc.cfg.guide.green_reasons}:
+        raise Refused(
+            "unknown_green_reason",
+            "未知的绿色通道类别",
+            f"unknown green-channel reason {a.priority_reason!r} (see [guide] green_reasons)",
+        )
 
     def render(o: IssueOutcome) -> tuple[int, dict[str, Any]]:
         return 201, ticket_view(o.ticket, waiting_ahead=o.waiting_ahead, qr=o.qr)
@@ -70,6 +76,8 @@ def appointment_view(a: Any) -> dict[str, Any]:
         "slot_start": a.slot_start.isoformat(),
         "slot_end": a.slot_end.isoformat(),
         "state": a.state,
+        "holder": a.holder_masked,  # masked (张*) or null: never the full name
+        "ticket_id": a.ticket_id,
     }
 
 
@@ -102,6 +110,7 @@ def masked_holder(view: dict[str, Any] | None) -> dict[str, Any] | None:
             422: (
                 "id_limit_reached",
                 "priority_not_allowed",
+                "unknown_green_reason",
                 "bad_idempotency_key",
                 "category_closed",
                 "category_not_offered",

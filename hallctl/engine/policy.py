@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from hallctl import events as ev
-from hallctl.config import CategoryConfig, Config, OpeningSpan, WindowConfig
+from hallctl.config import CategoryConfig, Config, WindowConfig
+from hallctl.engine import calendar
 from hallctl.engine.model import Holder, Ticket, WindowStatus
 from hallctl.engine.queue import HallQueue
 
@@ -18,15 +19,9 @@ def business_day(now: datetime, cfg: Config) -> date:
     return (local - timedelta(hours=cfg.hall.day_reset_hour)).date()
 
 
-_SPANS: dict[tuple[str, ...], tuple[OpeningSpan, ...]] = {}
-
-
 def is_open(cat: CategoryConfig, now: datetime, cfg: Config) -> bool:
-    spans = _SPANS.get(cat.hours)
-    if spans is None:  # parsed once per distinct hours spec, not on every issue
-        spans = _SPANS[cat.hours] = cat.spans
-    local = now.astimezone(cfg.hall.tz)
-    return any(span.contains(local.weekday(), local.time()) for span in spans)
+    """Open now: the category's hours on this day of the hall's calendar (holidays, 调休, overrides)."""
+    return calendar.is_open(cfg, cat, now)
 
 
 def age_on(birth: date, today: date) -> int:

@@ -68,6 +68,10 @@ def outcome_row(o: TicketOutcome, cfg: Config) -> dict[str, Any]:
         "service_s": service,
         "level": o.level,
         "evaluated": o.evaluated,
+        # Counted once per visitor: a transfer's follow-up ticket carries the same reason.
+        "green_reason": (t.priority_reason or "green_channel")
+        if t.priority == "green" and t.channel != "transfer"
+        else None,
     }
 
 
@@ -86,10 +90,15 @@ def summarize(outcomes: list[TicketOutcome], cfg: Config, day: date) -> dict[str
         for key in groups:
             if r[key] is not None:
                 groups[key][r[key]].append(r)
+    green: dict[str, int] = defaultdict(int)
+    for r in rows:
+        if r["green_reason"] is not None:
+            green[r["green_reason"]] += 1
     return {
         "day": day.isoformat(),
         "hall": cfg.hall.id,
         "total": _summary(rows, targets),
+        "green_channel": dict(sorted(green.items())),
         "by_category": {k: _summary(v, targets) for k, v in sorted(groups["category"].items())},
         "by_window": {str(k): _summary(v, targets) for k, v in sorted(groups["window"].items())},
         "by_staff": {k: _summary(v, targets) for k, v in sorted(groups["staff"].items())},

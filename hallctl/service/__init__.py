@@ -23,7 +23,7 @@ from hallctl import engine
 from hallctl import events as ev
 from hallctl.bus import Bus
 from hallctl.config import Config
-from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket
+from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket, calendar
 from hallctl.errors import Forbidden, HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
 from hallctl.service.calls import CallRate, CallRecord
@@ -32,6 +32,8 @@ from hallctl.service.sensors import SensorReadings
 from hallctl.store import LogEntry, SensorMinute, Store, StoreHealth, TicketOutcome
 
 log = logging.getLogger(__name__)
+
+APPOINTMENT_QR = "appt:"  # the subject prefix of a booking's QR token (a ticket's is its id)
 
 Clock = Callable[[], datetime]
 
@@ -79,6 +81,7 @@ class HallService:
             qr_secret, self.cfg.privacy.qr_token_ttl_hours * 3600, clock=lambda: self.clock().timestamp()
         )
         self._q = await self._store.load_queue(engine.business_day(self.clock(), self.cfg))
+        self._warn_calendar()
         await self._load_calls()
         async with self._lock:
             await self._rollover()
@@ -86,6 +89,22 @@ class HallService:
         self._tasks.append(asyncio.create_task(self._retention(), name="hallctl.service.retention"))
         self._tasks.append(asyncio.create_task(self._sensor_flush(), name="hallctl.service.sensor_flush"))
         self.publish_all_state()
+
+    def _warn_calendar(self) -> None:
+        """Say at start when bookings will reach past the holiday data (they are refused there)."""
+        cal = self.cfg.calendar
+        if not cal.statutory:
+            return
+        _, last = calendar.statutory_years()
+        horizon = (self.clock() + timedelta(days=self.cfg.appointments.max_days_ahead)).year
+        missing = [y for y in range(last + 1, horizon + 1) if y not in cal.own_years]
+        if missing:
+            log.warning(
+                "calendar: chinese-calendar has holidays up to %s; appointments in %s are refused"
+                " (calendar_no_data) until the package is updated or [calendar] own_years lists them",
+                last,
+                ", ".join(map(str, missing)),
+            )
 
     async def stop(self) -> None:
         for handle in self._eval_timers.values():
@@ -525,15 +544,87 @@ class HallService:
         self,
         category: str,
         slot_start: datetime,
-        slot_end: datetime,
+        slot_end: datetime | None = None,
         holder: Holder | None = None,
         code: str | None = None,
-    ) -> engine.Appointment:
+        *,
+        idempotency_key: str | None = None,
+        render: Callable[[engine.Appointment], dict[str, Any]] | None = None,
+    ) -> tuple[engine.Appointment, bool]:
+        """Book a slot; the code is 8 digits (a kiosk keypad types it) unless the caller gave one.
+
+        With ``idempotency_key`` a retry (a mini-program that lost the answer) gets the first
+        booking back, ``(appointment, True)``, never a second place in the slot.
+        """
         masked, hashed = self._masked_holder(holder)
-        code = code or f"{secrets.randbelow(10**8):08d}"
-        d = await self.run(
-            lambda q, now: engine.book(q, self.cfg, code, category, slot_start, slot_end, now, masked, hashed)
-        )
+        if holder is not None and not holder.name:
+            masked = None  # booked with the ID number alone (a phone booking): nothing to mask
+        tz = self.cfg.hall.tz
+        start, end = slot_start.astimezone(tz), slot_end.astimezone(tz) if slot_end else None
+        if idempotency_key is not None:
+            previous = await self._store.idempotent_response(idempotency_key)
+            if previous is not None:
+                return await self._appointment_replay(previous[1]), True
+
+        def idem(d: Decision) -> tuple[str, int, str]:
+            assert idempotency_key is not None and render is not None
+            return idempotency_key, 201, json.dumps({"code": d.result.code, "body": render(d.result)})
+
+        def decide(chosen: str) -> Callable[[HallQueue, datetime], Decision]:
+            return lambda q, now: engine.book(q, self.cfg, chosen, category, start, end, now, masked, hashed)
+
+        for attempt in range(5):  # a generated code that exists already: draw again
+            try:
+                d = await self.run(
+                    decide(code or f"{secrets.randbelow(9 * 10**7) + 10**7:08d}"),
+                    idempotency=idem if idempotency_key is not None and render is not None else None,
+                )
+            except HallctlError as exc:
+                if code is None and exc.code == "appointment_exists" and attempt < 4:
+                    continue
+                raise
+            result: engine.Appointment = d.result
+            return result, False
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    async def _appointment_replay(self, body: str) -> engine.Appointment:
+        data = json.loads(body)
+        return self.appointment(data["code"])
+
+    def appointment(self, code: str) -> engine.Appointment:
+        a = self._q.appointments.get(code)
+        if a is None:
+            raise NotFound("unknown_appointment", f"没有预约号{code}", f"no appointment {code}")
+        return a
+
+    def appointments(self, day: date | None = None) -> list[engine.Appointment]:
+        """Bookings from the hall's today on (or of ``day``), by slot: what the guide desk lists."""
+        tz = self.cfg.hall.tz
+        today = self.clock().astimezone(tz).date()
+        out = [
+            a
+            for a in self._q.appointments.values()
+            if (a.slot_start.astimezone(tz).date() == day if day else a.slot_start.astimezone(tz).date() >= today)
+        ]
+        return sorted(out, key=lambda a: (a.slot_start, a.category, a.code))
+
+    def slots(self, category: str, day: date) -> list[tuple[datetime, datetime, int, int]]:
+        cat = self.cfg.category_by_prefix(category)
+        if cat is None:
+            raise NotFound("unknown_category", f"没有{category}类业务", f"no category with prefix {category!r}")
+        return engine.slot_counts(self._q, self.cfg, cat, day)
+
+    def day_info(self, day: date) -> calendar.DayInfo:
+        return calendar.day_info(self.cfg, day)
+
+    def appointment_qr(self, a: engine.Appointment) -> str:
+        """The booking's QR token (``appt:<code>``), valid until its slot ends."""
+        return self.qr.sign_until(f"{APPOINTMENT_QR}{a.code}", a.slot_end.timestamp())
+
+    async def reschedule(self, code: str, slot_start: datetime, slot_end: datetime | None = None) -> engine.Appointment:
+        tz = self.cfg.hall.tz
+        start, end = slot_start.astimezone(tz), slot_end.astimezone(tz) if slot_end else None
+        d = await self.run(lambda q, now: engine.reschedule(q, self.cfg, code, start, end, now))
         result: engine.Appointment = d.result
         return result
 
@@ -546,6 +637,27 @@ class HallService:
         d = await self.run(lambda q, now: engine.check_in(q, self.cfg, code, now, kiosk, sign=self._sign))
         t, ahead, qr = d.result
         return IssueOutcome(t, ahead, qr)
+
+    def code_for_card(self, id_number: str) -> str:
+        """The code of today's booking made with this ID card (matched by its keyed hash)."""
+        hashed = id_hash(self._id_secret, id_number)
+        return engine.find_for_card(self._q, self.cfg, hashed, self.clock()).code
+
+    def code_for_qr(self, token: str) -> str:
+        """The code a booking's QR carries (signed by this hall, not expired)."""
+        from hallctl.privacy import QrTokenError
+
+        try:
+            subject = self.qr.verify(token, now=self.clock().timestamp())
+        except QrTokenError as exc:
+            raise Refused(exc.code, "二维码无效或已过期", str(exc)) from exc
+        if not subject.startswith(APPOINTMENT_QR):
+            raise Refused(
+                "not_an_appointment_qr",
+                "这是取号凭条的二维码，不是预约二维码",
+                "this QR is a ticket's, not a booking's",
+            )
+        return subject.removeprefix(APPOINTMENT_QR)
 
     # ---- kiosks and cards -----------------------------------------------------------------------
 
@@ -579,9 +691,29 @@ class HallService:
                 card_expired=engine.card_expired(holder, now, self.cfg),
             )
         )
+        booked = await self._check_in_card(kiosk_id, holder)
+        if booked is not None:
+            self._offers.pop(offer, None)  # the swipe was the check-in: no second ticket from it
+            return booked
         if len(kiosk.categories) == 1:
             return await self.issue_from_offer(offer, kiosk.categories[0])
         return None
+
+    async def _check_in_card(self, kiosk_id: str, holder: Holder) -> IssueOutcome | None:
+        """The card that booked today's appointment checks it in at the swipe (no code to type).
+
+        A refusal (too early, category closed) is told on the kiosk's screen, and the swipe
+        goes on as an ordinary one: the visitor may still take a walk-in ticket.
+        """
+        try:
+            code = self.code_for_card(holder.id_number)
+        except NotFound:
+            return None
+        try:
+            return await self.check_in(code, kiosk_id)
+        except HallctlError as exc:
+            self.kiosk_notice(kiosk_id, exc.code, exc.message, exc.message_en)
+            return None
 
     async def issue_from_offer(
         self,

@@ -139,7 +139,7 @@ class Store(Database):
             conn.execute(
                 "INSERT INTO appointments (code, category, slot_start, slot_end, holder_masked, id_hash, state,"
                 " ticket_id) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(code) DO UPDATE SET state=excluded.state,"
-                " ticket_id=excluded.ticket_id",
+                " ticket_id=excluded.ticket_id, slot_start=excluded.slot_start, slot_end=excluded.slot_end",
                 (
                     a.code,
                     a.category,

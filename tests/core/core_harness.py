@@ -7,7 +7,7 @@ from typing import Any
 
 from hallctl import engine
 from hallctl.config import Config
-from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket
+from hallctl.engine import Appointment, Decision, HallQueue, Holder, IssueRequest, Ticket
 
 
 class EngineHall:
@@ -85,9 +85,16 @@ class EngineHall:
         return self._apply(engine.evaluate(self.q, self.cfg, window, level, "pad", self.now, ticket_id))
 
     def book(self, code: str, category: str, slot_start: datetime, minutes: int = 30) -> Decision:
-        return self._apply(
-            engine.book(self.q, self.cfg, code, category, slot_start, slot_start + timedelta(minutes=minutes), self.now)
-        )
+        """An appointment for ``slot_start`` as the store would load it (any time, any code).
+
+        The check-in and ordering tests need bookings at arbitrary times (late, early, past);
+        the booking policy itself (slots, hours, calendar, capacity) is engine.book's, tested
+        in tests/core/test_core_appointments.py.
+        """
+        d = Decision(at=self.now)
+        d.appointments.append(Appointment(code, category, slot_start, slot_start + timedelta(minutes=minutes)))
+        d.result = d.appointments[0]
+        return self._apply(d)
 
     def check_in(self, code: str) -> Ticket:
         t: Ticket = self._apply(engine.check_in(self.q, self.cfg, code, self.now)).result[0]

@@ -318,26 +318,26 @@ async def test_stats_for_a_scripted_day(live: LiveHall, clock: FakeClock) -> Non
 
 async def test_appointment_check_in_over_http(live: LiveHall, clock: FakeClock) -> None:
     """a guide books, a kiosk checks in on time and gets appointment priority; too early is 422."""
-    start = clock.now + timedelta(minutes=10)
+    start = clock.now  # 09:00, the first of the day's 30-minute slots
     body = {
         "category": "A",
         "slot_start": start.isoformat(),
         "slot_end": (start + timedelta(minutes=30)).isoformat(),
-        "code": "AP1234",
+        "code": "201234",
     }
     assert (await live.client.post("/api/v1/appointments", json=body, headers=live.auth("guide"))).status_code == 201
     early = {
         **body,
-        "code": "AP9999",
+        "code": "209999",
         "slot_start": (start + timedelta(hours=2)).isoformat(),
-        "slot_end": (start + timedelta(hours=3)).isoformat(),
+        "slot_end": (start + timedelta(hours=2, minutes=30)).isoformat(),
     }
     await live.client.post("/api/v1/appointments", json=early, headers=live.auth("guide"))
     await issue(live)
-    resp = await live.client.post("/api/v1/appointments/AP1234/check-in", headers=live.auth("kiosk"))
+    resp = await live.client.post("/api/v1/appointments/201234/check-in", headers=live.auth("kiosk"))
     assert resp.status_code == 201 and resp.json()["priority"] == "appointment" and resp.json()["position"] == 1
     assert_problem(
-        await live.client.post("/api/v1/appointments/AP9999/check-in", headers=live.auth("kiosk")),
+        await live.client.post("/api/v1/appointments/209999/check-in", headers=live.auth("kiosk")),
         422,
         "appointment_too_early",
     )

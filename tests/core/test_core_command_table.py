@@ -42,6 +42,10 @@ REQUIRED = {
     "appointment.book",
     "appointment.cancel",
     "appointment.check_in",
+    "appointment.check_in_by",
+    "appointment.list",
+    "appointment.reschedule",
+    "appointment.slots",
     "climate.set",
     "display.show",
 }
@@ -137,7 +141,7 @@ async def test_ticket_cancel_and_reprint_over_http(live: LiveHall) -> None:
     assert_problem(reprint, 422, "no_printer")
 
 
-def _booking(clock: FakeClock, code: str, minutes: int = 10) -> dict[str, Any]:
+def _booking(clock: FakeClock, code: str, minutes: int = 30) -> dict[str, Any]:
     start = clock.now + timedelta(minutes=minutes)
     return {
         "category": "A",
@@ -150,30 +154,34 @@ def _booking(clock: FakeClock, code: str, minutes: int = 10) -> dict[str, Any]:
 async def test_appointment_cancel_over_http(live: LiveHall, clock: FakeClock) -> None:
     """A guide cancels a booking: it is cancelled, logged, cannot be checked in; unknown and used codes refused."""
     guide = live.auth("guide")
-    booked = await live.client.post("/api/v1/appointments", json=_booking(clock, "AP1234"), headers=guide)
+    booked = await live.client.post("/api/v1/appointments", json=_booking(clock, "201234"), headers=guide)
     assert booked.status_code == 201 and booked.json()["state"] == "booked"
-    resp = await live.client.post("/api/v1/appointments/AP1234/cancel", headers=guide)
-    assert resp.status_code == 200 and resp.json() == {**booked.json(), "state": "cancelled"}
-    assert live.svc._q.appointments["AP1234"].state == "cancelled"
-    check_in = await live.client.post("/api/v1/appointments/AP1234/check-in", headers=live.auth("kiosk"))
+    resp = await live.client.post("/api/v1/appointments/201234/cancel", headers=guide)
+    # The cancel answer is the booking without its QR (a cancelled booking has none to scan).
+    assert resp.status_code == 200 and {**resp.json(), "qr": booked.json()["qr"]} == {
+        **booked.json(),
+        "state": "cancelled",
+    }
+    assert live.svc._q.appointments["201234"].state == "cancelled"
+    check_in = await live.client.post("/api/v1/appointments/201234/check-in", headers=live.auth("kiosk"))
     assert_problem(check_in, 409, "appointment_used")
-    assert_problem(await live.client.post("/api/v1/appointments/AP1234/cancel", headers=guide), 409, "appointment_used")
+    assert_problem(await live.client.post("/api/v1/appointments/201234/cancel", headers=guide), 409, "appointment_used")
     assert_problem(
-        await live.client.post("/api/v1/appointments/NOPE99/cancel", headers=guide), 404, "unknown_appointment"
+        await live.client.post("/api/v1/appointments/999999/cancel", headers=guide), 404, "unknown_appointment"
     )
     assert_problem(
-        await live.client.post("/api/v1/appointments/AP1234/cancel", headers=live.auth("kiosk")), 403, "forbidden"
+        await live.client.post("/api/v1/appointments/201234/cancel", headers=live.auth("kiosk")), 403, "forbidden"
     )
-    await live.client.post("/api/v1/appointments", json=_booking(clock, "AP5678"), headers=guide)
-    assert (await live.client.post("/api/v1/appointments/AP5678/check-in", headers=guide)).status_code == 201
-    assert_problem(await live.client.post("/api/v1/appointments/AP5678/cancel", headers=guide), 409, "appointment_used")
+    await live.client.post("/api/v1/appointments", json=_booking(clock, "205678"), headers=guide)
+    assert (await live.client.post("/api/v1/appointments/205678/check-in", headers=guide)).status_code == 201
+    assert_problem(await live.client.post("/api/v1/appointments/205678/cancel", headers=guide), 409, "appointment_used")
 
     def log(c: sqlite3.Connection) -> list[tuple[str, dict[str, Any]]]:
         rows = c.execute("SELECT kind, data FROM event_log WHERE kind LIKE 'appointment_%' ORDER BY seq")
         return [(r[0], json.loads(r[1])) for r in rows]
 
     kinds = [(k, d["code"]) for k, d in await live.svc._store.read(log)]
-    assert ("appointment_cancelled", "AP1234") in kinds and ("appointment_cancelled", "AP5678") not in kinds
+    assert ("appointment_cancelled", "201234") in kinds and ("appointment_cancelled", "205678") not in kinds
 
 
 async def test_ticket_evaluation_is_for_the_serving_window_only(live: LiveHall) -> None:

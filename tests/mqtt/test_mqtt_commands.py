@@ -224,25 +224,30 @@ async def test_ticket_and_appointment_commands_over_mqtt(mosquitto: Mosquitto, t
         again = await ask_v311(sub, f"{root}/cmd/ticket/{a1['id']}/cancel", {}, reply_to)
         assert again["error"]["code"] == "ticket_not_waiting"
 
-        now = svc.clock()
-        slot = {"slot_start": now.isoformat(), "slot_end": (now + timedelta(minutes=30)).isoformat()}
-        for code in ("AP1234", "AP5678"):
+        now = svc.clock().astimezone(svc.cfg.hall.tz)
+        # The next 30-minute slot: within its check-in window now (30 min early) and never late.
+        start = now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0) + timedelta(minutes=30)
+        slot = {"slot_start": start.isoformat(), "slot_end": (start + timedelta(minutes=30)).isoformat()}
+        for code in ("201234", "205678"):
             booked = await ask_v311(
                 sub, f"{root}/cmd/appointment/book", {"category": "A", "code": code, **slot}, reply_to
             )
             assert booked["ok"] is True and booked["appointment"]["state"] == "booked"
-        called_off = await ask_v311(sub, f"{root}/cmd/appointment/AP1234/cancel", {}, reply_to)
-        assert called_off["ok"] is True and called_off["appointment"] == {
+        with_card = {"category": "A", **slot, "id_number": "11010519491231002X"}
+        refused_id = await ask_v311(sub, f"{root}/cmd/appointment/book", with_card, reply_to)
+        assert refused_id["ok"] is False and refused_id["error"]["code"] == "personal_data_over_mqtt"
+        called_off = await ask_v311(sub, f"{root}/cmd/appointment/201234/cancel", {}, reply_to)
+        assert called_off["ok"] is True and {**called_off["appointment"], "qr": booked["appointment"]["qr"]} == {
             **booked["appointment"],
-            "code": "AP1234",
+            "code": "201234",
             "state": "cancelled",
         }
-        assert svc._q.appointments["AP1234"].state == "cancelled"
-        refused = await ask_v311(sub, f"{root}/cmd/appointment/AP1234/check_in", {"kiosk": "k1"}, reply_to)
+        assert svc._q.appointments["201234"].state == "cancelled"
+        refused = await ask_v311(sub, f"{root}/cmd/appointment/201234/check_in", {"kiosk": "k1"}, reply_to)
         assert refused["ok"] is False and refused["error"]["code"] == "appointment_used"
-        unknown = await ask_v311(sub, f"{root}/cmd/appointment/NOPE99/cancel", {}, reply_to)
+        unknown = await ask_v311(sub, f"{root}/cmd/appointment/999999/cancel", {}, reply_to)
         assert unknown["error"]["code"] == "unknown_appointment"
-        checked = await ask_v311(sub, f"{root}/cmd/appointment/AP5678/check_in", {"kiosk": "k1"}, reply_to)
+        checked = await ask_v311(sub, f"{root}/cmd/appointment/205678/check_in", {"kiosk": "k1"}, reply_to)
         assert checked["ok"] is True and checked["ticket"]["priority"] == "appointment" and checked["ticket"]["qr"]
 
         await ask_v311(sub, f"{root}/cmd/window/1/call_next", {}, reply_to)

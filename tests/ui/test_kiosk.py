@@ -67,8 +67,10 @@ async def test_kiosk_faults_limits_appointments_and_idle_return(runner: HallRunn
     await expect(start).to_be_visible(timeout=10000)
 
     # Appointment check-in by code on the on-screen keypad.
-    now = datetime.now(UTC)
-    await svc.book("D", now - timedelta(minutes=5), now + timedelta(minutes=25), code="20261123")
+    # The next 30-minute slot (appointments are booked in the category's slots): it may be checked in now.
+    now = datetime.now(UTC).astimezone(svc.cfg.hall.tz)
+    slot = now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0) + timedelta(minutes=30)
+    await svc.book("D", slot, code="20261123")
     await kiosk.locator("#to-appt").click()
     for digit in "20261123":
         await kiosk.locator("#keypad button", has_text=digit).first.click()

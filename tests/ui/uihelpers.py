@@ -48,6 +48,10 @@ def make_config(data: Path, port: int = 0, **queue: Any) -> Config:
     raw["api"] = {"host": "127.0.0.1", "port": port}
     raw["queue"] = {**raw.get("queue", {}), "recall_min_gap_s": 0, **queue}
     raw["screen"] = {"announce_repeat": 2, "voice": "auto"}
+    # The page tests run on the real clock: without the statutory calendar the hall works on any
+    # day (a public holiday, or a year the calendar package has no data for yet). The calendar
+    # has its own tests (tests/core/test_core_appointments.py).
+    raw["calendar"] = {"statutory": False}
     # Category C is closed almost all day, so the kiosk shows a disabled button with its reason.
     for cat in raw["category"]:
         if cat["prefix"] == "C":
