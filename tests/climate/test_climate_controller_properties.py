@@ -129,9 +129,10 @@ def test_never_cools_below_nor_heats_above_the_limits(cfg: ClimateConfig, steps:
     for _inp, d in run(cfg, steps):
         c = d.command
         if c.power and c.mode in ("cool", "dry"):
-            assert c.setpoint >= cfg.cool_min_setpoint, d.reason
+            # Within float noise: a limit generated as 16.999999999999996 is 17 °C to any thermostat.
+            assert c.setpoint >= cfg.cool_min_setpoint - 1e-9, d.reason
         if c.power and c.mode == "heat":
-            assert c.setpoint <= cfg.heat_max_setpoint, d.reason
+            assert c.setpoint <= cfg.heat_max_setpoint + 1e-9, d.reason
         assert d.action in ("cooling", "heating", "drying", "fan", "idle", "off")
         assert (d.action in ("cooling", "heating", "drying", "fan")) == c.power
 
