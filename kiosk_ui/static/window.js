@@ -12,7 +12,7 @@
   const win = Number(location.pathname.split("/").filter(Boolean)[1]);
   const cfg = await Hall.boot(`window.${win}`);
   const $ = (id) => document.getElementById(id);
-  const wcfg = cfg.windows.find((w) => w.number === win) || { name: `${win}号窗口`, categories: [] };
+  const wcfg = cfg.windows.find((w) => w.number === win) || { number: win, name: `${win}号窗口`, categories: [] };
   const STATE = {
     closed: ["未签到", "Not signed in"], idle: ["空闲", "Free"], called: ["已叫号，等候到窗", "Called, waiting"],
     serving: ["办理中", "Serving"], paused: ["暂停服务", "Paused"],
@@ -25,17 +25,22 @@
   // Refusals the page may meet, by code: the API's problem+json carries `detail` (zh) and
   // `detail_en`; these are the page's own words for codes whose answer may have no Chinese
   // (validation, network, rate limit), so a Chinese-mode clerk never reads English.
+  const STORE = ["系统暂时无法保存，未做任何更改，请重试", "The system could not save; nothing changed, please retry"];
   const ERRORS = {
     invalid_arguments: ["输入有误，请检查后重试", "Invalid input; check and try again"],
     invalid_request: ["输入有误，请检查后重试", "Invalid input; check and try again"],
+    malformed_json: ["输入有误，请检查后重试", "Invalid input; check and try again"],
     rate_limited: ["操作太频繁，请稍后再试", "Too many requests; try again shortly"],
     forbidden: ["本终端无权进行此操作", "This terminal may not do that"],
-    window_not_allowed: ["本终端无权操作该窗口", "This terminal may not act for that window"],
-    unauthorized: ["令牌无效，请重新输入", "Invalid token; enter it again"],
-    store_unavailable: ["系统暂时无法保存，请稍后重试", "The system cannot save right now; try again"],
+    wrong_window: ["本终端只能操作自己的窗口", "This terminal may act only for its own window"],
+    missing_token: ["令牌无效，请重新输入", "Invalid token; enter it again"],
+    bad_token: ["令牌无效，请重新输入", "Invalid token; enter it again"],
+    store_locked: STORE, store_full: STORE, store_error: STORE, store_closed: STORE,
+    internal_error: ["系统内部错误，请重试或联系管理员", "Internal error; retry or call the administrator"],
     network: ["网络连接中断，请稍后重试", "Network connection lost; please retry"],
     http_error: ["操作未成功，请重试", "The action failed; please retry"],
   };
+
   const CJK = /[\u3400-\u9fff]/;
   /** The refusal's text in the page's language: the API's own words when they are in that language. */
   function errText(e) {
@@ -49,6 +54,9 @@
     return mine ? mine[1] : `The action failed (${e.code})`;
   }
   const mins = (s) => Math.floor(s / 60);
+  // Window names are configured in Chinese ("1号窗口 便民"); English mode says "Window 1" unless the
+  // layout carries an English name.
+  const winName = (w) => Hall.t(w.name || `${w.number}号窗口`, w.name_en || `Window ${w.number}`);
 
   const time = (iso) => (iso ? new Date(iso).toLocaleTimeString("zh-CN", { timeZone: cfg.hall.timezone, hour12: false }) : "—");
 
@@ -58,7 +66,7 @@
   }
 
   function drawState() {
-    $("title").textContent = `${wcfg.name} · ${Hall.t("窗口终端", "Window terminal")}`;
+    $("title").textContent = `${winName(wcfg)} · ${Hall.t("窗口终端", "Window terminal")}`;
     if (!state) return;
     $("cur").textContent = state.ticket || "—";
     const st = STATE[state.state] || [state.state, state.state];
@@ -228,7 +236,7 @@
       ...cfg.categories.map((c) => { const o = Hall.el("option", null, `${c.prefix} ${Hall.t(c.name, c.name_en)}`); o.value = c.prefix; return o; }));
     $("transfer-cat").options[0].value = "";
     $("transfer-win").replaceChildren(Hall.el("option", null, Hall.t("（窗口）", "(window)")),
-      ...cfg.windows.filter((w) => w.number !== win).map((w) => { const o = Hall.el("option", null, w.name); o.value = String(w.number); return o; }));
+      ...cfg.windows.filter((w) => w.number !== win).map((w) => { const o = Hall.el("option", null, winName(w)); o.value = String(w.number); return o; }));
     $("transfer-win").options[0].value = "";
   }
 

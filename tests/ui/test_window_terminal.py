@@ -87,6 +87,10 @@ async def test_window_terminal_sign_in_choices_overtime_figures_languages(
     await window.locator("#staff-id").fill("9999")
     await window.locator("#signin-form button").click()
     await expect(result).to_have_text("没有工号为9999的工作人员")
+    # A refusal whose API text is English only (pydantic's validation): the page's own Chinese words.
+    await window.locator("#call-number").fill("A")
+    await window.locator("#call-form button").click()
+    await expect(result).to_have_text("输入有误，请检查后重试")
     # The same refusal in English mode, and the page's static text in English too.
     await window.locator(".langbtn").first.click()
     await window.locator("#signin-form button").click()
@@ -94,6 +98,7 @@ async def test_window_terminal_sign_in_choices_overtime_figures_languages(
     await window.locator('[data-act="call-next"]').click()
     await expect(result).to_contain_text("nobody is signed in")
     await expect(window.locator("#signin-needed")).to_contain_text("Sign in first")
+    await expect(window.locator("#title")).to_have_text("Window 1 · Window terminal")
     await window.locator(".langbtn").first.click()
 
     await window.locator("#staff-id").fill("0231")
