@@ -281,6 +281,12 @@ class QueueConfig(_Model):
     appointment_early_minutes: int = Field(default=30, ge=0, le=1440)
     appointment_late_minutes: int = Field(default=15, ge=0, le=1440)
     call_next_finishes_current: bool = True
+    # What "call next" (or a call by number) does while the current ticket was called but never
+    # started: "ask" refuses (409 current_not_started) so the clerk chooses finish / no-show / recall;
+    # "finish" counts it as served (service from the call); "no_show" ends it as 过号.
+    call_next_unstarted: Literal["ask", "finish", "no_show"] = "ask"
+    # A window calls only with a staff member signed in (badge or staff number): 409 not_signed_in.
+    require_sign_in: bool = True
     evaluation_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     card_offer_seconds: float = Field(default=90.0, gt=0, le=3600)
     card_dedupe_seconds: float = Field(default=5.0, ge=0, le=600)

@@ -7,18 +7,23 @@ are shown to visitors and staff, so they never carry names or ID numbers.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class HallctlError(Exception):
     http_status: ClassVar[int] = 400
     title: ClassVar[str] = "Bad request"
 
-    def __init__(self, code: str, message: str, message_en: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, message_en: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.message_en = message_en or message
+        # Members the answer carries besides the message (problem+json members, MQTT error keys),
+        # e.g. the choices a clerk has: the page builds its buttons from them, not from the text.
+        self.extra = extra or {}
 
 
 class NotFound(HallctlError):

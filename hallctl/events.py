@@ -273,6 +273,7 @@ class Alert(Event):
     alert: str  # wait_exceeded, service_overrun, device_fault, climate_out_of_band, bad_evaluation
     severity: str
     message: str
+    message_en: str = ""  # the English text for English-mode pages; "" when only ``message`` exists
     subject: str  # ticket number, window, device or zone the alert is about
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
 

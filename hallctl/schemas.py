@@ -240,9 +240,23 @@ class Kiosk(Model):
     reader: Device | None
 
 
+class WindowTicket(Ticket):
+    """A ticket as the window terminal sees it: transfer origin and note, clocks against the limits."""
+
+    from_window: int | None = Field(description="A transfer follow-up: the window that sent it")
+    transfer_note: str | None = Field(description="A transfer follow-up: the sending clerk's note (staff only)")
+    wait_s: int | None = Field(description="Waited so far (waiting) or until the first call")
+    target_wait_s: int | None = Field(description="The category's target_wait_minutes in seconds")
+    wait_over: bool = Field(description="wait_s is past the target")
+    service_s: int | None = Field(description="A ticket being served: seconds since start")
+    service_limit_s: int | None = Field(description="The category's service_minutes in seconds")
+    service_over: bool = Field(description="service_s is past the limit")
+
+
 class WindowQueue(Model):
     window: ev.WindowState
-    waiting: list[Ticket]
+    current: WindowTicket | None = Field(description="The ticket called or served at the window now")
+    waiting: list[WindowTicket]
     served_today: int
     history: list[Ticket]
 

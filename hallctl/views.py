@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from hallctl.engine import Holder, Ticket
+from hallctl.config import CategoryConfig
+from hallctl.engine import Holder, Ticket, waiting_time
 
 
 def ticket_view(
@@ -57,3 +59,24 @@ def holder_view(h: Holder) -> dict[str, Any]:
         "authority": h.authority,
         "valid_to": h.valid_to.isoformat() if h.valid_to else None,
     }
+
+
+def window_ticket_view(t: Ticket, cat: CategoryConfig | None, now: datetime) -> dict[str, Any]:
+    """A ticket as the window terminal shows it: where a transfer came from, and its clocks against
+    the category's limits (the wait against ``target_wait_minutes``, the service against
+    ``service_minutes``, the same limit as supervision's ``service_overrun``), so the clerk sees
+    overtime without opening the alerts. The note is for staff only: no other view carries it."""
+    out = ticket_view(t)
+    out["from_window"] = t.from_window
+    out["transfer_note"] = t.transfer_note
+    waited = waiting_time(t, now) if t.state == "waiting" else waiting_time(t)
+    target = cat.target_wait_minutes * 60 if cat is not None else None
+    out["wait_s"] = round(waited.total_seconds()) if waited is not None else None
+    out["target_wait_s"] = target
+    out["wait_over"] = bool(target is not None and waited is not None and waited.total_seconds() > target)
+    service = (now - t.serving_at).total_seconds() if t.state == "serving" and t.serving_at else None
+    limit = cat.service_minutes * 60 if cat is not None else None
+    out["service_s"] = round(service) if service is not None else None
+    out["service_limit_s"] = limit
+    out["service_over"] = bool(limit is not None and service is not None and service > limit)
+    return out

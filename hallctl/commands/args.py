@@ -39,6 +39,8 @@ class CallArgs(WindowArgs):
 class TransferArgs(WindowArgs):
     to_category: str | None = Field(default=None, min_length=1, max_length=3)
     to_window: int | None = Field(default=None, ge=1, le=9999, strict=True)
+    # For the receiving window (what is done, what is missing); shown in its queue list, not to visitors.
+    note: str | None = Field(default=None, max_length=200)
 
 
 class SignInArgs(WindowArgs):

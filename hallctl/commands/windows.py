@@ -38,8 +38,15 @@ def _window_ticket_command(
 
 
 _CURRENT: Mapping[int, tuple[str, ...]] = {409: ("no_current_ticket",)}
-_window_ticket_command("window.call_next", "call-next", HallService.call_next, {409: ("window_busy", "window_paused")})
-_window_ticket_command("window.recall", "recall", HallService.recall, {409: ("no_current_ticket", "recall_too_soon")})
+_window_ticket_command(
+    "window.call_next",
+    "call-next",
+    HallService.call_next,
+    {409: ("window_busy", "window_paused", "not_signed_in", "current_not_started")},
+)
+_window_ticket_command(
+    "window.recall", "recall", HallService.recall, {409: ("no_current_ticket", "recall_too_soon", "not_signed_in")}
+)
 _window_ticket_command("window.start", "start", HallService.start_service, _CURRENT)
 _window_ticket_command("window.finish", "finish", HallService.finish, _CURRENT)
 _window_ticket_command("window.no_show", "no-show", HallService.no_show, _CURRENT)
@@ -68,7 +75,7 @@ def _window_http(action: str, status: int = 200, **errors: tuple[str, ...]) -> H
         "call",
         e403=("override_admin_only",),
         e404=("unknown_ticket",),
-        e409=("window_busy", "ticket_not_waiting", "not_for_this_window"),
+        e409=("window_busy", "ticket_not_waiting", "not_for_this_window", "not_signed_in", "current_not_started"),
     ),
     mqtt="window/{window}/call",
 )
@@ -93,7 +100,8 @@ async def _call(ctx: HallContext, a: CallArgs, c: Call) -> dict[str, Any]:
 )
 async def _transfer(ctx: HallContext, a: TransferArgs, c: Call) -> dict[str, Any]:
     svc = ctx.service
-    return {"ticket": ticket_answer(svc, await svc.transfer(a.window, a.to_category, a.to_window))}
+    note = a.note.strip() if a.note else None
+    return {"ticket": ticket_answer(svc, await svc.transfer(a.window, a.to_category, a.to_window, note))}
 
 
 def _window_state_command(name: str, http: str, action: Callable[[HallService, int], Awaitable[None]]) -> None:

@@ -59,14 +59,14 @@ class IssueRequest:
 def _category(cfg: Config, prefix: str) -> CategoryConfig:
     cat = cfg.category_by_prefix(prefix)
     if cat is None:
-        raise NotFound("unknown_category", f"no category with prefix {prefix!r}")
+        raise NotFound("unknown_category", f"没有{prefix}类业务", f"no category with prefix {prefix!r}")
     return cat
 
 
 def _window(cfg: Config, number: int) -> WindowConfig:
     w = cfg.window_by_number(number)
     if w is None:
-        raise NotFound("unknown_window", f"no window {number}")
+        raise NotFound("unknown_window", f"没有{number}号窗口", f"no window {number}")
     return w
 
 
@@ -97,7 +97,7 @@ def issue(q: HallQueue, cfg: Config, req: IssueRequest, now: datetime, sign: Sig
     """
     cat = _category(cfg, req.category)
     if not req.ignore_hours and not is_open(cat, now, cfg):
-        raise Refused("category_closed", f"{cat.name} is closed now", f"{cat.name_en or cat.prefix} is closed now")
+        raise Refused("category_closed", f"{cat.name}现在不办理", f"{cat.name_en or cat.prefix} is closed now")
     if req.id_hash is not None:
         used = q.id_uses(cat.prefix, req.id_hash)
         if used >= cfg.queue.per_id_daily_limit:
@@ -164,7 +164,11 @@ def reprint(q: HallQueue, cfg: Config, t: Ticket, kiosk: str | None, now: dateti
     """Print ``t`` again (at ``kiosk``, or the kiosk it was issued at), with a fresh QR token; logged."""
     target = kiosk or t.kiosk
     if target is None or cfg.kiosk_by_id(target) is None:
-        raise Refused("no_printer", "this ticket was not issued at a kiosk; name the kiosk to print at")
+        raise Refused(
+            "no_printer",
+            "该号票不是在取号机取的，请指定补打的取号机",
+            "this ticket was not issued at a kiosk; name the kiosk to print at",
+        )
     current = q.tickets.get(t.id, t)
     ahead = waiting_ahead(q, current) if current.state == "waiting" else 0
     qr = sign(current.id, now)
@@ -277,12 +281,12 @@ def call_next(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision
     wcfg = _window(cfg, window)
     w = q.window(window)
     if w.paused:
-        raise Conflict("window_paused", f"window {window} is paused; resume it first")
+        raise Conflict(
+            "window_paused", f"{window}号窗口已暂停服务，请先恢复", f"window {window} is paused; resume it first"
+        )
+    _require_staff(cfg, w)
     d = Decision(at=now)
-    if w.current is not None:
-        if not cfg.queue.call_next_finishes_current:
-            raise Conflict("window_busy", f"window {window} still has a ticket; finish it first")
-        w = _finish_current(q, cfg, d, w, now)
+    w = _clear_current(q, cfg, d, w, now)
     t = q.next_for(wcfg, w, now, cfg)
     if t is None:
         d.windows.append(w)
@@ -311,11 +315,15 @@ def call_ticket(
     """
     wcfg = _window(cfg, window)
     w = q.window(window)
+    _require_staff(cfg, w)
     t = q.tickets.get(number) or q.find_number(number)
     if t is None:
-        raise NotFound("unknown_ticket", f"no ticket {number} today")
+        raise NotFound("unknown_ticket", f"今天没有{number}号", f"no ticket {number} today")
     if t.state not in ("waiting", "no_show"):
-        raise Conflict("ticket_not_waiting", f"ticket {t.number} is {t.state}, not waiting")
+        zh = _TICKET_STATE_ZH.get(t.state, t.state)
+        raise Conflict(
+            "ticket_not_waiting", f"{t.number}{zh}，不在等候", f"ticket {t.number} is {t.state}, not waiting"
+        )
     if override_by is None and not for_window(t, wcfg):
         raise Conflict(
             "not_for_this_window",
@@ -332,10 +340,7 @@ def call_ticket(
                 {"number": t.number, "by": override_by, "for_window": for_window(t, wcfg)},
             )
         )
-    if w.current is not None:
-        if not cfg.queue.call_next_finishes_current:
-            raise Conflict("window_busy", f"window {window} still has a ticket; finish it first")
-        w = _finish_current(q, cfg, d, w, now)
+    w = _clear_current(q, cfg, d, w, now)
     d.windows.append(_call(cfg, d, w, t, now))
     return d
 
@@ -344,12 +349,76 @@ def _current(q: HallQueue, window: int, states: tuple[str, ...]) -> tuple[Window
     w = q.window(window)
     t = q.tickets.get(w.current) if w.current else None
     if t is None or t.state not in states:
-        raise Conflict("no_current_ticket", f"window {window} has no ticket in state {'/'.join(states)}")
+        zh = "或".join(_TICKET_STATE_ZH[s] for s in states)
+        raise Conflict(
+            "no_current_ticket",
+            f"{window}号窗口当前没有{zh}的号码",
+            f"window {window} has no ticket in state {'/'.join(states)}",
+        )
     return w, t
+
+
+_TICKET_STATE_ZH = {
+    "waiting": "等候中",
+    "called": "已叫号",
+    "serving": "办理中",
+    "done": "已办结",
+    "no_show": "已过号",
+    "transferred": "已转移",
+    "cancelled": "已取消",
+}
+
+UNSTARTED_CHOICES = ("finish", "no_show", "recall")
+"""What a clerk may do with a called ticket whose visitor never came to the window (``current_not_started``)."""
+
+
+def _require_staff(cfg: Config, w: WindowStatus) -> None:
+    """A call is made in a staff member's name (ratings, statistics, 电子监察): nobody signed in, no call."""
+    if cfg.queue.require_sign_in and w.staff is None:
+        raise Conflict(
+            "not_signed_in",
+            f"{w.number}号窗口未签到，请先刷工牌或输入工号签到",
+            f"window {w.number}: nobody is signed in; sign in with your badge or staff number first",
+        )
+
+
+def _clear_current(q: HallQueue, cfg: Config, d: Decision, w: WindowStatus, now: datetime) -> WindowStatus:
+    """Before the window calls again: end its current ticket, or refuse, by the configured policy.
+
+    A ticket being served is finished (``call_next_finishes_current``). A ticket that was
+    called and never started is the visitor who may not have come: recording it as done
+    would put a service nobody received into the statistics and ask the pad for a rating
+    nobody can give, so by default (``call_next_unstarted = "ask"``) the clerk must say
+    which it was (finish, no-show, recall) first.
+    """
+    if w.current is None:
+        return w
+    cur = q.tickets.get(w.current)
+    if cur is None or cur.state not in ("called", "serving"):
+        return dataclasses.replace(w, current=None)
+    if not cfg.queue.call_next_finishes_current:
+        raise Conflict(
+            "window_busy",
+            f"{w.number}号窗口的{cur.number}尚未办结，请先办结",
+            f"window {w.number} still has a ticket; finish it first",
+        )
+    if cur.state == "called":
+        policy = cfg.queue.call_next_unstarted
+        if policy == "ask":
+            raise Conflict(
+                "current_not_started",
+                f"{cur.number}已叫号但未开始办理：请选择办结、未到或重呼",
+                f"{cur.number} was called but service never started: choose finish, no-show or recall",
+                extra={"ticket": cur.number, "choices": list(UNSTARTED_CHOICES)},
+            )
+        if policy == "no_show":
+            return _mark_no_show(d, w, cur, now)
+    return _finish_current(q, cfg, d, w, now)
 
 
 def recall(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
     _window(cfg, window)
+    _require_staff(cfg, q.window(window))
     w, t = _current(q, window, ("called",))
     gap = cfg.queue.recall_min_gap_s
     if t.called_at is not None and (since := (now - t.called_at).total_seconds()) < gap:
@@ -394,15 +463,21 @@ def no_show(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
     _window(cfg, window)
     w, t = _current(q, window, ("called",))
     d = Decision(at=now)
+    d.windows.append(_mark_no_show(d, w, t, now))
+    d.result = d.tickets[-1]
+    return d
+
+
+def _mark_no_show(d: Decision, w: WindowStatus, t: Ticket, now: datetime) -> WindowStatus:
     gone = dataclasses.replace(t, state="no_show", finished_at=now, end_reason="no_show")
     d.tickets.append(gone)
-    d.windows.append(dataclasses.replace(w, current=None))
-    d.log.append(LogRow("no_show", t.id, window, {"number": t.number, "recalls": t.recalls}))
+    d.log.append(LogRow("no_show", t.id, w.number, {"number": t.number, "recalls": t.recalls}))
     d.events.append(
-        ev.TicketNoShow(at=now, ticket_id=t.id, number=t.number, category=t.category, window=window, recalls=t.recalls)
+        ev.TicketNoShow(
+            at=now, ticket_id=t.id, number=t.number, category=t.category, window=w.number, recalls=t.recalls
+        )
     )
-    d.result = gone
-    return d
+    return dataclasses.replace(w, current=None)
 
 
 def transfer(
@@ -413,15 +488,18 @@ def transfer(
     to_window: int | None,
     now: datetime,
     holder: Holder | None = None,
+    note: str | None = None,
 ) -> Decision:
+    """End the current ticket as transferred and issue its follow-up; ``note`` (the clerk's words for
+    the next window: what is done, what is missing) and the origin window travel on the follow-up."""
     _window(cfg, window)
     w, t = _current(q, window, ("called", "serving"))
     if to_category is None and to_window is None:
-        raise Refused("bad_transfer", "name a category or a window to transfer to")
+        raise Refused("bad_transfer", "请选择要转移到的业务类别或窗口", "name a category or a window to transfer to")
     if to_window is not None:
         target = _window(cfg, to_window)
         if to_window == window:
-            raise Refused("bad_transfer", "cannot transfer a ticket to its own window")
+            raise Refused("bad_transfer", "不能转移到本窗口", "cannot transfer a ticket to its own window")
         to_category = to_category or (t.category if t.category in target.categories else target.categories[0])
     assert to_category is not None
     cat = _category(cfg, to_category)
@@ -444,6 +522,8 @@ def transfer(
         origin_id=t.id,
         target_window=to_window,
         appointment_slot=t.appointment_slot,
+        from_window=window,
+        transfer_note=note or None,
     )
     d.tickets.append(new)
     if holder is not None:
@@ -459,6 +539,7 @@ def transfer(
                 "new_ticket": new.id,
                 "to_category": cat.prefix,
                 "to_window": to_window,
+                "note": note or None,
             },
         )
     )
@@ -506,9 +587,13 @@ def sign_in(q: HallQueue, cfg: Config, window: int, staff: str | None, now: date
 def cancel(q: HallQueue, cfg: Config, ticket_id: str, now: datetime, reason: str = "cancelled") -> Decision:
     t = q.tickets.get(ticket_id)
     if t is None:
-        raise NotFound("unknown_ticket", f"no active ticket {ticket_id}")
+        raise NotFound("unknown_ticket", f"没有进行中的号票{ticket_id}", f"no active ticket {ticket_id}")
     if t.state != "waiting":
-        raise Conflict("ticket_not_waiting", f"ticket {t.number} is {t.state}; only waiting tickets can be cancelled")
+        raise Conflict(
+            "ticket_not_waiting",
+            f"{t.number}{_TICKET_STATE_ZH.get(t.state, t.state)}，只能取消等候中的号票",
+            f"ticket {t.number} is {t.state}; only waiting tickets can be cancelled",
+        )
     d = Decision(at=now)
     d.tickets.append(dataclasses.replace(t, state="cancelled", finished_at=now, end_reason=reason))
     d.log.append(LogRow("cancelled", t.id, None, {"number": t.number, "reason": reason}))
@@ -541,13 +626,17 @@ def evaluate(
         ticket_id = cur.id if cur is not None and cur.state == "serving" else w.last_finished
     t = q.tickets.get(ticket_id) if ticket_id else None
     if t is None:
-        raise Conflict("no_ticket_to_evaluate", f"window {window} has no finished ticket to evaluate")
+        raise Conflict(
+            "no_ticket_to_evaluate",
+            f"{window}号窗口没有可评价的已办结号票",
+            f"window {window} has no finished ticket to evaluate",
+        )
     if t.window != window:
         raise Refused("ticket_not_at_window", f"ticket {t.number} was not served at window {window}")
     if t.state not in ("serving", "done"):
         raise Conflict("ticket_not_served", f"ticket {t.number} is {t.state}")
     if t.id in q.evaluated:
-        raise Conflict("already_evaluated", f"ticket {t.number} already has an evaluation")
+        raise Conflict("already_evaluated", f"{t.number}已评价过", f"ticket {t.number} already has an evaluation")
     d = Decision(at=now)
     e = Evaluation(ticket_id=t.id, level=level, window=window, staff=t.staff, channel=channel, at=now, reasons=reasons)
     d.evaluations.append(e)
@@ -588,9 +677,13 @@ def request_evaluation(q: HallQueue, cfg: Config, window: int, now: datetime) ->
     ticket_id = cur.id if cur is not None and cur.state == "serving" else w.last_finished
     t = q.tickets.get(ticket_id) if ticket_id else None
     if t is None or t.window != window or t.state not in ("serving", "done"):
-        raise Conflict("no_ticket_to_evaluate", f"window {window} has no served ticket to evaluate")
+        raise Conflict(
+            "no_ticket_to_evaluate",
+            f"{window}号窗口没有可评价的已办结号票",
+            f"window {window} has no served ticket to evaluate",
+        )
     if t.id in q.evaluated:
-        raise Conflict("already_evaluated", f"ticket {t.number} already has an evaluation")
+        raise Conflict("already_evaluated", f"{t.number}已评价过", f"ticket {t.number} already has an evaluation")
     d = Decision(at=now)
     d.log.append(LogRow("evaluation_requested", t.id, window, {"number": t.number}))
     staff = cfg.staff_by_id(t.staff) if t.staff else None

@@ -66,6 +66,8 @@ class Ticket:
     kiosk: str | None = None
     end_reason: str | None = None
     print_failed: bool = False  # its kiosk's printer could not print it (cleared when a reprint prints)
+    from_window: int | None = None  # a transfer follow-up: the window that sent it
+    transfer_note: str | None = None  # a transfer follow-up: the sending clerk's note for the next window
 
     def order_key(self) -> tuple[int, datetime, datetime, int]:
         slot = self.appointment_slot if self.priority == "appointment" and self.appointment_slot else self.sort_at

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
@@ -41,7 +41,10 @@ from hallctl.http.voice import VoiceCache
 from hallctl.reports.energy import energy_csv
 from hallctl.reports.live import live_figures
 from hallctl.reports.stats import service_day_stats
-from hallctl.views import ticket_view
+from hallctl.views import ticket_view, window_ticket_view
+
+if TYPE_CHECKING:
+    from hallctl.engine import Ticket
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -70,7 +73,9 @@ def error_response(method: str, path: str, exc: HallctlError) -> JSONResponse:
     """A :class:`HallctlError` as problem+json: the one rendering for FastAPI's handler and the command routes."""
     if exc.http_status >= 500:
         log.error("%s %s: %s", method, path, exc.code)
-    extra = {"errors": exc.errors} if isinstance(exc, commands.CommandError) and exc.errors else {}
+    extra = dict(exc.extra)
+    if isinstance(exc, commands.CommandError) and exc.errors:
+        extra["errors"] = exc.errors
     resp = problem(exc.http_status, exc.code, exc.title, exc.message, exc.message_en, **extra)
     if isinstance(exc, RateLimited):
         resp.headers["Retry-After"] = str(exc.retry_after_s)
@@ -428,9 +433,16 @@ def create_app(deps: ApiDeps) -> FastAPI:
     @api.get("/windows/{window}/queue")
     async def window_queue(window: Annotated[int, PathParam(ge=1, le=9999)], p: Auth) -> dict[str, Any]:
         view = svc.window_queue(window)
+        now = svc.clock()
+        cat = svc.cfg.category_by_prefix
+
+        def shown(t: Ticket) -> dict[str, Any]:
+            return window_ticket_view(t, cat(t.category), now)
+
         return {
             "window": view.state.to_dict(),
-            "waiting": [ticket_view(t) for t in view.waiting],
+            "current": shown(view.current) if view.current is not None else None,
+            "waiting": [shown(t) for t in view.waiting],
             "served_today": view.served_today,
             "history": [ticket_view(t) for t in view.history],
         }

@@ -38,6 +38,39 @@ APPOINTMENT_QR = "appt:"  # the subject prefix of a booking's QR token (a ticket
 Clock = Callable[[], datetime]
 
 
+_KIND_TEXT = {
+    "printer": ("打印机", "printer"),
+    "idcard": ("身份证读卡器", "ID card reader"),
+    "badge": ("工牌读卡器", "badge reader"),
+    "led_bus": ("LED屏", "LED display"),
+    "led": ("LED屏", "LED display"),
+    "evalpad": ("评价器", "rating pad"),
+    "modbus_sensor": ("传感器", "sensor"),
+}
+_FAULT_TEXT = {
+    "paper_out": ("缺纸", "out of paper"),
+    "paper_near_end": ("纸将用完", "paper nearly out"),
+    "cover_open": ("机盖未关", "cover open"),
+    "no status reply": ("无应答", "no status reply"),
+    "not opened": ("未连接", "not connected"),
+    "starting": ("正在启动", "starting"),
+}
+
+
+def device_fault_text(device: str, kind: str, state: str, detail: str, lang: str) -> str:
+    """The device-fault alert's words for the big screen and the guide desk: what and which, in one
+    language (the raw driver detail is kept when there is no translation for it)."""
+    zh = lang == "zh"
+    kind_t = _KIND_TEXT.get(kind, (kind, kind))[0 if zh else 1]
+    what = _FAULT_TEXT.get(detail)
+    fault = what[0 if zh else 1] if what else detail
+    if zh:
+        st = "离线" if state == "offline" else "故障"
+        return f"{kind_t}{device}{st}" + (f"：{fault}" if fault else "")
+    st = "offline" if state == "offline" else "fault"
+    return f"{kind_t} {device} {st}" + (f": {fault}" if fault else "")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -389,7 +422,7 @@ class HallService:
     async def ticket(self, ticket_id: str) -> Ticket:
         t = self._q.tickets.get(ticket_id) or await self._store.ticket(ticket_id)
         if t is None:
-            raise NotFound("unknown_ticket", f"no ticket {ticket_id}")
+            raise NotFound("unknown_ticket", f"没有号票{ticket_id}", f"no ticket {ticket_id}")
         return t
 
     async def ticket_by_qr(self, token: str) -> tuple[Ticket, Holder | None]:
@@ -457,11 +490,13 @@ class HallService:
     async def no_show(self, window: int) -> Ticket:
         return await self._ticket_of(lambda q, now: engine.no_show(q, self.cfg, window, now))
 
-    async def transfer(self, window: int, to_category: str | None, to_window: int | None) -> Ticket:
+    async def transfer(
+        self, window: int, to_category: str | None, to_window: int | None, note: str | None = None
+    ) -> Ticket:
         w = self._q.window(window)
         holder = await self._store.holder(w.current) if w.current else None
         return await self._ticket_of(
-            lambda q, now: engine.transfer(q, self.cfg, window, to_category, to_window, now, holder=holder)
+            lambda q, now: engine.transfer(q, self.cfg, window, to_category, to_window, now, holder=holder, note=note)
         )
 
     async def pause(self, window: int, paused: bool) -> None:
@@ -472,7 +507,7 @@ class HallService:
 
     async def sign_in(self, window: int, staff: str | None) -> None:
         if staff is not None and self.cfg.staff_by_id(staff) is None:
-            raise NotFound("unknown_staff", f"no staff member {staff}")
+            raise NotFound("unknown_staff", f"没有工号为{staff}的工作人员", f"no staff member {staff}")
         await self.run(lambda q, now: engine.sign_in(q, self.cfg, window, staff, now))
 
     async def badge_shown(self, window: int, uid: str) -> str | None:
@@ -828,7 +863,8 @@ class HallService:
                     at=now,
                     alert="device_fault",
                     severity="warning" if state == "offline" else "error",
-                    message=f"设备{device}状态{state}: {detail}",
+                    message=device_fault_text(device, kind, state, detail, "zh"),
+                    message_en=device_fault_text(device, kind, state, detail, "en"),
                     subject=device,
                     data={"kind": kind, "state": state},
                 )
@@ -934,7 +970,7 @@ class HallService:
         """What a window's terminal shows: who it may call, in queue order, and its tickets of today."""
         wcfg = self.cfg.window_by_number(number)
         if wcfg is None:
-            raise NotFound("unknown_window", f"no window {number}")
+            raise NotFound("unknown_window", f"没有{number}号窗口", f"no window {number}")
         waiting = sorted(self._q.waiting(wcfg.categories), key=lambda t: t.order_key())
         mine = [t for t in self._q.tickets.values() if t.window == number and t.day == self._q.day]
         return WindowQueue(
@@ -942,6 +978,7 @@ class HallService:
             waiting=waiting,
             served_today=sum(1 for t in mine if t.state == "done"),
             history=sorted(mine, key=lambda t: t.called_at or t.issued_at)[-20:],
+            current=self._q.tickets.get(self._q.window(number).current or ""),
         )
 
     async def day_outcomes(self, day: date) -> list[TicketOutcome]:

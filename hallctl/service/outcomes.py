@@ -27,6 +27,7 @@ class WindowQueue:
     waiting: list[Ticket]
     served_today: int
     history: list[Ticket]
+    current: Ticket | None = None  # the ticket called or served at the window now
 
 
 @dataclasses.dataclass

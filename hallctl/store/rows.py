@@ -38,6 +38,8 @@ TICKET_COLUMNS = (
     "kiosk",
     "end_reason",
     "print_failed",
+    "from_window",
+    "transfer_note",
 )
 _DATETIME_FIELDS = {
     "issued_at",

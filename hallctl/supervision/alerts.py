@@ -70,12 +70,18 @@ class Supervision:
                 continue
             self._raised.add(key)
             text = f"{t.number}已等候{minutes}分钟" if kind == "wait_exceeded" else f"{t.number}办理已超时"
+            text_en = (
+                f"{t.number} has waited {minutes} min"
+                if kind == "wait_exceeded"
+                else f"{t.number}: service over time ({minutes} min)"
+            )
             self.bus.publish(
                 ev.Alert(
                     at=now,
                     alert=kind,
                     severity="warning",
                     message=text,
+                    message_en=text_en,
                     subject=t.number,
                     data={"category": t.category, "window": t.window, "minutes": minutes},
                 )

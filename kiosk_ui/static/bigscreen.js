@@ -160,7 +160,7 @@
     ul.replaceChildren(...alerts.slice().reverse().slice(0, 8).map((a) => {
       const li = Hall.el("li", a.severity);
       li.append(Hall.el("span", "tm", new Date(a.at).toLocaleTimeString("zh-CN", { timeZone: cfg.hall.timezone, hour12: false, hour: "2-digit", minute: "2-digit" })),
-        Hall.el("span", "m", a.message));
+        Hall.el("span", "m", Hall.t(a.message, a.message_en)));
       return li;
     }));
   }

@@ -12,7 +12,7 @@
   const win = Number(location.pathname.split("/").filter(Boolean)[1]);
   const cfg = await Hall.boot(`window.${win}`);
   const $ = (id) => document.getElementById(id);
-  const wcfg = cfg.windows.find((w) => w.number === win) || { name: `${win}号窗口`, categories: [] };
+  const wcfg = cfg.windows.find((w) => w.number === win) || { number: win, name: `${win}号窗口`, categories: [] };
   const STATE = {
     closed: ["未签到", "Not signed in"], idle: ["空闲", "Free"], called: ["已叫号，等候到窗", "Called, waiting"],
     serving: ["办理中", "Serving"], paused: ["暂停服务", "Paused"],
@@ -22,6 +22,41 @@
     no_show: ["未到", "No-show"], transferred: ["已转移", "Transferred"], cancelled: ["已取消", "Cancelled"],
   };
   let state = null;
+  // Refusals the page may meet, by code: the API's problem+json carries `detail` (zh) and
+  // `detail_en`; these are the page's own words for codes whose answer may have no Chinese
+  // (validation, network, rate limit), so a Chinese-mode clerk never reads English.
+  const STORE = ["系统暂时无法保存，未做任何更改，请重试", "The system could not save; nothing changed, please retry"];
+  const ERRORS = {
+    invalid_arguments: ["输入有误，请检查后重试", "Invalid input; check and try again"],
+    invalid_request: ["输入有误，请检查后重试", "Invalid input; check and try again"],
+    malformed_json: ["输入有误，请检查后重试", "Invalid input; check and try again"],
+    rate_limited: ["操作太频繁，请稍后再试", "Too many requests; try again shortly"],
+    forbidden: ["本终端无权进行此操作", "This terminal may not do that"],
+    wrong_window: ["本终端只能操作自己的窗口", "This terminal may act only for its own window"],
+    missing_token: ["令牌无效，请重新输入", "Invalid token; enter it again"],
+    bad_token: ["令牌无效，请重新输入", "Invalid token; enter it again"],
+    store_locked: STORE, store_full: STORE, store_error: STORE, store_closed: STORE,
+    internal_error: ["系统内部错误，请重试或联系管理员", "Internal error; retry or call the administrator"],
+    network: ["网络连接中断，请稍后重试", "Network connection lost; please retry"],
+    http_error: ["操作未成功，请重试", "The action failed; please retry"],
+  };
+
+  const CJK = /[\u3400-\u9fff]/;
+  /** The refusal's text in the page's language: the API's own words when they are in that language. */
+  function errText(e) {
+    const mine = ERRORS[e.code];
+    if (Hall.t("zh", "en") === "zh") {
+      if (e.detail && CJK.test(e.detail)) return e.detail;
+      return mine ? mine[0] : `操作未成功（${e.code}）`;
+    }
+    if (e.detail_en && e.detail_en !== e.detail) return e.detail_en;
+    if (e.detail && !CJK.test(e.detail)) return e.detail;
+    return mine ? mine[1] : `The action failed (${e.code})`;
+  }
+  const mins = (s) => Math.floor(s / 60);
+  // Window names are configured in Chinese ("1号窗口 便民"); English mode says "Window 1" unless the
+  // layout carries an English name.
+  const winName = (w) => Hall.t(w.name || `${w.number}号窗口`, w.name_en || `Window ${w.number}`);
 
   const time = (iso) => (iso ? new Date(iso).toLocaleTimeString("zh-CN", { timeZone: cfg.hall.timezone, hour12: false }) : "—");
 
@@ -31,13 +66,55 @@
   }
 
   function drawState() {
-    $("title").textContent = `${wcfg.name} · ${Hall.t("窗口终端", "Window terminal")}`;
+    $("title").textContent = `${winName(wcfg)} · ${Hall.t("窗口终端", "Window terminal")}`;
     if (!state) return;
     $("cur").textContent = state.ticket || "—";
     const st = STATE[state.state] || [state.state, state.state];
     $("cur-state").textContent = Hall.t(st[0], st[1]);
     $("staff").textContent = state.staff_name ? `${Hall.t("在岗", "On duty")}: ${state.staff_name} (${state.staff})` : Hall.t("未签到", "No staff signed in");
     document.body.dataset.state = state.state;
+    $("signin-needed").hidden = Boolean(state.staff);
+  }
+
+  /** The current visitor's clocks against the category's limits; past the limit they turn red. */
+  function drawClocks(cur) {
+    const box = $("clocks");
+    box.replaceChildren();
+    if (!cur) return;
+    if (cur.wait_s !== null && cur.wait_s !== undefined) {
+      const w = Hall.el("span", cur.wait_over ? "over" : null,
+        Hall.t(`等候 ${mins(cur.wait_s)} 分钟（目标 ${mins(cur.target_wait_s)}）`, `Waited ${mins(cur.wait_s)} min (target ${mins(cur.target_wait_s)})`));
+      w.id = "clock-wait";
+      box.append(w);
+    }
+    if (cur.service_s !== null && cur.service_s !== undefined) {
+      const v = Hall.el("span", cur.service_over ? "over" : null,
+        Hall.t(`办理 ${mins(cur.service_s)} 分钟（时限 ${mins(cur.service_limit_s)}）`, `Service ${mins(cur.service_s)} min (limit ${mins(cur.service_limit_s)})`));
+      v.id = "clock-service";
+      box.append(v);
+    }
+  }
+
+  let pendingChoice = null;
+  function showChoices(e) {
+    pendingChoice = e;
+    $("choices-text").textContent = errText(e);
+    $("choices").hidden = false;
+  }
+  function hideChoices() { pendingChoice = null; $("choices").hidden = true; }
+
+  /** Today's own figures (GET /stats, this window's line): served, average service, ratings. */
+  async function figures() {
+    try {
+      const day = await Hall.api("/api/v1/stats");
+      const f = (day.by_window || {})[String(win)] || {};
+      $("f-avg").textContent = f.avg_service_s === null || f.avg_service_s === undefined ? "—" : Hall.t(`${(f.avg_service_s / 60).toFixed(1)}分`, `${(f.avg_service_s / 60).toFixed(1)} min`);
+      $("f-rated").textContent = String(f.evaluations || 0);
+      $("f-sat").textContent = f.satisfaction === null || f.satisfaction === undefined ? "—" : `${Math.round(f.satisfaction * 100)}%`;
+      document.body.dataset.figures = "1";
+    } catch (e) {
+      console.warn("figures", e);
+    }
   }
 
   async function refresh() {
@@ -45,12 +122,30 @@
       const q = await Hall.api(`/api/v1/windows/${win}/queue`);
       state = q.window;
       drawState();
+      drawClocks(q.current);
+      if (pendingChoice && !(q.current && q.current.state === "called")) hideChoices();
       $("served").textContent = q.served_today;
       $("waiting-count").textContent = `(${q.waiting.length})`;
-      $("queue").replaceChildren(...q.waiting.slice(0, 15).map((t) => {
+      const rows = [];
+      q.waiting.slice(0, 15).forEach((t) => {
         const tr = Hall.el("tr");
+        rows.push(tr);
+        tr.dataset.number = t.number;
         const pri = t.priority === "green" ? Hall.t(" 绿色通道", " priority") : t.priority === "appointment" ? Hall.t(" 预约", " appt") : "";
-        tr.append(Hall.el("td", null, t.number), Hall.el("td", t.priority === "green" ? "green" : null, t.category + pri), Hall.el("td", null, time(t.issued_at)));
+        const from = t.from_window ? Hall.t(` ← ${t.from_window}号窗口转来`, ` ← from window ${t.from_window}`) : "";
+        tr.append(Hall.el("td", null, t.number), Hall.el("td", t.priority === "green" ? "green" : null, t.category + pri + from),
+          Hall.el("td", null, t.wait_over ? `${time(t.issued_at)} · ${Hall.t(`已等${mins(t.wait_s)}分`, `${mins(t.wait_s)} min`)}` : time(t.issued_at)));
+        if (t.wait_over) { tr.classList.add("wait-over"); tr.dataset.waitOver = "true"; }
+        if (t.from_window) tr.dataset.fromWindow = String(t.from_window);
+        if (t.transfer_note) {
+          // The sending clerk's note: what is done, what is missing.
+          tr.classList.add("transferred-in");
+          const note = Hall.el("tr", "note");
+          const td = Hall.el("td", null, `${Hall.t("备注：", "Note: ")}${t.transfer_note}`);
+          td.colSpan = 4;
+          note.append(td);
+          rows.push(note);
+        }
         if (t.print_failed) {
           // The slip never came out: the visitor only has the number the kiosk showed.
           tr.classList.add("print-failed");
@@ -62,8 +157,8 @@
           td.append(btn);
           tr.append(td);
         }
-        return tr;
-      }));
+      });
+      $("queue").replaceChildren(...rows);
       $("history").replaceChildren(...q.history.slice().reverse().slice(0, 12).map((t) => {
         const tr = Hall.el("tr");
         const st = TICKET[t.state] || [t.state, t.state];
@@ -71,7 +166,7 @@
         return tr;
       }));
     } catch (e) {
-      result($("result"), false, e.text());
+      result($("result"), false, errText(e));
     }
   }
 
@@ -81,7 +176,7 @@
       result($("result"), true, `${Hall.t("补打", "Reprint")} ${t.number} ✓`);
       soon();
     } catch (e) {
-      result($("result"), false, e.text());
+      result($("result"), false, errText(e));
     }
   }
 
@@ -94,13 +189,28 @@
       const t = out && out.ticket;
       if (path === "call-next" && out && out.ticket === null) result($("result"), true, Hall.t("没有等候的号码", "Nobody is waiting"));
       else result($("result"), true, `${label}${t ? ` ${t.number}` : ""} ✓`);
+      if (path !== "call-next" && path !== "call") hideChoices();
       refresh();
+      return true;
     } catch (e) {
-      result($("result"), false, e.text());
+      if (e.code === "current_not_started") {
+        // The called visitor never came to the window: the clerk says what happened.
+        showChoices(e);
+        result($("result"), false, "");
+      } else {
+        result($("result"), false, errText(e));
+      }
+      return false;
     }
   }
 
   document.querySelectorAll("[data-act]").forEach((b) => b.addEventListener("click", () => act(b.dataset.act, null, b.textContent)));
+  document.querySelectorAll("[data-choice]").forEach((b) => b.addEventListener("click", async () => {
+    const choice = b.dataset.choice;
+    hideChoices();
+    if (choice === "recall") { await act("recall", null, b.textContent); return; }
+    if (await act(choice, null, b.textContent)) await act("call-next", null, Hall.t("叫下一位", "Call next"));
+  }));
   $("call-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const n = $("call-number").value.trim().toUpperCase();
@@ -111,7 +221,9 @@
     const body = {};
     if ($("transfer-cat").value) body.to_category = $("transfer-cat").value;
     if ($("transfer-win").value) body.to_window = Number($("transfer-win").value);
-    act("transfer", body, Hall.t("已转移", "Transferred"));
+    const note = $("transfer-note").value.trim();
+    if (note) body.note = note;
+    act("transfer", body, Hall.t("已转移", "Transferred")).then((ok) => { if (ok) $("transfer-note").value = ""; });
   });
   $("signin-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -124,7 +236,7 @@
       ...cfg.categories.map((c) => { const o = Hall.el("option", null, `${c.prefix} ${Hall.t(c.name, c.name_en)}`); o.value = c.prefix; return o; }));
     $("transfer-cat").options[0].value = "";
     $("transfer-win").replaceChildren(Hall.el("option", null, Hall.t("（窗口）", "(window)")),
-      ...cfg.windows.filter((w) => w.number !== win).map((w) => { const o = Hall.el("option", null, w.name); o.value = String(w.number); return o; }));
+      ...cfg.windows.filter((w) => w.number !== win).map((w) => { const o = Hall.el("option", null, winName(w)); o.value = String(w.number); return o; }));
     $("transfer-win").options[0].value = "";
   }
 
@@ -158,20 +270,31 @@
       // Personal data does not linger on an unattended terminal.
       setTimeout(() => { dl.replaceChildren(); }, 10 * 60 * 1000);
     } catch (e) {
-      result($("qr-result"), false, e.text());
+      result($("qr-result"), false, errText(e));
     }
   });
 
   // The queue and history rows carry translated text (states, the reprint button): redraw them too.
-  Hall.onLang(() => { drawState(); drawTransferOptions(); refresh(); });
+  function drawPlaceholders() {
+    document.querySelectorAll("[data-placeholder-en]").forEach((el) => {
+      if (el.dataset.placeholderZh === undefined) el.dataset.placeholderZh = el.placeholder;
+      el.placeholder = Hall.t(el.dataset.placeholderZh, el.dataset.placeholderEn);
+    });
+  }
+  Hall.onLang(() => { drawState(); drawTransferOptions(); drawPlaceholders(); if (pendingChoice) showChoices(pendingChoice); refresh(); figures(); });
   drawTransferOptions();
+  drawPlaceholders();
   drawState();
+  figures();
+  // The clocks move while nothing happens: redraw them now and then.
+  setInterval(refresh, 20000);
   $("qr").focus();
   Hall.stream({
     statusEl: $("conn"),
     onReady: refresh,
     onEvent(name, d) {
       if (name === "window_state" && d.window === win) { state = d; drawState(); soon(); }
+      else if ((name === "ticket_finished" || name === "evaluation") && d.window === win) { soon(); figures(); }
       else if (name === "queue_state" && wcfg.categories.includes(d.category)) soon();
     },
   });

@@ -75,6 +75,14 @@ class EngineHall:
         d = engine.transfer(self.q, self.cfg, window, to_category, to_window, self.now, holder=holder)
         return self._apply(d).result  # type: ignore[no-any-return]
 
+    def transfer_d(
+        self, window: int, to_category: str | None = None, to_window: int | None = None, note: str | None = None
+    ) -> Decision:
+        return self._apply(engine.transfer(self.q, self.cfg, window, to_category, to_window, self.now, note=note))
+
+    def apply_sign_in(self, window: int, staff: str | None) -> Decision:
+        return self._apply(engine.sign_in(self.q, self.cfg, window, staff, self.now))
+
     def pause(self, window: int, paused: bool = True) -> Decision:
         return self._apply(engine.pause(self.q, self.cfg, window, self.now, paused))
 

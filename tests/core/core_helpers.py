@@ -34,8 +34,10 @@ BASE: dict[str, Any] = {
     # Core tests drive the hall as fast as they can; the rate limits have their own tests (tests/hostile).
     "api": {"host": "127.0.0.1", "port": 0, "rate_limit": {"enabled": False}},
     "mqtt": {"embedded_port": 0, "discovery": False},
-    # Tests recall at once; the gap between recalls has its own test (test_core_engine.py).
-    "queue": {"recall_min_gap_s": 0},
+    # Tests recall at once; the gap between recalls has its own test (test_core_engine.py). They call
+    # without a staff member signed in and call next over a called ticket (counted as done, the old
+    # behaviour); both policies have their own tests (test_core_window_policy.py).
+    "queue": {"recall_min_gap_s": 0, "require_sign_in": False, "call_next_unstarted": "finish"},
     "category": [
         {"prefix": "A", "name": "便民服务", "name_en": "Citizen", "target_wait_minutes": 10},
         {"prefix": "B", "name": "法人服务", "name_en": "Company", "target_wait_minutes": 15},

@@ -56,7 +56,9 @@ def hall_config(
     tmp: Path, *, keep_kinds: tuple[str, ...] = ALL_KINDS, queue: dict[str, Any] | None = None
 ) -> config.Config:
     raw: dict[str, Any] = tomllib.loads(DEMO_TOML)
-    raw.setdefault("queue", {}).update({"recall_min_gap_s": 0, **(queue or {})})
+    raw.setdefault("queue", {}).update(
+        {"recall_min_gap_s": 0, "require_sign_in": False, "call_next_unstarted": "finish", **(queue or {})}
+    )
     raw["hall"]["id"] = "devtest"
     raw["store"] = {"path": str(tmp / "hall.db")}
     raw["api"] = {"port": 0}

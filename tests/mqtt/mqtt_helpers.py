@@ -147,7 +147,12 @@ def hall_raw(tmp_path: Path, hall_id: str, url: str | None, **mqtt: Any) -> dict
         ],
         "kiosk": [{"id": "k1", "categories": ["A", "B"]}],
         "staff": [{"id": "0231", "name": "李明"}],
-        "queue": {"evaluation_timeout_s": 600, "recall_min_gap_s": 0},
+        "queue": {
+            "evaluation_timeout_s": 600,
+            "recall_min_gap_s": 0,
+            "require_sign_in": False,
+            "call_next_unstarted": "finish",
+        },
         # These halls run on the real clock: without the statutory calendar they work on any day
         # (a holiday, or a year the calendar package has no data for yet). The calendar has its own tests.
         "calendar": {"statutory": False},

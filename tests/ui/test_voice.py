@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, Page, Request, expect
 
+import hallctl.daemon
 from hallctl import events as ev
 from hallctl.voice.spoken import announcement_words
 from tests.ui.uihelpers import HallRunner, open_page, shot
 
 REPEAT = 2  # uihelpers.make_config sets [screen] announce_repeat = 2
+
+
+@pytest.fixture
+async def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[HallRunner]:
+    """The page tests' hall, with sign-in not required: these tests call at five windows and the demo
+    has two staff members; sign-in has its own tests (test_window_terminal.py, test_journey.py)."""
+    monkeypatch.setattr(hallctl.daemon, "component_factories", list)
+    r = HallRunner(tmp_path, card_dedupe_seconds=0, per_id_daily_limit=3, require_sign_in=False)
+    await r.start()
+    try:
+        yield r
+    finally:
+        await r.stop()
 
 
 # Five calls at five of the demo hall's windows (its C counter is closed in these tests), none
