@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -132,6 +133,8 @@ class Hall:
         except BaseException:
             await self.stop()
             raise
+        finally:
+            gc.enable()  # paused by `hallctl run` for the start-up (hallctl.cli.cmd_run)
 
     def _alert_damage(self, damage: list[str]) -> None:
         self.bus.publish(
