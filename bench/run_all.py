@@ -52,7 +52,7 @@ def main() -> int:
     args = ap.parse_args()
     only = {s.strip().removesuffix(".py") for s in args.only.split(",") if s.strip()}
     path = figures.results_path()
-    if path.exists():
+    if path.exists() and not only:  # --only re-measures some scripts; the others' figures stay
         path.unlink()
     env = dict(os.environ, BENCH_JSON=str(path), PYTHONPATH=str(REPO))
     failed: list[str] = []
