@@ -39,6 +39,9 @@ WRAPPER = """
 import json, runpy, signal, sys
 out = sys.argv.pop(1)
 def dump(*_):
+    import gc
+    with open(out + ".gc", "w") as f:
+        json.dump(gc.isenabled(), f)
     with open(out + ".tmp", "w") as f:
         json.dump(sorted(sys.modules), f)
     import os
@@ -82,6 +85,8 @@ def modules_of_serving_daemon(tmp_path: Path, **over: Any) -> list[str]:
             assert time.monotonic() < deadline, "no module list written"
             time.sleep(0.02)  # bounded poll for the file the process writes
         modules: list[str] = json.loads(out.read_text())
+        # `hallctl run` pauses the cyclic garbage collector for its start-up only: serving, it is on.
+        assert json.loads(Path(str(out) + ".gc").read_text()) is True, "serving with the garbage collector off"
         return modules
     finally:
         proc.send_signal(signal.SIGTERM)
