@@ -25,6 +25,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import figures  # noqa: E402
 from tests.core.core_helpers import Daemon  # noqa: E402
 from tests.hostile.stream_clients import SseClient  # noqa: E402
 
@@ -46,9 +47,12 @@ async def rounds(c: httpx.AsyncClient, admin: str, window: str, n: int) -> list[
     return out
 
 
+def p95(xs: list[float]) -> float:
+    return sorted(xs)[int(len(xs) * 0.95)]
+
+
 def summary(xs: list[float]) -> str:
-    xs = sorted(xs)
-    return f"median {statistics.median(xs) * 1000:7.1f} ms   p95 {xs[int(len(xs) * 0.95)] * 1000:7.1f} ms"
+    return f"median {statistics.median(xs) * 1000:7.1f} ms   p95 {p95(xs) * 1000:7.1f} ms"
 
 
 async def main(streams: int, n: int, read: bool) -> None:
@@ -76,7 +80,27 @@ async def main(streams: int, n: int, read: bool) -> None:
             d.stop()
     print(f"issue+call, no streams:       {summary(base)}")
     print(f"issue+call, {streams:4d} SSE streams: {summary(loaded)}")
-    print(f"ratio of medians: {statistics.median(loaded) / statistics.median(base):.2f}x")
+    ratio = statistics.median(loaded) / statistics.median(base)
+    print(f"ratio of medians: {ratio:.2f}x")
+    how = f"{n} rounds each, {streams} SSE clients {'reading' if read else 'never reading'}; daemon as a subprocess"
+    figures.record(
+        figures.Figure(
+            "streams",
+            "issue+call median, no streams",
+            round(statistics.median(base) * 1000, 2),
+            "ms",
+            detail=f"{how}; p95 {p95(base) * 1000:.1f} ms",
+        ),
+        figures.Figure(
+            "streams",
+            f"issue+call median, {streams} SSE streams",
+            round(statistics.median(loaded) * 1000, 2),
+            "ms",
+            detail=f"{how}; p95 {p95(loaded) * 1000:.1f} ms",
+        ),
+        # Issue 10 (45x with 1,000 clients before the streams shared one subscriber); no numeric goal.
+        figures.Figure("streams", "issue+call with streams / without (medians)", round(ratio, 2), "ratio", detail=how),
+    )
 
 
 if __name__ == "__main__":

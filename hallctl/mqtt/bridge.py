@@ -345,6 +345,9 @@ class MqttBridge:
             except Exception as exc:  # a bug must cost a reconnect, never the MQTT component for good
                 self.last_error = f"session failed: {exc!r}"[:300]
                 log.exception("mqtt: session failed unexpectedly")
+            # The first attempt is over: start() waits no longer (a broker down at boot held up
+            # serving for the whole 3 s bound, past issue 12's 2 s from kill -9 to serving).
+            self._first_connect.set()
             delay = backoff_delay(attempt, m.reconnect_min_s, m.reconnect_max_s)
             attempt += 1
             log.info("mqtt: reconnecting in %.1f s", delay)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -255,3 +255,52 @@ def test_queue_equality_and_copy_ignore_index_internals() -> None:
     copy = HallQueue(day=h.q.day, tickets=dict(h.q.tickets), windows=dict(h.q.windows), counters=dict(h.q.counters))
     assert copy == h.q
     assert dict(copy.tickets) == dict(h.q.tickets) and copy.tickets == h.q.tickets
+
+
+# ---- loading many tickets at once (the start-up load) ------------------------------------------
+
+_DAY = T0.date()
+_AT = st.sampled_from([T0 + timedelta(minutes=m) for m in (0, 0, 1, 2, 5)])  # many ties
+
+
+@st.composite
+def _tickets(draw: st.DrawFn) -> list[Ticket]:
+    out: list[Ticket] = []
+    for i in range(draw(st.integers(0, 40))):
+        state = draw(st.sampled_from(["waiting", "waiting", "called", "serving", "done", "cancelled"]))
+        priority = draw(st.sampled_from(["normal", "normal", "green", "appointment"]))
+        at = draw(_AT)
+        called = draw(st.one_of(st.none(), _AT)) if state != "waiting" else None
+        out.append(
+            Ticket(
+                id=f"t{i}",
+                day=draw(st.sampled_from([_DAY, _DAY, _DAY - timedelta(days=1)])),
+                category=draw(st.sampled_from("ABC")),
+                seq=draw(st.integers(1, 5)),  # repeated on purpose: ties on every key
+                number=f"A{i:03d}",
+                priority=priority,
+                channel="kiosk",
+                state=state,
+                issued_at=at,
+                sort_at=draw(_AT),
+                appointment_slot=draw(st.one_of(st.none(), _AT)) if priority == "appointment" else None,
+                called_at=called,
+                first_called_at=called,
+                target_window=draw(st.sampled_from([None, None, 1, 2])),
+                origin_id=draw(st.sampled_from([None, None, "t0"])),
+                id_hash=draw(st.sampled_from([None, *IDS])),
+            )
+        )
+    return out
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_tickets())
+def test_loading_many_tickets_at_once_builds_the_indexes_filing_them_one_by_one_would(tickets: list[Ticket]) -> None:
+    """The start-up load sorts each index once; every list and counter equals the one-at-a-time filing's."""
+    at_once = HallQueue(day=_DAY, tickets={t.id: t for t in tickets})
+    one_by_one = HallQueue(day=_DAY)
+    for t in tickets:
+        one_by_one.tickets[t.id] = t
+    assert index_state(at_once) == index_state(one_by_one)
+    assert [t.id for t in at_once.waiting()] == [t.id for t in one_by_one.waiting()]

@@ -28,11 +28,20 @@ ALWAYS_FORBIDDEN = ("hallctl.simulation", "hallctl.demo", "drivers.sim", "playwr
 # Only with the device that needs them: pyscard (badge reader), pymodbus (Modbus sensor),
 # python-escpos with PIL/qrcode/barcode (a printer, and then only from its first ticket).
 DEVICE_LIBS = ("smartcard", "pymodbus", "escpos", "PIL", "qrcode", "barcode")
+# Only with a [[climate_unit]] of the kind that needs them: pymodbus (modbus), bacpypes3 (bacnet),
+# each air-conditioning driver module (drivers.ac_*, imported inside its kind's factory in
+# hallctl/climate/units.py). The voice renderer's espeak-ng library only in its child process.
+AC_DRIVERS = ("drivers.ac_modbus", "drivers.ac_bacnet", "drivers.ac_mqtt", "drivers.ac_profile")
+AC_LIBS = ("pymodbus", "bacpypes3", *AC_DRIVERS)
+VOICE_LIBS = ("espeakng_loader",)
 
 WRAPPER = """
 import json, runpy, signal, sys
 out = sys.argv.pop(1)
 def dump(*_):
+    import gc
+    with open(out + ".gc", "w") as f:
+        json.dump(gc.isenabled(), f)
     with open(out + ".tmp", "w") as f:
         json.dump(sorted(sys.modules), f)
     import os
@@ -76,6 +85,8 @@ def modules_of_serving_daemon(tmp_path: Path, **over: Any) -> list[str]:
             assert time.monotonic() < deadline, "no module list written"
             time.sleep(0.02)  # bounded poll for the file the process writes
         modules: list[str] = json.loads(out.read_text())
+        # `hallctl run` pauses the cyclic garbage collector for its start-up only: serving, it is on.
+        assert json.loads(Path(str(out) + ".gc").read_text()) is True, "serving with the garbage collector off"
         return modules
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -106,3 +117,14 @@ def test_plain_hall_imports_no_simulator_demo_or_unused_device_library(
     assert loaded(modules, ALWAYS_FORBIDDEN) == []
     # Neither config has a badge reader or a Modbus sensor; the printer is offline, never printed.
     assert loaded(modules, DEVICE_LIBS) == []
+    # No climate unit at all, and speech is rendered in a child process.
+    assert loaded(modules, AC_LIBS + VOICE_LIBS) == []
+
+
+def test_climate_unit_imports_only_its_own_kind(tmp_path: Path) -> None:
+    """An MQTT air-conditioner does not drag in the Modbus or BACnet stacks (~10 MB, issue 12)."""
+    unit = {"id": "ac1", "zone": "floor1", "kind": "mqtt", "command_topic": "hall/ac1/set", "state_topic": "hall/ac1"}
+    modules = modules_of_serving_daemon(tmp_path, climate_zone=[{"id": "floor1"}], climate_unit=[unit])
+    assert "hallctl.climate.zones" in modules, "the climate component did not start: the check proves nothing"
+    assert loaded(modules, ("pymodbus", "bacpypes3", "drivers.ac_modbus", "drivers.ac_bacnet")) == []
+    assert loaded(modules, ALWAYS_FORBIDDEN + VOICE_LIBS) == []
