@@ -75,16 +75,27 @@ def hall_config(db: str, broker_url: str, windows: int, sensors: int) -> dict[st
 
 
 class Http:
-    """One keep-alive HTTP/1.1 connection with hand-written requests (cheap on the client side)."""
+    """One keep-alive HTTP/1.1 connection with hand-written requests (cheap on the client side).
+
+    Like a browser, it opens a new connection when the last one has been idle longer than the
+    daemon keeps idle connections (``[api] keep_alive_s``, 5 s): a kiosk issues every ~20 s.
+    """
+
+    IDLE_S = 4.0
 
     def __init__(self, port: int, token: str) -> None:
         self.port, self.token = port, token
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def post(self, path: str, body: dict[str, Any] | None = None, headers: str = "") -> tuple[int, bytes]:
+        if self.writer is not None and time.monotonic() - self.used > self.IDLE_S:
+            await self.close()
+            self.writer = None
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.used = time.monotonic()
         assert self.reader is not None
         raw = json.dumps(body or {}).encode()
         self.writer.write(
@@ -101,12 +112,15 @@ class Http:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
-        return status, await self.reader.readexactly(length)
+        data = await self.reader.readexactly(length)
+        self.used = time.monotonic()
+        return status, data
 
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            await self.writer.wait_closed()
+            with contextlib.suppress(ConnectionError):
+                await self.writer.wait_closed()
 
 
 class Load:
@@ -243,7 +257,10 @@ async def drive(args: argparse.Namespace, daemon: Daemon, tokens: dict[str, str]
     await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
     c1 = (cpu_s(proc), cpu_s(broker), cpu_s(me), time.monotonic(), sent[0], load.issued, load.calls)
     stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    for result in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(result, BaseException):  # a client that died would silently lower the load
+            load.errors += 1
+            print(f"a client failed: {result!r}")
     if args.sensors:
         sensor_thread.join(timeout=5)
     wall = c1[3] - c0[3]

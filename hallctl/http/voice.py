@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,8 @@ class VoiceCache:
         self.refused = 0
         self.rendered = 0
         self.evicted = 0
-        self._sizes: dict[str, int] = {}
+        self._sizes: dict[str, int] = {}  # clip -> bytes, oldest first
+        self._bytes = 0
         self._scanned = False
         self._locks: dict[str, asyncio.Lock] = {}  # only while a text is being rendered
         self._scan()  # at start-up: at most max_files entries
@@ -132,14 +132,18 @@ class VoiceCache:
     def _scan(self) -> None:
         if self._scanned:
             return
-        self._sizes = {}
+        found: list[tuple[float, str, int]] = []
         with contextlib.suppress(FileNotFoundError):
             for p in self.directory.glob("*.wav"):
                 with contextlib.suppress(FileNotFoundError):
-                    self._sizes[p.name] = p.stat().st_size
+                    st = p.stat()
+                    found.append((st.st_mtime, p.name, st.st_size))
             for p in self.directory.glob("*.tmp"):  # left by a render that was cut short
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
+        # Oldest first: the dict's order is the eviction order from here on (no stat per render).
+        self._sizes = {name: size for _, name, size in sorted(found)}
+        self._bytes = sum(self._sizes.values())
         self._scanned = True
 
     def reserve_for(self, total: int) -> int:
@@ -167,25 +171,22 @@ class VoiceCache:
                 )
 
     def _added(self, keep: Path) -> None:
+        """Count the new clip (newest last), then drop the oldest ones beyond the caps.
+
+        The cache's own order is its age: O(1) per clip, not a ``stat`` of every clip.
+        """
         with contextlib.suppress(FileNotFoundError):
-            self._sizes[keep.name] = keep.stat().st_size
-        clips = []
-        for name in self._sizes:
-            try:
-                clips.append((os.stat(self.directory / name).st_mtime, name))
-            except FileNotFoundError:
-                continue
-        clips.sort()
-        present = {name for _, name in clips}
-        self._sizes = {k: v for k, v in self._sizes.items() if k in present}
-        for _, name in clips:
-            if len(self._sizes) <= self.max_files and sum(self._sizes.values()) <= self.max_bytes:
-                break
+            size = keep.stat().st_size
+            self._bytes -= self._sizes.pop(keep.name, 0)
+            self._sizes[keep.name] = size
+            self._bytes += size
+        while len(self._sizes) > 1 and (len(self._sizes) > self.max_files or self._bytes > self.max_bytes):
+            name = next(iter(self._sizes))
             if name == keep.name:
-                continue
+                break
             with contextlib.suppress(FileNotFoundError):
                 (self.directory / name).unlink()
-            self._sizes.pop(name, None)
+            self._bytes -= self._sizes.pop(name)
             self.evicted += 1
 
     async def close(self) -> None:
@@ -195,7 +196,7 @@ class VoiceCache:
         return {
             "dir": str(self.directory),
             "files": len(self._sizes),
-            "bytes": sum(self._sizes.values()),
+            "bytes": self._bytes,
             "max_files": self.max_files,
             "max_bytes": self.max_bytes,
             "rendered": self.rendered,
