@@ -255,7 +255,10 @@ class Database:
         except asyncio.CancelledError:
             cancelled = True
             for conn in conns:
-                conn.interrupt()  # thread-safe: the check stops at its next step
+                # Thread-safe: the check stops at its next step. The thread may have closed the
+                # connection a moment ago (it finished as the cancel came): nothing to stop then.
+                with contextlib.suppress(sqlite3.ProgrammingError):
+                    conn.interrupt()
             with contextlib.suppress(Exception):
                 await job  # the thread ends before the caller closes the store
             raise
