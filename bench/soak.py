@@ -201,7 +201,9 @@ class Hall:
         self.proc = None
 
     def health(self) -> dict[str, Any]:
-        body: dict[str, Any] = httpx.get(f"{self.url}/api/v1/health", timeout=5).json()
+        """The admin view of health: the public one says only whether the store is ok, not why."""
+        headers = {"Authorization": f"Bearer {self.tokens['admin']}"} if "admin" in self.tokens else {}
+        body: dict[str, Any] = httpx.get(f"{self.url}/api/v1/health", headers=headers, timeout=5).json()
         return body
 
     def sim(self, path: str, body: dict[str, Any] | None = None) -> int:
