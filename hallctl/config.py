@@ -13,7 +13,7 @@ import re
 import tomllib
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -477,11 +477,16 @@ class SensorConfig(_Model):
         return self
 
 
+# A climate zone's modes, once: the config, the climate.set command, the controller and HA discovery.
+ClimateMode = Literal["auto", "off", "cool", "heat", "dry", "fan_only"]
+CLIMATE_MODES: tuple[ClimateMode, ...] = get_args(ClimateMode)
+
+
 class ClimateZoneConfig(_Model):
     id: Slug
     name: str = ""
     sensors: tuple[str, ...] = ()
-    mode: Literal["auto", "off", "cool", "heat", "dry", "fan_only"] = "auto"
+    mode: ClimateMode = "auto"
     target: float = Field(default=26.0, ge=10, le=35)
     min_temp: float = 16.0
     max_temp: float = 30.0

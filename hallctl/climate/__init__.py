@@ -5,6 +5,7 @@ is the component that gathers inputs and drives the units (``drivers.aircon.AcUn
 ``units`` maps a ``[[climate_unit]]`` kind to its driver. docs/climate.md has the rules.
 """
 
-from hallctl.climate.zones import CLIMATE_MODES, ClimateZones, climate_action
+from hallctl.climate.zones import ClimateZones
+from hallctl.config import CLIMATE_MODES
 
-__all__ = ["CLIMATE_MODES", "ClimateZones", "climate_action"]
+__all__ = ["CLIMATE_MODES", "ClimateZones"]

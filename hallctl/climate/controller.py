@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Literal
 
 from drivers.aircon import AcCommand, AcMode
-from hallctl.config import ClimateConfig, ClimateZoneConfig
+from hallctl.config import ClimateConfig, ClimateMode, ClimateZoneConfig
 
 __all__ = [
     "ALARM_SENSORS_STALE",
@@ -51,7 +51,6 @@ __all__ = [
     "setpoints",
 ]
 
-ClimateMode = Literal["auto", "off", "cool", "heat", "dry", "fan_only"]
 Action = Literal["cooling", "heating", "drying", "fan", "idle", "off"]
 CompressorMode = Literal["cool", "heat", "dry"]
 

@@ -41,38 +41,18 @@ from hallctl.climate.controller import (
 )
 from hallctl.climate.schedule import zone_categories, zone_opening, zone_spans
 from hallctl.climate.units import UnitFactory, make_unit
-from hallctl.config import ClimateUnitConfig, ClimateZoneConfig, Config, OpeningSpan
+from hallctl.config import CLIMATE_MODES, ClimateUnitConfig, ClimateZoneConfig, Config, OpeningSpan
 from hallctl.errors import NotFound, Refused
 from hallctl.store.rows import ClimateOverrideRow, ClimateRatesRow
 
 log = logging.getLogger(__name__)
 
-CLIMATE_MODES: tuple[ClimateMode, ...] = ("auto", "off", "cool", "heat", "dry", "fan_only")
 UNIT_ALERTS = {
     AcNoAck: ("climate_unit_no_ack", "未应答"),
     AcFault: ("climate_unit_fault", "报告故障"),
     AcMismatch: ("climate_unit_mismatch", "回读与指令不一致"),
     AcUnsupported: ("climate_unit_unsupported", "不支持该指令"),
 }
-
-
-def climate_action(
-    mode: str, target: float, current: float | None, humidity: float | None, humidity_high: float
-) -> str:
-    """A zone's action from mode and readings alone (kept for callers of the old API; the controller decides)."""
-    if mode == "off":
-        return "off"
-    if current is None:
-        return "idle"
-    if mode == "fan_only":
-        return "fan"
-    if mode == "dry" or (mode == "auto" and humidity is not None and humidity > humidity_high):
-        return "drying"
-    if mode in ("cool", "auto") and current > target + 0.5:
-        return "cooling"
-    if mode in ("heat", "auto") and current < target - 0.5:
-        return "heating"
-    return "idle"
 
 
 class ClimateStore(Protocol):
@@ -91,9 +71,6 @@ class ClimateStore(Protocol):
     async def climate_rates(self) -> list[ClimateRatesRow]: ...
 
     async def save_climate_rates(self, row: ClimateRatesRow) -> None: ...
-
-
-SetpointStore = ClimateStore  # the name before the controller
 
 
 @dataclasses.dataclass

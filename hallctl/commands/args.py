@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from hallctl.config import ClimateMode
+
 
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -128,7 +130,7 @@ class DisplayArgs(Args):
 
 class ClimateArgs(Args):
     zone: str = Field(min_length=1, max_length=32)
-    mode: Literal["auto", "off", "cool", "heat", "dry", "fan_only"] | None = None
+    mode: ClimateMode | None = None
     target: float | None = Field(default=None, ge=-50, le=100, allow_inf_nan=False, strict=True)
     # An override that expires: for ``minutes`` (0 ends the present override) or ``until`` a moment.
     minutes: float | None = Field(default=None, ge=0, le=7 * 24 * 60, allow_inf_nan=False, strict=True)

@@ -13,11 +13,10 @@ import json
 import re
 from typing import Any
 
-from hallctl.config import Config
+from hallctl.config import CLIMATE_MODES, Config
 from hallctl.devices.zigbee import zigbee_device_id
 
 DEVICE_STATES = ("ok", "degraded", "offline", "error", "unknown")
-CLIMATE_MODES = ("auto", "off", "cool", "heat", "dry", "fan_only")
 WINDOW_STATES = ("closed", "idle", "called", "serving", "paused")
 _ID_RE = re.compile(r"[^A-Za-z0-9_-]")
 _ENTITY_RE = re.compile(r"[^a-z0-9_]+")
