@@ -47,6 +47,12 @@ class Figure:
         return self.value <= self.goal if self.compare == "<=" else self.value >= self.goal
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank, rounding down), NaN for no values: the benches' p50/p95/p99."""
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
 def results_path() -> Path:
     return Path(os.environ.get("BENCH_JSON", str(DEFAULT_PATH)))
 

@@ -221,11 +221,6 @@ def sensors_thread(port: int, sensors: int, stop: threading.Event, sent: list[in
         client.disconnect()
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))] * 1000 if s else float("nan")
-
-
 def cpu_s(proc: psutil.Process) -> float:
     """User + system CPU of ``proc`` and its live children (the daemon's voice renderer is one)."""
     total = 0.0
@@ -277,10 +272,10 @@ async def drive(args: argparse.Namespace, daemon: Daemon, tokens: dict[str, str]
         "empty_calls": load.empty_calls,
         "errors": load.errors,
         "stream_bytes": load.stream_bytes,
-        "issue_p50_ms": pct(load.issue_lat, 0.5),
-        "issue_p99_ms": pct(load.issue_lat, 0.99),
-        "call_p50_ms": pct(load.call_lat, 0.5),
-        "call_p99_ms": pct(load.call_lat, 0.99),
+        "issue_p50_ms": figures.percentile(load.issue_lat, 0.5) * 1000,
+        "issue_p99_ms": figures.percentile(load.issue_lat, 0.99) * 1000,
+        "call_p50_ms": figures.percentile(load.call_lat, 0.5) * 1000,
+        "call_p99_ms": figures.percentile(load.call_lat, 0.99) * 1000,
         "idle_core_share": args.idle_share,
     }
 

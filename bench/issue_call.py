@@ -36,7 +36,6 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -56,6 +55,7 @@ sys.path.insert(0, str(REPO))
 from bench import figures  # noqa: E402
 from hallctl import auth, config, engine  # noqa: E402
 from hallctl.store import Store  # noqa: E402
+from tests.mqtt.mqtt_helpers import free_port  # noqa: E402
 
 CONFIG = """
 [hall]
@@ -85,12 +85,6 @@ digits = 5
 number = 1
 categories = ["A"]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bare_sqlite_rate(directory: Path, seconds: float, rnd: int) -> float:
@@ -273,11 +267,6 @@ async def run_clients(url: str, token: str, clients: int, seconds: float, pid: i
     return Run(errors, elapsed, latencies, cpu1 - cpu0, broker)
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
-
-
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGINT)
     try:
@@ -352,8 +341,8 @@ def main() -> int:
             "per_s_min": round(min(rates), 1),
             "per_s_median": round(statistics.median(rates), 1),
             "ratio_to_bare": round(statistics.median(rates) / bare_med, 3),
-            "p50_ms": round(pct(lat, 0.5) * 1000, 2),
-            "p99_ms": round(pct(lat, 0.99) * 1000, 2),
+            "p50_ms": round(figures.percentile(lat, 0.5) * 1000, 2),
+            "p99_ms": round(figures.percentile(lat, 0.99) * 1000, 2),
             "errors": sum(r.errors for r in rs),
             "cpu_ms_per_ticket": round(statistics.median(cpu), 3),
             "broker_cpu_ms_per_ticket": round(statistics.median(broker), 3),

@@ -44,7 +44,6 @@ import asyncio
 import getpass
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -70,7 +69,7 @@ from hallctl import events as ev  # noqa: E402
 from hallctl.daemon import Hall  # noqa: E402
 from hallctl.demo import DEMO_TOML  # noqa: E402
 from hallctl.store import Store  # noqa: E402
-from tests.core.core_helpers import to_toml  # noqa: E402
+from tests.core.core_helpers import free_port, to_toml  # noqa: E402
 from tests.hostile.stream_clients import SseClient  # noqa: E402
 
 WARMUP = 10
@@ -78,12 +77,6 @@ BURST = 500  # events published on the bus at once in the burst part
 BURST_ROUNDS = 3
 PACE_S = 0.03  # between samples: more than the LED line's inter-frame gap (drivers/led.py)
 SINKS = ("mqtt", "sse", "led")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -159,7 +152,7 @@ class Arrivals:
 async def run(n: int, rounds: int) -> None:
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         conf = Path(tmp) / "mosquitto.conf"
         conf.write_text(
             f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
@@ -180,7 +173,7 @@ async def _measure_process(n: int, rounds: int, port: int, tmp: Path) -> None:
     """call → MQTT subscriber and SSE client with ``hallctl run`` as its own process; bare RTT after each call."""
     hall_id = "bench" + uuid.uuid4().hex[:6]
     raw = bench_raw(tmp, hall_id, port, devices=False)
-    api_port = _free_port()
+    api_port = free_port()
     raw["api"]["port"] = api_port
     raw["api"]["host"] = "127.0.0.1"
     cfg_file = tmp / "hallctl.toml"

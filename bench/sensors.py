@@ -270,11 +270,6 @@ def finish_publisher(proc: subprocess.Popen[bytes]) -> int:
     return int(json.loads(out.decode().strip().splitlines()[-1])["sent"])
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=float, default=500.0, help="readings per second")
@@ -341,7 +336,7 @@ def main() -> int:
 
     silent = sent - in_db - final["counted"]
     p50_off, p50_on = statistics.median(lat_off) * 1000, statistics.median(lat_on) * 1000
-    p95_off, p95_on = pct(lat_off, 0.95) * 1000, pct(lat_on, 0.95) * 1000
+    p95_off, p95_on = figures.percentile(lat_off, 0.95) * 1000, figures.percentile(lat_on, 0.95) * 1000
     ratio = p95_on / p95_off
     ratio50 = p50_on / p50_off
     cpu_pct = statistics.median(cpu)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import getpass
-import json
 import os
 import shutil
 import signal
@@ -49,40 +48,9 @@ from bench import figures  # noqa: E402
 from hallctl import auth  # noqa: E402
 from hallctl.demo import DEMO_TOML  # noqa: E402
 from hallctl.store import Store  # noqa: E402
+from tests.core.core_helpers import free_port, to_toml  # noqa: E402
 
 BENCH = "soak"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(type(v))
-
-
-def to_toml(data: dict[str, Any]) -> str:
-    lines: list[str] = []
-    for key, value in data.items():
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            for item in value:
-                lines += [f"[[{key}]]", *(f"{k} = {_toml_value(v)}" for k, v in item.items()), ""]
-        elif isinstance(value, dict):
-            lines += [f"[{key}]", *(f"{k} = {_toml_value(v)}" for k, v in value.items()), ""]
-    return "\n".join(lines)
 
 
 class Broker:
