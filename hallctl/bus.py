@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hallctl.events import Event
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 HANDLER_ERRORS_KEPT = 100  # the last handler failures kept on the bus (older ones are in the log)
@@ -61,10 +62,7 @@ class Bus:
     async def unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
-        if sub.task is not None:
-            sub.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sub.task
+        await cancel_and_wait(sub.task)
 
     def publish(self, event: Event) -> None:
         for sub in self._subs:

@@ -38,6 +38,7 @@ from hallctl.http.server import ApiServer
 from hallctl.service import Clock, HallService, utcnow
 from hallctl.store import DaemonLock, Store
 from hallctl.supervision import Supervision
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class Hall:
             # The start-up check was bounded (hallctl.store.integrity.check); the rest of the file is
             # checked now, while serving, on its own connection: a finding is an alert and health damage.
             full = asyncio.create_task(self._check_whole_store(), name="hallctl.store.full_check")
-            self._stack.push_async_callback(self._cancel, full)
+            self._stack.push_async_callback(cancel_and_wait, full)
             self._start_watchdog()
         except BaseException:
             await self.stop()
@@ -170,12 +171,6 @@ class Hall:
         release_freed_memory()  # the check's page cache, freed in its thread's malloc arena
         if found:
             self._alert_damage(found)
-
-    @staticmethod
-    async def _cancel(task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
     def _start_watchdog(self) -> None:
         """Tell systemd we serve (Type=notify), then ping while the loop and the writer are healthy."""

@@ -10,11 +10,12 @@ systemd (``WatchdogSec=``) restarts the daemon.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,8 @@ class Watchdog:
         self._task = asyncio.create_task(self._run(), name="hallctl.watchdog")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         period = self.interval / 4

@@ -16,7 +16,6 @@ no read-back (not answered yet, or silent since) is taken to do what the zone's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
@@ -29,6 +28,7 @@ from hallctl.climate.energy import EnergyLedger, EnergySample, UnitRating, UnitS
 from hallctl.config import ClimateZoneConfig, Config, parse_hours
 from hallctl.errors import StoreUnavailable
 from hallctl.store.rows import ClimateEnergyRow
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +160,8 @@ class EnergyMeter:
             self.bus.publish(energy_event(now, zd))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._sub is not None:
             sub, self._sub = self._sub, None
             await self.bus.unsubscribe(sub)

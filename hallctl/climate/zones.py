@@ -44,6 +44,7 @@ from hallctl.climate.units import UnitFactory, make_unit
 from hallctl.config import CLIMATE_MODES, ClimateUnitConfig, ClimateZoneConfig, Config, OpeningSpan
 from hallctl.errors import NotFound, Refused
 from hallctl.store.rows import ClimateOverrideRow, ClimateRatesRow
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -182,11 +183,8 @@ class ClimateZones:
         self._task = asyncio.create_task(self._run(), name="climate")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         if self._sub is not None:
             sub, self._sub = self._sub, None
             await self.bus.unsubscribe(sub)

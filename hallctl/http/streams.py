@@ -39,6 +39,7 @@ from hallctl.auth import Principal
 from hallctl.bus import Subscription
 from hallctl.context import HallContext
 from hallctl.errors import HallctlError, Unauthorized
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -260,10 +261,7 @@ class StreamHub:
     async def close(self) -> None:
         for c in list(self.clients):
             self._end(c, "closing")
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+        await cancel_and_wait(self._watch)
         if self._sub is not None:
             await self.ctx.bus.unsubscribe(self._sub)
             self._sub = None

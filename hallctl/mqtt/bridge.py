@@ -88,6 +88,7 @@ from hallctl.mqtt.commands import (
 from hallctl.mqtt.connection import Connection, Target, backoff_delay, target_for
 from hallctl.mqtt.outbox import Outbox
 from hallctl.mqtt.topics import route
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 V5 = aiomqtt.ProtocolVersion.V5
@@ -232,11 +233,8 @@ class MqttBridge:
                     await conn.client.publish(self.status_topic, "offline", qos=1, retain=True)
             except (aiomqtt.MqttError, TimeoutError) as exc:
                 log.info("mqtt: could not announce offline at stop: %s", exc)
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         async with self._lock:
             await self._spill()
         if self.broker is not None:

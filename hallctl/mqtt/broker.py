@@ -38,6 +38,7 @@ from typing import Any
 
 from hallctl.config import Config, lan_address
 from hallctl.mqtt import acl
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -226,11 +227,8 @@ class MosquittoBroker:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._supervisor is not None:
-            task, self._supervisor = self._supervisor, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task, self._supervisor = self._supervisor, None
+        await cancel_and_wait(task)
         await self._terminate()
 
     async def _terminate(self) -> None:

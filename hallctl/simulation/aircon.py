@@ -34,6 +34,7 @@ from drivers.sim.room import PackagedUnit
 from hallctl.climate.drivers import bacnet_points
 from hallctl.config import BacnetUnitConfig, ClimateUnitConfig, ModbusUnitConfig, MqttUnitConfig
 from hallctl.context import HallContext
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -221,11 +222,8 @@ class SimulatedAirCon:
         return ZoneLoad(loads) if loads else None
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         for task in list(self._pending):
             task.cancel()
         await asyncio.gather(*self._pending, return_exceptions=True)

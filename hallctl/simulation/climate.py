@@ -22,7 +22,6 @@ A sensor someone set by hand (``hallctl simulate climate``, a test calling the s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from hallctl.config import ClimateZoneConfig
 from hallctl.context import HallContext
 from hallctl.errors import Refused
 from hallctl.simulation.aircon import SimulatedAirCon, ZoneLoad
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +105,8 @@ class SimulatedClimate:
         self._task = asyncio.create_task(self._run(), name="simulation.climate")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._sub is not None:
             sub, self._sub = self._sub, None
             await self.ctx.bus.unsubscribe(sub)

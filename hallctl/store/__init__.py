@@ -12,7 +12,6 @@ thread handling lives in :mod:`hallctl.store.database`, row mapping in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import sqlite3
@@ -45,6 +44,7 @@ from hallctl.store.rows import (
     tickets_from_tuples,
     token_from_row,
 )
+from hallctl.tasks import cancel_and_wait
 
 __all__ = [
     "ClimateEnergyRow",
@@ -331,11 +331,8 @@ class Store(Database):
         self.key_filter = f
 
     async def close(self) -> None:
-        if self._key_loading is not None:
-            self._key_loading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._key_loading
-            self._key_loading = None
+        await cancel_and_wait(self._key_loading)
+        self._key_loading = None
         await super().close()
 
     async def event_log(self, ticket_id: str) -> list[LogEntry]:

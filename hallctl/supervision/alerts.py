@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -19,6 +18,7 @@ from hallctl import events as ev
 from hallctl.bus import Bus, Subscription
 from hallctl.config import Config
 from hallctl.service import HallService
+from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,8 @@ class Supervision:
         self._task = asyncio.create_task(self._watch(), name="hallctl.supervision.watch")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         if self._sub is not None:
             sub, self._sub = self._sub, None
             await self.bus.unsubscribe(sub)
