@@ -4,8 +4,9 @@
 setup:
 	./scripts/setup.sh
 
+# make demo PORT=8781 DATA=var/demo2: a second demo beside the first (its own port, state and readers).
 demo: setup
-	.venv/bin/hallctl demo
+	.venv/bin/hallctl demo $(if $(PORT),--port $(PORT)) $(if $(DATA),--data $(DATA))
 
 test: setup
 	.venv/bin/ruff check hallctl drivers kiosk_ui tests bench

@@ -18,7 +18,7 @@ from typing import Any
 
 from hallctl import config as config_mod
 from hallctl.config import DEFAULT_CONFIG_PATH, Config, ConfigError
-from hallctl.errors import StoreUnavailable
+from hallctl.errors import ListenRefused, StoreUnavailable
 
 log = logging.getLogger("hallctl")
 
@@ -182,6 +182,7 @@ def cmd_mqtt_passwd(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     from hallctl import engine
     from hallctl.reports.stats import day_stats
+    from hallctl.reports.stats_text import render
     from hallctl.service import utcnow
 
     cfg = _load(args.config)
@@ -190,14 +191,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
-    t = result["total"]
-    print(
-        f"{cfg.hall.name} {day}: issued {t['issued']}, done {t['done']}, no-show {t['no_show']}, "
-        f"avg wait {t['avg_wait_s']}s, p90 {t['p90_wait_s']}s, service level {t['service_level']}, "
-        f"satisfaction {t['satisfaction']}"
-    )
-    for prefix, s in result["by_category"].items():
-        print(f"  {prefix}: issued {s['issued']}, avg wait {s['avg_wait_s']}s, service level {s['service_level']}")
+    print("\n".join(render(result, cfg, args.lang)))
     return 0
 
 
@@ -227,7 +221,17 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Drive the simulators of a running demo through its admin API."""
-    base = args.url.rstrip("/")
+    from hallctl.demo import running_demo
+
+    url = args.url or running_demo(Path(args.data))
+    if url is None:
+        print(
+            f"hallctl: no demo is running from {args.data} (start one with `make demo`, "
+            "or give --data DIR of the demo you started, or --url)",
+            file=sys.stderr,
+        )
+        return 2
+    base = url.rstrip("/")
     token = args.token or os.environ.get("HALLCTL_TOKEN")
     if token is None:
         tokens_file = Path(args.data) / "tokens.json"
@@ -238,13 +242,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 2
     body: dict[str, Any] = {}
     if args.what == "swipe":
-        path, body = f"/api/v1/sim/kiosk/{args.target}/swipe", {"card": args.card}
+        path, body = f"/api/v1/sim/kiosk/{args.target}/swipe", {"card": args.card or "0"}
     elif args.what == "remove":
         path = f"/api/v1/sim/kiosk/{args.target}/remove"
     elif args.what == "evaluate":
         path, body = f"/api/v1/sim/window/{args.target}/press", {"level": args.level}
     elif args.what == "badge":
-        path, body = f"/api/v1/sim/window/{args.target}/badge", {"uid": args.card}
+        path = f"/api/v1/sim/window/{args.target}/badge"
+        body = _badge_body(args.card)
     elif args.what == "paper":
         path, body = f"/api/v1/sim/device/{args.target}/paper", {"state": args.state}
     elif args.what in ("unplug", "plug"):
@@ -283,6 +288,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _badge_body(card: str | None) -> dict[str, Any]:
+    """``--card``: nothing = the first staff badge, ``off`` = take it away, hex = a UID, else a staff id."""
+    if card is None:
+        return {}
+    if card.lower() in ("off", "remove", "none"):
+        return {"remove": True}
+    if len(card) % 2 == 0 and len(card) >= 4 and all(c in "0123456789abcdefABCDEF" for c in card):
+        return {"uid": card.upper()}
+    return {"staff": card}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hallctl", description="Hall-control daemon for government service halls.")
     p.add_argument("-c", "--config", default=str(DEFAULT_CONFIG_PATH), help="TOML config file")
@@ -303,8 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="a whole hall on simulated devices, embedded broker, pages served")
     demo.add_argument("--data", default="var/demo", help="state directory for the demo")
-    demo.add_argument("--port", type=int, default=8780)
-    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, help="HTTP port (default 8780, or the -c file's [api] port)")
+    demo.add_argument("--host", help="HTTP address (default 127.0.0.1, or the -c file's [api] host)")
     demo.set_defaults(func=cmd_demo)
 
     chk = sub.add_parser("check-config", help="validate a config file and exit")
@@ -338,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stats", help="statistics of a business day")
     st.add_argument("--date")
     st.add_argument("--json", action="store_true")
+    st.add_argument("--lang", choices=["zh", "en"], default="zh", help="language of the lines (default Chinese)")
     st.set_defaults(func=cmd_stats)
 
     bk = sub.add_parser("backup", help="online backup of the database")
@@ -353,13 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "target", help="kiosk id, window number, device id, sensor id, or (weather) summer, winter or a temperature °C"
     )
-    sim.add_argument("--card", default="0", help="sample card index (swipe) or badge UID (badge)")
+    sim.add_argument(
+        "--card",
+        help="swipe: sample card index (default 0); badge: a staff id or badge UID in hex, "
+        "'off' to take the badge away (default: the first staff member's badge)",
+    )
     sim.add_argument("--level", type=int, default=5)
     sim.add_argument("--state", default="out", choices=["ok", "near_end", "out"])
     sim.add_argument("--temperature", type=float, default=26.0)
     sim.add_argument("--humidity", type=float, default=50.0)
     sim.add_argument("--speed", type=float, help="weather: simulated seconds per real second (1 = real time)")
-    sim.add_argument("--url", default="http://127.0.0.1:8780")
+    sim.add_argument("--url", help="the demo's address (default: found in DATA/demo.json)")
     sim.add_argument("--token")
     sim.add_argument("--data", default="var/demo")
     sim.set_defaults(func=cmd_simulate)
@@ -375,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(args)
     except StoreUnavailable as exc:
         return _refuse(exc)
+    except ListenRefused as exc:
+        print(f"hallctl: {exc.message_en}", file=sys.stderr)
+        return 1  # systemd retries: the process holding the port may be on its way out
     return result
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from hallctl import config
 from hallctl.daemon import Hall
 from hallctl.errors import HallctlError
+from hallctl.http.server import bind_listener
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +29,51 @@ DEMO_CONFIG_PATH = Path(__file__).parent / "simulation" / "demo-hall.toml"
 DEMO_TOML = DEMO_CONFIG_PATH.read_text(encoding="utf-8")
 
 
+DEFAULT_PORT = 8780
+DEFAULT_DATA = Path("var/demo")
+
+
 def demo_config(data: Path, port: int, host: str) -> config.Config:
     raw: dict[str, Any] = tomllib.loads(DEMO_TOML)
     raw["store"] = {"path": str(data / "hallctl.db")}
     raw["api"] = {"host": host, "port": port}
     raw["mqtt"] = {"embedded_port": 0}
     return config.parse(raw)
+
+
+def with_address(cfg: config.Config, port: int | None, host: str | None) -> config.Config:
+    """``--port``/``--host`` win over the file's ``[api]``: `hallctl demo -c FILE --port N` means N."""
+    update: dict[str, Any] = {}
+    if port is not None:
+        update["port"] = port
+    if host is not None:
+        update["host"] = host
+    return cfg.model_copy(update={"api": cfg.api.model_copy(update=update)}) if update else cfg
+
+
+def write_running(data: Path, url: str, hall_id: str) -> Path:
+    """``<data>/demo.json``: where this demo serves, so `hallctl simulate --data DIR` finds it."""
+    path = data / "demo.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "hall": hall_id}))
+    tmp.replace(path)
+    return path
+
+
+def running_demo(data: Path) -> str | None:
+    """The URL of the demo serving from ``data``, or None when none runs there (stale files ignored)."""
+    try:
+        info = json.loads((data / "demo.json").read_text())
+        pid, url = int(info["pid"]), str(info["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return url
 
 
 async def demo_tokens(hall: Hall, data: Path) -> dict[str, str]:
@@ -60,9 +101,14 @@ async def demo_tokens(hall: Hall, data: Path) -> dict[str, str]:
     return tokens
 
 
-async def run_demo(data: Path, port: int, host: str, config_file: str | None) -> int:
+async def run_demo(data: Path, port: int | None, host: str | None, config_file: str | None) -> int:
     """Run the demo hall; ``data`` must exist (the CLI creates it) and be absolute."""
-    cfg = config.load(config_file) if config_file else demo_config(data, port, host)
+    if config_file:
+        cfg = with_address(config.load(config_file), port, host)
+    else:
+        cfg = demo_config(data, DEFAULT_PORT if port is None else port, host or "127.0.0.1")
+    # A taken port is said before the simulators, pcscd and the broker start only to be stopped again.
+    bind_listener(cfg.api.host, cfg.api.port).close()
     hall = Hall(cfg, demo=True, state_dir=data)
     import asyncio
     import signal
@@ -75,6 +121,7 @@ async def run_demo(data: Path, port: int, host: str, config_file: str | None) ->
     try:
         tokens = await demo_tokens(hall, data)
         base = f"http://{cfg.api.host}:{hall.api.port}"
+        write_running(data, base, cfg.hall.id)
         lines = [
             "",
             f"hallctl demo: {cfg.hall.name} is running",
@@ -91,10 +138,28 @@ async def run_demo(data: Path, port: int, host: str, config_file: str | None) ->
         lines.append(f"  tokens:    {data / 'tokens.json'}")
         for name, tok in tokens.items():
             lines.append(f"    {name:9s} {tok}")
-        lines.append("  simulate:  hallctl simulate swipe k1 --card 1   |   hallctl simulate evaluate 1 --level 5")
+        # `hallctl simulate` finds this demo through <data>/demo.json; only a second demo's data dir needs saying.
+        where = _data_option(data)
+        kiosk = cfg.kiosk[0].id if cfg.kiosk else "k1"
+        window = cfg.window[0].number if cfg.window else 1
+        lines.append(
+            f"  simulate:  hallctl simulate swipe {kiosk} --card 1{where}   |   "
+            f"hallctl simulate evaluate {window} --level 5{where}"
+        )
         lines.append("Press Ctrl+C to stop.")
         print("\n".join(lines), flush=True)
         await stop.wait()
     finally:
+        (data / "demo.json").unlink(missing_ok=True)
         await hall.stop()
     return 0
+
+
+def _data_option(data: Path) -> str:
+    """`` --data DIR`` as the user would type it (relative when under the working directory), or nothing."""
+    if data == DEFAULT_DATA.resolve():
+        return ""
+    try:
+        return f" --data {data.relative_to(Path.cwd())}"
+    except ValueError:
+        return f" --data {data}"

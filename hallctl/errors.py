@@ -60,6 +60,24 @@ class StoreUnavailable(HallctlError):
     title = "Service unavailable"
 
 
+class ListenRefused(HallctlError):
+    """The API cannot listen where configured (port taken by another daemon or demo, address not here).
+
+    The CLI prints the message as one line and exits 1, so systemd retries (the other
+    process may be on its way out), unlike a refused store (exit 2).
+    """
+
+    http_status = 503
+    title = "Service unavailable"
+
+
+class SimulatorUnavailable(HallctlError):
+    """A demo simulator cannot act now (its virtual device's service is not there)."""
+
+    http_status = 503
+    title = "Service unavailable"
+
+
 class MqttUnavailable(HallctlError):
     """The hall's MQTT link is down (or there is none), so a message for a device could not be sent."""
 

@@ -173,6 +173,7 @@ def render_index(cfg: Config, tokens: dict[str, str], demo: bool, admin: bool) -
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(cfg.hall.name)} · hallctl</title>
 <link rel="stylesheet" href="/static/common.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 </head><body class="index">
 <h1>{e(cfg.hall.name)}</h1>
 <p class="en">{e(cfg.hall.name_en)}</p>
@@ -200,6 +201,13 @@ def mount_pages(app: FastAPI) -> None:
         except HallctlError:
             return False
         return True
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        # Browsers ask for it on every page that names none; an SVG answers where a 404 was logged.
+        return FileResponse(
+            STATIC / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+        )
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index(request: Request, token: str | None = None) -> HTMLResponse:

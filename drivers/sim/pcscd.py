@@ -55,10 +55,14 @@ class Pcscd:
         *,
         readers: tuple[str, ...] = VIRTUAL_READERS,
         ready_timeout: float = 10.0,
+        auto_exit: bool = False,
     ) -> None:
         self.executable = executable
         self.readers = readers
         self.ready_timeout = ready_timeout
+        # pcscd -x: it ends by itself a minute after its last client, so one that others still use
+        # can be left running by whoever started it (two demos on one machine share the one pcscd).
+        self.auto_exit = auto_exit
         self.process: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
 
@@ -77,7 +81,8 @@ class Pcscd:
             # Foreground, so the process we hold is the daemon itself and stop() reaches it.
             # Its log goes to a file, not a pipe: a pipe nobody drains would block it.
             self._output = tempfile.TemporaryFile()  # noqa: SIM115 - lives until stop()
-            self.process = subprocess.Popen([path, "-f"], stdout=self._output, stderr=subprocess.STDOUT)
+            argv = [path, "-f", *(["-x"] if self.auto_exit else [])]
+            self.process = subprocess.Popen(argv, stdout=self._output, stderr=subprocess.STDOUT)
             log.info("started pcscd (pid %d)", self.process.pid)
         else:
             log.info("pcscd already running; using it")
@@ -100,6 +105,13 @@ class Pcscd:
             f"pcscd did not list {list(self.readers)} within {self.ready_timeout}s "
             f"(saw {seen}); is vsmartcard-vpcd installed?"
         )
+
+    def release(self) -> None:
+        """Forget the pcscd we started without stopping it (others use it; ``auto_exit`` ends it later)."""
+        self.process = None
+        if self._output is not None:
+            self._output.close()
+            self._output = None
 
     def stop(self) -> None:
         proc, self.process = self.process, None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
 
 import uvicorn
 from fastapi import FastAPI
@@ -12,6 +14,7 @@ from fastapi import FastAPI
 from hallctl import events as ev
 from hallctl.bus import Subscription
 from hallctl.context import HallContext
+from hallctl.errors import ListenRefused
 from hallctl.http.api import ApiDeps, create_app, front_door
 from hallctl.http.limits import AcceptErrorFilter, protocol_class
 
@@ -58,13 +61,15 @@ class ApiServer:
         self._accept_filter = AcceptErrorFilter(cfg.accept_error_log_interval_s)
         logging.getLogger("asyncio").addFilter(self._accept_filter)
         self.server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self.server.serve(), name="hallctl.api.server")
+        # Bound here rather than by uvicorn: on a taken port uvicorn logs and calls sys.exit inside
+        # the task, which escapes the loop as a 60-line traceback. Ours is one typed error.
+        sock = bind_listener(cfg.host, cfg.port)
+        self._task = asyncio.create_task(self.server.serve(sockets=[sock]), name="hallctl.api.server")
         while not self.server.started:
             if self._task.done():
                 exc = self._task.exception()
                 raise RuntimeError(f"HTTP server failed to start on {cfg.host}:{cfg.port}: {exc}")
             await asyncio.sleep(0.01)
-        sock = self.server.servers[0].sockets[0]
         self.port = int(sock.getsockname()[1])
         log.info("API listening on http://%s:%d", cfg.host, self.port)
 
@@ -88,6 +93,30 @@ class ApiServer:
             self._accept_filter = None
         if self.app is not None and self.app.state.voices is not None:
             await self.app.state.voices.close()  # the renderer child ends with the API
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The API's listening socket, or :class:`ListenRefused` saying in one line why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restart over TIME_WAIT
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenRefused(
+                "port_in_use",
+                f"端口 {port} 已被占用（另一个 hallctl 或演示正在运行？），请用 [api] port 或 --port 换一个端口",
+                f"{host}:{port} is already in use (another hallctl or demo?); choose another port "
+                "with [api] port or --port",
+            ) from exc
+        raise ListenRefused(
+            "address_unusable",
+            f"无法在 {host}:{port} 上监听：{exc.strerror}",
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+        ) from exc
+    return sock
 
 
 def _has_sansio() -> bool:

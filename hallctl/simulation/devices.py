@@ -22,24 +22,23 @@ from drivers.sim.evalpad import EvalPadSim
 from drivers.sim.idcard import IdCardSim
 from drivers.sim.led import LedBusSim
 from drivers.sim.modbus_sensor import ModbusSensorSim
-from drivers.sim.pcscd import Pcscd
 from hallctl.config import DeviceConfig
 from hallctl.context import HallContext
 from hallctl.errors import NotFound
 from hallctl.simulation.aircon import SimulatedAirCon
 from hallctl.simulation.climate import SimulatedClimate
+from hallctl.simulation.readers import ReaderSlot, SharedPcscd, claim_reader
 
 log = logging.getLogger(__name__)
 
-VPCD_FIRST_PORT = 35963
-
 
 class BadgeSlot:
-    """One of vpcd's virtual readers, and the badge lying on it (if any)."""
+    """One of vpcd's virtual readers, claimed for this demo, and the badge lying on it (if any)."""
 
-    def __init__(self, reader: str, port: int) -> None:
-        self.reader = reader
-        self.port = port
+    def __init__(self, slot: ReaderSlot) -> None:
+        self.slot = slot
+        self.reader = slot.reader
+        self.port = slot.port
         self.badge: VirtualBadge | None = None
 
     async def show(self, uid: bytes | None) -> None:
@@ -61,7 +60,7 @@ class SimulatedDevices:
         self.dev_dir = ctx.state_dir / "dev"
         self.ticket_dir = ctx.state_dir / "tickets"
         self.sims: dict[str, Any] = {}
-        self._pcscd: Pcscd | None = None
+        self._pcscd: SharedPcscd | None = None
         self.aircon = SimulatedAirCon(ctx)
         self.climate = SimulatedClimate(ctx, self.sims, self.aircon)
 
@@ -97,14 +96,18 @@ class SimulatedDevices:
             await sim.start()
             sim.set(24.5 + 0.5 * len(self.sims) % 3, 48.0)
         elif dev.kind == "badge":
-            index = sum(1 for d in self.cfg.device if d.kind == "badge" and d.simulate and d.id < dev.id)
-            if index > 1:
-                raise RuntimeError("vpcd offers two virtual readers; simulate at most two badge readers")
-            if self._pcscd is None:
-                # A private pcscd when none runs; an existing one (the system's) is reused and left alone.
-                self._pcscd = Pcscd()
-                await asyncio.to_thread(self._pcscd.start)
-            sim = BadgeSlot(f"Virtual PCD 00 0{index}", VPCD_FIRST_PORT + index)
+            # A reader no other demo holds (vpcd has two per machine), then the machine's pcscd,
+            # started if none runs and stopped only when no other demo uses it (readers.py).
+            slot = claim_reader()
+            try:
+                if self._pcscd is None:
+                    pcscd = SharedPcscd()
+                    await asyncio.to_thread(pcscd.start)
+                    self._pcscd = pcscd
+            except BaseException:
+                slot.release()
+                raise
+            sim = BadgeSlot(slot)
             path = sim.reader
         else:
             raise RuntimeError(f"no simulator for device kind {dev.kind}")
@@ -118,6 +121,7 @@ class SimulatedDevices:
             with contextlib.suppress(Exception):
                 if isinstance(sim, BadgeSlot):
                     await sim.show(None)  # a virtual badge left on a reader
+                    sim.slot.release()
                     continue
                 closer = getattr(sim, "close", None) or getattr(sim, "stop", None)
                 if closer is not None:

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from hallctl.errors import NotFound, Refused
+from hallctl.errors import NotFound, Refused, SimulatorUnavailable
 from hallctl.http.api import Auth
 from hallctl.simulation.devices import SimulatedDevices
 
@@ -29,8 +29,12 @@ class PressBody(BaseModel):
 
 
 class BadgeBody(BaseModel):
+    """Which badge to lay on the reader: a UID, a staff member's badge, or (empty) the first staff badge."""
+
     model_config = ConfigDict(extra="forbid")
     uid: str | None = Field(default=None, pattern=r"^(?:[0-9A-Fa-f]{2}){2,16}$")  # whole bytes
+    staff: str | None = Field(default=None, max_length=32)
+    remove: bool = False
 
 
 class PaperBody(BaseModel):
@@ -112,8 +116,27 @@ def sim_router(devices: SimulatedDevices) -> APIRouter:
         w = cfg.window_by_number(window)
         if w is None or w.badge_reader is None:
             raise NotFound("unknown_reader", f"window {window} has no badge reader")
-        await devices.sim(w.badge_reader).show(bytes.fromhex(body.uid) if body.uid else None)
-        return {"window": window, "badge": body.uid}
+        uid = None if body.remove else body.uid or badge_of(body.staff)
+        try:
+            await devices.sim(w.badge_reader).show(bytes.fromhex(uid) if uid else None)
+        except OSError as exc:  # vpcd (pcscd) not there, or gone
+            raise SimulatorUnavailable(
+                "badge_reader_unavailable",
+                f"虚拟工牌读卡器不可用（pcscd/vpcd）：{exc}",
+                f"the virtual badge reader is not available (pcscd/vpcd): {exc}",
+            ) from exc
+        return {"window": window, "badge": uid}
+
+    def badge_of(staff_id: str | None) -> str:
+        """The configured badge of a staff member (the first one with a badge when none is named)."""
+        for st in cfg.staff:
+            if st.badge and (staff_id is None or st.id == staff_id):
+                return st.badge
+        if staff_id is None:
+            raise NotFound("no_staff_badge", "配置中没有带工牌的工作人员", "no staff member in the config has a badge")
+        raise NotFound(
+            "unknown_staff", f"没有工号为 {staff_id} 且有工牌的工作人员", f"no staff member {staff_id} with a badge"
+        )
 
     @router.post("/device/{device}/paper")
     async def paper(device: str, body: PaperBody, p: Auth) -> dict[str, Any]:

@@ -239,9 +239,25 @@ async def test_cli_stats_json_matches_scripted_day(live: LiveHall, clock: FakeCl
     assert out["by_staff"]["0231"]["done"] == 2
     assert list(out["by_hour"]) == ["09"] and out["by_hour"]["09"]["issued"] == 6
 
+    # What a person reads: Chinese by default, durations in minutes, a dash where nothing was
+    # counted (never "None"), one line per window and per staff member, by name.
     text = await cli(cfg, "stats", "--date", "2026-11-23")
     assert text.returncode == 0, text.stderr
-    assert "issued 6, done 3, no-show 1, avg wait 690.0s" in text.stdout
+    lines = text.stdout.splitlines()
+    assert lines[0] == "测试政务服务中心 2026-11-23"
+    assert "取号 6，办结 3，过号 1，平均等候 11分30秒，90%等候 20分00秒，等候达标率 50%" in lines[1]
+    assert "好评率 50%（已评价 2，未评价 1）" in lines[1]
+    assert any(line.startswith("  C 公安户政：取号 1") and "等候达标率 —" in line for line in lines)
+    assert any(line.startswith("  1号窗口：叫号 2，办结 2") and "平均办理 7分00秒" in line for line in lines)
+    assert any(line.startswith("  2号窗口：") and "过号 1" in line for line in lines)
+    assert any(line.startswith("  李明：叫号 2") for line in lines)
+    assert "None" not in text.stdout
+    english = await cli(cfg, "stats", "--date", "2026-11-23", "--lang", "en")
+    assert english.returncode == 0, english.stderr
+    assert "issued 6, done 3, no-show 1, avg wait 11 min 30 s" in english.stdout
+    assert "  window 1: called 2, done 2" in english.stdout and "None" not in english.stdout
+    empty = await cli(cfg, "stats", "--date", "2026-11-22")
+    assert empty.stdout.splitlines()[-1] == "  当天没有取号" and "None" not in empty.stdout
     other = await cli(cfg, "stats", "--date", "2026-11-22", "--json")
     assert other.returncode == 0 and json.loads(other.stdout)["total"]["issued"] == 0
 

@@ -89,3 +89,22 @@ async def test_index_links_carry_role_tokens_in_the_demo(runner: HallRunner, bro
     page2 = await open_page(browser, runner.url("/", "display"), 1280, 1000, live=False)
     hrefs2 = await page2.locator("ul.screens a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
     assert "/screen" in hrefs2 and not any("token=" in h for h in hrefs2)
+
+
+async def test_index_and_pages_load_without_a_failed_request(runner: HallRunner, browser: Browser) -> None:
+    """No 404 in the browser's log on the index or a screen: the favicon is served (issue 14 §7)."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
+    page = await context.new_page()
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    await page.goto(runner.url("/", "admin"))
+    icon = await page.locator("link[rel=icon]").get_attribute("href")
+    assert icon == "/static/favicon.svg"
+    await page.goto(runner.url("/screen", "display"))
+    await page.locator("#conn[data-state=live]").wait_for(timeout=15000)
+    # Headless Chromium does not fetch icons itself; a desktop browser asks for both.
+    for path in (icon, "/favicon.ico"):
+        r = await page.request.get(runner.base + path)
+        assert (r.status, r.headers["content-type"]) == (200, "image/svg+xml"), path
+    assert failed == []
+    await context.close()
