@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -360,14 +360,20 @@ class HallService:
         """Run ``issue`` once per key: a retry with the same key replays the first answer."""
         if idempotency_key is None:
             return await issue(None)
-        # Same-key requests wait for each other (a kiosk that retried before the first answer arrived).
+        async with self._same_key(idempotency_key):
+            previous = await self._store.idempotent_response(idempotency_key)
+            if previous is not None:
+                return await self._replay(previous[1])
+            return await issue(idempotency_key)
+
+    @contextlib.asynccontextmanager
+    async def _same_key(self, idempotency_key: str) -> AsyncIterator[None]:
+        """Same-key requests wait for each other (a client that retried before the first answer
+        arrived), so the second finds the first's stored answer instead of acting twice."""
         lock = self._idem_locks.setdefault(idempotency_key, asyncio.Lock())
         try:
             async with lock:
-                previous = await self._store.idempotent_response(idempotency_key)
-                if previous is not None:
-                    return await self._replay(previous[1])
-                return await issue(idempotency_key)
+                yield
         finally:
             if not lock.locked() and self._idem_locks.get(idempotency_key) is lock:
                 del self._idem_locks[idempotency_key]
@@ -596,11 +602,25 @@ class HallService:
             masked = None  # booked with the ID number alone (a phone booking): nothing to mask
         tz = self.cfg.hall.tz
         start, end = slot_start.astimezone(tz), slot_end.astimezone(tz) if slot_end else None
-        if idempotency_key is not None:
+        if idempotency_key is None:
+            return await self._book(category, start, end, masked, hashed, code, None, render)
+        async with self._same_key(idempotency_key):
             previous = await self._store.idempotent_response(idempotency_key)
             if previous is not None:
                 return await self._appointment_replay(previous[1]), True
+            return await self._book(category, start, end, masked, hashed, code, idempotency_key, render)
 
+    async def _book(
+        self,
+        category: str,
+        start: datetime,
+        end: datetime | None,
+        masked: str | None,
+        hashed: str | None,
+        code: str | None,
+        idempotency_key: str | None,
+        render: Callable[[engine.Appointment], dict[str, Any]] | None,
+    ) -> tuple[engine.Appointment, bool]:
         def idem(d: Decision) -> tuple[str, int, str]:
             assert idempotency_key is not None and render is not None
             return idempotency_key, 201, json.dumps({"code": d.result.code, "body": render(d.result)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import date, datetime
@@ -116,6 +117,20 @@ async def test_booking_is_idempotent_with_a_key(hall_factory: HallFactory) -> No
     assert first.status_code == again.status_code == 201
     assert again.headers.get("Idempotent-Replayed") == "true" and "Idempotent-Replayed" not in first.headers
     assert again.json()["code"] == first.json()["code"]
+    assert len(live.svc.appointments()) == 1
+
+
+async def test_simultaneous_bookings_with_one_key_make_one_booking(hall_factory: HallFactory) -> None:
+    """Two requests with the same key in flight at once (a retry before the first answer): one place, one code."""
+    live = await office_hall(hall_factory, FakeClock(MONDAY))
+    headers = {**live.auth("guide"), "Idempotency-Key": "wx-order-43"}
+    body = {"category": "A", "slot_start": slot(date(2026, 11, 24), 10)}
+    answers = await asyncio.gather(
+        *(live.client.post("/api/v1/appointments", json=body, headers=headers) for _ in range(4))
+    )
+    assert [a.status_code for a in answers] == [201] * 4
+    assert len({a.json()["code"] for a in answers}) == 1
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 3
     assert len(live.svc.appointments()) == 1
 
 
