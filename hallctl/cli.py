@@ -395,6 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
     except StoreUnavailable as exc:
+        if args.cmd == "demo" and exc.code == "store_in_use":
+            # The usual cause: a first demo runs from the same state directory.
+            print(
+                f"hallctl: {exc.message_en}; a second demo needs its own database: "
+                "hallctl demo --port 8781 --data var/demo2 (make demo PORT=8781 DATA=var/demo2), "
+                "or with -c FILE its own [store] path",
+                file=sys.stderr,
+            )
+            return 2
         return _refuse(exc)
     except ListenRefused as exc:
         print(f"hallctl: {exc.message_en}", file=sys.stderr)

@@ -129,3 +129,8 @@ def test_a_taken_port_is_one_line_not_a_traceback(tmp_path: Path, demos: list[De
     assert daemon.returncode == 1
     assert "Traceback" not in daemon.stderr
     assert daemon.stderr.splitlines()[-1].startswith(f"hallctl: 127.0.0.1:{port} is already in use")
+
+    # A second demo on another port but the same database: one line that says what to do.
+    same_db = run("-c", str(demo_file(tmp_path)), "demo", "--port", str(free_port()), "--data", str(tmp_path / "c"))
+    assert same_db.returncode == 2 and "Traceback" not in same_db.stderr
+    assert "in use by another hallctl daemon" in same_db.stderr and "--data var/demo2" in same_db.stderr
