@@ -6,6 +6,7 @@ big screen does.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations, and ``Auth`` is local.
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
@@ -36,6 +37,7 @@ Table = Literal[
 ]
 DAY = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+BOARD_TTL_S = 60.0
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -121,16 +123,24 @@ def report_router(ctx: HallContext, principal: Callable[..., Awaitable[Principal
         report = await source.monthly_report(ctx.store, ctx.cfg, m, now)
         return rendered(report, format, table, lang)
 
+    # Every board display asks every few minutes, and a busy month costs about a second and a
+    # half of CPU (bench/reports.py): the displays share one answer for BOARD_TTL_S.
+    cached: dict[str, Any] = {}
+
     @api.get("/board")
     async def board(p: Auth) -> dict[str, Any]:
         """The 日公示 board: yesterday's and this month's public figures per window (and staff member)."""
         p.require("display")
         now = ctx.service.clock()
         today = business_day(now, ctx.cfg)  # the service's day rolls over at its next decision
+        hit = cached.get("board")
+        if hit is not None and hit[0] == today and time.monotonic() - hit[1] < BOARD_TTL_S:
+            body: dict[str, Any] = hit[2]
+            return body
         yesterday = today - timedelta(days=1)
         day = await source.daily_report(ctx.store, ctx.cfg, yesterday, now)
         month = await source.monthly_report(ctx.store, ctx.cfg, f"{today:%Y-%m}", now)
-        return {
+        body = {
             "hall_name": ctx.cfg.hall.name,
             "columns": list(ctx.cfg.board.columns),
             "show_staff_names": ctx.cfg.board.show_staff_names,
@@ -138,5 +148,7 @@ def report_router(ctx: HallContext, principal: Callable[..., Awaitable[Principal
             "yesterday": board_view(day, ctx),
             "month": board_view(month, ctx),
         }
+        cached["board"] = (today, time.monotonic(), body)
+        return body
 
     return api

@@ -50,6 +50,7 @@ class Visit:
     service_s: float | None = None
     level: int | None = None
     evaluated: bool = False
+    wait_s: float | None = None  # set once the replay is done (:meth:`settle`)
 
     def ticket(self) -> Ticket:
         """The engine's ticket of this visit, enough for :func:`waiting_time`."""
@@ -67,10 +68,10 @@ class Visit:
             first_called_at=self.first_called_at,
         )
 
-    @property
-    def wait_s(self) -> float | None:
+    def settle(self) -> None:
+        """Fix the wait once the log is replayed: a report reads it many times (each breakdown)."""
         waited = waiting_time(self.ticket())
-        return waited.total_seconds() if waited is not None else None
+        self.wait_s = waited.total_seconds() if waited is not None else None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -173,6 +174,8 @@ def replay(records: Iterable[EventRecord], cfg: Config, start: datetime | None =
             v.evaluated = True
             level = r.data.get("level")
             v.level = int(level) if level is not None else None
+    for v in visits.values():
+        v.settle()
     for window, (staff, since, carried) in sorted(at_window.items()):
         sessions.append(Session(staff, window, since, None, carried))
     return Replay(visits, sessions)

@@ -6,6 +6,7 @@ the same records from its own copy of the events.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,11 +22,15 @@ def record(row: EventLogRow) -> EventRecord:
     return EventRecord(at=at, kind=row.kind, ticket_id=row.ticket_id, window=row.window, data=row.data)
 
 
-async def records(store: Store, cfg: Config, first: date, last: date) -> list[EventRecord]:
-    """The event records of business days ``first``..``last`` (and who was signed in when they began)."""
+async def rows(store: Store, cfg: Config, first: date, last: date) -> list[EventLogRow]:
+    """The event-log rows of business days ``first``..``last`` (and who was signed in when they began)."""
     start, _ = day_bounds(cfg, first)
     _, end = day_bounds(cfg, last)
-    return [record(r) for r in await store.report_events(start.astimezone(UTC), end.astimezone(UTC))]
+    return await store.report_events(start.astimezone(UTC), end.astimezone(UTC))
+
+
+async def records(store: Store, cfg: Config, first: date, last: date) -> list[EventRecord]:
+    return [record(r) for r in await rows(store, cfg, first, last)]
 
 
 async def bad_rating_cases(store: Store, first: date, last: date) -> frozenset[str] | None:
@@ -37,12 +42,18 @@ async def bad_rating_cases(store: Store, first: date, last: date) -> frozenset[s
     return None
 
 
+# The computation runs in a thread: a busy month is some 150,000 rows and seconds of CPU
+# (bench/reports.py), which must not hold the hall's one event loop.
+
+
 async def daily_report(store: Store, cfg: Config, day: date, now: datetime) -> dict[str, Any]:
-    recs = await records(store, cfg, day, day)
-    return core.daily(recs, cfg, day, now, cases=await bad_rating_cases(store, day, day))
+    found = await rows(store, cfg, day, day)
+    cases = await bad_rating_cases(store, day, day)
+    return await asyncio.to_thread(lambda: core.daily([record(r) for r in found], cfg, day, now, cases=cases))
 
 
 async def monthly_report(store: Store, cfg: Config, month: str, now: datetime) -> dict[str, Any]:
     first, last = core.month_days(month)
-    recs = await records(store, cfg, first, last)
-    return core.monthly(recs, cfg, month, now, cases=await bad_rating_cases(store, first, last))
+    found = await rows(store, cfg, first, last)
+    cases = await bad_rating_cases(store, first, last)
+    return await asyncio.to_thread(lambda: core.monthly([record(r) for r in found], cfg, month, now, cases=cases))
