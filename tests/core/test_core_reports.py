@@ -47,7 +47,7 @@ OVER: dict[str, Any] = {
     ],
     "window": [{"number": 1, "categories": ["A"]}, {"number": 2, "categories": ["B", "A"]}],
     "staff": [
-        {"id": "0231", "name": "李明", "department": "市民政局"},
+        {"id": "0231", "name": "李明", "department": "市民政局", "badge": "04A1B2C3"},
         {"id": "0232", "name": "王芳", "department": "市场监管局"},
     ],
 }
@@ -71,7 +71,7 @@ async def script_day(live: LiveHall, clock: FakeClock) -> None:
     w1, w2, p1, p2 = live.auth("w1"), live.auth("w2"), live.auth("p1"), live.auth("p2")
     kiosk = live.auth("kiosk")
     at(clock, "08:55")
-    await ok(c.post("/api/v1/windows/1/sign-in", json={"staff": "0231"}, headers=w1))  # 李明 before opening
+    assert await live.svc.badge_shown(1, "04A1B2C3") == "0231"  # 李明's badge at window 1's reader, before opening
     at(clock, "09:00")
     await ok(c.post("/api/v1/tickets", json={"category": "A"}, headers=kiosk))  # A001
     at(clock, "09:02")
@@ -111,7 +111,7 @@ async def script_day(live: LiveHall, clock: FakeClock) -> None:
     at(clock, "13:00")
     await ok(c.post("/api/v1/windows/1/sign-in", json={"staff": "0231"}, headers=w1))
     at(clock, "16:30")
-    await ok(c.post("/api/v1/windows/1/sign-out", headers=w1))  # 30 min early; unstaffed 16:30-17:00
+    await live.svc.badge_removed(1)  # badge taken away: 30 min early; unstaffed 16:30-17:00
     # 王芳 never signs out.
     clock.set(datetime(2026, 11, 24, 9, 0, tzinfo=SHANGHAI))
 
