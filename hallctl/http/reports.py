@@ -9,7 +9,7 @@ big screen does.
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, assert_never
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -19,7 +19,7 @@ from hallctl.auth import Principal
 from hallctl.context import HallContext
 from hallctl.engine import business_day
 from hallctl.errors import Refused
-from hallctl.reports import export, source
+from hallctl.reports import source
 
 Format = Literal["json", "csv", "xlsx"]
 Lang = Literal["zh", "en"]
@@ -41,9 +41,15 @@ BOARD_TTL_S = 60.0
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def rendered(report: dict[str, Any], fmt: str, table: str, lang: str) -> Response:
+def rendered(report: dict[str, Any], fmt: Format, table: str, lang: str) -> Response:
     """``report`` as the format asked for; a file format comes as an attachment named after the hall and period."""
     name = f"{report['hall']}-{report['kind']}-{report['period']}"
+    if fmt == "json":
+        return JSONResponse(report)
+    # Loaded on the first export only: openpyxl (and Pillow, which it loads) cost a serving daemon
+    # memory it does not need otherwise (tests/core/test_footprint_imports.py).
+    from hallctl.reports import export
+
     if fmt == "csv":
         body = export.to_csv(report, table, lang)
         return Response(
@@ -57,7 +63,7 @@ def rendered(report: dict[str, Any], fmt: str, table: str, lang: str) -> Respons
             media_type=XLSX,
             headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.xlsx"},
         )
-    return JSONResponse(report)
+    assert_never(fmt)
 
 
 def _public(rows: list[Mapping[str, Any]], lead: tuple[str, ...], columns: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -13,10 +13,6 @@ import io
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-
 Kind = Literal["text", "int", "min", "ratio", "time"]
 Column = tuple[str, str, str, Kind]  # key, zh, en, kind
 
@@ -184,6 +180,11 @@ def to_csv(report: Mapping[str, Any], table: str = "by_window", lang: str = "zh"
 
 def to_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
     """Every breakdown, one sheet each: bold frozen header, widths set, numbers as numbers."""
+    # Here, not at the top: a CSV needs none of openpyxl (nor the Pillow it loads).
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
     wb = Workbook()
     first = True
     for table in sheet_order(report):
