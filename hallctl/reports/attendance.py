@@ -7,10 +7,12 @@ sign-in after the earliest opening of the windows they worked at that day) and e
 (last sign-out before the latest closing of those windows). Per window and day: the open
 time no one was signed in (空岗).
 
-A session never signed out ends at the window's last closing time that day (or at
-``now``, for today): a forgotten sign-out is flagged (``no_sign_out``), not counted as a
-night at the window. A session that began before the range (signed in on an earlier
-day) starts at the range's start and has no first sign-in of its own.
+A session counts on the business day it began. One not signed out that day (never, or
+only on a later day, or ended by a sign-in there the next morning) ends at the window's
+last closing time that day (or at ``now``, for today): a forgotten sign-out is flagged
+(``no_sign_out``), not counted as a night at the window nor as presence the next day.
+So a sign-in carried over from before the range counts for nothing in it (it belongs to
+its own day), although the engine still names that person as the window's staff.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
 from hallctl.config import Config, WindowConfig
-from hallctl.engine import calendar
+from hallctl.engine import business_day, calendar
 from hallctl.reports.model import Session
 
 Span = tuple[datetime, datetime]
@@ -73,7 +75,7 @@ def window_hours(cfg: Config, w: WindowConfig, day: date) -> list[Span]:
 class StaffDay:
     day: date
     staff: str
-    first_in: datetime | None = None  # None: signed in since an earlier day
+    first_in: datetime | None = None
     last_out: datetime | None = None  # None: still signed in at the end, or never signed out
     signed_s: dict[int, float] = dataclasses.field(default_factory=dict)  # per window
     opens: datetime | None = None  # earliest opening of the windows worked at
@@ -110,27 +112,27 @@ def attendance(sessions: list[Session], cfg: Config, days: list[date], now: date
     hours = {(w.number, d): window_hours(cfg, w, d) for w in cfg.window for d in days}
     staff_days: dict[tuple[date, str], StaffDay] = {}
     covered: dict[tuple[date, int], list[Span]] = defaultdict(list)
-    for d in days:
-        lo, hi = day_bounds(cfg, d)
-        hi = min(hi, max(lo, now))
-        for s in sessions:
-            open_end = s.end is None
-            end = s.end
-            if end is None:
-                closes = [e for _, e in hours.get((s.window, d), [])]
-                end = max(s.start, min(max(closes), now)) if closes else s.start
-            a, b = max(s.start, lo), min(end, hi)
-            if b < a or (b == a and not (lo <= s.start < hi)):
-                continue
-            sd = staff_days.setdefault((d, s.staff), StaffDay(d, s.staff))
-            sd.signed_s[s.window] = sd.signed_s.get(s.window, 0.0) + (b - a).total_seconds()
-            covered[(d, s.window)].append((a, b))
-            if not s.carried and lo <= s.start < hi:
-                sd.first_in = s.start if sd.first_in is None else min(sd.first_in, s.start)
-            if open_end:
-                sd.no_sign_out = True
-            elif s.end is not None and s.end <= hi and (sd.last_out is None or s.end > sd.last_out):
-                sd.last_out = s.end
+    wanted = set(days)
+    for s in sessions:
+        if s.carried:  # begun on an earlier day: that day's attendance, not this range's
+            continue
+        d = business_day(s.start, cfg)
+        if d not in wanted:
+            continue
+        closes = [e for _, e in hours.get((s.window, d), [])]
+        signed_out = s.end is not None and business_day(s.end, cfg) == d
+        # Never signed out that day: up to the window's closing (or now), and flagged.
+        fallback = max(s.start, min(max(closes), now)) if closes else s.start
+        end = s.end if signed_out and s.end is not None else fallback
+        end = min(end, max(s.start, now))
+        sd = staff_days.setdefault((d, s.staff), StaffDay(d, s.staff))
+        sd.signed_s[s.window] = sd.signed_s.get(s.window, 0.0) + (end - s.start).total_seconds()
+        covered[(d, s.window)].append((s.start, end))
+        sd.first_in = s.start if sd.first_in is None else min(sd.first_in, s.start)
+        if not signed_out:
+            sd.no_sign_out = True
+        elif s.end is not None and (sd.last_out is None or s.end > sd.last_out):
+            sd.last_out = s.end
     out_staff: list[StaffDay] = []
     for (d, _), sd in sorted(staff_days.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         spans = [sp for w in sd.signed_s for sp in hours.get((w, d), [])]

@@ -65,19 +65,34 @@ def test_a_makeup_working_day_has_monday_hours() -> None:
 def test_a_sign_in_carried_from_yesterday_and_a_forgotten_sign_out() -> None:
     day = date(2026, 11, 24)  # Tuesday
     before = sign(date(2026, 11, 23), "16:00", 2, "0232")  # 王芳 never signed out on Monday
-    recs = [before, sign(day, "08:50", 1, "0231")]  # 李明 signs in and never out
+    recs = [
+        before,
+        sign(day, "08:50", 1, "0231"),  # 李明 signs in and never out
+        EventRecord(t(day, "09:00"), "issued", "20261124-B001", None, {"number": "B001", "channel": "kiosk"}),
+        EventRecord(t(day, "09:01"), "called", "20261124-B001", 2, {"number": "B001", "recall": 0}),
+    ]
     rep = daily(recs, CFG, day, t(day, "20:00"))
     att = by(rep["attendance"], "name")
-    # 王芳: no sign-in of her own today (carried): no first sign-in, so no late arrival either.
-    wang = att["王芳"]
-    assert (wang["first_in"], wang["late_s"], wang["no_sign_out"]) == (None, 0.0, True)
-    # Counted from the business day's start (03:00) to window 2's close at 17:00.
-    assert wang["signed_in_s"] == 14 * 3600.0
+    # 王芳's Monday sign-in is Monday's attendance: no presence today, window 2 unstaffed all day,
+    # although the engine still names her as window 2's staff (and so does the call's attribution).
+    assert "王芳" not in att
+    assert by(rep["unstaffed"], "window")[2]["unstaffed_s"] == 7 * 3600.0
+    assert by(rep["by_staff"], "name")["王芳"]["called"] == 1
     li = att["李明"]
     assert (li["first_in"], li["last_out"], li["no_sign_out"]) == ("2026-11-24T08:50:00+08:00", None, True)
     assert li["signed_in_s"] == (8 * 60 + 10) * 60.0  # 08:50 to the 17:00 close, not to 20:00
     assert li["early_s"] == 0.0  # a missing sign-out is flagged, not counted as leaving early
-    assert all(u["unstaffed_s"] == 0.0 for u in rep["unstaffed"])
+    assert by(rep["unstaffed"], "window")[1]["unstaffed_s"] == 0.0
+
+
+def test_a_sign_out_forgotten_until_the_next_morning_counts_to_the_close() -> None:
+    mon, tue = date(2026, 11, 23), date(2026, 11, 24)
+    recs = [sign(mon, "08:50", 1, "0231"), sign(tue, "08:45", 1, "0231"), sign(tue, "17:05", 1, None)]
+    monday = by(daily(recs, CFG, mon, t(tue, "20:00"))["attendance"], "name")["李明"]
+    assert (monday["signed_in_s"], monday["no_sign_out"], monday["last_out"]) == ((8 * 60 + 10) * 60.0, True, None)
+    tuesday = by(daily(recs, CFG, tue, t(tue, "20:00"))["attendance"], "name")["李明"]
+    assert (tuesday["first_in"], tuesday["last_out"]) == ("2026-11-24T08:45:00+08:00", "2026-11-24T17:05:00+08:00")
+    assert (tuesday["late_s"], tuesday["early_s"], tuesday["signed_in_s"]) == (0.0, 0.0, (8 * 60 + 20) * 60.0)
 
 
 def test_today_counts_only_up_to_now() -> None:
