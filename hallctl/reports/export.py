@@ -160,6 +160,8 @@ def rows(report: Mapping[str, Any], table: str, lang: str = "zh") -> tuple[list[
         src = [{"level": LEVEL_NAMES[k][0 if lang == "zh" else 1], "count": n} for k, n in report["ratings"].items()]
     else:
         src = report.get(table, [])
+    if table == "by_category" and lang == "en":
+        src = [{**r, "name": r.get("name_en") or r["name"]} for r in src]
     return header, [[cell(r.get(key), kind, lang) for key, _, _, kind in cols] for r in src]
 
 

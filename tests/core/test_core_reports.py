@@ -240,6 +240,13 @@ async def test_xlsx_and_csv_read_back(day: tuple[LiveHall, FakeClock], tmp_path:
     w1 = next(row for row in parsed if row["Window"] == "1")
     assert (w1["Called"], w1["No-show"], w1["Average wait (min)"], w1["Unstaffed (min)"]) == ("2", "1", "9.5", "90.0")
     assert w1["Issued"] == ""
+    r = await live.client.get(
+        "/api/v1/reports/daily",
+        params={"day": DAY, "format": "csv", "table": "by_category", "lang": "en"},
+        headers=admin,
+    )
+    cats = {row["Category"]: row for row in csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")))}
+    assert (cats["A"]["Name"], cats["A"]["Department"], cats["A"]["Issued"]) == ("Citizen", "市民政局", "3")
 
 
 async def test_cli_writes_the_report(day: tuple[LiveHall, FakeClock], tmp_path: Path) -> None:
