@@ -196,6 +196,16 @@ async def test_monthly_report_has_the_day_and_every_other_day_empty(day: tuple[L
     assert sum(d["issued"] for d in rep["by_day"]) == 4
     li = by(rep["by_staff"], "name")["李明"]
     assert (li["days"], li["early_days"], li["signed_in_s"]) == (1, 1, 23700.0)
+    x = await live.client.get(
+        "/api/v1/reports/monthly",
+        params={"month": "2026-11", "format": "xlsx", "lang": "en"},
+        headers=live.auth("admin"),
+    )
+    wb = openpyxl.load_workbook(io.BytesIO(x.content))
+    assert wb.sheetnames[:2] == ["Summary", "By day"]
+    days_sheet = wb["By day"]
+    assert days_sheet.max_row == 31 and [c.value for c in days_sheet[1]][:4] == ["Day", "Issued", "Called", "Served"]
+    assert [c.value for c in days_sheet[24]][:4] == [DAY, 4, 4, 3]
 
 
 async def test_reports_need_the_admin_token_and_a_real_day(day: tuple[LiveHall, FakeClock]) -> None:
