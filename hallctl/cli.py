@@ -195,6 +195,45 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """A daily or monthly report (docs/reports.md) from the database, written to ``-o FILE`` or stdout."""
+    from hallctl import engine
+    from hallctl.reports import export, source
+    from hallctl.reports.daily import month_days
+    from hallctl.service import utcnow
+
+    cfg = _load(args.config)
+    now = utcnow()
+    try:
+        if args.month:
+            month_days(args.month)
+            report = asyncio.run(_with_store(cfg, lambda s: source.monthly_report(s, cfg, args.month, now)))
+        else:
+            day = date.fromisoformat(args.day) if args.day else engine.business_day(now, cfg)
+            report = asyncio.run(_with_store(cfg, lambda s: source.daily_report(s, cfg, day, now)))
+    except ValueError as exc:
+        print(f"hallctl: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "xlsx":
+        if not args.output:
+            print("hallctl: --format xlsx needs -o FILE", file=sys.stderr)
+            return 2
+        Path(args.output).write_bytes(export.to_xlsx(report, args.lang))
+    else:
+        text = (
+            export.to_csv(report, args.table, args.lang)
+            if args.format == "csv"
+            else json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+        )
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8", newline="")
+        else:
+            sys.stdout.write(text)
+    if args.output:
+        print(f"{report['kind']} report {report['period']} written to {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from hallctl.store import backup_file
 
@@ -356,6 +395,32 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.add_argument("--lang", choices=["zh", "en"], default="zh", help="language of the lines (default Chinese)")
     st.set_defaults(func=cmd_stats)
+
+    rp = sub.add_parser("report", help="daily or monthly report (日报/月报) as XLSX, CSV or JSON")
+    when = rp.add_mutually_exclusive_group()
+    when.add_argument("--day", help="business day YYYY-MM-DD (default today)")
+    when.add_argument("--month", help="month YYYY-MM")
+    rp.add_argument("--format", choices=["xlsx", "csv", "json"], default="json")
+    rp.add_argument(
+        "--table",
+        default="by_window",
+        choices=[
+            "total",
+            "by_day",
+            "by_department",
+            "by_category",
+            "by_window",
+            "by_staff",
+            "by_hour",
+            "attendance",
+            "unstaffed",
+            "ratings",
+        ],
+        help="CSV: which breakdown (docs/reports.md)",
+    )
+    rp.add_argument("--lang", choices=["zh", "en"], default="zh", help="header language")
+    rp.add_argument("-o", "--output", help="file to write (stdout for csv and json when absent)")
+    rp.set_defaults(func=cmd_report)
 
     bk = sub.add_parser("backup", help="online backup of the database")
     bk.add_argument("file")

@@ -305,6 +305,8 @@ class CategoryConfig(_Model):
     open_on_holidays: bool = False
     # Appointments per slot for this category (None: ``[appointments] capacity``; 0: not bookable).
     appointment_capacity: int | None = Field(default=None, ge=0, le=1000)
+    # The 进驻部门 (resident department) that handles it: reports sum its categories up per department.
+    department: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("hours")
     @classmethod
@@ -621,6 +623,36 @@ class StaffConfig(_Model):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     name: str = Field(min_length=1)
     badge: str | None = Field(default=None, pattern=r"^[0-9A-F]{4,32}$")
+    department: str | None = Field(default=None, min_length=1, max_length=64)  # 进驻部门, for reports
+
+
+# The figures the 日公示 board may show (``[board] columns``), in its order.
+BoardColumn = Literal[
+    "issued",
+    "served",
+    "no_show",
+    "avg_wait_s",
+    "p90_wait_s",
+    "avg_service_s",
+    "service_level",
+    "satisfaction",
+    "bad_ratings",
+]
+BOARD_COLUMNS: tuple[str, ...] = get_args(BoardColumn)
+
+
+class BoardConfig(_Model):
+    """``[board]``: what the public 日公示 page (``/board``) shows of the daily and monthly reports."""
+
+    columns: tuple[BoardColumn, ...] = (
+        "served",
+        "avg_wait_s",
+        "service_level",
+        "satisfaction",
+        "bad_ratings",
+    )
+    show_staff_names: bool = True  # the per-staff table; off: windows only
+    charts: bool = True  # waiting time by hour, calls per window, ratings
 
 
 class SupervisionConfig(_Model):
@@ -684,6 +716,7 @@ class Config(_Model):
     calendar: CalendarConfig = CalendarConfig()
     appointments: AppointmentsConfig = AppointmentsConfig()
     guide: GuideConfig = GuideConfig()
+    board: BoardConfig = BoardConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

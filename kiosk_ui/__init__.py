@@ -146,6 +146,7 @@ def render_index(cfg: Config, tokens: dict[str, str], demo: bool, admin: bool) -
             )
         )
     rows.append((_link("/bigscreen", tokens.get("display")), "数据大屏", "Data big screen", "1920×1080"))
+    rows.append((_link("/board", tokens.get("display")), "日公示", "Daily public board", "1920×1080"))
     rows.append((_link("/guide", tokens.get("guide")), "导办台", "Guide desk", "1366×768"))
     items = "\n".join(
         f'<li><a href="{e(href)}">{e(zh)}</a> <span class="en">{e(en)}</span>'
@@ -250,6 +251,10 @@ def mount_pages(app: FastAPI) -> None:
     @app.get("/bigscreen", include_in_schema=False)
     async def bigscreen_page() -> FileResponse:
         return _page("bigscreen")
+
+    @app.get("/board", include_in_schema=False)
+    async def board_page() -> FileResponse:
+        return _page("board")
 
     @app.get("/guide", include_in_schema=False)
     async def guide_page() -> FileResponse:

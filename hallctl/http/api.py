@@ -36,6 +36,7 @@ from hallctl.context import HallContext
 from hallctl.errors import HallctlError, NotFound
 from hallctl.http.limits import BodyLimit, CatchAll, send_problem
 from hallctl.http.openapi import openapi_document, operation_ids
+from hallctl.http.reports import report_router
 from hallctl.http.streams import StreamHub, StreamResponse, snapshot_frames, sse_stream
 from hallctl.http.voice import VoiceCache
 from hallctl.reports.energy import energy_csv
@@ -519,6 +520,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return FileResponse(path, media_type="audio/wav")
 
     app.include_router(api)
+    app.include_router(report_router(ctx, principal))
     for router in ctx.routers:
         app.include_router(router)
 

@@ -71,12 +71,15 @@ class OpDoc:
     errors: Mapping[int, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     media_type: str = "application/json"
     token_optional: bool = False
+    # Other media types the same success may come as (a report's ``format=csv|xlsx``): type -> model.
+    alternatives: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 QUERY: dict[int, tuple[str, ...]] = {422: ("invalid_request",)}
 # Routes of other routers (the simulators under /api/v1/sim): any status a HallctlError or FastAPI's
 # validation can answer; their codes are the routes' business and not enumerated.
 OTHER: dict[int, tuple[str, ...]] = {403: ("forbidden",), 404: ("not_found",), 409: (), 422: ("invalid_request",)}
+_FILES: dict[str, Any] = {"text/csv": str, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": bytes}
 # By route name (the endpoint function's name in hallctl.http.api).
 ROUTES: dict[str, OpDoc] = {  # by operation id, see operation_ids
     "health": OpDoc(schemas.Health, token_optional=True),
@@ -105,6 +108,12 @@ ROUTES: dict[str, OpDoc] = {  # by operation id, see operation_ids
         },
         media_type="audio/wav",
     ),
+    # hallctl/http/reports.py: format=json (the default), csv or xlsx.
+    "daily_report": OpDoc(
+        dict[str, Any], {403: ("forbidden",), 422: ("invalid_request", "bad_day"), 503: STORE}, alternatives=_FILES
+    ),
+    "monthly_report": OpDoc(dict[str, Any], {403: ("forbidden",), **QUERY, 503: STORE}, alternatives=_FILES),
+    "board": OpDoc(dict[str, Any], {403: ("forbidden",), 503: STORE}),
 }
 
 
@@ -230,6 +239,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                 continue
             ok = op["responses"].setdefault("200", {"description": "Success"})
             ok["content"] = {spec.media_type: {"schema": _schema_of(spec.model, defs)}}
+            ok["content"].update({mt: {"schema": _schema_of(m, defs)} for mt, m in spec.alternatives.items()})
             errors = _merge(COMMON, spec.errors)
             if spec.token_optional:
                 op["security"] = [{}, {"bearer": []}, {"token": []}]

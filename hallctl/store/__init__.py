@@ -24,6 +24,7 @@ from hallctl.errors import HallctlError
 from hallctl.store.database import Database, backup_file, split_sql
 from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.keyfilter import MIN_CAPACITY, KeyFilter
+from hallctl.store.reports import EventLogRow, ReportReads
 from hallctl.store.rows import (
     SENSOR_MINUTE_COLUMNS,
     TICKET_COLUMNS,
@@ -51,6 +52,7 @@ __all__ = [
     "ClimateOverrideRow",
     "ClimateRatesRow",
     "DaemonLock",
+    "EventLogRow",
     "LogEntry",
     "OutboxRow",
     "SensorMinute",
@@ -78,7 +80,7 @@ class StoreHealth:
         return out
 
 
-class Store(Database):
+class Store(Database, ReportReads):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None, store_photo: bool = False
     ) -> None:
