@@ -62,6 +62,7 @@ from hallctl.engine.model import (
     Priority,
     Ticket,
     WindowStatus,
+    is_bad_rating,
     waiting_time,
 )
 from hallctl.engine.policy import (
@@ -115,6 +116,7 @@ __all__ = [
     "find_for_card",
     "finish",
     "for_window",
+    "is_bad_rating",
     "is_open",
     "issue",
     "no_show",

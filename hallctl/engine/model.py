@@ -80,6 +80,12 @@ class Ticket:
         return waited.total_seconds() if waited is not None else None
 
 
+def is_bad_rating(level: int) -> bool:
+    """差评: 不满意 (2) and 非常不满意 (1) of the five 好差评 levels. Everything else (基本满意 and
+    above) counts as 好评 in 好评率, so the statistics, reports and follow-up cases agree."""
+    return level <= 2
+
+
 def waiting_time(t: Ticket, now: datetime | None = None) -> timedelta | None:
     """How long ``t`` waited: the hall's one definition (queue state, supervision, statistics).
 

@@ -10,7 +10,8 @@ staff member and the windows' unstaffed time. The figures of a group of visits:
 - ``avg_wait_s``, ``p90_wait_s``: :func:`hallctl.engine.waiting_time` of the called visits;
 - ``avg_service_s``: the service time the engine logged when it finished the visit;
 - ``service_level``: share of called visits whose wait was within their category's target;
-- ``satisfaction`` (好评率): share of ratings 4-5 among rated visits; 未评价 is counted
+- ``satisfaction`` (好评率): share of ratings 3-5 (基本满意 and above: all that is not 差评)
+  among rated visits, one definition with ``GET /stats``; 未评价 is counted
   (``unrated``) but never a grade; ``bad_ratings`` (差评, level 1-2) and ``bad_cases``
   (those with a 核实整改 case: None until the hall keeps cases, see :mod:`hallctl.reports.source`);
 - ``wait_overtime``: called after the category's target wait; ``service_overtime``:
@@ -25,6 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from hallctl.config import Config
+from hallctl.engine import is_bad_rating
 from hallctl.reports.attendance import Attendance, StaffDay, attendance, day_bounds
 from hallctl.reports.model import EventRecord, Visit, percentile, replay
 
@@ -55,7 +57,7 @@ def figures(
 
     within = sum(1 for v in called if (v.wait_s or 0.0) <= target_s(v))
     rated = [v.level for v in visits if v.level is not None]
-    bad = [v for v in visits if v.level is not None and v.level <= 2]
+    bad = [v for v in visits if v.level is not None and is_bad_rating(v.level)]
     return {
         "issued": sum(1 for v in visits if v.channel != "transfer") if issued else None,
         "called": len(called),
@@ -68,7 +70,7 @@ def figures(
         "service_level": _r(within / len(called), 4) if called else None,
         "rated": len(rated),
         "unrated": sum(1 for v in visits if v.evaluated and v.level is None),
-        "satisfaction": _r(sum(1 for lv in rated if lv >= 4) / len(rated), 4) if rated else None,
+        "satisfaction": _r(sum(1 for lv in rated if not is_bad_rating(lv)) / len(rated), 4) if rated else None,
         "bad_ratings": len(bad),
         "bad_cases": sum(1 for v in bad if v.id in cases) if cases is not None else None,
         "wait_overtime": sum(1 for v in called if (v.wait_s or 0.0) > target_s(v)),

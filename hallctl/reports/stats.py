@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from hallctl.config import Config
-from hallctl.engine import waiting_time
+from hallctl.engine import is_bad_rating, waiting_time
 from hallctl.service import HallService
 from hallctl.store import Store, TicketOutcome
 
@@ -47,8 +47,10 @@ def _summary(rows: list[dict[str, Any]], targets: dict[str, int]) -> dict[str, A
         "service_level": round(len(within) / len(called), 3) if called else None,
         "evaluations": len(rated),
         "unrated": sum(1 for r in rows if r["evaluated"] and r["level"] is None),
-        "satisfaction": round(sum(1 for r in rated if r["level"] >= 3) / len(rated), 3) if rated else None,
-        "bad_evaluations": sum(1 for r in rated if r["level"] <= 2),
+        "satisfaction": round(sum(1 for r in rated if not is_bad_rating(r["level"])) / len(rated), 3)
+        if rated
+        else None,
+        "bad_evaluations": sum(1 for r in rated if is_bad_rating(r["level"])),
     }
 
 
