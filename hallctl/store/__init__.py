@@ -44,9 +44,13 @@ from hallctl.store.rows import (
     tickets_from_tuples,
     token_from_row,
 )
+from hallctl.store.supervision import AlertRow, CaseNote, CaseRow, SupervisionTables
 from hallctl.tasks import cancel_and_wait
 
 __all__ = [
+    "AlertRow",
+    "CaseNote",
+    "CaseRow",
     "ClimateEnergyRow",
     "ClimateOverrideRow",
     "ClimateRatesRow",
@@ -78,7 +82,7 @@ class StoreHealth:
         return out
 
 
-class Store(Database):
+class Store(Database, SupervisionTables):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None, store_photo: bool = False
     ) -> None:

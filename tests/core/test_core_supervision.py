@@ -1,0 +1,172 @@
+"""Supervision (电子监察): stored alerts, deduplicated, escalated, handled by a named person, kept across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from hallctl import events as ev
+from tests.core.core_helpers import Daemon, FakeClock, LiveHall
+
+DaemonFactory = Callable[..., Daemon]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def settle(live: LiveHall) -> None:
+    """Let a raise request reach the alert service and its stored alert reach every subscriber."""
+    for _ in range(3):
+        await live.hall.bus.drain()
+
+
+async def query(live: LiveHall, who: str, **body: Any) -> list[dict[str, Any]]:
+    resp = await live.client.post("/api/v1/alerts/query", json=body, headers=live.auth(who))
+    assert resp.status_code == 200, resp.text
+    alerts: list[dict[str, Any]] = resp.json()["alerts"]
+    return alerts
+
+
+async def test_overdue_wait_is_stored_handled_by_name_and_kept_after_restart(daemon_factory: DaemonFactory) -> None:
+    """A real daemon: an overdue wait raises an alert; it is acknowledged and resolved by named people
+    with notes, and after a restart the record is still there with who and what."""
+    d = daemon_factory(
+        calendar={"statutory": False},
+        supervision={"check_interval_s": 0.2, "wait_alert_minutes": 0.01, "escalate_after_s": 3600},
+    )
+    tokens = await d.create_tokens({"kiosk": ("kiosk", ()), "guide": ("guide", ()), "admin": ("admin", ())})
+    d.start()
+    async with httpx.AsyncClient(base_url=d.url, timeout=20) as c:
+        t = (await c.post("/api/v1/tickets", json={"category": "A"}, headers=bearer(tokens["kiosk"]))).json()
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 20
+        while not found and time.monotonic() < deadline:
+            resp = await c.post(
+                "/api/v1/alerts/query", json={"kind": ["wait_exceeded"]}, headers=bearer(tokens["guide"])
+            )
+            found = resp.json()["alerts"]
+            if not found:
+                await asyncio.sleep(0.1)  # polling the daemon process for an observable condition, bounded
+        assert len(found) == 1, "no wait_exceeded alert within 20 s"
+        a = found[0]
+        assert a["subject"] == "A" and a["data"]["number"] == t["number"] and a["state"] == "open"
+        aid = a["id"]
+        ack = await c.post(
+            f"/api/v1/alerts/{aid}/ack", json={"by": "张主任", "note": "已通知1号窗口"}, headers=bearer(tokens["guide"])
+        )
+        assert ack.status_code == 200, ack.text
+        assert ack.json()["alert"]["state"] == "acknowledged"
+        again = await c.post(f"/api/v1/alerts/{aid}/ack", json={"by": "张主任"}, headers=bearer(tokens["guide"]))
+        assert again.status_code == 409 and again.json()["code"] == "alert_acknowledged"
+        # The visitor is called, then the alert is resolved.
+        assert (await c.post("/api/v1/windows/1/call-next", headers=bearer(tokens["admin"]))).status_code == 200
+        res = await c.post(
+            f"/api/v1/alerts/{aid}/resolve",
+            json={"by": "王科长", "note": "已叫号办理"},
+            headers=bearer(tokens["guide"]),
+        )
+        assert res.status_code == 200, res.text
+    d.stop()
+    d.start()
+    async with httpx.AsyncClient(base_url=d.url, timeout=20) as c:
+        resp = await c.post("/api/v1/alerts/query", json={"kind": ["wait_exceeded"]}, headers=bearer(tokens["admin"]))
+        kept = [x for x in resp.json()["alerts"] if x["id"] == aid]
+        assert len(kept) == 1, "the alert is gone after a restart"
+        k = kept[0]
+        assert (k["state"], k["acked_by"], k["ack_note"], k["resolved_by"], k["resolve_note"]) == (
+            "resolved",
+            "张主任",
+            "已通知1号窗口",
+            "王科长",
+            "已叫号办理",
+        )
+        assert k["acked_at"] is not None and k["resolved_at"] is not None and k["opened_at"] is not None
+        # The recent list (big screen, guide desk) reads the stored record too.
+        recent = (await c.get("/api/v1/alerts", headers=bearer(tokens["admin"]))).json()
+        assert [(x["id"], x["state"]) for x in recent if x["id"] == aid] == [(aid, "resolved")]
+
+
+async def test_one_unresolved_alert_per_kind_and_subject(hall_factory: Any, clock: FakeClock) -> None:
+    """Two overdue tickets of one category are one alert; once it is resolved the next overdue ticket opens another."""
+    live: LiveHall = await hall_factory(clock=clock, supervision={"wait_alert_minutes": 20})
+    kiosk = live.auth("kiosk")
+    for _ in range(2):
+        assert (await live.client.post("/api/v1/tickets", json={"category": "A"}, headers=kiosk)).status_code == 201
+    clock.advance(minutes=21)
+    live.hall.supervision.check()
+    await settle(live)
+    alerts = await query(live, "guide", kind=["wait_exceeded"])
+    assert [(a["subject"], a["state"]) for a in alerts] == [("A", "open")]
+    # The same problem raised again while it is open changes nothing.
+    clock.advance(minutes=1)
+    live.hall.bus.publish(
+        ev.Alert(at=clock(), alert="wait_exceeded", severity="warning", message="x", subject="A", data={})
+    )
+    await settle(live)
+    assert len(await query(live, "guide", kind=["wait_exceeded"])) == 1
+    aid = alerts[0]["id"]
+    resp = await live.client.post(f"/api/v1/alerts/{aid}/resolve", json={"by": "张主任"}, headers=live.auth("guide"))
+    assert resp.status_code == 200
+    assert (await live.client.post("/api/v1/tickets", json={"category": "A"}, headers=kiosk)).status_code == 201
+    clock.advance(minutes=21)
+    live.hall.supervision.check()
+    await settle(live)
+    alerts = await query(live, "guide", kind=["wait_exceeded"])
+    assert [a["state"] for a in alerts] == ["open", "resolved"]
+
+
+async def test_an_unacknowledged_alert_escalates_up_to_the_limit(hall_factory: Any, clock: FakeClock) -> None:
+    """Open past escalate_after_s: one level up each period (a typed event), never past the limit;
+    an acknowledged alert does not escalate."""
+    live: LiveHall = await hall_factory(clock=clock, supervision={"escalate_after_s": 600, "escalate_max_level": 2})
+    seen: list[ev.AlertEscalated] = []
+
+    def keep(e: ev.Event) -> None:
+        if isinstance(e, ev.AlertEscalated):
+            seen.append(e)
+
+    live.hall.bus.subscribe("test-escalations", keep, (ev.AlertEscalated,))
+    sup = live.hall.supervision
+    for device in ("printer1", "printer2"):
+        live.svc.device_health(device, "printer", "error", "paper_out")
+    await settle(live)
+    first, second = sorted((await query(live, "guide", kind=["device_fault"])), key=lambda a: a["subject"])
+    assert (
+        first["message"] == "打印机printer1故障：缺纸" and first["message_en"] == "printer printer1 fault: out of paper"
+    )
+    ack = await live.client.post(f"/api/v1/alerts/{second['id']}/ack", json={"by": "李明"}, headers=live.auth("guide"))
+    assert ack.status_code == 200
+    clock.advance(seconds=599)
+    assert await sup.escalate() == []
+    clock.advance(seconds=2)
+    assert [(a.id, a.level) for a in await sup.escalate()] == [(first["id"], 1)]
+    clock.advance(seconds=601)
+    assert [(a.id, a.level) for a in await sup.escalate()] == [(first["id"], 2)]
+    clock.advance(seconds=3600)
+    assert await sup.escalate() == []  # the limit
+    await settle(live)
+    assert [(e.id, e.level) for e in seen] == [(first["id"], 1), (first["id"], 2)]
+    stored = {a["id"]: a for a in await query(live, "admin")}
+    assert stored[first["id"]]["level"] == 2 and stored[second["id"]]["level"] == 0
+
+
+async def test_a_window_token_sees_and_handles_only_its_own_alerts(hall_factory: Any, clock: FakeClock) -> None:
+    """A clerk's token lists its own window's alerts and may not acknowledge another window's."""
+    live: LiveHall = await hall_factory(clock=clock, supervision={"window_paused_alert_minutes": 5})
+    for w in (1, 2):
+        resp = await live.client.post(f"/api/v1/windows/{w}/pause", headers=live.auth(f"w{w}"))
+        assert resp.status_code == 200, resp.text
+    live.hall.supervision.check()  # the pause is seen ...
+    clock.advance(minutes=6)
+    live.hall.supervision.check()  # ... and is still there past the limit
+    await settle(live)
+    mine = await query(live, "w1")
+    assert [(a["alert"], a["window"]) for a in mine if a["alert"] == "window_paused"] == [("window_paused", 1)]
+    other = next(a for a in await query(live, "guide", kind=["window_paused"]) if a["window"] == 2)
+    resp = await live.client.post(f"/api/v1/alerts/{other['id']}/ack", json={"by": "李明"}, headers=live.auth("w1"))
+    assert resp.status_code == 403 and resp.json()["code"] == "wrong_window"
