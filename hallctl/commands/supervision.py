@@ -103,8 +103,8 @@ class AlertResult(Model):
 
 class CaseNoteView(Model):
     at: str
-    by: str
-    note: str
+    by: str | None = Field(description="null over MQTT")
+    note: str | None = Field(description="null over MQTT")
 
 
 class CaseRecord(Model):
@@ -159,6 +159,20 @@ COMMAND_RESPONSES.update(
     }
 )
 
+# Who handled an alert or a case and what they wrote: for the hall's own screens and console (HTTP),
+# never through the broker (MQTT replies are readable by other ``hallctl/#`` clients), like staff names.
+HANDLERS = ("acked_by", "ack_note", "resolved_by", "resolve_note", "verified_by", "closed_by")
+
+
+def _for(c: Call, view: dict[str, Any]) -> dict[str, Any]:
+    if c.transport.personal_data:
+        return view
+    out = {k: (None if k in HANDLERS and v is not None else v) for k, v in view.items()}
+    if "notes" in out:
+        out["notes"] = [{"at": n["at"], "by": None, "note": None} for n in out["notes"]]
+    return out
+
+
 ALERT_ERRORS = {403: ("wrong_window",), 404: ("unknown_alert",), 409: ("alert_resolved", "alert_acknowledged")}
 
 
@@ -173,7 +187,7 @@ async def _list(ctx: HallContext, a: AlertListArgs, c: Call) -> dict[str, Any]:
     rows = await ctx.supervision.find(
         states=a.state, kinds=a.kind, windows=_scope(c, a.window), since=a.since, limit=a.limit
     )
-    return {"alerts": [alert_view(r) for r in rows]}
+    return {"alerts": [_for(c, alert_view(r)) for r in rows]}
 
 
 @command(
@@ -185,7 +199,7 @@ async def _list(ctx: HallContext, a: AlertListArgs, c: Call) -> dict[str, Any]:
 )
 async def _ack(ctx: HallContext, a: AlertActArgs, c: Call) -> dict[str, Any]:
     row = await ctx.supervision.acknowledge(a.alert_id, a.by, a.note, c.principal.token_id, _scope(c, None))
-    return {"alert": alert_view(row)}
+    return {"alert": _for(c, alert_view(row))}
 
 
 @command(
@@ -197,7 +211,7 @@ async def _ack(ctx: HallContext, a: AlertActArgs, c: Call) -> dict[str, Any]:
 )
 async def _resolve(ctx: HallContext, a: AlertActArgs, c: Call) -> dict[str, Any]:
     row = await ctx.supervision.resolve(a.alert_id, a.by, a.note, c.principal.token_id, _scope(c, None))
-    return {"alert": alert_view(row)}
+    return {"alert": _for(c, alert_view(row))}
 
 
 @command(
@@ -211,7 +225,7 @@ async def _cases(ctx: HallContext, a: CaseListArgs, c: Call) -> dict[str, Any]:
     cases = ctx.supervision.cases
     today = cases.today()
     rows = await ctx.store.cases(states=a.state, windows=_scope(c, a.window), limit=10_000 if a.overdue else a.limit)
-    views = [case_view(k, today) for k in rows]
+    views = [_for(c, case_view(k, today)) for k in rows]
     if a.overdue is not None:
         views = [v for v in views if v["overdue"] is a.overdue][: a.limit]
     return {"cases": views, "today": today.isoformat()}
@@ -231,7 +245,7 @@ async def _cases(ctx: HallContext, a: CaseListArgs, c: Call) -> dict[str, Any]:
 async def _case_act(ctx: HallContext, a: CaseActArgs, c: Call) -> dict[str, Any]:
     cases = ctx.supervision.cases
     k = await cases.act(a.case_id, a.action, a.by, a.note, c.principal.token_id)
-    return {"case": case_view(k, cases.today())}
+    return {"case": _for(c, case_view(k, cases.today()))}
 
 
 @command(
