@@ -167,9 +167,9 @@ HANDLERS = ("acked_by", "ack_note", "resolved_by", "resolve_note", "verified_by"
 def _for(c: Call, view: dict[str, Any]) -> dict[str, Any]:
     if c.transport.personal_data:
         return view
-    out = {k: (None if k in HANDLERS and v is not None else v) for k, v in view.items()}
-    if "notes" in out:
-        out["notes"] = [{"at": n["at"], "by": None, "note": None} for n in out["notes"]]
+    out: dict[str, Any] = {k: (None if k in HANDLERS else v) for k, v in view.items()}
+    if "notes" in view:
+        out["notes"] = [{"at": n["at"], "by": None, "note": None} for n in view["notes"]]
     return out
 
 
