@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 import httpx
 
 from hallctl import events as ev
-from tests.core.core_helpers import Daemon, FakeClock, LiveHall
+from hallctl.supervision.cases import add_working_days
+from tests.core.core_helpers import SHANGHAI, Daemon, FakeClock, LiveHall
 
 DaemonFactory = Callable[..., Daemon]
 
@@ -170,3 +172,107 @@ async def test_a_window_token_sees_and_handles_only_its_own_alerts(hall_factory:
     other = next(a for a in await query(live, "guide", kind=["window_paused"]) if a["window"] == 2)
     resp = await live.client.post(f"/api/v1/alerts/{other['id']}/ack", json={"by": "李明"}, headers=live.auth("w1"))
     assert resp.status_code == 403 and resp.json()["code"] == "wrong_window"
+
+
+# ---- 好差评 follow-up cases ------------------------------------------------------------------------
+
+
+async def serve_and_rate(live: LiveHall, level: int) -> str:
+    """Issue, call and finish one ticket at window 1; the visitor rates it on window 1's pad."""
+    t = (await live.client.post("/api/v1/tickets", json={"category": "A"}, headers=live.auth("kiosk"))).json()
+    w1 = live.auth("w1")
+    assert (await live.client.post("/api/v1/windows/1/call-next", headers=w1)).status_code == 200
+    assert (await live.client.post("/api/v1/windows/1/finish", headers=w1)).status_code == 200
+    resp = await live.client.post("/api/v1/windows/1/evaluation", json={"level": level}, headers=live.auth("p1"))
+    assert resp.status_code == 201, resp.text
+    return str(t["id"])
+
+
+async def cases(live: LiveHall, **body: Any) -> list[dict[str, Any]]:
+    resp = await live.client.post("/api/v1/cases/query", json=body, headers=live.auth("guide"))
+    assert resp.status_code == 200, resp.text
+    found: list[dict[str, Any]] = resp.json()["cases"]
+    return found
+
+
+async def test_a_bad_rating_opens_a_case_due_in_working_days_skipping_a_holiday(
+    hall_factory: Any, clock: FakeClock
+) -> None:
+    """差评 on Monday 2026-11-23: 15 working days later skips the weekends and the hall's two closed days
+    (calendar overrides, so the test does not depend on the statutory data): due 2026-12-16, not 12-14.
+    The visitor's reason comes from the pad, once, from the configured list; a good rating opens nothing."""
+    closed = {"statutory": False, "closed_days": ["2026-12-01", "2026-12-02"]}
+    live: LiveHall = await hall_factory(clock=clock, calendar=closed)
+    assert add_working_days(live.hall.cfg, date(2026, 11, 23), 15) == date(2026, 12, 16)
+    plain = live.hall.cfg.model_copy(update={"calendar": live.hall.cfg.calendar.model_copy(update={"closed_days": ()})})
+    assert add_working_days(plain, date(2026, 11, 23), 15) == date(2026, 12, 14)
+
+    await serve_and_rate(live, 4)
+    bad = await serve_and_rate(live, 2)
+    await settle(live)
+    (case,) = await cases(live)
+    assert (case["ticket_id"], case["level"], case["window"], case["state"]) == (bad, 2, 1, "open")
+    assert (case["due_day"], case["overdue"], case["reasons"]) == ("2026-12-16", False, [])
+
+    reason = f"/api/v1/tickets/{bad}/evaluation/reason"
+    refused = await live.client.post(reason, json={"reasons": ["办事效率低"]}, headers=live.auth("guide"))
+    assert refused.status_code == 403 and refused.json()["code"] == "rating_from_visitor_only"
+    odd = await live.client.post(reason, json={"reasons": ["太慢"]}, headers=live.auth("p1"))
+    assert odd.status_code == 422 and odd.json()["code"] == "bad_reason"
+    ok = await live.client.post(reason, json={"reasons": ["办事效率低"]}, headers=live.auth("p1"))
+    assert ok.status_code == 200, ok.text
+    again = await live.client.post(reason, json={"reasons": ["其他"]}, headers=live.auth("p1"))
+    assert again.status_code == 409 and again.json()["code"] == "reason_given"
+    assert (await cases(live))[0]["reasons"] == ["办事效率低"]
+
+
+async def test_an_unclosed_case_is_flagged_overdue_once_and_closed_by_a_named_person(
+    hall_factory: Any, clock: FakeClock
+) -> None:
+    live: LiveHall = await hall_factory(clock=clock, calendar={"statutory": False})
+    bad = await serve_and_rate(live, 1)
+    await settle(live)
+    (case,) = await cases(live)
+    assert case["due_day"] == "2026-12-14"
+    sup = live.hall.supervision
+    clock.set(datetime(2026, 12, 14, 17, 0, tzinfo=SHANGHAI))
+    assert await sup.cases.check_overdue() == []  # the due day itself is still in time
+    clock.set(datetime(2026, 12, 15, 9, 0, tzinfo=SHANGHAI))
+    assert [k.id for k in await sup.cases.check_overdue()] == [case["id"]]
+    assert await sup.cases.check_overdue() == []  # flagged once
+    await settle(live)
+    (case,) = await cases(live, overdue=True)
+    assert case["ticket_id"] == bad and case["overdue_alerted"] is True
+    overdue_alerts = await query(live, "w1", kind=["case_overdue"])
+    assert [(a["subject"], a["window"]) for a in overdue_alerts] == [(f"case {case['id']}", 1)]
+
+    act = f"/api/v1/cases/{case['id']}"
+    admin = live.auth("admin")
+    denied = await live.client.post(f"{act}/close", json={"by": "李明"}, headers=live.auth("guide"))
+    assert denied.status_code == 403
+    r = await live.client.post(f"{act}/note", json={"by": "张主任", "note": "已电话回访"}, headers=admin)
+    assert r.status_code == 200, r.text
+    r = await live.client.post(f"{act}/verify", json={"by": "张主任", "note": "情况属实"}, headers=admin)
+    assert r.json()["case"]["state"] == "verified" and r.json()["case"]["verified_by"] == "张主任"
+    r = await live.client.post(f"{act}/close", json={"by": "王科长", "note": "已整改并反馈"}, headers=admin)
+    closed = r.json()["case"]
+    assert (closed["state"], closed["closed_by"], closed["overdue"]) == ("closed", "王科长", False)
+    assert [(n["by"], n["note"]) for n in closed["notes"]] == [
+        ("张主任", "已电话回访"),
+        ("张主任", "情况属实"),
+        ("王科长", "已整改并反馈"),
+    ]
+    r = await live.client.post(f"{act}/close", json={"by": "王科长"}, headers=admin)
+    assert r.status_code == 409 and r.json()["code"] == "case_closed"
+    assert await cases(live, overdue=True) == []
+
+
+async def test_a_bad_rating_whose_case_was_lost_gets_one_at_start(hall_factory: Any, clock: FakeClock) -> None:
+    """A crash between the rating's commit and its case: the next start opens the case."""
+    live: LiveHall = await hall_factory(clock=clock, calendar={"statutory": False})
+    bad = await serve_and_rate(live, 2)
+    await settle(live)
+    await live.hall.store.write(lambda c: c.execute("DELETE FROM evaluation_cases"))
+    assert await cases(live) == []
+    await live.hall.supervision.cases.start()
+    assert [k["ticket_id"] for k in await cases(live)] == [bad]
