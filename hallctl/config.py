@@ -646,9 +646,9 @@ class SupervisionConfig(_Model):
     # An alert left unacknowledged this long goes one level up (again after each further period).
     escalate_after_s: float = Field(default=900.0, gt=0, le=7 * 86400)
     escalate_max_level: int = Field(default=2, ge=0, le=10)
-    # A window paused, or with nobody signed in, this long while one of its categories is open.
-    window_paused_alert_minutes: int = Field(default=15, ge=1, le=24 * 60)
-    window_unstaffed_alert_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    # A window paused, or with nobody signed in, this long while one of its categories is open (0: never).
+    window_paused_alert_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    window_unstaffed_alert_minutes: int = Field(default=10, ge=0, le=24 * 60)
     # 好差评 follow-up (核实整改): the reasons the pad offers for a 差评, and the working days to close a case.
     bad_rating_reasons: tuple[BadRatingReason, ...] = Field(
         default=DEFAULT_BAD_RATING_REASONS, min_length=1, max_length=8

@@ -321,7 +321,7 @@ class Supervision:
                 continue
             state = self.service.window_state(w.number)
             name = w.name or f"{w.number}号窗口"
-            if state.state == "paused":
+            if state.state == "paused" and sup.window_paused_alert_minutes:
                 self._episode(
                     now,
                     live,
@@ -331,7 +331,7 @@ class Supervision:
                     f"Window {w.number} paused for over {sup.window_paused_alert_minutes} min",
                     {"window": w.number},
                 )
-            if state.staff is None:
+            if state.staff is None and sup.window_unstaffed_alert_minutes:
                 self._episode(
                     now,
                     live,

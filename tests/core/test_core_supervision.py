@@ -276,3 +276,39 @@ async def test_a_bad_rating_whose_case_was_lost_gets_one_at_start(hall_factory: 
     assert await cases(live) == []
     await live.hall.supervision.cases.start()
     assert [k["ticket_id"] for k in await cases(live)] == [bad]
+
+
+async def test_unstaffed_windows_during_hours_and_stale_sensors_raise_once(hall_factory: Any, clock: FakeClock) -> None:
+    """A window nobody signed in to for 10 minutes while open, and a sensor gone quiet, each raise one alert;
+    a window whose categories are closed does not."""
+    live: LiveHall = await hall_factory(
+        clock=clock,
+        category=[
+            {"prefix": "A", "name": "便民服务", "target_wait_minutes": 10},
+            {"prefix": "B", "name": "法人服务", "target_wait_minutes": 15, "hours": ["mon-fri 14:00-17:00"]},
+        ],
+        window=[
+            {"number": 1, "categories": ["A"]},
+            {"number": 2, "categories": ["A"]},
+            {"number": 3, "categories": ["B"]},
+        ],
+        sensor=[{"id": "floor1", "source": "zigbee", "friendly_name": "th1", "stale_after_s": 60}],
+    )
+    svc, sup = live.svc, live.hall.supervision
+    await svc.sign_in(1, "0231")
+    svc.sensor_reading("floor1", 24.0, 50.0)
+    sup.check()
+    clock.advance(minutes=9)
+    sup.check()
+    await settle(live)
+    assert await query(live, "guide", kind=["window_unstaffed", "sensor_stale"]) == []
+    clock.advance(minutes=2)
+    svc.expire_stale_sensors()
+    for _ in range(2):
+        sup.check()
+    await settle(live)
+    found = await query(live, "guide", kind=["window_unstaffed", "sensor_stale"])
+    assert sorted((a["alert"], a["subject"], a["window"]) for a in found) == [
+        ("sensor_stale", "floor1", None),
+        ("window_unstaffed", "2", 2),
+    ]
