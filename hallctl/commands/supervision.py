@@ -255,7 +255,12 @@ async def _case_act(ctx: HallContext, a: CaseActArgs, c: Call) -> dict[str, Any]
     http=HttpRoute(
         "POST",
         "/tickets/{ticket_id}/evaluation/reason",
-        errors={403: ("wrong_window", "rating_from_visitor_only"), 404: ("no_case",), 409: ("reason_given",)},
+        errors={
+            403: ("wrong_window", "rating_from_visitor_only"),
+            404: ("no_case",),
+            409: ("reason_given",),
+            422: ("bad_reason",),
+        },
     ),
     mqtt="ticket/{ticket_id}/evaluation_reason",
     refusal=VISITOR_ONLY,
