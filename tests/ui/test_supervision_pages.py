@@ -46,6 +46,14 @@ async def test_window_page_shows_only_its_own_alerts_and_the_clerk_handles_them(
     for _ in range(3):
         await hall.bus.drain()
 
+    big = await open_page(browser, runner.url("/bigscreen", "display"), 1920, 1080)
+    await expect(big.locator("#alerts")).to_contain_text("1号窗口 A001办理已超时（25分钟）")
+    await shot(big, "bigscreen-alerts")
+    await big.locator(".langbtn").first.click()
+    await expect(big.locator("#alerts")).to_contain_text("Window 1: A001 over time (25 min)")
+    await shot(big, "bigscreen-alerts-en")
+    await big.locator(".langbtn").first.click()
+
     page = await open_page(browser, runner.url("/window/1", "window1"), 1600, 1000)
     items = page.locator("#alert-list li")
     await expect(page.locator("#alerts")).to_be_visible()
@@ -71,6 +79,7 @@ async def test_window_page_shows_only_its_own_alerts_and_the_clerk_handles_them(
     await expect(first).to_contain_text("已确认")
     await first.locator('button[data-alert-act="resolve"]').click()
     await expect(items).to_have_count(1)
+    await expect(big.locator("#alerts")).not_to_contain_text("办理已超时")  # resolved: off the big screen
     stored = await hall.supervision.find(kinds=("service_overrun",))
     assert [(a.state, a.acked_by, a.ack_note, a.resolved_by) for a in stored] == [
         ("resolved", "李明", "已加派人手", "李明")
