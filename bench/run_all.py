@@ -44,6 +44,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("sensors.py", [], ["--seconds", "4", "--rounds", "1"]),
     ("calendar_open.py", [], ["--n", "50000"]),
     ("reports.py", [], ["--tickets", "300", "--days", "5", "--rounds", "1"]),
+    ("supervision.py", [], ["--tickets", "200", "--alerts", "100"]),
 ]
 
 

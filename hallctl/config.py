@@ -655,9 +655,45 @@ class BoardConfig(_Model):
     charts: bool = True  # waiting time by hour, calls per window, ratings
 
 
+class BadRatingReason(_Model):
+    """A reason the pad page offers after a 差评; ``name`` is what the case keeps."""
+
+    name: str = Field(min_length=1, max_length=16)
+    name_en: str = Field(min_length=1, max_length=48)
+
+
+# Reasons a visitor may give for a 差评 on the pad, after the national 政务服务"好差评" practice.
+DEFAULT_BAD_RATING_REASONS: tuple[BadRatingReason, ...] = (
+    BadRatingReason(name="办事效率低", name_en="Slow service"),
+    BadRatingReason(name="服务态度差", name_en="Poor attitude"),
+    BadRatingReason(name="办事指南不清晰", name_en="Unclear guidance"),
+    BadRatingReason(name="多次跑动", name_en="Had to come more than once"),
+    BadRatingReason(name="其他", name_en="Other"),
+)
+
+
 class SupervisionConfig(_Model):
     check_interval_s: float = Field(default=30.0, gt=0)
-    wait_alert_minutes: int | None = Field(default=None, ge=1)  # default: 2 x category target
+    wait_alert_minutes: float | None = Field(default=None, gt=0)  # default: 2 x category target
+    # An alert left unacknowledged this long goes one level up (again after each further period).
+    escalate_after_s: float = Field(default=900.0, gt=0, le=7 * 86400)
+    escalate_max_level: int = Field(default=2, ge=0, le=10)
+    # A window paused, or with nobody signed in, this long while one of its categories is open (0: never).
+    window_paused_alert_minutes: int = Field(default=15, ge=0, le=24 * 60)
+    window_unstaffed_alert_minutes: int = Field(default=10, ge=0, le=24 * 60)
+    # 好差评 follow-up (核实整改): the reasons the pad offers for a 差评, and the working days to close a case.
+    bad_rating_reasons: tuple[BadRatingReason, ...] = Field(
+        default=DEFAULT_BAD_RATING_REASONS, min_length=1, max_length=8
+    )
+    case_working_days: int = Field(default=15, ge=1, le=60)
+
+    @field_validator("bad_rating_reasons")
+    @classmethod
+    def _unique_reasons(cls, v: tuple[BadRatingReason, ...]) -> tuple[BadRatingReason, ...]:
+        names = [r.name for r in v]
+        if len(set(names)) != len(names):
+            raise ValueError("duplicate reason name")
+        return v
 
 
 class SensorsConfig(_Model):

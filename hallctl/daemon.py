@@ -65,7 +65,7 @@ class Hall:
         self.auth = Authenticator(self.store)
         self.service = HallService(cfg, self.store, self.bus, clock)
         self.climate = ClimateZones(cfg, self.bus, clock, setpoints=self.store, seed=self.service.snapshot)
-        self.supervision = Supervision(cfg, self.service, self.bus, clock)
+        self.supervision = Supervision(cfg, self.service, self.bus, clock, self.store)
         self.energy = EnergyMeter(
             cfg, self.bus, clock, self.store, states=self.climate.snapshot, readbacks=self.climate.unit_states
         )

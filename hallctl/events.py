@@ -276,6 +276,64 @@ class Alert(Event):
     message_en: str = ""  # the English text for English-mode pages; "" when only ``message`` exists
     subject: str  # ticket number, window, device or zone the alert is about
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Set by the alert service (hallctl/supervision) once the alert is stored. An Alert without an
+    # id is a request to raise one: it stays in the process (MQTT and the streams skip it) until the
+    # service has deduplicated and stored it and published it again with its id.
+    id: int | None = None
+    state: str = "open"  # open, acknowledged, resolved
+    level: int = 0  # escalation level
+    window: int | None = None  # the window it concerns (the clerk's screen shows its own), if any
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AlertChanged(Event):
+    """A stored alert was acknowledged or resolved (who and the note stay in the API: not on the bus)."""
+
+    wire_name: ClassVar[str] = "alert_changed"
+    id: int
+    alert: str
+    subject: str
+    window: int | None
+    severity: str
+    message: str
+    message_en: str
+    state: str
+    level: int
+    change: str  # acknowledged, resolved
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AlertEscalated(Event):
+    """An alert stayed unacknowledged past ``[supervision] escalate_after_s`` (again): one level up."""
+
+    wire_name: ClassVar[str] = "alert_escalated"
+    id: int
+    alert: str
+    subject: str
+    window: int | None
+    severity: str
+    message: str
+    message_en: str
+    level: int
+    open_s: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CaseChanged(Event):
+    """A 好差评 follow-up case (核实整改) was opened or moved on; names and notes stay in the API."""
+
+    wire_name: ClassVar[str] = "case_changed"
+    id: int
+    ticket_id: str
+    number: str
+    window: int
+    staff: str | None
+    level: int
+    reasons: tuple[str, ...]
+    state: str  # open, verified, closed
+    due_day: str
+    overdue: bool
+    change: str  # opened, reason, note, verified, closed, overdue
 
 
 # ---- retained state (MQTT state topics; SSE sends them too) ----------------
@@ -392,6 +450,9 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     StaffSignedIn,
     StaffSignedOut,
     Alert,
+    AlertChanged,
+    AlertEscalated,
+    CaseChanged,
     QueueState,
     WindowState,
     DeviceState,

@@ -88,6 +88,7 @@ def ui_config(cfg: Config) -> dict[str, Any]:
         "climate_zones": [{"id": z.id, "name": z.name or z.id, "floor": z.floor} for z in cfg.climate_zone],
         "evaluation_timeout_s": cfg.queue.evaluation_timeout_s,
         "green_reasons": [{"id": r.id, "name": r.name, "name_en": r.name_en} for r in cfg.guide.green_reasons],
+        "bad_rating_reasons": [{"name": r.name, "name_en": r.name_en} for r in cfg.supervision.bad_rating_reasons],
         "appointments": {
             "slot_minutes": cfg.appointments.slot_minutes,
             "max_days_ahead": cfg.appointments.max_days_ahead,

@@ -661,6 +661,7 @@ def evaluate(
                 alert="bad_evaluation",
                 severity="warning",
                 message=f"{t.number} 在{window}号窗口评价为{label}，需核实整改",
+                message_en=f"{t.number} rated {level}/5 at window {window}: to be verified and rectified",
                 subject=t.number,
                 data={"window": window, "level": level, "staff": t.staff},
             )

@@ -208,8 +208,8 @@ class StreamHub:
 
     def publish(self, e: ev.Event) -> None:
         """Offer one event to every stream that may see it; serialised once per form."""
-        if isinstance(e, PRIVATE_EVENTS) or not self.clients:
-            return
+        if isinstance(e, PRIVATE_EVENTS) or not self.clients or (isinstance(e, ev.Alert) and e.id is None):
+            return  # an Alert without an id is a raise request; the stored alert follows with its id
         frame = Frame.of(e)
         route: Callable[[Client], Frame | None] = lambda c: frame  # noqa: E731
         if isinstance(e, ev.CardRead):

@@ -30,8 +30,8 @@ class Outgoing:
 
 def route(root: str, event: ev.Event) -> Outgoing | None:
     """Topic, payload and flags for one bus event; None for events that stay in the hall."""
-    if isinstance(event, INTERNAL_EVENTS):
-        return None
+    if isinstance(event, INTERNAL_EVENTS) or (isinstance(event, ev.Alert) and event.id is None):
+        return None  # an Alert without an id is a raise request; the stored alert follows with its id
     if isinstance(event, ev.QueueState):
         topic = f"{root}/queue/{event.category}/state"
     elif isinstance(event, ev.WindowState):

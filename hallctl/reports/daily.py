@@ -13,7 +13,7 @@ staff member and the windows' unstaffed time. The figures of a group of visits:
 - ``satisfaction`` (好评率): share of ratings 3-5 (基本满意 and above: all that is not 差评)
   among rated visits, one definition with ``GET /stats``; 未评价 is counted
   (``unrated``) but never a grade; ``bad_ratings`` (差评, level 1-2) and ``bad_cases``
-  (those with a 核实整改 case: None until the hall keeps cases, see :mod:`hallctl.reports.source`);
+  (those with a 核实整改 case, hallctl.supervision.cases; None when the source keeps no cases);
 - ``wait_overtime``: called after the category's target wait; ``service_overtime``:
   served longer than the category's ``service_minutes``.
 """

@@ -34,12 +34,8 @@ async def records(store: Store, cfg: Config, first: date, last: date) -> list[Ev
 
 
 async def bad_rating_cases(store: Store, first: date, last: date) -> frozenset[str] | None:
-    """The tickets whose 差评 has a 核实整改 case, for ``bad_cases``.
-
-    None while the hall keeps no cases (the column stays empty, never a false 0). Once the
-    store has case tables (issue 15 section 3), this is the one function to wire to them.
-    """
-    return None
+    """The tickets whose 差评 has a 核实整改 case (hallctl.supervision.cases), for ``bad_cases``."""
+    return await store.case_tickets(first, last)
 
 
 # The computation runs in a thread: a busy month is some 150,000 rows and seconds of CPU

@@ -45,9 +45,13 @@ from hallctl.store.rows import (
     tickets_from_tuples,
     token_from_row,
 )
+from hallctl.store.supervision import AlertRow, CaseNote, CaseRow, SupervisionTables
 from hallctl.tasks import cancel_and_wait
 
 __all__ = [
+    "AlertRow",
+    "CaseNote",
+    "CaseRow",
     "ClimateEnergyRow",
     "ClimateOverrideRow",
     "ClimateRatesRow",
@@ -80,7 +84,7 @@ class StoreHealth:
         return out
 
 
-class Store(Database, ReportReads):
+class Store(Database, ReportReads, SupervisionTables):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None, store_photo: bool = False
     ) -> None:

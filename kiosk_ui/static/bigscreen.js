@@ -154,11 +154,13 @@
     }));
   }
 
-  function drawAlerts(alerts) {
+  function drawAlerts(all) {
     const ul = $("alerts");
+    // The stored alerts in their present state: a resolved one leaves the screen.
+    const alerts = all.filter((a) => a.state !== "resolved");
     if (!alerts.length) { ul.replaceChildren(Hall.el("li", "none", Hall.t("暂无告警", "No alerts"))); return; }
     ul.replaceChildren(...alerts.slice().reverse().slice(0, 8).map((a) => {
-      const li = Hall.el("li", a.severity);
+      const li = Hall.el("li", a.level > 0 ? `${a.severity} escalated` : a.severity);
       li.append(Hall.el("span", "tm", new Date(a.at).toLocaleTimeString("zh-CN", { timeZone: cfg.hall.timezone, hour12: false, hour: "2-digit", minute: "2-digit" })),
         Hall.el("span", "m", Hall.t(a.message, a.message_en)));
       return li;

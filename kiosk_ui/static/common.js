@@ -129,6 +129,7 @@ const Hall = (() => {
     "ticket_transferred", "ticket_cancelled", "evaluation", "evaluation_requested", "card_read",
     "kiosk_notice", "print_requested", "staff_signed_in", "staff_signed_out", "alert", "queue_state",
     "window_state", "device_state", "sensor_state", "climate_state", "display_text",
+    "alert_changed", "alert_escalated", "case_changed",
   ];
 
   /**

@@ -362,13 +362,40 @@
       const li = Hall.el("li", d.state === "error" ? "error" : "warning", `${d.device} · ${t(st[0], st[1])}${d.detail ? ` · ${d.detail}` : ""}`);
       ul.appendChild(li);
     }
+    // The hall's unresolved alerts (stored, one per problem), newest first; the desk acknowledges
+    // and resolves them under the name in "处理人".
     for (const a of alerts.slice(0, 8)) {
-      const when = hm(a.at);
-      // Alert messages are written in Chinese by the daemon; English mode names the alert kind.
-      ul.appendChild(Hall.el("li", a.severity === "error" ? "error" : "warning", `${when} ${t(a.message, a.alert.replace(/_/g, " "))}`));
+      const li = Hall.el("li", a.level > 0 ? `${a.severity === "error" ? "error" : "warning"} escalated` : (a.severity === "error" ? "error" : "warning"));
+      li.dataset.alert = a.id;
+      li.append(Hall.el("span", "m", `${hm(a.opened_at || a.at)} ${t(a.message, a.message_en || a.alert.replace(/_/g, " "))}`));
+      const st = a.state === "acknowledged" ? t("已确认", "acknowledged") : t("待处理", "open");
+      li.append(Hall.el("span", "st", a.level > 0 ? `${st} · ${t(`升级${a.level}级`, `level ${a.level}`)}` : st));
+      const act = (name, zh, en) => { const b = Hall.el("button", null, t(zh, en)); b.type = "button"; b.dataset.alertAct = name; return b; };
+      if (a.state === "open") li.append(act("ack", "确认", "Ack"));
+      li.append(act("resolve", "处理完毕", "Resolve"));
+      ul.appendChild(li);
     }
     if (!ul.children.length) ul.appendChild(Hall.el("li", null, t("设备正常，暂无告警", "All devices fine, no alerts")));
   }
+  async function loadAlerts() {
+    try {
+      alerts = (await Hall.api("/api/v1/alerts/query", { method: "POST", body: { state: ["open", "acknowledged"], limit: 50 } })).alerts;
+    } catch (e) { console.warn("alerts", e); }
+    renderFaults();
+  }
+  $("alert-by").value = localStorage.getItem("hallctl.guide.by") || "";
+  $("faults").addEventListener("click", async (e) => {
+    const b = e.target.closest("button[data-alert-act]");
+    if (!b) return;
+    const by = $("alert-by").value.trim();
+    if (!by) { $("alert-msg").textContent = t("请先填写处理人姓名", "Enter who handles it first"); $("alert-by").focus(); return; }
+    localStorage.setItem("hallctl.guide.by", by);
+    try {
+      await Hall.api(`/api/v1/alerts/${b.closest("li").dataset.alert}/${b.dataset.alertAct}`, { method: "POST", body: { by } });
+      $("alert-msg").textContent = "";
+    } catch (err) { $("alert-msg").textContent = err.text ? err.text() : String(err); }
+    loadAlerts();
+  });
 
   function renderAll() {
     fillCategories();
@@ -390,7 +417,7 @@
 
   $("appt-day").value = todayIso();
   renderAll();
-  try { alerts = await Hall.api("/api/v1/alerts"); } catch (e) { alerts = []; }
+  await loadAlerts();
   try { for (const d of await Hall.api("/api/v1/devices")) devices[d.device] = d; } catch (e) { /* shown by stream */ }
   await Promise.all([loadSlots(), refreshAppointments(), refreshTickets()]);
   renderAll();
@@ -400,7 +427,7 @@
     onEvent(name, data) {
       if (name === "queue_state") { queues[data.category] = data; renderQueues(); }
       else if (name === "device_state") { devices[data.device] = data; renderFaults(); }
-      else if (name === "alert") { alerts = [data, ...alerts.filter((a) => a.at !== data.at || a.alert !== data.alert)].slice(0, 50); renderFaults(); }
+      else if (name === "alert" || name === "alert_changed" || name === "alert_escalated") loadAlerts();
     },
   });
 })();

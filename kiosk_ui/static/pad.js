@@ -6,6 +6,10 @@
  * daemon records the visit as unrated (timeout) or rated elsewhere, it thanks
  * and returns to idle by itself.
  *
+ * A 差评 (1 or 2) is recorded at the tap, as any rating; the pad then asks why, from
+ * the hall's short list (`bad_rating_reasons`), for the follow-up case. Not choosing
+ * (skip, or walking away) leaves the case without a reason; the rating stands.
+ *
  * URL parameter: ?back=N seconds on the thank-you screen (default 5).
  */
 "use strict";
@@ -21,6 +25,7 @@
   ];
   let staff = null;
   let pending = null; // evaluation_requested being asked
+  let reasonFor = null; // the ticket whose 差评 reason is being asked
   let timer = null;
 
   function show(view) {
@@ -47,6 +52,7 @@
 
   function ask(d) {
     pending = d;
+    reasonFor = null;
     clearTimeout(timer);
     $("ask-number").textContent = d.number;
     $("ask-staff").textContent = d.staff_name ? Hall.t(`· 服务人员 ${d.staff_name}`, `· served by ${d.staff_name}`) : "";
@@ -59,6 +65,7 @@
   function idle() {
     clearTimeout(timer);
     pending = null;
+    reasonFor = null;
     drawIdle();
     show("v-idle");
   }
@@ -66,9 +73,50 @@
   function thanks(label) {
     clearTimeout(timer);
     pending = null;
+    reasonFor = null;
     $("thanks-level").textContent = label || "";
     show("v-thanks");
     timer = setTimeout(idle, back * 1000);
+  }
+
+  function drawReasons() {
+    const reasons = cfg.bad_rating_reasons || [];
+    const skip = Hall.el("button", "skip", Hall.t("跳过", "Skip"));
+    skip.addEventListener("click", () => thanks(""));
+    $("reasons").replaceChildren(...reasons.map((r) => {
+      const b = Hall.el("button");
+      b.dataset.reason = r.name;
+      b.append(Hall.el("span", null, Hall.t(r.name, r.name_en)), Hall.el("span", "en", Hall.t(r.name_en, r.name)));
+      b.addEventListener("click", () => giveReason(r.name));
+      return b;
+    }), skip);
+  }
+
+  function askReason(ticketId) {
+    reasonFor = ticketId;
+    clearTimeout(timer);
+    $("reason-err").textContent = "";
+    drawReasons();
+    show("v-reason");
+    timer = setTimeout(() => thanks(""), 30 * 1000);
+  }
+
+  async function giveReason(name) {
+    if (!reasonFor) return;
+    const id = reasonFor;
+    // The case opens just after the rating is stored: a very quick tap may arrive first, so retry briefly.
+    for (let i = 0; i < 5; i++) {
+      try {
+        await Hall.api(`/api/v1/tickets/${encodeURIComponent(id)}/evaluation/reason`, { method: "POST", body: { reasons: [name] } });
+        reasonFor = null;
+        thanks("");
+        return;
+      } catch (e) {
+        if (e.code === "reason_given") { reasonFor = null; thanks(""); return; }
+        if (e.code !== "no_case" || i === 4) { $("reason-err").textContent = e.text ? e.text() : String(e); return; }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
   }
 
   async function rate(level) {
@@ -76,6 +124,7 @@
     const p = pending;
     try {
       await Hall.api(`/api/v1/windows/${win}/evaluation`, { method: "POST", body: { level, ticket_id: p.ticket_id } });
+      if (level <= 2 && (cfg.bad_rating_reasons || []).length) { pending = null; askReason(p.ticket_id); return; }
       const l = LEVELS.find((x) => x[0] === level);
       thanks(Hall.t(l[1], l[2]));
     } catch (e) {
@@ -84,7 +133,7 @@
     }
   }
 
-  Hall.onLang(() => { drawIdle(); drawLevels(); });
+  Hall.onLang(() => { drawIdle(); drawLevels(); if (reasonFor) drawReasons(); });
   drawLevels();
   idle();
   Hall.stream({

@@ -274,6 +274,58 @@
     }
   });
 
+  // ---- this window's own alerts (电子监察) ------------------------------------------------------
+  // Only alerts about this window (the API answers a window token nothing else); the signed-in
+  // clerk acknowledges or resolves them by name, with an optional note.
+  let myAlerts = [];
+  const ALERT_STATE = { open: ["待处理", "Open"], acknowledged: ["已确认", "Acknowledged"] };
+  async function loadAlerts() {
+    try {
+      const out = await Hall.api("/api/v1/alerts/query", { method: "POST", body: { state: ["open", "acknowledged"], window: win } });
+      myAlerts = out.alerts.filter((a) => a.window === win);
+    } catch (e) {
+      console.warn("alerts", e);
+    }
+    drawAlerts();
+  }
+  function alertButton(act, zh, en) {
+    const b = Hall.el("button", null, Hall.t(zh, en));
+    b.type = "button";
+    b.dataset.alertAct = act;
+    return b;
+  }
+  function drawAlerts() {
+    $("alerts").hidden = !myAlerts.length;
+    $("alert-list").replaceChildren(...myAlerts.map((a) => {
+      const li = Hall.el("li", a.level > 0 ? "escalated" : a.severity);
+      li.dataset.alert = a.id;
+      const st = ALERT_STATE[a.state] || [a.state, a.state];
+      const level = a.level > 0 ? Hall.t(` · 已升级${a.level}级`, ` · escalated (${a.level})`) : "";
+      li.append(Hall.el("span", "m", Hall.t(a.message, a.message_en || a.message)), Hall.el("span", "st", Hall.t(st[0], st[1]) + level));
+      if (a.state === "open") li.append(alertButton("ack", "确认", "Acknowledge"));
+      li.append(alertButton("resolve", "处理完毕", "Resolve"));
+      return li;
+    }));
+  }
+  $("alert-list").addEventListener("click", async (e) => {
+    const b = e.target.closest("button[data-alert-act]");
+    if (!b) return;
+    const by = state && state.staff_name;
+    if (!by) {
+      $("alert-result").textContent = Hall.t("请先签到：告警由签到的工作人员处理", "Sign in first: the signed-in clerk handles alerts");
+      return;
+    }
+    try {
+      const id = b.closest("li").dataset.alert;
+      await Hall.api(`/api/v1/alerts/${id}/${b.dataset.alertAct}`, { method: "POST", body: { by, note: $("alert-note").value.trim() } });
+      $("alert-note").value = "";
+      $("alert-result").textContent = "";
+    } catch (err) {
+      $("alert-result").textContent = errText(err);
+    }
+    loadAlerts();
+  });
+
   // The queue and history rows carry translated text (states, the reprint button): redraw them too.
   function drawPlaceholders() {
     document.querySelectorAll("[data-placeholder-en]").forEach((el) => {
@@ -281,7 +333,7 @@
       el.placeholder = Hall.t(el.dataset.placeholderZh, el.dataset.placeholderEn);
     });
   }
-  Hall.onLang(() => { drawState(); drawTransferOptions(); drawPlaceholders(); if (pendingChoice) showChoices(pendingChoice); refresh(); figures(); });
+  Hall.onLang(() => { drawState(); drawTransferOptions(); drawPlaceholders(); if (pendingChoice) showChoices(pendingChoice); refresh(); figures(); drawAlerts(); });
   drawTransferOptions();
   drawPlaceholders();
   drawState();
@@ -291,9 +343,10 @@
   $("qr").focus();
   Hall.stream({
     statusEl: $("conn"),
-    onReady: refresh,
+    onReady() { refresh(); loadAlerts(); },
     onEvent(name, d) {
       if (name === "window_state" && d.window === win) { state = d; drawState(); soon(); }
+      else if ((name === "alert" || name === "alert_changed" || name === "alert_escalated") && d.window === win) loadAlerts();
       else if ((name === "ticket_finished" || name === "evaluation") && d.window === win) { soon(); figures(); }
       else if (name === "queue_state" && wcfg.categories.includes(d.category)) soon();
     },

@@ -122,14 +122,15 @@ async def reading(hall: Hall, temperature: float) -> None:
 
 
 class Alerts:
-    """The hall's alerts, as they are published."""
+    """The alerts the climate component raises, as it publishes them (raise requests: the alert service
+    then stores each one, once per unresolved kind and subject, and publishes it again with its id)."""
 
     def __init__(self, hall: Hall) -> None:
         self.seen: list[ev.Alert] = []
         self.sub = hall.bus.subscribe("test-alerts", self._on, (ev.Alert,))
 
     def _on(self, event: ev.Event) -> None:
-        if isinstance(event, ev.Alert):
+        if isinstance(event, ev.Alert) and event.id is None:
             self.seen.append(event)
 
     def of(self, kind: str) -> list[ev.Alert]:

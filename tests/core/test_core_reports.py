@@ -141,7 +141,7 @@ async def test_daily_report_matches_the_scripted_day(day: tuple[LiveHall, FakeCl
     assert t["avg_service_s"] == 700.0  # 2100 / 3
     assert t["service_level"] == 0.75  # A002 waited past A's 10 min; B001's 15 min is within B's 15
     assert (t["rated"], t["unrated"], t["satisfaction"], t["bad_ratings"]) == (2, 1, 0.5, 1)
-    assert t["bad_cases"] is None and rep["cases_known"] is False  # no case tables yet: empty, not 0
+    assert t["bad_cases"] == 1 and rep["cases_known"] is True  # the 差评 opened its 核实整改 case
     assert (t["wait_overtime"], t["service_overtime"]) == (1, 1)  # A002; B001 (24 > 20 min)
 
     dept = by(rep["by_department"], "department")
@@ -238,7 +238,7 @@ async def test_xlsx_and_csv_read_back(day: tuple[LiveHall, FakeClock], tmp_path:
     assert rows["王芳"]["办结量"] == 2 and isinstance(rows["王芳"]["办结量"], int)
     assert rows["王芳"]["平均办理(分钟)"] == 13.5  # 810 s
     assert rows["李明"]["好评率"] == 1.0 and ws.cell(row=2, column=header.index("好评率") + 1).number_format == "0.0%"
-    assert rows["李明"]["差评整改工单"] is None  # unknown, not zero
+    assert rows["李明"]["差评整改工单"] == 0 and rows["王芳"]["差评整改工单"] == 1  # 王芳's 差评 has its case
     total = wb["汇总"]
     assert [c.value for c in total[2]][:4] == [DAY, 4, 4, 3]
 

@@ -16,7 +16,7 @@ from hallctl.bus import Bus
 from hallctl.engine import Holder
 from hallctl.service import HallService
 from hallctl.store import Store
-from tests.core.core_helpers import Daemon, FakeClock, make_config
+from tests.core.core_helpers import SHANGHAI, Daemon, FakeClock, make_config
 from tests.hostile.integrity_helpers import mode
 
 
@@ -54,8 +54,11 @@ async def test_purge_leaves_no_name_or_id_number_in_db_wal_shm_and_files_are_060
     tmp_path: Path, loose_umask: None
 ) -> None:
     db = tmp_path / "state" / "hallctl.db"
-    cfg = make_config(store={"path": str(db)}, privacy={"retention_days": 30})
-    clock = FakeClock(datetime.now(UTC) - timedelta(days=60))
+    cfg = make_config(store={"path": str(db)}, privacy={"retention_days": 30}, calendar={"statutory": False})
+    # Older than the retention on the real clock `hallctl purge` uses, and inside opening hours
+    # (a Wednesday, 10:00 in the hall), whatever the hour the test runs at.
+    then = (datetime.now(UTC) - timedelta(days=60)).astimezone(SHANGHAI).replace(hour=10, minute=0)
+    clock = FakeClock(then - timedelta(days=(then.weekday() - 2) % 7))
     store = Store(str(db))
     await store.open()
     svc = HallService(cfg, store, Bus(), clock)

@@ -61,7 +61,9 @@ def test_path_and_topic_parameters_still_arrive_as_strings() -> None:
     for cmd in COMMANDS.values():
         for param in set(cmd.topic_params) | set(cmd.http.params):
             # A string of the parameter's own form: a path segment or topic level is always text.
-            value = {"window": "3", "day": "2026-11-30"}.get(param, "abc")
+            value = {"window": "3", "day": "2026-11-30", "alert_id": "7", "case_id": "7", "action": "note"}.get(
+                param, "abc"
+            )
             assert not errors_at(cmd.name, {param: value}, param), (cmd.name, param)
 
 
