@@ -459,12 +459,16 @@ class ClimateZones:
         """
         zone = self._zones.get(zone_id)
         if zone is None:
-            raise NotFound("unknown_zone", f"no climate zone {zone_id}")
+            raise NotFound("unknown_zone", f"没有空调区域{zone_id}", f"no climate zone {zone_id}")
         z = zone.cfg
         if mode is not None and mode not in CLIMATE_MODES:
-            raise Refused("bad_mode", f"unknown mode {mode!r}")
+            raise Refused("bad_mode", f"未知的空调模式{mode!r}", f"unknown mode {mode!r}")
         if target is not None and not (z.min_temp <= target <= z.max_temp):
-            raise Refused("bad_target", f"target must be within {z.min_temp}..{z.max_temp}")
+            raise Refused(
+                "bad_target",
+                f"目标温度须在{z.min_temp}至{z.max_temp}°C之间",
+                f"target must be within {z.min_temp}..{z.max_temp}",
+            )
         now = self.clock()
         if minutes is not None:
             until = None if minutes == 0 else now + timedelta(minutes=minutes)
@@ -474,7 +478,7 @@ class ClimateZones:
                     await self.setpoints.clear_climate_override(zone_id)
         if until is not None:
             if until <= now:
-                raise Refused("bad_until", "the override's end is not in the future")
+                raise Refused("bad_until", "临时设定的结束时间须在将来", "the override's end is not in the future")
             base = zone.override
             new = Override(
                 _mode(mode) if mode is not None else base.mode if base is not None else zone.mode,
@@ -505,4 +509,4 @@ def _mode(value: str) -> ClimateMode:
     for m in CLIMATE_MODES:
         if m == value:
             return m
-    raise Refused("bad_mode", f"unknown mode {value!r}")
+    raise Refused("bad_mode", f"未知的空调模式{value!r}", f"unknown mode {value!r}")
