@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 import uuid
 from datetime import timedelta
 from pathlib import Path
