@@ -76,6 +76,7 @@ class HallConfig(_Model):
     timezone: str = "Asia/Shanghai"
     day_reset_hour: int = Field(default=3, ge=0, le=23)
     notice: str = ""
+    notice_en: str = ""  # the calling screen's ticker in English mode (tickets print the Chinese notice)
 
     @field_validator("timezone")
     @classmethod

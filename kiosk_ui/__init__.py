@@ -58,6 +58,7 @@ def ui_config(cfg: Config) -> dict[str, Any]:
             "name": cfg.hall.name,
             "name_en": cfg.hall.name_en,
             "notice": cfg.hall.notice,
+            "notice_en": cfg.hall.notice_en,
             "timezone": cfg.hall.timezone,
         },
         "screen": {"announce_repeat": cfg.screen.announce_repeat, "voice": cfg.screen.voice},

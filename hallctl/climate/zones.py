@@ -54,6 +54,12 @@ UNIT_ALERTS = {
     AcMismatch: ("climate_unit_mismatch", "回读与指令不一致"),
     AcUnsupported: ("climate_unit_unsupported", "不支持该指令"),
 }
+UNIT_ALERTS_EN = {
+    "climate_unit_no_ack": "does not answer",
+    "climate_unit_fault": "reports a fault",
+    "climate_unit_mismatch": "reads back other than commanded",
+    "climate_unit_unsupported": "does not support the command",
+}
 
 
 class ClimateStore(Protocol):
@@ -328,6 +334,8 @@ class ClimateZones:
                 f"{zone.cfg.name or zone.cfg.id}：全部温湿度传感器失联，空调保持安全模式",
                 zone.cfg.id,
                 {},
+                f"{zone.cfg.name_en or zone.cfg.id}: no temperature sensor answers; the air conditioning holds"
+                " safe mode",
             )
         zone.alarms = frozenset(d.alarms)
         state = ev.ClimateState(
@@ -366,13 +374,24 @@ class ClimateZones:
                     f"{z.name or z.id}温度{current}°C超出舒适范围",
                     z.id,
                     {"temperature": current, "humidity": state.humidity},
+                    f"{z.name_en or z.id}: {current} °C is outside the comfort band",
                 )
         else:
             zone.out_of_band = False
 
-    def _alert(self, alert: str, severity: str, message: str, subject: str, data: dict[str, object]) -> None:
+    def _alert(
+        self, alert: str, severity: str, message: str, subject: str, data: dict[str, object], message_en: str = ""
+    ) -> None:
         self.bus.publish(
-            ev.Alert(at=self.clock(), alert=alert, severity=severity, message=message, subject=subject, data=data)
+            ev.Alert(
+                at=self.clock(),
+                alert=alert,
+                severity=severity,
+                message=message,
+                message_en=message_en,
+                subject=subject,
+                data=data,
+            )
         )
 
     async def _persist(self) -> None:
@@ -440,6 +459,7 @@ class ClimateZones:
             f"空调{cfg.name or cfg.id}{what}",
             cfg.id,
             {"zone": cfg.zone, "detail": detail},
+            f"Air conditioner {cfg.id} {UNIT_ALERTS_EN.get(alert, 'does not answer')}",
         )
 
     # ---- commands ----------------------------------------------------------------------------

@@ -669,6 +669,7 @@ def evaluate(
                 alert="bad_evaluation",
                 severity="warning",
                 message=f"{t.number} 在{window}号窗口评价为{label}，需核实整改",
+                message_en=f"{t.number} rated window {window} {level} of 5: look into it",
                 subject=t.number,
                 data={"window": window, "level": level, "staff": t.staff},
             )

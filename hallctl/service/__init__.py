@@ -521,6 +521,7 @@ class HallService:
                     alert="unknown_badge",
                     severity="info",
                     message=f"{window}号窗口出示了未登记的工牌",
+                    message_en=f"An unregistered badge was shown at window {window}",
                     subject=str(window),
                     data={"window": window},
                 )

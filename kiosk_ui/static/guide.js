@@ -1,9 +1,9 @@
 /* The guide desk (导办台): tickets on a visitor's behalf with a green-channel reason, appointments
  * (book, list, reschedule, cancel, check in), reprint and cancel tickets, queues, device faults.
  *
- * Every message shown is Chinese, or English in English mode: error codes are mapped here
- * (MESSAGES), or taken from the daemon's own zh/en pair where it gives a specific one
- * (SERVER_BILINGUAL); a raw English `detail` is never shown in Chinese mode.
+ * Every message shown is Chinese, or English in English mode: the daemon's own zh/en pair
+ * (every refusal carries one), else the code's text here (MESSAGES); a raw English
+ * `detail` is never shown in Chinese mode.
  */
 "use strict";
 
@@ -37,17 +37,14 @@
     store_unavailable: ["系统暂时无法保存，请稍后再试", "The system cannot save right now; try again"],
     network: ["网络连接中断，请稍后重试", "Network connection lost, please retry"],
   };
-  // The daemon's own zh/en text is specific (the slot's time, the holiday's name): shown as given.
-  const SERVER_BILINGUAL = new Set([
-    "slot_full", "outside_hours", "closed_day", "calendar_no_data", "slot_passed", "too_far_ahead",
-    "appointments_not_offered", "bad_slot", "already_booked", "appointment_too_early",
-  ]);
   const CJK = /[\u4e00-\u9fff]/;
 
+  // Every refusal of the daemon carries Chinese (detail) and English (detail_en): its own words are the
+  // most precise (which number, which slot); the table above covers answers without Chinese text.
   function errorText(e) {
+    if (CJK.test(e.detail || "")) return e.text();
     const pair = MESSAGES[e.code];
     if (pair) return t(pair[0], pair[1]);
-    if (SERVER_BILINGUAL.has(e.code) && CJK.test(e.detail || "")) return e.text();
     return t(`操作未成功（${e.code}）`, `Not done (${e.code})`);
   }
 
@@ -66,9 +63,9 @@
   }
   function fail(el, e) {
     if (!(e instanceof Hall.ApiError)) throw e;
+    if (CJK.test(e.detail || "")) return say(el, false, e.detail, e.detail_en);
     const pair = MESSAGES[e.code];
     if (pair) return say(el, false, pair[0], pair[1]);
-    if (SERVER_BILINGUAL.has(e.code) && CJK.test(e.detail || "")) return say(el, false, e.detail, e.detail_en);
     say(el, false, `操作未成功（${e.code}）`, `Not done (${e.code})`);
   }
 
@@ -362,10 +359,14 @@
       const li = Hall.el("li", d.state === "error" ? "error" : "warning", `${d.device} · ${t(st[0], st[1])}${d.detail ? ` · ${d.detail}` : ""}`);
       ul.appendChild(li);
     }
-    for (const a of alerts.slice(0, 8)) {
+    // A visitor asking for help at a kiosk comes first, whatever else is listed.
+    const shown = alerts.slice(0, 8).sort((x, y) => (y.alert === "help_requested") - (x.alert === "help_requested"));
+    for (const a of shown) {
       const when = hm(a.at);
-      // Alert messages are written in Chinese by the daemon; English mode names the alert kind.
-      ul.appendChild(Hall.el("li", a.severity === "error" ? "error" : "warning", `${when} ${t(a.message, a.alert.replace(/_/g, " "))}`));
+      const cls = a.alert === "help_requested" ? "help" : a.severity === "error" ? "error" : "warning";
+      const li = Hall.el("li", cls, `${when} ${t(a.message, a.message_en || a.alert.replace(/_/g, " "))}`);
+      li.dataset.alert = a.alert;
+      ul.appendChild(li);
     }
     if (!ul.children.length) ul.appendChild(Hall.el("li", null, t("设备正常，暂无告警", "All devices fine, no alerts")));
   }
