@@ -353,21 +353,22 @@
   function renderFaults() {
     const ul = $("faults");
     ul.innerHTML = "";
+    // A visitor asking for help at a kiosk comes first, before device faults and other alerts.
+    const shown = alerts.slice(0, 8).sort((x, y) => (y.alert === "help_requested") - (x.alert === "help_requested"));
+    const alertItem = (a) => {
+      const cls = a.alert === "help_requested" ? "help" : a.severity === "error" ? "error" : "warning";
+      const li = Hall.el("li", cls, `${hm(a.at)} ${t(a.message, a.message_en || a.alert.replace(/_/g, " "))}`);
+      li.dataset.alert = a.alert;
+      return li;
+    };
+    for (const a of shown.filter((x) => x.alert === "help_requested")) ul.appendChild(alertItem(a));
     const bad = Object.values(devices).filter((d) => d.state !== "ok");
     for (const d of bad) {
       const st = DEVICE_STATE[d.state] || [d.state, d.state];
       const li = Hall.el("li", d.state === "error" ? "error" : "warning", `${d.device} · ${t(st[0], st[1])}${d.detail ? ` · ${d.detail}` : ""}`);
       ul.appendChild(li);
     }
-    // A visitor asking for help at a kiosk comes first, whatever else is listed.
-    const shown = alerts.slice(0, 8).sort((x, y) => (y.alert === "help_requested") - (x.alert === "help_requested"));
-    for (const a of shown) {
-      const when = hm(a.at);
-      const cls = a.alert === "help_requested" ? "help" : a.severity === "error" ? "error" : "warning";
-      const li = Hall.el("li", cls, `${when} ${t(a.message, a.message_en || a.alert.replace(/_/g, " "))}`);
-      li.dataset.alert = a.alert;
-      ul.appendChild(li);
-    }
+    for (const a of shown.filter((x) => x.alert !== "help_requested")) ul.appendChild(alertItem(a));
     if (!ul.children.length) ul.appendChild(Hall.el("li", null, t("设备正常，暂无告警", "All devices fine, no alerts")));
   }
 

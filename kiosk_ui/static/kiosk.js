@@ -118,7 +118,10 @@
     if (ev.key === "Enter") {
       const qr = scanned.trim();
       scanned = "";
-      if (qr.length >= 8) checkInQr(qr);
+      if (qr.length >= 8) {
+        ev.preventDefault(); // the scanner's Enter must not also press the button last touched
+        checkInQr(qr);
+      }
     } else if (ev.key.length === 1 && scanned.length < 512) {
       scanned += ev.key;
     }

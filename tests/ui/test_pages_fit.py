@@ -33,6 +33,16 @@ async def _kiosk(runner: HallRunner, page: Page, lang: str) -> list[str]:
     assert hall is not None
     problems = await overflow(page, "start")
     await expect(page.locator("#to-appt")).to_be_visible()
+    # At normal size every category is on screen without scrolling its list.
+    if await page.evaluate(
+        "(() => { const c = document.getElementById('cats'); return c.scrollHeight > c.clientHeight + 1; })()"
+    ):
+        problems.append("start: the category list needs scrolling")
+    # Large text (适老化): the list may scroll, but nothing leaves the screen or is cut.
+    await page.locator("#big-btn").click()
+    problems += await overflow(page, "start, large text")
+    await shot(page, f"fit-kiosk-large-{lang}")
+    await page.locator("#big-btn").click()
     await page.locator('#cats .catbtn[data-category="A"]').click()
     await expect(page.locator("#v-ticket")).to_be_visible()
     problems += await overflow(page, "ticket")
