@@ -856,7 +856,8 @@ def _booked(q: HallQueue, code: str) -> Appointment:
         raise NotFound("unknown_appointment", f"没有预约号{code}", f"no appointment {code}")
     if a.state != "booked":
         state = {"checked_in": "已签到", "cancelled": "已取消"}.get(a.state, a.state)
-        raise Conflict("appointment_used", f"预约{code}{state}", f"appointment {code} is {a.state}")
+        state_en = {"checked_in": "checked in", "cancelled": "cancelled"}.get(a.state, a.state)
+        raise Conflict("appointment_used", f"预约{code}{state}", f"appointment {code} is {state_en}")
     return a
 
 

@@ -1,9 +1,9 @@
 /* The guide desk (导办台): tickets on a visitor's behalf with a green-channel reason, appointments
  * (book, list, reschedule, cancel, check in), reprint and cancel tickets, queues, device faults.
  *
- * Every message shown is Chinese, or English in English mode: the daemon's own zh/en pair
- * (every refusal carries one), else the code's text here (MESSAGES); a raw English
- * `detail` is never shown in Chinese mode.
+ * Every message shown is Chinese, or English in English mode: the code's text here
+ * (MESSAGES), else the daemon's own zh/en pair (every refusal carries one); a raw
+ * English `detail` is never shown in Chinese mode.
  */
 "use strict";
 
@@ -39,12 +39,12 @@
   };
   const CJK = /[\u4e00-\u9fff]/;
 
-  // Every refusal of the daemon carries Chinese (detail) and English (detail_en): its own words are the
-  // most precise (which number, which slot); the table above covers answers without Chinese text.
+  // The table's words for the codes a guide meets most; any other refusal in the daemon's own Chinese
+  // (detail) and English (detail_en), which every refusal carries.
   function errorText(e) {
-    if (CJK.test(e.detail || "")) return e.text();
     const pair = MESSAGES[e.code];
     if (pair) return t(pair[0], pair[1]);
+    if (CJK.test(e.detail || "")) return e.text();
     return t(`操作未成功（${e.code}）`, `Not done (${e.code})`);
   }
 
@@ -63,9 +63,9 @@
   }
   function fail(el, e) {
     if (!(e instanceof Hall.ApiError)) throw e;
-    if (CJK.test(e.detail || "")) return say(el, false, e.detail, e.detail_en);
     const pair = MESSAGES[e.code];
     if (pair) return say(el, false, pair[0], pair[1]);
+    if (CJK.test(e.detail || "")) return say(el, false, e.detail, e.detail_en);
     say(el, false, `操作未成功（${e.code}）`, `Not done (${e.code})`);
   }
 
