@@ -111,3 +111,26 @@ def test_guide_lists_are_checked_item_for_item() -> None:
     assert "category" in str(exc.value) and "guide_en has 1 items but guide has 2" in str(exc.value)
     raw["category"][0]["guide_en"] = ["ID card (original)", "Household register"]
     assert config.parse(raw).category[0].guide_en == ("ID card (original)", "Household register")
+
+
+def test_an_mqtt_error_reply_carries_what_the_http_problem_carries() -> None:
+    """message (zh), message_en and the problem's extra members (a clerk's choices) travel over MQTT too."""
+    from hallctl.mqtt.commands import error_reply
+
+    exc = errors.Conflict(
+        "current_not_started",
+        "A001已叫号但未开始办理，请选择",
+        "A001 was called but not started: choose",
+        extra={"choices": ["finish", "no_show", "recall"]},
+    )
+    assert error_reply(exc) == {
+        "ok": False,
+        "error": {
+            "code": "current_not_started",
+            "message": "A001已叫号但未开始办理，请选择",
+            "message_en": "A001 was called but not started: choose",
+            "choices": ["finish", "no_show", "recall"],
+        },
+    }
+    bad = CommandError("invalid_arguments", "参数无效：x", "x", errors=[{"loc": ["x"], "msg": "m", "type": "t"}])
+    assert error_reply(bad)["error"]["errors"] == [{"loc": ["x"], "msg": "m", "type": "t"}]
