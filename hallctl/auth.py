@@ -38,6 +38,16 @@ log = logging.getLogger(__name__)
 Role = Literal["kiosk", "window", "pad", "display", "hvac", "guide", "admin"]
 # Roles scoped to windows: a clerk's terminal, and the visitor's evaluation pad (评价器) of that window.
 WINDOW_ROLES = ("window", "pad")
+# The roles as a clerk or a visitor reads them in a refusal (forbidden).
+ROLE_ZH = {
+    "kiosk": "取号机",
+    "window": "窗口",
+    "pad": "评价器",
+    "display": "显示屏",
+    "hvac": "空调",
+    "guide": "导办台",
+    "admin": "管理员",
+}
 ALL_KIOSKS = "*"  # in a kiosk token's list: every kiosk (an empty list, on tokens older than the list, too)
 
 
@@ -51,14 +61,20 @@ class Principal:
 
     def require(self, *roles: str) -> None:
         if self.role != "admin" and self.role not in roles:
-            raise Forbidden("forbidden", f"role {self.role} may not do this (needs {' or '.join(roles)})")
+            raise Forbidden(
+                "forbidden",
+                f"此令牌（{ROLE_ZH.get(self.role, self.role)}）无权进行此操作",
+                f"role {self.role} may not do this (needs {' or '.join(roles)})",
+            )
 
     def require_window(self, window: int) -> None:
         """A window (or pad) token acts for its own windows only; admin for all."""
         if self.role == "admin":
             return
         if self.role not in WINDOW_ROLES or window not in self.windows:
-            raise Forbidden("wrong_window", f"this token may not act for window {window}")
+            raise Forbidden(
+                "wrong_window", f"此令牌不能操作{window}号窗口", f"this token may not act for window {window}"
+            )
 
     def acts_for_kiosk(self, kiosk: str) -> bool:
         """A kiosk token acts for its kiosks (all of them when it lists none or ``*``); admin for all."""
@@ -219,7 +235,7 @@ class Authenticator:
 
     async def authenticate(self, token: str | None) -> Principal:
         if not token:
-            raise Unauthorized("missing_token", "an Authorization: Bearer token is required")
+            raise Unauthorized("missing_token", "需要令牌", "an Authorization: Bearer token is required")
         hashed = _hash(token)
         cache = self.cache
         marker = self._marker
@@ -237,7 +253,7 @@ class Authenticator:
             return p
         r = await self._store.active_token(hashed)
         if r is None:
-            raise Unauthorized("bad_token", "unknown or revoked token")
+            raise Unauthorized("bad_token", "令牌无效或已吊销", "unknown or revoked token")
         p = Principal(role=r.role, windows=r.windows, label=r.label, token_id=r.id, kiosks=r.kiosks)
         if cache.ttl > 0:
             cache.put(hashed, p)

@@ -76,6 +76,7 @@ class HallConfig(_Model):
     timezone: str = "Asia/Shanghai"
     day_reset_hour: int = Field(default=3, ge=0, le=23)
     notice: str = ""
+    notice_en: str = ""  # the calling screen's ticker in English mode (tickets print the Chinese notice)
 
     @field_validator("timezone")
     @classmethod
@@ -307,6 +308,22 @@ class CategoryConfig(_Model):
     appointment_capacity: int | None = Field(default=None, ge=0, le=1000)
     # The 进驻部门 (resident department) that handles it: reports sum its categories up per department.
     department: str | None = Field(default=None, min_length=1, max_length=64)
+    # 办事指南: what a visitor brings for this matter, one item a line, shown on the kiosk.
+    guide: tuple[str, ...] = Field(default=(), max_length=20)
+    guide_en: tuple[str, ...] = Field(default=(), max_length=20)
+
+    @model_validator(mode="after")
+    def _guide(self) -> CategoryConfig:
+        # The English page shows guide_en item for item: a list of another length would pair wrong lines.
+        if self.guide_en and len(self.guide_en) != len(self.guide):
+            raise ValueError(
+                f"guide_en has {len(self.guide_en)} items but guide has {len(self.guide)}: give one English"
+                " line per guide line, or none"
+            )
+        for item in (*self.guide, *self.guide_en):
+            if not item.strip() or len(item) > 80:
+                raise ValueError("guide items must be non-empty and at most 80 characters")
+        return self
 
     @field_validator("hours")
     @classmethod
@@ -385,6 +402,7 @@ class GuideConfig(_Model):
 class WindowConfig(_Model):
     number: int = Field(ge=1, le=9999)
     name: str = ""
+    name_en: str = ""
     floor: int = 1
     categories: tuple[str, ...] = Field(min_length=1)
     led: str | None = None  # device id of its LED bus
@@ -440,6 +458,7 @@ class DeviceConfig(_Model):
 class SensorConfig(_Model):
     id: Slug
     name: str = ""
+    name_en: str = ""
     floor: int = 1
     source: Literal["modbus", "zigbee"]
     device: str | None = None  # modbus: device id
@@ -487,6 +506,7 @@ CLIMATE_MODES: tuple[ClimateMode, ...] = get_args(ClimateMode)
 class ClimateZoneConfig(_Model):
     id: Slug
     name: str = ""
+    name_en: str = ""
     sensors: tuple[str, ...] = ()
     mode: ClimateMode = "auto"
     target: float = Field(default=26.0, ge=10, le=35)

@@ -106,7 +106,7 @@ class HallContext:
     async def publish_mqtt(self, topic: str, payload: str, timeout: float) -> None:
         """Publish on the hall's broker through the MQTT component (:class:`MqttUnavailable` when it cannot)."""
         if self.mqtt_publisher is None:
-            raise MqttUnavailable("mqtt_unavailable", "no MQTT component in this daemon")
+            raise MqttUnavailable("mqtt_unavailable", "本系统未启用MQTT", "no MQTT component in this daemon")
         await self.mqtt_publisher(topic, payload, timeout)
 
     def forget_health(self, name: str) -> None:

@@ -158,6 +158,7 @@ class Hall:
                 alert="store_damaged",
                 severity="critical",
                 message="数据库损坏：已在最高票号之后继续取号，请尽快从备份恢复",
+                message_en="Database damaged: numbering goes on after the highest number; restore from a backup soon",
                 subject=self.cfg.store.path,
                 data={"damage": damage},
             )

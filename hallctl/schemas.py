@@ -161,6 +161,10 @@ class ClimateResult(Model):
     climate: ev.ClimateState
 
 
+class HelpResult(Model):
+    alert: ev.Alert
+
+
 # Answers of the command table's routes, by command name (the route answers ``result[route.body]``
 # when the route names a body). A test checks every command has one.
 COMMAND_RESPONSES: dict[str, type[BaseModel]] = {
@@ -191,6 +195,7 @@ COMMAND_RESPONSES: dict[str, type[BaseModel]] = {
     "appointment.reschedule": Appointment,
     "display.show": DisplayResult,
     "climate.set": ClimateResult,
+    "kiosk.help": HelpResult,
 }
 
 

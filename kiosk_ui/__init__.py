@@ -58,6 +58,7 @@ def ui_config(cfg: Config) -> dict[str, Any]:
             "name": cfg.hall.name,
             "name_en": cfg.hall.name_en,
             "notice": cfg.hall.notice,
+            "notice_en": cfg.hall.notice_en,
             "timezone": cfg.hall.timezone,
         },
         "screen": {"announce_repeat": cfg.screen.announce_repeat, "voice": cfg.screen.voice},
@@ -68,6 +69,8 @@ def ui_config(cfg: Config) -> dict[str, Any]:
                 "name_en": c.name_en,
                 "hours": list(c.hours),
                 "target_wait_minutes": c.target_wait_minutes,
+                "guide": list(c.guide),
+                "guide_en": list(c.guide_en),
             }
             for c in cfg.category
         ],
@@ -75,6 +78,7 @@ def ui_config(cfg: Config) -> dict[str, Any]:
             {
                 "number": w.number,
                 "name": w.name or f"{w.number}号窗口",
+                "name_en": w.name_en or f"Window {w.number}",
                 "floor": w.floor,
                 "categories": list(w.categories),
             }
@@ -84,8 +88,14 @@ def ui_config(cfg: Config) -> dict[str, Any]:
             {"id": k.id, "floor": k.floor, "categories": list(k.categories), "printer": k.printer, "reader": k.reader}
             for k in cfg.kiosk
         ],
-        "sensors": [{"id": s.id, "name": s.name or s.id, "floor": s.floor} for s in cfg.sensor],
-        "climate_zones": [{"id": z.id, "name": z.name or z.id, "floor": z.floor} for z in cfg.climate_zone],
+        "sensors": [
+            {"id": s.id, "name": s.name or s.id, "name_en": s.name_en or s.name or s.id, "floor": s.floor}
+            for s in cfg.sensor
+        ],
+        "climate_zones": [
+            {"id": z.id, "name": z.name or z.id, "name_en": z.name_en or z.name or z.id, "floor": z.floor}
+            for z in cfg.climate_zone
+        ],
         "evaluation_timeout_s": cfg.queue.evaluation_timeout_s,
         "green_reasons": [{"id": r.id, "name": r.name, "name_en": r.name_en} for r in cfg.guide.green_reasons],
         "bad_rating_reasons": [{"name": r.name, "name_en": r.name_en} for r in cfg.supervision.bad_rating_reasons],

@@ -54,6 +54,12 @@ UNIT_ALERTS = {
     AcMismatch: ("climate_unit_mismatch", "回读与指令不一致"),
     AcUnsupported: ("climate_unit_unsupported", "不支持该指令"),
 }
+UNIT_ALERTS_EN = {
+    "climate_unit_no_ack": "does not answer",
+    "climate_unit_fault": "reports a fault",
+    "climate_unit_mismatch": "reads back other than commanded",
+    "climate_unit_unsupported": "does not support the command",
+}
 
 
 class ClimateStore(Protocol):
@@ -328,6 +334,8 @@ class ClimateZones:
                 f"{zone.cfg.name or zone.cfg.id}：全部温湿度传感器失联，空调保持安全模式",
                 zone.cfg.id,
                 {},
+                f"{zone.cfg.name_en or zone.cfg.id}: no temperature sensor answers; the air conditioning holds"
+                " safe mode",
             )
         zone.alarms = frozenset(d.alarms)
         state = ev.ClimateState(
@@ -366,13 +374,24 @@ class ClimateZones:
                     f"{z.name or z.id}温度{current}°C超出舒适范围",
                     z.id,
                     {"temperature": current, "humidity": state.humidity},
+                    f"{z.name_en or z.id}: {current} °C is outside the comfort band",
                 )
         else:
             zone.out_of_band = False
 
-    def _alert(self, alert: str, severity: str, message: str, subject: str, data: dict[str, object]) -> None:
+    def _alert(
+        self, alert: str, severity: str, message: str, subject: str, data: dict[str, object], message_en: str = ""
+    ) -> None:
         self.bus.publish(
-            ev.Alert(at=self.clock(), alert=alert, severity=severity, message=message, subject=subject, data=data)
+            ev.Alert(
+                at=self.clock(),
+                alert=alert,
+                severity=severity,
+                message=message,
+                message_en=message_en,
+                subject=subject,
+                data=data,
+            )
         )
 
     async def _persist(self) -> None:
@@ -440,6 +459,7 @@ class ClimateZones:
             f"空调{cfg.name or cfg.id}{what}",
             cfg.id,
             {"zone": cfg.zone, "detail": detail},
+            f"Air conditioner {cfg.id} {UNIT_ALERTS_EN.get(alert, 'does not answer')}",
         )
 
     # ---- commands ----------------------------------------------------------------------------
@@ -459,12 +479,16 @@ class ClimateZones:
         """
         zone = self._zones.get(zone_id)
         if zone is None:
-            raise NotFound("unknown_zone", f"no climate zone {zone_id}")
+            raise NotFound("unknown_zone", f"没有空调区域{zone_id}", f"no climate zone {zone_id}")
         z = zone.cfg
         if mode is not None and mode not in CLIMATE_MODES:
-            raise Refused("bad_mode", f"unknown mode {mode!r}")
+            raise Refused("bad_mode", f"未知的空调模式{mode!r}", f"unknown mode {mode!r}")
         if target is not None and not (z.min_temp <= target <= z.max_temp):
-            raise Refused("bad_target", f"target must be within {z.min_temp}..{z.max_temp}")
+            raise Refused(
+                "bad_target",
+                f"目标温度须在{z.min_temp}至{z.max_temp}°C之间",
+                f"target must be within {z.min_temp}..{z.max_temp}",
+            )
         now = self.clock()
         if minutes is not None:
             until = None if minutes == 0 else now + timedelta(minutes=minutes)
@@ -474,7 +498,7 @@ class ClimateZones:
                     await self.setpoints.clear_climate_override(zone_id)
         if until is not None:
             if until <= now:
-                raise Refused("bad_until", "the override's end is not in the future")
+                raise Refused("bad_until", "临时设定的结束时间须在将来", "the override's end is not in the future")
             base = zone.override
             new = Override(
                 _mode(mode) if mode is not None else base.mode if base is not None else zone.mode,
@@ -505,4 +529,4 @@ def _mode(value: str) -> ClimateMode:
     for m in CLIMATE_MODES:
         if m == value:
             return m
-    raise Refused("bad_mode", f"unknown mode {value!r}")
+    raise Refused("bad_mode", f"未知的空调模式{value!r}", f"unknown mode {value!r}")

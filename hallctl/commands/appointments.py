@@ -94,7 +94,7 @@ async def _book(ctx: HallContext, a: BookArgs, c: Call) -> dict[str, Any]:
     no_id_over_mqtt(c, a.id_number)
     key = c.idempotency_key
     if key is not None and not (1 <= len(key) <= 128):
-        raise Refused("bad_idempotency_key", "Idempotency-Key must be 1..128 characters")
+        raise Refused("bad_idempotency_key", "请求标识须为1至128个字符", "Idempotency-Key must be 1..128 characters")
     holder = Holder(name=a.name or "", id_number=a.id_number) if a.id_number else None
     appt, replayed = await ctx.service.book(
         a.category,

@@ -77,7 +77,7 @@ class Command:
     http: HttpRoute
     mqtt: str  # topic below ``<root>/cmd/``, with ``{param}`` segments
     personal: tuple[tuple[str, Mask], ...] = ()
-    refusal: tuple[str, str] | None = None  # (code, message) of the 403 for a role not in ``roles``
+    refusal: tuple[str, str, str] | None = None  # (code, zh, en) of the 403 for a role not in ``roles``
 
     @property
     def topic_params(self) -> tuple[str, ...]:
@@ -96,7 +96,7 @@ def command(
     mqtt: str,
     window_scoped: bool = False,
     personal: dict[str, Mask] | None = None,
-    refusal: tuple[str, str] | None = None,
+    refusal: tuple[str, str, str] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare a command once; both transports are generated from it."""
     cmd_params = (*re.findall(r"{(\w+)}", http.path), *re.findall(r"{(\w+)}", mqtt))
@@ -134,14 +134,18 @@ def parse_args(cmd: Command, raw: dict[str, Any]) -> Args:
     except ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors)
-        raise CommandError("invalid_arguments", details, errors=errors) from exc
+        raise CommandError("invalid_arguments", f"参数无效：{details}", details, errors=errors) from exc
 
 
 def merge_args(body: dict[str, Any], from_path: dict[str, str]) -> dict[str, Any]:
     """The body's arguments plus the path's (or topic's); a body may not name a path parameter."""
     twice = sorted(set(body) & set(from_path))
     if twice:
-        raise CommandError("invalid_arguments", f"{', '.join(twice)}: given by the path; leave it out of the body")
+        raise CommandError(
+            "invalid_arguments",
+            f"{', '.join(twice)}：已由路径给出，请求体中不要再写",
+            f"{', '.join(twice)}: given by the path; leave it out of the body",
+        )
     return {**body, **from_path}
 
 
@@ -168,7 +172,7 @@ async def dispatch(
     p = call.principal
     cmd = COMMANDS.get(name)
     if cmd is None:
-        raise CommandError("unknown_command", f"unknown command {name!r}")
+        raise CommandError("unknown_command", f"没有命令{name!r}", f"unknown command {name!r}")
     # Before any work: a token that sends too fast gets 429 rate_limited (HTTP; MQTT has no token).
     rate_limiter(ctx).check(p.token_id, p.role, cmd.name)
     args = parse_args(cmd, raw)

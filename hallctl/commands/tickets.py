@@ -125,7 +125,7 @@ async def _issue(ctx: HallContext, a: IssueArgs, c: Call) -> dict[str, Any]:
     p = c.principal
     key = c.idempotency_key
     if key is not None and not (1 <= len(key) <= 128):
-        raise Refused("bad_idempotency_key", "Idempotency-Key must be 1..128 characters")
+        raise Refused("bad_idempotency_key", "请求标识须为1至128个字符", "Idempotency-Key must be 1..128 characters")
     # The key is scoped to the token that sent it; it covers swipe (offer) issues too, so a kiosk
     # that retries after a lost answer gets its ticket back instead of offer_expired.
     scoped = f"{p.token_id}:{key}" if key is not None else None
@@ -165,7 +165,11 @@ async def _reprint(ctx: HallContext, a: ReprintArgs, c: Call) -> dict[str, Any]:
 
 
 # Ratings come only from the visitor's side (the pad device, the pad page with a pad token).
-VISITOR_ONLY = ("rating_from_visitor_only", "评价只能由办事群众在评价器上作出")
+VISITOR_ONLY = (
+    "rating_from_visitor_only",
+    "评价只能由办事群众在评价器上作出",
+    "a rating comes only from the visitor, on the evaluation pad",
+)
 
 
 @command(
@@ -189,7 +193,7 @@ VISITOR_ONLY = ("rating_from_visitor_only", "评价只能由办事群众在评�
 async def _evaluate_ticket(ctx: HallContext, a: TicketEvaluateArgs, c: Call) -> dict[str, Any]:
     t = await ctx.service.ticket(a.ticket_id)
     if t.window is None:
-        raise Conflict("ticket_not_served", f"ticket {t.number} has not been served")
+        raise Conflict("ticket_not_served", f"{t.number}还没有办理，不能评价", f"ticket {t.number} has not been served")
     c.principal.require_window(t.window)  # the pad of the window that served it
     return await rate(ctx, t.window, a.level, t.id, a.reasons)
 
@@ -214,7 +218,9 @@ async def _by_qr(ctx: HallContext, a: QrArgs, c: Call) -> dict[str, Any]:
         # Least privilege: a clerk sees the visitors of their own windows' queues, not the whole hall's.
         mine = {cat for n in p.windows if (w := svc.cfg.window_by_number(n)) for cat in w.categories}
         if not (t.window in p.windows or t.target_window in p.windows or t.category in mine):
-            raise Forbidden("wrong_window", f"ticket {t.number} is not for this token's windows")
+            raise Forbidden(
+                "wrong_window", f"{t.number}不属于本窗口", f"ticket {t.number} is not for this token's windows"
+            )
     return {"ticket": ticket_view(t), "holder": holder_view(holder) if holder else None}
 
 

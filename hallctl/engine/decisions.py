@@ -619,7 +619,7 @@ def evaluate(
     """
     _window(cfg, window)
     if level is not None and level not in LEVEL_LABELS:
-        raise Refused("bad_level", f"level must be 1..5, got {level}")
+        raise Refused("bad_level", f"评价等级须为1至5，收到{level}", f"level must be 1..5, got {level}")
     w = q.window(window)
     if ticket_id is None:
         cur = q.tickets.get(w.current) if w.current else None
@@ -632,9 +632,17 @@ def evaluate(
             f"window {window} has no finished ticket to evaluate",
         )
     if t.window != window:
-        raise Refused("ticket_not_at_window", f"ticket {t.number} was not served at window {window}")
+        raise Refused(
+            "ticket_not_at_window",
+            f"{t.number}不是在{window}号窗口办理的",
+            f"ticket {t.number} was not served at window {window}",
+        )
     if t.state not in ("serving", "done"):
-        raise Conflict("ticket_not_served", f"ticket {t.number} is {t.state}")
+        raise Conflict(
+            "ticket_not_served",
+            f"{t.number}{_TICKET_STATE_ZH.get(t.state, t.state)}，不能评价",
+            f"ticket {t.number} is {t.state}",
+        )
     if t.id in q.evaluated:
         raise Conflict("already_evaluated", f"{t.number}已评价过", f"ticket {t.number} already has an evaluation")
     d = Decision(at=now)
@@ -848,7 +856,8 @@ def _booked(q: HallQueue, code: str) -> Appointment:
         raise NotFound("unknown_appointment", f"没有预约号{code}", f"no appointment {code}")
     if a.state != "booked":
         state = {"checked_in": "已签到", "cancelled": "已取消"}.get(a.state, a.state)
-        raise Conflict("appointment_used", f"预约{code}{state}", f"appointment {code} is {a.state}")
+        state_en = {"checked_in": "checked in", "cancelled": "cancelled"}.get(a.state, a.state)
+        raise Conflict("appointment_used", f"预约{code}{state}", f"appointment {code} is {state_en}")
     return a
 
 

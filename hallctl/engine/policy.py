@@ -100,7 +100,8 @@ def print_job(cfg: Config, t: Ticket, waiting_ahead: int, qr: str) -> ev.PrintJo
         holder_masked=t.holder_masked if cfg.privacy.print_masked_name else None,
         window_hint=f"请到{'、'.join(windows[:6])}号窗口办理" if windows else None,
         priority_label=PRIORITY_LABELS.get(t.priority),
-        footer=TICKET_FOOTER,
+        # The hall's notice (``[hall] notice``) above the fixed line: what to bring, the green channel.
+        footer="\n".join(line for line in (cfg.hall.notice, TICKET_FOOTER) if line),
     )
 
 

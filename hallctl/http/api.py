@@ -124,7 +124,7 @@ def _json_body(raw: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise HallctlError("malformed_json", "请求体不是有效的JSON", "request body is not valid JSON") from exc
     if not isinstance(data, dict):
-        raise commands.CommandError("invalid_arguments", "body: must be a JSON object")
+        raise commands.CommandError("invalid_arguments", "请求体须为JSON对象", "body: must be a JSON object")
     return data
 
 
@@ -399,7 +399,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     async def kiosk(kiosk_id: Annotated[str, PathParam(max_length=32)], p: Auth) -> dict[str, Any]:
         k = svc.cfg.kiosk_by_id(kiosk_id)
         if k is None:
-            raise NotFound("unknown_kiosk", f"no kiosk {kiosk_id}")
+            raise NotFound("unknown_kiosk", f"没有取号机 {kiosk_id}", f"no kiosk {kiosk_id}")
         printer = svc.devices.get(k.printer) if k.printer else None
         reader = svc.devices.get(k.reader) if k.reader else None
         return {
@@ -513,9 +513,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
         """The announcement of this ticket's latest call; only calls that happened are rendered."""
         call = svc.last_call(ticket_id)
         if call is None:
-            raise NotFound("not_called", f"ticket {ticket_id} has not been called")
+            raise NotFound("not_called", "该号票还没有叫过号", f"ticket {ticket_id} has not been called")
         if voices is None:
-            raise NotFound("voice_disabled", "voice rendering is not configured")
+            raise NotFound("voice_disabled", "未配置语音播报", "voice rendering is not configured")
         path = await voices.render_call(call)
         return FileResponse(path, media_type="audio/wav")
 

@@ -5,9 +5,10 @@ listener exists (then anonymous clients are refused). Users are named after
 their role and scope, so the ACL follows from the hall's config alone:
 
 * ``hallctl``: the daemon (its own tree, Home Assistant discovery, zigbee2mqtt);
-* ``kiosk-<id>``: one kiosk: publishes only ``cmd/kiosk/<id>/ticket/issue`` and
-  ``cmd/kiosk/<id>/appointment/<code>/check_in`` (the daemon takes the kiosk from
-  the topic, see :func:`kiosk_scope`), reads the hall's state;
+* ``kiosk-<id>``: one kiosk: publishes only ``cmd/kiosk/<id>/ticket/issue``,
+  ``cmd/kiosk/<id>/appointment/<code>/check_in``, ``cmd/kiosk/<id>/appointment/check_in``
+  (a booking's QR) and ``cmd/kiosk/<id>/help`` (the daemon takes the kiosk from the
+  topic, see :func:`kiosk_scope`), reads the hall's state;
 * ``window-<n>``: one window terminal: publishes only ``cmd/window/<n>/...``;
 * ``display``: screens, LED controllers: read state and events, no command;
 * ``hvac``: climate commands, reads climate and sensors;
@@ -26,7 +27,7 @@ ROLES = ("kiosk", "window", "display", "hvac", "homeassistant")
 DAEMON_USER = "hallctl"
 
 # What a kiosk may ask for under its own topic prefix (command topics relative to ``cmd/``).
-KIOSK_SCOPED = ("ticket/issue", "appointment/+/check_in")
+KIOSK_SCOPED = ("ticket/issue", "appointment/+/check_in", "appointment/check_in", "help")
 
 
 def username(role: str, kiosk: str | None = None, window: int | None = None) -> str:
@@ -59,11 +60,14 @@ def kiosk_scope(root: str, topic: str) -> tuple[str, dict[str, str]]:
         return topic, {}
     kiosk, _, rest = topic.removeprefix(prefix).partition("/")
     parts = rest.split("/")
-    allowed = rest == "ticket/issue" or (
+    allowed = rest in ("ticket/issue", "appointment/check_in", "help") or (
         len(parts) == 3 and parts[0] == "appointment" and parts[1] != "" and parts[2] == "check_in"
     )
     if not kiosk or not allowed:
-        raise CommandError("unknown_command", f"unknown kiosk command topic {topic.removeprefix(root + '/')}")
+        topic_name = topic.removeprefix(root + "/")
+        raise CommandError(
+            "unknown_command", f"取号机没有此命令主题：{topic_name}", f"unknown kiosk command topic {topic_name}"
+        )
     return f"{root}/cmd/{rest}", {"kiosk": kiosk}
 
 

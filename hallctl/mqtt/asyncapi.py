@@ -161,8 +161,14 @@ ERROR_REPLY = {
         "ok": {"const": False},
         "error": {
             "type": "object",
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string", "description": "Chinese text, as HTTP's detail"},
+                "message_en": {"type": "string", "description": "English text, as HTTP's detail_en"},
+                "choices": {"type": "array", "items": {"type": "string"}},
+                "errors": {"type": "array", "items": {"type": "object"}},
+            },
+            "required": ["code", "message", "message_en"],
         },
         "request_id": {"type": "string"},
     },

@@ -253,12 +253,14 @@ class MqttBridge:
                 await self._up.wait()
                 conn = self._conn
                 if conn is None:
-                    raise MqttUnavailable("mqtt_unavailable", "MQTT link lost")
+                    raise MqttUnavailable("mqtt_unavailable", "MQTT连接中断", "MQTT link lost")
                 await self._publish(conn, topic, payload, qos=1)
         except TimeoutError as exc:
-            raise MqttUnavailable("mqtt_unavailable", f"no MQTT link within {timeout:g} s") from exc
+            raise MqttUnavailable(
+                "mqtt_unavailable", f"{timeout:g}秒内未连上MQTT", f"no MQTT link within {timeout:g} s"
+            ) from exc
         except aiomqtt.MqttError as exc:
-            raise MqttUnavailable("mqtt_unavailable", f"publish failed: {exc}") from exc
+            raise MqttUnavailable("mqtt_unavailable", f"MQTT发送失败：{exc}", f"publish failed: {exc}") from exc
 
     def health(self) -> dict[str, Any]:
         connected = self._conn is not None
@@ -809,7 +811,9 @@ class MqttBridge:
             if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) and len(str(raw_id)) <= 128:
                 request_id = str(raw_id)
         if response_topic is not None and reply_topic_allowed(self.root, response_topic):
-            err = CommandError("retained_command", "commands must be published without the retain flag")
+            err = CommandError(
+                "retained_command", "命令不能带保留标志发布", "commands must be published without the retain flag"
+            )
             await self._reply(conn, response_topic, correlation, request_id, error_reply(err))
 
     async def _command(self, conn: Connection, message: aiomqtt.Message, arrived: float) -> None:
@@ -828,12 +832,16 @@ class MqttBridge:
             raw_id = body.pop("request_id", None)
             if raw_id is not None:
                 if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or len(str(raw_id)) > 128:
-                    raise CommandError("invalid_arguments", "request_id: must be a string of at most 128 characters")
+                    raise CommandError(
+                        "invalid_arguments",
+                        "request_id 须为不超过128个字符的字符串",
+                        "request_id: must be a string of at most 128 characters",
+                    )
                 request_id = str(raw_id)
             if response_topic is None and isinstance(reply_to, str):
                 response_topic = reply_to
             elif reply_to is not None and not isinstance(reply_to, str):
-                raise CommandError("invalid_arguments", "reply_to: must be a topic string")
+                raise CommandError("invalid_arguments", "reply_to 须为主题字符串", "reply_to: must be a topic string")
         except CommandError as exc:
             self.refused += 1
             log.error("mqtt command on %s refused: %s: %s", topic, exc.code, exc.message)
@@ -852,7 +860,9 @@ class MqttBridge:
         if expired(expiry, arrived, time.monotonic()):
             self.expired += 1
             log.warning("mqtt command on %s not executed: its message expiry (%d s) ran out", topic, expiry)
-            err = CommandError("command_expired", "the command's message expiry ran out before it was handled")
+            err = CommandError(
+                "command_expired", "命令在处理前已过期", "the command's message expiry ran out before it was handled"
+            )
             await self._reply(conn, response_topic, correlation, request_id, error_reply(err))
             return
         key = request_id if request_id is not None else (correlation.hex() if correlation else None)

@@ -42,7 +42,8 @@ def command_for_topic(root: str, topic: str) -> tuple[str, dict[str, str]]:
                 break
         else:
             return cmd.name, params
-    raise CommandError("unknown_command", f"unknown command topic cmd/{'/'.join(parts)}")
+    name = "/".join(parts)
+    raise CommandError("unknown_command", f"没有此命令主题：cmd/{name}", f"unknown command topic cmd/{name}")
 
 
 def topic_for(root: str, name: str, params: dict[str, Any]) -> str:
@@ -142,19 +143,33 @@ def json_object(payload: Any, max_bytes: int = 65536, max_depth: int = MAX_JSON_
     """
     raw = payload_bytes(payload)
     if len(raw) > max_bytes:
-        raise CommandError("payload_too_large", f"payload is {len(raw)} bytes, the limit is {max_bytes}")
+        raise CommandError(
+            "payload_too_large",
+            f"消息体{len(raw)}字节，超过上限{max_bytes}",
+            f"payload is {len(raw)} bytes, the limit is {max_bytes}",
+        )
     if not raw.strip():
         return {}
     if json_depth(raw, max_depth) > max_depth:
-        raise CommandError("malformed_json", f"payload nests deeper than {max_depth} levels")
+        raise CommandError(
+            "malformed_json", f"消息体嵌套超过{max_depth}层", f"payload nests deeper than {max_depth} levels"
+        )
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # ValueError covers JSONDecodeError, UnicodeDecodeError, huge ints
-        raise CommandError("malformed_json", f"payload is not JSON: {str(exc)[:200]}") from exc
+        raise CommandError("malformed_json", "消息体不是有效的JSON", f"payload is not JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):
-        raise CommandError("malformed_json", "payload must be a JSON object")
+        raise CommandError("malformed_json", "消息体须为JSON对象", "payload must be a JSON object")
     return data
 
 
 def error_reply(exc: HallctlError) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": exc.code, "message": exc.message}}
+    """What HTTP's problem+json carries, under MQTT's names: Chinese ``message``, ``message_en``, extra members.
+
+    A kiosk or window client on MQTT shows the same bilingual text as the pages and builds
+    its buttons from the same ``choices``; ``errors`` is pydantic's list for invalid arguments.
+    """
+    error: dict[str, Any] = {**exc.extra, "code": exc.code, "message": exc.message, "message_en": exc.message_en}
+    if isinstance(exc, CommandError) and exc.errors:
+        error["errors"] = exc.errors
+    return {"ok": False, "error": error}

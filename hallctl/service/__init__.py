@@ -422,7 +422,7 @@ class HallService:
         data = json.loads(body)
         t = self._q.tickets.get(data["ticket_id"]) or await self._store.ticket(data["ticket_id"])
         if t is None:
-            raise NotFound("unknown_ticket", "the ticket of this idempotency key is gone")
+            raise NotFound("unknown_ticket", "此次请求对应的号票已不存在", "the ticket of this idempotency key is gone")
         return IssueOutcome(t, int(data["body"].get("waiting_ahead", 0)), data["body"].get("qr", ""), replayed=True)
 
     async def ticket(self, ticket_id: str) -> Ticket:
@@ -437,7 +437,7 @@ class HallService:
         try:
             ticket_id = self.qr.verify(token, now=self.clock().timestamp())
         except QrTokenError as exc:
-            raise Refused(exc.code, str(exc)) from exc
+            raise Refused(exc.code, "二维码无效或已过期", str(exc)) from exc
         t = await self.ticket(ticket_id)
         holder = await self._store.holder(t.id)
         if holder is None and t.origin_id:
@@ -527,6 +527,7 @@ class HallService:
                     alert="unknown_badge",
                     severity="info",
                     message=f"{window}号窗口出示了未登记的工牌",
+                    message_en=f"An unregistered badge was shown at window {window}",
                     subject=str(window),
                     data={"window": window},
                 )
@@ -720,7 +721,7 @@ class HallService:
         """A card swiped at a kiosk: issue at once (one category) or offer the categories."""
         kiosk = self.cfg.kiosk_by_id(kiosk_id)
         if kiosk is None:
-            raise NotFound("unknown_kiosk", f"no kiosk {kiosk_id}")
+            raise NotFound("unknown_kiosk", f"没有取号机 {kiosk_id}", f"no kiosk {kiosk_id}")
         now = self.clock()
         # De-duplication of repeated reads is the reader driver's (queue.card_dedupe_seconds).
         offer = secrets.token_urlsafe(12)
@@ -806,7 +807,9 @@ class HallService:
         kiosk = self.cfg.kiosk_by_id(o.kiosk)
         if kiosk is not None and category not in kiosk.categories:
             self._offers[offer] = o
-            raise Refused("category_not_offered", f"本机不办理{category}类业务")
+            raise Refused(
+                "category_not_offered", f"本机不办理{category}类业务", f"this kiosk does not issue category {category}"
+            )
         try:
             return await self._issue(category, "kiosk", o.kiosk, o.holder, None, None, idempotency_key, render)
         except HallctlError as exc:  # refused by policy, or the store could not take it: tell the screen

@@ -144,7 +144,7 @@ class Database:
         conn = self._connect(readonly=False)
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal" and self.path != ":memory:":
-            raise StoreUnavailable("store_error", f"cannot enable WAL (got {mode})")
+            raise StoreUnavailable("store_error", f"数据库无法启用WAL（{mode}）", f"cannot enable WAL (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
         # Deleted rows (purged names, ID numbers) are overwritten with zeros, not left in free pages.
         conn.execute("PRAGMA secure_delete = ON")
@@ -272,7 +272,7 @@ class Database:
 
         def fn() -> None:
             if self._w is None:
-                raise StoreUnavailable("store_closed", "the database is not open")
+                raise StoreUnavailable("store_closed", "数据库未打开", "the database is not open")
             self._w.execute("SELECT 1").fetchone()
 
         await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn)
@@ -325,7 +325,7 @@ class Database:
         item = _Write(fn, marks, chain, loop, fut)
         with self._queue_lock:
             if self._closing:
-                raise StoreUnavailable("store_closed", "the database is not open")
+                raise StoreUnavailable("store_closed", "数据库未打开", "the database is not open")
             self._queue.append(item)
             if not self._draining:
                 self._draining = True
@@ -383,13 +383,13 @@ class Database:
                         self._queue.clear()
                         self._draining = False
             if left:
-                closed = StoreUnavailable("store_closed", "the database is not open")
+                closed = StoreUnavailable("store_closed", "数据库未打开", "the database is not open")
                 _answer([(w, None, closed) for w in left])
 
     def _run_batch(self, batch: list[_Write[Any]]) -> None:
         conn = self._w
         if conn is None:
-            err = StoreUnavailable("store_closed", "the database is not open")
+            err = StoreUnavailable("store_closed", "数据库未打开", "the database is not open")
             _answer([(w, None, err) for w in batch])
             return
         done: list[tuple[_Write[Any], Any, BaseException | None]] = []
@@ -479,7 +479,7 @@ class Database:
         def run() -> T:
             conn = self._r
             if conn is None:
-                raise StoreUnavailable("store_closed", "the database is not open")
+                raise StoreUnavailable("store_closed", "数据库未打开", "the database is not open")
             try:
                 return fn(conn)
             except sqlite3.Error as exc:
@@ -533,7 +533,7 @@ def backup_file(source: str, target: str) -> None:
     The copy holds names and ID numbers: it is created 0600 whatever the umask.
     """
     if not Path(source).is_file():
-        raise StoreUnavailable("store_path", f"no database at {source}")
+        raise StoreUnavailable("store_path", f"{source}处没有数据库", f"no database at {source}")
     try:
         private_file(target)
     except OSError as exc:

@@ -181,7 +181,9 @@ class Supervision:
             if a is None:
                 raise NotFound("unknown_alert", f"没有编号为{alert_id}的告警", f"no alert {alert_id}")
             if windows is not None and a.window not in windows:
-                raise Forbidden("wrong_window", f"alert {alert_id} is not about this token's windows")
+                raise Forbidden(
+                    "wrong_window", f"告警{alert_id}不属于本窗口", f"alert {alert_id} is not about this token's windows"
+                )
             if a.state == "resolved":
                 raise Conflict("alert_resolved", f"告警{alert_id}已处理完毕", f"alert {alert_id} is already resolved")
             now = self.clock()

@@ -144,7 +144,11 @@ class Cases:
         if k is None:
             raise NotFound("no_case", "该号票没有差评工单", f"ticket {ticket_id} has no 差评 case")
         if windows is not None and k.window not in windows:
-            raise Forbidden("wrong_window", f"ticket {k.number} was not rated at this pad's window")
+            raise Forbidden(
+                "wrong_window",
+                f"{k.number}号不是在本窗口评价的",
+                f"ticket {k.number} was not rated at this pad's window",
+            )
         if k.reasons:
             raise Conflict("reason_given", "已选择过原因", "the reason was already given")
         k = dataclasses.replace(k, reasons=tuple(dict.fromkeys(reasons)))

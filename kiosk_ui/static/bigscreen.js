@@ -53,7 +53,7 @@
       animation: false,
       grid: { left: 50, right: 20, top: 20, bottom: 36 },
       tooltip: {},
-      xAxis: Object.assign({ type: "category", data: hours.map((h) => `${h}时`) }, axis),
+      xAxis: Object.assign({ type: "category", data: hours.map((h) => Hall.t(`${h}时`, `${h}:00`)) }, axis),
       yAxis: Object.assign({ type: "value", minInterval: 1 }, axis),
       series: [{ type: "bar", name: Hall.t("取号", "Tickets"), data: hours.map((h) => (byHour[h] ? byHour[h].issued : 0)),
         itemStyle: { color: "#3ea0ff", borderRadius: [6, 6, 0, 0] }, label: { show: true, position: "top", color: "#fff", fontSize: 16 } }],
@@ -81,7 +81,10 @@
       box.dataset.window = w.window;
       box.dataset.state = w.state;
       const st = STATE[w.state] || [w.state, w.state];
-      box.append(Hall.el("div", "n", w.name), Hall.el("div", "t", w.ticket || "—"),
+      // The configured names (name_en in English mode, "Window n" when a hall gave none).
+      const wc = cfg.windows.find((x) => x.number === w.window);
+      const name = wc ? Hall.t(wc.name, wc.name_en) : w.name;
+      box.append(Hall.el("div", "n", name), Hall.el("div", "t", w.ticket || "—"),
         Hall.el("div", "s", `${Hall.t(st[0], st[1])}${w.staff_name ? ` · ${w.staff_name}` : ""}`));
       return box;
     }));
@@ -149,7 +152,7 @@
       const kwh = en.kwh === undefined ? "—" : en.kwh.toFixed(1);
       const band = en.share_in_band === null || en.share_in_band === undefined ? "—" : `${pct(en.share_in_band)}%`;
       figs.append(Hall.el("b", null, kwh), document.createTextNode(` kWh · ${Hall.t("舒适达标", "in band")} ${band}`));
-      row.append(Hall.el("span", "zn", Hall.t(z.name, z.floor ? `Floor ${z.floor}` : z.id)), badge, temp, figs);
+      row.append(Hall.el("span", "zn", Hall.t(z.name, z.name_en)), badge, temp, figs);
       return row;
     }));
   }

@@ -1,9 +1,9 @@
 /* The guide desk (导办台): tickets on a visitor's behalf with a green-channel reason, appointments
  * (book, list, reschedule, cancel, check in), reprint and cancel tickets, queues, device faults.
  *
- * Every message shown is Chinese, or English in English mode: error codes are mapped here
- * (MESSAGES), or taken from the daemon's own zh/en pair where it gives a specific one
- * (SERVER_BILINGUAL); a raw English `detail` is never shown in Chinese mode.
+ * Every message shown is Chinese, or English in English mode: the code's text here
+ * (MESSAGES), else the daemon's own zh/en pair (every refusal carries one); a raw
+ * English `detail` is never shown in Chinese mode.
  */
 "use strict";
 
@@ -37,17 +37,14 @@
     store_unavailable: ["系统暂时无法保存，请稍后再试", "The system cannot save right now; try again"],
     network: ["网络连接中断，请稍后重试", "Network connection lost, please retry"],
   };
-  // The daemon's own zh/en text is specific (the slot's time, the holiday's name): shown as given.
-  const SERVER_BILINGUAL = new Set([
-    "slot_full", "outside_hours", "closed_day", "calendar_no_data", "slot_passed", "too_far_ahead",
-    "appointments_not_offered", "bad_slot", "already_booked", "appointment_too_early",
-  ]);
   const CJK = /[\u4e00-\u9fff]/;
 
+  // The table's words for the codes a guide meets most; any other refusal in the daemon's own Chinese
+  // (detail) and English (detail_en), which every refusal carries.
   function errorText(e) {
     const pair = MESSAGES[e.code];
     if (pair) return t(pair[0], pair[1]);
-    if (SERVER_BILINGUAL.has(e.code) && CJK.test(e.detail || "")) return e.text();
+    if (CJK.test(e.detail || "")) return e.text();
     return t(`操作未成功（${e.code}）`, `Not done (${e.code})`);
   }
 
@@ -68,7 +65,7 @@
     if (!(e instanceof Hall.ApiError)) throw e;
     const pair = MESSAGES[e.code];
     if (pair) return say(el, false, pair[0], pair[1]);
-    if (SERVER_BILINGUAL.has(e.code) && CJK.test(e.detail || "")) return say(el, false, e.detail, e.detail_en);
+    if (CJK.test(e.detail || "")) return say(el, false, e.detail, e.detail_en);
     say(el, false, `操作未成功（${e.code}）`, `Not done (${e.code})`);
   }
 
@@ -356,25 +353,31 @@
   function renderFaults() {
     const ul = $("faults");
     ul.innerHTML = "";
-    const bad = Object.values(devices).filter((d) => d.state !== "ok");
-    for (const d of bad) {
-      const st = DEVICE_STATE[d.state] || [d.state, d.state];
-      const li = Hall.el("li", d.state === "error" ? "error" : "warning", `${d.device} · ${t(st[0], st[1])}${d.detail ? ` · ${d.detail}` : ""}`);
-      ul.appendChild(li);
-    }
+    // A visitor asking for help at a kiosk comes first, before device faults and other alerts.
+    const shown = alerts.slice(0, 8).sort((x, y) => (y.alert === "help_requested") - (x.alert === "help_requested"));
     // The hall's unresolved alerts (stored, one per problem), newest first; the desk acknowledges
     // and resolves them under the name in "处理人".
-    for (const a of alerts.slice(0, 8)) {
-      const li = Hall.el("li", a.level > 0 ? `${a.severity === "error" ? "error" : "warning"} escalated` : (a.severity === "error" ? "error" : "warning"));
+    const alertItem = (a) => {
+      const base = a.alert === "help_requested" ? "help" : a.severity === "error" ? "error" : "warning";
+      const li = Hall.el("li", a.level > 0 ? `${base} escalated` : base);
       li.dataset.alert = a.id;
+      li.dataset.kind = a.alert;
       li.append(Hall.el("span", "m", `${hm(a.opened_at || a.at)} ${t(a.message, a.message_en || a.alert.replace(/_/g, " "))}`));
       const st = a.state === "acknowledged" ? t("已确认", "acknowledged") : t("待处理", "open");
       li.append(Hall.el("span", "st", a.level > 0 ? `${st} · ${t(`升级${a.level}级`, `level ${a.level}`)}` : st));
       const act = (name, zh, en) => { const b = Hall.el("button", null, t(zh, en)); b.type = "button"; b.dataset.alertAct = name; return b; };
       if (a.state === "open") li.append(act("ack", "确认", "Ack"));
       li.append(act("resolve", "处理完毕", "Resolve"));
+      return li;
+    };
+    for (const a of shown.filter((x) => x.alert === "help_requested")) ul.appendChild(alertItem(a));
+    const bad = Object.values(devices).filter((d) => d.state !== "ok");
+    for (const d of bad) {
+      const st = DEVICE_STATE[d.state] || [d.state, d.state];
+      const li = Hall.el("li", d.state === "error" ? "error" : "warning", `${d.device} · ${t(st[0], st[1])}${d.detail ? ` · ${d.detail}` : ""}`);
       ul.appendChild(li);
     }
+    for (const a of shown.filter((x) => x.alert !== "help_requested")) ul.appendChild(alertItem(a));
     if (!ul.children.length) ul.appendChild(Hall.el("li", null, t("设备正常，暂无告警", "All devices fine, no alerts")));
   }
   async function loadAlerts() {

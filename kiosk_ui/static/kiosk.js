@@ -8,6 +8,12 @@
  * A printer or ID-card reader in error/offline puts a red banner on every screen;
  * with the reader out the swipe prompt is hidden and the buttons still issue.
  *
+ * Tools on every screen (适老化): 办事指南 (what to bring, from `[[category]] guide`),
+ * large text (kept while this visitor is here, off again when the kiosk returns to
+ * the start by itself or a visit ends with 完成), and 需要帮助, which raises an
+ * alert the guide desk sees at once. A QR scanner that types like a keyboard checks
+ * a booking in by its QR on any screen.
+ *
  * URL parameter: ?idle=N seconds before returning to the start (default 20 on
  * the ticket screen, 45 elsewhere).
  */
@@ -28,6 +34,7 @@
   let lastMessage = { code: null, at: 0 };
   let idleTimer = null;
   let countdownTimer = null;
+  let bigText = false;
 
   // ------------------------------------------------------------------ views and idle return
   function show(view) {
@@ -39,7 +46,12 @@
   function armIdle(view) {
     clearTimeout(idleTimer);
     clearInterval(countdownTimer);
-    if (view === "v-start") { card = null; return; }
+    if (view === "v-start") {
+      card = null;
+      // Large text left on at the start screen goes off once nobody has touched it for a while.
+      if (bigText) idleTimer = setTimeout(() => setBig(false), (idleParam || 45) * 1000);
+      return;
+    }
     const seconds = idleParam || (view === "v-ticket" ? 20 : 45);
     const deadline = Date.now() + seconds * 1000;
     const cd = view === "v-ticket" ? $("countdown") : view === "v-msg" ? $("msg-countdown") : null;
@@ -49,7 +61,7 @@
     };
     tick();
     countdownTimer = setInterval(tick, 500);
-    idleTimer = setTimeout(home, seconds * 1000);
+    idleTimer = setTimeout(() => { setBig(false); home(); }, seconds * 1000);
   }
 
   function home() {
@@ -59,13 +71,61 @@
     show("v-start");
   }
 
-  // Any touch keeps the current screen up a little longer.
+  function setBig(on) {
+    bigText = on;
+    document.body.classList.toggle("big", on);
+    $("big-btn").setAttribute("aria-pressed", String(on));
+    if (on && document.body.dataset.view === "v-start") armIdle("v-start");
+  }
+
+  // Any touch keeps the current screen up a little longer (and large text on, at the start screen).
   document.addEventListener("pointerdown", () => {
     const view = document.body.dataset.view;
-    if (view && view !== "v-start" && view !== "v-ticket") armIdle(view);
+    if (view && view !== "v-ticket") armIdle(view);
   });
   document.querySelectorAll("[data-home]").forEach((b) => b.addEventListener("click", home));
+  // 完成 ends this visitor's visit: the next one starts at normal size.
+  document.querySelectorAll("#v-ticket [data-home]").forEach((b) => b.addEventListener("click", () => setBig(false)));
+  $("big-btn").addEventListener("click", () => setBig(!bigText));
+  $("guide-btn").addEventListener("click", () => { drawGuide(); show("v-guide"); });
 
+  let helpTimer = null;
+  $("help-btn").addEventListener("click", async () => {
+    const btn = $("help-btn");
+    if (btn.disabled) return;
+    btn.disabled = true;
+    try {
+      await Hall.api(`/api/v1/kiosks/${encodeURIComponent(kioskId)}/help`, { method: "POST", body: {} });
+      notice("help_sent", "已通知导办台，工作人员马上就到，请稍候", "The guide desk has been told: someone is on the way");
+      btn.textContent = Hall.t("已通知工作人员", "Staff notified");
+      // One call is enough: the button rests for a minute rather than sending the desk ten alerts.
+      clearTimeout(helpTimer);
+      helpTimer = setTimeout(() => { btn.disabled = false; btn.textContent = Hall.t("需要帮助", "Need help"); }, 60000);
+    } catch (e) {
+      btn.disabled = false;
+      message(e.code, e.detail, e.detail_en);
+    }
+  });
+
+  // A QR scanner is a keyboard: characters then Enter, faster than anyone types. A booking's QR
+  // checks in on any screen; anything else is ignored (the on-screen keypad is for the code).
+  let scanned = "";
+  let scannedAt = 0;
+  document.addEventListener("keydown", (ev) => {
+    const now = Date.now();
+    if (now - scannedAt > 300) scanned = "";
+    scannedAt = now;
+    if (ev.key === "Enter") {
+      const qr = scanned.trim();
+      scanned = "";
+      if (qr.length >= 8) {
+        ev.preventDefault(); // the scanner's Enter must not also press the button last touched
+        checkInQr(qr);
+      }
+    } else if (ev.key.length === 1 && scanned.length < 512) {
+      scanned += ev.key;
+    }
+  });
   // ------------------------------------------------------------------ drawing
   function catButton(prefix, onPick) {
     const c = cats.get(prefix) || cfg.categories.find((x) => x.prefix === prefix);
@@ -81,7 +141,7 @@
     }
     const w = Hall.el("div", "w");
     const b = Hall.el("b", null, c.waiting === undefined ? "—" : String(c.waiting));
-    w.append(Hall.el("span", null, Hall.t("等候 ", "Waiting ")), b, Hall.el("span", null, Hall.t(" 人", "")));
+    w.append(Hall.el("span", null, Hall.t("等候人数", "Waiting")), b);
     btn.append(Hall.el("div", "p", prefix), mid, w);
     btn.addEventListener("click", () => onPick(prefix));
     return btn;
@@ -123,13 +183,35 @@
     );
   }
 
-  function message(code, zh, en) {
+  /** A refusal or a fault, in the page's language (the daemon sends every one in Chinese and English). */
+  function message(code, zh, en, ok = false) {
     lastMessage = { code, at: Date.now() };
     const box = $("msg");
     box.dataset.code = code || "";
-    box.replaceChildren(document.createTextNode(zh));
-    if (en && en !== zh) box.append(Hall.el("span", "en", en));
+    box.classList.toggle("ok", ok);
+    box.replaceChildren(document.createTextNode(Hall.t(zh, en)));
     show("v-msg");
+  }
+  function notice(code, zh, en) { message(code, zh, en, true); }
+
+  function drawGuide() {
+    const list = kcfg.categories.map((p) => cfg.categories.find((x) => x.prefix === p)).filter(Boolean);
+    $("guidelist").replaceChildren(...list.map((c) => {
+      const sec = Hall.el("section");
+      sec.dataset.category = c.prefix;
+      const h = Hall.el("h3");
+      h.append(Hall.el("span", "px", c.prefix), document.createTextNode(Hall.t(c.name, c.name_en)));
+      sec.append(h);
+      const items = Hall.lang === "en" && c.guide_en && c.guide_en.length ? c.guide_en : c.guide || [];
+      if (items.length) {
+        const ul = Hall.el("ul");
+        ul.append(...items.map((x) => Hall.el("li", null, x)));
+        sec.append(ul);
+      } else {
+        sec.append(Hall.el("div", "none", Hall.t("请咨询导办台", "Please ask at the guide desk")));
+      }
+      return sec;
+    }));
   }
 
   let printedNumber = null;
@@ -150,10 +232,14 @@
     const ahead = t.waiting_ahead ?? null;
     $("t-ahead").innerHTML = "";
     if (ahead !== null) {
-      $("t-ahead").append(Hall.t("前面还有 ", "Ahead of you: "), Hall.el("b", null, String(ahead)), Hall.t(" 人", ""));
+      $("t-ahead").append(Hall.t("前面还有 ", "Ahead of you: "), Hall.el("b", null, String(ahead)));
+      if (Hall.lang !== "en") $("t-ahead").append(" 人");
     }
     $("t-eta").innerHTML = "";
-    if (t.estimated_wait_s !== undefined && t.estimated_wait_s !== null) {
+    if (ahead === 0) {
+      // Nobody ahead: an estimate of "about 5 minutes" would be the category's average, not this visit.
+      $("t-eta").append(Hall.el("b", null, Hall.t("无需等待", "No wait")), Hall.t("，请留意叫号", ": watch for your number"));
+    } else if (t.estimated_wait_s !== undefined && t.estimated_wait_s !== null) {
       $("t-eta").append(Hall.t("预计等候约 ", "Estimated wait: about "), Hall.el("b", null, Hall.minutes(t.estimated_wait_s)), Hall.t(" 分钟", " min"));
     }
     const paperOut = printer && (printer.state === "error" || printer.state === "offline");
@@ -212,6 +298,20 @@
     keypad.append(b);
   }
   $("to-appt").addEventListener("click", () => { $("code").textContent = ""; show("v-appt"); });
+
+  async function checkInQr(qr) {
+    if (posting) return;
+    posting = true;
+    try {
+      const t = await Hall.api("/api/v1/appointments/check-in", { method: "POST", body: { qr, kiosk: kioskId } });
+      card = null;
+      showTicket(t);
+    } catch (e) {
+      message(e.code, e.detail, e.detail_en);
+    } finally {
+      posting = false;
+    }
+  }
   $("appt-ok").addEventListener("click", async () => {
     const code = $("code").textContent.trim();
     if (!code || posting) return;
@@ -240,7 +340,12 @@
     }
   }
 
-  Hall.onLang(() => { drawStart(); drawPrinter(); });
+  Hall.onLang(() => {
+    drawStart();
+    drawPrinter();
+    if (document.body.dataset.view === "v-guide") drawGuide();
+    if (!$("help-btn").disabled) $("help-btn").textContent = Hall.t("需要帮助", "Need help");
+  });
   show("v-start");
   drawStart();
   Hall.stream({

@@ -229,14 +229,14 @@
       box.dataset.sensor = s.id;
       const temp = r && r.temperature !== null && !r.stale ? `${r.temperature.toFixed(1)}°C` : "—";
       const hum = r && r.humidity !== null && !r.stale ? `${Math.round(r.humidity)}%` : "—";
-      box.append(Hall.el("div", "n", s.name), Hall.el("div", "v", `${temp} · ${Hall.t("湿度", "RH")} ${hum}`));
+      box.append(Hall.el("div", "n", Hall.t(s.name, s.name_en)), Hall.el("div", "v", `${temp} · ${Hall.t("湿度", "RH")} ${hum}`));
       return box;
     }));
   }
 
   function drawAll() {
     $("hall").textContent = Hall.t(cfg.hall.name, cfg.hall.name_en || cfg.hall.name);
-    $("notice").textContent = cfg.hall.notice;
+    $("notice").textContent = Hall.t(cfg.hall.notice, cfg.hall.notice_en);
     drawCalls(false);
     drawWindows();
     drawWaiting();

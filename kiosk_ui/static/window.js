@@ -43,8 +43,11 @@
 
   const CJK = /[\u3400-\u9fff]/;
   /** The refusal's text in the page's language: the API's own words when they are in that language. */
+  // Validation answers list pydantic's findings for a developer: the page's own sentence reads better.
+  const TECHNICAL = new Set(["invalid_arguments", "invalid_request", "malformed_json"]);
   function errText(e) {
     const mine = ERRORS[e.code];
+    if (mine && TECHNICAL.has(e.code)) return Hall.t(mine[0], mine[1]);
     if (Hall.t("zh", "en") === "zh") {
       if (e.detail && CJK.test(e.detail)) return e.detail;
       return mine ? mine[0] : `操作未成功（${e.code}）`;

@@ -193,6 +193,6 @@ async def test_command_replies_match_the_document(live: LiveHall) -> None:
     second = (await run("ticket.issue", {"category": "A"}))["ticket"]
     await run("ticket.cancel", {"ticket_id": second["id"]})
     await run("display.show", {"display": "led1", "text": "暂停服务"})
-    check("window.start", {"ok": False, "error": {"code": "no_current_ticket", "message": "…"}})
+    check("window.start", {"ok": False, "error": {"code": "no_current_ticket", "message": "…", "message_en": "…"}})
     with pytest.raises(jsonschema_rs.ValidationError):
         check("window.start", {"ok": True, "command": "window.start", "ticket": {"id": 5}})

@@ -11,6 +11,7 @@ from playwright.async_api import Response, async_playwright, expect
 from hallctl import auth
 from hallctl.daemon import Hall
 from tests.devices.test_hall_devices import hall_config, zbar
+from tests.ui.uihelpers import overflow
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -51,11 +52,16 @@ async def test_kiosk_shows_the_png_the_printer_simulator_rendered(demo_hall: Hal
                 ),
             )
             await page.goto(f"{base}/kiosk/k1?token={token}")
+            await page.locator("#conn[data-state=live]").wait_for(timeout=15000)
             await page.locator('#cats .catbtn[data-category="B"]').click()
             await expect(page.locator("#t-num")).to_have_text("B001")
             printed = page.locator("#slip img.printed")
             await expect(printed).to_be_visible()
             await page.wait_for_function("document.querySelector('#slip img.printed').naturalWidth > 0")
+            # The demo kiosk fits its 1920 px with the printed slip shown: 完成 is on the screen, nothing cut.
+            assert await overflow(page, "ticket with the printed slip") == []
+            done = await page.locator("#v-ticket [data-home]").bounding_box()
+            assert done is not None and done["y"] + done["height"] <= 1920
             src = await printed.get_attribute("src")
             assert src is not None and "/api/v1/sim/printers/prn-k1/tickets/" in src
             png = await page.request.get(base + src)
@@ -74,3 +80,6 @@ async def test_kiosk_shows_the_png_the_printer_simulator_rendered(demo_hall: Hal
     assert answer["number"] == "B001"
     assert zbar(path) == answer["qr"]
     assert f"您前面还有 {answer['waiting_ahead']} 人等候" in sim_ticket.text_lines
+    # The hall's notice ([hall] notice) is printed, as docs/config.md says: wrapped to the paper, every character.
+    notice = demo_hall.cfg.hall.notice
+    assert notice and notice.replace(" ", "") in "".join(sim_ticket.text_lines).replace(" ", "")

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,41 @@ async def test_lan_listener_needs_a_login_and_the_generated_acl_holds(tmp_path: 
         assert hall.service._q.window(1).current is None
 
 
+async def test_a_kiosk_user_checks_in_by_qr_and_asks_for_help_with_bilingual_errors(
+    tmp_path: Path, hall_id: str
+) -> None:
+    """Kiosk k1's broker user may check a booking in by its QR and press 需要帮助; error replies carry message_en."""
+    root = f"hallctl/{hall_id}"
+    lan_port = loopback_port("127.0.0.2")
+    raw = hall_raw(tmp_path, hall_id, None, lan_listener=f"127.0.0.2:{lan_port}")
+    cfg_file = tmp_path / "hall.toml"
+    cfg_file.write_text(to_toml(raw), encoding="utf-8")
+    done = passwd(cfg_file, "kiosk", "--kiosk", "k1", password="k1-secret")
+    assert done.returncode == 0, done.stderr
+    lan = f"mqtt://127.0.0.2:{lan_port}"
+    async with running(config.parse(raw)) as hall:
+        svc = hall.service
+        now = svc.clock().astimezone(svc.cfg.hall.tz)
+        slot = now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0) + timedelta(minutes=30)
+        booking, _ = await svc.book("B", slot)
+        mine = f"{root}/reply/kiosk-k1/r"
+        async with listen(
+            lan, mine, f"{root}/event/alert", username="kiosk-k1", password="k1-secret", identifier="kiosk-k1"
+        ) as kiosk:
+            wrong = await ask_v5(kiosk, f"{root}/cmd/kiosk/k1/appointment/check_in", {"qr": "T1.nope"}, mine)
+            assert wrong["ok"] is False and wrong["error"]["code"] == "bad_qr_token"
+            assert wrong["error"]["message"] == "二维码无效或已过期" and wrong["error"]["message_en"]
+            qr = svc.appointment_qr(booking)
+            ok = await ask_v5(kiosk, f"{root}/cmd/kiosk/k1/appointment/check_in", {"qr": qr}, mine)
+            assert ok["ok"] is True and ok["ticket"]["number"] == "B001"
+            assert ok["ticket"]["appointment_code"] == booking.code
+            helped = await ask_v5(kiosk, f"{root}/cmd/kiosk/k1/help", {}, mine)
+            assert helped["ok"] is True and helped["alert"]["alert"] == "help_requested"
+            alert = await kiosk.wait_for(lambda m: m.topic.value == f"{root}/event/alert")
+            assert json.loads(alert.payload)["subject"] == "k1"
+        assert any(a.alert == "help_requested" for a in hall.supervision.recent(10))
+
+
 def test_stopping_or_killing_the_daemon_stops_its_mosquitto(tmp_path: Path) -> None:
     """SIGTERM to the daemon stops the child; so does kill -9 of the daemon (no orphan broker)."""
     d = Daemon(tmp_path / "d")
@@ -217,13 +253,18 @@ def test_stopping_or_killing_the_daemon_stops_its_mosquitto(tmp_path: Path) -> N
 
 
 def test_kiosk_scoped_topics_open_only_the_kiosks_own_commands() -> None:
-    """cmd/kiosk/<id>/ carries only issue and check-in; the kiosk comes from the topic."""
+    """cmd/kiosk/<id>/ carries only issue, check-in (code or QR) and help; the kiosk comes from the topic."""
     root = "hallctl/h"
     assert kiosk_scope(root, f"{root}/cmd/kiosk/k1/ticket/issue") == (f"{root}/cmd/ticket/issue", {"kiosk": "k1"})
     assert kiosk_scope(root, f"{root}/cmd/kiosk/k1/appointment/X7/check_in") == (
         f"{root}/cmd/appointment/X7/check_in",
         {"kiosk": "k1"},
     )
+    assert kiosk_scope(root, f"{root}/cmd/kiosk/k1/appointment/check_in") == (
+        f"{root}/cmd/appointment/check_in",
+        {"kiosk": "k1"},
+    )
+    assert kiosk_scope(root, f"{root}/cmd/kiosk/k1/help") == (f"{root}/cmd/help", {"kiosk": "k1"})
     assert kiosk_scope(root, f"{root}/cmd/window/1/call_next") == (f"{root}/cmd/window/1/call_next", {})
     for bad in ("kiosk/k1/window/1/call_next", "kiosk/k1/ticket/5/cancel", "kiosk//ticket/issue", "kiosk/k1"):
         with pytest.raises(CommandError) as exc:

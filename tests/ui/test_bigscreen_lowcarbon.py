@@ -80,7 +80,7 @@ async def test_the_lowcarbon_panel_shows_each_zone_in_both_languages_within_the_
     await expect(big.locator("#lowcarbon").locator("xpath=..").locator("h2")).to_have_text(
         "Low-carbon management · today"
     )
-    await expect(f1.locator(".zn")).to_have_text("Floor 1")
+    await expect(f1.locator(".zn")).to_have_text("Ground floor")  # the zone's name_en
     await expect(f2.locator(".za")).to_have_text(en)
     if state.setpoint is not None:
         await expect(f2.locator(".zt small")).to_have_text(f"set {state.setpoint:g}°C")

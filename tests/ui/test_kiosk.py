@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 from playwright.async_api import Browser, expect
 
 from hallctl import engine
-from tests.ui.uihelpers import HallRunner, open_page
+from tests.ui.uihelpers import HallRunner, open_page, overflow, shot
 
 HOLDER = engine.Holder(name="李四光", id_number="420103195001010017", birth=date(1990, 1, 1))
 
@@ -154,3 +155,77 @@ async def test_reader_fault_shows_a_banner_and_the_buttons_still_issue(runner: H
     svc.device_health("prn-k1", "printer", "error", "paper_out")
     await expect(kiosk.locator("#printer-banner")).to_be_visible()
     await expect(banner).to_be_hidden()
+
+
+async def test_kiosk_for_everyone_large_text_guide_help_qr_and_no_wait(runner: HallRunner, browser: Browser) -> None:
+    """适老化: large text until the visit ends, 办事指南 per category, 需要帮助 reaches the guide desk at once,
+    a booking's QR checks in, and nobody ahead says 无需等待 rather than an average."""
+    hall = runner.hall
+    assert hall is not None
+    svc = hall.service
+    kiosk = await open_page(browser, runner.url("/kiosk/k1", "kiosk", idle=3), 1080, 1920)
+    guide = await open_page(browser, runner.url("/guide", "guide"), 1366, 768)
+    name = kiosk.locator('#cats .catbtn[data-category="A"] .n')
+    normal = float(await name.evaluate("(e) => parseFloat(getComputedStyle(e).fontSize)"))
+
+    # Large text: bigger words, kept while the visitor takes a number, off when the visit ends.
+    await kiosk.locator("#big-btn").click()
+    await expect(kiosk.locator("#big-btn")).to_have_attribute("aria-pressed", "true")
+    big = float(await name.evaluate("(e) => parseFloat(getComputedStyle(e).fontSize)"))
+    assert big >= normal * 1.2, (normal, big)
+    await expect(kiosk.locator("#to-appt")).to_be_in_viewport(ratio=1)
+    await kiosk.locator('#cats .catbtn[data-category="A"]').click()
+    await expect(kiosk.locator("#t-num")).to_have_text("A001")
+    await expect(kiosk.locator("body")).to_have_class(re.compile(r"\bbig\b"))
+    # Nobody ahead: no invented "about 5 minutes".
+    await expect(kiosk.locator("#t-eta")).to_have_text("无需等待，请留意叫号")
+    await kiosk.locator("#v-ticket [data-home]").click()
+    await expect(kiosk.locator("body")).not_to_have_class(re.compile(r"\bbig\b"))
+    await expect(kiosk.locator("#big-btn")).to_have_attribute("aria-pressed", "false")
+    # Someone ahead: the estimate.
+    await kiosk.locator('#cats .catbtn[data-category="A"]').click()
+    await expect(kiosk.locator("#t-num")).to_have_text("A002")
+    await expect(kiosk.locator("#t-eta")).to_contain_text("预计等候约")
+    # Large text left on goes off when the kiosk returns to the start by itself (?idle=3).
+    await kiosk.locator("#big-btn").click()
+    await expect(kiosk.locator("#v-start")).to_be_visible(timeout=10000)
+    await expect(kiosk.locator("body")).not_to_have_class(re.compile(r"\bbig\b"), timeout=10000)
+
+    # 办事指南 from the config, in both languages.
+    await kiosk.locator("#guide-btn").click()
+    section = kiosk.locator('#guidelist section[data-category="D"]')
+    await expect(section).to_contain_text("不动产权证书")
+    await kiosk.locator(".langbtn").click()
+    await expect(section).to_contain_text("Real estate title certificate")
+    assert await overflow(kiosk, "guide (en)") == []
+    await shot(kiosk, "kiosk-guide-en")
+    await kiosk.locator(".langbtn").click()
+    await shot(kiosk, "kiosk-guide-zh")
+    await kiosk.locator("#v-guide [data-home]").click()
+
+    # 需要帮助: the guide desk's alert list shows it at once, first.
+    await kiosk.locator("#help-btn").click()
+    await expect(kiosk.locator("#msg")).to_contain_text("已通知导办台")
+    await expect(kiosk.locator("#help-btn")).to_be_disabled()
+    first = guide.locator("#faults li").first
+    await expect(first).to_have_attribute("data-kind", "help_requested")
+    await expect(first).to_contain_text("1楼k1号取号机有群众需要帮助")
+    await guide.locator(".langbtn").click()
+    await expect(first).to_contain_text("A visitor at kiosk k1 (floor 1) needs help")
+    await guide.locator(".langbtn").click()
+
+    # A booking's QR, read by a scanner that types it, checks in on the start screen.
+    await expect(kiosk.locator("#v-start")).to_be_visible(timeout=10000)
+    now = datetime.now(UTC).astimezone(svc.cfg.hall.tz)
+    slot = now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0) + timedelta(minutes=30)
+    booking, _ = await svc.book("D", slot)
+    await kiosk.keyboard.type(svc.appointment_qr(booking))
+    await kiosk.keyboard.press("Enter")
+    await expect(kiosk.locator("#t-num")).to_have_text("D001")
+    # A ticket's QR is not a booking's: refused in the page's language.
+    await kiosk.locator("#v-ticket [data-home]").click()
+    await kiosk.locator(".langbtn").click()
+    ticket_qr = (await svc.issue("A")).qr
+    await kiosk.keyboard.type(ticket_qr)
+    await kiosk.keyboard.press("Enter")
+    await expect(kiosk.locator("#msg")).to_have_text("this QR is a ticket's, not a booking's")

@@ -98,7 +98,7 @@ async def test_window_terminal_sign_in_choices_overtime_figures_languages(
     await window.locator('[data-act="call-next"]').click()
     await expect(result).to_contain_text("nobody is signed in")
     await expect(window.locator("#signin-needed")).to_contain_text("Sign in first")
-    await expect(window.locator("#title")).to_have_text("Window 1 · Window terminal")
+    await expect(window.locator("#title")).to_have_text("Window 1 · Citizen · Window terminal")  # the window's name_en
     await window.locator(".langbtn").first.click()
 
     await window.locator("#staff-id").fill("0231")

@@ -120,3 +120,48 @@ async def shot(page: Page, name: str, *, full_page: bool = False) -> None:
     """Save ``<name>.png`` at the page's target size (see SCREENSHOTS for where)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+# What sticks out: outside the viewport, cut by its box, or spilling sideways over its box's edge
+# (a word wider than its tile). Elements inside a scrolling box are checked against that box's clipping only; a
+# ``data-marquee`` box (a ticker whose text scrolls through it on purpose) is left out with its text.
+OVERFLOW = """() => {
+  const vw = innerWidth, vh = innerHeight, out = [];
+  const name = (e) => (e.id ? '#' + e.id
+      : e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ')[0] : ''))
+    + ' "' + (e.textContent || '').trim().replace(/\\s+/g, ' ').slice(0, 40) + '"';
+  const scrolling = (v) => /(auto|scroll)/.test(v);
+  const scrolls = (e) => {
+    for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+      const s = getComputedStyle(p);
+      if (scrolling(s.overflowY + s.overflowX)) return true;
+    }
+    return false;
+  };
+  for (const e of document.body.querySelectorAll('*')) {
+    if (e.closest('.hidden, script, style, option, .tokenbox, [data-marquee]')) continue;
+    const r = e.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    const s = getComputedStyle(e);
+    if (s.visibility === 'hidden') continue;
+    if (!scrolls(e) && (r.right > vw + 1 || r.bottom > vh + 1 || r.left < -1 || r.top < -1)) {
+      const box = [r.left, r.top, r.right, r.bottom].map(Math.round).join(',');
+      out.push(`${name(e)} outside the ${vw}x${vh} viewport: ${box}`);
+    }
+    if (s.overflowX !== 'visible' && !scrolling(s.overflowX) && e.scrollWidth > e.clientWidth + 1)
+      out.push(`${name(e)} cut: text ${e.scrollWidth} px wide in ${e.clientWidth} px`);
+    else if (s.overflowX === 'visible' && e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+      out.push(`${name(e)} spills: content ${e.scrollWidth} px wide in a ${e.clientWidth} px box`);
+    if (s.overflowY !== 'visible' && !scrolling(s.overflowY) && e.scrollHeight > e.clientHeight + 1)
+      out.push(`${name(e)} cut: text ${e.scrollHeight} px high in ${e.clientHeight} px`);
+  }
+  const d = document.documentElement;
+  if (d.scrollWidth > vw + 1 || d.scrollHeight > vh + 1) out.push(`document ${d.scrollWidth}x${d.scrollHeight}`);
+  return out;
+}"""
+
+
+async def overflow(page: Page, what: str) -> list[str]:
+    """What on ``page`` leaves the viewport or is cut by its box (see tests/ui/test_pages_fit.py), as ``what: …``."""
+    found: list[str] = await page.evaluate(OVERFLOW)
+    return [f"{what}: {f}" for f in found]
