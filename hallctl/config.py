@@ -508,6 +508,9 @@ class ClimateConfig(_Model):
     cool_min_setpoint: float = Field(default=26.0, ge=10, le=35)
     heat_max_setpoint: float = Field(default=20.0, ge=5, le=30)
     hysteresis: float = Field(default=0.5, gt=0, le=5)
+    # In auto, let the room ride the comfort band (drift to the edge nearer outdoors, then a
+    # full-capacity swing and off) instead of holding a setpoint at part load; docs/climate.md rule 5.
+    ride_band: bool = True
     humidity_hysteresis: float = Field(default=5.0, gt=0, le=30)
     # 420 + 480 s: at most 3600 / 900 = 4 compressor starts an hour, whatever the room does.
     min_on_s: float = Field(default=420.0, ge=0, le=3600)
