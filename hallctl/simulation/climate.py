@@ -6,7 +6,8 @@ simulated clock (``speed`` simulated seconds per real second, set with
 into the zone's simulated Modbus sensors, so the real driver reads the room through the real
 protocol. People come from the queue (waiting tickets shared among the floors whose windows
 serve their category, plus one person at each busy window and staff at each open one);
-lighting and equipment follow the hall's opening hours at the simulated time.
+lighting and equipment follow the hall's opening hours on its calendar (the queue's: a statutory
+holiday or a ``[calendar] closed_days`` day stays dark) at the simulated time.
 
 The air conditioning side: a zone with simulated ``[[climate_unit]]`` s is cooled and heated by
 them (:class:`hallctl.simulation.aircon.ZoneLoad`: what the driver wrote into each unit's
@@ -33,6 +34,7 @@ from hallctl import events as ev
 from hallctl.bus import Subscription
 from hallctl.config import ClimateZoneConfig
 from hallctl.context import HallContext
+from hallctl.engine import calendar
 from hallctl.errors import Refused
 from hallctl.simulation.aircon import SimulatedAirCon, ZoneLoad
 from hallctl.tasks import cancel_and_wait
@@ -197,8 +199,8 @@ class SimulatedClimate:
         return {f: round(n) for f, n in people.items()}
 
     def _open_at(self, t: datetime) -> bool:
-        local = t.astimezone(self.cfg.hall.tz)
-        return any(span.contains(local.weekday(), local.time()) for c in self.cfg.category for span in c.spans)
+        """Lights and equipment on: any category open on the hall calendar (holidays, 调休, ``[calendar]``)."""
+        return any(calendar.is_open(self.cfg, c, t) for c in self.cfg.category)
 
     def step(self, sim_seconds: float) -> None:
         """Advance every room ``sim_seconds`` and write the sensors (the loop's body; tests call it too)."""

@@ -26,7 +26,7 @@ from drivers.sim.ac_mqtt import MqttAcSim
 from hallctl import events as ev
 from hallctl.daemon import Hall
 from hallctl.simulation.devices import SimulatedDevices
-from tests.core.core_helpers import FakeClock, make_config
+from tests.core.core_helpers import T0, FakeClock, make_config
 
 HallMaker = Callable[..., Awaitable[Hall]]
 
@@ -246,3 +246,17 @@ async def test_a_command_lands_on_the_bacnet_simulator_at_the_configured_priorit
     assert device.unit_state().power and device.unit_state().setpoint == d.command.setpoint
     # hallctl's write sits in its own priority slot, where release will relinquish it.
     assert device.priority_slot("setpoint", 9) == d.command.setpoint
+
+
+async def test_the_simulated_rooms_follow_the_hall_calendar(halls: HallMaker) -> None:
+    """Lights and equipment (the rooms' internal gains) are off on a day the hall calendar closes.
+
+    The rooms used the categories' weekly hours before, so a holiday lit the hall as any Monday.
+    """
+    day = T0.date().isoformat()
+    closed = await halls(climate_zone=zones(f1=26.0), calendar={"statutory": False, "closed_days": [day]})
+    working = await halls(climate_zone=zones(f1=26.0), calendar={"statutory": False})
+    for hall, lit in ((closed, False), (working, True)):
+        rooms = simulation(hall).climate
+        rooms.step(1.0)
+        assert rooms.rooms["f1"].open is lit, (hall.cfg.calendar, rooms.sim_time)
