@@ -610,11 +610,19 @@ class MqttUnitConfig(_ClimateUnitBase):
     style: Literal["zigbee2mqtt", "homeassistant"] = "zigbee2mqtt"
     command_topic: str
     state_topic: str
+    # homeassistant style: the device's retained online/offline topic (HA's availability_topic); a unit
+    # reporting offline is climate_unit_no_ack. Unset: none (HA has no "get"; the retained state is all).
+    availability_topic: str | None = None
 
     @field_validator("command_topic", "state_topic")
     @classmethod
     def _topics(cls, v: str) -> str:
         return _mqtt_topic(v)
+
+    @field_validator("availability_topic")
+    @classmethod
+    def _availability(cls, v: str | None) -> str | None:
+        return None if v is None else _mqtt_topic(v)
 
 
 ClimateUnitConfig = Annotated[ModbusUnitConfig | BacnetUnitConfig | MqttUnitConfig, Field(discriminator="kind")]

@@ -197,6 +197,7 @@ class SimulatedAirCon:
                     f"{c}/fan_mode",
                     f"{s}/fan_mode",
                     f"{s}/current_temperature",
+                    availability_topic=u.availability_topic,
                 )
                 sim = MqttAcSim(host, port, kind="ha", ha_topics=topics)
             try:
