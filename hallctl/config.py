@@ -443,6 +443,9 @@ class SensorConfig(_Model):
     device: str | None = None  # modbus: device id
     friendly_name: str | None = None  # zigbee
     zigbee_base: str = "zigbee2mqtt"
+    # zigbee: the simulated room of its zone (or floor) publishes its readings on the hall's broker as
+    # zigbee2mqtt would (demo, tests); a modbus sensor is simulated through its device's ``simulate``.
+    simulate: bool = False
     stale_after_s: float = Field(default=600.0, gt=0)
     # Per-sensor deadbands (None: the [sensors] defaults), e.g. a server-room sensor watched closely.
     deadband_temperature: float | None = Field(default=None, ge=0, le=10)
@@ -474,6 +477,8 @@ class SensorConfig(_Model):
             raise ValueError("a modbus sensor needs 'device'")
         if self.source == "zigbee" and not self.friendly_name:
             raise ValueError("a zigbee sensor needs 'friendly_name'")
+        if self.simulate and self.source != "zigbee":
+            raise ValueError("simulate is for a zigbee sensor; a modbus sensor's device has 'simulate'")
         return self
 
 

@@ -71,7 +71,7 @@ async def halls(tmp_path: Path) -> AsyncIterator[HallMaker]:
 
     async def make(**over: Any) -> Hall:
         n = len(started)
-        cfg = make_config(store={"path": str(tmp_path / f"hall{n}.db")}, **SENSORS, **over)
+        cfg = make_config(store={"path": str(tmp_path / f"hall{n}.db")}, **{**SENSORS, **over})
         hall = Hall(cfg, clock=FakeClock(), state_dir=tmp_path / f"state{n}")
         started.append(hall)
         await hall.start()
@@ -260,3 +260,30 @@ async def test_the_simulated_rooms_follow_the_hall_calendar(halls: HallMaker) ->
         rooms = simulation(hall).climate
         rooms.step(1.0)
         assert rooms.rooms["f1"].open is lit, (hall.cfg.calendar, rooms.sim_time)
+
+
+async def test_a_simulated_zigbee_sensor_reads_its_room_through_the_broker(halls: HallMaker) -> None:
+    """A zigbee sensor with ``simulate = true`` publishes its zone's room as zigbee2mqtt would.
+
+    Before, only Modbus sensor simulators were driven by the rooms; a zigbee sensor in a
+    simulated hall never published, so its zone went stale.
+    """
+    zigbee = {"id": "z2", "floor": 2, "source": "zigbee", "friendly_name": "hall/floor2/th", "simulate": True}
+    hall = await halls(
+        sensor=[*SENSORS["sensor"], zigbee],
+        climate_zone=[{"id": "f2", "floor": 2, "sensors": ["z2"], "mode": "off"}],
+    )
+    rooms = simulation(hall).climate
+    assert "f2" in rooms.rooms, "a zone with only a simulated zigbee sensor gets a room"
+
+    def reading() -> float | None:
+        st = hall.service.sensors.get("z2")
+        return None if st is None or st.stale else st.temperature
+
+    first = await until(reading, 15, "the zigbee sensor's first reading through the broker")
+    assert first == pytest.approx(rooms.rooms["f2"].t_air, abs=0.15)
+    rooms.set_weather(None, 35.0, 900.0)  # the room warms with nothing cooling it
+    await until(lambda: (t := reading()) is not None and t >= first + 0.5, 30, "the reading following the room")
+    # The zone's controller sees it (it ticks on each new reading), and it keeps following the room.
+    await until(lambda: hall.climate.states["f2"].current == reading(), 10, "the zone's fused temperature")
+    await until(lambda: reading() == pytest.approx(rooms.rooms["f2"].t_air, abs=0.3), 10, "still the room")
