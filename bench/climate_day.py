@@ -15,11 +15,13 @@ Two policies run the same day:
   summer and 20 °C heating in winter; off outside opening hours.
 * **controller**: ``hallctl.climate.controller.decide`` (:class:`HallController`), the demo
   zone's standing mode (``auto``, target 26 °C) within the public-building limits, the
-  season's comfort band, ``[climate]`` defaults. The unit is the same inverter either way, so
-  the controller's gain comes from its setpoints (the unit modulates toward them instead of
-  being switched at full capacity), pre-conditioning and setback; a modulating unit runs
-  *longer* at lower power, so the run-time ratio is expected above the kWh ratio: kWh is the
-  main figure, run time is printed beside it.
+  season's comfort band, ``[climate]`` defaults (``ride_band``: the room rides the band edge
+  nearer outdoors, one swing back, then off). The unit is the same inverter either way, so
+  the controller's gain comes from where it holds the room, the part load the unit picks on
+  its way to the stop point (instead of being switched at full capacity), pre-conditioning
+  only into the band, and setback; a unit at part load runs *longer* at lower power, so the
+  run-time ratio is expected above the kWh ratio. The bench also prints the run time the
+  controller's heat would take at full capacity: the least run time that heat allows.
 * ``--placeholder`` runs the earlier stand-in policy instead (kept for comparison).
 
 Figures per day (recorded with ``bench/figures.py``): the controller's share of opening hours
