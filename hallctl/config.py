@@ -524,6 +524,10 @@ class ClimateConfig(_Model):
     setback_high: float = Field(default=32.0, ge=15, le=45)  # outside hours: cool only above this
     precondition_max_minutes: float = Field(default=180.0, ge=0, le=24 * 60)
     precondition_margin_minutes: float = Field(default=10.0, ge=0, le=240)
+    # Pre-conditioning is planned at this share of the learned rate, the units following a setpoint
+    # that moves along that line to opening: an inverter then runs at part load, where it is most
+    # efficient (1: full capacity from the last moment, as before). docs/climate.md rule 7.
+    precondition_part_load: float = Field(default=0.6, gt=0, le=1)
     default_warmup_c_per_h: float = Field(default=3.0, gt=0, le=30)
     default_cooldown_c_per_h: float = Field(default=3.0, gt=0, le=30)
     rate_min_c_per_h: float = Field(default=0.3, gt=0, le=30)

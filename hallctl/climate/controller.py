@@ -267,8 +267,9 @@ def _thresholds(
 
 def _wanted(
     inp: ZoneInputs, mode: ClimateMode, target: float, temp: float, hum: float | None, occupied: bool
-) -> tuple[CompressorMode | None, bool, float, float, str, _Thresholds]:
-    """The compressor mode the zone wants (before minimum times), fan-only flag, setpoints, reason, thresholds."""
+) -> tuple[CompressorMode | None, bool, float, float, str, _Thresholds, bool]:
+    """The compressor mode the zone wants (before minimum times), fan-only flag, setpoints, reason, thresholds,
+    and whether it is a paced pre-conditioning (its rate is the plan's, not the unit's: nothing to learn)."""
     r, z, prev = inp.rules, inp.zone, inp.previous.compressor
     h = r.hysteresis
     people = inp.occupancy.people
@@ -280,44 +281,56 @@ def _wanted(
     if th.cool_cmd != cool_sp or th.heat_cmd != heat_sp:
         cool_sp, heat_sp = th.cool_cmd, th.heat_cmd
     if mode == "off":
-        return None, False, cool_sp, heat_sp, "mode off", th
+        return None, False, cool_sp, heat_sp, "mode off", th, False
     if not occupied:
         m = inp.opening.minutes_to_open
         if m is not None and m <= r.precondition_max_minutes:
             # In band at opening: to the start points when riding the band (it starts there anyway).
             cool_goal = th.cool_start if ride else cool_sp
             heat_goal = th.heat_start if ride else heat_sp
-            need_cool = max(0.0, temp - cool_goal) / inp.rates.cooldown_c_per_h * 60 if can_cool else 0.0
-            need_heat = max(0.0, heat_goal - temp) / inp.rates.warmup_c_per_h * 60 if can_heat else 0.0
+            # Paced: planned at a share of the learned rate, the units following a setpoint that moves
+            # along that line to the goal at opening (less the margin); see _paced.
+            pace = r.precondition_part_load
+            cool_rate, heat_rate = pace * inp.rates.cooldown_c_per_h, pace * inp.rates.warmup_c_per_h
+            need_cool = max(0.0, temp - cool_goal) / cool_rate * 60 if can_cool else 0.0
+            need_heat = max(0.0, heat_goal - temp) / heat_rate * 60 if can_heat else 0.0
             margin = r.precondition_margin_minutes
+            ahead_h = max(0.0, m - margin) / 60  # hours the line has left to the goal
+            paced = pace < 1.0
             if need_cool > 0 and (m <= need_cool + margin or prev == "cool"):
-                return "cool", False, cool_sp, heat_sp, f"pre-cooling: opens in {m:.0f} min, needs {need_cool:.0f}", th
+                if paced:
+                    cool_sp = max(cool_sp, _floor_half(cool_goal + cool_rate * ahead_h))
+                why = f"pre-cooling: opens in {m:.0f} min, needs {need_cool:.0f}"
+                return "cool", False, cool_sp, heat_sp, why, th, paced
             if need_heat > 0 and (m <= need_heat + margin or prev == "heat"):
-                return "heat", False, cool_sp, heat_sp, f"pre-heating: opens in {m:.0f} min, needs {need_heat:.0f}", th
+                if paced:
+                    heat_sp = min(heat_sp, _ceil_half(heat_goal - heat_rate * ahead_h))
+                why = f"pre-heating: opens in {m:.0f} min, needs {need_heat:.0f}"
+                return "heat", False, cool_sp, heat_sp, why, th, paced
         # Setback: only protect the building.
         sb_heat = _floor_half(min(r.setback_low + h, r.heat_max_setpoint))
         sb_cool = _ceil_half(max(r.setback_high - h, r.cool_min_setpoint))
         sb = _Thresholds(r.setback_high, sb_cool, sb_cool, r.setback_low, sb_heat, sb_heat)
         if can_heat and (temp <= r.setback_low or (prev == "heat" and temp < sb_heat)):
-            return "heat", False, cool_sp, sb_heat, f"setback: {temp:.1f} °C below {r.setback_low}", sb
+            return "heat", False, cool_sp, sb_heat, f"setback: {temp:.1f} °C below {r.setback_low}", sb, False
         if can_cool and (temp >= r.setback_high or (prev == "cool" and temp > sb_cool)):
-            return "cool", False, sb_cool, heat_sp, f"setback: {temp:.1f} °C above {r.setback_high}", sb
-        return None, False, cool_sp, heat_sp, "closed: setback", th
+            return "cool", False, sb_cool, heat_sp, f"setback: {temp:.1f} °C above {r.setback_high}", sb, False
+        return None, False, cool_sp, heat_sp, "closed: setback", th, False
     if mode == "fan_only":
-        return None, True, cool_sp, heat_sp, "fan only", th
+        return None, True, cool_sp, heat_sp, "fan only", th, False
     # People add heat: cooling starts earlier and heating stops earlier (never later, so the band holds).
     bias = r.occupancy_bias * min(people / r.busy_people, 1.0)
     if can_cool and (temp + bias >= th.cool_start or (prev == "cool" and temp > th.cool_stop)):
-        return "cool", False, cool_sp, heat_sp, f"cooling: {temp:.1f} °C toward {th.cool_stop}", th
+        return "cool", False, cool_sp, heat_sp, f"cooling: {temp:.1f} °C toward {th.cool_stop}", th, False
     if can_heat and (temp <= th.heat_start or (prev == "heat" and temp + bias < th.heat_stop)):
-        return "heat", False, cool_sp, heat_sp, f"heating: {temp:.1f} °C toward {th.heat_stop}", th
+        return "heat", False, cool_sp, heat_sp, f"heating: {temp:.1f} °C toward {th.heat_stop}", th, False
     if mode in ("auto", "dry"):
         hh = z.humidity_high
         if hum is None and mode == "dry":
-            return "dry", False, cool_sp, heat_sp, "drying (no humidity reading)", th
+            return "dry", False, cool_sp, heat_sp, "drying (no humidity reading)", th, False
         if hum is not None and (hum >= hh or (prev == "dry" and hum > hh - r.humidity_hysteresis)):
-            return "dry", False, cool_sp, heat_sp, f"drying: {hum:.0f} % above {hh:.0f} %", th
-    return None, False, cool_sp, heat_sp, f"in band: {temp:.1f} °C", th
+            return "dry", False, cool_sp, heat_sp, f"drying: {hum:.0f} % above {hh:.0f} %", th, False
+    return None, False, cool_sp, heat_sp, f"in band: {temp:.1f} °C", th, False
 
 
 def decide(inp: ZoneInputs) -> ZoneDecision:
@@ -336,6 +349,7 @@ def decide(inp: ZoneInputs) -> ZoneDecision:
     alarms: list[str] = []
     fan = False
     th: _Thresholds | None = None
+    paced = False
     if temp is None:
         if inp.zone.sensors:
             alarms.append(ALARM_SENSORS_STALE)
@@ -351,7 +365,7 @@ def decide(inp: ZoneInputs) -> ZoneDecision:
         fan = occupied and mode == "fan_only"
         why = "no fresh sensor reading: safe mode" if inp.zone.sensors else "no sensors: safe mode"
     else:
-        wanted, fan, cool_sp, heat_sp, why, th = _wanted(inp, mode, target, temp, hum, occupied)
+        wanted, fan, cool_sp, heat_sp, why, th, paced = _wanted(inp, mode, target, temp, hum, occupied)
 
     # Minimum on/off times, and heat <-> cool only through off (the reversing valve).
     compressor = prev.compressor
@@ -413,6 +427,8 @@ def decide(inp: ZoneInputs) -> ZoneDecision:
                 if reached:
                     rates = _learn(rates, wanted, prev, temp, now, r)
                     sampled = True
+    if paced and wanted is not None:
+        run_at, run_temp, sampled = None, None, True  # a paced run moves at the plan's rate: not learned from
     state = ControlState(
         command=command,
         command_since=prev.command_since if command == last else now,

@@ -313,13 +313,15 @@ def test_opening_state_follows_hours_and_holidays() -> None:
     assert opening_state((), (), SHANGHAI, monday) == OpeningState(False, None, None)
 
 
-@pytest.mark.parametrize("ride_band", [False, True])
-def test_pre_cooling_starts_from_the_learned_rate(ride_band: bool) -> None:
+@pytest.mark.parametrize(("ride_band", "pace"), [(False, 1.0), (True, 1.0), (True, 0.6)])
+def test_pre_cooling_starts_from_the_learned_rate(ride_band: bool, pace: float) -> None:
     """30 °C before a 09:00 opening, from the learned rate plus a 10 minute margin.
 
     Holding a setpoint it pre-cools to 26 °C: at 3 °C/h 80 + 10 minutes early, at 6 °C/h
     40 + 10. Riding the band it pre-cools only into the band, to 27.5 °C (where it would
-    start cooling once open): 50 + 10 and 25 + 10 minutes early.
+    start cooling once open): 50 + 10 and 25 + 10 minutes early. Paced at 0.6 of the rate
+    (the default) it starts earlier, 83 + 10 and 42 + 10, and gives the units a setpoint on
+    the line that reaches 27.5 °C ten minutes before opening, so they cool at part load.
     """
 
     def at(hour: int, minute: int, rate: float) -> ZoneDecision:
@@ -327,7 +329,7 @@ def test_pre_cooling_starts_from_the_learned_rate(ride_band: bool) -> None:
         return decide(
             ZoneInputs(
                 ZONE,
-                rules(ride_band=ride_band),
+                rules(ride_band=ride_band, precondition_part_load=pace),
                 now,
                 {"s1": Reading(30.0, 50.0, now)},
                 opening(now),
@@ -344,10 +346,57 @@ def test_pre_cooling_starts_from_the_learned_rate(ride_band: bool) -> None:
         assert at(7, 25, 3.0).action == "idle" and at(7, 35, 3.0).action == "cooling"
         assert "pre-cooling" in at(7, 35, 3.0).reason
         assert at(7, 35, 6.0).action == "idle" and at(8, 15, 6.0).action == "cooling"
-    else:
+        assert at(7, 35, 3.0).command.setpoint == 26.0
+    elif pace == 1.0:
         assert at(7, 55, 3.0).action == "idle" and at(8, 5, 3.0).action == "cooling"
         assert "pre-cooling" in at(8, 5, 3.0).reason
         assert at(8, 20, 6.0).action == "idle" and at(8, 30, 6.0).action == "cooling"
+        assert at(8, 5, 3.0).command.setpoint == 26.5
+    else:
+        assert at(7, 25, 3.0).action == "idle" and at(7, 30, 3.0).action == "cooling"
+        assert at(8, 5, 6.0).action == "idle" and at(8, 10, 6.0).action == "cooling"
+        # 80 minutes of line left at 1.8 °C/h: 27.5 + 2.4 = 29.9, a 29.5 °C setpoint; then lower.
+        assert at(7, 30, 3.0).command == AcCommand(power=True, mode="cool", setpoint=29.5)
+        assert at(8, 20, 3.0).command.setpoint == 28.0  # 27.5 + 1.8 x 0.5 = 28.4: the half degree below
+        assert at(8, 50, 3.0).command.setpoint == 27.5  # the goal, from the margin on
+
+
+def test_paced_pre_heating_follows_its_line_and_is_not_learned_from() -> None:
+    """A 13 °C winter morning: the setpoint climbs along the line to 18.5 °C at 08:50, never past 20.
+
+    The run moves at the plan's pace, not the unit's, so it leaves the learned rate alone.
+    """
+    zone = ClimateZoneConfig(id="floor1", sensors=("s1",), comfort_low=18.0, comfort_high=22.0)
+    cfg = rules()
+    rates = LearnedRates(3.0, 3.0)
+    state = ControlState()
+    now, temp = T0.replace(hour=5), 13.0
+    setpoints: list[float] = []
+    while now < T0.replace(hour=9):
+        d = decide(
+            ZoneInputs(
+                zone,
+                cfg,
+                now,
+                {"s1": Reading(temp, 40.0, now)},
+                opening(now),
+                Occupancy(),
+                "auto",
+                26.0,
+                None,
+                rates,
+                state,
+            )
+        )
+        if d.action == "heating":
+            setpoints.append(d.command.setpoint)
+            temp = min(temp + 1.8 / 60, d.command.setpoint)  # a room that keeps to the plan, a minute at a time
+        state, rates = d.state, d.rates
+        now += timedelta(minutes=1)
+    # 5.5 K at 0.6 x 3 °C/h: 183 minutes + 10, limited to precondition_max_minutes (180): from 06:00.
+    assert len(setpoints) == 180 and setpoints[0] == 13.5 and setpoints[-1] == 18.5
+    assert setpoints == sorted(setpoints) and max(setpoints) <= cfg.heat_max_setpoint
+    assert temp >= 18.4 and rates == LearnedRates(3.0, 3.0)
 
 
 def test_riding_the_band_drifts_to_the_edge_and_switches_off_at_one_swing() -> None:
