@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 
 import aiomqtt
 
@@ -44,14 +45,26 @@ class ZigbeeSensorSim:
     """One temperature/humidity sensor as zigbee2mqtt 2.x publishes it: ``<base>/<friendly name>``.
 
     Its availability (``…/availability``, retained) is ``online`` while connected; the state
-    messages are QoS 0 and not retained, zigbee2mqtt's defaults. A reading is sent only when it
-    moved by a tenth of a degree or a whole percent, as a real sensor's reporting thresholds do.
+    messages are QoS 0 and not retained, zigbee2mqtt's defaults. A reading is sent when it
+    moved by a tenth of a degree or a whole percent, and at least every ``max_interval_s``
+    (a sensor's reportable change and maximum reporting interval; a real one is nearer an hour,
+    the simulation's is short so a subscriber that missed a message is not left waiting).
     """
 
-    def __init__(self, host: str, port: int, friendly_name: str, base_topic: str = "zigbee2mqtt") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        friendly_name: str,
+        base_topic: str = "zigbee2mqtt",
+        *,
+        max_interval_s: float = 5.0,
+    ) -> None:
         self.host, self.port = host, port
         self.topic = f"{base_topic}/{friendly_name}"
+        self.max_interval_s = max_interval_s
         self.last: tuple[float, float] | None = None
+        self.last_at = 0.0
         self.published = 0
         self._client: aiomqtt.Client | None = None
 
@@ -64,10 +77,11 @@ class ZigbeeSensorSim:
     async def report(self, temperature: float, humidity: float) -> bool:
         """Publish the reading if it moved past the reporting threshold; whether it was sent."""
         value = (round(temperature, 1), round(humidity))
-        if self._client is None or value == self.last:
+        now = time.monotonic()
+        if self._client is None or (value == self.last and now - self.last_at < self.max_interval_s):
             return False
+        self.last, self.last_at = value, now
         await self._client.publish(self.topic, z2m_payload(value[0], float(value[1])), qos=0)
-        self.last = value
         self.published += 1
         return True
 
