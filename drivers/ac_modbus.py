@@ -266,6 +266,8 @@ class ModbusAcGateway(SupervisedDriver):
     async def read_unit(self, index: int, unit_id: str) -> AcState:
         p = self.profile
         fields = [f for f in (p.power, p.mode, p.setpoint, p.fan, p.room_temperature, p.error_code, p.error_flag) if f]
+        if p.running is not None:
+            fields.append(p.running)
         wanted: dict[Table, set[int]] = {}
         for f in fields:
             wanted.setdefault(f.read.block.table, set()).add(f.read.address(index))
@@ -300,6 +302,7 @@ class ModbusAcGateway(SupervisedDriver):
             room_temperature=p.room_temperature.decode_number(raw(p.room_temperature)) if p.room_temperature else None,
             error_code=error_code,
             error_text=error_text,
+            running=raw(p.running) != 0 if p.running is not None else None,
         )
         self.last_states[unit_id] = state
         if self._on_state is not None:

@@ -250,6 +250,10 @@ class HaClimateTopics:
     fan_mode_command_topic: str | None = None
     fan_mode_state_topic: str | None = None
     current_temperature_topic: str | None = None
+    # HA's ``availability_topic``: the device's retained online/offline (its last will says offline).
+    availability_topic: str | None = None
+    payload_available: str = "online"
+    payload_not_available: str = "offline"
 
 
 class HaClimateAc(_MqttAc):
@@ -259,6 +263,7 @@ class HaClimateAc(_MqttAc):
         super().__init__(unit_id, port, timeout)
         self.config = topics
         self._values: dict[str, str] = {}
+        self.available: bool | None = None  # None: no availability message yet (or none configured)
         self.capabilities = AcCapabilities(
             fans=FAN_SPEEDS if topics.fan_mode_command_topic else ("auto",),
             reports_room_temperature=topics.current_temperature_topic is not None,
@@ -274,9 +279,48 @@ class HaClimateAc(_MqttAc):
                 t.temperature_state_topic,
                 t.fan_mode_state_topic,
                 t.current_temperature_topic,
+                t.availability_topic,
             )
             if x
         )
+
+    async def apply(self, cmd: AcCommand) -> AcState:
+        if self.config.availability_topic is not None and self.available is False:
+            raise AcNoAck(self.unit_id, f"device reports {self.config.payload_not_available!r}: not commanded")
+        return await super().apply(cmd)
+
+    async def read(self) -> AcState:
+        """The state the device last published; a Home Assistant MQTT climate has no "get".
+
+        Its state topics are retained, so the broker hands the last state to every new
+        subscription (a restarted hallctl knows the unit at once), and its availability topic
+        is retained too, with a last will: a device that died reads as :class:`AcNoAck`
+        instead of its last state forever.
+        """
+        t = self.config
+        if t.availability_topic is not None:
+            if self.available is None:
+                await self.wait_available()
+            if not self.available:
+                raise AcNoAck(self.unit_id, f"device reports {t.payload_not_available!r} on {t.availability_topic}")
+        return await super().read()
+
+    async def wait_available(self) -> None:
+        """Until the first availability message (a retained one arrives with the subscription)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        while self.available is None:
+            self._changed.clear()
+            if self.available is not None:
+                break
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AcNoAck(
+                    self.unit_id, f"no availability on {self.config.availability_topic} within {self.timeout:g} s"
+                )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
 
     def _commands(self, cmd: AcCommand) -> list[tuple[str, str]]:
         t = self.config
@@ -297,6 +341,12 @@ class HaClimateAc(_MqttAc):
             t.fan_mode_state_topic: "fan",
             t.current_temperature_topic: "current",
         }
+        if t.availability_topic is not None and topic == t.availability_topic:
+            word = text.strip()
+            if word in (t.payload_available, t.payload_not_available):
+                self.available = word == t.payload_available
+                self._changed.set()
+            return
         name = names.get(topic)
         if name is None:
             return

@@ -13,7 +13,7 @@ Shape of a profile (see ``drivers/ac_profiles/*.toml`` and docs/integrations/air
                                  write_function (6 or 16), readback_timeout_s
     [blocks.<name>]              table = "holding"|"input"|"coil"|"discrete";
                                  base + unit_index * stride, or addresses = [...] per unit
-    [fields.<power|mode|setpoint|fan|room_temperature|error_code|error_flag>]
+    [fields.<power|mode|setpoint|fan|room_temperature|error_code|error_flag|running>]
         write = {block, offset, shift, width, set_bits}     (power/mode/setpoint/fan)
         read  = {block, offset, shift, width}               (defaults to write)
         values = {cool = 2, ...}   (mode, fan)   on/off     (power)
@@ -51,7 +51,7 @@ Table = Literal["holding", "input", "coil", "discrete"]
 TABLES: tuple[Table, ...] = ("holding", "input", "coil", "discrete")
 WRITABLE: tuple[Table, ...] = ("holding", "coil")
 ErrorText = Literal["number", "ascii_lo_hi", "ascii_hi_lo"]
-FIELDS = ("power", "mode", "setpoint", "fan", "room_temperature", "error_code", "error_flag")
+FIELDS = ("power", "mode", "setpoint", "fan", "room_temperature", "error_code", "error_flag", "running")
 
 
 class ProfileError(ValueError):
@@ -156,6 +156,7 @@ class RegisterProfile:
     room_temperature: Field | None = None
     error_code: Field | None = None
     error_flag: Field | None = None
+    running: Field | None = None  # the compressor's thermo-on bit, where the gateway reports it (non-zero: on)
     power_on: int = 1
     power_off: int = 0
 
@@ -436,6 +437,7 @@ def parse_profile(data: Mapping[str, Any], source: str = "<profile>") -> Registe
         room_temperature=fields.get("room_temperature"),
         error_code=fields.get("error_code"),
         error_flag=fields.get("error_flag"),
+        running=fields.get("running"),
         power_on=power_on,
         power_off=power_off,
     )

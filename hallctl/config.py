@@ -464,6 +464,9 @@ class SensorConfig(_Model):
     device: str | None = None  # modbus: device id
     friendly_name: str | None = None  # zigbee
     zigbee_base: str = "zigbee2mqtt"
+    # zigbee: the simulated room of its zone (or floor) publishes its readings on the hall's broker as
+    # zigbee2mqtt would (demo, tests); a modbus sensor is simulated through its device's ``simulate``.
+    simulate: bool = False
     stale_after_s: float = Field(default=600.0, gt=0)
     # Per-sensor deadbands (None: the [sensors] defaults), e.g. a server-room sensor watched closely.
     deadband_temperature: float | None = Field(default=None, ge=0, le=10)
@@ -495,6 +498,8 @@ class SensorConfig(_Model):
             raise ValueError("a modbus sensor needs 'device'")
         if self.source == "zigbee" and not self.friendly_name:
             raise ValueError("a zigbee sensor needs 'friendly_name'")
+        if self.simulate and self.source != "zigbee":
+            raise ValueError("simulate is for a zigbee sensor; a modbus sensor's device has 'simulate'")
         return self
 
 
@@ -530,6 +535,9 @@ class ClimateConfig(_Model):
     cool_min_setpoint: float = Field(default=26.0, ge=10, le=35)
     heat_max_setpoint: float = Field(default=20.0, ge=5, le=30)
     hysteresis: float = Field(default=0.5, gt=0, le=5)
+    # In auto, let the room ride the comfort band (drift to the edge nearer outdoors, then a
+    # full-capacity swing and off) instead of holding a setpoint at part load; docs/climate.md rule 5.
+    ride_band: bool = True
     humidity_hysteresis: float = Field(default=5.0, gt=0, le=30)
     # 420 + 480 s: at most 3600 / 900 = 4 compressor starts an hour, whatever the room does.
     min_on_s: float = Field(default=420.0, ge=0, le=3600)
@@ -538,6 +546,10 @@ class ClimateConfig(_Model):
     setback_high: float = Field(default=32.0, ge=15, le=45)  # outside hours: cool only above this
     precondition_max_minutes: float = Field(default=180.0, ge=0, le=24 * 60)
     precondition_margin_minutes: float = Field(default=10.0, ge=0, le=240)
+    # Pre-conditioning is planned at this share of the learned rate, the units following a setpoint
+    # that moves along that line to opening: an inverter then runs at part load, where it is most
+    # efficient (1: full capacity from the last moment, as before). docs/climate.md rule 7.
+    precondition_part_load: float = Field(default=0.6, gt=0, le=1)
     default_warmup_c_per_h: float = Field(default=3.0, gt=0, le=30)
     default_cooldown_c_per_h: float = Field(default=3.0, gt=0, le=30)
     rate_min_c_per_h: float = Field(default=0.3, gt=0, le=30)
@@ -629,11 +641,19 @@ class MqttUnitConfig(_ClimateUnitBase):
     style: Literal["zigbee2mqtt", "homeassistant"] = "zigbee2mqtt"
     command_topic: str
     state_topic: str
+    # homeassistant style: the device's retained online/offline topic (HA's availability_topic); a unit
+    # reporting offline is climate_unit_no_ack. Unset: none (HA has no "get"; the retained state is all).
+    availability_topic: str | None = None
 
     @field_validator("command_topic", "state_topic")
     @classmethod
     def _topics(cls, v: str) -> str:
         return _mqtt_topic(v)
+
+    @field_validator("availability_topic")
+    @classmethod
+    def _availability(cls, v: str | None) -> str | None:
+        return None if v is None else _mqtt_topic(v)
 
 
 ClimateUnitConfig = Annotated[ModbusUnitConfig | BacnetUnitConfig | MqttUnitConfig, Field(discriminator="kind")]

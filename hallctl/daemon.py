@@ -246,7 +246,8 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
 
 
 def _simulation(ctx: HallContext) -> Component | None:
-    if not any(d.simulate for d in ctx.cfg.device) and not any(u.simulate for u in ctx.cfg.climate_unit):
+    cfg = ctx.cfg
+    if not any(x.simulate for x in (*cfg.device, *cfg.climate_unit, *cfg.sensor)):
         return None
     from hallctl.simulation import attach_simulators
 

@@ -59,6 +59,7 @@ class SimUnit:
     room_temperature: float = 28.0
     error_raw: int = 0  # the gateway's error register value (0: none)
     locked: bool = False  # ignores commands (held by a central remote)
+    running: bool = False  # compressor thermo-on, set by the room model's unit (set_running)
     commands: int = 0  # control writes that reached this unit
 
 
@@ -96,7 +97,13 @@ class ModbusAcSim:
     def unit_state(self, index: int = 0) -> AcState:
         """What the unit is doing now (the truth a room model heats or cools with)."""
         u = self.units[index]
-        return AcState(u.power, u.mode, u.setpoint, u.fan, u.room_temperature, u.error_raw, running=u.power)
+        return AcState(
+            u.power, u.mode, u.setpoint, u.fan, u.room_temperature, u.error_raw, running=u.power and u.running
+        )
+
+    def set_running(self, running: bool, index: int = 0) -> None:
+        """Whether the unit's compressor runs (thermo-on): the room model's unit decides, the status bit shows it."""
+        self.units[index].running = running
 
     def set_room_temperature(self, celsius: float, index: int = 0) -> None:
         """What the unit's return-air sensor reads (the room model drives this)."""
@@ -129,7 +136,11 @@ class ModbusAcSim:
 
     def _fields(self) -> list[Field]:
         p = self.profile
-        return [f for f in (p.power, p.mode, p.setpoint, p.fan, p.room_temperature, p.error_code, p.error_flag) if f]
+        return [
+            f
+            for f in (p.power, p.mode, p.setpoint, p.fan, p.room_temperature, p.error_code, p.error_flag, p.running)
+            if f
+        ]
 
     def _put(self, table: Table, address: int, field_loc_shift: int, mask: int, value: int) -> None:
         old = self._regs[table].get(address, 0)
@@ -151,6 +162,8 @@ class ModbusAcSim:
             return u.error_raw
         if field is p.error_flag:
             return 1 if u.error_raw else 0
+        if field is p.running:
+            return 1 if u.running and u.power else 0
         raise AssertionError(field.name)
 
     def _render(self, index: int) -> None:
@@ -354,7 +367,7 @@ class ModbusAcSim:
 def _offsets(profile: RegisterProfile, block: str) -> list[int]:
     p = profile
     out = []
-    for f in (p.power, p.mode, p.setpoint, p.fan, p.room_temperature, p.error_code, p.error_flag):
+    for f in (p.power, p.mode, p.setpoint, p.fan, p.room_temperature, p.error_code, p.error_flag, p.running):
         if f is None:
             continue
         for loc in (f.read, f.write):

@@ -5,6 +5,11 @@ a device in a hall. The unit model (:meth:`MqttAcSim.unit_state`,
 :meth:`MqttAcSim.set_room_temperature`) is what the room model couples to; ``silent`` makes the
 device ignore commands and publish nothing (no-ack); ``locked`` makes it answer with its old
 state (mismatch).
+
+Like the devices it stands for, the Home Assistant kind publishes its state topics retained
+(a client subscribing later gets the last state from the broker) and, when its topics name
+an ``availability_topic``, announces ``online`` there retained, with ``offline`` as its last
+will and on a clean stop.
 """
 
 from __future__ import annotations
@@ -58,11 +63,21 @@ class MqttAcSim:
         async with asyncio.timeout(5.0):
             await self._ready.wait()
 
+    def _availability(self) -> tuple[str, str, str] | None:
+        ha = self.ha
+        if self.kind != "ha" or ha is None or ha.availability_topic is None:
+            return None
+        return ha.availability_topic, ha.payload_available, ha.payload_not_available
+
     async def _run(self) -> None:
+        avail = self._availability()
+        will = aiomqtt.Will(avail[0], avail[2], qos=1, retain=True) if avail is not None else None
         async with aiomqtt.Client(
-            self.host, self.port, identifier=f"sim-{self.state_topic.replace('/', '-')}"
+            self.host, self.port, identifier=f"sim-{self.state_topic.replace('/', '-')}", will=will
         ) as client:
             self._client = client
+            if avail is not None:
+                await client.publish(avail[0], avail[1], qos=1, retain=True)
             if self.kind == "z2m":
                 await client.subscribe(f"{self.state_topic}/set", qos=1)
                 await client.subscribe(f"{self.state_topic}/get", qos=1)
@@ -75,6 +90,7 @@ class MqttAcSim:
                 ):
                     if topic:
                         await client.subscribe(topic, qos=1)
+                await self._publish_state()  # on connect, as an HA-style device does: retained
             self._ready.set()
             async for message in client.messages:
                 payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
@@ -133,14 +149,18 @@ class MqttAcSim:
             await client.publish(self.state_topic, json.dumps(body), qos=1)
             return
         assert self.ha is not None
-        await client.publish(self.ha.temperature_state_topic, f"{s.setpoint:g}", qos=1)
+        await client.publish(self.ha.temperature_state_topic, f"{s.setpoint:g}", qos=1, retain=True)
         if self.ha.fan_mode_state_topic:
-            await client.publish(self.ha.fan_mode_state_topic, s.fan, qos=1)
-        await client.publish(self.ha.mode_state_topic, s.mode if s.power else "off", qos=1)
+            await client.publish(self.ha.fan_mode_state_topic, s.fan, qos=1, retain=True)
+        await client.publish(self.ha.mode_state_topic, s.mode if s.power else "off", qos=1, retain=True)
         if self.ha.current_temperature_topic and s.room_temperature is not None:  # last: a test's marker
-            await client.publish(self.ha.current_temperature_topic, f"{s.room_temperature:g}", qos=1)
+            await client.publish(self.ha.current_temperature_topic, f"{s.room_temperature:g}", qos=1, retain=True)
 
     async def stop(self) -> None:
+        avail, client = self._availability(), self._client
+        if avail is not None and client is not None:  # a clean stop says so (the will covers a crash)
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(avail[0], avail[2], qos=1, retain=True)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):

@@ -218,50 +218,119 @@ def _learn(
     return dataclasses.replace(rates, cooldown_c_per_h=round(new, 3), cooldown_samples=rates.cooldown_samples + 1)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Thresholds:
+    """Where a run starts and stops, and the setpoint the units get while it runs."""
+
+    cool_start: float
+    cool_stop: float
+    cool_cmd: float
+    heat_start: float
+    heat_stop: float
+    heat_cmd: float
+
+
+def _thresholds(
+    cool_sp: float, heat_sp: float, rules: ClimateConfig, zone: ClimateZoneConfig, *, ride: bool, empty: bool
+) -> _Thresholds:
+    """Start/stop points: around the setpoints, or riding the comfort band (``[climate] ride_band``).
+
+    Riding the band, an occupied ``auto`` zone lets its room drift to the band edge nearer
+    the outdoor air (cooling starts ``hysteresis`` below the high edge, heating above the
+    low edge), runs the unit toward a setpoint one swing (2 × hysteresis) back into the
+    band, never past the limits, and switches it off there, instead of holding a setpoint
+    in the middle of the band that the unit keeps at a low part load all day. The unit
+    An empty floor swings only one hysteresis, so it stays nearer the edge. The unit
+    picks its own part load on the way: an inverter is most efficient near half load
+    (bench/climate_day.py measured a full-capacity swing at 0.92 × the thermostat's kWh,
+    this one at 0.78).
+    A side of the band too narrow for a swing (a summer band whose low edge is above the
+    heating limit) keeps the setpoints.
+    """
+    h = rules.hysteresis
+    plain = _Thresholds(cool_sp + h, cool_sp, cool_sp, heat_sp - h, heat_sp, heat_sp)
+    if not ride:
+        return plain
+    swing = h if empty else 2 * h
+    cool_start = zone.comfort_high - h
+    cool_stop = _ceil_half(max(rules.cool_min_setpoint, cool_start - swing))
+    cool_cmd = cool_stop
+    heat_start = zone.comfort_low + h
+    heat_stop = _floor_half(min(rules.heat_max_setpoint, heat_start + swing))
+    heat_cmd = heat_stop
+    cool = (cool_start, cool_stop, cool_cmd) if cool_stop < cool_start else (plain.cool_start, cool_sp, cool_sp)
+    heat = (heat_start, heat_stop, heat_cmd) if heat_start < heat_stop else (plain.heat_start, heat_sp, heat_sp)
+    if heat[1] >= cool[1]:
+        return plain
+    return _Thresholds(*cool, *heat)
+
+
 def _wanted(
     inp: ZoneInputs, mode: ClimateMode, target: float, temp: float, hum: float | None, occupied: bool
-) -> tuple[CompressorMode | None, bool, float, float, str]:
-    """The compressor mode the zone wants (before minimum times), fan-only flag, setpoints, reason."""
+) -> tuple[CompressorMode | None, bool, float, float, str, _Thresholds, bool]:
+    """The compressor mode the zone wants (before minimum times), fan-only flag, setpoints, reason, thresholds,
+    and whether it is a paced pre-conditioning (its rate is the plan's, not the unit's: nothing to learn)."""
     r, z, prev = inp.rules, inp.zone, inp.previous.compressor
     h = r.hysteresis
     people = inp.occupancy.people
     can_cool, can_heat = mode in ("auto", "cool"), mode in ("auto", "heat")
-    cool_sp, heat_sp = setpoints(target, z, r, empty=occupied and people == 0 and inp.override is None)
+    ride = r.ride_band and mode == "auto" and inp.override is None
+    empty = occupied and people == 0 and inp.override is None
+    cool_sp, heat_sp = setpoints(target, z, r, empty=empty)
+    th = _thresholds(cool_sp, heat_sp, r, z, ride=ride, empty=empty)
+    if th.cool_cmd != cool_sp or th.heat_cmd != heat_sp:
+        cool_sp, heat_sp = th.cool_cmd, th.heat_cmd
     if mode == "off":
-        return None, False, cool_sp, heat_sp, "mode off"
+        return None, False, cool_sp, heat_sp, "mode off", th, False
     if not occupied:
         m = inp.opening.minutes_to_open
         if m is not None and m <= r.precondition_max_minutes:
-            need_cool = max(0.0, temp - cool_sp) / inp.rates.cooldown_c_per_h * 60 if can_cool else 0.0
-            need_heat = max(0.0, heat_sp - temp) / inp.rates.warmup_c_per_h * 60 if can_heat else 0.0
+            # In band at opening: to the start points when riding the band (it starts there anyway).
+            cool_goal = th.cool_start if ride else cool_sp
+            heat_goal = th.heat_start if ride else heat_sp
+            # Paced: planned at a share of the learned rate, the units following a setpoint that moves
+            # along that line to the goal at opening (less the margin); see _paced.
+            pace = r.precondition_part_load
+            cool_rate, heat_rate = pace * inp.rates.cooldown_c_per_h, pace * inp.rates.warmup_c_per_h
+            need_cool = max(0.0, temp - cool_goal) / cool_rate * 60 if can_cool else 0.0
+            need_heat = max(0.0, heat_goal - temp) / heat_rate * 60 if can_heat else 0.0
             margin = r.precondition_margin_minutes
+            ahead_h = max(0.0, m - margin) / 60  # hours the line has left to the goal
+            paced = pace < 1.0
             if need_cool > 0 and (m <= need_cool + margin or prev == "cool"):
-                return "cool", False, cool_sp, heat_sp, f"pre-cooling: opens in {m:.0f} min, needs {need_cool:.0f}"
+                if paced:
+                    cool_sp = max(cool_sp, _floor_half(cool_goal + cool_rate * ahead_h))
+                why = f"pre-cooling: opens in {m:.0f} min, needs {need_cool:.0f}"
+                return "cool", False, cool_sp, heat_sp, why, th, paced
             if need_heat > 0 and (m <= need_heat + margin or prev == "heat"):
-                return "heat", False, cool_sp, heat_sp, f"pre-heating: opens in {m:.0f} min, needs {need_heat:.0f}"
+                if paced:
+                    heat_sp = min(heat_sp, _ceil_half(heat_goal - heat_rate * ahead_h))
+                why = f"pre-heating: opens in {m:.0f} min, needs {need_heat:.0f}"
+                return "heat", False, cool_sp, heat_sp, why, th, paced
         # Setback: only protect the building.
         sb_heat = _floor_half(min(r.setback_low + h, r.heat_max_setpoint))
         sb_cool = _ceil_half(max(r.setback_high - h, r.cool_min_setpoint))
+        sb = _Thresholds(r.setback_high, sb_cool, sb_cool, r.setback_low, sb_heat, sb_heat)
         if can_heat and (temp <= r.setback_low or (prev == "heat" and temp < sb_heat)):
-            return "heat", False, cool_sp, sb_heat, f"setback: {temp:.1f} °C below {r.setback_low}"
+            return "heat", False, cool_sp, sb_heat, f"setback: {temp:.1f} °C below {r.setback_low}", sb, False
         if can_cool and (temp >= r.setback_high or (prev == "cool" and temp > sb_cool)):
-            return "cool", False, sb_cool, heat_sp, f"setback: {temp:.1f} °C above {r.setback_high}"
-        return None, False, cool_sp, heat_sp, "closed: setback"
+            return "cool", False, sb_cool, heat_sp, f"setback: {temp:.1f} °C above {r.setback_high}", sb, False
+        return None, False, cool_sp, heat_sp, "closed: setback", th, False
     if mode == "fan_only":
-        return None, True, cool_sp, heat_sp, "fan only"
+        return None, True, cool_sp, heat_sp, "fan only", th, False
     # People add heat: cooling starts earlier and heating stops earlier (never later, so the band holds).
     bias = r.occupancy_bias * min(people / r.busy_people, 1.0)
-    if can_cool and (temp + bias >= cool_sp + h or (prev == "cool" and temp > cool_sp)):
-        return "cool", False, cool_sp, heat_sp, f"cooling: {temp:.1f} °C toward {cool_sp}"
-    if can_heat and (temp <= heat_sp - h or (prev == "heat" and temp + bias < heat_sp)):
-        return "heat", False, cool_sp, heat_sp, f"heating: {temp:.1f} °C toward {heat_sp}"
+    if can_cool and (temp + bias >= th.cool_start or (prev == "cool" and temp > th.cool_stop)):
+        return "cool", False, cool_sp, heat_sp, f"cooling: {temp:.1f} °C toward {th.cool_stop}", th, False
+    if can_heat and (temp <= th.heat_start or (prev == "heat" and temp + bias < th.heat_stop)):
+        return "heat", False, cool_sp, heat_sp, f"heating: {temp:.1f} °C toward {th.heat_stop}", th, False
     if mode in ("auto", "dry"):
         hh = z.humidity_high
         if hum is None and mode == "dry":
-            return "dry", False, cool_sp, heat_sp, "drying (no humidity reading)"
+            return "dry", False, cool_sp, heat_sp, "drying (no humidity reading)", th, False
         if hum is not None and (hum >= hh or (prev == "dry" and hum > hh - r.humidity_hysteresis)):
-            return "dry", False, cool_sp, heat_sp, f"drying: {hum:.0f} % above {hh:.0f} %"
-    return None, False, cool_sp, heat_sp, f"in band: {temp:.1f} °C"
+            return "dry", False, cool_sp, heat_sp, f"drying: {hum:.0f} % above {hh:.0f} %", th, False
+    return None, False, cool_sp, heat_sp, f"in band: {temp:.1f} °C", th, False
 
 
 def decide(inp: ZoneInputs) -> ZoneDecision:
@@ -279,6 +348,8 @@ def decide(inp: ZoneInputs) -> ZoneDecision:
     temp, hum = fuse(inp.readings, now, r.reading_max_age_s)
     alarms: list[str] = []
     fan = False
+    th: _Thresholds | None = None
+    paced = False
     if temp is None:
         if inp.zone.sensors:
             alarms.append(ALARM_SENSORS_STALE)
@@ -294,7 +365,7 @@ def decide(inp: ZoneInputs) -> ZoneDecision:
         fan = occupied and mode == "fan_only"
         why = "no fresh sensor reading: safe mode" if inp.zone.sensors else "no sensors: safe mode"
     else:
-        wanted, fan, cool_sp, heat_sp, why = _wanted(inp, mode, target, temp, hum, occupied)
+        wanted, fan, cool_sp, heat_sp, why, th, paced = _wanted(inp, mode, target, temp, hum, occupied)
 
     # Minimum on/off times, and heat <-> cool only through off (the reversing valve).
     compressor = prev.compressor
@@ -350,10 +421,14 @@ def decide(inp: ZoneInputs) -> ZoneDecision:
             if run_at is None and running_s >= LEARN_SKIP_S:
                 run_at, run_temp = now, temp
             elif run_at is not None:
-                reached = temp <= cool_sp if wanted == "cool" else temp >= heat_sp
+                cool_stop = cool_sp if th is None else th.cool_stop
+                heat_stop = heat_sp if th is None else th.heat_stop
+                reached = temp <= cool_stop if wanted == "cool" else temp >= heat_stop
                 if reached:
                     rates = _learn(rates, wanted, prev, temp, now, r)
                     sampled = True
+    if paced and wanted is not None:
+        run_at, run_temp, sampled = None, None, True  # a paced run moves at the plan's rate: not learned from
     state = ControlState(
         command=command,
         command_since=prev.command_since if command == last else now,

@@ -273,6 +273,7 @@ class ClimateDrivers:
                 fan_mode_command_topic=f"{c}/fan_mode",
                 fan_mode_state_topic=f"{s}/fan_mode",
                 current_temperature_topic=f"{s}/current_temperature",
+                availability_topic=cfg.availability_topic,
             )
             unit = HaClimateAc(cfg.id, port, topics, timeout=timeout)
         feed = unit.feed

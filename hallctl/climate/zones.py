@@ -48,17 +48,11 @@ from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-UNIT_ALERTS = {
-    AcNoAck: ("climate_unit_no_ack", "未应答"),
-    AcFault: ("climate_unit_fault", "报告故障"),
-    AcMismatch: ("climate_unit_mismatch", "回读与指令不一致"),
-    AcUnsupported: ("climate_unit_unsupported", "不支持该指令"),
-}
-UNIT_ALERTS_EN = {
-    "climate_unit_no_ack": "does not answer",
-    "climate_unit_fault": "reports a fault",
-    "climate_unit_mismatch": "reads back other than commanded",
-    "climate_unit_unsupported": "does not support the command",
+UNIT_ALERTS = {  # alert code, Chinese and English (English-mode pages show ``message_en``)
+    AcNoAck: ("climate_unit_no_ack", "未应答", "is not answering"),
+    AcFault: ("climate_unit_fault", "报告故障", "reports a fault"),
+    AcMismatch: ("climate_unit_mismatch", "回读与指令不一致", "reads back other than commanded"),
+    AcUnsupported: ("climate_unit_unsupported", "不支持该指令", "cannot do what was asked"),
 }
 
 
@@ -334,8 +328,8 @@ class ClimateZones:
                 f"{zone.cfg.name or zone.cfg.id}：全部温湿度传感器失联，空调保持安全模式",
                 zone.cfg.id,
                 {},
-                f"{zone.cfg.name_en or zone.cfg.id}: no temperature sensor answers; the air conditioning holds"
-                " safe mode",
+                f"{zone.cfg.name_en or zone.cfg.id}: no temperature sensor answers; "
+                "the air conditioning holds a safe mode",
             )
         zone.alarms = frozenset(d.alarms)
         state = ev.ClimateState(
@@ -374,13 +368,14 @@ class ClimateZones:
                     f"{z.name or z.id}温度{current}°C超出舒适范围",
                     z.id,
                     {"temperature": current, "humidity": state.humidity},
-                    f"{z.name_en or z.id}: {current} °C is outside the comfort band",
+                    f"{z.name_en or z.id}: {current} °C is outside the comfort band "
+                    f"{z.comfort_low:g}–{z.comfort_high:g} °C",
                 )
         else:
             zone.out_of_band = False
 
     def _alert(
-        self, alert: str, severity: str, message: str, subject: str, data: dict[str, object], message_en: str = ""
+        self, alert: str, severity: str, message: str, subject: str, data: dict[str, object], message_en: str
     ) -> None:
         self.bus.publish(
             ev.Alert(
@@ -448,7 +443,7 @@ class ClimateZones:
             u.alarm = None
 
     def _unit_alert(self, cfg: ClimateUnitConfig, u: _Unit | None, kind: type[DeviceError], detail: str) -> None:
-        alert, what = UNIT_ALERTS.get(kind, ("climate_unit_no_ack", "未应答"))
+        alert, what, what_en = UNIT_ALERTS.get(kind, UNIT_ALERTS[AcNoAck])
         if u is not None:
             if u.alarm == alert:
                 return
@@ -459,7 +454,7 @@ class ClimateZones:
             f"空调{cfg.name or cfg.id}{what}",
             cfg.id,
             {"zone": cfg.zone, "detail": detail},
-            f"Air conditioner {cfg.id} {UNIT_ALERTS_EN.get(alert, 'does not answer')}",
+            f"Air conditioner {cfg.id} {what_en}",
         )
 
     # ---- commands ----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The simulation side: byte-compatible simulators for every device kind, their control API, the demo.
 
 Nothing in the production path imports this package: the daemon loads it only when
-the config has a ``simulate = true`` device (``hallctl demo`` and the tests).
+the config has a ``simulate = true`` device, climate unit or zigbee sensor (``hallctl demo`` and the tests).
 """
 
 from hallctl.context import HallContext

@@ -52,9 +52,11 @@ class UnitLoad:
         set_room: Callable[[float], None],
         rated_cooling_kw: float,
         rated_heating_kw: float,
+        set_running: Callable[[bool], None] | None = None,
     ) -> None:
         self.state = state
         self.set_room = set_room
+        self.set_running = set_running
         base = PackagedUnit()
         self.unit = PackagedUnit(
             cooling_capacity_w=rated_cooling_kw * 1000 * COP_COOLING if rated_cooling_kw else base.cooling_capacity_w,
@@ -67,7 +69,10 @@ class UnitLoad:
             self.unit.command(False)
         else:
             self.unit.command(s.power, s.mode, s.setpoint, s.fan)
-        return self.unit.heat_w(room_temp, outdoor_temp, dt_s)
+        heat = self.unit.heat_w(room_temp, outdoor_temp, dt_s)
+        if self.set_running is not None:  # the compressor's real state, for a gateway that reports it
+            self.set_running(self.unit.running)
+        return heat
 
     def latent_w(self, room_temp: float, room_rh: float) -> float:
         return self.unit.latent_w(room_temp, room_rh)
@@ -131,6 +136,7 @@ class SimulatedAirCon:
                 functools.partial(self._set_room, u.id),
                 u.rated_cooling_kw,
                 u.rated_heating_kw,
+                functools.partial(self._set_running, u.id),
             )
         if self._mqtt:
             self._task = asyncio.create_task(self._start_mqtt(), name="simulation.aircon.mqtt")
@@ -191,6 +197,7 @@ class SimulatedAirCon:
                     f"{c}/fan_mode",
                     f"{s}/fan_mode",
                     f"{s}/current_temperature",
+                    availability_topic=u.availability_topic,
                 )
                 sim = MqttAcSim(host, port, kind="ha", ha_topics=topics)
             try:
@@ -211,6 +218,11 @@ class SimulatedAirCon:
             task = asyncio.get_running_loop().create_task(self._publish_room(sim, celsius))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
+
+    def _set_running(self, unit_id: str, running: bool) -> None:
+        sim = self.sims.get(unit_id)
+        if isinstance(sim, ModbusAcSim):
+            sim.set_running(running, self.index[unit_id])
 
     @staticmethod
     async def _publish_room(sim: MqttAcSim, celsius: float) -> None:

@@ -4,9 +4,12 @@ Each climate zone gets a :class:`drivers.sim.room.Room`; a loop steps the rooms 
 simulated clock (``speed`` simulated seconds per real second, set with
 ``hallctl simulate weather ... --speed N``) and writes each room's air temperature and humidity
 into the zone's simulated Modbus sensors, so the real driver reads the room through the real
-protocol. People come from the queue (waiting tickets shared among the floors whose windows
+protocol; a zigbee sensor with ``simulate = true`` (in the zone, or on its floor) is published on
+the hall's broker as zigbee2mqtt would (:class:`drivers.sim.zigbee.ZigbeeSensorSim`), so the real
+zigbee component reads it. People come from the queue (waiting tickets shared among the floors whose windows
 serve their category, plus one person at each busy window and staff at each open one);
-lighting and equipment follow the hall's opening hours at the simulated time.
+lighting and equipment follow the hall's opening hours on its calendar (the queue's: a statutory
+holiday or a ``[calendar] closed_days`` day stays dark) at the simulated time.
 
 The air conditioning side: a zone with simulated ``[[climate_unit]]`` s is cooled and heated by
 them (:class:`hallctl.simulation.aircon.ZoneLoad`: what the driver wrote into each unit's
@@ -27,12 +30,16 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiomqtt
+
 from drivers.sim.modbus_sensor import ModbusSensorSim
 from drivers.sim.room import SUMMER_SHANGHAI, WINTER_SHANGHAI, AcLoad, PackagedUnit, Room, Weather
+from drivers.sim.zigbee import ZigbeeSensorSim
 from hallctl import events as ev
 from hallctl.bus import Subscription
-from hallctl.config import ClimateZoneConfig
+from hallctl.config import ClimateZoneConfig, SensorConfig
 from hallctl.context import HallContext
+from hallctl.engine import calendar
 from hallctl.errors import Refused
 from hallctl.simulation.aircon import SimulatedAirCon, ZoneLoad
 from hallctl.tasks import cancel_and_wait
@@ -42,6 +49,8 @@ log = logging.getLogger(__name__)
 WEATHERS = {"summer": SUMMER_SHANGHAI, "winter": WINTER_SHANGHAI}
 TICK_S = 1.0  # real seconds between room steps and sensor updates
 MAX_SPEED = 3600.0
+MQTT_BROKER_WAIT_S = 30.0
+START_TEMPERATURE = (24.5, 48.0)  # a zone with only zigbee sensors: the room starts here
 
 
 def season_weather(now: datetime) -> Weather:
@@ -68,6 +77,10 @@ class SimulatedClimate:
         self._pinned: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
+        self.zigbee: dict[str, ZigbeeSensorSim] = {}  # simulated zigbee sensor id -> its publisher, once connected
+        self._zigbee_zone: dict[str, str] = {}  # simulated zigbee sensor id -> the zone whose room it reads
+        self._zigbee_task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[bool]] = set()
 
     def zone_devices(self, z: ClimateZoneConfig) -> list[str]:
         """The simulated Modbus sensor devices of a zone's sensors."""
@@ -78,13 +91,24 @@ class SimulatedClimate:
                 out.append(s.device)
         return out
 
+    def zigbee_zone(self, s: SensorConfig) -> str | None:
+        """The zone whose room a simulated zigbee sensor reads: the zone listing it, else one on its floor."""
+        listed = next((z.id for z in self.cfg.climate_zone if s.id in z.sensors), None)
+        return listed or next((z.id for z in self.cfg.climate_zone if z.floor == s.floor), None)
+
     def start(self) -> None:
         hour = self.sim_time.hour + self.sim_time.minute / 60.0
+        for s in self.cfg.sensor:
+            if s.simulate and s.source == "zigbee" and (zone_id := self.zigbee_zone(s)) is not None:
+                self._zigbee_zone[s.id] = zone_id
         for z in self.cfg.climate_zone:
             devices = self.zone_devices(z)
-            if not devices:
+            if not devices and z.id not in self._zigbee_zone.values():
                 continue
-            first: ModbusSensorSim = self.sims[devices[0]]
+            start_at = START_TEMPERATURE
+            if devices:
+                first: ModbusSensorSim = self.sims[devices[0]]
+                start_at = (first.temperature, first.humidity)
             for device in devices:  # the values they start with count as written: a later change is by hand
                 sim: ModbusSensorSim = self.sims[device]
                 self._written[device] = (sim.temperature, sim.humidity)
@@ -94,17 +118,49 @@ class SimulatedClimate:
                 self.loads[z.id] = ac = load
             else:
                 ac = self.units[z.id] = PackagedUnit()
-            self.rooms[z.id] = Room(weather=self.weather, hour=hour, t_air=first.temperature, rh=first.humidity, ac=ac)
+            self.rooms[z.id] = Room(weather=self.weather, hour=hour, t_air=start_at[0], rh=start_at[1], ac=ac)
             if load is not None:
-                load.sync_room(first.temperature)
+                load.sync_room(start_at[0])
         if not self.rooms:
             return
+        if self._zigbee_zone:
+            self._zigbee_task = asyncio.create_task(self._start_zigbee(), name="simulation.climate.zigbee")
         for state in self.ctx.climate.snapshot():
             self._on_climate(state)
         self._sub = self.ctx.bus.subscribe("simulation.climate", self._on_climate, (ev.ClimateState,))
         self._task = asyncio.create_task(self._run(), name="simulation.climate")
 
+    async def _start_zigbee(self) -> None:
+        """Connect the simulated zigbee sensors once the hall's broker is known (the MQTT component starts later)."""
+        try:
+            async with asyncio.timeout(MQTT_BROKER_WAIT_S):
+                await self.ctx.mqtt_broker_known.wait()
+        except TimeoutError:
+            log.error("simulated zigbee sensors: the hall's broker never came up")
+            return
+        assert self.ctx.mqtt_broker is not None
+        host, port = self.ctx.mqtt_broker
+        for sid in self._zigbee_zone:
+            s = next(x for x in self.cfg.sensor if x.id == sid)
+            assert s.friendly_name is not None  # the config requires it for a zigbee sensor
+            sim = ZigbeeSensorSim(host, port, s.friendly_name, s.zigbee_base)
+            try:
+                await sim.start()
+            except (OSError, TimeoutError, aiomqtt.MqttError) as exc:
+                log.error("simulated zigbee sensor %s could not connect to the broker: %s", sid, exc)
+                continue
+            self.zigbee[sid] = sim
+            room = self.rooms[self._zigbee_zone[sid]]
+            await sim.report(room.t_air, room.rh)
+
     async def stop(self) -> None:
+        await cancel_and_wait(self._zigbee_task)
+        self._zigbee_task = None
+        for task in list(self._pending):
+            await cancel_and_wait(task)
+        for sim in self.zigbee.values():
+            await sim.stop()
+        self.zigbee.clear()
         await cancel_and_wait(self._task)
         self._task = None
         if self._sub is not None:
@@ -197,8 +253,8 @@ class SimulatedClimate:
         return {f: round(n) for f, n in people.items()}
 
     def _open_at(self, t: datetime) -> bool:
-        local = t.astimezone(self.cfg.hall.tz)
-        return any(span.contains(local.weekday(), local.time()) for c in self.cfg.category for span in c.spans)
+        """Lights and equipment on: any category open on the hall calendar (holidays, 调休, ``[calendar]``)."""
+        return any(calendar.is_open(self.cfg, c, t) for c in self.cfg.category)
 
     def step(self, sim_seconds: float) -> None:
         """Advance every room ``sim_seconds`` and write the sensors (the loop's body; tests call it too)."""
@@ -226,6 +282,11 @@ class SimulatedClimate:
                 value = (round(room.t_air, 1), round(room.rh, 1))
                 sim.set(*value)
                 self._written[device] = value
+        for sid, zsim in self.zigbee.items():
+            room = self.rooms[self._zigbee_zone[sid]]
+            task = asyncio.get_running_loop().create_task(zsim.report(room.t_air, room.rh))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     async def _run(self) -> None:
         last = time.monotonic()

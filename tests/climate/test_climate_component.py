@@ -204,6 +204,7 @@ async def test_a_unit_that_stops_answering_raises_an_alarm_within_the_ack_timeou
         await until(lambda: bool(alerts.of("climate_unit_no_ack")), timeout=cfg.climate.tick_s + 0.5 + 10)
         first = alerts.of("climate_unit_no_ack")[0]
         assert first.subject == "ac1" and "0.5 s" in first.data["detail"], first
+        assert first.message_en == "Air conditioner ac1 is not answering", first  # English-mode pages
         # One alert for one outage, however many ticks it lasts.
         writes, ticks = len(ac.writes), hall.climate.ticks
         await until(lambda: hall.climate.ticks >= ticks + 3)

@@ -13,6 +13,7 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -190,13 +191,18 @@ def _run_old(cfg: ClimateConfig, steps: list[dict[str, Any]]) -> list[tuple[Zone
     return out
 
 
-def test_auto_mode_heats_to_the_limit_not_to_the_26_degree_target() -> None:
-    """The bug of issue 13: auto with the default 26 °C target heated toward 26 °C in winter."""
+@pytest.mark.parametrize(("ride_band", "setpoint"), [(False, 20.0), (True, 19.5)])
+def test_auto_mode_heats_to_the_limit_not_to_the_26_degree_target(ride_band: bool, setpoint: float) -> None:
+    """The bug of issue 13: auto with the default 26 °C target heated toward 26 °C in winter.
+
+    Holding a setpoint it heats to the 20 °C limit; riding the band (the default) one swing
+    above the band's low edge, 18 + 0.5 + 2 × 0.5.
+    """
     now = T0.replace(hour=10)
     d = decide(
         ZoneInputs(
             zone=ZONE,
-            rules=rules(),
+            rules=rules(ride_band=ride_band),
             now=now,
             readings={"s1": Reading(15.0, 40.0, now)},
             opening=opening(now),
@@ -208,7 +214,7 @@ def test_auto_mode_heats_to_the_limit_not_to_the_26_degree_target() -> None:
             previous=ControlState(),
         )
     )
-    assert d.command == AcCommand(power=True, mode="heat", setpoint=20.0) and d.action == "heating"
+    assert d.command == AcCommand(power=True, mode="heat", setpoint=setpoint) and d.action == "heating"
 
 
 def test_median_fusion_ignores_one_wild_sensor() -> None:
@@ -307,15 +313,23 @@ def test_opening_state_follows_hours_and_holidays() -> None:
     assert opening_state((), (), SHANGHAI, monday) == OpeningState(False, None, None)
 
 
-def test_pre_cooling_starts_from_the_learned_rate() -> None:
-    """30 °C before a 09:00 opening: at 3 °C/h cooling starts 80 + 10 minutes early, at 6 °C/h 40 + 10."""
+@pytest.mark.parametrize(("ride_band", "pace"), [(False, 1.0), (True, 1.0), (True, 0.6)])
+def test_pre_cooling_starts_from_the_learned_rate(ride_band: bool, pace: float) -> None:
+    """30 °C before a 09:00 opening, from the learned rate plus a 10 minute margin.
+
+    Holding a setpoint it pre-cools to 26 °C: at 3 °C/h 80 + 10 minutes early, at 6 °C/h
+    40 + 10. Riding the band it pre-cools only into the band, to 27.5 °C (where it would
+    start cooling once open): 50 + 10 and 25 + 10 minutes early. Paced at 0.6 of the rate
+    (the default) it starts earlier, 83 + 10 and 42 + 10, and gives the units a setpoint on
+    the line that reaches 27.5 °C ten minutes before opening, so they cool at part load.
+    """
 
     def at(hour: int, minute: int, rate: float) -> ZoneDecision:
         now = T0.replace(hour=hour, minute=minute)
         return decide(
             ZoneInputs(
                 ZONE,
-                rules(),
+                rules(ride_band=ride_band, precondition_part_load=pace),
                 now,
                 {"s1": Reading(30.0, 50.0, now)},
                 opening(now),
@@ -328,6 +342,101 @@ def test_pre_cooling_starts_from_the_learned_rate() -> None:
             )
         )
 
-    assert at(7, 25, 3.0).action == "idle" and at(7, 35, 3.0).action == "cooling"
-    assert "pre-cooling" in at(7, 35, 3.0).reason
-    assert at(7, 35, 6.0).action == "idle" and at(8, 15, 6.0).action == "cooling"
+    if not ride_band:
+        assert at(7, 25, 3.0).action == "idle" and at(7, 35, 3.0).action == "cooling"
+        assert "pre-cooling" in at(7, 35, 3.0).reason
+        assert at(7, 35, 6.0).action == "idle" and at(8, 15, 6.0).action == "cooling"
+        assert at(7, 35, 3.0).command.setpoint == 26.0
+    elif pace == 1.0:
+        assert at(7, 55, 3.0).action == "idle" and at(8, 5, 3.0).action == "cooling"
+        assert "pre-cooling" in at(8, 5, 3.0).reason
+        assert at(8, 20, 6.0).action == "idle" and at(8, 30, 6.0).action == "cooling"
+        assert at(8, 5, 3.0).command.setpoint == 26.5
+    else:
+        assert at(7, 25, 3.0).action == "idle" and at(7, 30, 3.0).action == "cooling"
+        assert at(8, 5, 6.0).action == "idle" and at(8, 10, 6.0).action == "cooling"
+        # 80 minutes of line left at 1.8 °C/h: 27.5 + 2.4 = 29.9, a 29.5 °C setpoint; then lower.
+        assert at(7, 30, 3.0).command == AcCommand(power=True, mode="cool", setpoint=29.5)
+        assert at(8, 20, 3.0).command.setpoint == 28.0  # 27.5 + 1.8 x 0.5 = 28.4: the half degree below
+        assert at(8, 50, 3.0).command.setpoint == 27.5  # the goal, from the margin on
+
+
+def test_paced_pre_heating_follows_its_line_and_is_not_learned_from() -> None:
+    """A 13 °C winter morning: the setpoint climbs along the line to 18.5 °C at 08:50, never past 20.
+
+    The run moves at the plan's pace, not the unit's, so it leaves the learned rate alone.
+    """
+    zone = ClimateZoneConfig(id="floor1", sensors=("s1",), comfort_low=18.0, comfort_high=22.0)
+    cfg = rules()
+    rates = LearnedRates(3.0, 3.0)
+    state = ControlState()
+    now, temp = T0.replace(hour=5), 13.0
+    setpoints: list[float] = []
+    while now < T0.replace(hour=9):
+        d = decide(
+            ZoneInputs(
+                zone,
+                cfg,
+                now,
+                {"s1": Reading(temp, 40.0, now)},
+                opening(now),
+                Occupancy(),
+                "auto",
+                26.0,
+                None,
+                rates,
+                state,
+            )
+        )
+        if d.action == "heating":
+            setpoints.append(d.command.setpoint)
+            temp = min(temp + 1.8 / 60, d.command.setpoint)  # a room that keeps to the plan, a minute at a time
+        state, rates = d.state, d.rates
+        now += timedelta(minutes=1)
+    # 5.5 K at 0.6 x 3 °C/h: 183 minutes + 10, limited to precondition_max_minutes (180): from 06:00.
+    assert len(setpoints) == 180 and setpoints[0] == 13.5 and setpoints[-1] == 18.5
+    assert setpoints == sorted(setpoints) and max(setpoints) <= cfg.heat_max_setpoint
+    assert temp >= 18.4 and rates == LearnedRates(3.0, 3.0)
+
+
+def test_riding_the_band_drifts_to_the_edge_and_switches_off_at_one_swing() -> None:
+    """Summer band 24–28 °C, people in: idle up to 27.5 °C, then cooling to 26.5 °C, then off.
+
+    Holding a setpoint the same room is cooled from 26.5 °C to 26 °C and kept there; riding
+    the band it rides 26.5–27.5 °C (the issue's "drift inside the band and switch off").
+    An empty floor swings only to 27 °C.
+    """
+    zone = ClimateZoneConfig(id="floor1", sensors=("s1",), comfort_low=24.0, comfort_high=28.0)
+    cfg = rules(min_on_s=0, min_off_s=0)
+    now = T0.replace(hour=10)
+
+    def step(temp: float, prev: ControlState, people: int = 5, ride: bool = True) -> ZoneDecision:
+        return decide(
+            ZoneInputs(
+                zone,
+                cfg.model_copy(update={"ride_band": ride}),
+                now,
+                {"s1": Reading(temp, 50.0, now)},
+                opening(now),
+                Occupancy(waiting=people),
+                "auto",
+                26.0,
+                None,
+                LearnedRates(3.0, 3.0),
+                prev,
+            )
+        )
+
+    assert step(26.6, ControlState(), ride=False).action == "cooling"
+    d = step(27.0, ControlState())
+    assert d.action == "idle", d.reason
+    d = step(27.4, ControlState(), people=20)  # a full floor: 0.5 K of people bias starts it earlier
+    assert d.action == "cooling" and d.command.setpoint == 26.5, d.reason
+    d = step(27.5, ControlState())
+    assert d.command == AcCommand(power=True, mode="cool", setpoint=26.5), d.reason
+    d = step(26.7, d.state)
+    assert d.action == "cooling", d.reason
+    d = step(26.5, d.state)
+    assert d.action == "idle" and not d.command.power, d.reason
+    d = step(27.5, ControlState(), people=0)
+    assert d.command == AcCommand(power=True, mode="cool", setpoint=27.0), d.reason

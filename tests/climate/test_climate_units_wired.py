@@ -26,7 +26,7 @@ from drivers.sim.ac_mqtt import MqttAcSim
 from hallctl import events as ev
 from hallctl.daemon import Hall
 from hallctl.simulation.devices import SimulatedDevices
-from tests.core.core_helpers import FakeClock, make_config
+from tests.core.core_helpers import T0, FakeClock, make_config
 
 HallMaker = Callable[..., Awaitable[Hall]]
 
@@ -71,7 +71,7 @@ async def halls(tmp_path: Path) -> AsyncIterator[HallMaker]:
 
     async def make(**over: Any) -> Hall:
         n = len(started)
-        cfg = make_config(store={"path": str(tmp_path / f"hall{n}.db")}, **SENSORS, **over)
+        cfg = make_config(store={"path": str(tmp_path / f"hall{n}.db")}, **{**SENSORS, **over})
         hall = Hall(cfg, clock=FakeClock(), state_dir=tmp_path / f"state{n}")
         started.append(hall)
         await hall.start()
@@ -215,12 +215,13 @@ async def test_energy_counts_what_the_unit_reads_back_not_what_the_zone_asked(ha
     before = await kwh_and_cooling(hall)
     clock.advance(minutes=10)  # within the ledger's gap limit (15 min)
     assert await kwh_and_cooling(hall) == before, "an off unit uses nothing"
-    # Released, it takes the command; then its 18.6 kW count (no part load reported: full load).
+    # Released, it takes the command; then its 18.6 kW count while the room model's compressor runs
+    # (the gateway's thermo bit; no part load reported: full load).
     gateway.units[0].locked = False
 
     def on() -> bool:
         st = hall.climate.unit_states("f1").get("ac1")
-        return st is not None and st.power and st.mode == "cool"
+        return st is not None and st.power and st.mode == "cool" and st.running is True
 
     await until(on, 15, "the unit cooling once released")
     kwh, cooling_s = await kwh_and_cooling(hall)
@@ -245,3 +246,44 @@ async def test_a_command_lands_on_the_bacnet_simulator_at_the_configured_priorit
     assert device.unit_state().power and device.unit_state().setpoint == d.command.setpoint
     # hallctl's write sits in its own priority slot, where release will relinquish it.
     assert device.priority_slot("setpoint", 9) == d.command.setpoint
+
+
+async def test_the_simulated_rooms_follow_the_hall_calendar(halls: HallMaker) -> None:
+    """Lights and equipment (the rooms' internal gains) are off on a day the hall calendar closes.
+
+    The rooms used the categories' weekly hours before, so a holiday lit the hall as any Monday.
+    """
+    day = T0.date().isoformat()
+    closed = await halls(climate_zone=zones(f1=26.0), calendar={"statutory": False, "closed_days": [day]})
+    working = await halls(climate_zone=zones(f1=26.0), calendar={"statutory": False})
+    for hall, lit in ((closed, False), (working, True)):
+        rooms = simulation(hall).climate
+        rooms.step(1.0)
+        assert rooms.rooms["f1"].open is lit, (hall.cfg.calendar, rooms.sim_time)
+
+
+async def test_a_simulated_zigbee_sensor_reads_its_room_through_the_broker(halls: HallMaker) -> None:
+    """A zigbee sensor with ``simulate = true`` publishes its zone's room as zigbee2mqtt would.
+
+    Before, only Modbus sensor simulators were driven by the rooms; a zigbee sensor in a
+    simulated hall never published, so its zone went stale.
+    """
+    zigbee = {"id": "z2", "floor": 2, "source": "zigbee", "friendly_name": "hall/floor2/th", "simulate": True}
+    hall = await halls(
+        sensor=[*SENSORS["sensor"], zigbee],
+        climate_zone=[{"id": "f2", "floor": 2, "sensors": ["z2"], "mode": "off"}],
+    )
+    rooms = simulation(hall).climate
+    assert "f2" in rooms.rooms, "a zone with only a simulated zigbee sensor gets a room"
+
+    def reading() -> float | None:
+        st = hall.service.sensors.get("z2")
+        return None if st is None or st.stale else st.temperature
+
+    first = await until(reading, 15, "the zigbee sensor's first reading through the broker")
+    assert first == pytest.approx(rooms.rooms["f2"].t_air, abs=0.15)
+    rooms.set_weather(None, 35.0, 900.0)  # the room warms with nothing cooling it
+    await until(lambda: (t := reading()) is not None and t >= first + 0.5, 30, "the reading following the room")
+    # The zone's controller sees it (it ticks on each new reading), and it keeps following the room.
+    await until(lambda: hall.climate.states["f2"].current == reading(), 10, "the zone's fused temperature")
+    await until(lambda: reading() == pytest.approx(rooms.rooms["f2"].t_air, abs=0.3), 10, "still the room")

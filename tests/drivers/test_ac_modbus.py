@@ -120,6 +120,27 @@ async def test_daikin_registers_on_the_wire(tmp_path: Path, gateway_factory: Any
         assert fault.value.state is not None and fault.value.state.error_text == "U4"
 
 
+async def test_daikin_thermo_bit_is_the_compressor_not_the_power(tmp_path: Path, gateway_factory: Any) -> None:
+    """A powered unit in thermo-off reads running False (status bit 7), so the energy meter counts no load.
+
+    Before, the simulator reported ``running`` equal to power and the driver did not read it,
+    so a powered unit at rest counted as full load in the demo's kWh.
+    """
+    profile = load_profile("daikin_dta116a51")
+    async with ModbusAcSim(profile, units=(0, 1)) as sim:
+        await start(sim, "tcp", tmp_path)
+        unit = gateway_factory(sim).unit(1)
+        state = await unit.apply(AcCommand(True, "cool", 26.0, "low"))
+        assert state.power and state.running is False  # on, but the room is cool enough: thermo-off
+        assert sim.register("input", 2006) & 0x0080 == 0
+        sim.set_running(True, index=1)
+        assert (await unit.read()).running is True
+        assert sim.register("input", 2006) & 0x0080 == 0x0080
+        await unit.apply(AcCommand(False))
+        assert (await unit.read()).running is False  # switched off: the compressor stops with it
+        assert sim.unit_state(0).running is False
+
+
 async def test_coolmasternet_registers_on_the_wire(tmp_path: Path, gateway_factory: Any) -> None:
     """CoolMasterNet VA 2 (index 1): doc base 2 × 16 + 1 = 33, wire 32: mode, fan, set temp × 10, on/off."""
     profile = load_profile("coolmasternet")

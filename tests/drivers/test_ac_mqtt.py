@@ -142,6 +142,52 @@ async def test_home_assistant_climate_apply_reads_back(broker: Mosquitto) -> Non
                 await unit.apply(AcCommand(True, "cool", 26.0))
 
 
+async def test_home_assistant_climate_state_is_retained_and_its_availability_says_when_it_is_gone(
+    broker: Mosquitto,
+) -> None:
+    """HA's MQTT climate has no "get": a fresh subscriber gets the retained state, and offline is no-ack.
+
+    A hallctl that (re)starts after the device last spoke knows the unit at once; a device that
+    went away (its will, or a clean stop) is no-ack instead of its last state forever.
+    """
+    tag = uuid.uuid4().hex[:8]
+    topics = HaClimateTopics(
+        mode_command_topic=f"{tag}/ac/mode/set",
+        temperature_command_topic=f"{tag}/ac/temperature/set",
+        mode_state_topic=f"{tag}/ac/mode/state",
+        temperature_state_topic=f"{tag}/ac/temperature/state",
+        current_temperature_topic=f"{tag}/ac/current",
+        availability_topic=f"{tag}/ac/availability",
+    )
+    cmd = AcCommand(True, "cool", 26.5)
+    sim = MqttAcSim("127.0.0.1", broker.port, kind="ha", ha_topics=topics)
+    await sim.start()
+    try:
+        first = HaClimateAc("ac-ha", NoPort(), topics, timeout=3.0)
+        async with connected(broker, first):
+            assert (await first.apply(cmd)).matches(cmd)
+        commands = sim.commands
+        restarted = HaClimateAc("ac-ha", NoPort(), topics, timeout=3.0)
+        async with connected(broker, restarted):
+            assert (await restarted.read()).matches(cmd)  # from the broker, the device said nothing new
+            assert sim.commands == commands
+            await sim.stop()
+            await restarted.wait_for(lambda _s: restarted.available is False)
+            with pytest.raises(AcNoAck, match="offline"):
+                await restarted.read()
+            with pytest.raises(AcNoAck):
+                await restarted.apply(cmd)
+        later = HaClimateAc("ac-ha", NoPort(), topics, timeout=3.0)
+        async with connected(broker, later):
+            with pytest.raises(AcNoAck, match="offline"):
+                await later.read()  # the retained "offline" reaches a new subscriber too
+            await sim.start()
+            await later.wait_for(lambda _s: later.available is True)  # its retained "online" replaced
+            assert (await later.read()).matches(cmd)
+    finally:
+        await sim.stop()
+
+
 def test_units_keep_the_acunit_contract() -> None:
     topics = HaClimateTopics("m/set", "t/set", "m/state", "t/state")
     units: list[AcUnit] = [Zigbee2MqttAc("a", NoPort(), "ac"), HaClimateAc("b", NoPort(), topics)]  # mypy checks
