@@ -161,6 +161,17 @@ class ClimateResult(Model):
     climate: ev.ClimateState
 
 
+class Replay(Model):
+    from_seq: int
+    to_seq: int  # at most ``[city] replay_max`` rows after from_seq
+    first_seq: int  # the event log's first row still held (0: empty); rows below are gone
+    last_seq: int
+
+
+class ReplayResult(Model):
+    replay: Replay
+
+
 # Answers of the command table's routes, by command name (the route answers ``result[route.body]``
 # when the route names a body). A test checks every command has one.
 COMMAND_RESPONSES: dict[str, type[BaseModel]] = {
@@ -191,6 +202,7 @@ COMMAND_RESPONSES: dict[str, type[BaseModel]] = {
     "appointment.reschedule": Appointment,
     "display.show": DisplayResult,
     "climate.set": ClimateResult,
+    "city.replay": ReplayResult,
 }
 
 

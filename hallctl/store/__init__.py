@@ -21,7 +21,8 @@ from typing import Any
 
 from hallctl.engine import Appointment, Decision, HallQueue, Holder, Ticket, WindowStatus
 from hallctl.errors import HallctlError
-from hallctl.store.database import Database, backup_file, split_sql
+from hallctl.store.citylog import CityLogStore
+from hallctl.store.database import backup_file, split_sql
 from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.keyfilter import MIN_CAPACITY, KeyFilter
 from hallctl.store.rows import (
@@ -78,7 +79,7 @@ class StoreHealth:
         return out
 
 
-class Store(Database):
+class Store(CityLogStore):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None, store_photo: bool = False
     ) -> None:
