@@ -287,6 +287,7 @@ def cmd_central(args: argparse.Namespace) -> int:
     """The city's central (docs/city.md): its own config file, validated like the hall's."""
     from hallctl.central import config as central_config
 
+    _setup_logging(args.verbose)
     path = args.file or args.config
     try:
         cfg = central_config.load(path)

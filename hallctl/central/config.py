@@ -61,6 +61,9 @@ class Gaps(_Model):
     max_retry_s: float = Field(default=300.0, gt=0, le=86400)
     give_up_after: int = Field(default=20, ge=1, le=10000)  # requests per gap before it is recorded as lost
     max_range: int = Field(default=5000, ge=1, le=1_000_000)  # rows per replay request
+    # Rows lost at the end of a hall's stream leave no gap behind them until the hall's next row; so
+    # each hall is asked this often for anything after its highest stored seq (an empty answer is cheap).
+    tail_probe_s: float = Field(default=60.0, gt=0, le=86400)
 
 
 class Http(_Model):

@@ -78,6 +78,10 @@ class Ingestor:
         self._connected = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._gaps: dict[tuple[str, int], GapState] = {}
+        self._probed: dict[str, float] = {}  # hall -> monotonic time of its last tail probe
+        self.probes = 0
+        self._asks = 0
+        self._boot = f"{time.time_ns():x}"  # a new process never repeats an earlier one's correlation ids
         self.leader = False
         self.received = 0
         self.stored = 0
@@ -130,6 +134,7 @@ class Ingestor:
             "leader": self.leader,
             "gaps_open": self.gaps_open,
             "replays_asked": self.replays_asked,
+            "probes": self.probes,
             "lost_ranges": self.lost_ranges,
             "lag_s": self.lag_s,
             "last_error": self.last_error,
@@ -304,8 +309,13 @@ class Ingestor:
 
     async def _scan_once(self) -> None:
         g = self.cfg.gaps
-        gaps = await self.leader_store.scan_gaps()
+        gaps, tops = await self.leader_store.scan()
         now = time.monotonic()
+        for hall, top in tops.items():
+            # The tail probe: rows after the highest stored one that nothing else would reveal.
+            due = now - self._probed.get(hall, 0.0) >= g.tail_probe_s
+            if due and await self._ask_replay(Gap(hall, top + 1, top + g.max_range), probe=True):
+                self._probed[hall] = now
         open_keys = {(gap.hall, gap.from_seq) for gap in gaps}
         self._gaps = {k: v for k, v in self._gaps.items() if k in open_keys}
         self.gaps_open = len(gaps)
@@ -325,14 +335,17 @@ class Ingestor:
                 state.asked += 1
             state.next_at = now + min(g.max_retry_s, g.first_retry_s * 2**state.asked)
 
-    async def _ask_replay(self, gap: Gap) -> bool:
+    async def _ask_replay(self, gap: Gap, *, probe: bool = False) -> bool:
         client = self._client
         if client is None:
             return False
         to_seq = min(gap.to_seq, gap.from_seq + self.cfg.gaps.max_range - 1)
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.ResponseTopic = f"hallctl/{gap.hall}/reply/{self.cfg.reply_client}/replay"
-        props.CorrelationData = f"{gap.hall}:{gap.from_seq}:{to_seq}".encode()
+        # Unique per request: the hall answers a repeated correlation id from its dedupe cache
+        # (command_dedupe_s) without running it, and a request asked again must run again.
+        self._asks += 1
+        props.CorrelationData = f"{self.cfg.client_id}:{self._boot}:{self._asks}".encode()
         props.MessageExpiryInterval = 60  # a request the hall sees only much later is not worth running
         payload = json.dumps({"from_seq": gap.from_seq, "to_seq": to_seq})
         try:
@@ -340,6 +353,9 @@ class Ingestor:
         except aiomqtt.MqttError as exc:
             log.info("central: replay request for %s not sent: %s", gap.hall, exc)
             return False
+        if probe:
+            self.probes += 1
+            return True
         self.replays_asked += 1
         log.info("central: asked %s to replay seq %d..%d", gap.hall, gap.from_seq, to_seq)
         return True
@@ -350,7 +366,9 @@ class Ingestor:
             err = body.get("error")
             log.warning("central: %s refused a replay: %s", hall, err)
             return
-        first, asked = replay.get("first_seq"), replay.get("from_seq")
+        first, asked, last = replay.get("first_seq"), replay.get("from_seq"), replay.get("last_seq")
+        if isinstance(last, int) and isinstance(asked, int) and last < asked:
+            return  # a tail probe (or a range) beyond the hall's log: nothing to fill
         if isinstance(first, int) and isinstance(asked, int) and first > asked:
             # The hall no longer holds asked..first-1 (retention): stop asking for them.
             gap = Gap(hall, asked, first - 1)

@@ -179,6 +179,10 @@ class CentralStore:
         return bool(r and r[0])
 
     async def scan_gaps(self, limit: int = 200_000) -> list[Gap]:
+        gaps, _ = await self.scan(limit)
+        return gaps
+
+    async def scan(self, limit: int = 200_000) -> tuple[list[Gap], dict[str, int]]:
         """Advance each hall's ``contiguous`` over the rows that follow it; the gaps that stop it.
 
         Rows are read from the contiguous row's day on (a day earlier for a hall clock set back);
@@ -186,12 +190,13 @@ class CentralStore:
         until the requests give up (``city_lost``).
         """
         cur = await self.conn.execute(
-            "SELECT p.hall, p.contiguous, e.seq, e.day FROM city_progress p JOIN city_events e ON e.hall = p.hall"
+            "SELECT p.hall, p.contiguous, e.seq, e.day FROM city_progress p LEFT JOIN city_events e ON e.hall = p.hall"
             " AND e.seq > p.contiguous AND (p.contiguous_day IS NULL OR e.day >= p.contiguous_day - 1)"
             " ORDER BY p.hall, e.seq LIMIT %s",
             (limit,),
         )
         gaps: list[Gap] = []
+        tops: dict[str, int] = {}
         advanced: dict[str, tuple[int, date]] = {}
         hall: str | None = None
         expected = 0
@@ -199,7 +204,8 @@ class CentralStore:
         for h, contiguous, seq, day in await cur.fetchall():
             if h != hall:
                 hall, expected, stuck = h, int(contiguous) + 1, False
-            if seq < expected:
+            tops[h] = max(tops.get(h, 0), int(contiguous), seq or 0)
+            if seq is None or seq < expected:
                 continue
             if seq > expected:
                 gaps.append(Gap(h, expected, seq - 1))
@@ -215,7 +221,7 @@ class CentralStore:
                     " WHERE hall = %s AND contiguous < %s",
                     [(s, d, h, s) for h, (s, d) in advanced.items()],
                 )
-        return gaps
+        return gaps, tops
 
     async def skip_gap(self, gap: Gap, reason: str) -> None:
         """Record ``gap`` as lost (the hall no longer has it, or never answered) and scan past it."""
