@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from playwright.async_api import async_playwright
 
 from hallctl.citylog import EventLogRow
@@ -70,7 +71,7 @@ async def test_the_city_page_shows_every_hall_in_both_languages(tmp_path: Path, 
     halls = [{"id": h, "name": zh, "name_en": en} for h, zh, en in NAMES]
     central = Central(tmp_path / "central", broker.url, pg_dsn, hall=halls)
     now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0)
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     try:
         broker.start()
         central.start()
