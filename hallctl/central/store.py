@@ -1,7 +1,9 @@
 """The central's PostgreSQL: the only module of ``hallctl/central/`` that holds SQL.
 
 One table of every hall's event-log rows, ``city_events``, partitioned by the row's day
-(the date of its ``at`` in the hall's own offset), a partition per day created ahead.
+(the date of its ``at`` in the offset it carries: UTC, as halls write it), a partition per
+day created ahead. Queries by a local day (the dashboard, reports) read the neighbouring
+partitions and select by the date in the asked time zone.
 Idempotent on (hall, seq): the primary key is (hall, day, seq) because a partitioned table's
 keys must contain the partition key, and a row's day follows from its ``at``, which every
 copy of a row (live, bridged twice, replayed) carries unchanged, so (hall, day, seq) is unique
@@ -63,8 +65,16 @@ SCHEMA = [
 ]
 
 
+# Rows of the days %s..%s in a time zone %s: the partitions of the neighbouring days are read
+# (a partition's day is the date in the row's own offset, UTC for a hall), then the local date decides.
+_LOCAL_DAYS = (
+    "day >= %s::date - 1 AND day <= %s::date + 1"
+    " AND (at::timestamptz AT TIME ZONE %s)::date BETWEEN %s AND %s"
+)
+
+
 def row_day(at: str) -> date:
-    """The day a row belongs to: the date of ``at`` in the hall's own offset (its business day)."""
+    """The partition a row goes to: the date of ``at`` in its own offset (halls write UTC)."""
     return datetime.fromisoformat(at).date()
 
 
@@ -243,24 +253,24 @@ class CentralStore:
         cur = await self.conn.execute("SELECT seq FROM city_events WHERE hall = %s ORDER BY seq", (hall,))
         return [int(r[0]) for r in await cur.fetchall()]
 
-    async def event_rows(self, hall: str, first_day: date, last_day: date) -> list[EventLogRow]:
-        """``hall``'s rows of the days ``first_day..last_day`` in the shape of its own event log.
+    async def event_rows(self, hall: str, first_day: date, last_day: date, tz: str = "UTC") -> list[EventLogRow]:
+        """``hall``'s rows of the days ``first_day..last_day`` (days in ``tz``) in the shape of its own event log.
 
         The central's source for the hall's report code (pure functions over event-log rows):
         the same fields, the same ``at`` text, in seq order, so one report code reads either.
         """
         cur = await self.conn.execute(
             "SELECT seq, at, kind, ticket_id, window_no, data FROM city_events"
-            " WHERE hall = %s AND day >= %s AND day <= %s ORDER BY seq",
-            (hall, first_day, last_day),
+            f" WHERE hall = %s AND {_LOCAL_DAYS} ORDER BY seq",
+            (hall, first_day, last_day, tz, first_day, last_day),
         )
         return [
             EventLogRow(int(s), at, kind, tid, win, data if isinstance(data, dict) else json.loads(data))
             for s, at, kind, tid, win, data in await cur.fetchall()
         ]
 
-    async def day_figures(self, day: date, service_level_s: int) -> dict[str, HallDay]:
-        """Per hall, ``day``'s counts from the stored rows (issues, calls, 好评率, service level)."""
+    async def day_figures(self, day: date, service_level_s: int, tz: str = "UTC") -> dict[str, HallDay]:
+        """Per hall, ``day``'s counts (a day in ``tz``) from the stored rows (issues, calls, 好评率, service level)."""
         out: dict[str, HallDay] = {}
         cur = await self.conn.execute(
             "SELECT hall,"
@@ -270,19 +280,19 @@ class CentralStore:
             " count(*) FILTER (WHERE kind = 'evaluated' AND data->>'level' IS NOT NULL),"
             " count(*) FILTER (WHERE kind = 'evaluated' AND (data->>'level')::int >= 3),"
             " max(seq)"
-            " FROM city_events WHERE day = %s GROUP BY hall",
-            (day,),
+            f" FROM city_events WHERE {_LOCAL_DAYS} GROUP BY hall",
+            (day, day, tz, day, day),
         )
         for hall, issued, called, finished, rated, good, last in await cur.fetchall():
             out[hall] = HallDay(int(issued), int(called), int(finished), int(rated), int(good), 0, 0, int(last))
         cur = await self.conn.execute(
             "WITH i AS (SELECT hall, ticket_id, min(at::timestamptz) AS t FROM city_events"
-            "  WHERE day = %s AND kind = 'issued' GROUP BY hall, ticket_id),"
+            f"  WHERE {_LOCAL_DAYS} AND kind = 'issued' GROUP BY hall, ticket_id),"
             " c AS (SELECT hall, ticket_id, min(at::timestamptz) AS t FROM city_events"
-            "  WHERE day = %s AND kind = 'called' GROUP BY hall, ticket_id)"
+            f"  WHERE {_LOCAL_DAYS} AND kind = 'called' GROUP BY hall, ticket_id)"
             " SELECT i.hall, count(*), count(*) FILTER (WHERE c.t - i.t <= make_interval(secs => %s))"
             " FROM i JOIN c ON c.hall = i.hall AND c.ticket_id = i.ticket_id GROUP BY i.hall",
-            (day, day, service_level_s),
+            (day, day, tz, day, day, day, day, tz, day, day, service_level_s),
         )
         for hall, first_calls, within in await cur.fetchall():
             fig = out.setdefault(hall, HallDay())

@@ -92,7 +92,7 @@ def city_app(cfg: CentralConfig, ingestor: Ingestor, reader: CentralStore) -> Fa
     @app.get("/api/v1/city")
     async def city() -> dict[str, Any]:
         now = datetime.now(tz)
-        figures = await reader.day_figures(now.date(), cfg.http.service_level_s)
+        figures = await reader.day_figures(now.date(), cfg.http.service_level_s, cfg.http.timezone)
         ids = list(names) + sorted((set(ingestor.live) | set(figures)) - set(names))
         halls = [
             hall_view(h, names.get(h, ("", "")), ingestor.live.get(h, HallLive()), figures.get(h), cfg.http.band_c)
@@ -126,7 +126,7 @@ def city_app(cfg: CentralConfig, ingestor: Ingestor, reader: CentralStore) -> Fa
             raise HTTPException(422, "at most 93 days at a time")
         return [
             {"seq": r.seq, "at": r.at, "kind": r.kind, "ticket_id": r.ticket_id, "window": r.window, "data": r.data}
-            for r in await reader.event_rows(hall, first, last)
+            for r in await reader.event_rows(hall, first, last, cfg.http.timezone)
         ]
 
     return app

@@ -24,8 +24,9 @@ async def test_rows_are_stored_once_per_hall_and_seq_in_daily_partitions(pg_dsn:
         assert await s.insert([("xc", row(2, "2026-07-16T00:10:00+08:00")), ("xc", row(1)), ("xc", row(3))]) == 1
         assert await s.seqs("xc") == [1, 2, 3]
         assert await s.seqs("dc") == [1]
-        # The day is the hall's own: 00:10 at +08:00 is the 16th even though it is the 15th in UTC.
-        assert [r.seq for r in await s.event_rows("xc", date(2026, 7, 16), date(2026, 7, 16))] == [2]
+        # Days are asked in a time zone: 00:10 at +08:00 is the 16th in Shanghai and the 15th in UTC.
+        assert [r.seq for r in await s.event_rows("xc", date(2026, 7, 16), date(2026, 7, 16), "Asia/Shanghai")] == [2]
+        assert [r.seq for r in await s.event_rows("xc", date(2026, 7, 15), date(2026, 7, 15), "UTC")] == [1, 2, 3]
         cur = await s.conn.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'city_events'::regclass")
         r = await cur.fetchone()
         assert r is not None and r[0] == 2

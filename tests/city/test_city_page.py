@@ -70,7 +70,8 @@ async def test_the_city_page_shows_every_hall_in_both_languages(tmp_path: Path, 
     broker = Mosquitto(tmp_path / "broker")
     halls = [{"id": h, "name": zh, "name_en": en} for h, zh, en in NAMES]
     central = Central(tmp_path / "central", broker.url, pg_dsn, hall=halls)
-    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0)
+    # Today's noon in the dashboard's time zone: every generated row falls on the dashboard's "today".
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=12, minute=0, second=0, microsecond=0)
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     try:
         broker.start()
