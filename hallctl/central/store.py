@@ -68,8 +68,7 @@ SCHEMA = [
 # Rows of the days %s..%s in a time zone %s: the partitions of the neighbouring days are read
 # (a partition's day is the date in the row's own offset, UTC for a hall), then the local date decides.
 _LOCAL_DAYS = (
-    "day >= %s::date - 1 AND day <= %s::date + 1"
-    " AND (at::timestamptz AT TIME ZONE %s)::date BETWEEN %s AND %s"
+    "day >= %s::date - 1 AND day <= %s::date + 1 AND (at::timestamptz AT TIME ZONE %s)::date BETWEEN %s AND %s"
 )
 
 
