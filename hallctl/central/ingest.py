@@ -373,7 +373,7 @@ class Ingestor:
             # The hall no longer holds asked..first-1 (retention): stop asking for them.
             gap = Gap(hall, asked, first - 1)
             task = asyncio.create_task(self._skip(gap, "purged_at_hall"), name="central.skip")
-            self._tasks.append(task)
+            self._tasks = [t for t in self._tasks if not t.done()] + [task]
 
     async def _skip(self, gap: Gap, reason: str) -> None:
         with contextlib.suppress(psycopg.Error):
