@@ -6,8 +6,12 @@ import json
 import uuid
 from pathlib import Path
 
-from hallctl import config
+import httpx
+import jsonschema_rs
+
+from hallctl import auth, config
 from hallctl.citylog import parse_wire
+from hallctl.mqtt import asyncapi
 from tests.mqtt.mqtt_helpers import Mosquitto, hall_raw, listen, running
 
 
@@ -36,6 +40,13 @@ async def test_the_event_log_goes_out_row_by_row_and_a_range_is_replayed(tmp_pat
             assert {h for h, _ in live} == {hall_id}
             # Every row of the log, once, in order, as the hall stored it.
             assert [r for _, r in live] == stored
+            # ... and as the AsyncAPI document describes the channel.
+            doc = asyncapi.document(hall.cfg)
+            assert doc["channels"]["log"]["address"] == f"{root}/event/log"
+            check = jsonschema_rs.Draft202012Validator(doc["components"]["messages"]["log"]["payload"])
+            for m in city.messages:
+                if m.topic.value == f"{root}/event/log":
+                    check.validate(json.loads(m.payload))
             assert not any(json.loads(m.payload).get("replay") for m in city.messages if "event/log" in m.topic.value)
 
             start = len(city.messages)
@@ -68,6 +79,17 @@ async def test_the_event_log_goes_out_row_by_row_and_a_range_is_replayed(tmp_pat
             )
             refused = json.loads((await city.topic(f"{root}/reply/city", start=bad)).payload)
             assert refused["error"]["code"] == "invalid_arguments"
+
+            # Over HTTP with a `central` token (202); a kiosk token may not.
+            central = await auth.create_token(hall.store, "central")
+            kiosk = await auth.create_token(hall.store, "kiosk", kiosks=("k1",))
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{hall.api.port}", timeout=10) as http:
+                body = {"from_seq": 1, "to_seq": 1}
+                ok = await http.post("/api/v1/city/replay", json=body, headers={"Authorization": f"Bearer {central}"})
+                assert ok.status_code == 202, ok.text
+                assert ok.json()["replay"]["to_seq"] == 1
+                no = await http.post("/api/v1/city/replay", json=body, headers={"Authorization": f"Bearer {kiosk}"})
+                assert no.status_code == 403
     finally:
         broker.stop()
 
