@@ -29,6 +29,7 @@ process CPU, and the closing note extrapolates to a province (1,500 halls) from 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import contextlib
 import json
@@ -49,6 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import figures  # noqa: E402
+from hallctl.central.store import CentralStore  # noqa: E402
 from hallctl.citylog import EventLogRow  # noqa: E402
 from tests.city.city_helpers import Central  # noqa: E402
 from tests.city.pg_helpers import Postgres  # noqa: E402
@@ -160,6 +162,21 @@ def wait_rows(dsn: str, n: int, timeout: float) -> None:
         time.sleep(0.2)  # bounded poll of PostgreSQL
 
 
+async def dashboard_query_ms(dsn: str, day: datetime) -> float:
+    store = CentralStore(dsn)
+    await store.connect()
+    try:
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            found = await store.day_figures(day.date(), 900, "Asia/Shanghai")
+            best = min(best, time.perf_counter() - t)
+        assert len(found) > 0
+        return best * 1000
+    finally:
+        await store.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--towns", type=int, default=99, help="town and village points (1 + 10 + this halls)")
@@ -218,6 +235,10 @@ def main() -> int:
         print(f"disk: {disk / 1e6:.1f} MB for {hall_days} hall-days = {disk / hall_days / 1e3:.0f} kB per hall-day, "
               f"{disk / rows_total:.0f} B per row")  # fmt: skip
 
+        # The dashboard's day query (every hall's counts, service level, 好评率) over the stored city-day.
+        fig_ms = asyncio.run(dashboard_query_ms(dsn, day))
+        print(f"dashboard day query over the city-day: {fig_ms:.0f} ms (best of 3)")
+
         # Live: rows stamped now, at a steady rate; lag = commit - at.
         live_halls = list(halls)
         n_live = int(args.live_rate * args.live_seconds)
@@ -275,6 +296,10 @@ def main() -> int:
             figures.Figure(
                 "city_ingest", "disk per hall-day", round(disk / hall_days / 1e3, 1), "kB", None,
                 detail=f"partitions with indexes; {disk / rows_total:.0f} B per row",
+            ),
+            figures.Figure(
+                "city_ingest", "dashboard day query", round(fig_ms), "ms", None,
+                detail=f"CentralStore.day_figures over {rows_total} rows of {hall_days} halls (best of 3)",
             ),
             figures.Figure(
                 "city_ingest", "live lag p95", round(p95 * 1000), "ms", 2000, "<=", "16",

@@ -72,6 +72,7 @@ class Http(_Model):
     # The dashboard's service level: the share of today's called tickets called within this many seconds.
     service_level_s: int = Field(default=900, ge=1, le=86400)
     band_c: float = Field(default=2.0, gt=0, le=20)  # a zone is "in band" within this of its target
+    figures_s: float = Field(default=5.0, ge=0, le=3600)  # the day's stored figures are read at most this often
     timezone: str = "Asia/Shanghai"  # whose "today" the dashboard counts (the halls' business day)
 
     @field_validator("timezone")

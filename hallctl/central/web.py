@@ -9,7 +9,9 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,12 +69,38 @@ def hall_view(hid: str, names: tuple[str, str], live: HallLive, day: HallDay | N
     }
 
 
+class DayFigures:
+    """Today's stored figures, read at most once per ``[http] figures_s`` however many screens poll.
+
+    The query reads the day's rows of every hall (≈ 250 ms for a 110-hall city-day on the
+    development machine, bench/city_ingest.py), so screens share one answer.
+    """
+
+    def __init__(self, reader: CentralStore, cfg: CentralConfig) -> None:
+        self.reader = reader
+        self.cfg = cfg
+        self._lock = asyncio.Lock()
+        self._at = 0.0
+        self._day: date | None = None
+        self._figures: dict[str, HallDay] = {}
+
+    async def get(self, day: date) -> dict[str, HallDay]:
+        async with self._lock:
+            if self._day != day or time.monotonic() - self._at >= self.cfg.http.figures_s:
+                self._figures = await self.reader.day_figures(
+                    day, self.cfg.http.service_level_s, self.cfg.http.timezone
+                )
+                self._day, self._at = day, time.monotonic()
+            return self._figures
+
+
 def city_app(cfg: CentralConfig, ingestor: Ingestor, reader: CentralStore) -> FastAPI:
     app = FastAPI(title="hallctl central", docs_url=None, redoc_url=None)
     ui = _ui_dir()
     app.mount("/static", StaticFiles(directory=ui / "static"), name="static")
     tz = ZoneInfo(cfg.http.timezone)
     names = {h.id: (h.name, h.name_en) for h in cfg.hall}
+    day_cache = DayFigures(reader, cfg)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
@@ -92,7 +120,7 @@ def city_app(cfg: CentralConfig, ingestor: Ingestor, reader: CentralStore) -> Fa
     @app.get("/api/v1/city")
     async def city() -> dict[str, Any]:
         now = datetime.now(tz)
-        figures = await reader.day_figures(now.date(), cfg.http.service_level_s, cfg.http.timezone)
+        figures = await day_cache.get(now.date())
         ids = list(names) + sorted((set(ingestor.live) | set(figures)) - set(names))
         halls = [
             hall_view(h, names.get(h, ("", "")), ingestor.live.get(h, HallLive()), figures.get(h), cfg.http.band_c)

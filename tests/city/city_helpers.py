@@ -81,7 +81,7 @@ class Central:
             "mqtt": {"url": mqtt_url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5, "keepalive": 5},
             "postgres": {"dsn": dsn, "flush_ms": 20},
             "gaps": {"scan_s": 0.3, "first_retry_s": 0.5, "max_retry_s": 2.0, "tail_probe_s": 1.0},
-            "http": {"port": self.port},
+            "http": {"port": self.port, "figures_s": 0.2},
             **over,
         }
         self.file = workdir / "central.toml"
