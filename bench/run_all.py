@@ -45,6 +45,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("calendar_open.py", [], ["--n", "50000"]),
     ("reports.py", [], ["--tickets", "300", "--days", "5", "--rounds", "1"]),
     ("supervision.py", [], ["--tickets", "200", "--alerts", "100"]),
+    ("city_ingest.py", [], ["--towns", "29", "--live-seconds", "3"]),
 ]
 
 

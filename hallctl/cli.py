@@ -338,6 +338,27 @@ def _badge_body(card: str | None) -> dict[str, Any]:
     return {"staff": card}
 
 
+def cmd_central(args: argparse.Namespace) -> int:
+    """The city's central (docs/city.md): its own config file, validated like the hall's."""
+    from hallctl.central import config as central_config
+
+    _setup_logging(args.verbose)
+    path = args.file or args.config
+    try:
+        cfg = central_config.load(path)
+    except ConfigError as exc:
+        print(f"hallctl central: invalid configuration {path}:", file=sys.stderr)
+        for line in exc.lines:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"{path}: OK (central {cfg.central.id}, {len(cfg.hall)} halls listed)")
+        return 0
+    from hallctl.central.run import main as run_central
+
+    return run_central(cfg)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hallctl", description="Hall-control daemon for government service halls.")
     p.add_argument("-c", "--config", default=str(DEFAULT_CONFIG_PATH), help="TOML config file")
@@ -355,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser = add_parser  # type: ignore[method-assign]
 
     sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
+
+    cen = sub.add_parser("central", help="the city's central: ingest many halls into PostgreSQL, city dashboard")
+    cen.add_argument("file", nargs="?", help="central TOML config (default: -c)")
+    cen.add_argument("--check", action="store_true", help="validate the config and exit")
+    cen.set_defaults(func=cmd_central)
 
     demo = sub.add_parser("demo", help="a whole hall on simulated devices, embedded broker, pages served")
     demo.add_argument("--data", default="var/demo", help="state directory for the demo")

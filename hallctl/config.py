@@ -109,7 +109,7 @@ class RateBucket(_Model):
 
 
 # Token roles (hallctl/auth.py); here, the lowest layer, so config checks and auth share one list.
-ROLES: tuple[str, ...] = ("kiosk", "window", "pad", "display", "hvac", "guide", "admin")
+ROLES: tuple[str, ...] = ("kiosk", "window", "pad", "display", "hvac", "guide", "admin", "central")
 
 
 def _default_role_buckets() -> dict[str, RateBucket]:
@@ -121,6 +121,7 @@ def _default_role_buckets() -> dict[str, RateBucket]:
         "window": RateBucket(rate=5, burst=30),
         "pad": RateBucket(rate=2, burst=10),
         "hvac": RateBucket(rate=5, burst=20),
+        "central": RateBucket(rate=5, burst=20),
     }
 
 
@@ -770,6 +771,18 @@ class ScreenConfig(_Model):
     chime: bool = True  # 叮咚 before each announcement
 
 
+class CityConfig(_Model):
+    """The city feed (docs/city.md): the event log, row by row, to ``hallctl/<hall>/event/log`` for the central."""
+
+    feed: bool = False
+    batch: int = Field(default=200, ge=1, le=10000)  # rows read from the event log at a time
+    # One replay request serves at most this many rows; a larger range is asked again by the central.
+    replay_max: int = Field(default=5000, ge=1, le=1_000_000)
+    replay_rate: float = Field(default=1000.0, gt=0, le=100000)  # replayed rows a second, at most
+    replay_queue: int = Field(default=16, ge=1, le=1000)  # waiting replay requests; more are refused (busy)
+    cursor_save_s: float = Field(default=5.0, gt=0, le=3600)  # after a crash at most this much is re-sent
+
+
 class Config(_Model):
     hall: HallConfig
     store: StoreConfig = StoreConfig()
@@ -793,6 +806,7 @@ class Config(_Model):
     appointments: AppointmentsConfig = AppointmentsConfig()
     guide: GuideConfig = GuideConfig()
     board: BoardConfig = BoardConfig()
+    city: CityConfig = CityConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -47,6 +47,8 @@ HealthSource = Callable[[], dict[str, Any]]
 MqttHandler = Callable[[str, bytes], Awaitable[None]]
 # Publishes (topic, payload) at QoS 1, not retained, on the hall's broker; waits up to ``timeout`` s for a link.
 MqttPublisher = Callable[[str, str, float], Awaitable[None]]
+# Queues a replay of event-log rows (first, last seq) to the city feed; answers what will be sent.
+CityReplay = Callable[[int, int], Awaitable[dict[str, Any]]]
 
 
 @dataclasses.dataclass
@@ -82,6 +84,8 @@ class HallContext:
     # simulated MQTT devices, which are clients of the same broker.
     mqtt_broker: tuple[str, int] | None = None
     mqtt_broker_known: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    # Set by the city feed (hallctl/mqtt/citylog.py) when ``[city] feed`` is on: the ``city.replay`` command.
+    city_replay: CityReplay | None = None
 
     def add_routes(self, router: APIRouter) -> None:
         """Serve ``router`` on the HTTP API (registered before the API component starts)."""

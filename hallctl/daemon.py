@@ -279,6 +279,14 @@ def _mqtt(ctx: HallContext) -> Component | None:
     return MqttBridge(ctx)
 
 
+def _city_feed(ctx: HallContext) -> Component | None:
+    if not ctx.cfg.city.feed:
+        return None
+    from hallctl.mqtt.citylog import CityFeed
+
+    return CityFeed(ctx)
+
+
 def component_factories() -> list[ComponentFactory]:
     """Explicit registry, in start order; each factory returns None when its part is not configured."""
-    return [_simulation, _devices, _zigbee, _mqtt]
+    return [_simulation, _devices, _zigbee, _mqtt, _city_feed]

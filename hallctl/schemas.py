@@ -165,6 +165,17 @@ class HelpResult(Model):
     alert: ev.Alert
 
 
+class Replay(Model):
+    from_seq: int
+    to_seq: int  # at most ``[city] replay_max`` rows after from_seq
+    first_seq: int  # the event log's first row still held (0: empty); rows below are gone
+    last_seq: int
+
+
+class ReplayResult(Model):
+    replay: Replay
+
+
 # Answers of the command table's routes, by command name (the route answers ``result[route.body]``
 # when the route names a body). A test checks every command has one.
 COMMAND_RESPONSES: dict[str, type[BaseModel]] = {
@@ -196,6 +207,7 @@ COMMAND_RESPONSES: dict[str, type[BaseModel]] = {
     "display.show": DisplayResult,
     "climate.set": ClimateResult,
     "kiosk.help": HelpResult,
+    "city.replay": ReplayResult,
 }
 
 

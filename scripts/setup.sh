@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   chromium                                # page tests (headless)
   zbar-tools                              # tests decode printed QR codes
   fonts-noto-cjk                          # the ticket simulator and the pages render Chinese
+  postgresql                              # hallctl central (the city's database) and its tests (initdb in a temp dir)
 )
 
 missing=()

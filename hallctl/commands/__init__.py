@@ -18,7 +18,7 @@ that carry it (``personal``) with the function that masks them, and a transport
 that may not carry personal data (MQTT) always gets the masked form, whoever asked.
 """
 
-from hallctl.commands import appointments, hall, kiosks, supervision, tickets, windows  # noqa: F401  (each registers its commands)
+from hallctl.commands import appointments, city, hall, kiosks, supervision, tickets, windows  # noqa: F401  (each registers its commands)
 from hallctl.commands.args import Args
 from hallctl.commands.table import (
     COMMANDS,

@@ -32,6 +32,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from hallctl import __version__, commands, schemas
 from hallctl import events as ev
+from hallctl.citylog import LOG_EVENT
 from hallctl.config import Config
 from hallctl.mqtt import discovery
 from hallctl.mqtt.topics import STRIPPED_FIELDS, payload_for, route
@@ -191,6 +192,45 @@ def _server(cfg: Config) -> dict[str, Any]:
     return {"host": f"{host}:{port}", "protocol": "mqtt", "description": "The broker hallctl starts"}
 
 
+# The city feed's rows (hallctl/citylog.py, docs/city.md): the columns of the event log and the hall id.
+LOG_ROW: dict[str, Any] = {
+    "type": "object",
+    "required": ["hall", "seq", "at", "kind", "ticket_id", "window", "data"],
+    "additionalProperties": False,
+    "properties": {
+        "hall": {"type": "string"},
+        "seq": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "the event log's sequence number: (hall, seq) is unique",
+        },
+        "at": {"type": "string", "format": "date-time"},
+        "kind": {"type": "string"},
+        "ticket_id": {"type": ["string", "null"]},
+        "window": {"type": ["integer", "null"]},
+        "data": {"type": "object"},
+        "replay": {"type": "boolean", "description": "present (true) when the row answers city.replay"},
+    },
+}
+
+
+def _city_log(root: str, channels: dict[str, Any], operations: dict[str, Any], messages: dict[str, Any]) -> None:
+    messages["log"] = {"name": "log", "title": "Event-log row (city feed)", "contentType": "application/json",
+                       "payload": LOG_ROW}  # fmt: skip
+    channels["log"] = {
+        "address": f"{root}/event/{LOG_EVENT}",
+        "title": "The event log, row by row, for the city's central ([city] feed; docs/city.md)",
+        "messages": {"log": {"$ref": "#/components/messages/log"}},
+    }
+    operations["publish_log"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/log"},
+        "messages": [{"$ref": "#/channels/log/messages/log"}],
+        "summary": "hallctl publishes each event-log row after its commit (QoS 1), again on city.replay",
+        "bindings": {"mqtt": {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}},
+    }
+
+
 def document(cfg: Config) -> dict[str, Any]:
     """The AsyncAPI 3.0.0 document of this hall's MQTT interface."""
     root = discovery.root(cfg)
@@ -244,6 +284,9 @@ def document(cfg: Config) -> dict[str, Any]:
         "messages": [{"$ref": "#/channels/status/messages/status"}],
         "bindings": {"mqtt": {"qos": 1, "retain": True, "bindingVersion": "0.2.0"}},
     }
+
+    if cfg.city.feed:
+        _city_log(root, channels, operations, messages)
 
     channels["reply"] = {
         "address": f"{root}/reply/{{client}}/{{path}}",

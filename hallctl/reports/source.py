@@ -18,7 +18,9 @@ from hallctl.store import EventLogRow, Store
 
 
 def record(row: EventLogRow) -> EventRecord:
-    at = row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC)
+    """A report record from an event-log row, from the hall's store or the city's PostgreSQL copy."""
+    at = datetime.fromisoformat(row.at)
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     return EventRecord(at=at, kind=row.kind, ticket_id=row.ticket_id, window=row.window, data=row.data)
 
 

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from hallctl.citylog import EventLogRow
 from hallctl.engine import Appointment, Decision, HallQueue, Holder, Ticket, WindowStatus
 from hallctl.errors import HallctlError
-from hallctl.store.database import Database, backup_file, split_sql
+from hallctl.store.citylog import CityLogStore
+from hallctl.store.database import backup_file, split_sql
 from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.keyfilter import MIN_CAPACITY, KeyFilter
-from hallctl.store.reports import EventLogRow, ReportReads
+from hallctl.store.reports import ReportReads
 from hallctl.store.rows import (
     SENSOR_MINUTE_COLUMNS,
     TICKET_COLUMNS,
@@ -84,7 +86,7 @@ class StoreHealth:
         return out
 
 
-class Store(Database, ReportReads, SupervisionTables):
+class Store(CityLogStore, ReportReads, SupervisionTables):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None, store_photo: bool = False
     ) -> None:

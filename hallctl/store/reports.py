@@ -6,12 +6,13 @@ run on another copy of the same events (the city's PostgreSQL ingestion, issue 1
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+from hallctl.citylog import EventLogRow
 
 T = TypeVar("T")
 
@@ -32,22 +33,10 @@ REPORT_KINDS = (
 SIGN_KINDS = ("signed_in", "signed_out")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class EventLogRow:
-    """One row of the event log (``at`` is the decision's UTC time, as stored)."""
-
-    seq: int
-    at: datetime
-    kind: str
-    ticket_id: str | None
-    window: int | None
-    data: dict[str, Any]
-
-
 def _row(r: sqlite3.Row) -> EventLogRow:
-    return EventLogRow(
-        r["seq"], datetime.fromisoformat(r["at"]), r["kind"], r["ticket_id"], r["window"], json.loads(r["data"])
-    )
+    # The city feed's row shape (hallctl.citylog): the central serves the same rows from PostgreSQL,
+    # so the report code reads either source unchanged.
+    return EventLogRow(r["seq"], r["at"], r["kind"], r["ticket_id"], r["window"], json.loads(r["data"]))
 
 
 class ReportReads:

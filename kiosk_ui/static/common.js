@@ -237,7 +237,7 @@ const Hall = (() => {
   }
 
   return {
-    params, api, boot, stream, t, onLang, applyLang, clock, hours, minutes, el, ApiError,
+    params, api, boot, stream, t, onLang, applyLang, toggleLang, clock, hours, minutes, el, ApiError,
     get token() { return token; }, get lang() { return lang; }, get cfg() { return cfg; },
   };
 })();
