@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     _setup_logging(args.verbose)
-    hall = Hall(cfg)
+    hall = Hall(cfg, config_path=Path(args.config))
     with contextlib.suppress(KeyboardInterrupt):
         run_loop(hall.run_until_signalled())
     return 0
@@ -363,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--token")
     sim.add_argument("--data", default="var/demo")
     sim.set_defaults(func=cmd_simulate)
+
+    from hallctl.admin.cli import add_parsers as admin_parsers
+
+    admin_parsers(sub, common, _load)
     return p
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from hallctl.engine import Appointment, Decision, HallQueue, Holder, Ticket, WindowStatus
 from hallctl.errors import HallctlError
+from hallctl.store.admin import AdminTables
 from hallctl.store.database import Database, backup_file, split_sql
 from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.keyfilter import MIN_CAPACITY, KeyFilter
@@ -78,7 +79,7 @@ class StoreHealth:
         return out
 
 
-class Store(Database):
+class Store(AdminTables, Database):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None, store_photo: bool = False
     ) -> None:
