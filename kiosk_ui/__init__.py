@@ -247,6 +247,11 @@ def mount_pages(app: FastAPI) -> None:
     async def guide_page() -> FileResponse:
         return _page("guide")
 
+    @app.get("/admin", include_in_schema=False)
+    async def admin_page() -> FileResponse:
+        """The admin console: it logs people in itself (session cookie), so the page is served to anyone."""
+        return _page("admin")
+
     @app.get("/ui/config.json", include_in_schema=False)
     async def config_json(request: Request, token: str | None = None) -> JSONResponse:
         # Any valid token will do: the layout is not secret, but an unauthenticated page

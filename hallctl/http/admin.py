@@ -68,6 +68,7 @@ def config_view(cfg: Config) -> dict[str, Any]:
         "calendar": {k: dump["calendar"][k] for k in ("closed_days", "open_days")},
         "devices": [{"id": d.id, "kind": d.kind} for d in cfg.device],
         "roles": list(ROLES),
+        "timezone": cfg.hall.timezone,
     }
 
 

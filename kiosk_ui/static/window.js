@@ -12,7 +12,7 @@
   const win = Number(location.pathname.split("/").filter(Boolean)[1]);
   const cfg = await Hall.boot(`window.${win}`);
   const $ = (id) => document.getElementById(id);
-  const wcfg = cfg.windows.find((w) => w.number === win) || { number: win, name: `${win}号窗口`, categories: [] };
+  let wcfg = cfg.windows.find((w) => w.number === win) || { number: win, name: `${win}号窗口`, categories: [] };
   const STATE = {
     closed: ["未签到", "Not signed in"], idle: ["空闲", "Free"], called: ["已叫号，等候到窗", "Called, waiting"],
     serving: ["办理中", "Serving"], paused: ["暂停服务", "Paused"],
@@ -240,6 +240,21 @@
     $("transfer-win").options[0].value = "";
   }
 
+  /** The admin console changed the hall's layout: take the new names and categories without a reload. */
+  async function reconfigured() {
+    try {
+      const fresh = await Hall.api("/ui/config.json");
+      cfg.categories = fresh.categories;
+      cfg.windows = fresh.windows;
+      wcfg = fresh.windows.find((w) => w.number === win) || wcfg;
+    } catch (e) {
+      return; // the stream's next snapshot (reconnect) or the next change tries again
+    }
+    drawTransferOptions();
+    drawState();
+    soon();
+  }
+
   // Keyboard-wedge scanner: types the code then Enter into the focused field.
   $("qr-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -296,6 +311,7 @@
       if (name === "window_state" && d.window === win) { state = d; drawState(); soon(); }
       else if ((name === "ticket_finished" || name === "evaluation") && d.window === win) { soon(); figures(); }
       else if (name === "queue_state" && wcfg.categories.includes(d.category)) soon();
+      else if (name === "config_changed") reconfigured();
     },
   });
 })();
