@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from hallctl import events as ev
 from hallctl import systemd
 from hallctl.admin import AdminConsole
+from hallctl.admin.photos import StaffPhotos
 from hallctl.auth import Authenticator
 from hallctl.bus import Bus
 from hallctl.climate import ClimateZones
@@ -35,7 +36,7 @@ from hallctl.climate.drivers import ClimateDrivers
 from hallctl.climate.meter import EnergyMeter
 from hallctl.config import Config
 from hallctl.context import Component, HallContext
-from hallctl.http.admin import admin_router
+from hallctl.http.admin import admin_router, staff_photo_router
 from hallctl.http.server import ApiServer
 from hallctl.service import Clock, HallService, utcnow
 from hallctl.store import DaemonLock, Store
@@ -95,7 +96,9 @@ class Hall:
         self.components: list[Component] = []
         # The admin console: accounts, audit, live edits written back to ``config_path``.
         self.admin = AdminConsole(cfg, self.store, clock, config_path)
-        self.ctx.add_routes(admin_router(self.ctx, self.admin))
+        photos = StaffPhotos(self.state_dir)
+        self.ctx.add_routes(admin_router(self.ctx, self.admin, photos))
+        self.ctx.add_routes(staff_photo_router(self.ctx, photos))
         self.service.config_listeners.append(self._take_config)
         self.api = ApiServer(self.ctx)
         self._stack: contextlib.AsyncExitStack | None = None

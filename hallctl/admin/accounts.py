@@ -118,6 +118,9 @@ class AdminConsole:
         self.challenges: dict[str, _Challenge] = {}
         self.pending_totp: dict[str, str] = {}  # account -> secret offered at enrolment, not yet confirmed
         self.edit_lock = asyncio.Lock()
+        # One argon2 computation at a time (~0.17 s of CPU each, bench/admin_edit.py): a flood of
+        # logins queues here instead of taking both cores from the queue.
+        self.hash_slot = asyncio.Semaphore(1)
 
     # ---- accounts ------------------------------------------------------------------------
 
@@ -128,7 +131,8 @@ class AdminConsole:
             raise Refused("bad_name", "账号名称无效", "an account name is 1-64 printable characters")
         if await self.store.admin_account(name) is not None:
             raise Conflict("account_exists", f"账号 {name} 已存在", f"account {name} already exists")
-        hashed = await asyncio.to_thread(hash_password, password)
+        async with self.hash_slot:
+            hashed = await asyncio.to_thread(hash_password, password)
         acc = await self.store.insert_admin_account(name, role, hashed, self.clock(), actor)
         return acc.public()
 
@@ -169,7 +173,8 @@ class AdminConsole:
         if acc is not None and acc.locked_until is not None and datetime.fromisoformat(acc.locked_until) > now:
             await self.store.audit(now, name, "login.refused", f"account:{name}", None, {"reason": "locked"})
             raise self._locked(acc.locked_until)
-        ok = await asyncio.to_thread(_check_password, acc.password_hash if acc else None, password)
+        async with self.hash_slot:
+            ok = await asyncio.to_thread(_check_password, acc.password_hash if acc else None, password)
         if acc is None or not ok or acc.disabled_at is not None:
             await self._failed(acc, name, "password")
             raise Unauthorized("bad_credentials", "账号或密码错误", "wrong account name or password")

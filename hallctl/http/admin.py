@@ -20,8 +20,11 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from hallctl import events as ev
 from hallctl.admin import AdminConsole, Session
 from hallctl.admin.audit import audit_text
+from hallctl.admin.photos import StaffPhotos
+from hallctl.auth import bearer_token
 from hallctl.config import ROLES, Config
 from hallctl.context import HallContext
 from hallctl.errors import Forbidden, NotFound, Refused
@@ -85,7 +88,7 @@ async def apply_edit(
     return await edit(console, ctx.service, s, table, key, fields)
 
 
-def admin_router(ctx: HallContext, console: AdminConsole) -> APIRouter:
+def admin_router(ctx: HallContext, console: AdminConsole, photos: StaffPhotos) -> APIRouter:
     # Not in the OpenAPI document: a cookie session with a CSRF header is not how integrators call the
     # API (they use bearer tokens and the command table); docs/api.md lists these routes.
     api = APIRouter(prefix="/api/v1/admin", tags=["admin"], include_in_schema=False)
@@ -218,6 +221,20 @@ def admin_router(ctx: HallContext, console: AdminConsole) -> APIRouter:
         )
         return {"ok": True}
 
+    @api.put("/staff/{staff_id}/photo")
+    async def put_photo(request: Request, staff_id: str) -> dict[str, Any]:
+        """The staff member's photo for 亮牌上岗 (JPEG or PNG as the raw body, at most 60 KB)."""
+        s = session(request, write=True)
+        console.require_edit(s)
+        if svc.cfg.staff_by_id(staff_id) is None:
+            raise NotFound("unknown_staff", f"没有工号 {staff_id}", f"no staff {staff_id}")
+        data = await request.body()
+        meta = await photos.save(staff_id, data)
+        await console.store.audit(console.clock(), s.name, "staff.photo", f"staff:{staff_id}", None, meta)
+        # Window pages showing this clerk fetch the new photo (not a config change: the version stays).
+        ctx.bus.publish(ev.ConfigChanged(at=svc.clock(), sections=("staff_photo",), version=svc.config_version))
+        return meta
+
     @api.get("/qr.svg")
     async def qr(request: Request, data: Annotated[str, Query(min_length=1, max_length=1024)]) -> Response:
         """A QR of a screen's address with its token, to provision a screen by pointing a camera at it."""
@@ -252,6 +269,22 @@ def admin_router(ctx: HallContext, console: AdminConsole) -> APIRouter:
         media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
         name = f"audit-{console.clock().date().isoformat()}.{fmt}"
         return Response(text, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    return api
+
+
+def staff_photo_router(ctx: HallContext, photos: StaffPhotos) -> APIRouter:
+    """``GET /api/v1/staff/{id}/photo``: what the window page shows beside the clerk's name (any token)."""
+    api = APIRouter(prefix="/api/v1")
+
+    @api.get("/staff/{staff_id}/photo", include_in_schema=False)
+    async def photo(request: Request, staff_id: str, token: str | None = None) -> Response:
+        await ctx.auth.authenticate(bearer_token(request.headers.get("authorization")) or token)
+        found = photos.find(staff_id)
+        if found is None:
+            raise NotFound("no_photo", f"工号 {staff_id} 没有照片", f"no photo of staff {staff_id}")
+        media, data = found
+        return Response(data, media_type=media, headers={"Cache-Control": "no-cache"})
 
     return api
 

@@ -247,6 +247,31 @@
     form.scrollIntoView({ block: "nearest" });
   }
 
+  /** 亮牌上岗: pick a photo, scale it to 240×320 JPEG in the browser, send it (the daemon takes 60 KB at most). */
+  function photoButton(id, out) {
+    const file = el("input", { type: "file", accept: "image/*", hidden: true, "data-photo": id });
+    file.addEventListener("change", async () => {
+      const f = file.files[0];
+      if (!f) return;
+      try {
+        const img = await createImageBitmap(f);
+        const canvas = document.createElement("canvas");
+        canvas.width = 240; canvas.height = 320;
+        const scale = Math.max(240 / img.width, 320 / img.height);
+        const w = img.width * scale, h = img.height * scale;
+        canvas.getContext("2d").drawImage(img, (240 - w) / 2, (320 - h) / 2, w, h);
+        const blob = await new Promise((r) => canvas.toBlob(r, "image/jpeg", 0.85));
+        const res = await fetch(`${API}/staff/${encodeURIComponent(id)}/photo`, {
+          method: "PUT", body: blob, credentials: "same-origin", headers: { "Content-Type": "image/jpeg", "X-CSRF-Token": csrf() },
+        });
+        const data = await res.json().catch(() => null);
+        if (!res.ok) throw new ApiError(res.status, data);
+        msg(out, true, t(`已更新 ${id} 的照片`, `Photo of ${id} updated`));
+      } catch (e) { msg(out, false, e.text ? e.text() : String(e)); }
+    });
+    return el("span", {}, file, el("button", { onclick: () => file.click() }, t("上传照片", "Upload photo")));
+  }
+
   function drawTable(table, box, note) {
     const spec = TABLES[table];
     const editable = me.role === "hall_admin";
@@ -264,6 +289,7 @@
             catch (e) { msg(out, false, e.text()); }
           } }, t("删除", "Delete")));
       }
+      if (editable && table === "staff") actions.append(" ", photoButton(row[spec.key], out));
       body.append(el("tr", { "data-key": row[spec.key] }, ...spec.fields.map((f) => el("td", {}, show(f, row[f.k]))), actions));
     }
     box.append(el("table", {}, el("thead", {}, head), body), out);
@@ -391,7 +417,7 @@
     logout: ["退出登录", "Logout"], "account.create": ["新增账号", "Account created"], "account.role": ["修改角色", "Role changed"],
     "account.unlock": ["解除锁定", "Account unlocked"], "account.totp": ["启用动态验证码", "TOTP enabled"],
     "token.create": ["创建令牌", "Token created"], "token.revoke": ["吊销令牌", "Token revoked"],
-    "audit.export": ["导出审计日志", "Audit exported"], "audit.purge": ["清理过期审计记录", "Old audit rows purged"],
+    "audit.export": ["导出审计日志", "Audit exported"], "staff.photo": ["更新工作人员照片", "Staff photo updated"], "audit.purge": ["清理过期审计记录", "Old audit rows purged"],
   };
   const TABLE_NAMES = { window: ["窗口", "window"], category: ["业务类别", "category"], staff: ["工作人员", "staff"], calendar: ["日历", "calendar"] };
   const VERBS = { create: ["新增", "created"], update: ["修改", "changed"], delete: ["删除", "deleted"] };

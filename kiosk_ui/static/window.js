@@ -22,6 +22,7 @@
     no_show: ["未到", "No-show"], transferred: ["已转移", "Transferred"], cancelled: ["已取消", "Cancelled"],
   };
   let state = null;
+  let photoVersion = 0; // bumped by a config change, so a new photo is fetched
   // Refusals the page may meet, by code: the API's problem+json carries `detail` (zh) and
   // `detail_en`; these are the page's own words for codes whose answer may have no Chinese
   // (validation, network, rate limit), so a Chinese-mode clerk never reads English.
@@ -72,6 +73,16 @@
     const st = STATE[state.state] || [state.state, state.state];
     $("cur-state").textContent = Hall.t(st[0], st[1]);
     $("staff").textContent = state.staff_name ? `${Hall.t("在岗", "On duty")}: ${state.staff_name} (${state.staff})` : Hall.t("未签到", "No staff signed in");
+    // 亮牌上岗: the signed-in clerk's photo (from the admin console), when there is one.
+    const photo = $("staff-photo");
+    const src = state.staff ? `/api/v1/staff/${encodeURIComponent(state.staff)}/photo?token=${encodeURIComponent(Hall.token)}&v=${photoVersion}` : "";
+    if (!src) photo.hidden = true;
+    else if (photo.dataset.src !== src) {
+      photo.dataset.src = src;
+      photo.onload = () => { photo.hidden = false; };
+      photo.onerror = () => { photo.hidden = true; };
+      photo.src = src;
+    }
     document.body.dataset.state = state.state;
     $("signin-needed").hidden = Boolean(state.staff);
   }
@@ -250,6 +261,7 @@
     } catch (e) {
       return; // the stream's next snapshot (reconnect) or the next change tries again
     }
+    photoVersion += 1;
     drawTransferOptions();
     drawState();
     soon();

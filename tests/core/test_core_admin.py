@@ -283,3 +283,41 @@ async def test_audit_retention_has_a_six_month_floor_and_purge_keeps_the_chain(c
     rows = await console.hall.store.audit_rows()
     assert rows[-1].action == "audit.purge" and all(r.action != "account.create" for r in rows)
     assert (await console.hall.store.verify_audit())[1] is None
+
+
+def png(width: int = 30, height: int = 40) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+async def test_staff_photo_upload_is_checked_audited_and_served_to_tokens(console: Console) -> None:
+    from hallctl import auth
+
+    assert (await console.login()).status_code == 200
+    bad = await console.client.put("/api/v1/admin/staff/0231/photo", content=b"GIF89a...", headers=console.csrf())
+    assert bad.status_code == 422 and bad.json()["code"] == "bad_photo"
+    big = await console.client.put(
+        "/api/v1/admin/staff/0231/photo", content=b"\x89PNG\r\n\x1a\n" + b"0" * 70_000, headers=console.csrf()
+    )
+    assert big.status_code in (413, 422)  # the body limit or the photo's own limit
+    unknown = await console.client.put("/api/v1/admin/staff/9999/photo", content=png(), headers=console.csrf())
+    assert unknown.status_code == 404
+    image = png()
+    ok = await console.client.put("/api/v1/admin/staff/0231/photo", content=image, headers=console.csrf())
+    assert ok.status_code == 200 and ok.json()["type"] == "image/png"
+
+    token = await auth.create_token(console.hall.store, "window", (1,))
+    got = await console.client.get("/api/v1/staff/0231/photo", params={"token": token})
+    assert got.status_code == 200 and got.content == image and got.headers["content-type"] == "image/png"
+    assert (await console.client.get("/api/v1/staff/0231/photo")).status_code == 401
+    assert (await console.hall.store.audit_rows())[-1].action == "staff.photo"
+
+    console.client.cookies.clear()
+    assert (await console.login("viewer")).status_code == 200
+    r = await console.client.put("/api/v1/admin/staff/0231/photo", content=image, headers=console.csrf())
+    assert r.status_code == 403

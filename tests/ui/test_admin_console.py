@@ -105,6 +105,19 @@ async def test_login_lockout_live_window_edit_audit_and_toml(
     assert path.read_text(encoding="utf-8") == before_text.replace(WINDOW1_BEFORE, WINDOW1_AFTER, 1)
     assert config.load(path) == h.service.cfg
 
+    # 亮牌上岗: a photo uploaded in the console appears beside the clerk's name on the window page.
+    photo = path.parent / "photo.png"
+    from PIL import Image
+
+    Image.new("RGB", (600, 800), (40, 120, 200)).save(photo)
+    await admin.goto(f"{base}/admin#staff")
+    await admin.locator("input[data-photo='0231']").set_input_files(str(photo))
+    await expect(admin.locator(".msg.ok")).to_have_text("已更新 0231 的照片")
+    await h.service.sign_in(1, "0231")
+    await expect(window.locator("#staff-photo")).to_be_visible()
+    assert await window.locator("#staff-photo").evaluate("img => img.naturalWidth") == 240
+    await shot(window, "admin-window-page-photo-zh")
+
     await admin.goto(f"{base}/admin#audit")
     row = admin.locator("tbody tr", has_text="修改窗口").first
     await expect(row).to_contain_text("window:1")
