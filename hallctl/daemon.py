@@ -111,6 +111,7 @@ class Hall:
         self.cfg = cfg
         self.ctx.cfg = cfg
         self.supervision.cfg = cfg
+        self.climate.cfg = cfg  # a zone's opening follows its categories' hours
         self.admin.cfg = cfg
 
     def part(self, name: str) -> Component | None:

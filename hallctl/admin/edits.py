@@ -51,7 +51,14 @@ async def apply_edit(
             return after
         new = configfile.validate(doc)
         reconfigure.check(svc, new)
-        await asyncio.to_thread(configfile.write_atomic, path, doc.as_string())
+        try:
+            await asyncio.to_thread(configfile.write_atomic, path, doc.as_string())
+        except OSError as exc:
+            raise Refused(
+                "config_not_writable",
+                f"无法写入配置文件（{exc.strerror}），未做任何更改",
+                f"cannot write the config file ({exc.strerror}); nothing was changed",
+            ) from exc
         try:
             await svc.reconfigure(new, (table,))
         except reconfigure.ConfigInUse:

@@ -305,41 +305,44 @@
     return { window: `/window/${n}`, pad: `/pad/${n}`, display: "/screen", guide: "/guide", kiosk: `/kiosk/${kiosk}` }[role] || "/";
   }
 
-  async function drawTokens(box) {
+  async function drawTokens(box, shown) {
     const rows = await api("/tokens");
     box.replaceChildren(el("h2", {}, t("令牌与屏幕", "Tokens & screens")));
     const out = el("div", { class: "msg", role: "status" });
+    if (me.role === "hall_admin") {
+      // Creating comes first: the list grows long (every screen has its token).
+      const role = el("select", { id: "tok-role" }, ...Object.keys(ROLE_NAMES).map((k) => el("option", { value: k }, t(...ROLE_NAMES[k]))));
+      const target = el("input", { id: "tok-target", placeholder: t("窗口号或取号机编号", "window number or kiosk id") });
+      const label = el("input", { id: "tok-label", placeholder: t("备注", "label") });
+      const create = el("button", { class: "primary", id: "tok-create", onclick: async () => {
+        const r = role.value;
+        const body = { role: r, label: label.value.trim(), windows: [], kiosks: [] };
+        if (r === "window" || r === "pad") body.windows = [Number(target.value)];
+        if (r === "kiosk") body.kiosks = [target.value.trim() || "*"];
+        try {
+          const made = await api("/tokens", { method: "POST", body });
+          const url = `${location.origin}${screenPath(r, target.value.trim(), target.value.trim() || "k1")}?token=${encodeURIComponent(made.token)}`;
+          const svg = await fetch(`${API}/qr.svg?data=${encodeURIComponent(url)}`, { credentials: "same-origin" }).then((x) => x.text());
+          const qr = el("div", { class: "qr", id: "tok-qr" });
+          qr.innerHTML = svg;
+          qr.append(el("div", { class: "secret", id: "tok-url" }, url),
+            el("div", { class: "msg ok" }, t("令牌只显示这一次：用屏幕的摄像头扫码或复制地址打开。", "The token is shown only this once: scan the code with the screen or copy the address.")));
+          await drawTokens(box, qr);
+        } catch (e) { msg(out, false, e.text()); }
+      } }, t("创建令牌", "Create token"));
+      box.append(el("div", { class: "form" }, el("div", { class: "row" }, role, target, label, create)));
+      if (shown) box.append(shown);
+    }
     const body = el("tbody");
     for (const r of rows) {
       const revoke = r.revoked_at || me.role !== "hall_admin" ? "" : el("button", { class: "danger", onclick: async () => {
         try { await api(`/tokens/${r.id}`, { method: "DELETE" }); drawTokens(box); } catch (e) { msg(out, false, e.text()); }
       } }, t("吊销", "Revoke"));
-      body.append(el("tr", {}, el("td", {}, String(r.id)), el("td", {}, t(...(ROLE_NAMES[r.role] || [r.role, r.role]))),
+      body.append(el("tr", { "data-token": r.id }, el("td", {}, String(r.id)), el("td", {}, t(...(ROLE_NAMES[r.role] || [r.role, r.role]))),
         el("td", {}, [...r.windows, ...r.kiosks].join(", ") || "—"), el("td", {}, r.label || "—"),
         el("td", {}, r.revoked_at ? t("已吊销", "revoked") : t("有效", "active")), el("td", {}, revoke)));
     }
-    box.append(el("table", {}, el("thead", {}, el("tr", {}, ...[["编号", "Id"], ["角色", "Role"], ["窗口/取号机", "Windows/kiosks"], ["备注", "Label"], ["状态", "State"], ["", ""]].map((h) => el("th", {}, t(...h))))), body), out);
-    if (me.role !== "hall_admin") return;
-    const role = el("select", { id: "tok-role" }, ...Object.keys(ROLE_NAMES).map((k) => el("option", { value: k }, t(...ROLE_NAMES[k]))));
-    const target = el("input", { id: "tok-target", placeholder: t("窗口号或取号机编号", "window number or kiosk id") });
-    const label = el("input", { id: "tok-label", placeholder: t("备注", "label") });
-    const shown = el("div", { class: "qr" });
-    const create = el("button", { class: "primary", onclick: async () => {
-      const r = role.value;
-      const body = { role: r, label: label.value.trim(), windows: [], kiosks: [] };
-      if (r === "window" || r === "pad") body.windows = [Number(target.value)];
-      if (r === "kiosk") body.kiosks = [target.value.trim() || "*"];
-      try {
-        const made = await api("/tokens", { method: "POST", body });
-        const url = `${location.origin}${screenPath(r, target.value.trim(), target.value.trim() || "k1")}?token=${encodeURIComponent(made.token)}`;
-        const svg = await fetch(`${API}/qr.svg?data=${encodeURIComponent(url)}`, { credentials: "same-origin" }).then((x) => x.text());
-        shown.innerHTML = svg;
-        shown.append(el("div", { class: "secret" }, url),
-          el("div", { class: "msg ok" }, t("令牌只显示这一次：用屏幕的摄像头扫码或复制地址打开。", "The token is shown only this once: scan the code with the screen or copy the address.")));
-        drawTokens(box).then(() => box.append(shown));
-      } catch (e) { msg(out, false, e.text()); }
-    } }, t("创建令牌", "Create token"));
-    box.append(el("div", { class: "form" }, el("div", { class: "row" }, role, target, label, create)));
+    box.append(out, el("table", {}, el("thead", {}, el("tr", {}, ...[["编号", "Id"], ["角色", "Role"], ["窗口/取号机", "Windows/kiosks"], ["备注", "Label"], ["状态", "State"], ["", ""]].map((h) => el("th", {}, t(...h))))), body));
   }
 
   // ---- calendar ---------------------------------------------------------------------------

@@ -172,7 +172,9 @@ async def test_live_window_edit_is_validated_applied_and_written_back_with_comme
     assert r.status_code == 200, r.text
     state = console.hall.service.window_state(1)
     assert state.name == "1号窗口 综合" and state.categories == ("A", "B")
-    assert console.hall.ctx.cfg.window_by_number(1) == console.hall.service.cfg.window_by_number(1)
+    new_cfg = console.hall.service.cfg
+    assert console.hall.ctx.cfg is new_cfg and console.hall.supervision.cfg is new_cfg
+    assert console.hall.climate.cfg is new_cfg
     await console.hall.bus.drain()
     assert seen == ["ConfigChanged"]
 
@@ -321,3 +323,18 @@ async def test_staff_photo_upload_is_checked_audited_and_served_to_tokens(consol
     assert (await console.login("viewer")).status_code == 200
     r = await console.client.put("/api/v1/admin/staff/0231/photo", content=image, headers=console.csrf())
     assert r.status_code == 403
+
+
+async def test_opening_hours_edited_live_close_a_category_at_once(console: Console) -> None:
+    from hallctl.errors import Refused
+
+    assert (await console.login()).status_code == 200
+    await console.hall.service.issue("A")  # Monday 09:00: open all day
+    r = await console.client.put(
+        "/api/v1/admin/config/category/A", json={"hours": ["mon-fri 13:00-17:00"]}, headers=console.csrf()
+    )
+    assert r.status_code == 200, r.text
+    with pytest.raises(Refused) as refused:
+        await console.hall.service.issue("A")
+    assert refused.value.code == "category_closed"
+    assert 'hours = ["mon-fri 13:00-17:00"]' in console.path.read_text(encoding="utf-8")
