@@ -81,6 +81,18 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _totp_step(secret: str, code: str, now: datetime) -> int | None:
+    """The 30-second step ``code`` belongs to (now, or one step either side for clock drift), else None."""
+    totp = pyotp.TOTP(secret)
+    code = code.strip()
+    base = totp.timecode(now)
+    for offset in (0, -1, 1):
+        when = now + timedelta(seconds=offset * totp.interval)
+        if secrets.compare_digest(totp.at(when), code):
+            return base + offset
+    return None
+
+
 @dataclasses.dataclass
 class Session:
     name: str
@@ -117,6 +129,7 @@ class AdminConsole:
         self.sessions: dict[str, Session] = {}  # by sha256 of the session id (the cookie holds the id)
         self.challenges: dict[str, _Challenge] = {}
         self.pending_totp: dict[str, str] = {}  # account -> secret offered at enrolment, not yet confirmed
+        self.totp_last_step: dict[str, int] = {}  # account -> the time step of its last accepted code
         self.edit_lock = asyncio.Lock()
         # One argon2 computation at a time (~0.17 s of CPU each, bench/admin_edit.py): a flood of
         # logins queues here instead of taking both cores from the queue.
@@ -197,12 +210,14 @@ class AdminConsole:
         if acc.locked_until is not None and datetime.fromisoformat(acc.locked_until) > now:
             self.challenges.pop(challenge, None)
             raise self._locked(acc.locked_until)
-        if not acc.totp_secret or not pyotp.TOTP(acc.totp_secret).verify(code.strip(), for_time=now, valid_window=1):
+        step = _totp_step(acc.totp_secret, code, now) if acc.totp_secret else None
+        if step is None or step <= self.totp_last_step.get(acc.name, -1):
             await self._failed(acc, acc.name, "totp")
             if (await self._account(acc.name)).locked_until is not None:
                 self.challenges.pop(challenge, None)
             raise Unauthorized("bad_totp", "动态验证码错误", "wrong one-time code")
         self.challenges.pop(challenge, None)
+        self.totp_last_step[acc.name] = step  # a code seen once is never accepted again (replay)
         return await self._open(acc)
 
     def _locked(self, until: str) -> AccountLocked:

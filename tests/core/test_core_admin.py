@@ -154,6 +154,16 @@ async def test_totp_enrolment_and_the_second_step(console: Console) -> None:
     ok = await console.client.post("/api/v1/admin/login/totp", json={"challenge": challenge, "code": totp.at(now)})
     assert ok.status_code == 200 and ok.json()["name"] == "boss"
 
+    # The same code again (seen over a shoulder, or replayed) is refused, even with the password.
+    console.client.cookies.clear()
+    again = (await console.login()).json()["challenge"]
+    replay = await console.client.post("/api/v1/admin/login/totp", json={"challenge": again, "code": totp.at(now)})
+    assert replay.status_code == 401 and replay.json()["code"] == "bad_totp"
+    console.clock.advance(seconds=30)
+    fresh = totp.at(console.clock())
+    ok = await console.client.post("/api/v1/admin/login/totp", json={"challenge": again, "code": fresh})
+    assert ok.status_code == 200
+
 
 async def test_live_window_edit_is_validated_applied_and_written_back_with_comments(console: Console) -> None:
     before_text = console.path.read_text(encoding="utf-8")
