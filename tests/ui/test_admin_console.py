@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pyotp
 import pytest
 import tomlkit
 from playwright.async_api import Browser, Page, expect
@@ -148,3 +149,36 @@ async def test_login_lockout_live_window_edit_audit_and_toml(
     await admin.goto(f"{base}/admin#accounts")
     await expect(admin.locator("#acc-name")).to_be_visible()
     await shot(admin, "admin-accounts-en")
+
+
+async def test_totp_enrolment_and_the_two_step_login_in_the_page(
+    hall: tuple[Hall, Path, dict[str, str]], browser: Browser
+) -> None:
+    h, _, _ = hall
+    base = f"http://127.0.0.1:{h.api.port}"
+    admin = await open_page(browser, f"{base}/admin", 1366, 768, live=False)
+    await login(admin, "boss", PASSWORD)
+    await expect(admin.locator("#console")).to_be_visible()
+    await admin.goto(f"{base}/admin#accounts")
+    await admin.get_by_role("button", name="开始启用：显示二维码").click()
+    await expect(admin.locator(".qr svg")).to_be_visible()
+    await shot(admin, "admin-totp-enrol-zh")
+    secret = (await admin.locator(".qr .secret").inner_text()).strip()
+    totp = pyotp.TOTP(secret)
+    await admin.fill("#totp-code", totp.now())
+    await admin.get_by_role("button", name="确认").click()
+    await expect(admin.locator(".ok-badge")).to_have_text("已启用")
+
+    await admin.click("#logout")
+    await expect(admin.locator("#login-form")).to_be_visible()
+    await login(admin, "boss", PASSWORD)
+    await expect(admin.locator("#totp-form")).to_be_visible()
+    await admin.fill("#totp", "000000" if totp.now() != "000000" else "111111")
+    await admin.click("#totp-form button[type=submit]")
+    await expect(admin.locator("#login-msg")).to_have_text("动态验证码错误")
+    await admin.click(".langbtn")
+    await expect(admin.locator("#totp-form label")).to_have_text("One-time code from your authenticator app")
+    await shot(admin, "admin-totp-login-en")
+    await admin.fill("#totp", totp.now())
+    await admin.click("#totp-form button[type=submit]")
+    await expect(admin.locator("#who")).to_have_text("boss · Hall admin")
