@@ -183,6 +183,7 @@ def render_index(cfg: Config, tokens: dict[str, str], demo: bool, admin: bool) -
 </ul>
 <h2>接口 <span class="en">API</span></h2>
 <ul class="screens">
+<li><a href="/admin">管理后台</a> <span class="en">Admin console (log in with an account)</span></li>
 <li><a href="/docs">API 文档</a> <span class="en">OpenAPI docs</span></li>
 <li><a href="/api/v1/health">运行状态</a> <span class="en">Health</span></li>
 </ul>
