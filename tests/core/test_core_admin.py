@@ -275,12 +275,19 @@ async def test_audit_export_csv_and_jsonl(console: Console, tmp_path: Path) -> N
     assert {"login", "account.create"} <= {x["action"] for x in lines}
 
 
-async def test_cli_creates_an_account_from_stdin(console: Console) -> None:
+async def test_cli_creates_an_account_from_stdin_and_its_token_changes_are_audited(console: Console) -> None:
     r = console.cli("admin", "add", "clerk-lead", "--role", "supervisor", "--password-stdin", stdin="a long password\n")
     assert r.returncode == 0, r.stderr
     assert "a long password" not in r.stdout + r.stderr
     ok = await console.login("clerk-lead", "a long password")
     assert ok.status_code == 200 and ok.json()["role"] == "supervisor"
+
+    made = console.cli("token", "create", "--role", "display", "--label", "lobby")
+    assert made.returncode == 0, made.stderr
+    rows = await console.hall.store.audit_rows()
+    created = next(r for r in rows if r.action == "token.create")
+    assert created.actor.startswith("cli:") and created.after["label"] == "lobby"
+    assert made.stdout.strip() not in str([r.to_dict() for r in rows])  # the token itself is never logged
 
 
 async def test_audit_retention_has_a_six_month_floor_and_purge_keeps_the_chain(console: Console) -> None:
