@@ -355,3 +355,26 @@ async def test_opening_hours_edited_live_close_a_category_at_once(console: Conso
         await console.hall.service.issue("A")
     assert refused.value.code == "category_closed"
     assert 'hours = ["mon-fri 13:00-17:00"]' in console.path.read_text(encoding="utf-8")
+
+
+async def test_a_window_added_live_calls_at_once_and_cannot_be_deleted_while_serving(console: Console) -> None:
+    assert (await console.login()).status_code == 200
+    r = await console.client.put(
+        "/api/v1/admin/config/window/7", json={"name": "7号窗口 新开", "categories": ["A"]}, headers=console.csrf()
+    )
+    assert r.status_code == 200, r.text
+    assert "[[window]]\nnumber = 7\n" in console.path.read_text(encoding="utf-8")
+    issued = (await console.hall.service.issue("A")).ticket
+    called = await console.hall.service.call_next(7)
+    assert called is not None and called.id == issued.id
+    refused = await console.client.delete("/api/v1/admin/config/window/7", headers=console.csrf())
+    assert refused.status_code == 409 and refused.json()["code"] == "window_in_use"
+    await console.hall.service.finish(7)
+    gone = await console.client.delete("/api/v1/admin/config/window/7", headers=console.csrf())
+    assert gone.status_code == 200
+    assert console.hall.service.cfg.window_by_number(7) is None
+    assert "number = 7" not in console.path.read_text(encoding="utf-8")
+    assert [r.action for r in await console.hall.store.audit_rows()][-2:] == [
+        "config.window.create",
+        "config.window.delete",
+    ]
