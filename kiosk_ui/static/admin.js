@@ -165,6 +165,8 @@
         { k: "target_wait_minutes", zh: "目标等候（分钟）", en: "Target wait (min)", type: "int" },
         { k: "service_minutes", zh: "办理时限（分钟）", en: "Service limit (min)", type: "int" },
         { k: "open_on_holidays", zh: "节假日开放", en: "Open on holidays", type: "bool" },
+        // 进驻部门 (reports, issue 15 §5): the field arrives with the reports work's config.
+        { k: "department", zh: "进驻部门", en: "Department", type: "text" },
       ],
     },
     staff: {
@@ -173,6 +175,7 @@
         { k: "id", zh: "工号", en: "Staff number", type: "text", keyOnly: true },
         { k: "name", zh: "姓名", en: "Name", type: "text" },
         { k: "badge", zh: "工牌 UID", en: "Badge UID", type: "text" },
+        { k: "department", zh: "进驻部门", en: "Department", type: "text" },
       ],
     },
   };
