@@ -12,7 +12,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     _setup_logging(args.verbose)
-    hall = Hall(cfg)
+    hall = Hall(cfg, config_path=Path(args.config))
     with contextlib.suppress(KeyboardInterrupt):
         run_loop(hall.run_until_signalled())
     return 0
@@ -95,6 +95,17 @@ async def _with_store(cfg: Config, fn: Any) -> Any:
         await store.close()
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _cli_actor() -> str:
+    """Who, in the audit log, for a change made on the command line (the Unix user)."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from hallctl import auth
 
@@ -111,15 +122,15 @@ def cmd_token(args: argparse.Namespace) -> int:
         if unknown:
             print(f"hallctl: no kiosk {', '.join(unknown)} in the config", file=sys.stderr)
             return 2
+
+        async def create(s: Any) -> str:
+            token = await auth.create_token(s, args.role, tuple(args.window or ()), args.label or "", kiosks=kiosks)
+            after = {"role": args.role, "windows": list(args.window or ()), "kiosks": list(kiosks), "label": args.label}
+            await s.audit(_now(), _cli_actor(), "token.create", f"token:{args.label or ''}", None, after)
+            return token
+
         try:
-            token = asyncio.run(
-                _with_store(
-                    cfg,
-                    lambda s: auth.create_token(
-                        s, args.role, tuple(args.window or ()), args.label or "", kiosks=kiosks
-                    ),
-                )
-            )
+            token = asyncio.run(_with_store(cfg, create))
         except ValueError as exc:
             print(f"hallctl: {exc}", file=sys.stderr)
             return 2
@@ -128,7 +139,16 @@ def cmd_token(args: argparse.Namespace) -> int:
         for row in asyncio.run(_with_store(cfg, auth.list_tokens)):
             print(json.dumps(row, ensure_ascii=False))
     elif args.token_cmd == "revoke":
-        ok = asyncio.run(_with_store(cfg, lambda s: auth.revoke_token(s, args.id)))
+
+        async def revoke(s: Any) -> bool:
+            done = await auth.revoke_token(s, args.id)
+            if done:
+                await s.audit(
+                    _now(), _cli_actor(), "token.revoke", f"token:{args.id}", {"revoked": False}, {"revoked": True}
+                )
+            return done
+
+        ok = asyncio.run(_with_store(cfg, revoke))
         if not ok:
             print(f"hallctl: no active token {args.id}", file=sys.stderr)
             return 1
@@ -475,6 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--token")
     sim.add_argument("--data", default="var/demo")
     sim.set_defaults(func=cmd_simulate)
+
+    from hallctl.admin.cli import add_parsers as admin_parsers
+
+    admin_parsers(sub, common, _load)
     return p
 
 

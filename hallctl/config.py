@@ -757,6 +757,21 @@ class PrivacyConfig(_Model):
     qr_token_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
 
+class AdminConfig(_Model):
+    """``[admin]``: the admin console's logins and its audit log (docs/admin.md)."""
+
+    # Failed logins in a row (password or TOTP) that lock an account, and for how long.
+    lockout_failures: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    # A console session ends after this long without a request, and this long after login whatever happens.
+    session_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    session_max_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    # Audit rows are kept at least six months (网络安全法 art. 21): the floor is 183 days.
+    audit_retention_days: int = Field(default=400, ge=183, le=3650)
+    # Every account must enrol a TOTP second factor before it may change anything (等保 level 3).
+    require_totp: bool = False
+
+
 class ScreenConfig(_Model):
     announce_repeat: int = Field(default=2, ge=1, le=5)
     voice: Literal["browser", "wav", "auto"] = "auto"
@@ -807,6 +822,7 @@ class Config(_Model):
     guide: GuideConfig = GuideConfig()
     board: BoardConfig = BoardConfig()
     city: CityConfig = CityConfig()
+    admin: AdminConfig = AdminConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 
 from hallctl import events as ev
 from hallctl import systemd
+from hallctl.admin import AdminConsole
+from hallctl.admin.photos import StaffPhotos
 from hallctl.auth import Authenticator
 from hallctl.bus import Bus
 from hallctl.climate import ClimateZones
@@ -34,6 +36,7 @@ from hallctl.climate.drivers import ClimateDrivers
 from hallctl.climate.meter import EnergyMeter
 from hallctl.config import Config
 from hallctl.context import Component, HallContext
+from hallctl.http.admin import admin_router, staff_photo_router
 from hallctl.http.server import ApiServer
 from hallctl.service import Clock, HallService, utcnow
 from hallctl.store import DaemonLock, Store
@@ -50,7 +53,13 @@ class Hall:
     """One hall's daemon: every component and the state directory they share."""
 
     def __init__(
-        self, cfg: Config, *, clock: Clock = utcnow, demo: bool = False, state_dir: Path | None = None
+        self,
+        cfg: Config,
+        *,
+        clock: Clock = utcnow,
+        demo: bool = False,
+        state_dir: Path | None = None,
+        config_path: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.demo = demo
@@ -85,11 +94,25 @@ class Hall:
         self.unit_drivers = ClimateDrivers(self.ctx)
         self.climate.unit_factory = self.unit_drivers.make_unit
         self.components: list[Component] = []
+        # The admin console: accounts, audit, live edits written back to ``config_path``.
+        self.admin = AdminConsole(cfg, self.store, clock, config_path)
+        photos = StaffPhotos(self.state_dir)
+        self.ctx.add_routes(admin_router(self.ctx, self.admin, photos))
+        self.ctx.add_routes(staff_photo_router(self.ctx, photos))
+        self.service.config_listeners.append(self._take_config)
         self.api = ApiServer(self.ctx)
         self._stack: contextlib.AsyncExitStack | None = None
         # One daemon per database: taken before the store opens and before MQTT connects.
         self.lock = None if cfg.store.path == ":memory:" else DaemonLock(cfg.store.path)
         self.watchdog: systemd.Watchdog | None = None
+
+    def _take_config(self, cfg: Config) -> None:
+        """A live edit: everyone who holds the config gets the new one (under the service's lock)."""
+        self.cfg = cfg
+        self.ctx.cfg = cfg
+        self.supervision.cfg = cfg
+        self.climate.cfg = cfg  # a zone's opening follows its categories' hours
+        self.admin.cfg = cfg
 
     def part(self, name: str) -> Component | None:
         """A started component by name (``devices``, ``mqtt``, ``simulation``...), for tools and tests."""

@@ -434,6 +434,19 @@ class DisplayText(Event):
     seconds: float | None
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigChanged(Event):
+    """The hall's configuration was changed live (admin console); pages and devices re-read it.
+
+    Carries what changed, never the values: a page fetches ``/ui/config.json`` again, a
+    component reads the context's ``cfg`` (already the new one when this is published).
+    """
+
+    wire_name: ClassVar[str] = "config_changed"
+    sections: tuple[str, ...]
+    version: int
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     TicketIssued,
     TicketCalled,
@@ -460,4 +473,5 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ClimateState,
     ClimateEnergy,
     DisplayText,
+    ConfigChanged,
 )

@@ -196,6 +196,7 @@ def render_index(cfg: Config, tokens: dict[str, str], demo: bool, admin: bool) -
 </ul>
 <h2>接口 <span class="en">API</span></h2>
 <ul class="screens">
+<li><a href="/admin">管理后台</a> <span class="en">Admin console (log in with an account)</span></li>
 <li><a href="/docs">API 文档</a> <span class="en">OpenAPI docs</span></li>
 <li><a href="/api/v1/health">运行状态</a> <span class="en">Health</span></li>
 </ul>
@@ -270,6 +271,11 @@ def mount_pages(app: FastAPI) -> None:
     @app.get("/guide", include_in_schema=False)
     async def guide_page() -> FileResponse:
         return _page("guide")
+
+    @app.get("/admin", include_in_schema=False)
+    async def admin_page() -> FileResponse:
+        """The admin console: it logs people in itself (session cookie), so the page is served to anyone."""
+        return _page("admin")
 
     @app.get("/ui/config.json", include_in_schema=False)
     async def config_json(request: Request, token: str | None = None) -> JSONResponse:

@@ -28,7 +28,7 @@ from drivers.evalpad import EvalPad
 from drivers.idcard import IdCard, IdCardReader, clean_text
 from drivers.led import DisplayRejected, LedBus
 from hallctl import events as ev
-from hallctl.config import DeviceConfig
+from hallctl.config import Config, DeviceConfig
 from hallctl.context import HallContext
 from hallctl.engine import Holder
 from hallctl.errors import HallctlError
@@ -54,10 +54,21 @@ class DeviceManager:
     def __init__(self, ctx: HallContext) -> None:
         self.ctx = ctx
         self.svc = ctx.service
-        self.cfg = ctx.cfg
         self.drivers: dict[str, DeviceDriver] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._subs: list[Any] = []
+
+    @property
+    def cfg(self) -> Config:
+        """The hall's config now: a live edit (admin console) replaces ``ctx.cfg``, so never keep a copy."""
+        return self.ctx.cfg
+
+    def _window_of(self, attr: str, dev_id: str) -> int | None:
+        """The window whose ``pad`` / ``badge_reader`` is this device, looked up at each use (live edits)."""
+        return next((w.number for w in self.cfg.window if getattr(w, attr) == dev_id), None)
+
+    def _led_windows(self, dev_id: str) -> dict[int, int]:
+        return {w.number: w.led_address for w in self.cfg.window if w.led == dev_id and w.led_address}
 
     # ---- helpers -----------------------------------------------------------------
 
@@ -243,7 +254,8 @@ class DeviceManager:
     # ---- LED window displays ---------------------------------------------------------------
 
     async def _led_bus(self, dev: DeviceConfig) -> None:
-        windows = {w.number: w.led_address for w in self.cfg.window if w.led == dev.id and w.led_address}
+        # Addresses polled for health are those at start; what each call shows follows live edits.
+        windows = self._led_windows(dev.id)
 
         def on_address(addr: int, h: Health) -> None:
             self.svc.device_health(f"{dev.id}-{addr}", "led", h.state, h.detail)
@@ -258,9 +270,10 @@ class DeviceManager:
             baudrate=dev.baudrate or 9600,
         )
         self._run(dev, bus)
-        addr_of = {f"{dev.id}-{a}": a for a in windows.values()} | {str(w): a for w, a in windows.items()}
 
         async def handle(e: ev.Event) -> None:
+            windows = self._led_windows(dev.id)
+            addr_of = {f"{dev.id}-{a}": a for a in windows.values()} | {str(w): a for w, a in windows.items()}
             try:
                 if isinstance(e, ev.TicketCalled) and e.window in windows:
                     await bus.show_call(windows[e.window], e.number, e.window)
@@ -281,14 +294,14 @@ class DeviceManager:
     # ---- evaluation pads --------------------------------------------------------------------
 
     async def _evalpad(self, dev: DeviceConfig) -> None:
-        window = next((w.number for w in self.cfg.window if w.pad == dev.id), None)
-
         def on_key(level: int) -> None:
+            window = self._window_of("pad", dev.id)
             if window is None:
                 return
             self._spawn(self.svc.evaluate(window, level, "pad"), f"{dev.id}.key")
 
         def on_timeout() -> None:
+            window = self._window_of("pad", dev.id)
             if window is None:
                 return
             self._spawn(self.svc.evaluate(window, None, "pad_timeout"), f"{dev.id}.timeout")
@@ -305,7 +318,7 @@ class DeviceManager:
         self._run(dev, pad)
 
         async def handle(e: ev.Event) -> None:
-            if isinstance(e, ev.EvaluationRequested) and e.window == window:
+            if isinstance(e, ev.EvaluationRequested) and e.window == self._window_of("pad", dev.id):
                 try:
                     await pad.start_rating(e.staff or "-", e.number)  # the pad needs an id; "-" = nobody signed in
                 except DeviceError as exc:
@@ -318,14 +331,15 @@ class DeviceManager:
     async def _badge(self, dev: DeviceConfig) -> None:
         from drivers.badge import BadgeReader
 
-        window = next((w.number for w in self.cfg.window if w.badge_reader == dev.id), None)
         reader_name = self.ctx.device_ports.get(dev.id) or dev.port or ""  # "" = the first reader
 
         def on_badge(uid: str) -> None:
+            window = self._window_of("badge_reader", dev.id)
             if window is not None:
                 self._spawn(self.svc.badge_shown(window, uid), f"{dev.id}.badge")
 
         def on_removed() -> None:
+            window = self._window_of("badge_reader", dev.id)
             if window is not None:
                 self._spawn(self.svc.badge_removed(window), f"{dev.id}.removed")
 

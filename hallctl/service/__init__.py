@@ -26,6 +26,7 @@ from hallctl.config import Config
 from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket, calendar
 from hallctl.errors import Forbidden, HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
+from hallctl.service import reconfigure
 from hallctl.service.calls import CallRate, CallRecord
 from hallctl.service.outcomes import CardOffer, IssueOutcome, WindowQueue
 from hallctl.service.sensors import SensorReadings
@@ -104,6 +105,9 @@ class HallService:
         self._dirty_windows: set[int] = set()
         self._state_pending = False
         self.started_at = clock()
+        # Called with the new config under the lock by :meth:`reconfigure` (whoever holds a copy).
+        self.config_listeners: list[Callable[[Config], None]] = []
+        self.config_version = 0
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -311,6 +315,22 @@ class HallService:
             staff_name=staff.name if staff else None,
             categories=wcfg.categories,
         )
+
+    async def reconfigure(self, cfg: Config, sections: tuple[str, ...] = ()) -> None:
+        """Take a new configuration live (admin console), checked against the running queue.
+
+        Under the lock, so no decision sees half of it; the engine reads ``self.cfg`` at each
+        decision, and ``config_listeners`` (the context, supervision) get it before anyone is told.
+        """
+        async with self._lock:
+            reconfigure.check(self, cfg)
+            self.cfg = cfg
+            self.sensor_readings.cfg = cfg
+            for listener in self.config_listeners:
+                listener(cfg)
+            self.config_version += 1
+        self.bus.publish(ev.ConfigChanged(at=self.clock(), sections=sections, version=self.config_version))
+        self.publish_all_state()
 
     def publish_all_state(self) -> None:
         for cat in self.cfg.category:
@@ -936,6 +956,8 @@ class HallService:
     async def purge(self) -> int:
         cutoff = self.clock() - timedelta(days=self.cfg.privacy.retention_days)
         n = await self._store.purge_personal_data(cutoff)
+        # The admin audit log: at least [admin] audit_retention_days (floor 183) are kept.
+        await self._store.purge_audit(self.clock() - timedelta(days=self.cfg.admin.audit_retention_days), self.clock())
         if n:
             log.info(
                 "retention: purged personal data of %d tickets older than %s days", n, self.cfg.privacy.retention_days

@@ -22,6 +22,7 @@ from typing import Any
 from hallctl.citylog import EventLogRow
 from hallctl.engine import Appointment, Decision, HallQueue, Holder, Ticket, WindowStatus
 from hallctl.errors import HallctlError
+from hallctl.store.admin import AdminTables
 from hallctl.store.citylog import CityLogStore
 from hallctl.store.database import backup_file, split_sql
 from hallctl.store.integrity import DaemonLock, StoreRefused
@@ -86,7 +87,7 @@ class StoreHealth:
         return out
 
 
-class Store(CityLogStore, ReportReads, SupervisionTables):
+class Store(AdminTables, CityLogStore, ReportReads, SupervisionTables):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None, store_photo: bool = False
     ) -> None:

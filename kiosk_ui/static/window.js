@@ -12,7 +12,7 @@
   const win = Number(location.pathname.split("/").filter(Boolean)[1]);
   const cfg = await Hall.boot(`window.${win}`);
   const $ = (id) => document.getElementById(id);
-  const wcfg = cfg.windows.find((w) => w.number === win) || { number: win, name: `${win}号窗口`, categories: [] };
+  let wcfg = cfg.windows.find((w) => w.number === win) || { number: win, name: `${win}号窗口`, categories: [] };
   const STATE = {
     closed: ["未签到", "Not signed in"], idle: ["空闲", "Free"], called: ["已叫号，等候到窗", "Called, waiting"],
     serving: ["办理中", "Serving"], paused: ["暂停服务", "Paused"],
@@ -22,6 +22,7 @@
     no_show: ["未到", "No-show"], transferred: ["已转移", "Transferred"], cancelled: ["已取消", "Cancelled"],
   };
   let state = null;
+  let photoVersion = 0; // bumped by a config change, so a new photo is fetched
   // Refusals the page may meet, by code: the API's problem+json carries `detail` (zh) and
   // `detail_en`; these are the page's own words for codes whose answer may have no Chinese
   // (validation, network, rate limit), so a Chinese-mode clerk never reads English.
@@ -75,6 +76,16 @@
     const st = STATE[state.state] || [state.state, state.state];
     $("cur-state").textContent = Hall.t(st[0], st[1]);
     $("staff").textContent = state.staff_name ? `${Hall.t("在岗", "On duty")}: ${state.staff_name} (${state.staff})` : Hall.t("未签到", "No staff signed in");
+    // 亮牌上岗: the signed-in clerk's photo (from the admin console), when there is one.
+    const photo = $("staff-photo");
+    const src = state.staff ? `/api/v1/staff/${encodeURIComponent(state.staff)}/photo?token=${encodeURIComponent(Hall.token)}&v=${photoVersion}` : "";
+    if (!src) photo.hidden = true;
+    else if (photo.dataset.src !== src) {
+      photo.dataset.src = src;
+      photo.onload = () => { photo.hidden = false; };
+      photo.onerror = () => { photo.hidden = true; };
+      photo.src = src;
+    }
     document.body.dataset.state = state.state;
     $("signin-needed").hidden = Boolean(state.staff);
   }
@@ -243,6 +254,22 @@
     $("transfer-win").options[0].value = "";
   }
 
+  /** The admin console changed the hall's layout: take the new names and categories without a reload. */
+  async function reconfigured() {
+    try {
+      const fresh = await Hall.api("/ui/config.json");
+      cfg.categories = fresh.categories;
+      cfg.windows = fresh.windows;
+      wcfg = fresh.windows.find((w) => w.number === win) || wcfg;
+    } catch (e) {
+      return; // the stream's next snapshot (reconnect) or the next change tries again
+    }
+    photoVersion += 1;
+    drawTransferOptions();
+    drawState();
+    soon();
+  }
+
   // Keyboard-wedge scanner: types the code then Enter into the focused field.
   $("qr-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -352,6 +379,7 @@
       else if ((name === "alert" || name === "alert_changed" || name === "alert_escalated") && d.window === win) loadAlerts();
       else if ((name === "ticket_finished" || name === "evaluation") && d.window === win) { soon(); figures(); }
       else if (name === "queue_state" && wcfg.categories.includes(d.category)) soon();
+      else if (name === "config_changed") reconfigured();
     },
   });
 })();

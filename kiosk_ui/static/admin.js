@@ -1,0 +1,497 @@
+/* Admin console (管理后台): people log in as themselves (session cookie, CSRF header), then edit
+ * windows, categories and hours, staff, tokens, calendar overrides and accounts, and read the audit log.
+ *
+ * Not a token page: it does not use Hall.boot. Every change is validated by the daemon with
+ * the config file's own model and applied live; its answer (problem+json, detail / detail_en)
+ * is shown as it came. Chinese first; the language switch is the same as on the other pages
+ * (localStorage "hallctl.lang", data-en attributes).
+ */
+"use strict";
+
+(() => {
+  let lang = localStorage.getItem("hallctl.lang") || "zh";
+  const t = (zh, en) => (lang === "en" && en ? en : zh);
+  const $ = (id) => document.getElementById(id);
+  const API = "/api/v1/admin";
+  let me = null;
+  let cfg = null;
+  let challenge = null;
+
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") e.className = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const k of kids) if (k !== null && k !== undefined) e.append(k);
+    return e;
+  }
+
+  function applyLang() {
+    document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+    document.querySelectorAll("[data-en]").forEach((e) => {
+      if (e.dataset.zh === undefined) e.dataset.zh = e.textContent;
+      e.textContent = lang === "en" ? e.dataset.en : e.dataset.zh;
+    });
+    document.querySelectorAll(".langbtn").forEach((b) => { b.textContent = lang === "en" ? "中文" : "English"; });
+    $("title").textContent = t("管理后台", "Admin console");
+    drawWho();
+    if (me) route();
+  }
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.detail) || `HTTP ${status}`);
+      this.status = status;
+      this.code = (body && body.code) || "http_error";
+      this.zh = (body && body.detail) || `操作未成功（${this.code}）`;
+      this.en = (body && (body.detail_en || body.detail)) || `The action failed (${this.code})`;
+    }
+    text() { return t(this.zh, this.en); }
+  }
+
+  function csrf() {
+    const m = document.cookie.match(/(?:^|; )hallctl_csrf=([^;]*)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
+  async function api(path, opts = {}) {
+    const method = opts.method || "GET";
+    const headers = { Accept: "application/json" };
+    if (method !== "GET") headers["X-CSRF-Token"] = csrf();
+    let body;
+    if (opts.body !== undefined) { body = JSON.stringify(opts.body); headers["Content-Type"] = "application/json"; }
+    let res;
+    try {
+      res = await fetch(API + path, { method, headers, body, credentials: "same-origin", cache: "no-store" });
+    } catch (e) {
+      throw new ApiError(0, { code: "network", detail: "网络连接中断，请稍后重试", detail_en: "network connection lost, please retry" });
+    }
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = text; }
+    if (res.status === 401 && me && !path.startsWith("/login")) { me = null; showLogin(new ApiError(401, data)); }
+    if (!res.ok) throw new ApiError(res.status, data);
+    return data;
+  }
+
+  function msg(box, ok, text) { box.className = `msg ${ok ? "ok" : "err"}`; box.textContent = text; }
+
+  // ---- login ------------------------------------------------------------------------------
+  function drawWho() {
+    const roles = { hall_admin: ["大厅管理员", "Hall admin"], supervisor: ["监察员", "Supervisor"], readonly: ["只读", "Read-only"] };
+    $("who").textContent = me ? `${me.name} · ${t(...(roles[me.role] || [me.role, me.role]))}` : "";
+    $("logout").classList.toggle("hidden", !me);
+  }
+
+  function showLogin(err) {
+    $("console").classList.add("hidden");
+    $("login-view").classList.remove("hidden");
+    $("login-form").classList.remove("hidden");
+    $("totp-form").classList.add("hidden");
+    drawWho();
+    if (err) msg($("login-msg"), false, err.text());
+    $("name").focus();
+  }
+
+  function showConsole() {
+    $("login-view").classList.add("hidden");
+    $("console").classList.remove("hidden");
+    $("login-msg").textContent = "";
+    drawWho();
+    route();
+  }
+
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await api("/login", { method: "POST", body: { name: $("name").value.trim(), password: $("password").value } });
+      $("password").value = "";
+      if (r.totp_required) {
+        challenge = r.challenge;
+        $("login-form").classList.add("hidden");
+        $("totp-form").classList.remove("hidden");
+        $("login-msg").textContent = "";
+        $("totp").focus();
+        return;
+      }
+      me = r;
+      showConsole();
+    } catch (e) { msg($("login-msg"), false, e.text()); }
+  });
+
+  $("totp-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      me = await api("/login/totp", { method: "POST", body: { challenge, code: $("totp").value.trim() } });
+      $("totp").value = "";
+      showConsole();
+    } catch (e) {
+      msg($("login-msg"), false, e.text());
+      if (e.code === "login_expired" || e.code === "account_locked") showLogin(e);
+    }
+  });
+
+  $("logout").addEventListener("click", async () => {
+    try { await api("/logout", { method: "POST" }); } catch (e) { /* the session may already be gone */ }
+    me = null;
+    showLogin();
+  });
+
+  // ---- config lists and forms --------------------------------------------------------------
+  const devOptions = (kind) => [["", t("（无）", "(none)")], ...cfg.devices.filter((d) => d.kind === kind).map((d) => [d.id, d.id])];
+  const TABLES = {
+    window: {
+      key: "number", title: ["窗口", "Windows"],
+      fields: [
+        { k: "number", zh: "窗口号", en: "Number", type: "int", keyOnly: true },
+        { k: "name", zh: "名称", en: "Name", type: "text" },
+        { k: "floor", zh: "楼层", en: "Floor", type: "int" },
+        { k: "categories", zh: "办理类别", en: "Categories", type: "cats" },
+        { k: "led", zh: "LED 屏总线", en: "LED bus", type: "device", kind: "led_bus" },
+        { k: "led_address", zh: "LED 地址", en: "LED address", type: "int" },
+        { k: "pad", zh: "评价器", en: "Evaluation pad", type: "device", kind: "evalpad" },
+        { k: "badge_reader", zh: "工牌读卡器", en: "Badge reader", type: "device", kind: "badge" },
+      ],
+    },
+    category: {
+      key: "prefix", title: ["业务类别与时间", "Categories & hours"],
+      fields: [
+        { k: "prefix", zh: "字头", en: "Prefix", type: "text", keyOnly: true },
+        { k: "name", zh: "名称", en: "Name", type: "text" },
+        { k: "name_en", zh: "英文名称", en: "English name", type: "text" },
+        { k: "hours", zh: "开放时间（每行一段）", en: "Opening hours (one span a line)", type: "lines" },
+        { k: "target_wait_minutes", zh: "目标等候（分钟）", en: "Target wait (min)", type: "int" },
+        { k: "service_minutes", zh: "办理时限（分钟）", en: "Service limit (min)", type: "int" },
+        { k: "open_on_holidays", zh: "节假日开放", en: "Open on holidays", type: "bool" },
+        // 进驻部门 (reports, issue 15 §5): the field arrives with the reports work's config.
+        { k: "department", zh: "进驻部门", en: "Department", type: "text" },
+      ],
+    },
+    staff: {
+      key: "id", title: ["工作人员", "Staff"],
+      fields: [
+        { k: "id", zh: "工号", en: "Staff number", type: "text", keyOnly: true },
+        { k: "name", zh: "姓名", en: "Name", type: "text" },
+        { k: "badge", zh: "工牌 UID", en: "Badge UID", type: "text" },
+        { k: "department", zh: "进驻部门", en: "Department", type: "text" },
+      ],
+    },
+  };
+
+  function show(f, v) {
+    if (v === null || v === undefined || v === "") return "—";
+    if (f.type === "bool") return v ? t("是", "yes") : t("否", "no");
+    if (Array.isArray(v)) return v.join(f.type === "lines" ? "; " : ", ");
+    return String(v);
+  }
+
+  function input(f, v) {
+    if (f.type === "cats") {
+      const box = el("div", { class: "cats", "data-field": f.k });
+      for (const c of cfg.category) {
+        box.append(el("label", {}, el("input", { type: "checkbox", value: c.prefix, checked: (v || []).includes(c.prefix) }),
+          `${c.prefix} ${t(c.name, c.name_en || c.name)}`));
+      }
+      return box;
+    }
+    if (f.type === "device") {
+      const s = el("select", { "data-field": f.k });
+      for (const [id, label] of devOptions(f.kind)) s.append(el("option", { value: id, selected: (v || "") === id }, label));
+      return s;
+    }
+    if (f.type === "lines") return el("textarea", { "data-field": f.k }, (v || []).join("\n"));
+    if (f.type === "bool") return el("input", { type: "checkbox", "data-field": f.k, checked: Boolean(v) });
+    return el("input", { "data-field": f.k, value: v === null || v === undefined ? "" : String(v), type: f.type === "int" ? "number" : "text" });
+  }
+
+  function read(f, form) {
+    const e = form.querySelector(`[data-field="${f.k}"]`);
+    if (f.type === "cats") return [...e.querySelectorAll("input:checked")].map((i) => i.value);
+    if (f.type === "device") return e.value || null;
+    if (f.type === "lines") return e.value.split("\n").map((s) => s.trim()).filter(Boolean);
+    if (f.type === "bool") return e.checked;
+    if (f.type === "int") return e.value === "" ? null : Number(e.value);
+    return e.value.trim() === "" ? null : e.value.trim();
+  }
+
+  function editForm(table, row, box) {
+    const spec = TABLES[table];
+    const form = el("form", { class: "form", id: `edit-${table}` });
+    const isNew = row === null;
+    const fields = spec.fields.filter((f) => isNew || !f.keyOnly);
+    form.append(el("h2", {}, isNew ? t("新增", "Add") : `${t("编辑", "Edit")} ${row[spec.key]}`));
+    for (const f of fields) form.append(el("label", {}, el("span", {}, t(f.zh, f.en)), input(f, row ? row[f.k] : undefined)));
+    const out = el("div", { class: "msg", role: "status" });
+    const save = el("button", { class: "primary", type: "submit" }, t("保存并立即生效", "Save and apply now"));
+    const cancel = el("button", { type: "button", onclick: () => form.remove() }, t("取消", "Cancel"));
+    form.append(el("div", { class: "row" }, save, cancel), out);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      // Only what changed: the file keeps every other key as written (or absent, at its default).
+      const body = {};
+      for (const f of fields) {
+        const v = read(f, form);
+        if (isNew ? v !== null : JSON.stringify(v) !== JSON.stringify(row[f.k] === undefined ? null : row[f.k])) body[f.k] = v;
+      }
+      if (isNew) body[spec.key] = read(spec.fields.find((f) => f.k === spec.key), form);
+      if (!isNew && Object.keys(body).length === 0) { msg(out, true, t("没有修改", "Nothing changed")); return; }
+      const key = isNew ? body[spec.key] : row[spec.key];
+      if (key === null || key === undefined) { msg(out, false, t("请填写", "Please fill in ") + t(fields[0].zh, fields[0].en)); return; }
+      try {
+        await api(`/config/${table}/${encodeURIComponent(key)}`, { method: "PUT", body });
+        cfg = await api("/config");
+        drawTable(table, box, t("已保存，已生效", "Saved and applied"));
+      } catch (e) { msg(out, false, e.text()); }
+    });
+    box.querySelectorAll("form.form").forEach((x) => x.remove());
+    box.append(form);
+    form.scrollIntoView({ block: "nearest" });
+  }
+
+  /** 亮牌上岗: pick a photo, scale it to 240×320 JPEG in the browser, send it (the daemon takes 60 KB at most). */
+  function photoButton(id, out) {
+    const file = el("input", { type: "file", accept: "image/*", hidden: true, "data-photo": id });
+    file.addEventListener("change", async () => {
+      const f = file.files[0];
+      if (!f) return;
+      try {
+        const img = await createImageBitmap(f);
+        const canvas = document.createElement("canvas");
+        canvas.width = 240; canvas.height = 320;
+        const scale = Math.max(240 / img.width, 320 / img.height);
+        const w = img.width * scale, h = img.height * scale;
+        canvas.getContext("2d").drawImage(img, (240 - w) / 2, (320 - h) / 2, w, h);
+        const blob = await new Promise((r) => canvas.toBlob(r, "image/jpeg", 0.85));
+        const res = await fetch(`${API}/staff/${encodeURIComponent(id)}/photo`, {
+          method: "PUT", body: blob, credentials: "same-origin", headers: { "Content-Type": "image/jpeg", "X-CSRF-Token": csrf() },
+        });
+        const data = await res.json().catch(() => null);
+        if (!res.ok) throw new ApiError(res.status, data);
+        msg(out, true, t(`已更新 ${id} 的照片`, `Photo of ${id} updated`));
+      } catch (e) { msg(out, false, e.text ? e.text() : String(e)); }
+    });
+    return el("span", {}, file, el("button", { onclick: () => file.click() }, t("上传照片", "Upload photo")));
+  }
+
+  function drawTable(table, box, note) {
+    const spec = TABLES[table];
+    const editable = me.role === "hall_admin";
+    box.replaceChildren(el("h2", {}, t(...spec.title)));
+    const out = el("div", { class: "msg ok", role: "status" }, note || "");
+    const head = el("tr", {}, ...spec.fields.map((f) => el("th", {}, t(f.zh, f.en))), el("th", {}, ""));
+    const body = el("tbody");
+    for (const row of cfg[table]) {
+      const actions = el("td", {});
+      if (editable) {
+        actions.append(el("button", { onclick: () => editForm(table, row, box), "data-edit": row[spec.key] }, t("编辑", "Edit")), " ",
+          el("button", { class: "danger", onclick: async () => {
+            if (!confirm(t(`确定删除 ${row[spec.key]}？`, `Delete ${row[spec.key]}?`))) return;
+            try { await api(`/config/${table}/${encodeURIComponent(row[spec.key])}`, { method: "DELETE" }); cfg = await api("/config"); drawTable(table, box, t("已删除", "Deleted")); }
+            catch (e) { msg(out, false, e.text()); }
+          } }, t("删除", "Delete")));
+      }
+      if (editable && table === "staff") actions.append(" ", photoButton(row[spec.key], out));
+      body.append(el("tr", { "data-key": row[spec.key] }, ...spec.fields.map((f) => el("td", {}, show(f, row[f.k]))), actions));
+    }
+    box.append(el("table", {}, el("thead", {}, head), body), out);
+    if (editable) box.append(el("div", { class: "row" }, el("button", { class: "primary", onclick: () => editForm(table, null, box) }, t("新增", "Add"))));
+  }
+
+  // ---- tokens -----------------------------------------------------------------------------
+  const ROLE_NAMES = {
+    kiosk: ["取号机", "Kiosk"], window: ["窗口终端", "Window terminal"], pad: ["评价器", "Evaluation pad"],
+    display: ["叫号屏/大屏", "Display"], hvac: ["空调接口", "HVAC"], guide: ["导办台", "Guide desk"], admin: ["管理接口", "Admin API"],
+  };
+  function screenPath(role, n, kiosk) {
+    return { window: `/window/${n}`, pad: `/pad/${n}`, display: "/screen", guide: "/guide", kiosk: `/kiosk/${kiosk}` }[role] || "/";
+  }
+
+  async function drawTokens(box, shown) {
+    const rows = await api("/tokens");
+    box.replaceChildren(el("h2", {}, t("令牌与屏幕", "Tokens & screens")));
+    const out = el("div", { class: "msg", role: "status" });
+    if (me.role === "hall_admin") {
+      // Creating comes first: the list grows long (every screen has its token).
+      const role = el("select", { id: "tok-role" }, ...Object.keys(ROLE_NAMES).map((k) => el("option", { value: k }, t(...ROLE_NAMES[k]))));
+      const target = el("input", { id: "tok-target", placeholder: t("窗口号或取号机编号", "window number or kiosk id") });
+      const label = el("input", { id: "tok-label", placeholder: t("备注", "label") });
+      const create = el("button", { class: "primary", id: "tok-create", onclick: async () => {
+        const r = role.value;
+        const body = { role: r, label: label.value.trim(), windows: [], kiosks: [] };
+        if (r === "window" || r === "pad") body.windows = [Number(target.value)];
+        if (r === "kiosk") body.kiosks = [target.value.trim() || "*"];
+        try {
+          const made = await api("/tokens", { method: "POST", body });
+          const url = `${location.origin}${screenPath(r, target.value.trim(), target.value.trim() || "k1")}?token=${encodeURIComponent(made.token)}`;
+          const svg = await fetch(`${API}/qr.svg?data=${encodeURIComponent(url)}`, { credentials: "same-origin" }).then((x) => x.text());
+          const qr = el("div", { class: "qr", id: "tok-qr" });
+          qr.innerHTML = svg;
+          qr.append(el("div", { class: "secret", id: "tok-url" }, url),
+            el("div", { class: "msg ok" }, t("令牌只显示这一次：用屏幕的摄像头扫码或复制地址打开。", "The token is shown only this once: scan the code with the screen or copy the address.")));
+          await drawTokens(box, qr);
+        } catch (e) { msg(out, false, e.text()); }
+      } }, t("创建令牌", "Create token"));
+      box.append(el("div", { class: "form" }, el("div", { class: "row" }, role, target, label, create)));
+      if (shown) box.append(shown);
+    }
+    const body = el("tbody");
+    for (const r of rows) {
+      const revoke = r.revoked_at || me.role !== "hall_admin" ? "" : el("button", { class: "danger", onclick: async () => {
+        try { await api(`/tokens/${r.id}`, { method: "DELETE" }); drawTokens(box); } catch (e) { msg(out, false, e.text()); }
+      } }, t("吊销", "Revoke"));
+      body.append(el("tr", { "data-token": r.id }, el("td", {}, String(r.id)), el("td", {}, t(...(ROLE_NAMES[r.role] || [r.role, r.role]))),
+        el("td", {}, [...r.windows, ...r.kiosks].join(", ") || "—"), el("td", {}, r.label || "—"),
+        el("td", {}, r.revoked_at ? t("已吊销", "revoked") : t("有效", "active")), el("td", {}, revoke)));
+    }
+    box.append(out, el("table", {}, el("thead", {}, el("tr", {}, ...[["编号", "Id"], ["角色", "Role"], ["窗口/取号机", "Windows/kiosks"], ["备注", "Label"], ["状态", "State"], ["", ""]].map((h) => el("th", {}, t(...h))))), body));
+  }
+
+  // ---- calendar ---------------------------------------------------------------------------
+  function drawCalendar(box) {
+    box.replaceChildren(el("h2", {}, t("节假日调整", "Calendar overrides")));
+    const closed = el("input", { id: "closed-days", value: cfg.calendar.closed_days.join(", "), size: 60 });
+    const open = el("input", { id: "open-days", value: cfg.calendar.open_days.join(", "), size: 60 });
+    const out = el("div", { class: "msg", role: "status" });
+    const split = (s) => s.split(/[,，\s]+/).map((x) => x.trim()).filter(Boolean);
+    const form = el("form", { class: "form" },
+      el("label", {}, el("span", {}, t("闭馆日（YYYY-MM-DD）", "Closed days (YYYY-MM-DD)")), closed),
+      el("label", {}, el("span", {}, t("额外开放日", "Extra open days")), open),
+      me.role === "hall_admin" ? el("button", { class: "primary", type: "submit" }, t("保存并立即生效", "Save and apply now")) : "",
+      out);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("/config/calendar", { method: "PUT", body: { closed_days: split(closed.value), open_days: split(open.value) } });
+        cfg = await api("/config");
+        msg(out, true, t("已保存，已生效", "Saved and applied"));
+      } catch (e) { msg(out, false, e.text()); }
+    });
+    box.append(form, el("p", { class: "en" }, t("法定节假日和调休由国家日历自动计算，这里只填本大厅自己的调整。", "Statutory holidays come from the national calendar; list only this hall's own changes here.")));
+  }
+
+  // ---- accounts ---------------------------------------------------------------------------
+  async function drawAccounts(box) {
+    const rows = await api("/accounts");
+    const roleName = { hall_admin: ["大厅管理员", "Hall admin"], supervisor: ["监察员", "Supervisor"], readonly: ["只读", "Read-only"] };
+    box.replaceChildren(el("h2", {}, t("账号与安全", "Accounts & security")));
+    const out = el("div", { class: "msg", role: "status" });
+    const body = el("tbody");
+    for (const a of rows) {
+      const locked = a.locked_until && new Date(a.locked_until) > new Date();
+      const unlock = locked && me.role === "hall_admin" ? el("button", { onclick: async () => {
+        try { await api(`/accounts/${encodeURIComponent(a.name)}/unlock`, { method: "POST" }); drawAccounts(box); } catch (e) { msg(out, false, e.text()); }
+      } }, t("解锁", "Unlock")) : "";
+      body.append(el("tr", {}, el("td", {}, a.name), el("td", {}, t(...(roleName[a.role] || [a.role, a.role]))),
+        el("td", {}, a.totp_enabled ? t("已启用", "on") : t("未启用", "off")),
+        el("td", {}, locked ? t("已锁定", "locked") : "—"), el("td", {}, unlock)));
+    }
+    box.append(el("table", {}, el("thead", {}, el("tr", {}, ...[["账号", "Account"], ["角色", "Role"], ["动态验证码", "TOTP"], ["锁定", "Lockout"], ["", ""]].map((h) => el("th", {}, t(...h))))), body), out);
+    // Second factor for oneself.
+    const totpBox = el("div", { class: "form" }, el("h2", {}, t("我的动态验证码（双因素认证）", "My one-time codes (second factor)")));
+    if (me.totp_enabled) totpBox.append(el("p", { class: "ok-badge" }, t("已启用", "Enabled")));
+    else {
+      const code = el("input", { id: "totp-code", inputmode: "numeric", maxlength: 8, placeholder: "123456" });
+      const qr = el("div", { class: "qr" });
+      totpBox.append(el("button", { onclick: async () => {
+        try {
+          const o = await api("/totp/enroll", { method: "POST" });
+          qr.innerHTML = o.qr_svg;
+          qr.append(el("div", { class: "secret" }, o.secret));
+        } catch (e) { msg(out, false, e.text()); }
+      } }, t("开始启用：显示二维码", "Start: show the QR code")), qr,
+      el("div", { class: "row" }, code, el("button", { class: "primary", onclick: async () => {
+        try { me = await api("/totp/confirm", { method: "POST", body: { code: code.value.trim() } }); drawAccounts(box); } catch (e) { msg(out, false, e.text()); }
+      } }, t("确认", "Confirm"))));
+    }
+    box.append(totpBox);
+    if (me.role !== "hall_admin") return;
+    const name = el("input", { id: "acc-name", placeholder: t("账号", "account") });
+    const pw = el("input", { id: "acc-password", type: "password", autocomplete: "new-password", placeholder: t("密码（至少10位）", "password (10+ characters)") });
+    const role = el("select", { id: "acc-role" }, ...Object.keys(roleName).map((k) => el("option", { value: k }, t(...roleName[k]))));
+    box.append(el("div", { class: "form" }, el("h2", {}, t("新增账号", "New account")), el("div", { class: "row" }, name, pw, role,
+      el("button", { class: "primary", onclick: async () => {
+        try { await api("/accounts", { method: "POST", body: { name: name.value.trim(), password: pw.value, role: role.value } }); drawAccounts(box); }
+        catch (e) { msg(out, false, e.text()); }
+      } }, t("创建", "Create")))));
+  }
+
+  // ---- audit ------------------------------------------------------------------------------
+  const ACTIONS = {
+    login: ["登录", "Login"], "login.failed": ["登录失败", "Login failed"], "login.refused": ["锁定期间登录被拒", "Login refused (locked)"],
+    logout: ["退出登录", "Logout"], "account.create": ["新增账号", "Account created"], "account.role": ["修改角色", "Role changed"],
+    "account.unlock": ["解除锁定", "Account unlocked"], "account.totp": ["启用动态验证码", "TOTP enabled"],
+    "token.create": ["创建令牌", "Token created"], "token.revoke": ["吊销令牌", "Token revoked"],
+    "audit.export": ["导出审计日志", "Audit exported"], "staff.photo": ["更新工作人员照片", "Staff photo updated"], "audit.purge": ["清理过期审计记录", "Old audit rows purged"],
+  };
+  const TABLE_NAMES = { window: ["窗口", "window"], category: ["业务类别", "category"], staff: ["工作人员", "staff"], calendar: ["日历", "calendar"] };
+  const VERBS = { create: ["新增", "created"], update: ["修改", "changed"], delete: ["删除", "deleted"] };
+  function actionName(a) {
+    if (ACTIONS[a]) return t(...ACTIONS[a]);
+    const m = /^config\.(\w+)\.(\w+)$/.exec(a);
+    if (m && TABLE_NAMES[m[1]] && VERBS[m[2]]) return t(`${VERBS[m[2]][0]}${TABLE_NAMES[m[1]][0]}`, `${TABLE_NAMES[m[1]][1]} ${VERBS[m[2]][1]}`);
+    return a;
+  }
+  async function drawAudit(box) {
+    const rows = await api("/audit?limit=200");
+    box.replaceChildren(el("h2", {}, t("审计日志", "Audit log")));
+    const state = el("span", { id: "audit-state" });
+    box.append(el("div", { class: "row" },
+      el("button", { id: "audit-verify", onclick: async () => {
+        const v = await api("/audit/verify");
+        state.className = v.ok ? "ok-badge" : "bad-badge";
+        state.textContent = v.ok ? t(`校验通过：${v.rows} 条记录，哈希链完整`, `Verified: ${v.rows} rows, chain intact`)
+          : t(`第 ${v.first_bad} 条记录被篡改`, `Row ${v.first_bad} was tampered with`);
+      } }, t("校验哈希链", "Verify the chain")),
+      el("a", { href: `${API}/audit/export?format=csv`, download: "" }, el("button", {}, t("导出 CSV", "Export CSV"))),
+      el("a", { href: `${API}/audit/export?format=jsonl`, download: "" }, el("button", {}, t("导出 JSONL", "Export JSONL"))),
+      state));
+    const fmt = (v) => (v === null || v === undefined ? "" : JSON.stringify(v));
+    const tz = cfg.timezone || "Asia/Shanghai";
+    const body = el("tbody");
+    for (const r of rows) {
+      body.append(el("tr", { "data-seq": r.seq }, el("td", {}, String(r.seq)),
+        el("td", {}, new Date(r.at).toLocaleString("zh-CN", { timeZone: tz, hour12: false })),
+        el("td", {}, r.actor), el("td", { title: r.action }, actionName(r.action)), el("td", {}, r.target),
+        el("td", { class: "json" }, fmt(r.before)), el("td", { class: "json" }, fmt(r.after))));
+    }
+    box.append(el("table", {}, el("thead", {}, el("tr", {}, ...[["序号", "#"], ["时间", "When"], ["操作人", "Who"], ["操作", "What"], ["对象", "Target"], ["修改前", "Before"], ["修改后", "After"]].map((h) => el("th", {}, t(...h))))), body));
+  }
+
+  // ---- the other modules' views (supervision, reports) -------------------------------------------
+  function drawLink(box, title, text, links) {
+    box.replaceChildren(el("h2", {}, t(...title)), el("p", {}, t(...text)),
+      el("ul", {}, ...links.map(([href, zh, en]) => el("li", {}, el("a", { href, style: "color: var(--accent)" }, t(zh, en))))));
+  }
+
+  async function route() {
+    const view = $("view");
+    const name = (location.hash || "#window").slice(1);
+    document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("on", a.getAttribute("href") === `#${name}`));
+    try {
+      cfg = await api("/config");
+      if (TABLES[name]) drawTable(name, view);
+      else if (name === "tokens") await drawTokens(view);
+      else if (name === "calendar") drawCalendar(view);
+      else if (name === "accounts") await drawAccounts(view);
+      else if (name === "audit") await drawAudit(view);
+      else if (name === "alerts") drawLink(view, ["电子监察", "Alerts"], ["告警的确认与处理由电子监察模块提供。", "Acknowledging and resolving alerts is provided by the supervision module."], [["/api/v1/alerts", "当前告警（接口）", "Current alerts (API)"], ["/bigscreen", "数据大屏", "Data big screen"]]);
+      else if (name === "reports") drawLink(view, ["统计报表", "Reports"], ["日报、月报与日公示由报表模块提供。", "Daily and monthly reports and the public board are provided by the reports module."], [["/board", "日公示", "Public board"], ["/api/v1/stats", "今日统计（接口）", "Today's statistics (API)"]]);
+    } catch (e) {
+      if (me) view.replaceChildren(el("div", { class: "msg err" }, e.text()));
+    }
+  }
+
+  window.addEventListener("hashchange", () => { if (me) route(); });
+  document.querySelectorAll(".langbtn").forEach((b) => b.addEventListener("click", () => {
+    lang = lang === "en" ? "zh" : "en";
+    localStorage.setItem("hallctl.lang", lang);
+    applyLang();
+  }));
+
+  (async () => {
+    applyLang();
+    try { me = await api("/me"); showConsole(); } catch (e) { showLogin(); }
+  })();
+})();
