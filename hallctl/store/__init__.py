@@ -78,6 +78,13 @@ class StoreHealth:
         return out
 
 
+# Built once: the writer ran these joins for every ticket of every decision (issue 12's profile).
+UPSERT_TICKET = (
+    f"INSERT INTO tickets ({','.join(TICKET_COLUMNS)}) VALUES ({','.join('?' * len(TICKET_COLUMNS))}) "
+    f"ON CONFLICT(id) DO UPDATE SET {','.join(f'{c}=excluded.{c}' for c in TICKET_COLUMNS if c != 'id')}"
+)
+
+
 class Store(Database):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 2000, max_size_mb: float | None = None, store_photo: bool = False
@@ -94,14 +101,8 @@ class Store(Database):
     # ---- decisions -------------------------------------------------------------------
 
     def _write_decision(self, conn: sqlite3.Connection, d: Decision) -> None:
-        placeholders = ",".join("?" * len(TICKET_COLUMNS))
-        updates = ",".join(f"{c}=excluded.{c}" for c in TICKET_COLUMNS if c != "id")
         for t in d.tickets:
-            conn.execute(
-                f"INSERT INTO tickets ({','.join(TICKET_COLUMNS)}) VALUES ({placeholders}) "
-                f"ON CONFLICT(id) DO UPDATE SET {updates}",
-                ticket_row(t),
-            )
+            conn.execute(UPSERT_TICKET, ticket_row(t))
         for ticket_id, h in d.holders:
             conn.execute(
                 "INSERT OR REPLACE INTO holders (ticket_id, name, id_number, sex, birth, nation, address,"
