@@ -26,8 +26,8 @@ from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.keyfilter import MIN_CAPACITY, KeyFilter
 from hallctl.store.rows import (
     SENSOR_MINUTE_COLUMNS,
-    TICKET_COLUMNS,
     TICKET_FIELDS,
+    UPSERT_TICKET,
     ClimateEnergyRow,
     ClimateOverrideRow,
     ClimateRatesRow,
@@ -76,13 +76,6 @@ class StoreHealth:
         out = dataclasses.asdict(self)
         out["damage"] = list(self.damage)
         return out
-
-
-# Built once: the writer ran these joins for every ticket of every decision (issue 12's profile).
-UPSERT_TICKET = (
-    f"INSERT INTO tickets ({','.join(TICKET_COLUMNS)}) VALUES ({','.join('?' * len(TICKET_COLUMNS))}) "
-    f"ON CONFLICT(id) DO UPDATE SET {','.join(f'{c}=excluded.{c}' for c in TICKET_COLUMNS if c != 'id')}"
-)
 
 
 class Store(Database):
