@@ -7,7 +7,9 @@ with a fresh ``Idempotency-Key`` (docs/api.md: one key per visitor action, so th
 looks every key up and stores it with the ticket). It prints tickets/s, p50/p99 latency
 and the daemon process's CPU time per acknowledged ticket (user + system of all its
 threads, from psutil, over the measured window only; the embedded Mosquitto broker is a
-child process and is reported on its own).
+child process and is reported on its own). The load generator is this process (one asyncio
+loop, raw keep-alive sockets); its cores (CPU seconds per wall second) are printed beside the
+daemon's, so a run where the client, not the daemon, was the limit shows as such.
 
 The baseline is bare SQLite (WAL, ``synchronous=FULL``) single-row commits per second on
 the same file system: every acknowledged ticket needs a fsynced commit. The machine is
@@ -224,6 +226,7 @@ class Run:
     latencies: list[float]
     daemon_cpu_s: float  # user + system of the daemon process (all its threads) over the measured window
     broker_cpu_s: float  # the same for its child processes (the embedded Mosquitto)
+    client_cpu_s: float = 0.0  # the same for this process, the load generator: it must not be what limits
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -257,14 +260,14 @@ async def run_clients(url: str, token: str, clients: int, seconds: float, pid: i
             else:
                 errors += 1
 
-    cpu0, kids0 = cpu_seconds(daemon), children_cpu(daemon)
+    cpu0, kids0, own0 = cpu_seconds(daemon), children_cpu(daemon), time.process_time()
     start = time.perf_counter()
     await asyncio.gather(*(one(c) for c in conns))
     elapsed = time.perf_counter() - start
-    cpu1, kids1 = cpu_seconds(daemon), children_cpu(daemon)
+    cpu1, kids1, own1 = cpu_seconds(daemon), children_cpu(daemon), time.process_time()
     await asyncio.gather(*(c.close() for c in conns))
     broker = sum(v - kids0.get(pid, 0.0) for pid, v in kids1.items())
-    return Run(errors, elapsed, latencies, cpu1 - cpu0, broker)
+    return Run(errors, elapsed, latencies, cpu1 - cpu0, broker, own1 - own0)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -327,7 +330,8 @@ def main() -> int:
     )
     print(
         f"{'scenario':>8} {'clients':>7} {'tickets/s min':>13} {'median':>8} {'÷ bare':>7} {'p50 ms':>7}"
-        f" {'p99 ms':>7} {'errors':>6} {'CPU ms/ticket':>13} {'broker ms/t':>11}"
+        f" {'p99 ms':>7} {'errors':>6} {'CPU ms/ticket':>13} {'broker ms/t':>11} {'daemon cores':>12}"
+        f" {'client cores':>12}"
     )
     results = []
     for (scenario, n), rs in runs.items():
@@ -346,12 +350,16 @@ def main() -> int:
             "errors": sum(r.errors for r in rs),
             "cpu_ms_per_ticket": round(statistics.median(cpu), 3),
             "broker_cpu_ms_per_ticket": round(statistics.median(broker), 3),
+            # Cores (CPU seconds per wall second) of the daemon and of the load generator (this process,
+            # one asyncio loop): on 2 shared cores a client near 1 core would be what limits.
+            "daemon_cores": round(statistics.median(r.daemon_cpu_s / r.elapsed for r in rs), 2),
+            "client_cores": round(statistics.median(r.client_cpu_s / r.elapsed for r in rs), 2),
         }
         results.append(res)
         print(
             f"{scenario:>8} {n:>7} {res['per_s_min']:>13,.1f} {res['per_s_median']:>8,.1f} {res['ratio_to_bare']:>7.3f}"
             f" {res['p50_ms']:>7.2f} {res['p99_ms']:>7.2f} {res['errors']:>6} {res['cpu_ms_per_ticket']:>13.3f}"
-            f" {res['broker_cpu_ms_per_ticket']:>11.3f}"
+            f" {res['broker_cpu_ms_per_ticket']:>11.3f} {res['daemon_cores']:>12.2f} {res['client_cores']:>12.2f}"
         )
     load = f"loadavg {load_before[0]:.2f} before, {load_after[0]:.2f} after ({os.cpu_count()} CPUs)"
     print(f"acknowledged {acked} tickets; {stored} in the database after shutdown (besides the seeded ones); {load}")
@@ -361,7 +369,8 @@ def main() -> int:
     if headline is not None and not args.no_record:
         detail = (
             f"{headline['clients']} kiosk clients with Idempotency-Key, {args.rounds} rounds of {args.seconds:g} s"
-            f" interleaved with bare SQLite (median {bare_med:,.0f} commits/s); {load}"
+            f" interleaved with bare SQLite (median {bare_med:,.0f} commits/s); load generator in its own process"
+            f" used {headline['client_cores']} cores, the daemon {headline['daemon_cores']}; {load}"
         )
         figures.record(
             figures.Figure(

@@ -4,10 +4,13 @@ First, the goal's own figure, with the daemon as it runs in production: ``hallct
 separate process (no devices), an external Mosquitto started here, and in this process only
 the clients. Per sample: a window's ``POST /api/v1/windows/1/call-next`` sent →
 ``ticket_called`` received by an MQTT subscriber (``proc call→mqtt``) and by an SSE client
-(``proc call→sse``); right after each call, the bare round trip of an external client's QoS 1
-publish to the same subscriber (``proc bare``), so both see the same machine load. The
-recorded goal ratio is ``p99(proc call→mqtt) / (2 × p99(proc bare) + 1 ms)`` per round,
-median over rounds; the daemon's process CPU per call is printed too.
+(``proc call→sse``); the bare round trip of an external client's QoS 1 publish to the same
+subscriber is taken just before each call, with the daemon quiet (``quiet``: the broker's own
+round trip, interleaved so both see the same machine), and again right after it (``after``:
+it shares the CPU with the call's aftermath, which inflates it; printed only). The recorded
+goal ratio is ``p99(proc call→mqtt) / (2 × p99(quiet) + 1 ms)`` per round, median over
+rounds. The daemon's process CPU per call is printed for the paced calls and for as many
+calls sent back to back in the same daemon right after, and their ratio.
 
 Then the in-process part, which needs the hall's insides: one in-process hall (the demo
 hall's windows, its LED bus on the byte-compatible simulator behind a pty, the same
@@ -34,7 +37,7 @@ min and median over rounds are printed. In the in-process part the bench's own c
 share the hall's event loop, as they would not in production (they delay the daemon's
 own MQTT client), so its call→mqtt ratio is printed and recorded without the goal.
 
-    .venv/bin/python bench/mqtt_latency.py [--n 300] [--rounds 5]
+    .venv/bin/python bench/mqtt_latency.py [--n 300] [--rounds 5] [--process-only]
 """
 
 from __future__ import annotations
@@ -149,7 +152,7 @@ class Arrivals:
         return self.seen.pop(number)
 
 
-async def run(n: int, rounds: int) -> None:
+async def run(n: int, rounds: int, *, process_only: bool = False) -> None:
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -163,7 +166,8 @@ async def run(n: int, rounds: int) -> None:
             proc_dir = Path(tmp) / "process"
             proc_dir.mkdir()
             await _measure_process(n, rounds, port, proc_dir)
-            await _measure(n, rounds, port, Path(tmp))
+            if not process_only:
+                await _measure(n, rounds, port, Path(tmp))
         finally:
             broker.terminate()
             await broker.wait()
@@ -201,8 +205,12 @@ async def _measure_process(n: int, rounds: int, port: int, tmp: Path) -> None:
     )
     per_round = max(1, n // rounds)
     total = WARMUP + per_round * rounds
-    samples: dict[str, list[list[float]]] = {k: [[] for _ in range(rounds)] for k in ("mqtt", "sse", "http", "bare")}
+    back_to_back = max(50, per_round)  # calls without pacing after the paced ones: the CPU per call compared
+    samples: dict[str, list[list[float]]] = {
+        k: [[] for _ in range(rounds)] for k in ("mqtt", "sse", "http", "bare", "quiet")
+    }
     cpu_per_call: list[float] = []
+    cpu_back_to_back: list[float] = []
     arrivals = Arrivals(("mqtt", "sse"))
     try:
         url = f"http://127.0.0.1:{api_port}"
@@ -218,7 +226,7 @@ async def _measure_process(n: int, rounds: int, port: int, tmp: Path) -> None:
                     await asyncio.sleep(0.05)  # polling a process that is starting; nothing to wait on
         proc = psutil.Process(daemon.pid)
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {kiosk}"}) as k:
-            for _ in range(total):
+            for _ in range(total + back_to_back):
                 (await k.post("/api/v1/tickets", json={"category": "A"})).raise_for_status()
         called_topic = f"hallctl/{hall_id}/event/ticket_called"
         bare_topic = f"bench/{hall_id}/bare"
@@ -228,7 +236,7 @@ async def _measure_process(n: int, rounds: int, port: int, tmp: Path) -> None:
         async with (
             aiomqtt.Client("127.0.0.1", port, identifier=f"screen-{hall_id}") as screen,
             aiomqtt.Client("127.0.0.1", port, identifier=f"pub-{hall_id}") as pub,
-            httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {window}"}) as http,
+            RawCall(api_port, window) as http,
         ):
             await screen.subscribe(called_topic, qos=1)
             await screen.subscribe(bare_topic, qos=1)
@@ -245,36 +253,48 @@ async def _measure_process(n: int, rounds: int, port: int, tmp: Path) -> None:
                 asyncio.create_task(pump_mqtt(), name="bench.proc.mqtt"),
                 asyncio.create_task(_pump_sse(sse, arrivals), name="bench.proc.sse"),
             ]
+
+            async def bare_rtt(marker: bytes) -> float:
+                t1 = time.perf_counter()
+                await pub.publish(bare_topic, marker, qos=1)
+                async with asyncio.timeout(10):
+                    while await bare_seen.get() != marker:
+                        pass
+                return (time.perf_counter() - t1) * 1000
+
             try:
                 cpu0 = 0.0
                 for i in range(total):
                     await asyncio.sleep(PACE_S)  # pacing, as in the in-process part: a window's calls are spaced
                     if i == WARMUP:
                         cpu0 = sum(proc.cpu_times()[:2])  # psutil's resolution is a clock tick: over all calls
+                    # The broker's own round trip with the daemon quiet (the pace has passed since the last
+                    # call's aftermath): the floor the goal is stated against.
+                    quiet = await bare_rtt(b"q%d" % i)
                     t0 = time.perf_counter()
-                    r = await http.post("/api/v1/windows/1/call-next")
+                    body = await http.call_next()
                     answered = time.perf_counter()
-                    r.raise_for_status()
-                    number = r.json()["ticket"]["number"]
+                    number = json.loads(body)["ticket"]["number"]
                     try:
                         async with asyncio.timeout(10):
                             at = await arrivals.all_of(number)
                     except TimeoutError:
                         raise SystemExit(f"{number}: only {arrivals.seen.get(number)} heard the call") from None
-                    t1 = time.perf_counter()
-                    marker = str(i).encode()
-                    await pub.publish(bare_topic, marker, qos=1)
-                    async with asyncio.timeout(10):
-                        while await bare_seen.get() != marker:
-                            pass
-                    t2 = time.perf_counter()
+                    after = await bare_rtt(b"a%d" % i)  # right after the call: the daemon's aftermath shares the CPU
                     if i >= WARMUP:
                         k_ = (i - WARMUP) // per_round
                         samples["mqtt"][k_].append((at["mqtt"] - t0) * 1000)
                         samples["sse"][k_].append((at["sse"] - t0) * 1000)
                         samples["http"][k_].append((answered - t0) * 1000)
-                        samples["bare"][k_].append((t2 - t1) * 1000)
+                        samples["bare"][k_].append(after)
+                        samples["quiet"][k_].append(quiet)
                 cpu_per_call.append((sum(proc.cpu_times()[:2]) - cpu0) * 1000 / (total - WARMUP))
+                # The same calls back to back (each sent when the last was answered): the CPU per call of
+                # the same work without the idle gaps between, in the same daemon and run.
+                cpu0 = sum(proc.cpu_times()[:2])
+                for _ in range(back_to_back):
+                    await http.call_next()
+                cpu_back_to_back.append((sum(proc.cpu_times()[:2]) - cpu0) * 1000 / back_to_back)
             finally:
                 for p in pumps:
                     p.cancel()
@@ -289,7 +309,50 @@ async def _measure_process(n: int, rounds: int, port: int, tmp: Path) -> None:
             daemon.kill()
             await daemon.wait()
         log.close()
-    report_process(samples, cpu_per_call, rounds, per_round, port)
+    report_process(samples, cpu_per_call, cpu_back_to_back, rounds, per_round, port)
+
+
+class RawCall:
+    """``POST /api/v1/windows/1/call-next`` on one keep-alive socket, written and read by hand.
+
+    httpx costs the bench's loop about a millisecond of Python per request, and that loop
+    also timestamps the MQTT and SSE arrivals: a call's answer parsed by httpx would sit in
+    front of the subscriber's own message and be counted as the daemon's latency.
+    """
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.request = (
+            f"POST /api/v1/windows/1/call-next HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> RawCall:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+    async def call_next(self) -> bytes:
+        """The answer's body; anything but a 2xx ends the bench."""
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        body = await self.reader.readexactly(length)
+        if not 200 <= status < 300:
+            raise SystemExit(f"call-next answered {status}: {body[:300]!r}")
+        return body
 
 
 async def _pump_sse(sse: SseClient, arrivals: Arrivals) -> None:
@@ -305,7 +368,12 @@ async def _pump_sse(sse: SseClient, arrivals: Arrivals) -> None:
 
 
 def report_process(
-    samples: dict[str, list[list[float]]], cpu_per_call: list[float], rounds: int, per_round: int, port: int
+    samples: dict[str, list[list[float]]],
+    cpu_per_call: list[float],
+    cpu_back_to_back: list[float],
+    rounds: int,
+    per_round: int,
+    port: int,
 ) -> None:
     print(
         f"daemon as a process (hallctl run, pid of its own): {rounds} rounds × {per_round} calls"
@@ -317,21 +385,35 @@ def report_process(
         "mqtt": "proc call → ticket_called at MQTT subscriber",
         "sse": "proc call → ticket_called at SSE client",
         "http": "proc call → its HTTP answer",
-        "bare": "proc bare QoS 1 publish → receive",
+        "bare": "proc bare QoS 1 publish → receive, after",
+        "quiet": "proc bare QoS 1 publish → receive, quiet",
     }
     for k, label in labels.items():
         print(
             f"  {label:<44} p50 min {min(p50[k]):6.2f} med {statistics.median(p50[k]):6.2f} ms"
             f"   p99 min {min(p99[k]):6.2f} med {statistics.median(p99[k]):6.2f} ms"
         )
-    ratios = [c / (2 * b + 1.0) for c, b in zip(p99["mqtt"], p99["bare"], strict=True)]
+    # The goal's floor is the broker's own round trip ("quiet": taken before each call, the pace after
+    # the last one); the round trip taken right after each call ("after") shares the CPU with the
+    # call's aftermath and flatters the ratio, so it is printed only beside it.
+    ratios = [c / (2 * b + 1.0) for c, b in zip(p99["mqtt"], p99["quiet"], strict=True)]
+    after = [c / (2 * b + 1.0) for c, b in zip(p99["mqtt"], p99["bare"], strict=True)]
     ratio = statistics.median(ratios)
     cpu = statistics.median(cpu_per_call)
-    print(f"  goal p99(call→mqtt) ≤ 2×p99(bare) + 1 ms: ratio per round {', '.join(f'{r:.2f}' for r in ratios)}")
-    print(f"  median ratio {ratio:.2f} ({'met' if ratio <= 1 else 'NOT met'}); daemon CPU per call {cpu:.2f} ms")
+    b2b = statistics.median(cpu_back_to_back)
+    print(
+        f"  goal p99(call→mqtt) ≤ 2×p99(quiet bare) + 1 ms: ratio per round {', '.join(f'{r:.2f}' for r in ratios)}"
+        f" (against the bare RTT after each call: {', '.join(f'{r:.2f}' for r in after)})"
+    )
+    print(f"  median ratio {ratio:.2f} ({'met' if ratio <= 1 else 'NOT met'})")
+    print(
+        f"  daemon CPU per call: {cpu:.2f} ms paced ({PACE_S * 1000:.0f} ms apart), {b2b:.2f} ms back to back"
+        f" (ratio {cpu / b2b if b2b else float('nan'):.2f}, same daemon, same run)"
+    )
+    back_to_back_note = "the same calls sent each when the last was answered, after the paced ones, same daemon"
     detail = (
-        f"hallctl run as a separate process; {rounds} rounds x {per_round} calls, bare QoS1 RTT interleaved"
-        " per call; median over rounds"
+        f"hallctl run as a separate process; {rounds} rounds x {per_round} calls, bare QoS1 RTT taken before"
+        " each call with the daemon quiet (after the call too, printed); median over rounds"
     )
     figures.record(
         figures.Figure(
@@ -355,7 +437,7 @@ def report_process(
         figures.Figure(
             bench="mqtt_latency",
             name="p99 bare broker RTT",
-            value=statistics.median(p99["bare"]),
+            value=statistics.median(p99["quiet"]),
             unit="ms",
             issue_goal="3",
             detail=detail,
@@ -375,6 +457,14 @@ def report_process(
             unit="ms",
             issue_goal="3",
             detail=detail + "; user+system of the daemon process over all measured calls (pacing included)",
+        ),
+        figures.Figure(
+            bench="mqtt_latency",
+            name="daemon process CPU per call, back to back",
+            value=b2b,
+            unit="ms",
+            issue_goal="3",
+            detail=detail + f"; {back_to_back_note}",
         ),
     )
 
@@ -669,8 +759,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300, help="samples in all rounds, after 10 warm-up calls")
     parser.add_argument("--rounds", type=int, default=5, help="rounds the samples are split into")
+    parser.add_argument("--process-only", action="store_true", help="only the part with the daemon as a process")
     args = parser.parse_args()
-    asyncio.run(run(args.n, args.rounds))
+    asyncio.run(run(args.n, args.rounds, process_only=args.process_only))
 
 
 if __name__ == "__main__":

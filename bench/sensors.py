@@ -14,6 +14,10 @@ Each round has three phases of ``--seconds`` each:
   from one client, no sensor load: the latency of the pair;
 * ``on``: the same pairs with the publisher running again.
 
+``off`` comes before ``on`` in odd rounds and after it in even ones (off-on, on-off, ...), so
+the shared machine's drifting load is not charged to one side; each round's p50 on/off is
+printed beside the pooled ratios.
+
 After each sensor phase the bench waits (bounded) until the daemon's counters stop moving.
 A last sensor phase ends with the daemon stopped (SIGINT) the moment the publisher is done,
 backlog or not, as a restart would; then the database is read: readings sent vs received vs
@@ -299,6 +303,7 @@ def main() -> int:
             d.start()
             assert d.proc is not None
             ps = psutil.Process(d.proc.pid)
+            round_ratios: list[float] = []
             for rnd in range(args.rounds):
                 # sensors alone: the daemon's CPU over the window
                 before = settle(d)
@@ -310,16 +315,25 @@ def main() -> int:
                 t_settle = time.perf_counter()
                 settle(d)
                 backlog_s.append(time.perf_counter() - t_settle)
-                # off: the queue alone
-                lat_off += asyncio.run(probe(d.url, d.token, args.seconds))
-                # on: the queue with the sensors
-                pub = start_publisher(broker.url, args.rate, args.seconds, args.sensors, args.qos)
-                lat_on += asyncio.run(probe(d.url, d.token, args.seconds))
-                sent += finish_publisher(pub)
+                # off (the queue alone) and on (the queue with the sensors), in the order off-on, then
+                # on-off in the next round: the shared machine's load drifts, and a fixed order would
+                # charge the drift to one side.
+                for phase in ("off", "on") if rnd % 2 == 0 else ("on", "off"):
+                    if phase == "off":
+                        off = asyncio.run(probe(d.url, d.token, args.seconds))
+                        lat_off += off
+                    else:
+                        pub = start_publisher(broker.url, args.rate, args.seconds, args.sensors, args.qos)
+                        on = asyncio.run(probe(d.url, d.token, args.seconds))
+                        lat_on += on
+                        sent += finish_publisher(pub)
+                        settle(d)
+                round_ratios.append(statistics.median(on) / statistics.median(off))
                 after = settle(d)
                 print(
                     f"round {rnd + 1}: cpu {cpu[-1]:.1f} % of one core; backlog worked off in {backlog_s[-1]:.1f} s;"
-                    f" received {after['received'] - before['received']}",
+                    f" received {after['received'] - before['received']}; p50 on/off {round_ratios[-1]:.2f}"
+                    f" ({'off, on' if rnd % 2 == 0 else 'on, off'}); loadavg {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
             # Last: stop the daemon the moment the publisher is done, backlog or not (as an
@@ -351,7 +365,7 @@ def main() -> int:
     print(
         f"issue+call-next: off p50 {p50_off:.1f} ms p95 {p95_off:.1f} ms (n={len(lat_off)}); "
         f"on p50 {p50_on:.1f} ms p95 {p95_on:.1f} ms (n={len(lat_on)}); p95 on/off {ratio:.2f}, "
-        f"p50 on/off {p50_on / p50_off:.2f}"
+        f"p50 on/off {p50_on / p50_off:.2f}; per round p50 on/off {', '.join(f'{r:.2f}' for r in round_ratios)}"
     )
     detail = (
         f"{args.rate:.0f} readings/s over {args.sensors} zigbee sensors, {args.rounds}×{args.seconds:.0f} s;"

@@ -27,10 +27,7 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """A fresh dict of the fields (the caller may change it)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            out[f.name] = _jsonable(getattr(self, f.name))
-        return out
+        return {name: _jsonable(getattr(self, name)) for name in _field_names(type(self)) or ()}
 
     def wire_dict(self) -> dict[str, Any]:
         """The fields as JSON values, computed once per event; shared, so never change it."""
@@ -74,11 +71,31 @@ def _wire(event: Event) -> _Wire:
     return w
 
 
+# Every event is serialised once per publish, field by field: the plain values (most of them)
+# return at the first test, and a dataclass's field names are looked up once per class, not
+# rebuilt by ``dataclasses.fields`` for every value (issue 12's profile of a call).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass ``cls`` in order, or None for any other class (cached per class)."""
+    try:
+        return _FIELD_NAMES[cls]
+    except KeyError:
+        names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+        _FIELD_NAMES[cls] = names
+        return names
+
+
 def _jsonable(value: Any) -> Any:
+    cls = type(value)
+    if cls in _PLAIN:
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if not isinstance(value, type) and (names := _field_names(cls)) is not None:
+        return {name: _jsonable(getattr(value, name)) for name in names}
     if isinstance(value, tuple | list):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

@@ -30,8 +30,8 @@ from hallctl.store.keyfilter import MIN_CAPACITY, KeyFilter
 from hallctl.store.reports import ReportReads
 from hallctl.store.rows import (
     SENSOR_MINUTE_COLUMNS,
-    TICKET_COLUMNS,
     TICKET_FIELDS,
+    UPSERT_TICKET,
     ClimateEnergyRow,
     ClimateOverrideRow,
     ClimateRatesRow,
@@ -103,14 +103,8 @@ class Store(AdminTables, CityLogStore, ReportReads, SupervisionTables):
     # ---- decisions -------------------------------------------------------------------
 
     def _write_decision(self, conn: sqlite3.Connection, d: Decision) -> None:
-        placeholders = ",".join("?" * len(TICKET_COLUMNS))
-        updates = ",".join(f"{c}=excluded.{c}" for c in TICKET_COLUMNS if c != "id")
         for t in d.tickets:
-            conn.execute(
-                f"INSERT INTO tickets ({','.join(TICKET_COLUMNS)}) VALUES ({placeholders}) "
-                f"ON CONFLICT(id) DO UPDATE SET {updates}",
-                ticket_row(t),
-            )
+            conn.execute(UPSERT_TICKET, ticket_row(t))
         for ticket_id, h in d.holders:
             conn.execute(
                 "INSERT OR REPLACE INTO holders (ticket_id, name, id_number, sex, birth, nation, address,"

@@ -84,6 +84,12 @@ def ticket_from_row(row: sqlite3.Row) -> Ticket:
 TICKET_FIELDS = tuple(f.name for f in dataclasses.fields(Ticket))
 assert set(TICKET_FIELDS) == set(TICKET_COLUMNS), "tickets table and Ticket disagree"
 
+# Built once: the writer ran these joins for every ticket of every decision (issue 12's profile).
+UPSERT_TICKET = (
+    f"INSERT INTO tickets ({','.join(TICKET_COLUMNS)}) VALUES ({','.join('?' * len(TICKET_COLUMNS))}) "
+    f"ON CONFLICT(id) DO UPDATE SET {','.join(f'{c}=excluded.{c}' for c in TICKET_COLUMNS if c != 'id')}"
+)
+
 
 def tickets_from_tuples(rows: list[tuple[Any, ...]]) -> list[Ticket]:
     """Tickets from plain tuples in :data:`TICKET_FIELDS` order: the start-up load of a full queue.
