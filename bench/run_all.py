@@ -43,6 +43,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("climate_day.py", [], []),
     ("sensors.py", [], ["--seconds", "4", "--rounds", "1"]),
     ("calendar_open.py", [], ["--n", "50000"]),
+    ("voice_render.py", [], ["--clips", "30", "--rounds", "2"]),
 ]
 
 
