@@ -47,6 +47,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("supervision.py", [], ["--tickets", "200", "--alerts", "100"]),
     ("city_ingest.py", [], ["--towns", "29", "--live-seconds", "3"]),
     ("admin_edit.py", [], ["--n", "20"]),
+    ("voice_render.py", [], ["--clips", "30", "--rounds", "2"]),
 ]
 
 

@@ -56,7 +56,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # growing heap of modules, routes and the loaded queue again and again (about a tenth of
     # the start-up CPU with 30,000 waiting, issue 12). Hall.start turns it on again once serving.
     gc.disable()
-    from hallctl.daemon import Hall, run_loop
+    from hallctl.daemon import Hall, refuse_pydantic_v1, run_loop
+
+    refuse_pydantic_v1()  # before Hall(): its components' routers are built at construction
 
     cfg = _load(args.config)
     _setup_logging(args.verbose)
@@ -73,7 +75,9 @@ def _refuse(exc: StoreUnavailable) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hallctl.daemon import run_loop
+    from hallctl.daemon import refuse_pydantic_v1, run_loop
+
+    refuse_pydantic_v1()
     from hallctl.demo import run_demo
 
     _setup_logging(args.verbose)

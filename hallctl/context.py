@@ -23,8 +23,7 @@ from fastapi import APIRouter
 from hallctl import events as ev
 from hallctl.auth import Authenticator
 from hallctl.bus import Bus
-from hallctl.climate import ClimateZones
-from hallctl.climate.meter import EnergyMeter
+from hallctl.climate_view import ClimateView, EnergyView
 from hallctl.config import Config
 from hallctl.errors import MqttUnavailable
 from hallctl.service import HallService
@@ -55,9 +54,10 @@ CityReplay = Callable[[int, int], Awaitable[dict[str, Any]]]
 class HallContext:
     cfg: Config
     service: HallService
-    climate: ClimateZones
+    # hallctl.climate's components in a hall with zones, else stand-ins (hallctl.climate_view).
+    climate: ClimateView
     # Today's kWh and comfort per zone (hallctl.climate.energy); read by the API.
-    energy: EnergyMeter
+    energy: EnergyView
     supervision: Supervision
     bus: Bus
     # Checks bearer tokens (the HTTP API, the pages); owns the token cache.

@@ -1,7 +1,7 @@
 """The daemon: components started in dependency order, stopped in reverse.
 
-Order: store → service → supervision → [simulators] → climate unit drivers → climate →
-energy → devices → mqtt → api. The simulators come before the climate component because
+Order: store → service → supervision → [simulators] → [climate unit drivers → climate →
+energy, only with ``[[climate_zone]]``] → devices → mqtt → api. The simulators come before the climate component because
 a simulated air conditioner must be listening before the climate component creates its
 driver; the climate component before MQTT, whose session subscribes the MQTT units' topics.
 HTTP comes up last so no request arrives before the queue is loaded; the
@@ -21,9 +21,10 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hallctl import events as ev
 from hallctl import systemd
@@ -31,9 +32,7 @@ from hallctl.admin import AdminConsole
 from hallctl.admin.photos import StaffPhotos
 from hallctl.auth import Authenticator
 from hallctl.bus import Bus
-from hallctl.climate import ClimateZones
-from hallctl.climate.drivers import ClimateDrivers
-from hallctl.climate.meter import EnergyMeter
+from hallctl.climate_view import ClimateView, EnergyView, NoClimate, NoEnergy
 from hallctl.config import Config
 from hallctl.context import Component, HallContext
 from hallctl.http.admin import admin_router, staff_photo_router
@@ -42,6 +41,10 @@ from hallctl.service import Clock, HallService, utcnow
 from hallctl.store import DaemonLock, Store
 from hallctl.supervision import Supervision
 from hallctl.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from hallctl.climate import ClimateZones
+    from hallctl.climate.meter import EnergyMeter
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +76,23 @@ class Hall:
         self.bus = Bus()
         self.auth = Authenticator(self.store)
         self.service = HallService(cfg, self.store, self.bus, clock)
-        self.climate = ClimateZones(cfg, self.bus, clock, setpoints=self.store, seed=self.service.snapshot)
         self.supervision = Supervision(cfg, self.service, self.bus, clock, self.store)
-        self.energy = EnergyMeter(
-            cfg, self.bus, clock, self.store, states=self.climate.snapshot, readbacks=self.climate.unit_states
-        )
+        # The climate package (controller, meter, unit drivers) only for a hall with zones.
+        climate: ClimateView = NoClimate()
+        energy: EnergyView = NoEnergy(cfg, clock)
+        self._climate: tuple[ClimateZones, EnergyMeter] | None = None
+        if cfg.climate_zone:
+            from hallctl.climate import ClimateZones
+            from hallctl.climate.meter import EnergyMeter
+
+            zones = ClimateZones(cfg, self.bus, clock, setpoints=self.store, seed=self.service.snapshot)
+            meter = EnergyMeter(cfg, self.bus, clock, self.store, states=zones.snapshot, readbacks=zones.unit_states)
+            climate, energy, self._climate = zones, meter, (zones, meter)
         self.ctx = HallContext(
             cfg=cfg,
             service=self.service,
-            climate=self.climate,
-            energy=self.energy,
+            climate=climate,
+            energy=energy,
             supervision=self.supervision,
             bus=self.bus,
             auth=self.auth,
@@ -90,9 +100,14 @@ class Hall:
             state_dir=self.state_dir,
             demo=demo,
         )
-        # The unit kinds (modbus, bacnet, mqtt) and the links their units share.
-        self.unit_drivers = ClimateDrivers(self.ctx)
-        self.climate.unit_factory = self.unit_drivers.make_unit
+        self.climate_parts: list[Component] = []
+        if self._climate is not None:
+            from hallctl.climate.drivers import ClimateDrivers
+
+            # The unit kinds (modbus, bacnet, mqtt) and the links their units share.
+            unit_drivers = ClimateDrivers(self.ctx)
+            self._climate[0].unit_factory = unit_drivers.make_unit
+            self.climate_parts = [unit_drivers, *self._climate]
         self.components: list[Component] = []
         # The admin console: accounts, audit, live edits written back to ``config_path``.
         self.admin = AdminConsole(cfg, self.store, clock, config_path)
@@ -111,12 +126,27 @@ class Hall:
         self.cfg = cfg
         self.ctx.cfg = cfg
         self.supervision.cfg = cfg
-        self.climate.cfg = cfg  # a zone's opening follows its categories' hours
+        if self._climate is not None:
+            self._climate[0].cfg = cfg  # a zone's opening follows its categories' hours
         self.admin.cfg = cfg
 
     def part(self, name: str) -> Component | None:
         """A started component by name (``devices``, ``mqtt``, ``simulation``...), for tools and tests."""
         return next((p for p in self.components if p.name == name), None)
+
+    @property
+    def climate(self) -> ClimateZones:
+        """The climate component of a hall with ``[[climate_zone]]`` (for tools and tests)."""
+        if self._climate is None:
+            raise LookupError("this hall has no [[climate_zone]]")
+        return self._climate[0]
+
+    @property
+    def energy(self) -> EnergyMeter:
+        """The energy meter of a hall with ``[[climate_zone]]`` (for tools and tests)."""
+        if self._climate is None:
+            raise LookupError("this hall has no [[climate_zone]]")
+        return self._climate[1]
 
     @property
     def sims(self) -> dict[str, Any]:
@@ -137,7 +167,7 @@ class Hall:
         # After the simulators (a simulated unit listens before its driver is made), before the
         # devices (whose first readings the climate component decides on) and MQTT (see above).
         at = next((i for i, p in enumerate(parts) if p.name == "simulation"), 0) + 1
-        parts[at:at] = [self.unit_drivers, self.climate, self.energy]
+        parts[at:at] = self.climate_parts
         parts.append(self.api)
         return parts
 
@@ -264,8 +294,23 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     """
     import uvloop
 
+    refuse_pydantic_v1()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
+
+
+def refuse_pydantic_v1() -> None:
+    """Keep ``pydantic.v1`` out of the daemon: FastAPI imports it only to refuse v1 models.
+
+    For every parameter of every route FastAPI asks whether its type is a pydantic v1 model,
+    and to ask it imports ``pydantic.v1`` (the whole pydantic 1 API: ≈1 MiB of idle RSS and
+    ≈0.07 s of the cold start, issue 12 goal 4). hallctl has no v1 models (CI: the footprint
+    imports test), and FastAPI treats a ``pydantic.v1`` it cannot import as "no v1 models",
+    so the daemon processes mark it as not importable (``None`` in ``sys.modules``, Python's
+    way to block one import). Only ``run`` and ``demo`` do this; tests and tools are untouched.
+    """
+    if "pydantic.v1" not in sys.modules:
+        sys.modules["pydantic.v1"] = None  # type: ignore[assignment]
 
 
 def _simulation(ctx: HallContext) -> Component | None:
@@ -295,7 +340,7 @@ def _zigbee(ctx: HallContext) -> Component | None:
 
 def _mqtt(ctx: HallContext) -> Component | None:
     from hallctl.mqtt import MqttBridge
-    from hallctl.mqtt.asyncapi import router as asyncapi_router
+    from hallctl.mqtt.asyncapi_route import router as asyncapi_router
 
     # The AsyncAPI document beside the OpenAPI one (hallctl.http may not import hallctl.mqtt).
     ctx.add_routes(asyncapi_router(ctx.cfg))

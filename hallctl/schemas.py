@@ -178,6 +178,88 @@ class ReplayResult(Model):
 
 # Answers of the command table's routes, by command name (the route answers ``result[route.body]``
 # when the route names a body). A test checks every command has one.
+# ---- supervision (hallctl/commands/supervision.py) ----------------------------------------------
+
+
+class AlertRecord(Model):
+    id: int
+    alert: str = Field(description="the kind: wait_exceeded, service_overrun, window_paused, device_fault, ...")
+    kind: str
+    subject: str = Field(description="the category, window, device, zone, sensor or case it is about")
+    window: int | None
+    severity: str
+    message: str
+    message_en: str
+    data: dict[str, Any]
+    state: Literal["open", "acknowledged", "resolved"]
+    level: int = Field(description="escalation level: 0 when raised")
+    opened_at: str
+    escalated_at: str | None
+    acked_at: str | None
+    acked_by: str | None
+    acked_token: int | None
+    ack_note: str | None
+    resolved_at: str | None
+    resolved_by: str | None
+    resolved_token: int | None
+    resolve_note: str | None
+
+
+class AlertList(Model):
+    alerts: list[AlertRecord]
+
+
+class AlertResult(Model):
+    alert: AlertRecord
+
+
+class CaseNoteView(Model):
+    at: str
+    by: str | None = Field(description="null over MQTT")
+    note: str | None = Field(description="null over MQTT")
+
+
+class CaseRecord(Model):
+    id: int
+    ticket_id: str
+    number: str
+    window: int
+    staff: str | None
+    level: int
+    reasons: list[str]
+    opened_at: str
+    due_day: str = Field(description="the last working day to close it (hall calendar)")
+    state: Literal["open", "verified", "closed"]
+    notes: list[CaseNoteView]
+    verified_at: str | None
+    verified_by: str | None
+    closed_at: str | None
+    closed_by: str | None
+    closed_token: int | None
+    overdue_alerted: bool
+    overdue: bool
+
+
+class CaseList(Model):
+    cases: list[CaseRecord]
+    today: str
+
+
+class CaseResult(Model):
+    case: CaseRecord
+
+
+class ReasonCase(Model):
+    id: int
+    number: str
+    reasons: list[str]
+    due_day: str
+
+
+class ReasonResult(Model):
+    case: ReasonCase
+
+
 COMMAND_RESPONSES: dict[str, type[BaseModel]] = {
     "ticket.issue": Ticket,
     "ticket.cancel": Ticket,
@@ -208,6 +290,12 @@ COMMAND_RESPONSES: dict[str, type[BaseModel]] = {
     "climate.set": ClimateResult,
     "kiosk.help": HelpResult,
     "city.replay": ReplayResult,
+    "alert.list": AlertList,
+    "alert.ack": AlertResult,
+    "alert.resolve": AlertResult,
+    "case.list": CaseList,
+    "case.act": CaseResult,
+    "evaluation.reason": ReasonResult,
 }
 
 

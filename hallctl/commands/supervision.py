@@ -15,7 +15,6 @@ from hallctl.commands.args import Args, Reasons, TicketArgs
 from hallctl.commands.table import Call, HttpRoute, command
 from hallctl.commands.tickets import VISITOR_ONLY
 from hallctl.context import HallContext
-from hallctl.schemas import COMMAND_RESPONSES, Model
 from hallctl.supervision.alerts import alert_view
 from hallctl.supervision.cases import case_view
 
@@ -65,99 +64,6 @@ def _scope(c: Call, window: int | None) -> tuple[int, ...] | None:
         return tuple(w for w in p.windows if window is None or w == window)
     return None if window is None else (window,)
 
-
-# ---- answers (for the OpenAPI and AsyncAPI documents) -------------------------------------------
-
-
-class AlertRecord(Model):
-    id: int
-    alert: str = Field(description="the kind: wait_exceeded, service_overrun, window_paused, device_fault, ...")
-    kind: str
-    subject: str = Field(description="the category, window, device, zone, sensor or case it is about")
-    window: int | None
-    severity: str
-    message: str
-    message_en: str
-    data: dict[str, Any]
-    state: AlertState
-    level: int = Field(description="escalation level: 0 when raised")
-    opened_at: str
-    escalated_at: str | None
-    acked_at: str | None
-    acked_by: str | None
-    acked_token: int | None
-    ack_note: str | None
-    resolved_at: str | None
-    resolved_by: str | None
-    resolved_token: int | None
-    resolve_note: str | None
-
-
-class AlertList(Model):
-    alerts: list[AlertRecord]
-
-
-class AlertResult(Model):
-    alert: AlertRecord
-
-
-class CaseNoteView(Model):
-    at: str
-    by: str | None = Field(description="null over MQTT")
-    note: str | None = Field(description="null over MQTT")
-
-
-class CaseRecord(Model):
-    id: int
-    ticket_id: str
-    number: str
-    window: int
-    staff: str | None
-    level: int
-    reasons: list[str]
-    opened_at: str
-    due_day: str = Field(description="the last working day to close it (hall calendar)")
-    state: CaseState
-    notes: list[CaseNoteView]
-    verified_at: str | None
-    verified_by: str | None
-    closed_at: str | None
-    closed_by: str | None
-    closed_token: int | None
-    overdue_alerted: bool
-    overdue: bool
-
-
-class CaseList(Model):
-    cases: list[CaseRecord]
-    today: str
-
-
-class CaseResult(Model):
-    case: CaseRecord
-
-
-class ReasonCase(Model):
-    id: int
-    number: str
-    reasons: list[str]
-    due_day: str
-
-
-class ReasonResult(Model):
-    case: ReasonCase
-
-
-COMMAND_RESPONSES.update(
-    {
-        "alert.list": AlertList,
-        "alert.ack": AlertResult,
-        "alert.resolve": AlertResult,
-        "case.list": CaseList,
-        "case.act": CaseResult,
-        "evaluation.reason": ReasonResult,
-    }
-)
 
 # Who handled an alert or a case and what they wrote: for the hall's own screens and console (HTTP),
 # never through the broker (MQTT replies are readable by other ``hallctl/#`` clients), like staff names.

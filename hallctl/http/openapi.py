@@ -18,13 +18,11 @@ looks like an optional header. This module rewrites the generated document once:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
-from fastapi.utils import generate_unique_id
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
@@ -247,17 +245,3 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
             _errors(op, {k: v for k, v in errors.items() if v})
     app.openapi_schema = doc
     return doc
-
-
-def operation_ids() -> Callable[[APIRoute], str]:
-    """Operation ids from the route names (``window_call_next``, ``get_ticket``): readable client
-    methods. A name taken already (two routers' functions with the same name) keeps FastAPI's id."""
-    taken: dict[str, APIRoute] = {}
-
-    def op_id(route: APIRoute) -> str:
-        name = route.name.replace(".", "_")
-        if taken.setdefault(name, route) is route:
-            return name
-        return generate_unique_id(route)
-
-    return op_id

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import socket
+from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -52,7 +55,7 @@ class ApiServer:
             log_level="warning",
             lifespan="off",
             access_log=False,
-            ws="websockets-sansio" if _has_sansio() else "auto",
+            ws=LazyWebSocketProtocol,  # websockets is imported at the first WebSocket, not at start
             # httptools with a head size cap, a header-read timeout and a connection cap that evicts idle ones first.
             http=protocol_class(cfg.header_timeout_s, cfg.max_connections),
             timeout_keep_alive=cfg.keep_alive_s,
@@ -119,9 +122,31 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _has_sansio() -> bool:
+class LazyWebSocketProtocol(asyncio.Protocol):
+    """uvicorn's WebSocket protocol, imported when the first client upgrades to a WebSocket.
+
+    uvicorn imports its WebSocket implementation (the ``websockets`` library, ≈0.6 MiB of
+    idle RSS) at start. The hall's own pages stream over SSE; ``/ws`` is for other clients,
+    and many halls never have one (issue 12, goal 4: import what a hall uses). uvicorn only
+    ever calls the class it is given, with keyword arguments, at an upgrade, so this class
+    hands back the real protocol there: ``websockets``' sans-I/O implementation when the
+    installed version has it, else what uvicorn would choose by itself.
+    """
+
+    def __new__(cls, **kwargs: Any) -> asyncio.Protocol:  # type: ignore[misc]
+        return _ws_protocol_class()(**kwargs)
+
+
+@functools.cache
+def _ws_protocol_class() -> Callable[..., asyncio.Protocol]:
+    from uvicorn.config import WS_PROTOCOLS
+    from uvicorn.importer import import_from_string
+
     try:
         import websockets.asyncio  # noqa: F401
     except ImportError:
-        return False
-    return True
+        name = "auto"
+    else:
+        name = "websockets-sansio"
+    protocol: Callable[..., asyncio.Protocol] = import_from_string(WS_PROTOCOLS[name])
+    return protocol

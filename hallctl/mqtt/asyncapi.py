@@ -14,7 +14,8 @@ Generated from what the bridge really uses, so it cannot drift:
 - the availability topic (``<root>/status``, ``online``/``offline``, retained, last will).
 
 The HTTP API serves it through a router the daemon registers (``hallctl.http`` never
-imports ``hallctl.mqtt``).
+imports ``hallctl.mqtt``): :func:`hallctl.mqtt.asyncapi_route.router`, which imports this
+module at the first request.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, TypeAdapter
 
 from hallctl import __version__, commands, schemas
@@ -348,20 +347,4 @@ def document(cfg: Config) -> dict[str, Any]:
     }
 
 
-def router(cfg: Config) -> APIRouter:
-    """``GET /api/v1/asyncapi.json`` (no token, like the OpenAPI document)."""
-    api = APIRouter(prefix="/api/v1")
-    # Built at the first request, not at start: generating it costs ~0.3 s of CPU (the JSON
-    # schemas of every payload), which a hall nobody asks for the document never pays.
-    cache: list[dict[str, Any]] = []
-
-    @api.get("/asyncapi.json", include_in_schema=False)
-    async def asyncapi() -> JSONResponse:
-        if not cache:
-            cache.append(document(cfg))
-        return JSONResponse(cache[0])
-
-    return api
-
-
-__all__ = ["address", "document", "payload_for", "router", "sample"]
+__all__ = ["address", "document", "payload_for", "sample"]

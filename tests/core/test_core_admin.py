@@ -184,7 +184,7 @@ async def test_live_window_edit_is_validated_applied_and_written_back_with_comme
     assert state.name == "1号窗口 综合" and state.categories == ("A", "B")
     new_cfg = console.hall.service.cfg
     assert console.hall.ctx.cfg is new_cfg and console.hall.supervision.cfg is new_cfg
-    assert console.hall.climate.cfg is new_cfg
+    # (This hall has no [[climate_zone]], so there is no climate controller to hand it to.)
     await console.hall.bus.drain()
     assert seen == ["ConfigChanged"]
 

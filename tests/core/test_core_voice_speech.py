@@ -104,6 +104,42 @@ def test_a_clip_is_a_chime_then_speech_of_plausible_length_at_one_loudness() -> 
     assert abs(levels[0] - synth.SPEECH_RMS_DBFS) < 1.5, levels
 
 
+def _peak_dbfs(samples: array.array[int]) -> float:
+    return 20 * math.log10(max(max(samples), -min(samples)) / 32767)
+
+
+@pytest.mark.parametrize(
+    "start_volume", [synth.START_VOLUME, 10, 200], ids=["calibrated", "far-too-quiet", "far-too-loud"]
+)
+def test_every_announcement_comes_out_at_one_loudness_whatever_volume_the_renderer_starts_at(start_volume: int) -> None:
+    """The level is reached with espeak-ng's volume (issue 12): every clip within the tolerance, none over the peak.
+
+    Started far from the right volume (a library that renders louder or quieter than this one),
+    the leveller corrects the volume, or scales the samples, and every clip still lands on the level.
+    """
+    leveller = synth.Leveller(volume=start_volume)
+    texts = [
+        spoken.announcement_words("A1", 1, "whole"),
+        spoken.announcement_words("B0120", 23, "digits"),
+        spoken.announcement_words("C0999", 10, "digits"),
+        spoken.announcement_words("D056", 23, "whole"),
+        spoken.announcement_words("E7", 5, "digits"),
+        spoken.announcement_words("F1234", 12, "whole"),
+    ]
+    levels = []
+    calibrated_at = 0
+    for n, text in enumerate(texts):
+        if n == 3:
+            calibrated_at = leveller.syntheses
+        data, _ = _samples(synth.clip(text, with_chime=False, leveller=leveller))
+        levels.append(_voiced_rms_db(data))
+        assert _peak_dbfs(data) <= synth.PEAK_DBFS + synth.LEVEL_TOLERANCE_DB + 0.05, text
+    assert max(levels) - min(levels) < 1.0, levels
+    assert all(abs(v - synth.SPEECH_RMS_DBFS) < synth.LEVEL_TOLERANCE_DB + 0.2 for v in levels), levels
+    # Once calibrated (after the first clips), a clip is about one synthesis, not one per attempt.
+    assert leveller.syntheses - calibrated_at <= 4, (calibrated_at, leveller.syntheses)
+
+
 async def test_one_renderer_child_renders_clip_after_clip_and_comes_back_after_it_dies(tmp_path: Path) -> None:
     renderer = synth.Renderer()
     try:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,14 @@ DEVICE_LIBS = ("smartcard", "pymodbus", "escpos", "PIL", "qrcode", "barcode")
 AC_DRIVERS = ("drivers.ac_modbus", "drivers.ac_bacnet", "drivers.ac_mqtt", "drivers.ac_profile")
 AC_LIBS = ("pymodbus", "bacpypes3", *AC_DRIVERS)
 VOICE_LIBS = ("espeakng_loader",)
+# Only with a [[climate_zone]]: the climate package (controller, meter, unit drivers) and drivers.aircon.
+CLIMATE = ("hallctl.climate", "drivers.aircon")
+# Only at the first request for a document: the response models and the documents' builders.
+DOCUMENTS = ("hallctl.schemas", "hallctl.http.openapi", "hallctl.mqtt.asyncapi")
+# Never in the daemon: FastAPI imports pydantic's v1 API only to refuse v1 models (hallctl has none).
+PYDANTIC_V1 = ("pydantic.v1",)
+# Only at the first WebSocket client (the pages stream over SSE): the websockets library.
+WEBSOCKETS = ("websockets",)
 
 WRAPPER = """
 import json, runpy, signal, sys
@@ -43,7 +52,7 @@ def dump(*_):
     with open(out + ".gc", "w") as f:
         json.dump(gc.isenabled(), f)
     with open(out + ".tmp", "w") as f:
-        json.dump(sorted(sys.modules), f)
+        json.dump(sorted(k for k, m in sys.modules.items() if m is not None), f)  # None: an import refused
     import os
     os.replace(out + ".tmp", out)
 signal.signal(signal.SIGUSR1, dump)
@@ -51,11 +60,18 @@ sys.argv = ["hallctl", *sys.argv[1:]]
 runpy.run_module("hallctl.cli", run_name="__main__", alter_sys=True)
 """
 
+WS_UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
 READER = {"id": "k1-idr", "kind": "idcard", "port": "/dev/hallctl-test-absent/k1-idr", "baudrate": 115200}
 PRINTER = {"id": "k1-prn", "kind": "printer", "port": "/dev/hallctl-test-absent/k1-prn", "baudrate": 115200}
 
 
-def modules_of_serving_daemon(tmp_path: Path, **over: Any) -> list[str]:
+def modules_of_serving_daemon(tmp_path: Path, then: Callable[[str], None] | None = None, **over: Any) -> list[str]:
+    """The serving daemon's modules; ``then`` is called with its URL after they are read, while it serves."""
     port = free_port()
     data = config_dict(store={"path": str(tmp_path / "hallctl.db")}, api={"port": port}, **over)
     cfg = tmp_path / "hallctl.toml"
@@ -87,6 +103,8 @@ def modules_of_serving_daemon(tmp_path: Path, **over: Any) -> list[str]:
         modules: list[str] = json.loads(out.read_text())
         # `hallctl run` pauses the cyclic garbage collector for its start-up only: serving, it is on.
         assert json.loads(Path(str(out) + ".gc").read_text()) is True, "serving with the garbage collector off"
+        if then is not None:
+            then(f"http://127.0.0.1:{port}")
         return modules
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -112,13 +130,25 @@ def loaded(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
 def test_plain_hall_imports_no_simulator_demo_or_unused_device_library(
     tmp_path: Path, devices: list[dict[str, Any]], kiosk: dict[str, Any]
 ) -> None:
-    modules = modules_of_serving_daemon(tmp_path, device=devices, kiosk=[kiosk])
+    def documents_still_served(url: str) -> None:
+        # Imported at the first request, in a process where FastAPI cannot import pydantic.v1.
+        for doc in ("openapi.json", "asyncapi.json"):
+            r = httpx.get(f"{url}/api/v1/{doc}", timeout=30)
+            assert r.status_code == 200 and r.json()["info"]["title"], doc
+        assert httpx.get(f"{url}/api/v1/climate", timeout=5).status_code in (200, 401)
+        # The first WebSocket client gets the protocol imported then: the upgrade is answered, not refused.
+        with httpx.stream("GET", f"{url}/ws", headers=WS_UPGRADE, timeout=5) as r:
+            assert r.status_code in (101, 403), r.status_code
+
+    modules = modules_of_serving_daemon(tmp_path, documents_still_served, device=devices, kiosk=[kiosk])
     assert "hallctl.devices.manager" in modules, "the devices were not started: the check proves nothing"
     assert loaded(modules, ALWAYS_FORBIDDEN) == []
     # Neither config has a badge reader or a Modbus sensor; the printer is offline, never printed.
     assert loaded(modules, DEVICE_LIBS) == []
     # No climate unit at all, and speech is rendered in a child process.
     assert loaded(modules, AC_LIBS + VOICE_LIBS) == []
+    # No climate zone, no WebSocket client, nobody asked for a document (issue 12, goal 4: ≈4 MiB of idle RSS).
+    assert loaded(modules, CLIMATE + DOCUMENTS + PYDANTIC_V1 + WEBSOCKETS) == []
 
 
 def test_climate_unit_imports_only_its_own_kind(tmp_path: Path) -> None:
@@ -127,4 +157,4 @@ def test_climate_unit_imports_only_its_own_kind(tmp_path: Path) -> None:
     modules = modules_of_serving_daemon(tmp_path, climate_zone=[{"id": "floor1"}], climate_unit=[unit])
     assert "hallctl.climate.zones" in modules, "the climate component did not start: the check proves nothing"
     assert loaded(modules, ("pymodbus", "bacpypes3", "drivers.ac_modbus", "drivers.ac_bacnet")) == []
-    assert loaded(modules, ALWAYS_FORBIDDEN + VOICE_LIBS) == []
+    assert loaded(modules, ALWAYS_FORBIDDEN + VOICE_LIBS + DOCUMENTS + PYDANTIC_V1) == []
