@@ -46,6 +46,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("reports.py", [], ["--tickets", "300", "--days", "5", "--rounds", "1"]),
     ("supervision.py", [], ["--tickets", "200", "--alerts", "100"]),
     ("city_ingest.py", [], ["--towns", "29", "--live-seconds", "3"]),
+    ("city_reports.py", [], ["--towns", "29", "--days", "1", "--rounds", "1"]),
 ]
 
 
