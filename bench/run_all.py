@@ -48,6 +48,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("city_ingest.py", [], ["--towns", "29", "--live-seconds", "3"]),
     ("admin_edit.py", [], ["--n", "20"]),
     ("voice_render.py", [], ["--clips", "30", "--rounds", "2"]),
+    ("city_reports.py", [], ["--towns", "29", "--days", "1", "--rounds", "1"]),
 ]
 
 

@@ -367,6 +367,8 @@ def cmd_central(args: argparse.Namespace) -> int:
     from hallctl.central import config as central_config
 
     _setup_logging(args.verbose)
+    if args.file == "report" and args.action is None:  # `hallctl central -c FILE report ...`
+        args.file, args.action = None, "report"
     path = args.file or args.config
     try:
         cfg = central_config.load(path)
@@ -378,6 +380,13 @@ def cmd_central(args: argparse.Namespace) -> int:
     if args.check:
         print(f"{path}: OK (central {cfg.central.id}, {len(cfg.hall)} halls listed)")
         return 0
+    if args.action == "report" or args.day or args.month:
+        from hallctl.central import cli_report
+
+        return cli_report.run(
+            cfg, day=args.day, month=args.month, hall=args.hall, fmt=args.format, table=args.table,
+            lang=args.lang, output=args.output,
+        )  # fmt: skip
     from hallctl.central.run import main as run_central
 
     return run_central(cfg)
@@ -404,6 +413,15 @@ def build_parser() -> argparse.ArgumentParser:
     cen = sub.add_parser("central", help="the city's central: ingest many halls into PostgreSQL, city dashboard")
     cen.add_argument("file", nargs="?", help="central TOML config (default: -c)")
     cen.add_argument("--check", action="store_true", help="validate the config and exit")
+    cen.add_argument("action", nargs="?", choices=["run", "report"], help="run (default) or report (docs/city.md)")
+    cen_when = cen.add_mutually_exclusive_group()
+    cen_when.add_argument("--day", help="report: day YYYY-MM-DD (default today)")
+    cen_when.add_argument("--month", help="report: month YYYY-MM")
+    cen.add_argument("--hall", help="report: one hall's own report (default: across halls)")
+    cen.add_argument("--format", choices=["xlsx", "csv", "json"], default="json", help="report: file format")
+    cen.add_argument("--table", help="report: the breakdown a CSV holds (default by_hall, or by_window with --hall)")
+    cen.add_argument("--lang", choices=["zh", "en"], default="zh", help="report: header language")
+    cen.add_argument("-o", "--output", help="report: write to FILE (default stdout; xlsx needs it)")
     cen.set_defaults(func=cmd_central)
 
     demo = sub.add_parser("demo", help="a whole hall on simulated devices, embedded broker, pages served")

@@ -8,9 +8,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from hallctl.config import ConfigError, explain
+from hallctl import config as hall_config
+from hallctl.config import Config, ConfigError, explain
 
 _ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")  # one MQTT topic level the hall's reply namespace accepts
 
@@ -91,6 +92,9 @@ class HallEntry(_Model):
     id: str
     name: str = ""
     name_en: str = ""
+    # The hall's own config file (relative to the central's file): its categories, targets, hours and
+    # staff make the central's report of the hall the hall's own report (docs/city.md#reports).
+    config: str | None = Field(default=None, min_length=1)
 
     @field_validator("id")
     @classmethod
@@ -107,6 +111,8 @@ class CentralConfig(_Model):
     gaps: Gaps = Gaps()
     http: Http = Http()
     hall: tuple[HallEntry, ...] = ()  # known halls (names for the dashboard); unlisted halls appear when seen
+    # The halls' own configs, loaded from ``[[hall]] config`` by :func:`load` (not a TOML key).
+    _hall_configs: dict[str, Config] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique(self) -> CentralConfig:
@@ -118,6 +124,36 @@ class CentralConfig(_Model):
         if self.gaps.max_retry_s < self.gaps.first_retry_s:
             raise ValueError("gaps.max_retry_s: must not be below gaps.first_retry_s")
         return self
+
+    def hall_config(self, hall: str) -> Config | None:
+        """The hall's own config (``[[hall]] config``), None when the central was not given it."""
+        return self._hall_configs.get(hall)
+
+    def load_hall_configs(self, base: Path) -> None:
+        """Load and validate every ``[[hall]] config`` (relative to ``base``); ConfigError names each bad one.
+
+        Checked at start like every other key: a report asked a month later must not be the
+        first to find the file missing, and a file of another hall (its ``[hall] id``) would
+        give one hall's report the other's categories and targets.
+        """
+        lines: list[str] = []
+        found: dict[str, Config] = {}
+        for i, h in enumerate(self.hall):
+            if h.config is None:
+                continue
+            path = base / h.config
+            try:
+                cfg = hall_config.load(path)
+            except ConfigError as exc:
+                lines.extend(f"hall[{i}].config = {h.config!r}: {line}" for line in exc.lines)
+                continue
+            if cfg.hall.id != h.id:
+                lines.append(f"hall[{i}].config = {h.config!r}: its [hall] id is {cfg.hall.id!r}, not {h.id!r}")
+                continue
+            found[h.id] = cfg
+        if lines:
+            raise ConfigError(lines)
+        self._hall_configs = found
 
     @property
     def client_id(self) -> str:
@@ -143,4 +179,6 @@ def load(path: str | Path) -> CentralConfig:
         raise ConfigError([f"{p}: cannot read: {exc.strerror}"]) from exc
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError([f"{p}: not a TOML file: {exc}"]) from exc
-    return parse(data)
+    cfg = parse(data)
+    cfg.load_hall_configs(p.parent)
+    return cfg

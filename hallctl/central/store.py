@@ -65,6 +65,26 @@ SCHEMA = [
 ]
 
 
+# The kinds a report reads (as the hall's hallctl/store/reports.py REPORT_KINDS, which this package may not import).
+REPORT_KINDS = (
+    "issued",
+    "called",
+    "recalled",
+    "serving",
+    "finished",
+    "no_show",
+    "transferred",
+    "cancelled",
+    "evaluated",
+    "signed_in",
+    "signed_out",
+)
+# How far back a report looks for who was signed in at a window when its range began. The hall
+# looks back without limit in its own log; the central bounds it so one report reads at most
+# this many days of partitions: someone signed in at a window more than a month ago and never
+# since signed out, nor replaced, counts as nobody there (docs/city.md).
+SIGN_LOOKBACK_DAYS = 31
+
 # Rows of the days %s..%s in a time zone %s: the partitions of the neighbouring days are read
 # (a partition's day is the date in the row's own offset, UTC for a hall), then the local date decides.
 _LOCAL_DAYS = (
@@ -267,6 +287,36 @@ class CentralStore:
             EventLogRow(int(s), at, kind, tid, win, data if isinstance(data, dict) else json.loads(data))
             for s, at, kind, tid, win, data in await cur.fetchall()
         ]
+
+    async def report_rows(self, hall: str, start: datetime, end: datetime) -> list[EventLogRow]:
+        """What the hall's ``Store.report_events`` reads, from the central's copy: ``hall``'s report rows
+        with ``start <= at < end`` in seq order, preceded by each window's last sign-in or sign-out
+        before ``start`` (looked for at most ``SIGN_LOOKBACK_DAYS`` back: who was at the window)."""
+        lo, hi = start.date() - timedelta(days=1), end.date() + timedelta(days=1)
+        cur = await self.conn.execute(
+            "SELECT seq, at, kind, ticket_id, window_no, data FROM (SELECT DISTINCT ON (window_no) * FROM city_events"
+            " WHERE hall = %s AND day >= %s AND day <= %s AND kind IN ('signed_in', 'signed_out')"
+            " AND at::timestamptz < %s ORDER BY window_no, seq DESC) s ORDER BY seq",
+            (hall, start.date() - timedelta(days=SIGN_LOOKBACK_DAYS), hi, start),
+        )
+        before = await cur.fetchall()
+        cur = await self.conn.execute(
+            "SELECT seq, at, kind, ticket_id, window_no, data FROM city_events WHERE hall = %s AND day >= %s"
+            " AND day <= %s AND at::timestamptz >= %s AND at::timestamptz < %s AND kind = ANY(%s) ORDER BY seq",
+            (hall, lo, hi, start, end, list(REPORT_KINDS)),
+        )
+        return [
+            EventLogRow(int(s), at, kind, tid, win, data if isinstance(data, dict) else json.loads(data))
+            for s, at, kind, tid, win, data in [*before, *await cur.fetchall()]
+        ]
+
+    async def halls_with_rows(self, first_day: date, last_day: date) -> list[str]:
+        """The halls with any stored row in the partitions of ``first_day - 1 .. last_day + 1``."""
+        cur = await self.conn.execute(
+            "SELECT DISTINCT hall FROM city_events WHERE day >= %s AND day <= %s ORDER BY hall",
+            (first_day - timedelta(days=1), last_day + timedelta(days=1)),
+        )
+        return [str(r[0]) for r in await cur.fetchall()]
 
     async def day_figures(self, day: date, service_level_s: int, tz: str = "UTC") -> dict[str, HallDay]:
         """Per hall, ``day``'s counts (a day in ``tz``) from the stored rows (issues, calls, 好评率, service level)."""

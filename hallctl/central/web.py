@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from hallctl.central.config import CentralConfig
 from hallctl.central.ingest import HallLive, Ingestor
 from hallctl.central.store import CentralStore, HallDay
+from hallctl.central.web_reports import report_router
 
 
 def _ui_dir() -> Path:
@@ -101,6 +102,7 @@ def city_app(cfg: CentralConfig, ingestor: Ingestor, reader: CentralStore) -> Fa
     tz = ZoneInfo(cfg.http.timezone)
     names = {h.id: (h.name, h.name_en) for h in cfg.hall}
     day_cache = DayFigures(reader, cfg)
+    app.include_router(report_router(cfg, reader))
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

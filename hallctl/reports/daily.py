@@ -37,23 +37,43 @@ def _r(x: float | None, nd: int = 1) -> float | None:
     return None if x is None else round(x, nd)
 
 
+def limits(cfg: Config) -> Callable[[Visit], tuple[float, float]]:
+    """A visit's target wait and service limit in seconds, from its category in ``cfg``."""
+    cats = {c.prefix: c for c in cfg.category}
+
+    def of(v: Visit) -> tuple[float, float]:
+        c = cats.get(v.category)
+        return (c.target_wait_minutes if c else 15) * 60.0, (c.service_minutes if c else 20) * 60.0
+
+    return of
+
+
 def figures(
     visits: list[Visit], cfg: Config, *, issued: bool = True, cases: frozenset[str] | None = None
 ) -> dict[str, Any]:
     """The report's figures of one group of visits (the module docstring defines each)."""
-    cats = {c.prefix: c for c in cfg.category}
+    return figures_by(visits, limits(cfg), issued=issued, cases=cases)
+
+
+def figures_by(
+    visits: list[Visit],
+    limit: Callable[[Visit], tuple[float, float]],
+    *,
+    issued: bool = True,
+    cases: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """:func:`figures` with each visit's targets from ``limit``: the city pools visits of halls whose
+    categories (and so targets) differ, and computes its total from them, never from averages."""
     called = [v for v in visits if v.first_called_at is not None]
     waits = [w for v in called if (w := v.wait_s) is not None]
     served = [v for v in visits if v.state == "done"]
     services = [v.service_s for v in served if v.service_s is not None]
 
     def target_s(v: Visit) -> float:
-        c = cats.get(v.category)
-        return (c.target_wait_minutes if c else 15) * 60.0
+        return limit(v)[0]
 
     def limit_s(v: Visit) -> float:
-        c = cats.get(v.category)
-        return (c.service_minutes if c else 20) * 60.0
+        return limit(v)[1]
 
     within = sum(1 for v in called if (v.wait_s or 0.0) <= target_s(v))
     rated = [v.level for v in visits if v.level is not None]

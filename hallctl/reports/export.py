@@ -115,6 +115,13 @@ TABLES: dict[str, tuple[str, str, tuple[Column, ...], tuple[Column, ...]]] = {
         (("level", "评价", "Rating", "text"),),
         (("count", "数量", "Count", "int"),),
     ),
+    # The city's cross-hall report (hallctl/central/reports.py): one row per hall, its sheet first.
+    "by_hall": (
+        "各中心",
+        "Halls",
+        (("hall", "中心编号", "Hall id", "text"), ("name", "名称", "Name", "text")),
+        FIGURES,
+    ),
 }
 LEVEL_NAMES = {
     "5": ("非常满意", "Very satisfied"),
@@ -160,13 +167,16 @@ def rows(report: Mapping[str, Any], table: str, lang: str = "zh") -> tuple[list[
         src = [{"level": LEVEL_NAMES[k][0 if lang == "zh" else 1], "count": n} for k, n in report["ratings"].items()]
     else:
         src = report.get(table, [])
-    if table == "by_category" and lang == "en":
+    if table in ("by_category", "by_hall") and lang == "en":
         src = [{**r, "name": r.get("name_en") or r["name"]} for r in src]
     return header, [[cell(r.get(key), kind, lang) for key, _, _, kind in cols] for r in src]
 
 
 def sheet_order(report: Mapping[str, Any]) -> list[str]:
-    return [t for t in TABLES if t != "by_day" or report.get("kind") == "monthly"]
+    """The report's own ``sheets`` (the city's cross-hall report), else every hall breakdown."""
+    if "sheets" in report:
+        return list(report["sheets"])
+    return [t for t in TABLES if t != "by_hall" and (t != "by_day" or report.get("kind") == "monthly")]
 
 
 def to_csv(report: Mapping[str, Any], table: str = "by_window", lang: str = "zh") -> str:

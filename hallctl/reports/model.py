@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from hallctl.citylog import EventLogRow
 from hallctl.config import Config
 from hallctl.engine import Ticket, business_day, waiting_time
 
@@ -187,3 +188,10 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def record(row: EventLogRow) -> EventRecord:
+    """A report record from an event-log row, from the hall's store or the city's PostgreSQL copy."""
+    at = datetime.fromisoformat(row.at)
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return EventRecord(at=at, kind=row.kind, ticket_id=row.ticket_id, window=row.window, data=row.data)

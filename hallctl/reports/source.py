@@ -13,15 +13,8 @@ from typing import Any
 from hallctl.config import Config
 from hallctl.reports import daily as core
 from hallctl.reports.attendance import day_bounds
-from hallctl.reports.model import EventRecord
+from hallctl.reports.model import EventRecord, record
 from hallctl.store import EventLogRow, Store
-
-
-def record(row: EventLogRow) -> EventRecord:
-    """A report record from an event-log row, from the hall's store or the city's PostgreSQL copy."""
-    at = datetime.fromisoformat(row.at)
-    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    return EventRecord(at=at, kind=row.kind, ticket_id=row.ticket_id, window=row.window, data=row.data)
 
 
 async def rows(store: Store, cfg: Config, first: date, last: date) -> list[EventLogRow]:

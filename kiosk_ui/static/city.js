@@ -83,7 +83,24 @@
     }
   }
 
+  // The cross-hall reports as files (docs/city.md#reports): yesterday's (a day's report is whole
+  // only once the day is over) and this month's, in the page's language.
+  function setReportLinks() {
+    const lang = Hall.lang === "en" ? "en" : "zh";
+    const today = last ? last.day : null;
+    const q = (extra) => `format=xlsx&lang=${lang}${extra}`;
+    let yesterday = "";
+    if (today) {
+      const d = new Date(`${today}T00:00:00Z`);
+      d.setUTCDate(d.getUTCDate() - 1);
+      yesterday = `&day=${d.toISOString().slice(0, 10)}`;
+    }
+    $("rep-day").href = `/api/v1/reports/daily?${q(yesterday)}`;
+    $("rep-month").href = `/api/v1/reports/monthly?${q(today ? `&month=${today.slice(0, 7)}` : "")}`;
+  }
+
   function draw() {
+    setReportLinks();
     if (!last) return;
     drawKpis(last.totals);
     drawHalls(last.halls);
@@ -113,5 +130,6 @@
   Hall.onLang(() => { draw(); });
   Hall.applyLang();
   Hall.clock($("clock"));
+  setReportLinks();
   poll();
 })();

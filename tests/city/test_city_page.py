@@ -126,12 +126,20 @@ async def test_the_city_page_shows_every_hall_in_both_languages(tmp_path: Path, 
                 assert await page.locator(".hall[data-status=offline]").count() == 1
                 assert "A类等候超过20分钟" in await page.locator("#ticker").inner_text()
                 await shot(page, "city-zh")
+                # The cross-hall report of yesterday, as a file in the page's language (docs/city.md#reports).
+                yesterday = (now.date() - timedelta(days=1)).isoformat()
+                href = await page.locator("#rep-day").get_attribute("href")
+                assert href == f"/api/v1/reports/daily?format=xlsx&lang=zh&day={yesterday}", href
+                got = await page.request.get(f"{central.url}{href}")
+                assert got.ok and got.headers["content-type"].startswith("application/vnd.openxmlformats")
                 await page.locator(".langbtn").click()
                 await page.locator("#title", has_text="City service halls").wait_for()
                 assert "City Service Centre" in await first.inner_text()
                 assert "category A waiting over 20 min" in await page.locator("#ticker").inner_text()
                 assert "Tickets today" in await page.locator(".kpis").inner_text()
                 await shot(page, "city-en")
+                assert "lang=en" in (await page.locator("#rep-month").get_attribute("href") or "")
+                assert "This month" in await page.locator("#rep-month").inner_text()
             finally:
                 await b.close()
     finally:
