@@ -16,6 +16,23 @@ from typing import Any
 # The hall's event-log rows on MQTT: ``hallctl/<hall>/event/log`` (QoS 1, not retained).
 LOG_EVENT = "log"
 
+# The kinds a report reads (hallctl/reports/), from the hall's store or the central's copy alike;
+# the others (appointments, reprints, day_opened…) are not fetched for reports.
+REPORT_KINDS = (
+    "issued",
+    "called",
+    "recalled",
+    "serving",
+    "finished",
+    "no_show",
+    "transferred",
+    "cancelled",
+    "evaluated",
+    "signed_in",
+    "signed_out",
+)
+SIGN_KINDS = ("signed_in", "signed_out")
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class EventLogRow:

@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from hallctl.citylog import EventLogRow
+from hallctl.citylog import REPORT_KINDS, EventLogRow
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +65,6 @@ SCHEMA = [
 ]
 
 
-# The kinds a report reads (as the hall's hallctl/store/reports.py REPORT_KINDS, which this package may not import).
-REPORT_KINDS = (
-    "issued",
-    "called",
-    "recalled",
-    "serving",
-    "finished",
-    "no_show",
-    "transferred",
-    "cancelled",
-    "evaluated",
-    "signed_in",
-    "signed_out",
-)
 # How far back a report looks for who was signed in at a window when its range began. The hall
 # looks back without limit in its own log; the central bounds it so one report reads at most
 # this many days of partitions: someone signed in at a window more than a month ago and never

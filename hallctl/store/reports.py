@@ -12,25 +12,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from hallctl.citylog import EventLogRow
+from hallctl.citylog import REPORT_KINDS, SIGN_KINDS, EventLogRow
 
 T = TypeVar("T")
-
-# The kinds a report reads; the others (appointments, reprints, day_opened…) are not fetched.
-REPORT_KINDS = (
-    "issued",
-    "called",
-    "recalled",
-    "serving",
-    "finished",
-    "no_show",
-    "transferred",
-    "cancelled",
-    "evaluated",
-    "signed_in",
-    "signed_out",
-)
-SIGN_KINDS = ("signed_in", "signed_out")
 
 
 def _row(r: sqlite3.Row) -> EventLogRow:
