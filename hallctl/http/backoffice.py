@@ -14,7 +14,7 @@ require_totp``, only with a second factor, as for every other change).
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hallctl.admin import AdminConsole, Session
 from hallctl.context import HallContext
@@ -30,6 +30,9 @@ CaseState = Literal["open", "verified", "closed"]
 
 
 class Note(BaseModel):
+    """Only a note: the person is the session's account, so a ``by`` in the body is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
     note: str = Field(default="", max_length=500)
 
 
