@@ -502,7 +502,9 @@
       el("span", {}, t("窗口", "Window")),
       select("alert-window", [["", "全部", "All"], ...cfg.window.map((w) => [String(w.number), `${w.number} ${w.name}`, `${w.number} ${w.name_en || w.name}`])],
         alertFilter.window, (v) => { alertFilter.window = v; redraw(); }),
-      mayAct() ? noteBox : el("span", { class: "muted" }, t("只读账号：只能查看", "Read-only account: view only"))));
+      mayAct() ? noteBox : el("span", { class: "muted" }, t("只读账号：只能查看", "Read-only account: view only")),
+      // By hand, not on a timer: a page that polled would keep an idle session open for ever.
+      el("button", { id: "alert-refresh", type: "button", onclick: redraw }, t("刷新", "Refresh"))));
     const act = (a, action) => async () => {
       try {
         await api(`/alerts/${a.id}/${action}`, { method: "POST", body: { note: noteBox.value.trim() } });
@@ -520,7 +522,7 @@
       if (mayAct() && a.state !== "resolved") buttons.append(el("button", { class: "primary", "data-act": "resolve", onclick: act(a, "resolve") }, t("处理完毕", "Resolve")));
       const level = a.level > 0 ? el("span", { class: "bad-badge" }, t(`升级${a.level}级`, `escalated ${a.level}`)) : "";
       body.append(el("tr", { "data-alert": a.id, "data-state": a.state },
-        el("td", {}, String(a.id)), el("td", {}, when(a.opened_at)),
+        el("td", {}, String(a.id)), el("td", { class: "nw" }, when(a.opened_at)),
         el("td", {}, t(a.message, a.message_en || a.message)),
         el("td", {}, a.window === null ? "—" : String(a.window)),
         el("td", {}, t(...(SEVERITY[a.severity] || [a.severity, a.severity])), " ", level),
@@ -550,6 +552,7 @@
       select("case-state", [["unclosed", "未办结", "Not closed"], ["open", "待核实", "Open"], ["verified", "已核实", "Verified"], ["closed", "已办结", "Closed"], ["overdue", "已超期", "Overdue"], ["all", "全部", "All"]],
         f, (v) => { caseFilter.state = v; drawCases(box).catch((e) => msg(out, false, e.text())); }),
       mayAct() ? noteBox : el("span", { class: "muted" }, t("只读账号：只能查看", "Read-only account: view only")),
+      el("button", { id: "case-refresh", type: "button", onclick: () => drawCases(box).catch((e) => msg(out, false, e.text())) }, t("刷新", "Refresh")),
       el("span", { class: "muted" }, t(`今天 ${r.today}`, `today ${r.today}`))));
     const staffName = (id) => { const s = cfg.staff.find((x) => x.id === id); return s ? `${s.name} (${id})` : id || "—"; };
     const act = (k, action) => async () => {
@@ -574,8 +577,8 @@
       const reasons = k.reasons.map((x) => t(x, r.reasons_en[x] || x)).join(t("、", ", ")) || "—";
       body.append(el("tr", { "data-case": k.id, "data-state": k.state },
         el("td", {}, String(k.id)), el("td", {}, k.number), el("td", {}, String(k.window)), el("td", {}, staffName(k.staff)),
-        el("td", {}, `${k.level}/5`), el("td", {}, reasons), el("td", {}, when(k.opened_at)),
-        el("td", {}, k.due_day, k.overdue ? el("div", { class: "bad-badge" }, t("已超期", "overdue")) : ""),
+        el("td", {}, `${k.level}/5`), el("td", {}, reasons), el("td", { class: "nw" }, when(k.opened_at)),
+        el("td", { class: "nw" }, k.due_day, k.overdue ? el("div", { class: "bad-badge" }, t("已超期", "overdue")) : ""),
         el("td", { class: `st-${k.state}` }, t(...CASE_STATES[k.state])),
         el("td", { class: "who" }, ...(notes.length ? notes : ["—"])), buttons));
     }
