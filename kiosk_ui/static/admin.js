@@ -699,6 +699,7 @@
     document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("on", a.getAttribute("href") === `#${name}`));
     try {
       cfg = await api("/config");
+      if (name !== "reports") reportSel.data = null; // kept only while the view is redrawn (a language switch)
       if (TABLES[name]) drawTable(name, view);
       else if (name === "tokens") await drawTokens(view);
       else if (name === "calendar") drawCalendar(view);
