@@ -36,6 +36,7 @@ from hallctl.climate_view import ClimateView, EnergyView, NoClimate, NoEnergy
 from hallctl.config import Config
 from hallctl.context import Component, HallContext
 from hallctl.http.admin import admin_router, staff_photo_router
+from hallctl.http.backoffice import backoffice_router
 from hallctl.http.server import ApiServer
 from hallctl.service import Clock, HallService, utcnow
 from hallctl.store import DaemonLock, Store
@@ -114,6 +115,7 @@ class Hall:
         photos = StaffPhotos(self.state_dir)
         self.ctx.add_routes(admin_router(self.ctx, self.admin, photos))
         self.ctx.add_routes(staff_photo_router(self.ctx, photos))
+        self.ctx.add_routes(backoffice_router(self.ctx, self.admin))
         self.service.config_listeners.append(self._take_config)
         self.api = ApiServer(self.ctx)
         self._stack: contextlib.AsyncExitStack | None = None

@@ -128,13 +128,10 @@ async def _resolve(ctx: HallContext, a: AlertActArgs, c: Call) -> dict[str, Any]
     mqtt="case/list",
 )
 async def _cases(ctx: HallContext, a: CaseListArgs, c: Call) -> dict[str, Any]:
-    cases = ctx.supervision.cases
-    today = cases.today()
-    rows = await ctx.store.cases(states=a.state, windows=_scope(c, a.window), limit=10_000 if a.overdue else a.limit)
-    views = [_for(c, case_view(k, today)) for k in rows]
-    if a.overdue is not None:
-        views = [v for v in views if v["overdue"] is a.overdue][: a.limit]
-    return {"cases": views, "today": today.isoformat()}
+    rows, today = await ctx.supervision.cases.find(
+        states=a.state, windows=_scope(c, a.window), overdue=a.overdue, limit=a.limit
+    )
+    return {"cases": [_for(c, case_view(k, today)) for k in rows], "today": today.isoformat()}
 
 
 @command(

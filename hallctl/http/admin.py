@@ -88,6 +88,14 @@ async def apply_edit(
     return await edit(console, ctx.service, s, table, key, fields)
 
 
+def session_of(console: AdminConsole, request: Request, *, write: bool = False) -> Session:
+    """The request's console session; a write must also carry the session's CSRF token."""
+    s = console.session(request.cookies.get(SESSION_COOKIE))
+    if write and request.headers.get(CSRF_HEADER) != s.csrf:
+        raise Forbidden("csrf", "请求缺少有效的安全令牌，请刷新页面", "missing or wrong CSRF token; reload the page")
+    return s
+
+
 def admin_router(ctx: HallContext, console: AdminConsole, photos: StaffPhotos) -> APIRouter:
     # Not in the OpenAPI document: a cookie session with a CSRF header is not how integrators call the
     # API (they use bearer tokens and the command table); docs/api.md lists these routes.
@@ -95,12 +103,7 @@ def admin_router(ctx: HallContext, console: AdminConsole, photos: StaffPhotos) -
     svc = ctx.service
 
     def session(request: Request, *, write: bool = False) -> Session:
-        s = console.session(request.cookies.get(SESSION_COOKIE))
-        if write and request.headers.get(CSRF_HEADER) != s.csrf:
-            raise Forbidden(
-                "csrf", "请求缺少有效的安全令牌，请刷新页面", "missing or wrong CSRF token; reload the page"
-            )
-        return s
+        return session_of(console, request, write=write)
 
     def opened(request: Request, sid: str, s: Session) -> JSONResponse:
         resp = JSONResponse(_me(s))

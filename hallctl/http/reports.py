@@ -92,6 +92,23 @@ def board_view(report: Mapping[str, Any], ctx: HallContext) -> dict[str, Any]:
     return out
 
 
+async def daily_for(ctx: HallContext, day: str | None) -> dict[str, Any]:
+    """The report of ``day`` (YYYY-MM-DD, default today): for the token route and the admin console's."""
+    now = ctx.service.clock()
+    try:
+        d = date.fromisoformat(day) if day else business_day(now, ctx.cfg)
+    except ValueError as exc:  # 2026-02-30: the pattern lets it through
+        raise Refused("bad_day", f"没有这一天：{day}", f"no such day: {day}") from exc
+    return await source.daily_report(ctx.store, ctx.cfg, d, now)
+
+
+async def monthly_for(ctx: HallContext, month: str | None) -> dict[str, Any]:
+    """The report of ``month`` (YYYY-MM, default this month)."""
+    now = ctx.service.clock()
+    m = month or f"{business_day(now, ctx.cfg):%Y-%m}"
+    return await source.monthly_report(ctx.store, ctx.cfg, m, now)
+
+
 def report_router(ctx: HallContext, principal: Callable[..., Awaitable[Principal]]) -> APIRouter:
     api = APIRouter(prefix="/api/v1/reports", tags=["reports"])
     Auth = Annotated[Principal, Depends(principal)]
@@ -106,13 +123,7 @@ def report_router(ctx: HallContext, principal: Callable[..., Awaitable[Principal
     ) -> Response:
         """A business day's report (日报); ``table`` picks the breakdown a CSV holds, XLSX has them all."""
         p.require("admin")
-        now = ctx.service.clock()
-        try:
-            d = date.fromisoformat(day) if day else business_day(now, ctx.cfg)
-        except ValueError as exc:  # 2026-02-30: the pattern lets it through
-            raise Refused("bad_day", f"没有这一天：{day}", f"no such day: {day}") from exc
-        report = await source.daily_report(ctx.store, ctx.cfg, d, now)
-        return rendered(report, format, table, lang)
+        return rendered(await daily_for(ctx, day), format, table, lang)
 
     @api.get("/monthly")
     async def monthly_report(
@@ -124,10 +135,7 @@ def report_router(ctx: HallContext, principal: Callable[..., Awaitable[Principal
     ) -> Response:
         """A month's report (月报): the same figures over its business days, with a row per day."""
         p.require("admin")
-        now = ctx.service.clock()
-        m = month or f"{business_day(now, ctx.cfg):%Y-%m}"
-        report = await source.monthly_report(ctx.store, ctx.cfg, m, now)
-        return rendered(report, format, table, lang)
+        return rendered(await monthly_for(ctx, month), format, table, lang)
 
     # Every board display asks every few minutes, and a busy month costs about a second and a
     # half of CPU (bench/reports.py): the displays share one answer for BOARD_TTL_S.

@@ -132,6 +132,21 @@ class Cases:
             raise NotFound("unknown_case", f"没有编号为{case_id}的差评工单", f"no case {case_id}")
         return k
 
+    async def find(
+        self,
+        *,
+        states: tuple[str, ...] = (),
+        windows: tuple[int, ...] | None = None,
+        overdue: bool | None = None,
+        limit: int = 100,
+    ) -> tuple[list[CaseRow], date]:
+        """Cases newest first, and the day ``overdue`` was judged on (``case.list`` and the admin console)."""
+        today = self.today()
+        rows = await self.store.cases(states=states, windows=windows, limit=10_000 if overdue is not None else limit)
+        if overdue is not None:
+            rows = [k for k in rows if is_overdue(k, today) is overdue][:limit]
+        return rows, today
+
     async def give_reason(self, ticket_id: str, reasons: tuple[str, ...], windows: tuple[int, ...] | None) -> CaseRow:
         """The visitor's reason for their 差评, from the pad page: once, from the configured list."""
         allowed = [r.name for r in self.cfg.supervision.bad_rating_reasons]

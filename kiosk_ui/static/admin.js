@@ -147,6 +147,7 @@
       fields: [
         { k: "number", zh: "窗口号", en: "Number", type: "int", keyOnly: true },
         { k: "name", zh: "名称", en: "Name", type: "text" },
+        { k: "name_en", zh: "英文名称", en: "English name", type: "text" },
         { k: "floor", zh: "楼层", en: "Floor", type: "int" },
         { k: "categories", zh: "办理类别", en: "Categories", type: "cats" },
         { k: "led", zh: "LED 屏总线", en: "LED bus", type: "device", kind: "led_bus" },
@@ -165,8 +166,11 @@
         { k: "target_wait_minutes", zh: "目标等候（分钟）", en: "Target wait (min)", type: "int" },
         { k: "service_minutes", zh: "办理时限（分钟）", en: "Service limit (min)", type: "int" },
         { k: "open_on_holidays", zh: "节假日开放", en: "Open on holidays", type: "bool" },
-        // 进驻部门 (reports, issue 15 §5): the field arrives with the reports work's config.
+        // 进驻部门: the reports sum its categories up per department (issue 15 §5).
         { k: "department", zh: "进驻部门", en: "Department", type: "text" },
+        // 办事指南: what the kiosk shows before a ticket; the English list pairs line for line (the config checks it).
+        { k: "guide", zh: "办事指南（每行一项）", en: "Service guide (one item a line)", type: "lines", optional: true, list: false },
+        { k: "guide_en", zh: "英文办事指南（逐行对应）", en: "Guide in English (line for line)", type: "lines", optional: true, list: false },
       ],
     },
     staff: {
@@ -210,7 +214,10 @@
     const e = form.querySelector(`[data-field="${f.k}"]`);
     if (f.type === "cats") return [...e.querySelectorAll("input:checked")].map((i) => i.value);
     if (f.type === "device") return e.value || null;
-    if (f.type === "lines") return e.value.split("\n").map((s) => s.trim()).filter(Boolean);
+    if (f.type === "lines") {
+      const lines = e.value.split("\n").map((s) => s.trim()).filter(Boolean);
+      return f.optional && !lines.length ? null : lines; // null removes the key rather than writing []
+    }
     if (f.type === "bool") return e.checked;
     if (f.type === "int") return e.value === "" ? null : Number(e.value);
     return e.value.trim() === "" ? null : e.value.trim();
@@ -280,7 +287,8 @@
     const editable = me.role === "hall_admin";
     box.replaceChildren(el("h2", {}, t(...spec.title)));
     const out = el("div", { class: "msg ok", role: "status" }, note || "");
-    const head = el("tr", {}, ...spec.fields.map((f) => el("th", {}, t(f.zh, f.en))), el("th", {}, ""));
+    const listed = spec.fields.filter((f) => f.list !== false);
+    const head = el("tr", {}, ...listed.map((f) => el("th", {}, t(f.zh, f.en))), el("th", {}, ""));
     const body = el("tbody");
     for (const row of cfg[table]) {
       const actions = el("td", {});
@@ -293,7 +301,7 @@
           } }, t("删除", "Delete")));
       }
       if (editable && table === "staff") actions.append(" ", photoButton(row[spec.key], out));
-      body.append(el("tr", { "data-key": row[spec.key] }, ...spec.fields.map((f) => el("td", {}, show(f, row[f.k]))), actions));
+      body.append(el("tr", { "data-key": row[spec.key] }, ...listed.map((f) => el("td", {}, show(f, row[f.k]))), actions));
     }
     box.append(el("table", {}, el("thead", {}, head), body), out);
     if (editable) box.append(el("div", { class: "row" }, el("button", { class: "primary", onclick: () => editForm(table, null, box) }, t("新增", "Add"))));
@@ -423,6 +431,9 @@
     logout: ["退出登录", "Logout"], "account.create": ["新增账号", "Account created"], "account.role": ["修改角色", "Role changed"],
     "account.unlock": ["解除锁定", "Account unlocked"], "account.totp": ["启用动态验证码", "TOTP enabled"],
     "token.create": ["创建令牌", "Token created"], "token.revoke": ["吊销令牌", "Token revoked"],
+    "alert.ack": ["确认告警", "Alert acknowledged"], "alert.resolve": ["处理告警", "Alert resolved"],
+    "case.note": ["差评工单备注", "Case note"], "case.verify": ["核实差评工单", "Case verified"], "case.close": ["办结差评工单", "Case closed"],
+    "report.export": ["导出报表", "Report exported"],
     "audit.export": ["导出审计日志", "Audit exported"], "staff.photo": ["更新工作人员照片", "Staff photo updated"], "audit.purge": ["清理过期审计记录", "Old audit rows purged"],
   };
   const TABLE_NAMES = { window: ["窗口", "window"], category: ["业务类别", "category"], staff: ["工作人员", "staff"], calendar: ["日历", "calendar"] };
@@ -459,10 +470,227 @@
     box.append(el("table", {}, el("thead", {}, el("tr", {}, ...[["序号", "#"], ["时间", "When"], ["操作人", "Who"], ["操作", "What"], ["对象", "Target"], ["修改前", "Before"], ["修改后", "After"]].map((h) => el("th", {}, t(...h))))), body));
   }
 
-  // ---- the other modules' views (supervision, reports) -------------------------------------------
-  function drawLink(box, title, text, links) {
-    box.replaceChildren(el("h2", {}, t(...title)), el("p", {}, t(...text)),
-      el("ul", {}, ...links.map(([href, zh, en]) => el("li", {}, el("a", { href, style: "color: var(--accent)" }, t(zh, en))))));
+  // ---- 电子监察: alerts and 好差评 cases (issue 15 §2, §3) ----------------------------------------
+  // The person who acts is the logged-in account: the daemon takes the name from the session.
+  const mayAct = () => me.role === "hall_admin" || me.role === "supervisor";
+  const tz = () => cfg.timezone || "Asia/Shanghai";
+  const when = (iso) => (iso ? new Date(iso).toLocaleString("zh-CN", { timeZone: tz(), hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }) : "—");
+  const ALERT_STATES = { open: ["待确认", "Open"], acknowledged: ["已确认", "Acknowledged"], resolved: ["已处理", "Resolved"] };
+  const SEVERITY = { info: ["提示", "info"], warning: ["警告", "warning"], critical: ["严重", "critical"] };
+  const alertFilter = { state: "unresolved", window: "" };
+
+  function select(id, options, value, onchange) {
+    const s = el("select", { id, onchange: () => onchange(s.value) });
+    for (const [v, zh, en] of options) s.append(el("option", { value: v, selected: v === value }, t(zh, en)));
+    return s;
+  }
+
+  async function drawAlerts(box, note) {
+    const states = { unresolved: ["open", "acknowledged"], open: ["open"], acknowledged: ["acknowledged"], resolved: ["resolved"], all: [] }[alertFilter.state];
+    const q = new URLSearchParams();
+    for (const s of states) q.append("state", s);
+    if (alertFilter.window) q.set("window", alertFilter.window);
+    const r = await api(`/alerts?${q}`);
+    box.replaceChildren(el("h2", {}, t("电子监察", "Alerts")));
+    const out = el("div", { class: "msg ok", role: "status" }, note || "");
+    const redraw = () => drawAlerts(box).catch((e) => msg(out, false, e.text()));
+    const noteBox = el("input", { id: "alert-note", maxlength: 500, size: 36, placeholder: t("处理说明（可选）", "note (optional)") });
+    box.append(el("div", { class: "row" },
+      el("span", {}, t("状态", "State")),
+      select("alert-state", [["unresolved", "未处理完", "Not resolved"], ["open", "待确认", "Open"], ["acknowledged", "已确认", "Acknowledged"], ["resolved", "已处理", "Resolved"], ["all", "全部", "All"]],
+        alertFilter.state, (v) => { alertFilter.state = v; redraw(); }),
+      el("span", {}, t("窗口", "Window")),
+      select("alert-window", [["", "全部", "All"], ...cfg.window.map((w) => [String(w.number), `${w.number} ${w.name}`, `${w.number} ${w.name_en || w.name}`])],
+        alertFilter.window, (v) => { alertFilter.window = v; redraw(); }),
+      mayAct() ? noteBox : el("span", { class: "muted" }, t("只读账号：只能查看", "Read-only account: view only")),
+      // By hand, not on a timer: a page that polled would keep an idle session open for ever.
+      el("button", { id: "alert-refresh", type: "button", onclick: redraw }, t("刷新", "Refresh"))));
+    const act = (a, action) => async () => {
+      try {
+        await api(`/alerts/${a.id}/${action}`, { method: "POST", body: { note: noteBox.value.trim() } });
+        noteBox.value = "";
+        await drawAlerts(box, action === "ack" ? t(`告警 ${a.id} 已确认`, `Alert ${a.id} acknowledged`) : t(`告警 ${a.id} 已处理`, `Alert ${a.id} resolved`));
+      } catch (e) { msg(out, false, e.text()); }
+    };
+    const body = el("tbody");
+    for (const a of r.alerts) {
+      const who = [];
+      if (a.acked_by) who.push(el("div", {}, `${t("确认", "ack")}: ${a.acked_by}${a.ack_note ? ` · ${a.ack_note}` : ""}`));
+      if (a.resolved_by) who.push(el("div", {}, `${t("处理", "resolved")}: ${a.resolved_by}${a.resolve_note ? ` · ${a.resolve_note}` : ""}`));
+      const buttons = el("td", { class: "acts" });
+      if (mayAct() && a.state === "open") buttons.append(el("button", { "data-act": "ack", onclick: act(a, "ack") }, t("确认", "Acknowledge")), " ");
+      if (mayAct() && a.state !== "resolved") buttons.append(el("button", { class: "primary", "data-act": "resolve", onclick: act(a, "resolve") }, t("处理完毕", "Resolve")));
+      const level = a.level > 0 ? el("span", { class: "bad-badge" }, t(`升级${a.level}级`, `escalated ${a.level}`)) : "";
+      body.append(el("tr", { "data-alert": a.id, "data-state": a.state },
+        el("td", {}, String(a.id)), el("td", { class: "nw" }, when(a.opened_at)),
+        el("td", {}, t(a.message, a.message_en || a.message)),
+        el("td", {}, a.window === null ? "—" : String(a.window)),
+        el("td", {}, t(...(SEVERITY[a.severity] || [a.severity, a.severity])), " ", level),
+        el("td", { class: `st-${a.state}` }, t(...ALERT_STATES[a.state])),
+        el("td", { class: "who" }, ...(who.length ? who : ["—"])), buttons));
+    }
+    const heads = [["编号", "#"], ["发生时间", "Raised"], ["告警", "Alert"], ["窗口", "Window"], ["级别", "Level"], ["状态", "State"], ["处理人与说明", "Handled by"], ["", ""]];
+    box.append(out, el("table", { id: "alert-table" }, el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", {}, t(...h))))), body));
+    if (!r.alerts.length) box.append(el("p", { class: "muted" }, t("没有符合条件的告警", "No alerts match")));
+  }
+
+  const CASE_STATES = { open: ["待核实", "Open"], verified: ["已核实", "Verified"], closed: ["已办结", "Closed"] };
+  const caseFilter = { state: "unclosed" };
+
+  async function drawCases(box, note) {
+    const q = new URLSearchParams();
+    const f = caseFilter.state;
+    if (f === "unclosed") { q.append("state", "open"); q.append("state", "verified"); }
+    else if (f === "overdue") q.set("overdue", "true");
+    else if (f !== "all") q.append("state", f);
+    const r = await api(`/cases?${q}`);
+    box.replaceChildren(el("h2", {}, t("好差评整改", "Bad-rating cases")));
+    const out = el("div", { class: "msg ok", role: "status" }, note || "");
+    const noteBox = el("input", { id: "case-note", maxlength: 500, size: 36, placeholder: t("核实整改情况说明", "what was checked and done") });
+    box.append(el("div", { class: "row" },
+      el("span", {}, t("状态", "State")),
+      select("case-state", [["unclosed", "未办结", "Not closed"], ["open", "待核实", "Open"], ["verified", "已核实", "Verified"], ["closed", "已办结", "Closed"], ["overdue", "已超期", "Overdue"], ["all", "全部", "All"]],
+        f, (v) => { caseFilter.state = v; drawCases(box).catch((e) => msg(out, false, e.text())); }),
+      mayAct() ? noteBox : el("span", { class: "muted" }, t("只读账号：只能查看", "Read-only account: view only")),
+      el("button", { id: "case-refresh", type: "button", onclick: () => drawCases(box).catch((e) => msg(out, false, e.text())) }, t("刷新", "Refresh")),
+      el("span", { class: "muted" }, t(`今天 ${r.today}`, `today ${r.today}`))));
+    const staffName = (id) => { const s = cfg.staff.find((x) => x.id === id); return s ? `${s.name} (${id})` : id || "—"; };
+    const act = (k, action) => async () => {
+      try {
+        await api(`/cases/${k.id}/${action}`, { method: "POST", body: { note: noteBox.value.trim() } });
+        noteBox.value = "";
+        const done = { note: ["已添加备注", "note added"], verify: ["已核实", "verified"], close: ["已办结", "closed"] }[action];
+        await drawCases(box, t(`工单 ${k.id} ${done[0]}`, `Case ${k.id} ${done[1]}`));
+      } catch (e) { msg(out, false, e.text()); }
+    };
+    const body = el("tbody");
+    for (const k of r.cases) {
+      const notes = k.notes.map((n) => el("div", {}, `${when(n.at)} ${n.by}: ${n.note}`));
+      if (k.verified_by) notes.push(el("div", {}, `${t("核实", "verified")}: ${k.verified_by}`));
+      if (k.closed_by) notes.push(el("div", {}, `${t("办结", "closed")}: ${k.closed_by} ${when(k.closed_at)}`));
+      const buttons = el("td", { class: "acts" });
+      if (mayAct() && k.state !== "closed") {
+        buttons.append(el("button", { "data-act": "note", onclick: act(k, "note") }, t("备注", "Note")), " ");
+        if (k.state === "open") buttons.append(el("button", { "data-act": "verify", onclick: act(k, "verify") }, t("核实", "Verify")), " ");
+        buttons.append(el("button", { class: "primary", "data-act": "close", onclick: act(k, "close") }, t("办结", "Close")));
+      }
+      const reasons = k.reasons.map((x) => t(x, r.reasons_en[x] || x)).join(t("、", ", ")) || "—";
+      body.append(el("tr", { "data-case": k.id, "data-state": k.state },
+        el("td", {}, String(k.id)), el("td", {}, k.number), el("td", {}, String(k.window)), el("td", {}, staffName(k.staff)),
+        el("td", {}, `${k.level}/5`), el("td", {}, reasons), el("td", { class: "nw" }, when(k.opened_at)),
+        el("td", { class: "nw" }, k.due_day, k.overdue ? el("div", { class: "bad-badge" }, t("已超期", "overdue")) : ""),
+        el("td", { class: `st-${k.state}` }, t(...CASE_STATES[k.state])),
+        el("td", { class: "who" }, ...(notes.length ? notes : ["—"])), buttons));
+    }
+    const heads = [["编号", "#"], ["号票", "Ticket"], ["窗口", "Window"], ["工作人员", "Staff"], ["评价", "Rating"], ["原因", "Reasons"], ["评价时间", "Rated"], ["办理期限", "Due"], ["状态", "State"], ["记录", "Record"], ["", ""]];
+    box.append(out, el("table", { id: "case-table" }, el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", {}, t(...h))))), body));
+    if (!r.cases.length) box.append(el("p", { class: "muted" }, t("没有符合条件的工单", "No cases match")));
+  }
+
+  // ---- 统计报表 (issue 15 §5): the daemon's report, the same as /api/v1/reports --------------------------
+  const FIGS = [
+    ["issued", "取号量", "Issued", "int"], ["served", "办结量", "Served", "int"], ["no_show", "过号未到", "No-show", "int"],
+    ["avg_wait_s", "平均等候(分)", "Avg wait (min)", "min"], ["p90_wait_s", "90%等候不超过(分)", "90% waited within (min)", "min"],
+    ["avg_service_s", "平均办理(分)", "Avg service (min)", "min"], ["service_level", "等候达标率", "Service level", "ratio"],
+    ["satisfaction", "好评率", "Satisfaction", "ratio"], ["bad_ratings", "差评数", "Bad ratings", "int"],
+    ["bad_cases", "差评整改工单", "Bad-rating cases", "int"], ["wait_overtime", "等候超时", "Waits over target", "int"],
+    ["service_overtime", "办理超时", "Services over limit", "int"],
+  ];
+  const COLS = ["issued", "served", "no_show", "avg_wait_s", "p90_wait_s", "avg_service_s", "service_level", "satisfaction", "bad_ratings"];
+  function figText(kind, v) {
+    if (v === null || v === undefined) return "—";
+    if (kind === "min") return (v / 60).toFixed(1);
+    if (kind === "ratio") return `${(v * 100).toFixed(1)}%`;
+    if (kind === "time") return String(v).slice(11, 16);
+    return String(v);
+  }
+  const FIG = Object.fromEntries(FIGS.map((f) => [f[0], f]));
+  const figCols = (keys) => keys.map((k) => [k, FIG[k][1], FIG[k][2], FIG[k][3]]);
+  const BREAKDOWNS = {
+    by_department: [["部门", "Departments"], [["department", "进驻部门", "Department", "text"]], figCols(COLS)],
+    by_category: [["业务类别", "Categories"], [["category", "类别", "Category", "text"], ["name", "名称", "Name", "cat"], ["department", "进驻部门", "Department", "text"]], figCols(COLS)],
+    by_window: [["窗口", "Windows"], [["window", "窗口", "Window", "int"], ["name", "名称", "Name", "text"]], [...figCols(COLS), ["unstaffed_s", "空岗(分)", "Unstaffed (min)", "min"]]],
+    by_staff: [["工作人员", "Staff"], [["name", "姓名", "Name", "text"], ["department", "进驻部门", "Department", "text"]],
+      [...figCols(["served", "avg_service_s", "satisfaction", "bad_ratings"]), ["days", "出勤天数", "Days present", "int"], ["signed_in_s", "在岗(分)", "Signed in (min)", "min"], ["late_days", "迟到", "Late", "int"], ["early_days", "早退", "Early leave", "int"]]],
+    attendance: [["考勤", "Attendance"], [["day", "日期", "Day", "text"], ["name", "姓名", "Name", "text"], ["department", "进驻部门", "Department", "text"]],
+      [["first_in", "首次签到", "First sign-in", "time"], ["last_out", "最后签退", "Last sign-out", "time"], ["signed_in_s", "在岗(分)", "Signed in (min)", "min"], ["late_s", "迟到(分)", "Late (min)", "min"], ["early_s", "早退(分)", "Early (min)", "min"], ["no_sign_out", "未签退", "No sign-out", "bool"]]],
+    by_day: [["按日", "By day"], [["day", "日期", "Day", "text"]], figCols(COLS)],
+  };
+  const reportSel = { kind: "daily", day: "", month: "", table: "by_window", data: null };
+
+  function cellText(kind, v, row) {
+    if (kind === "cat") return t(v, row.name_en || v);
+    if (kind === "bool") return v ? t("是", "yes") : "";
+    if (kind === "text") return v === null || v === undefined || v === "" ? "—" : String(v);
+    return figText(kind, v);
+  }
+
+  function drawBreakdown(holder, report) {
+    const [title, lead, figs] = BREAKDOWNS[reportSel.table];
+    const rows = reportSel.table === "by_staff" ? report.by_staff : (report[reportSel.table] || []);
+    const cols = [...lead, ...figs];
+    const body = el("tbody");
+    for (const r of rows) body.append(el("tr", {}, ...cols.map(([k, , , kind]) => el("td", { "data-col": k }, cellText(kind, r[k], r)))));
+    holder.replaceChildren(el("table", { id: "report-table", "data-table": reportSel.table, "aria-label": t(...title) },
+      el("thead", {}, el("tr", {}, ...cols.map(([, zh, en]) => el("th", {}, t(zh, en))))), body));
+    if (!rows.length) holder.append(el("p", { class: "muted" }, t("没有数据", "No data")));
+  }
+
+  async function drawReports(box) {
+    box.replaceChildren(el("h2", {}, t("统计报表", "Reports")));
+    const out = el("div", { class: "msg", role: "status" });
+    const kind = select("report-kind", [["daily", "日报", "Daily"], ["monthly", "月报", "Monthly"]], reportSel.kind, (v) => { reportSel.kind = v; reportSel.data = null; drawReports(box); });
+    const day = el("input", { id: "report-day", type: "date", value: reportSel.day });
+    const month = el("input", { id: "report-month", type: "month", value: reportSel.month });
+    const period = reportSel.kind === "daily" ? day : month;
+    const query = () => {
+      const q = new URLSearchParams();
+      if (reportSel.kind === "daily" && reportSel.day) q.set("day", reportSel.day);
+      if (reportSel.kind === "monthly" && reportSel.month) q.set("month", reportSel.month);
+      return q;
+    };
+    const fileLink = (fmt) => {
+      const q = query();
+      q.set("format", fmt);
+      q.set("lang", lang === "en" ? "en" : "zh");
+      if (fmt === "csv") q.set("table", reportSel.table);
+      return `${API}/reports/${reportSel.kind}?${q}`;
+    };
+    const show = el("button", { class: "primary", id: "report-show", type: "submit" }, t("查看", "Show"));
+    const xlsx = el("a", { id: "report-xlsx", href: fileLink("xlsx"), download: "" }, el("button", { type: "button" }, t("下载 XLSX（全部分表）", "Download XLSX (all tables)")));
+    const csv = el("a", { id: "report-csv", href: fileLink("csv"), download: "" }, el("button", { type: "button" }, t("下载 CSV（当前分表）", "Download CSV (this table)")));
+    const form = el("form", { class: "row" }, kind, period, show, xlsx, csv);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      reportSel.day = day.value;
+      reportSel.month = month.value;
+      reportSel.data = null;
+      await drawReports(box);
+    });
+    box.append(form, out);
+    let report = reportSel.data;
+    if (!report) {
+      try { report = await api(`/reports/${reportSel.kind}?${query()}`); } catch (e) { msg(out, false, e.text()); return; }
+      reportSel.data = report;
+    }
+    if (reportSel.kind === "daily") day.value = report.from; else month.value = report.period;
+    if (reportSel.table === "by_day" && reportSel.kind !== "monthly") reportSel.table = "by_window";
+    const tiles = el("div", { class: "tiles", id: "report-figures" }, ...FIGS.map(([k, zh, en, kd]) =>
+      el("div", { class: "tile", "data-fig": k }, el("div", { class: "v" }, figText(kd, report.total[k])), el("div", { class: "k" }, t(zh, en)))));
+    box.append(el("div", { class: "muted", id: "report-period" }, t(`${report.hall_name} · 统计期 ${report.period}（${report.from} 至 ${report.to}）`, `${report.hall_name_en || report.hall_name} · period ${report.period} (${report.from} to ${report.to})`)), tiles);
+    const holder = el("div", {});
+    const tabs = el("div", { class: "row tabs" });
+    for (const key of Object.keys(BREAKDOWNS)) {
+      if (key === "by_day" && report.kind !== "monthly") continue;
+      tabs.append(el("button", { "data-tab": key, class: key === reportSel.table ? "on" : "", type: "button", onclick: () => {
+        reportSel.table = key;
+        tabs.querySelectorAll("button").forEach((b) => b.classList.toggle("on", b.dataset.tab === key));
+        csv.href = fileLink("csv");
+        drawBreakdown(holder, report);
+      } }, t(...BREAKDOWNS[key][0])));
+    }
+    box.append(tabs, holder);
+    drawBreakdown(holder, report);
   }
 
   async function route() {
@@ -471,13 +699,15 @@
     document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("on", a.getAttribute("href") === `#${name}`));
     try {
       cfg = await api("/config");
+      if (name !== "reports") reportSel.data = null; // kept only while the view is redrawn (a language switch)
       if (TABLES[name]) drawTable(name, view);
       else if (name === "tokens") await drawTokens(view);
       else if (name === "calendar") drawCalendar(view);
       else if (name === "accounts") await drawAccounts(view);
       else if (name === "audit") await drawAudit(view);
-      else if (name === "alerts") drawLink(view, ["电子监察", "Alerts"], ["告警的确认与处理由电子监察模块提供。", "Acknowledging and resolving alerts is provided by the supervision module."], [["/api/v1/alerts", "当前告警（接口）", "Current alerts (API)"], ["/bigscreen", "数据大屏", "Data big screen"]]);
-      else if (name === "reports") drawLink(view, ["统计报表", "Reports"], ["日报、月报与日公示由报表模块提供。", "Daily and monthly reports and the public board are provided by the reports module."], [["/board", "日公示", "Public board"], ["/api/v1/stats", "今日统计（接口）", "Today's statistics (API)"]]);
+      else if (name === "alerts") await drawAlerts(view);
+      else if (name === "cases") await drawCases(view);
+      else if (name === "reports") await drawReports(view);
     } catch (e) {
       if (me) view.replaceChildren(el("div", { class: "msg err" }, e.text()));
     }
