@@ -32,6 +32,7 @@ import functools
 import io
 import json
 import math
+import os
 import sys
 import wave
 from pathlib import Path
@@ -347,8 +348,17 @@ class Renderer:
         await self._stop()
 
 
+# How much the renderer child yields the CPU (os.nice): a clip is rendered the moment a call
+# happens, exactly when the daemon, the broker and the screens move that call's messages. On a
+# small box its ~10 ms burst competed with them and tripled call → MQTT p99 (bench/mqtt_latency.py,
+# issue 12 goal 3); the screen fetches the clip only after the call reached it, so it can wait.
+RENDERER_NICE = 10
+
+
 def serve() -> int:
     """The child's loop: one JSON request per line on stdin, one JSON reply per line on stdout."""
+    with contextlib.suppress(OSError):
+        os.nice(RENDERER_NICE)
     for line in sys.stdin:
         try:
             req = json.loads(line)
