@@ -176,7 +176,13 @@ def admin_router(ctx: HallContext, console: AdminConsole, photos: StaffPhotos) -
     @api.get("/config")
     async def get_config(request: Request) -> dict[str, Any]:
         session(request)
-        return config_view(svc.cfg)
+        view = config_view(svc.cfg)
+        for row in view["device"]:  # each device's health now, beside its entry (the 设备 view)
+            d = svc.devices.get(row["id"])
+            row["health"] = (
+                {"state": d.state, "detail": d.detail} if d is not None else {"state": "unknown", "detail": ""}
+            )
+        return view
 
     @api.put("/config/calendar")
     async def put_calendar(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any] | None:
