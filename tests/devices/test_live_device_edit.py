@@ -4,8 +4,8 @@ A hall whose printers are real ``[[device]]`` entries (``port`` = a pty) with ES
 simulators behind three ptys, a config file with comments, and the console's HTTP routes:
 a printer's port changed live prints the next ticket on the new printer; a kiosk moved to
 another printer prints there; a referenced device cannot be deleted (both languages, who
-uses it), an unreferenced one can and leaves ``/devices``; turning ``simulate`` on is
-refused as needing a restart. Run with the pcscd lock (tests/devices).
+uses it), an unreferenced one can and leaves ``/devices``, a new one gets its driver at
+once; turning ``simulate`` on is refused as needing a restart. Run with the pcscd lock (tests/devices).
 """
 
 from __future__ import annotations
@@ -152,3 +152,11 @@ async def test_deleting_a_used_device_is_refused_an_unused_one_goes(desk: Desk) 
     rows = await desk.hall.store.audit_rows()
     assert (rows[-1].action, rows[-1].target) == ("config.device.delete", "device:prn-b")
     await desk.print_one("s1")  # the kept printer still prints
+
+    # A device added live gets a driver at once: its health comes from the new driver.
+    r = await desk.client.put(
+        "/api/v1/admin/config/device/prn-c", json={"kind": "printer", "port": desk.ports["s2"]}, headers=desk.csrf()
+    )
+    assert r.status_code == 200, r.text
+    await desk.state("prn-c", "ok")
+    assert desk.hall.service.devices["prn-c"].device_kind == "printer"
