@@ -53,10 +53,14 @@ class Desk:
 
     async def print_one(self, sim: str) -> str:
         """Issue a ticket at kiosk k1 and wait until ``sim`` printed it; its number."""
+        sim_ = self.sims[sim]
+        had = len(sim_.tickets)
         out = await self.hall.service.issue("A", kiosk="k1", channel="kiosk")
         number = out.ticket.number
         await self.watch.wait(lambda e: isinstance(e, ev.KioskNotice) and e.code == "printed" and e.number == number)
-        assert number in self.sims[sim].tickets[-1].text_lines
+        # With status "none" the driver reports printed once the bytes are written: wait for the paper.
+        tickets = await sim_.wait_tickets(had + 1)
+        assert number in tickets[-1].text_lines
         return number
 
 
