@@ -86,6 +86,9 @@ class HallContext:
     mqtt_broker_known: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     # Set by the city feed (hallctl/mqtt/citylog.py) when ``[city] feed`` is on: the ``city.replay`` command.
     city_replay: CityReplay | None = None
+    # Awaited with the new config after a live edit (admin console) was taken: the device manager
+    # swaps changed devices' drivers, so the edit answers once they run (hallctl/admin/edits.py).
+    config_appliers: list[Callable[[Config], Awaitable[None]]] = dataclasses.field(default_factory=list)
 
     def add_routes(self, router: APIRouter) -> None:
         """Serve ``router`` on the HTTP API (registered before the API component starts)."""

@@ -23,7 +23,7 @@ from hallctl import config
 from hallctl.errors import NotFound, Refused
 
 # Tables the console edits entry by entry, and each one's key.
-KEYED_TABLES = {"category": "prefix", "window": "number", "staff": "id"}
+KEYED_TABLES = {"category": "prefix", "window": "number", "staff": "id", "device": "id", "kiosk": "id"}
 # Sections the console edits as a whole ([calendar]'s overrides).
 SECTIONS = {"calendar": ("closed_days", "open_days")}
 DATE_KEYS = {"closed_days", "open_days"}
@@ -95,6 +95,8 @@ def put_entry(
         del aot[found[0]]
         return before, None
     field = KEYED_TABLES[table]
+    if table == "device" and "printer_status" in fields:
+        fields = _printer_status(found[1] if found else None, fields)
     if field in fields and str(fields[field]) != key:
         raise Refused("key_changed", f"不能修改 {field}", f"{field} cannot be changed; delete and create instead")
     if found is None:
@@ -121,6 +123,19 @@ def put_entry(
         elif _json_value(_plain(item.get(k))) != v:
             item[k] = _toml_value(k, v)
     return before, entry_dict(item)
+
+
+def _printer_status(item: Table | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """The console's ``printer_status`` is the file's ``options.status``; the other options stay as they were."""
+    fields = dict(fields)
+    status = fields.pop("printer_status")
+    options = dict(fields.get("options") or (entry_dict(item).get("options") if item is not None else None) or {})
+    if status in (None, "", "query"):
+        options.pop("status", None)  # "query" is the default: the key is not written
+    else:
+        options["status"] = status
+    fields["options"] = options or None
+    return fields
 
 
 def put_section(

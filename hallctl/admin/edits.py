@@ -11,10 +11,12 @@ is put back. Then the audit row (before/after of the entry) is written.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from hallctl.admin import configfile
+from hallctl.admin import configfile, devices
 from hallctl.admin.accounts import AdminConsole, Session
+from hallctl.config import Config
 from hallctl.errors import Refused
 from hallctl.service import HallService, reconfigure
 
@@ -26,8 +28,13 @@ async def apply_edit(
     table: str,
     key: str,
     fields: dict[str, Any] | None,
+    appliers: Sequence[Callable[[Config], Awaitable[None]]] = (),
 ) -> dict[str, Any] | None:
-    """Create/change (``fields``) or delete (``None``) one entry of ``table``, or edit a section (``key`` "")."""
+    """Create/change (``fields``) or delete (``None``) one entry of ``table``, or edit a section (``key`` "").
+
+    ``appliers`` (the context's ``config_appliers``: the device manager) are awaited after the
+    swap, so the answer comes once a changed device's new driver runs.
+    """
     console.require_edit(s)
     path = console.config_path
     if path is None:
@@ -49,7 +56,10 @@ async def apply_edit(
             target = f"{table}:{key}"
         if before == after:
             return after
+        if table == "device" and fields is None:
+            devices.check_delete(svc.cfg, key)  # who uses it, named, before the model's "unknown device"
         new = configfile.validate(doc)
+        devices.check_live(svc.cfg, new)
         reconfigure.check(svc, new)
         try:
             await asyncio.to_thread(configfile.write_atomic, path, doc.as_string())
@@ -64,6 +74,8 @@ async def apply_edit(
         except reconfigure.ConfigInUse:
             await asyncio.to_thread(configfile.write_atomic, path, old_text)
             raise
+        for apply in appliers:
+            await apply(new)
         console.cfg = new
         action = f"config.{table}." + ("delete" if after is None else "create" if before is None else "update")
         await console.store.audit(console.clock(), s.name, action, target, before, after)

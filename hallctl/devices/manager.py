@@ -11,6 +11,12 @@ A device is reached at its configured ``port`` unless the context names another
 byte-compatible simulators behind pseudo-terminals and registers their paths there,
 so the demo exercises the same driver code as a real hall while this module never
 loads simulator code.
+
+A live edit of ``[[device]]`` (admin console) is taken by :meth:`DeviceManager.apply_config`:
+each device whose entry changed or went away has its driver task cancelled and its bus
+subscriptions dropped, then the new entry's driver starts, without touching the others.
+Which kiosk a reader or printer serves, and which sensor a Modbus device feeds, are looked
+up at each use, so a ``[[kiosk]]`` edit needs no restart of any driver.
 """
 
 from __future__ import annotations
@@ -57,6 +63,11 @@ class DeviceManager:
         self.drivers: dict[str, DeviceDriver] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._subs: list[Any] = []
+        # Per device: the entry its driver was built from, its run task and its bus subscriptions.
+        self._running: dict[str, DeviceConfig] = {}
+        self._run_tasks: dict[str, asyncio.Task[Any]] = {}
+        self._dev_subs: dict[str, list[Any]] = {}
+        self._swap_lock = asyncio.Lock()
 
     @property
     def cfg(self) -> Config:
@@ -72,10 +83,16 @@ class DeviceManager:
 
     # ---- helpers -----------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=f"hallctl.devices.{name}")
         self._tasks.add(task)
         task.add_done_callback(self._done)
+        return task
+
+    def _subscribe(self, name: str, dev: DeviceConfig, handler: Any, types: tuple[type[ev.Event], ...]) -> None:
+        sub = self.svc.bus.subscribe(f"{name}.{dev.id}", handler, types)
+        self._subs.append(sub)
+        self._dev_subs.setdefault(dev.id, []).append(sub)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -89,6 +106,8 @@ class DeviceManager:
 
     def _health(self, dev: DeviceConfig, kind: str | None = None) -> Callable[[Health], None]:
         def report(h: Health) -> None:
+            if self._running.get(dev.id) is not dev:
+                return  # a driver stopped by a live edit: its last words are not the device's state
             self.svc.device_health(dev.id, kind or dev.kind, h.state, h.detail)
 
         return report
@@ -102,6 +121,12 @@ class DeviceManager:
     # ---- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
+        for dev in self.cfg.device:
+            self.svc.device_health(dev.id, dev.kind, "offline", "starting")
+            await self._start_device(dev)
+        self.ctx.config_appliers.append(self.apply_config)
+
+    async def _start_device(self, dev: DeviceConfig) -> None:
         builders: dict[str, Callable[[DeviceConfig], Awaitable[None]]] = {
             "idcard": self._idcard,
             "printer": self._printer,
@@ -110,18 +135,57 @@ class DeviceManager:
             "badge": self._badge,
             "modbus_sensor": self._modbus,
         }
-        for dev in self.cfg.device:
-            self.svc.device_health(dev.id, dev.kind, "offline", "starting")
-            try:
-                await builders[dev.kind](dev)
-            except (DeviceError, OSError, RuntimeError, ValueError, ImportError) as exc:
-                log.error("device %s (%s) could not start: %s", dev.id, dev.kind, exc)
-                self.svc.device_health(dev.id, dev.kind, "error", f"could not start: {exc}")
+        self._running[dev.id] = dev
+        try:
+            await builders[dev.kind](dev)
+        except (DeviceError, OSError, RuntimeError, ValueError, ImportError) as exc:
+            log.error("device %s (%s) could not start: %s", dev.id, dev.kind, exc)
+            self.svc.device_health(dev.id, dev.kind, "error", f"could not start: {exc}")
+
+    async def _stop_device(self, dev_id: str) -> None:
+        self._running.pop(dev_id, None)
+        self.drivers.pop(dev_id, None)
+        for sub in self._dev_subs.pop(dev_id, []):
+            if sub in self._subs:
+                self._subs.remove(sub)
+            await self.svc.bus.unsubscribe(sub)
+        task = self._run_tasks.pop(dev_id, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def apply_config(self, cfg: Config) -> None:
+        """Swap the drivers of the devices whose ``[[device]]`` entry changed; drop the deleted ones.
+
+        Called after a live edit was taken (``ctx.config_appliers``). A changed device shows
+        ``unknown`` / ``restarting`` until its new driver reports (no fault alert for a planned
+        swap); a deleted one leaves ``/devices``, with its LED addresses.
+        """
+        async with self._swap_lock:
+            wanted = {d.id: d for d in cfg.device}
+            for dev_id, running in list(self._running.items()):
+                if wanted.get(dev_id) == running:
+                    continue
+                log.info("device %s: entry changed by a live edit, restarting its driver", dev_id)
+                await self._stop_device(dev_id)
+                if dev_id not in wanted:
+                    for name, state in list(self.svc.devices.items()):
+                        if name == dev_id or (state.device_kind == "led" and name.startswith(f"{dev_id}-")):
+                            self.svc.device_removed(name)
+            for dev in cfg.device:
+                if dev.id not in self._running:
+                    self.svc.device_health(dev.id, dev.kind, "unknown", "restarting")
+                    await self._start_device(dev)
 
     async def stop(self) -> None:
         for sub in self._subs:
             await self.svc.bus.unsubscribe(sub)
         self._subs.clear()
+        self._dev_subs.clear()
+        self._running.clear()
+        if self.apply_config in self.ctx.config_appliers:
+            self.ctx.config_appliers.remove(self.apply_config)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -131,14 +195,13 @@ class DeviceManager:
 
     def _run(self, dev: DeviceConfig, driver: DeviceDriver) -> None:
         self.drivers[dev.id] = driver
-        self._spawn(driver.run(), f"{dev.id}.run")
+        self._run_tasks[dev.id] = self._spawn(driver.run(), f"{dev.id}.run")
 
     # ---- ID card readers at kiosks ------------------------------------------------------
 
     async def _idcard(self, dev: DeviceConfig) -> None:
-        kiosk = next((k for k in self.cfg.kiosk if k.reader == dev.id), None)
-
         def on_card(card: IdCard) -> None:
+            kiosk = next((k for k in self.cfg.kiosk if k.reader == dev.id), None)  # at each card: live edits
             if kiosk is None:
                 log.warning("%s: card read, but no kiosk uses this reader", dev.id)
                 return
@@ -193,7 +256,6 @@ class DeviceManager:
     # ---- ticket printers ------------------------------------------------------------------
 
     async def _printer(self, dev: DeviceConfig) -> None:
-        kiosks = [k.id for k in self.cfg.kiosk if k.printer == dev.id]
         printer = EscPosPrinter(
             dev.id,
             self._port(dev),
@@ -205,10 +267,12 @@ class DeviceManager:
         self._run(dev, printer)
 
         async def handle(e: ev.Event) -> None:
-            if isinstance(e, ev.PrintRequested) and e.kiosk in kiosks:
+            # The kiosk's printer is looked up at each job: a kiosk edited live prints on its new one.
+            kiosk = self.cfg.kiosk_by_id(e.kiosk) if isinstance(e, ev.PrintRequested) else None
+            if isinstance(e, ev.PrintRequested) and kiosk is not None and kiosk.printer == dev.id:
                 await self._print(printer, e.kiosk, e.job)
 
-        self._subs.append(self.svc.bus.subscribe(f"printer.{dev.id}", handle, (ev.PrintRequested,)))
+        self._subscribe("printer", dev, handle, (ev.PrintRequested,))
 
     @staticmethod
     def ticket_print(job: ev.PrintJob) -> TicketPrint:
@@ -287,9 +351,7 @@ class DeviceManager:
             except DeviceError as exc:
                 log.info("%s: display not updated: %s", dev.id, exc.code)
 
-        self._subs.append(
-            self.svc.bus.subscribe(f"led.{dev.id}", handle, (ev.TicketCalled, ev.WindowState, ev.DisplayText))
-        )
+        self._subscribe("led", dev, handle, (ev.TicketCalled, ev.WindowState, ev.DisplayText))
 
     # ---- evaluation pads --------------------------------------------------------------------
 
@@ -324,7 +386,7 @@ class DeviceManager:
                 except DeviceError as exc:
                     log.info("%s: rating prompt not shown: %s", dev.id, exc.code)
 
-        self._subs.append(self.svc.bus.subscribe(f"pad.{dev.id}", handle, (ev.EvaluationRequested,)))
+        self._subscribe("pad", dev, handle, (ev.EvaluationRequested,))
 
     # ---- staff badge readers (PC/SC) ----------------------------------------------------------
 
@@ -351,9 +413,8 @@ class DeviceManager:
     async def _modbus(self, dev: DeviceConfig) -> None:
         from drivers.modbus_sensor import ModbusSensor
 
-        sensor = next((s.id for s in self.cfg.sensor if s.source == "modbus" and s.device == dev.id), None)
-
         def on_reading(r: Any) -> None:
+            sensor = next((s.id for s in self.cfg.sensor if s.source == "modbus" and s.device == dev.id), None)
             if sensor is not None:
                 self.svc.sensor_reading(sensor, r.temperature, r.humidity)  # in memory: no task per reading
 

@@ -70,6 +70,8 @@ def config_view(cfg: Config) -> dict[str, Any]:
         "staff": dump["staff"],
         "calendar": {k: dump["calendar"][k] for k in ("closed_days", "open_days")},
         "devices": [{"id": d.id, "kind": d.kind} for d in cfg.device],
+        "device": [{**dump["device"][i], "printer_status": d.printer_status} for i, d in enumerate(cfg.device)],
+        "kiosk": dump["kiosk"],
         "roles": list(ROLES),
         "timezone": cfg.hall.timezone,
     }
@@ -85,7 +87,7 @@ async def apply_edit(
     """tomlkit is imported at the first edit, not at the daemon's start."""
     from hallctl.admin.edits import apply_edit as edit
 
-    return await edit(console, ctx.service, s, table, key, fields)
+    return await edit(console, ctx.service, s, table, key, fields, ctx.config_appliers)
 
 
 def session_of(console: AdminConsole, request: Request, *, write: bool = False) -> Session:
@@ -174,7 +176,13 @@ def admin_router(ctx: HallContext, console: AdminConsole, photos: StaffPhotos) -
     @api.get("/config")
     async def get_config(request: Request) -> dict[str, Any]:
         session(request)
-        return config_view(svc.cfg)
+        view = config_view(svc.cfg)
+        for row in view["device"]:  # each device's health now, beside its entry (the 设备 view)
+            d = svc.devices.get(row["id"])
+            row["health"] = (
+                {"state": d.state, "detail": d.detail} if d is not None else {"state": "unknown", "detail": ""}
+            )
+        return view
 
     @api.put("/config/calendar")
     async def put_calendar(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any] | None:

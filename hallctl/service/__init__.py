@@ -913,6 +913,10 @@ class HallService:
                 )
             )
 
+    def device_removed(self, device: str) -> None:
+        """A device deleted by a live edit: its health is no longer the hall's (``/devices``, the guide desk)."""
+        self.devices.pop(device, None)
+
     def sensor_reading(self, sensor: str, temperature: float | None, humidity: float | None) -> None:
         """Apply a reading in memory now; live state on change, history per minute (:mod:`.sensors`).
 

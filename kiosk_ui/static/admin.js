@@ -141,6 +141,12 @@
 
   // ---- config lists and forms --------------------------------------------------------------
   const devOptions = (kind) => [["", t("（无）", "(none)")], ...cfg.devices.filter((d) => d.kind === kind).map((d) => [d.id, d.id])];
+  const DEVICE_KINDS = [
+    ["idcard", "身份证阅读器", "ID card reader"], ["printer", "号票打印机", "Ticket printer"], ["led_bus", "LED 屏总线", "LED bus"],
+    ["evalpad", "评价器", "Evaluation pad"], ["badge", "工牌读卡器", "Badge reader"], ["modbus_sensor", "温湿度传感器", "Modbus sensor"],
+  ];
+  const PRINTER_STATUS = [["query", "查询状态（默认）", "query (default)"], ["none", "不查询（不应答的打印机）", "none (never answers)"]];
+  const HEALTH = { ok: ["正常", "OK"], degraded: ["降级", "degraded"], offline: ["离线", "offline"], error: ["故障", "error"], unknown: ["未知", "unknown"] };
   const TABLES = {
     window: {
       key: "number", title: ["窗口", "Windows"],
@@ -182,11 +188,38 @@
         { k: "department", zh: "进驻部门", en: "Department", type: "text" },
       ],
     },
+    // [[device]]: a changed entry's driver is swapped live by the daemon; "health" is read-only (its state now).
+    device: {
+      key: "id", title: ["设备", "Devices"],
+      fields: [
+        { k: "id", zh: "设备编号", en: "Device id", type: "text", keyOnly: true },
+        { k: "kind", zh: "类型", en: "Kind", type: "select", keyOnly: true, options: DEVICE_KINDS },
+        { k: "port", zh: "端口", en: "Port", type: "text" },
+        { k: "baudrate", zh: "波特率", en: "Baud rate", type: "int" },
+        { k: "address", zh: "总线地址", en: "Bus address", type: "int" },
+        { k: "printer_status", zh: "打印机状态查询", en: "Printer status", type: "select", options: PRINTER_STATUS, printerOnly: true },
+        { k: "health", zh: "状态", en: "State", type: "health", readOnly: true },
+      ],
+    },
+    kiosk: {
+      key: "id", title: ["自助取号机", "Kiosks"],
+      fields: [
+        { k: "id", zh: "编号", en: "Kiosk id", type: "text", keyOnly: true },
+        { k: "floor", zh: "楼层", en: "Floor", type: "int" },
+        { k: "categories", zh: "可取号类别", en: "Categories", type: "cats" },
+        { k: "reader", zh: "身份证阅读器", en: "ID card reader", type: "device", kind: "idcard" },
+        { k: "printer", zh: "号票打印机", en: "Ticket printer", type: "device", kind: "printer" },
+      ],
+    },
   };
 
-  function show(f, v) {
+  function show(f, v, row) {
+    if (f.printerOnly && row && row.kind !== "printer") return "—";
+    if (f.k === "port" && row && row.simulate && !v) return t("模拟器", "simulator");
     if (v === null || v === undefined || v === "") return "—";
     if (f.type === "bool") return v ? t("是", "yes") : t("否", "no");
+    if (f.type === "select") { const o = f.options.find((x) => x[0] === v); return o ? t(o[1], o[2]) : String(v); }
+    if (f.type === "health") return el("span", { class: v.state === "ok" ? "ok-badge" : "bad-badge", title: v.detail || "" }, t(...(HEALTH[v.state] || [v.state, v.state])));
     if (Array.isArray(v)) return v.join(f.type === "lines" ? "; " : ", ");
     return String(v);
   }
@@ -205,6 +238,11 @@
       for (const [id, label] of devOptions(f.kind)) s.append(el("option", { value: id, selected: (v || "") === id }, label));
       return s;
     }
+    if (f.type === "select") {
+      const s = el("select", { "data-field": f.k });
+      for (const [id, zh, en] of f.options) s.append(el("option", { value: id, selected: (v || f.options[0][0]) === id }, t(zh, en)));
+      return s;
+    }
     if (f.type === "lines") return el("textarea", { "data-field": f.k }, (v || []).join("\n"));
     if (f.type === "bool") return el("input", { type: "checkbox", "data-field": f.k, checked: Boolean(v) });
     return el("input", { "data-field": f.k, value: v === null || v === undefined ? "" : String(v), type: f.type === "int" ? "number" : "text" });
@@ -213,7 +251,7 @@
   function read(f, form) {
     const e = form.querySelector(`[data-field="${f.k}"]`);
     if (f.type === "cats") return [...e.querySelectorAll("input:checked")].map((i) => i.value);
-    if (f.type === "device") return e.value || null;
+    if (f.type === "device" || f.type === "select") return e.value || null;
     if (f.type === "lines") {
       const lines = e.value.split("\n").map((s) => s.trim()).filter(Boolean);
       return f.optional && !lines.length ? null : lines; // null removes the key rather than writing []
@@ -227,7 +265,7 @@
     const spec = TABLES[table];
     const form = el("form", { class: "form", id: `edit-${table}` });
     const isNew = row === null;
-    const fields = spec.fields.filter((f) => isNew || !f.keyOnly);
+    const fields = spec.fields.filter((f) => (isNew || !f.keyOnly) && !f.readOnly && !(f.printerOnly && row && row.kind !== "printer"));
     form.append(el("h2", {}, isNew ? t("新增", "Add") : `${t("编辑", "Edit")} ${row[spec.key]}`));
     for (const f of fields) form.append(el("label", {}, el("span", {}, t(f.zh, f.en)), input(f, row ? row[f.k] : undefined)));
     const out = el("div", { class: "msg", role: "status" });
@@ -301,7 +339,7 @@
           } }, t("删除", "Delete")));
       }
       if (editable && table === "staff") actions.append(" ", photoButton(row[spec.key], out));
-      body.append(el("tr", { "data-key": row[spec.key] }, ...listed.map((f) => el("td", {}, show(f, row[f.k]))), actions));
+      body.append(el("tr", { "data-key": row[spec.key] }, ...listed.map((f) => el("td", {}, show(f, row[f.k], row))), actions));
     }
     box.append(el("table", {}, el("thead", {}, head), body), out);
     if (editable) box.append(el("div", { class: "row" }, el("button", { class: "primary", onclick: () => editForm(table, null, box) }, t("新增", "Add"))));

@@ -24,7 +24,7 @@
   const cfg = await Hall.boot(`kiosk.${kioskId}`);
   const $ = (id) => document.getElementById(id);
   const idleParam = Number(Hall.params.get("idle")) || null;
-  const kcfg = cfg.kiosks.find((k) => k.id === kioskId) || { categories: cfg.categories.map((c) => c.prefix) };
+  let kcfg = cfg.kiosks.find((k) => k.id === kioskId) || { categories: cfg.categories.map((c) => c.prefix) };
 
   let cats = new Map(); // prefix -> /categories row (live waiting/open from queue_state)
   let printer = null; // device_state of this kiosk's printer
@@ -340,6 +340,19 @@
     }
   }
 
+  // A live edit in the admin console (this kiosk's categories, printer or reader): take it without a reload.
+  async function reconfigured() {
+    try {
+      const fresh = await Hall.api("/ui/config.json");
+      cfg.categories = fresh.categories;
+      cfg.kiosks = fresh.kiosks;
+      kcfg = fresh.kiosks.find((k) => k.id === kioskId) || { categories: fresh.categories.map((c) => c.prefix) };
+    } catch (e) {
+      return; // the stream's next snapshot (reconnect) or the next change tries again
+    }
+    reload();
+  }
+
   Hall.onLang(() => {
     drawStart();
     drawPrinter();
@@ -362,6 +375,8 @@
       } else if (name === "device_state" && kcfg.reader && d.device === kcfg.reader) {
         reader = d;
         drawReader();
+      } else if (name === "config_changed") {
+        reconfigured();
       } else if (!live) {
         // nothing else is retained
       } else if (name === "card_read" && d.kiosk === kioskId) {
