@@ -716,6 +716,7 @@
     const tiles = el("div", { class: "tiles", id: "report-figures" }, ...FIGS.map(([k, zh, en, kd]) =>
       el("div", { class: "tile", "data-fig": k }, el("div", { class: "v" }, figText(kd, report.total[k])), el("div", { class: "k" }, t(zh, en)))));
     box.append(el("div", { class: "muted", id: "report-period" }, t(`${report.hall_name} · 统计期 ${report.period}（${report.from} 至 ${report.to}）`, `${report.hall_name_en || report.hall_name} · period ${report.period} (${report.from} to ${report.to})`)), tiles);
+    box.append(reportCharts(report));
     const holder = el("div", {});
     const tabs = el("div", { class: "row tabs" });
     for (const key of Object.keys(BREAKDOWNS)) {
@@ -731,12 +732,58 @@
     drawBreakdown(holder, report);
   }
 
+  // Charts where people would rather look than read (issue 15 §5): waiting time by hour, calls per
+  // window, ratings; the vendored ECharts drawn as SVG, as on the board (no CDN).
+  const CHART_RATINGS = [["5", "非常满意", "Very satisfied", "#3ddc84"], ["4", "满意", "Satisfied", "#8bd96a"],
+    ["3", "基本满意", "Fair", "#ffd34d"], ["2", "不满意", "Dissatisfied", "#ff9f43"],
+    ["1", "非常不满意", "Very dissatisfied", "#ff5c5c"], ["unrated", "未评价", "Unrated", "#7f9cc4"]];
+  function reportCharts(report) {
+    const axis = { axisLine: { lineStyle: { color: "#7f9cc4" } }, axisLabel: { color: "#dfe9f7", fontSize: 12 },
+      splitLine: { lineStyle: { color: "rgba(127,156,196,0.2)" } } };
+    const panel = (id, zh, en) => el("div", { class: "chart-panel" }, el("div", { class: "k" }, t(zh, en)), el("div", { class: "chart", id }));
+    const row = el("div", { class: "charts", id: "report-charts" },
+      panel("chart-hour", "分时平均等候（分钟）", "Average wait by hour (min)"),
+      panel("chart-calls", "各窗口叫号量", "Calls per window"),
+      panel("chart-ratings", "评价分布", "Ratings"));
+    requestAnimationFrame(() => {
+      if (typeof echarts === "undefined") return;
+      const draw = (id, option) => echarts.init(document.getElementById(id), null, { renderer: "svg" }).setOption(Object.assign({ animation: false }, option));
+      const hours = report.by_hour || [];
+      draw("chart-hour", {
+        grid: { left: 36, right: 8, top: 16, bottom: 24 },
+        xAxis: Object.assign({ type: "category", data: hours.map((h) => t(`${h.hour}时`, `${h.hour}h`)) }, axis),
+        yAxis: Object.assign({ type: "value" }, axis),
+        series: [{ type: "bar", itemStyle: { color: "#3ea0ff" }, data: hours.map((h) => (h.avg_wait_s === null ? 0 : Math.round(h.avg_wait_s / 6) / 10)) }],
+      });
+      const wins = report.by_window || [];
+      draw("chart-calls", {
+        grid: { left: 36, right: 8, top: 16, bottom: 24 },
+        xAxis: Object.assign({ type: "category", data: wins.map((r) => t(`${r.window}号`, `W${r.window}`)) }, axis),
+        yAxis: Object.assign({ type: "value", minInterval: 1 }, axis),
+        series: [{ type: "bar", itemStyle: { color: "#ffd34d" }, data: wins.map((r) => r.called || 0) }],
+      });
+      const ratings = report.ratings || {};
+      draw("chart-ratings", {
+        grid: { left: 96, right: 24, top: 8, bottom: 20 },
+        xAxis: Object.assign({ type: "value", minInterval: 1 }, axis),
+        yAxis: Object.assign({ type: "category", inverse: true, data: CHART_RATINGS.map((r) => t(r[1], r[2])) }, axis),
+        series: [{ type: "bar", barWidth: "60%", data: CHART_RATINGS.map((r) => ({ value: ratings[r[0]] || 0, itemStyle: { color: r[3] } })) }],
+      });
+    });
+    return row;
+  }
+
+  // Each navigation draws only if no later one started meanwhile: a slow first view (after the login)
+  // must not draw over the view the user went on to.
+  let routeSeq = 0;
   async function route() {
+    const mine = ++routeSeq;
     const view = $("view");
     const name = (location.hash || "#window").slice(1);
     document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("on", a.getAttribute("href") === `#${name}`));
     try {
       cfg = await api("/config");
+      if (mine !== routeSeq) return;
       if (name !== "reports") reportSel.data = null; // kept only while the view is redrawn (a language switch)
       if (TABLES[name]) drawTable(name, view);
       else if (name === "tokens") await drawTokens(view);

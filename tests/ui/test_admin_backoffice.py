@@ -302,6 +302,12 @@ async def test_new_fields_and_the_report_view_match_the_report_api_and_the_xlsx_
     }
     for key, text in expected.items():
         await expect(figures.locator(f"[data-fig={key}] .v")).to_have_text(text)
+    # The charts (vendored ECharts as SVG): one bar per window in calls per window, one per rating level.
+    calls = page.locator("#chart-calls svg")
+    await expect(calls).to_have_count(1)
+    await expect(page.locator("#chart-ratings svg")).to_have_count(1)
+    await expect(page.locator("#chart-hour svg")).to_have_count(1)
+    assert await calls.locator("text", has_text="1号").count() == 1
     await page.click("button[data-tab=by_department]")
     dept = page.locator("#report-table tbody tr", has_text="公安局")
     api_dept = next(r for r in api["by_department"] if r["department"] == "公安局")

@@ -139,7 +139,8 @@ OVERFLOW = """() => {
     return false;
   };
   for (const e of document.body.querySelectorAll('*')) {
-    if (e.closest('.hidden, script, style, option, .tokenbox, [data-marquee]')) continue;
+    // A chart's SVG text has no CSS box to be cut by: the chart's own element is checked instead.
+    if (e.closest('.hidden, script, style, option, .tokenbox, [data-marquee], svg')) continue;
     const r = e.getBoundingClientRect();
     if (r.width === 0 || r.height === 0) continue;
     const s = getComputedStyle(e);
