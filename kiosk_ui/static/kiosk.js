@@ -326,12 +326,18 @@
     }
   });
 
+  // device_state events seen so far: a reload's answer, started before the latest of them, is older
+  // than what the stream said and must not draw over it (a fault banner hidden by a stale "ok").
+  let deviceEvents = 0;
   async function reload() {
+    const seen = deviceEvents;
     try {
       const [info, rows] = await Promise.all([Hall.api(`/api/v1/kiosks/${encodeURIComponent(kioskId)}`), Hall.api("/api/v1/categories")]);
       cats = new Map(rows.map((r) => [r.prefix, r]));
-      printer = info.printer;
-      reader = info.reader;
+      if (deviceEvents === seen) {
+        printer = info.printer;
+        reader = info.reader;
+      }
       drawPrinter();
       drawReader();
       if (document.body.dataset.view === "v-start" || !document.body.dataset.view) drawStart();
@@ -370,9 +376,11 @@
         cats.set(d.category, Object.assign({}, row, { waiting: d.waiting, open: d.open }));
         if (document.body.dataset.view === "v-start") drawStart();
       } else if (name === "device_state" && kcfg.printer && d.device === kcfg.printer) {
+        deviceEvents += 1;
         printer = d;
         drawPrinter();
       } else if (name === "device_state" && kcfg.reader && d.device === kcfg.reader) {
+        deviceEvents += 1;
         reader = d;
         drawReader();
       } else if (name === "config_changed") {
