@@ -101,6 +101,24 @@ async def demo_tokens(hall: Hall, data: Path) -> dict[str, str]:
     return tokens
 
 
+async def demo_console_account(hall: Hall, data: Path) -> tuple[str, str]:
+    """The demo's admin-console login (hall_admin ``demo``), its password kept beside the tokens (demo only)."""
+    path = data / "console.json"
+    if path.exists():
+        saved: dict[str, str] = json.loads(path.read_text())
+        if any(a["name"] == saved["name"] for a in await hall.admin.accounts()):
+            return saved["name"], saved["password"]
+    import secrets
+
+    name, password = "demo", secrets.token_urlsafe(12)
+    if any(a["name"] == name for a in await hall.admin.accounts()):
+        name = f"demo-{secrets.token_hex(2)}"  # the file was lost: a new account, the old one stays
+    await hall.admin.add_account(name, "hall_admin", password, actor="hallctl demo")
+    path.write_text(json.dumps({"name": name, "password": password}))
+    path.chmod(0o600)
+    return name, password
+
+
 async def run_demo(data: Path, port: int | None, host: str | None, config_file: str | None) -> int:
     """Run the demo hall; ``data`` must exist (the CLI creates it) and be absolute."""
     if config_file:
@@ -129,6 +147,8 @@ async def run_demo(data: Path, port: int | None, host: str | None, config_file: 
             f"  API docs:  {base}/docs",
             f"  health:    {base}/api/v1/health",
         ]
+        account, password = await demo_console_account(hall, data)
+        lines.append(f"  console:   {base}/admin  (account {account}, password {password})")
         mqtt_url = hall.health_extra().get("mqtt", {}).get("url")
         if mqtt_url:
             lines.append(

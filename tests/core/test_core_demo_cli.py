@@ -91,6 +91,9 @@ def test_demo_with_a_config_file_serves_on_the_port_asked_for(tmp_path: Path, de
     demos.append(demo)
     banner = "".join(demo.wait_banner())
     assert f"http://127.0.0.1:{port}/" in banner
+    # The admin console has a login to try, printed with its address.
+    console = next(line for line in demo.banner if line.lstrip().startswith("console:"))
+    assert f"http://127.0.0.1:{port}/admin  (account demo, password " in console
     assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).status_code == 200
     # The banner's simulate hint names this demo's state directory, and works as printed.
     hint = next(line for line in demo.banner if line.lstrip().startswith("simulate:"))
