@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.core.core_helpers import REPO, Daemon, free_port, to_toml
+from tests.core.core_helpers import Daemon, free_port, spawn_until_healthy, to_toml
 from tests.mqtt.mqtt_helpers import Mosquitto
 from tests.mqtt.test_mqtt_bridge import bridge_section
 
@@ -94,25 +92,9 @@ class Central:
 
     def start(self, timeout: float = 30) -> None:
         self.file.write_text(to_toml(self.data), encoding="utf-8")
-        with self.log.open("ab") as logf:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hallctl.cli", "-v", "central", str(self.file)],
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"central exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)  # bounded readiness poll of an external process
-        self.stop()
-        raise RuntimeError(f"central not healthy within {timeout}s:\n{self.log.read_text()}")
+        self.proc = spawn_until_healthy(
+            ["-v", "central", str(self.file)], self.log, self.url, timeout, "central", self.stop
+        )
 
     def health(self) -> dict[str, Any]:
         body: dict[str, Any] = httpx.get(f"{self.url}/api/v1/health", timeout=5).json()

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -148,6 +149,33 @@ class LiveHall:
 # ---- the daemon as a separate process ------------------------------------------------------
 
 
+def spawn_until_healthy(
+    args: list[str], log: Path, url: str, timeout: float, what: str, stop: Callable[[], None]
+) -> subprocess.Popen[bytes]:
+    """``python -m hallctl.cli ARGS`` as a child logging to ``log``, returned once ``url``'s health answers 200.
+
+    Raises (after ``stop``) when it exits or is not healthy within ``timeout``.
+    """
+    with log.open("ab") as logf:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hallctl.cli", *args], stdout=logf, stderr=subprocess.STDOUT, cwd=REPO
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)  # bounded readiness poll of an external process
+    proc.terminate()
+    proc.wait(10)
+    stop()
+    raise RuntimeError(f"{what} not healthy within {timeout}s:\n{log.read_text()}")
+
+
 class Daemon:
     """``python -m hallctl.cli -c FILE run`` with a free port; restartable on the same database."""
 
@@ -190,25 +218,9 @@ class Daemon:
         self.port = free_port()
         self.data["api"]["port"] = self.port
         self.write_config()
-        with self.log.open("ab") as logf:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hallctl.cli", "-c", str(self.config_file), "run"],
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)  # bounded readiness poll of an external process
-        self.stop()
-        raise RuntimeError(f"daemon not healthy within {timeout}s:\n{self.log.read_text()}")
+        self.proc = spawn_until_healthy(
+            ["-c", str(self.config_file), "run"], self.log, self.url, timeout, "daemon", self.stop
+        )
 
     def kill9(self) -> None:
         assert self.proc is not None
