@@ -17,15 +17,14 @@ from typing import Any
 
 from hallctl.config import Config
 from hallctl.engine import is_bad_rating, waiting_time
+from hallctl.reports.model import percentile
 from hallctl.service import HallService
 from hallctl.store import Store, TicketOutcome
 
 
 def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return round(s[min(len(s) - 1, int(q * len(s)))], 1)
+    found = percentile(values, q)  # the one rank rule, shared with the reports
+    return None if found is None else round(found, 1)
 
 
 def _summary(rows: list[dict[str, Any]], targets: dict[str, int]) -> dict[str, Any]:
