@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -22,10 +23,14 @@ WIDTH, HEIGHT = 1600, 1000
 
 
 class ShiftClock:
-    """Real time plus an offset the test moves: waits and services grow without sleeping."""
+    """Real time plus an offset the test moves: waits and services grow without sleeping.
 
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
+    It starts at 10:00 in the hall's time zone today, so the minutes the test adds never cross the
+    business day's reset hour (03:00), whenever CI happens to run."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        now = utcnow()
+        self.offset = now.astimezone(tz).replace(hour=10, minute=0, second=0, microsecond=0) - now
 
     def __call__(self) -> datetime:
         return utcnow() + self.offset
@@ -35,7 +40,7 @@ class ShiftClock:
 async def product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[HallRunner, ShiftClock]]:
     """The demo hall with the product's window policy: sign-in required, call next asks."""
     monkeypatch.setattr(hallctl.daemon, "component_factories", list)
-    clock = ShiftClock()
+    clock = ShiftClock(ZoneInfo("Asia/Shanghai"))  # the demo hall's [hall] timezone
     r = HallRunner(tmp_path, clock, require_sign_in=True, call_next_unstarted="ask")
     await r.start()
     try:
