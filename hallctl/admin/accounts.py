@@ -22,8 +22,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyotp
-
 from hallctl.config import Config
 from hallctl.errors import Conflict, Forbidden, HallctlError, Refused, Unauthorized
 from hallctl.store import Store
@@ -83,6 +81,8 @@ def _digest(secret: str) -> str:
 
 def _totp_step(secret: str, code: str, now: datetime) -> int | None:
     """The 30-second step ``code`` belongs to (now, or one step either side for clock drift), else None."""
+    import pyotp  # only at a TOTP sign-in: a hall without console TOTP never loads it (issue 12, goal 4)
+
     totp = pyotp.TOTP(secret)
     code = code.strip()
     base = totp.timecode(now)
@@ -287,12 +287,16 @@ class AdminConsole:
 
     def totp_offer(self, s: Session) -> tuple[str, str]:
         """A new secret and its otpauth:// URI for the authenticator app (active once confirmed)."""
+        import pyotp
+
         secret = pyotp.random_base32()
         self.pending_totp[s.name] = secret
         uri = pyotp.TOTP(secret).provisioning_uri(name=s.name, issuer_name=f"hallctl {self.cfg.hall.id}")
         return secret, uri
 
     async def totp_confirm(self, s: Session, code: str) -> None:
+        import pyotp
+
         secret = self.pending_totp.get(s.name)
         if secret is None or not pyotp.TOTP(secret).verify(code.strip(), for_time=self.clock(), valid_window=1):
             raise Refused("bad_totp", "动态验证码错误", "wrong one-time code")

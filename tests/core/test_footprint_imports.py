@@ -41,6 +41,8 @@ CLIMATE = ("hallctl.climate", "drivers.aircon")
 DOCUMENTS = ("hallctl.schemas", "hallctl.http.openapi", "hallctl.mqtt.asyncapi")
 # Never in the daemon: FastAPI imports pydantic's v1 API only to refuse v1 models (hallctl has none).
 PYDANTIC_V1 = ("pydantic.v1",)
+# Only when the console is used: TOTP, password hashing, config write-back, XLSX reports.
+CONSOLE_LIBS = ("pyotp", "argon2", "tomlkit", "openpyxl")
 # Only at the first WebSocket client (the pages stream over SSE): the websockets library.
 WEBSOCKETS = ("websockets",)
 
@@ -156,6 +158,8 @@ def test_plain_hall_imports_no_simulator_demo_or_unused_device_library(
     assert loaded(modules, AC_LIBS + VOICE_LIBS) == []
     # No climate zone, no WebSocket client, nobody asked for a document (issue 12, goal 4: ≈4 MiB of idle RSS).
     assert loaded(modules, CLIMATE + DOCUMENTS + PYDANTIC_V1 + WEBSOCKETS) == []
+    # Nobody signed in to the console (about 1 MiB: pyotp alone is 0.8).
+    assert loaded(modules, CONSOLE_LIBS) == []
 
 
 def test_climate_unit_imports_only_its_own_kind(tmp_path: Path) -> None:
