@@ -279,6 +279,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
     sensor_cutoff = utcnow() - timedelta(days=cfg.sensors.history_days)
     m = asyncio.run(_with_store(cfg, lambda s: s.purge_sensor_minutes(sensor_cutoff)))
     print(f"purged {m} sensor minutes older than {cfg.sensors.history_days} days")
+    kept = utcnow() - timedelta(days=cfg.supervision.keep_days)
+    alerts, cases = asyncio.run(_with_store(cfg, lambda s: s.purge_supervision(kept)))
+    print(f"deleted {alerts} resolved alerts and {cases} closed cases older than {cfg.supervision.keep_days} days")
     return 0
 
 

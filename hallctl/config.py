@@ -386,9 +386,16 @@ DEFAULT_GREEN_REASONS = (
 
 
 class GuideConfig(_Model):
-    """``[guide]``: the guide desk (导办台): the green-channel reasons it may record."""
+    """``[guide]``: the guide desk (导办台): the green-channel reasons it may record, and its printer.
+
+    ``kiosk`` names the ``[[kiosk]]`` entry of the desk's own ticket printer: a ticket the desk
+    issues for a visitor is printed there (unless the desk names another kiosk), so the visitor
+    leaves the desk with a paper ticket like everyone else. Without it the desk's tickets are
+    not printed (the number is told on screen, and a kiosk can reprint it).
+    """
 
     green_reasons: tuple[GreenReason, ...] = Field(default=DEFAULT_GREEN_REASONS, min_length=1, max_length=20)
+    kiosk: str | None = None
 
     @field_validator("green_reasons")
     @classmethod
@@ -727,6 +734,9 @@ class SupervisionConfig(_Model):
         default=DEFAULT_BAD_RATING_REASONS, min_length=1, max_length=8
     )
     case_working_days: int = Field(default=15, ge=1, le=60)
+    # Resolved alerts and closed 好差评 cases are kept this long (for audits and year-on-year
+    # reports), then deleted by the hourly retention pass; open ones are never deleted.
+    keep_days: int = Field(default=1095, ge=365, le=3650)
 
     @field_validator("bad_rating_reasons")
     @classmethod
@@ -874,6 +884,12 @@ class Config(_Model):
                     errors.append(f"kiosk[{i}].categories[{j}] = {cat!r}: unknown category")
             ref(f"kiosk[{i}].reader", k.reader, ("idcard",))
             ref(f"kiosk[{i}].printer", k.printer, ("printer",))
+        if self.guide.kiosk is not None:
+            desk = self.kiosk_by_id(self.guide.kiosk)
+            if desk is None:
+                errors.append(f"guide.kiosk = {self.guide.kiosk!r}: no [[kiosk]] with this id")
+            elif desk.printer is None:
+                errors.append(f"guide.kiosk = {self.guide.kiosk!r}: that kiosk has no printer")
         sensors: set[str] = set()
         for i, s in enumerate(self.sensor):
             if s.id in sensors:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +32,30 @@ DEFAULT_PORT = 8780
 DEFAULT_DATA = Path("var/demo")
 
 
-def demo_config(data: Path, port: int, host: str) -> config.Config:
-    raw: dict[str, Any] = tomllib.loads(DEMO_TOML)
-    raw["store"] = {"path": str(data / "hallctl.db")}
-    raw["api"] = {"host": host, "port": port}
-    raw["mqtt"] = {"embedded_port": 0}
-    return config.parse(raw)
+DEMO_FILE = "hallctl.toml"
+
+
+def demo_config_file(data: Path, port: int | None, host: str | None) -> Path:
+    """``<data>/hallctl.toml``: the demo hall's own config file, written at its first run.
+
+    The console's edits are written back to the file a hall runs from (tomlkit keeps the
+    comments); a demo run from the built-in TOML had none, so every console edit was
+    refused. The demo's file is the shipped demo hall with its ``[store]`` in ``data``, its
+    address and an embedded broker; later runs use it as edited (delete it to start over).
+    """
+    path = data / DEMO_FILE
+    if path.exists():
+        return path
+    import tomlkit  # the console's dependency; only at a demo's first run
+
+    doc = tomlkit.parse(DEMO_TOML)
+    doc["store"] = {"path": str(data / "hallctl.db")}
+    doc["api"] = {"host": host or "127.0.0.1", "port": DEFAULT_PORT if port is None else port}
+    doc["mqtt"] = {"embedded_port": 0}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def with_address(cfg: config.Config, port: int | None, host: str | None) -> config.Config:
@@ -121,13 +138,11 @@ async def demo_console_account(hall: Hall, data: Path) -> tuple[str, str]:
 
 async def run_demo(data: Path, port: int | None, host: str | None, config_file: str | None) -> int:
     """Run the demo hall; ``data`` must exist (the CLI creates it) and be absolute."""
-    if config_file:
-        cfg = with_address(config.load(config_file), port, host)
-    else:
-        cfg = demo_config(data, DEFAULT_PORT if port is None else port, host or "127.0.0.1")
+    path = Path(config_file) if config_file else demo_config_file(data, port, host)
+    cfg = with_address(config.load(path), port, host)
     # A taken port is said before the simulators, pcscd and the broker start only to be stopped again.
     bind_listener(cfg.api.host, cfg.api.port).close()
-    hall = Hall(cfg, demo=True, state_dir=data)
+    hall = Hall(cfg, demo=True, state_dir=data, config_path=path)
     import asyncio
     import signal
 
@@ -155,6 +170,7 @@ async def run_demo(data: Path, port: int | None, host: str | None, config_file: 
                 f"  MQTT:      {mqtt_url}  (try: mosquitto_sub -V mqttv5 -h 127.0.0.1 -p "
                 f"{mqtt_url.rsplit(':', 1)[-1]} -t 'hallctl/#' -v)"
             )
+        lines.append(f"  config:    {path}  (the console's edits are written here)")
         lines.append(f"  tokens:    {data / 'tokens.json'}")
         for name, tok in tokens.items():
             lines.append(f"    {name:9s} {tok}")

@@ -389,8 +389,9 @@ class DeviceState(Event):
     device: str
     device_kind: str
     state: str  # ok, degraded, offline, error, unknown (connected, state not readable)
-    detail: str
+    detail: str  # the driver's words, English (logs, integrators)
     since: datetime
+    detail_zh: str = ""  # the same in Chinese for the hall's pages (hallctl.device_text), or the detail as is
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -331,8 +331,9 @@ class Device(Model):
     device: str
     device_kind: str
     state: str
-    detail: str
+    detail: str = Field(description="the driver's own words, English (paper_out, no status reply, ...)")
     since: str
+    detail_zh: str = Field(default="", description="the detail in Chinese for the pages (as is when untranslated)")
 
 
 class Kiosk(Model):

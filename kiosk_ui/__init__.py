@@ -98,6 +98,7 @@ def ui_config(cfg: Config) -> dict[str, Any]:
         ],
         "evaluation_timeout_s": cfg.queue.evaluation_timeout_s,
         "green_reasons": [{"id": r.id, "name": r.name, "name_en": r.name_en} for r in cfg.guide.green_reasons],
+        "guide_kiosk": cfg.guide.kiosk,  # the desk's own printer's kiosk entry, or null
         "bad_rating_reasons": [{"name": r.name, "name_en": r.name_en} for r in cfg.supervision.bad_rating_reasons],
         "appointments": {
             "slot_minutes": cfg.appointments.slot_minutes,

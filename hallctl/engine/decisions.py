@@ -40,7 +40,7 @@ from hallctl.voice.spoken import announcement_words
 Signer = Callable[[str, datetime], str]
 """Signs a ticket's QR token at a given time (HMAC with an explicit time: pure). The service passes it in."""
 
-PRINTED_CHANNELS = ("kiosk", "appointment")
+PRINTED_CHANNELS = ("kiosk", "appointment", "guide")  # guide: at [guide] kiosk or the kiosk it named
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -136,7 +136,7 @@ def _finish_issue(
     if holder is not None:
         d.holders.append((t.id, holder))
     ahead = waiting_ahead(q, t)
-    data: dict[str, Any] = {"number": t.number, "priority": t.priority, "channel": t.channel}
+    data: dict[str, Any] = {"number": t.number, "category": t.category, "priority": t.priority, "channel": t.channel}
     if t.priority_reason is not None:
         data["reason"] = t.priority_reason  # the green-channel reason a guide recorded (or elderly)
     d.log.append(LogRow("issued", t.id, None, data))
@@ -250,7 +250,10 @@ def _call(cfg: Config, d: Decision, w: WindowStatus, t: Ticket, now: datetime, *
         end_reason=None,
     )
     d.tickets.append(called)
-    d.log.append(LogRow("recalled" if recall else "called", t.id, w.number, {"number": t.number, "recall": recall}))
+    data: dict[str, Any] = {"number": t.number, "recall": recall}
+    if w.staff is not None:
+        data["staff"] = w.staff  # who called: the log alone says who served whom (the city has no sign-ins)
+    d.log.append(LogRow("recalled" if recall else "called", t.id, w.number, data))
     d.events.append(called_event(cfg, called, wcfg, recall, now))
     d.result = called
     return dataclasses.replace(w, current=t.id)

@@ -180,7 +180,9 @@ def admin_router(ctx: HallContext, console: AdminConsole, photos: StaffPhotos) -
         for row in view["device"]:  # each device's health now, beside its entry (the 设备 view)
             d = svc.devices.get(row["id"])
             row["health"] = (
-                {"state": d.state, "detail": d.detail} if d is not None else {"state": "unknown", "detail": ""}
+                {"state": d.state, "detail": d.detail, "detail_zh": d.detail_zh}
+                if d is not None
+                else {"state": "unknown", "detail": "", "detail_zh": ""}
             )
         return view
 

@@ -380,7 +380,13 @@ def create_app(deps: ApiDeps) -> FastAPI:
     ) -> JSONResponse:
         """States for anyone (monitoring, load balancers); details (paths, errors, URLs, bus) for admin only."""
         devices = {
-            k: {"kind": d.device_kind, "state": d.state, "detail": d.detail, "since": d.since.isoformat()}
+            k: {
+                "kind": d.device_kind,
+                "state": d.state,
+                "detail": d.detail,
+                "detail_zh": d.detail_zh,
+                "since": d.since.isoformat(),
+            }
             for k, d in svc.devices.items()
         }
         extra = ctx.health()

@@ -23,6 +23,7 @@ from hallctl import engine
 from hallctl import events as ev
 from hallctl.bus import Bus
 from hallctl.config import Config
+from hallctl.device_text import detail_zh, device_fault_text
 from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket, calendar
 from hallctl.errors import Forbidden, HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
@@ -37,39 +38,6 @@ log = logging.getLogger(__name__)
 APPOINTMENT_QR = "appt:"  # the subject prefix of a booking's QR token (a ticket's is its id)
 
 Clock = Callable[[], datetime]
-
-
-_KIND_TEXT = {
-    "printer": ("打印机", "printer"),
-    "idcard": ("身份证读卡器", "ID card reader"),
-    "badge": ("工牌读卡器", "badge reader"),
-    "led_bus": ("LED屏", "LED display"),
-    "led": ("LED屏", "LED display"),
-    "evalpad": ("评价器", "rating pad"),
-    "modbus_sensor": ("传感器", "sensor"),
-}
-_FAULT_TEXT = {
-    "paper_out": ("缺纸", "out of paper"),
-    "paper_near_end": ("纸将用完", "paper nearly out"),
-    "cover_open": ("机盖未关", "cover open"),
-    "no status reply": ("无应答", "no status reply"),
-    "not opened": ("未连接", "not connected"),
-    "starting": ("正在启动", "starting"),
-}
-
-
-def device_fault_text(device: str, kind: str, state: str, detail: str, lang: str) -> str:
-    """The device-fault alert's words for the big screen and the guide desk: what and which, in one
-    language (the raw driver detail is kept when there is no translation for it)."""
-    zh = lang == "zh"
-    kind_t = _KIND_TEXT.get(kind, (kind, kind))[0 if zh else 1]
-    what = _FAULT_TEXT.get(detail)
-    fault = what[0 if zh else 1] if what else detail
-    if zh:
-        st = "离线" if state == "offline" else "故障"
-        return f"{kind_t}{device}{st}" + (f"：{fault}" if fault else "")
-    st = "offline" if state == "offline" else "fault"
-    return f"{kind_t} {device} {st}" + (f": {fault}" if fault else "")
 
 
 def utcnow() -> datetime:
@@ -897,7 +865,13 @@ class HallService:
         now = self.clock()
         since = prev.since if prev is not None and prev.state == state else now
         self.devices[device] = ev.DeviceState(
-            at=now, device=device, device_kind=kind, state=state, detail=detail, since=since
+            at=now,
+            device=device,
+            device_kind=kind,
+            state=state,
+            detail=detail,
+            detail_zh=detail_zh(detail),
+            since=since,
         )
         self.bus.publish(self.devices[device])
         if state == "error" or (state == "offline" and prev is not None and prev.state == "ok"):
@@ -962,6 +936,12 @@ class HallService:
         n = await self._store.purge_personal_data(cutoff)
         # The admin audit log: at least [admin] audit_retention_days (floor 183) are kept.
         await self._store.purge_audit(self.clock() - timedelta(days=self.cfg.admin.audit_retention_days), self.clock())
+        # Handled supervision records: [supervision] keep_days (floor 365); open ones stay.
+        alerts, cases = await self._store.purge_supervision(
+            self.clock() - timedelta(days=self.cfg.supervision.keep_days)
+        )
+        if alerts or cases:
+            log.info("retention: deleted %d resolved alerts and %d closed cases", alerts, cases)
         if n:
             log.info(
                 "retention: purged personal data of %d tickets older than %s days", n, self.cfg.privacy.retention_days

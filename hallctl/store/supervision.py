@@ -12,7 +12,7 @@ import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 T = TypeVar("T")
@@ -376,4 +376,21 @@ class SupervisionTables:
                 c.execute("SELECT number FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
             )
         )
+        return result
+
+    # ---- retention ----------------------------------------------------------------------------
+
+    async def purge_supervision(self, cutoff: datetime) -> tuple[int, int]:
+        """Delete alerts resolved and cases closed before ``cutoff``; open ones stay whatever their age.
+
+        Returns (alerts, cases) deleted. Times are stored as UTC ISO strings, so the cutoff is too.
+        """
+        at = cutoff.astimezone(UTC).isoformat()
+
+        def fn(c: sqlite3.Connection) -> tuple[int, int]:
+            alerts = c.execute("DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?", (at,)).rowcount
+            cases = c.execute("DELETE FROM evaluation_cases WHERE state = 'closed' AND closed_at < ?", (at,)).rowcount
+            return int(alerts), int(cases)
+
+        result: tuple[int, int] = await self.write(fn)
         return result

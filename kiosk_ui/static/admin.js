@@ -219,7 +219,7 @@
     if (v === null || v === undefined || v === "") return "—";
     if (f.type === "bool") return v ? t("是", "yes") : t("否", "no");
     if (f.type === "select") { const o = f.options.find((x) => x[0] === v); return o ? t(o[1], o[2]) : String(v); }
-    if (f.type === "health") return el("span", { class: v.state === "ok" ? "ok-badge" : "bad-badge", title: v.detail || "" }, t(...(HEALTH[v.state] || [v.state, v.state])));
+    if (f.type === "health") return el("span", { class: v.state === "ok" ? "ok-badge" : "bad-badge", title: t(v.detail_zh || v.detail || "", v.detail || "") }, t(...(HEALTH[v.state] || [v.state, v.state])));
     if (Array.isArray(v)) return v.join(f.type === "lines" ? "; " : ", ");
     return String(v);
   }

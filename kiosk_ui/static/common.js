@@ -208,6 +208,7 @@ const Hall = (() => {
     };
     tick();
     setInterval(tick, 1000);
+    onLang(tick);  // the weekday in the new language at once, not at the next second
   }
 
   const DAY_ZH = { mon: "周一", tue: "周二", wed: "周三", thu: "周四", fri: "周五", sat: "周六", sun: "周日" };

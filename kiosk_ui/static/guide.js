@@ -94,11 +94,12 @@
     const keep = k.value;
     k.innerHTML = "";
     for (const kiosk of cfg.kiosks) {
-      const o = Hall.el("option", null, t(`取号机 ${kiosk.id}`, `Kiosk ${kiosk.id}`));
+      const desk = kiosk.id === cfg.guide_kiosk;  // [guide] kiosk: the desk's own printer
+      const o = Hall.el("option", null, desk ? t("导办台打印机", "Desk printer") : t(`取号机 ${kiosk.id}`, `Kiosk ${kiosk.id}`));
       o.value = kiosk.id;
       k.appendChild(o);
     }
-    if (keep) k.value = keep;
+    k.value = keep || cfg.guide_kiosk || k.value;
   }
 
   let reason = null;
@@ -125,9 +126,10 @@
       $("issued").textContent = tk.number;
       $("ticket-no").value = tk.number;
       const label = reason ? cfg.green_reasons.find((r) => r.id === reason) : null;
+      const printing = cfg.guide_kiosk ? t("，正在打印号票", "; printing the ticket") : "";
       say($("issue-msg"), true,
-        `已取号 ${tk.number}${label ? `（绿色通道：${label.name}）` : ""}，前面 ${tk.waiting_ahead} 人`,
-        `Ticket ${tk.number}${label ? ` (green channel: ${label.name_en || label.name})` : ""}, ${tk.waiting_ahead} ahead`);
+        `已取号 ${tk.number}${label ? `（绿色通道：${label.name}）` : ""}，前面 ${tk.waiting_ahead} 人${printing}`,
+        `Ticket ${tk.number}${label ? ` (green channel: ${label.name_en || label.name})` : ""}, ${tk.waiting_ahead} ahead${printing}`);
       reason = null;
       fillReasons();
       refreshTickets();
@@ -320,7 +322,9 @@
     return withTicket(async (tk) => {
       const at = kiosk || $("kiosk").value;
       await Hall.api(`/api/v1/tickets/${encodeURIComponent(tk.id)}/reprint`, { method: "POST", body: at ? { kiosk: at } : {} });
-      say($("ticket-msg"), true, `${tk.number} 已送去打印（取号机 ${at}）`, `${tk.number} sent to print (kiosk ${at})`);
+      const desk = at === cfg.guide_kiosk;
+      say($("ticket-msg"), true, `${tk.number} 已送去打印（${desk ? "导办台打印机" : `取号机 ${at}`}）`,
+        `${tk.number} sent to print (${desk ? "desk printer" : `kiosk ${at}`})`);
     });
   }
   $("reprint-btn").addEventListener("click", () => reprint(null));
@@ -374,7 +378,7 @@
     const bad = Object.values(devices).filter((d) => d.state !== "ok");
     for (const d of bad) {
       const st = DEVICE_STATE[d.state] || [d.state, d.state];
-      const li = Hall.el("li", d.state === "error" ? "error" : "warning", `${d.device} · ${t(st[0], st[1])}${d.detail ? ` · ${d.detail}` : ""}`);
+      const li = Hall.el("li", d.state === "error" ? "error" : "warning", `${d.device} · ${t(st[0], st[1])}${d.detail ? ` · ${t(d.detail_zh || d.detail, d.detail)}` : ""}`);
       ul.appendChild(li);
     }
     for (const a of shown.filter((x) => x.alert !== "help_requested")) ul.appendChild(alertItem(a));

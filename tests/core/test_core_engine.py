@@ -581,3 +581,18 @@ def test_overdue_oldest_first_across_categories() -> None:
     h.advance(minutes=40)
     got = [h.next(2).number for _ in range(4)]
     assert got == ["A001", "A002", "A003", c1.number]
+
+
+def test_event_log_names_the_category_issued_and_the_staff_who_called() -> None:
+    """The log alone says what was issued and who called it: the city's reports have no sign-ins to guess from."""
+    h = hall()
+    h.apply_sign_in(1, "0231")
+    issued = h.issue_d("A")
+    row = next(r for r in issued.log if r.kind == "issued")
+    assert row.data["category"] == "A"
+    t = h.call_next(1)
+    assert t is not None
+    called = next(r for r in h.decisions[-1].log if r.kind == "called")
+    assert called.data["staff"] == "0231" and called.window == 1
+    recalled = next(r for r in h.recall(1).log if r.kind == "recalled")
+    assert recalled.data["staff"] == "0231"

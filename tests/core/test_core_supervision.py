@@ -312,3 +312,38 @@ async def test_unstaffed_windows_during_hours_and_stale_sensors_raise_once(hall_
         ("sensor_stale", "floor1", None),
         ("window_unstaffed", "2", 2),
     ]
+
+
+async def test_handled_alerts_and_closed_cases_are_deleted_after_keep_days_open_ones_stay(
+    hall_factory: Any, clock: FakeClock
+) -> None:
+    """[supervision] keep_days: the hourly retention pass deletes what was resolved or closed that long
+    ago; an alert still open and a case still open are kept, however old."""
+    live: LiveHall = await hall_factory(clock=clock, supervision={"wait_alert_minutes": 20, "keep_days": 365})
+    kiosk = live.auth("kiosk")
+    for cat in ("A", "B"):
+        assert (await live.client.post("/api/v1/tickets", json={"category": cat}, headers=kiosk)).status_code == 201
+    clock.advance(minutes=21)
+    live.hall.supervision.check()
+    await settle(live)
+    alerts = {a["subject"]: a for a in await query(live, "guide", kind=["wait_exceeded"])}
+    assert set(alerts) == {"A", "B"}
+    by = {"by": "张主任"}
+    guide = live.auth("guide")
+    assert (await live.client.post(f"/api/v1/alerts/{alerts['A']['id']}/resolve", json=by, headers=guide)).is_success
+    # Two visits rated 差评: two cases, the first one closed.
+    await serve_and_rate(live, 1)
+    await serve_and_rate(live, 2)
+    await settle(live)
+    first, second = sorted(await cases(live), key=lambda k: k["id"])
+    r = await live.client.post(f"/api/v1/cases/{first['id']}/close", json=by, headers=live.auth("admin"))
+    assert r.status_code == 200, r.text
+
+    clock.advance(days=364)
+    await live.hall.service.purge()
+    assert len(await query(live, "guide", kind=["wait_exceeded"])) == 2  # not yet a year
+    clock.advance(days=2)
+    await live.hall.service.purge()
+    left = await query(live, "guide", kind=["wait_exceeded"], state=["open", "acknowledged", "resolved"])
+    assert [(a["subject"], a["state"]) for a in left] == [("B", "open")]
+    assert [k["id"] for k in await cases(live)] == [second["id"]]

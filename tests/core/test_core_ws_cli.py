@@ -290,6 +290,7 @@ async def test_cli_purge_deletes_old_holders_keeps_counts(live: LiveHall, tmp_pa
     proc = await cli(cfg, "purge")
     assert proc.returncode == 0, proc.stderr
     assert "purged personal data of 1 tickets older than 30 days" in proc.stdout
+    assert "deleted 0 resolved alerts and 0 closed cases older than 1095 days" in proc.stdout
     assert sql(db, "SELECT ticket_id FROM holders") == [(recent.id,)]
     assert sql(db, "SELECT holder_masked, id_hash FROM tickets WHERE id = ?", old.id) == [(None, None)]
     assert sql(db, "SELECT holder_masked FROM tickets WHERE id = ?", recent.id) == [("张*丰",)]

@@ -101,6 +101,10 @@ async def test_board_shows_yesterday_and_the_month_in_both_languages(
     await expect(first_row.locator("td").first).to_have_text("Window 1")
     await expect(y.locator('.kpi[data-col="avg_wait_s"] .k')).to_have_text("Avg wait")
     await expect(page.locator("#updated")).to_contain_text("Updated")
+    # The clock's weekday changes with the language at once (it showed 周一 until its next tick).
+    weekday = await page.locator("#clock").text_content()
+    assert weekday is not None and "周" not in weekday
+    assert any(d in weekday for d in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")), weekday
     await fits(page)
     await shot(page, "board-en")
     await page.context.close()

@@ -75,10 +75,12 @@ async def test_guide_desk_books_checks_in_and_issues_green(runner: HallRunner, b
     await expect(page.locator("#issue-msg")).to_contain_text("绿色通道：孕妇")
     number = (await page.locator("#issued").inner_text()).strip()
     await expect(page.locator("#queues .queue[data-category=A] b")).not_to_have_text("0")
-    # Reprint it at kiosk k1 (a lost slip), then cancel it (the visitor left).
+    # It was printed at the desk's own printer ([guide] kiosk); reprint it there (a lost slip),
+    # then cancel it (the visitor left).
+    await expect(page.locator("#issue-msg")).to_contain_text("正在打印号票")
     await page.fill("#ticket-no", number)
     await page.click("#reprint-btn")
-    await expect(page.locator("#ticket-msg")).to_contain_text(f"{number} 已送去打印")
+    await expect(page.locator("#ticket-msg")).to_contain_text(f"{number} 已送去打印（导办台打印机）")
     await page.click("#cancel-btn")
     await expect(page.locator("#ticket-msg")).to_have_text(f"{number} 已取消")
     # A third booking moved to the first slot shown, then cancelled.
@@ -89,6 +91,10 @@ async def test_guide_desk_books_checks_in_and_issues_green(runner: HallRunner, b
     await expect(page.locator("#book-msg")).to_contain_text(f"已改约 {moved}")
     await page.locator(f"#appts tr[data-code='{moved}'] button", has_text="取消").click()
     await expect(page.locator(f"#appts tr[data-code='{moved}']")).to_contain_text("已取消")
+    # A reader unplugged: the desk reads the driver's detail in Chinese (in English after the switch).
+    absent = "cannot open /dev/hallctl/idr-k1: [Errno 2] could not open port /dev/hallctl/idr-k1"
+    hall.service.device_health("idr-k1", "idcard", "offline", absent)
+    await expect(page.locator("#faults")).to_contain_text("idr-k1 · 离线 · 无法打开端口 /dev/hallctl/idr-k1")
     await no_overflow(page)
     await shot(page, "guide")
 
@@ -96,6 +102,7 @@ async def test_guide_desk_books_checks_in_and_issues_green(runner: HallRunner, b
     await expect(page.locator("#issue-btn")).to_have_text("Issue ticket")
     await expect(page.locator("#checkin-msg")).to_have_text("This appointment is already checked in or cancelled")
     await expect(page.locator("#issue-msg")).to_contain_text("green channel: Pregnant")
+    await expect(page.locator("#faults")).to_contain_text(f"idr-k1 · offline · {absent}")
     await no_overflow(page)
     await shot(page, "guide-en")
 
