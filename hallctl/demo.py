@@ -53,7 +53,11 @@ def demo_config_file(data: Path, port: int | None, host: str | None) -> Path:
     doc["api"] = {"host": host or "127.0.0.1", "port": DEFAULT_PORT if port is None else port}
     doc["mqtt"] = {"embedded_port": 0}
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    head = (
+        "# This demo's own copy of the demo hall, written by `hallctl demo` at its first run: the\n"
+        "# console's edits are written here and kept. Delete this file to start again from the shipped one.\n\n"
+    )
+    tmp.write_text(head + tomlkit.dumps(doc), encoding="utf-8")
     tmp.replace(path)
     return path
 
