@@ -279,6 +279,7 @@ def run_day(
     people_by_min: tuple[list[int], list[int]],
     is_open: Callable[[datetime], bool],
     step_s: float,
+    part_load_power: tuple[tuple[float, float], ...] = (),
 ) -> DayResult:
     unit = PackagedUnit()
     start = day0 - timedelta(days=1)
@@ -286,7 +287,9 @@ def run_day(
     room = Room(weather=weather, hour=0.0, t_air=t_start, t_mass=t_start, rh=55.0, ac=unit)
     band = BANDS[season]
     rating = UnitRating(
-        unit.cooling_capacity_w / unit.cop_cooling / 1000, unit.heating_capacity_w / unit.cop_heating / 1000
+        unit.cooling_capacity_w / unit.cop_cooling / 1000,
+        unit.heating_capacity_w / unit.cop_heating / 1000,
+        part_load_power,  # the demo unit's table from its config: the hall's estimate as the daemon makes it
     )
     ledger = EnergyLedger({zone: band}, {"vrf": rating}, SH, max_gap_s=2 * step_s + 1)
     steps = round(2 * 86400 / step_s)
@@ -368,6 +371,7 @@ def main() -> int:
     is_open, hours_label, spans = opening(cfg)
     zone_cfgs = {z.id: z for z in cfg.climate_zone} or {"floor1": config.ClimateZoneConfig(id="floor1")}
     zones = list(zone_cfgs)
+    tables = {z: next((u.part_load_power for u in cfg.climate_unit if u.zone == z), ()) for z in zones}
     people = occupancy(len(cfg.window))
     if args.placeholder:
         label = "placeholder (NOT hallctl's controller)"
@@ -386,11 +390,24 @@ def main() -> int:
     out: list[figures.Figure] = []
     for season, (weather, day0) in DAYS.items():
         base = [
-            run_day(season, weather, day0, Thermostat(season), z, ZONE_SHARE[i % 2], people, is_open, args.step)
+            run_day(
+                season, weather, day0, Thermostat(season), z, ZONE_SHARE[i % 2], people, is_open, args.step, tables[z]
+            )
             for i, z in enumerate(zones)
         ]
         ctrl = [
-            run_day(season, weather, day0, make_controller(season, z), z, ZONE_SHARE[i % 2], people, is_open, args.step)
+            run_day(
+                season,
+                weather,
+                day0,
+                make_controller(season, z),
+                z,
+                ZONE_SHARE[i % 2],
+                people,
+                is_open,
+                args.step,
+                tables[z],
+            )
             for i, z in enumerate(zones)
         ]
         print(f"\n{season} ({weather.name}, {day0.date()}, band {BANDS[season][0]}–{BANDS[season][1]} °C):")

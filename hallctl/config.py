@@ -600,7 +600,24 @@ class _ClimateUnitBase(_Model):
     # (hallctl.climate.energy); 0 leaves the unit out of the energy figures.
     rated_cooling_kw: float = Field(default=0.0, ge=0, le=1000)
     rated_heating_kw: float = Field(default=0.0, ge=0, le=1000)
+    # The maker's part-load table: [load, input power] pairs as fractions of full load, e.g.
+    # [[0.25, 0.25], [0.5, 0.4], [0.75, 0.6], [1.0, 1.0]] for an inverter whose COP is best at
+    # half load. Between points the power is interpolated; empty: power proportional to load.
+    part_load_power: tuple[tuple[float, float], ...] = ()
     simulate: bool = False
+
+    @field_validator("part_load_power")
+    @classmethod
+    def _part_load_table(cls, v: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        loads = [load for load, _ in v]
+        for load, power in v:
+            if not 0 < load <= 1 or not 0 < power <= 1.5:
+                raise ValueError(f"[{load}, {power}]: load must be in (0, 1] and power in (0, 1.5]")
+        if loads != sorted(set(loads)):
+            raise ValueError("loads must increase from one pair to the next")
+        if v and loads[-1] != 1.0:
+            raise ValueError("the table must end at full load (1.0)")
+        return v
 
 
 class ModbusUnitConfig(_ClimateUnitBase):

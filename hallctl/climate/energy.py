@@ -17,7 +17,8 @@ Figures, per zone and business day:
   compressor in ``mode`` (cool, heat, dry; ``fan_only`` counts the fan); a unit that reports
   no compressor state counts as running whenever it is on.
 * ``kwh``: estimated electricity, each unit's rated input power for the mode
-  (``rated_cooling_kw`` / ``rated_heating_kw``) times its part load (1.0 when the unit does not
+  (``rated_cooling_kw`` / ``rated_heating_kw``) times the input power at its part load (from the
+  unit's ``part_load_power`` table, else the part load itself; full load when the unit does not
   report one); fan only is :data:`FAN_SHARE` of the cooling rating.
 * ``open_s``, ``in_band_s``: seconds within opening hours with a known temperature, and of
   those the seconds inside the comfort band (inclusive).
@@ -46,10 +47,29 @@ FAN_SHARE = 0.05  # an indoor unit's fan draws a few % of the unit's rated cooli
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class UnitRating:
-    """A unit's rated electrical input (kW) when cooling and when heating at full load."""
+    """A unit's rated electrical input (kW) when cooling and when heating at full load.
+
+    ``part_load_power``: the maker's table of (load, input power) as fractions of full load,
+    ending at (1.0, ·); empty means power proportional to load. An inverter draws less than
+    its share at part load (its COP is best around half load), so without the table the
+    estimate overstates what a modulating unit used.
+    """
 
     rated_cooling_kw: float
     rated_heating_kw: float
+    part_load_power: tuple[tuple[float, float], ...] = ()
+
+    def power_fraction(self, plr: float) -> float:
+        """Input power at part load ``plr`` as a fraction of the full-load input."""
+        table = self.part_load_power
+        if not table:
+            return plr
+        load0, power0 = 0.0, 0.0  # below the first point: in proportion, down to nothing at no load
+        for load, power in table:
+            if plr <= load:
+                return power0 + (power - power0) * (plr - load0) / (load - load0)
+            load0, power0 = load, power
+        return power0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -116,7 +136,7 @@ def _unit_kw(u: UnitSample, rating: UnitRating | None) -> float:
         return rating.rated_cooling_kw * FAN_SHARE
     rated = rating.rated_heating_kw if u.mode == "heat" else rating.rated_cooling_kw
     plr = 1.0 if u.part_load is None else max(0.0, min(1.0, u.part_load))
-    return rated * plr
+    return rated * rating.power_fraction(plr)
 
 
 class EnergyLedger:

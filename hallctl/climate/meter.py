@@ -135,7 +135,9 @@ class EnergyMeter:
         self._initial = states  # the zones' present states (they were published before this started)
         self._readbacks = readbacks  # zone -> {unit id: its last read-back} (the climate component)
         self.zones = {z.id: z for z in cfg.climate_zone}
-        ratings = {u.id: UnitRating(u.rated_cooling_kw, u.rated_heating_kw) for u in cfg.climate_unit}
+        ratings = {
+            u.id: UnitRating(u.rated_cooling_kw, u.rated_heating_kw, u.part_load_power) for u in cfg.climate_unit
+        }
         self.ledger = EnergyLedger(
             {z.id: (z.comfort_low, z.comfort_high) for z in cfg.climate_zone},
             ratings,

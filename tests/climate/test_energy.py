@@ -43,6 +43,45 @@ def test_run_hours_and_kwh_from_rated_power_times_part_load() -> None:
     assert zd.kwh == pytest.approx(19 * 0.5 + 18 * 0.5 + 4.75 + 18 * FAN_SHARE * 0.25)
 
 
+def test_the_makers_part_load_table_sets_the_power_at_part_load() -> None:
+    """An inverter at half load draws 40 % of its full-load input, not 50 %: the estimate follows the
+    table (interpolated between its points, in proportion below the first), not the load."""
+    table = ((0.25, 0.25), (0.5, 0.4), (0.75, 0.6), (1.0, 1.0))
+    inverter = UnitRating(10.0, 12.0, table)
+    assert inverter.power_fraction(0.5) == pytest.approx(0.4)
+    assert inverter.power_fraction(0.625) == pytest.approx(0.5)
+    assert inverter.power_fraction(0.1) == pytest.approx(0.1)
+    assert inverter.power_fraction(1.0) == pytest.approx(1.0)
+    assert UnitRating(10.0, 12.0).power_fraction(0.5) == 0.5  # no table: in proportion
+    led = EnergyLedger({"f1": (24.0, 27.0)}, {"vrf1": inverter}, SH, max_gap_s=4 * 3600)
+    led.add(s(0, 26.0, cool("vrf1", 0.5)))
+    led.add(s(60, 26.0))
+    (zd,) = led.day(T0.date())
+    assert zd.kwh == pytest.approx(10.0 * 0.4)
+
+
+def test_a_part_load_table_must_rise_and_end_at_full_load() -> None:
+    from hallctl import config
+
+    base = {"id": "ac1", "zone": "f1", "kind": "mqtt", "command_topic": "ac/set", "state_topic": "ac"}
+    for table, why in (
+        ([[0.5, 0.4], [0.25, 0.25], [1.0, 1.0]], "loads must increase"),
+        ([[0.25, 0.25], [0.75, 0.6]], "must end at full load"),
+        ([[0.0, 0.1], [1.0, 1.0]], "load must be in (0, 1]"),
+    ):
+        with pytest.raises(config.ConfigError) as exc:
+            config.parse(
+                {
+                    "hall": {"id": "t", "name": "t"},
+                    "category": [{"prefix": "A", "name": "A"}],
+                    "window": [{"number": 1, "categories": ["A"]}],
+                    "climate_zone": [{"id": "f1"}],
+                    "climate_unit": [{**base, "part_load_power": table}],
+                }
+            )
+        assert "climate_unit[0]" in str(exc.value) and "part_load_power" in str(exc.value) and why in str(exc.value)
+
+
 def test_share_in_band_and_degree_hours_count_only_opening_hours_with_a_temperature() -> None:
     led = ledger()
     for sample in (
