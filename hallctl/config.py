@@ -463,6 +463,11 @@ class DeviceConfig(_Model):
         return "none" if self.options.get("status") == "none" else "query"
 
 
+def zigbee_device_id(sensor_id: str) -> str:
+    """The device id under which a zigbee sensor's availability is reported (health, MQTT, HA)."""
+    return f"zigbee-{sensor_id}"
+
+
 class SensorConfig(_Model):
     id: Slug
     name: str = ""

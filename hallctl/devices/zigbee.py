@@ -25,15 +25,11 @@ from collections.abc import Callable
 from typing import Any
 
 from drivers import zigbee
-from hallctl.config import SensorConfig
+from hallctl.config import SensorConfig, zigbee_device_id
 from hallctl.context import HallContext, MqttHandler
 from hallctl.service.sensors import RateLimitedLog
 
 log = logging.getLogger(__name__)
-
-
-def zigbee_device_id(sensor_id: str) -> str:
-    return f"zigbee-{sensor_id}"
 
 
 class ZigbeeSensors:

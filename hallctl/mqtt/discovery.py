@@ -13,8 +13,7 @@ import json
 import re
 from typing import Any
 
-from hallctl.config import CLIMATE_MODES, Config
-from hallctl.devices.zigbee import zigbee_device_id
+from hallctl.config import CLIMATE_MODES, Config, zigbee_device_id
 
 DEVICE_STATES = ("ok", "degraded", "offline", "error", "unknown")
 WINDOW_STATES = ("closed", "idle", "called", "serving", "paused")
