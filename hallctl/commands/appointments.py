@@ -19,7 +19,7 @@ from hallctl.context import HallContext
 from hallctl.engine import Holder
 from hallctl.errors import Refused
 
-# The refusals of a slot (engine.decisions._slot_for), for the OpenAPI document.
+# The refusals of a slot (engine.appointments._slot_for), for the OpenAPI document.
 SLOT_REFUSALS = (
     "bad_slot",
     "outside_hours",

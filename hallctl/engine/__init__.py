@@ -19,18 +19,21 @@ Ordering policy (docs/queue-policy.md has the prose):
    priority calls in a row at this window, the oldest normal ticket goes next.
 """
 
+from hallctl.engine.appointments import (
+    book,
+    cancel_appointment,
+    check_in,
+    find_for_card,
+    reschedule,
+    slot_counts,
+)
 from hallctl.engine.decisions import (
     IssueRequest,
     Signer,
-    book,
     call_next,
     call_ticket,
     called_event,
     cancel,
-    cancel_appointment,
-    check_in,
-    evaluate,
-    find_for_card,
     finish,
     for_window,
     issue,
@@ -40,14 +43,12 @@ from hallctl.engine.decisions import (
     print_result,
     recall,
     reprint,
-    request_evaluation,
-    reschedule,
     rollover,
     sign_in,
-    slot_counts,
     start,
     transfer,
 )
+from hallctl.engine.evaluations import evaluate, request_evaluation
 from hallctl.engine.model import (
     ACTIVE,
     LEVEL_LABELS,

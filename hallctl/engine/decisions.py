@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from hallctl import events as ev
 from hallctl.config import CategoryConfig, Config, WindowConfig
-from hallctl.engine import calendar
 from hallctl.engine.model import (
     ACTIVE,
-    LEVEL_LABELS,
-    UNRATED_LABEL,
-    Appointment,
     Decision,
-    Evaluation,
     Holder,
     LogRow,
     Ticket,
@@ -56,21 +51,21 @@ class IssueRequest:
     ignore_hours: bool = False
 
 
-def _category(cfg: Config, prefix: str) -> CategoryConfig:
+def category_config(cfg: Config, prefix: str) -> CategoryConfig:
     cat = cfg.category_by_prefix(prefix)
     if cat is None:
         raise NotFound("unknown_category", f"没有{prefix}类业务", f"no category with prefix {prefix!r}")
     return cat
 
 
-def _window(cfg: Config, number: int) -> WindowConfig:
+def window_config(cfg: Config, number: int) -> WindowConfig:
     w = cfg.window_by_number(number)
     if w is None:
         raise NotFound("unknown_window", f"没有{number}号窗口", f"no window {number}")
     return w
 
 
-def _new_ticket(q: HallQueue, cfg: Config, d: Decision, cat: CategoryConfig, now: datetime, **fields: Any) -> Ticket:
+def new_ticket(q: HallQueue, cfg: Config, d: Decision, cat: CategoryConfig, now: datetime, **fields: Any) -> Ticket:
     day = q.day
     key = (day, cat.prefix)
     seq = max(q.counters.get(key, 0), d.counters.get(key, 0)) + 1
@@ -95,7 +90,7 @@ def issue(q: HallQueue, cfg: Config, req: IssueRequest, now: datetime, sign: Sig
     At a kiosk the decision also carries the one print job (``PrintRequested``, for its printer),
     with the same count ahead and the same QR token as the result.
     """
-    cat = _category(cfg, req.category)
+    cat = category_config(cfg, req.category)
     if not req.ignore_hours and not is_open(cat, now, cfg):
         raise Refused("category_closed", f"{cat.name}现在不办理", f"{cat.name_en or cat.prefix} is closed now")
     if req.id_hash is not None:
@@ -113,7 +108,7 @@ def issue(q: HallQueue, cfg: Config, req: IssueRequest, now: datetime, sign: Sig
     elif elderly(req.holder, now, cfg):
         priority, reason = "green", "elderly"
     d = Decision(at=now)
-    t = _new_ticket(
+    t = new_ticket(
         q,
         cfg,
         d,
@@ -126,10 +121,10 @@ def issue(q: HallQueue, cfg: Config, req: IssueRequest, now: datetime, sign: Sig
         holder_masked=req.holder_masked,
         id_hash=req.id_hash,
     )
-    return _finish_issue(q, cfg, d, t, req.holder, sign)
+    return finish_issue(q, cfg, d, t, req.holder, sign)
 
 
-def _finish_issue(
+def finish_issue(
     q: HallQueue, cfg: Config, d: Decision, t: Ticket, holder: Holder | None, sign: Signer | None
 ) -> Decision:
     d.tickets.append(t)
@@ -236,7 +231,7 @@ def _finish_current(q: HallQueue, cfg: Config, d: Decision, w: WindowStatus, now
 
 
 def _call(cfg: Config, d: Decision, w: WindowStatus, t: Ticket, now: datetime, *, recall: int = 0) -> WindowStatus:
-    wcfg = _window(cfg, w.number)
+    wcfg = window_config(cfg, w.number)
     # A no-show called back by number is live again: its finish time and reason no longer hold.
     called = dataclasses.replace(
         t,
@@ -281,7 +276,7 @@ def called_event(cfg: Config, t: Ticket, wcfg: WindowConfig, recall: int, at: da
 
 
 def call_next(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
-    wcfg = _window(cfg, window)
+    wcfg = window_config(cfg, window)
     w = q.window(window)
     if w.paused:
         raise Conflict(
@@ -316,14 +311,14 @@ def call_ticket(
     ``override_by`` (who, for the log: the service passes it only for an admin) calls any
     waiting ticket; the override is a row of the event log.
     """
-    wcfg = _window(cfg, window)
+    wcfg = window_config(cfg, window)
     w = q.window(window)
     _require_staff(cfg, w)
     t = q.tickets.get(number) or q.find_number(number)
     if t is None:
         raise NotFound("unknown_ticket", f"今天没有{number}号", f"no ticket {number} today")
     if t.state not in ("waiting", "no_show"):
-        zh = _TICKET_STATE_ZH.get(t.state, t.state)
+        zh = TICKET_STATE_ZH.get(t.state, t.state)
         raise Conflict(
             "ticket_not_waiting", f"{t.number}{zh}，不在等候", f"ticket {t.number} is {t.state}, not waiting"
         )
@@ -352,7 +347,7 @@ def _current(q: HallQueue, window: int, states: tuple[str, ...]) -> tuple[Window
     w = q.window(window)
     t = q.tickets.get(w.current) if w.current else None
     if t is None or t.state not in states:
-        zh = "或".join(_TICKET_STATE_ZH[s] for s in states)
+        zh = "或".join(TICKET_STATE_ZH[s] for s in states)
         raise Conflict(
             "no_current_ticket",
             f"{window}号窗口当前没有{zh}的号码",
@@ -361,7 +356,7 @@ def _current(q: HallQueue, window: int, states: tuple[str, ...]) -> tuple[Window
     return w, t
 
 
-_TICKET_STATE_ZH = {
+TICKET_STATE_ZH = {
     "waiting": "等候中",
     "called": "已叫号",
     "serving": "办理中",
@@ -420,7 +415,7 @@ def _clear_current(q: HallQueue, cfg: Config, d: Decision, w: WindowStatus, now:
 
 
 def recall(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
-    _window(cfg, window)
+    window_config(cfg, window)
     _require_staff(cfg, q.window(window))
     w, t = _current(q, window, ("called",))
     gap = cfg.queue.recall_min_gap_s
@@ -441,7 +436,7 @@ def recall(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
 
 
 def start(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
-    _window(cfg, window)
+    window_config(cfg, window)
     w, t = _current(q, window, ("called",))
     d = Decision(at=now)
     serving = dataclasses.replace(t, state="serving", serving_at=now, staff=w.staff)
@@ -454,7 +449,7 @@ def start(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
 
 
 def finish(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
-    _window(cfg, window)
+    window_config(cfg, window)
     w, _ = _current(q, window, ("called", "serving"))
     d = Decision(at=now)
     d.windows.append(_finish_current(q, cfg, d, w, now))
@@ -463,7 +458,7 @@ def finish(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
 
 
 def no_show(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
-    _window(cfg, window)
+    window_config(cfg, window)
     w, t = _current(q, window, ("called",))
     d = Decision(at=now)
     d.windows.append(_mark_no_show(d, w, t, now))
@@ -495,21 +490,21 @@ def transfer(
 ) -> Decision:
     """End the current ticket as transferred and issue its follow-up; ``note`` (the clerk's words for
     the next window: what is done, what is missing) and the origin window travel on the follow-up."""
-    _window(cfg, window)
+    window_config(cfg, window)
     w, t = _current(q, window, ("called", "serving"))
     if to_category is None and to_window is None:
         raise Refused("bad_transfer", "请选择要转移到的业务类别或窗口", "name a category or a window to transfer to")
     if to_window is not None:
-        target = _window(cfg, to_window)
+        target = window_config(cfg, to_window)
         if to_window == window:
             raise Refused("bad_transfer", "不能转移到本窗口", "cannot transfer a ticket to its own window")
         to_category = to_category or (t.category if t.category in target.categories else target.categories[0])
     assert to_category is not None
-    cat = _category(cfg, to_category)
+    cat = category_config(cfg, to_category)
     d = Decision(at=now)
     old = dataclasses.replace(t, state="transferred", finished_at=now, end_reason="transferred")
     d.tickets.append(old)
-    new = _new_ticket(
+    new = new_ticket(
         q,
         cfg,
         d,
@@ -563,7 +558,7 @@ def transfer(
 
 
 def pause(q: HallQueue, cfg: Config, window: int, now: datetime, paused: bool) -> Decision:
-    _window(cfg, window)
+    window_config(cfg, window)
     w = q.window(window)
     d = Decision(at=now)
     d.windows.append(dataclasses.replace(w, paused=paused))
@@ -573,7 +568,7 @@ def pause(q: HallQueue, cfg: Config, window: int, now: datetime, paused: bool) -
 
 
 def sign_in(q: HallQueue, cfg: Config, window: int, staff: str | None, now: datetime) -> Decision:
-    _window(cfg, window)
+    window_config(cfg, window)
     w = q.window(window)
     d = Decision(at=now)
     d.windows.append(dataclasses.replace(w, staff=staff))
@@ -594,7 +589,7 @@ def cancel(q: HallQueue, cfg: Config, ticket_id: str, now: datetime, reason: str
     if t.state != "waiting":
         raise Conflict(
             "ticket_not_waiting",
-            f"{t.number}{_TICKET_STATE_ZH.get(t.state, t.state)}，只能取消等候中的号票",
+            f"{t.number}{TICKET_STATE_ZH.get(t.state, t.state)}，只能取消等候中的号票",
             f"ticket {t.number} is {t.state}; only waiting tickets can be cancelled",
         )
     d = Decision(at=now)
@@ -603,321 +598,6 @@ def cancel(q: HallQueue, cfg: Config, ticket_id: str, now: datetime, reason: str
     d.events.append(ev.TicketCancelled(at=now, ticket_id=t.id, number=t.number, category=t.category, reason=reason))
     d.result = d.tickets[-1]
     return d
-
-
-def evaluate(
-    q: HallQueue,
-    cfg: Config,
-    window: int,
-    level: int | None,
-    channel: str,
-    now: datetime,
-    ticket_id: str | None = None,
-    reasons: tuple[str, ...] = (),
-) -> Decision:
-    """Record 好差评 for the ticket just finished (or being served) at ``window``.
-
-    One rating per ticket (一次一评): a second press is refused, not overwritten.
-    ``level=None`` records 未评价 when the pad timed out; never a default grade.
-    """
-    _window(cfg, window)
-    if level is not None and level not in LEVEL_LABELS:
-        raise Refused("bad_level", f"评价等级须为1至5，收到{level}", f"level must be 1..5, got {level}")
-    w = q.window(window)
-    if ticket_id is None:
-        cur = q.tickets.get(w.current) if w.current else None
-        ticket_id = cur.id if cur is not None and cur.state == "serving" else w.last_finished
-    t = q.tickets.get(ticket_id) if ticket_id else None
-    if t is None:
-        raise Conflict(
-            "no_ticket_to_evaluate",
-            f"{window}号窗口没有可评价的已办结号票",
-            f"window {window} has no finished ticket to evaluate",
-        )
-    if t.window != window:
-        raise Refused(
-            "ticket_not_at_window",
-            f"{t.number}不是在{window}号窗口办理的",
-            f"ticket {t.number} was not served at window {window}",
-        )
-    if t.state not in ("serving", "done"):
-        raise Conflict(
-            "ticket_not_served",
-            f"{t.number}{_TICKET_STATE_ZH.get(t.state, t.state)}，不能评价",
-            f"ticket {t.number} is {t.state}",
-        )
-    if t.id in q.evaluated:
-        raise Conflict("already_evaluated", f"{t.number}已评价过", f"ticket {t.number} already has an evaluation")
-    d = Decision(at=now)
-    e = Evaluation(ticket_id=t.id, level=level, window=window, staff=t.staff, channel=channel, at=now, reasons=reasons)
-    d.evaluations.append(e)
-    label = LEVEL_LABELS[level] if level is not None else UNRATED_LABEL
-    d.log.append(LogRow("evaluated", t.id, window, {"level": level, "channel": channel}))
-    d.events.append(
-        ev.EvaluationRecorded(
-            at=now,
-            ticket_id=t.id,
-            number=t.number,
-            window=window,
-            staff=t.staff,
-            level=level,
-            label=label,
-            channel=channel,
-        )
-    )
-    if level is not None and level <= 2:
-        d.events.append(
-            ev.Alert(
-                at=now,
-                alert="bad_evaluation",
-                severity="warning",
-                message=f"{t.number} 在{window}号窗口评价为{label}，需核实整改",
-                message_en=f"{t.number} rated {level}/5 at window {window}: to be verified and rectified",
-                subject=t.number,
-                data={"window": window, "level": level, "staff": t.staff},
-            )
-        )
-    d.result = e
-    return d
-
-
-def request_evaluation(q: HallQueue, cfg: Config, window: int, now: datetime) -> Decision:
-    """The clerk asks the visitor to rate (the pad asks again); the clerk never rates. Logged."""
-    _window(cfg, window)
-    w = q.window(window)
-    cur = q.tickets.get(w.current) if w.current else None
-    ticket_id = cur.id if cur is not None and cur.state == "serving" else w.last_finished
-    t = q.tickets.get(ticket_id) if ticket_id else None
-    if t is None or t.window != window or t.state not in ("serving", "done"):
-        raise Conflict(
-            "no_ticket_to_evaluate",
-            f"{window}号窗口没有可评价的已办结号票",
-            f"window {window} has no served ticket to evaluate",
-        )
-    if t.id in q.evaluated:
-        raise Conflict("already_evaluated", f"{t.number}已评价过", f"ticket {t.number} already has an evaluation")
-    d = Decision(at=now)
-    d.log.append(LogRow("evaluation_requested", t.id, window, {"number": t.number}))
-    staff = cfg.staff_by_id(t.staff) if t.staff else None
-    d.events.append(
-        ev.EvaluationRequested(
-            at=now,
-            ticket_id=t.id,
-            number=t.number,
-            window=window,
-            staff=t.staff,
-            staff_name=staff.name if staff else None,
-        )
-    )
-    d.result = t
-    return d
-
-
-BOOKED = ("booked", "checked_in")  # the states that hold a place in their slot
-
-
-def _slot_for(
-    q: HallQueue,
-    cfg: Config,
-    cat: CategoryConfig,
-    slot_start: datetime,
-    slot_end: datetime | None,
-    now: datetime,
-    *,
-    moving: str | None = None,
-) -> datetime:
-    """Check that ``slot_start`` is one of ``cat``'s free slots; return the slot's end.
-
-    ``moving`` (a code being rescheduled) does not count against the capacity of its own slot.
-    """
-    cap = calendar.capacity(cfg, cat)
-    name_en = cat.name_en or cat.prefix
-    if cap == 0:
-        raise Refused("appointments_not_offered", f"{cat.name}不提供预约", f"{name_en} cannot be booked in advance")
-    local = slot_start.astimezone(cfg.hall.tz)
-    info = calendar.day_info(cfg, local.date())
-    day = f"{local:%Y-%m-%d}"
-    if info.kind == "unknown":
-        raise Refused(
-            "calendar_no_data",
-            f"{local.year}年的节假日安排尚未发布，暂不能预约{day}",
-            f"the holidays of {local.year} are not known yet (calendar data ends before it); {day} cannot be booked",
-        )
-    slot = next(((s, e) for s, e in calendar.slots(cfg, cat, local.date()) if s == local), None)
-    if slot is None:
-        if calendar.hours_weekday(cfg, cat, info) is None or not calendar.intervals(cfg, cat, local.date()):
-            why = f"{info.holiday_zh}放假" if info.kind == "holiday" else "不办公"
-            why_en = f"a public holiday ({info.holiday})" if info.kind == "holiday" else "a day the hall is closed"
-            raise Refused(
-                "closed_day", f"{day}{why}，{cat.name}不能预约", f"{day} is {why_en}: {name_en} cannot be booked"
-            )
-        raise Refused(
-            "outside_hours",
-            f"{local:%m-%d %H:%M}不是{cat.name}的预约时段，请在办公时间内选择时段",
-            f"{local:%Y-%m-%d %H:%M} is not a slot of {name_en}; choose a slot within opening hours",
-        )
-    if slot_end is not None and slot_end != slot[1]:
-        raise Refused(
-            "bad_slot",
-            f"时段应为{cfg.appointments.slot_minutes}分钟",
-            f"slot_end must be slot_start + {cfg.appointments.slot_minutes} minutes (or left out)",
-        )
-    if slot[1] <= now:
-        raise Refused("slot_passed", "该时段已过，请选择其他时段", "this slot is over; choose a later one")
-    if (local.date() - now.astimezone(cfg.hall.tz).date()).days > cfg.appointments.max_days_ahead:
-        n = cfg.appointments.max_days_ahead
-        raise Refused("too_far_ahead", f"最多可预约{n}天内的时段", f"slots can be booked at most {n} days ahead")
-    taken = sum(
-        1
-        for a in q.appointments.values()
-        if a.category == cat.prefix and a.slot_start == slot_start and a.state in BOOKED and a.code != moving
-    )
-    if taken >= cap:
-        raise Conflict("slot_full", f"{local:%H:%M}时段已约满，请选择其他时段", f"the {local:%H:%M} slot is full")
-    return slot[1]
-
-
-def slot_counts(q: HallQueue, cfg: Config, cat: CategoryConfig, day: date) -> list[tuple[datetime, datetime, int, int]]:
-    """The day's slots of ``cat`` with (start, end, capacity, booked)."""
-    cap = calendar.capacity(cfg, cat)
-    booked: dict[datetime, int] = {}
-    for a in q.appointments.values():
-        if a.category == cat.prefix and a.state in BOOKED:
-            booked[a.slot_start] = booked.get(a.slot_start, 0) + 1
-    return [(s, e, cap, booked.get(s, 0)) for s, e in calendar.slots(cfg, cat, day)]
-
-
-def book(
-    q: HallQueue,
-    cfg: Config,
-    code: str,
-    category: str,
-    slot_start: datetime,
-    slot_end: datetime | None,
-    now: datetime,
-    holder_masked: str | None = None,
-    id_hash: str | None = None,
-) -> Decision:
-    """Book a slot: inside the category's hours on a working day of the calendar, while it has room.
-
-    One booking per ID card per category and day (the same person booking twice holds two
-    places another visitor could use).
-    """
-    cat = _category(cfg, category)
-    if code in q.appointments:
-        raise Conflict("appointment_exists", f"预约号{code}已存在", f"appointment {code} exists")
-    end = _slot_for(q, cfg, cat, slot_start, slot_end, now)
-    if id_hash is not None:
-        day = slot_start.astimezone(cfg.hall.tz).date()
-        for other in q.appointments.values():
-            if (
-                other.id_hash == id_hash
-                and other.category == cat.prefix
-                and other.state == "booked"
-                and other.slot_start.astimezone(cfg.hall.tz).date() == day
-            ):
-                raise Conflict(
-                    "already_booked",
-                    f"该证件当天已预约{cat.name}（预约号{other.code}）",
-                    f"this ID card already has a booking for {cat.name_en or cat.prefix} that day ({other.code})",
-                )
-    d = Decision(at=now)
-    a = Appointment(code, category, slot_start, end, holder_masked, id_hash)
-    d.appointments.append(a)
-    d.log.append(
-        LogRow("appointment_booked", None, None, {"code": code, "category": category, "slot": slot_start.isoformat()})
-    )
-    d.result = a
-    return d
-
-
-def reschedule(
-    q: HallQueue, cfg: Config, code: str, slot_start: datetime, slot_end: datetime | None, now: datetime
-) -> Decision:
-    """Move a booked appointment to another slot; its old slot's place is free again at once."""
-    a = _booked(q, code)
-    cat = _category(cfg, a.category)
-    end = _slot_for(q, cfg, cat, slot_start, slot_end, now, moving=code)
-    d = Decision(at=now)
-    moved = dataclasses.replace(a, slot_start=slot_start, slot_end=end)
-    d.appointments.append(moved)
-    d.log.append(
-        LogRow(
-            "appointment_rescheduled",
-            None,
-            None,
-            {"code": code, "category": a.category, "from": a.slot_start.isoformat(), "to": slot_start.isoformat()},
-        )
-    )
-    d.result = moved
-    return d
-
-
-def _booked(q: HallQueue, code: str) -> Appointment:
-    a = q.appointments.get(code)
-    if a is None:
-        raise NotFound("unknown_appointment", f"没有预约号{code}", f"no appointment {code}")
-    if a.state != "booked":
-        state = {"checked_in": "已签到", "cancelled": "已取消"}.get(a.state, a.state)
-        state_en = {"checked_in": "checked in", "cancelled": "cancelled"}.get(a.state, a.state)
-        raise Conflict("appointment_used", f"预约{code}{state}", f"appointment {code} is {state_en}")
-    return a
-
-
-def find_for_card(q: HallQueue, cfg: Config, id_hash: str, now: datetime) -> Appointment:
-    """The booked appointment of this ID card that can be checked in now (the nearest slot today)."""
-    today = now.astimezone(cfg.hall.tz).date()
-    mine = [
-        a
-        for a in q.appointments.values()
-        if a.id_hash == id_hash and a.state == "booked" and a.slot_start.astimezone(cfg.hall.tz).date() == today
-    ]
-    if not mine:
-        raise NotFound("no_appointment_for_card", "该证件今天没有预约", "this ID card has no booking today")
-    return min(mine, key=lambda a: abs((a.slot_start - now).total_seconds()))
-
-
-def cancel_appointment(q: HallQueue, cfg: Config, code: str, now: datetime) -> Decision:
-    """A booked appointment is called off: it becomes ``cancelled`` and can no longer be checked in."""
-    a = _booked(q, code)
-    d = Decision(at=now)
-    cancelled = dataclasses.replace(a, state="cancelled")
-    d.appointments.append(cancelled)
-    d.log.append(LogRow("appointment_cancelled", None, None, {"code": code, "category": a.category}))
-    d.result = cancelled
-    return d
-
-
-def check_in(
-    q: HallQueue, cfg: Config, code: str, now: datetime, kiosk: str | None = None, sign: Signer | None = None
-) -> Decision:
-    """Turn an appointment into a ticket; within its limits it keeps its slot's place."""
-    a = _booked(q, code)
-    early = a.slot_start - timedelta(minutes=cfg.queue.appointment_early_minutes)
-    late = a.slot_start + timedelta(minutes=cfg.queue.appointment_late_minutes)
-    if now < early:
-        local = early.astimezone(cfg.hall.tz)
-        raise Refused("appointment_too_early", f"预约签到最早在{local:%H:%M}", f"check-in opens at {local:%H:%M}")
-    cat = _category(cfg, a.category)
-    on_time = now <= late
-    d = Decision(at=now)
-    t = _new_ticket(
-        q,
-        cfg,
-        d,
-        cat,
-        now,
-        priority="appointment" if on_time else "normal",
-        priority_reason=None if on_time else "late_appointment",
-        channel="appointment",
-        kiosk=kiosk,
-        appointment_slot=a.slot_start,
-        appointment_code=code,
-        holder_masked=a.holder_masked,
-        id_hash=a.id_hash,
-    )
-    d.appointments.append(dataclasses.replace(a, state="checked_in", ticket_id=t.id))
-    return _finish_issue(q, cfg, d, t, None, sign)
 
 
 def rollover(q: HallQueue, cfg: Config, now: datetime) -> Decision | None:

@@ -294,7 +294,12 @@ def test_event_payloads_in_log_are_json() -> None:
 
     h = EngineHall(make_config(), T0)
     d = h.issue_d("A")
-    assert json.loads(json.dumps(d.log[0].data)) == {"number": "A001", "priority": "normal", "channel": "api"}
+    assert json.loads(json.dumps(d.log[0].data)) == {
+        "number": "A001",
+        "category": "A",
+        "priority": "normal",
+        "channel": "api",
+    }
 
 
 async def test_swipe_whose_ticket_cannot_be_saved_tells_the_kiosk(rig_factory: RigFactory) -> None:
