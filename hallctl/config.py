@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 DEFAULT_CONFIG_PATH = Path("/etc/hallctl/hallctl.toml")
 
@@ -823,6 +823,9 @@ class Config(_Model):
     board: BoardConfig = BoardConfig()
     city: CityConfig = CityConfig()
     admin: AdminConfig = AdminConfig()
+    # category_by_prefix's index, with the tuple it was built from (a model_copy with new categories
+    # carries the old index along; the identity check rebuilds it).
+    _by_prefix: tuple[tuple[CategoryConfig, ...], dict[str, CategoryConfig]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -961,7 +964,15 @@ class Config(_Model):
 
     # Lookups used everywhere; computed, not stored, so the model stays the single truth.
     def category_by_prefix(self, prefix: str) -> CategoryConfig | None:
-        return next((c for c in self.category if c.prefix == prefix), None)
+        # Called several times per ticket (issue 12's profile: a scan was 2.5 % of the loop): a dict
+        # built once per config, the first category of a prefix winning as the scan's did.
+        index = self._by_prefix
+        if index is None or index[0] is not self.category:
+            by: dict[str, CategoryConfig] = {}
+            for c in self.category:
+                by.setdefault(c.prefix, c)
+            index = self._by_prefix = (self.category, by)
+        return index[1].get(prefix)
 
     def window_by_number(self, number: int) -> WindowConfig | None:
         return next((w for w in self.window if w.number == number), None)
