@@ -155,7 +155,7 @@ class MqttBridge:
         # The ordered tail in memory: sent and waiting for their PUBACK, then not yet sent.
         self._unacked: collections.deque[Pending] = collections.deque()
         self._unsent: collections.deque[Pending] = collections.deque()  # events only
-        self._by_mid: dict[int, Pending] = {}  # the sent ones of this session not yet acknowledged
+        self._by_mid: dict[int, Pending] = {}  # the sent ones of this session's client not yet acknowledged
         self._staged: dict[str, Pending] = {}  # state topic → its unsent message (coalescing)
         self._in_memory = 0  # events (not state) in the two deques
         self._ack_error: BaseException | None = None
@@ -304,6 +304,9 @@ class MqttBridge:
                 ca_certs=m.ca_file, certfile=m.cert_file, keyfile=m.key_file, cert_reqs=ssl.CERT_REQUIRED
             )
         bridge = self
+        # One table of message ids per client (paho numbers from 1 again in each): a PUBACK an old
+        # client still reads can never be taken for a new session's message with the same id.
+        by_mid = self._by_mid = {}
 
         class Incoming(StampedQueue):
             def __init__(self, maxsize: int = 0) -> None:
@@ -324,7 +327,7 @@ class MqttBridge:
             tls_insecure=m.tls_insecure if t.tls else None,
             clean_session=True if t.protocol != aiomqtt.ProtocolVersion.V5 else None,
             queue_type=Incoming,
-            on_acked=self._acked,
+            on_acked=lambda mid: self._acked(by_mid, mid),
         )
         # Many publishes waiting for their PUBACK is the design (the in-flight window), not a
         # concern to warn about on every publish: warn only past what the bridge itself allows.
@@ -655,13 +658,14 @@ class MqttBridge:
             for item in staged.values():
                 self._publish_now(conn, item)
 
-    def _acked(self, mid: int) -> None:
+    def _acked(self, by_mid: dict[int, Pending], mid: int) -> None:
         """A PUBACK (paho's callback, in the loop): the acknowledged head of the window counts as delivered.
 
-        An id this session did not send (a late PUBACK after the session's events went to the
-        outbox) is ignored: those events are sent again, at least once.
+        ``by_mid`` is the table of the client that read it. An id not in it (a late PUBACK
+        after the session's events went to the outbox) is ignored: those events are sent
+        again, at least once.
         """
-        item = self._by_mid.pop(mid, None)
+        item = by_mid.pop(mid, None)
         if item is None:
             return
         item.acked = True
