@@ -15,7 +15,8 @@ Design choices and why:
   for the broker: it publishes the event at once when nothing older waits, else
   appends it to an ordered tail in memory that the session's sender publishes, in
   both cases without waiting for the previous PUBACK (paho keeps the message ids and
-  an in-flight window of 20). An event counts as
+  an in-flight window of 20), and without a task per message
+  (:meth:`hallctl.mqtt.pipeline.PipelinedClient.publish_nowait`). An event counts as
   delivered only when its PUBACK arrived. When the link goes, every event not yet
   acknowledged is moved to the on-disk outbox in order (sent ones first), and events
   that arrive without a link join it behind them; after reconnect the sender delivers
@@ -109,7 +110,7 @@ class Pending:
     retain: bool
     mid: int | None = None
     acked: bool = False
-    sent_at: float = 0.0  # loop time of the publish, for the PUBACK watchdog
+    sent_at: float = 0.0  # time.monotonic() of the publish, for the PUBACK watchdog
 
 
 class StampedQueue(asyncio.Queue[aiomqtt.Message]):
@@ -562,7 +563,7 @@ class MqttBridge:
         """
         client = conn.client
         assert isinstance(client, PipelinedClient)
-        item.sent_at = asyncio.get_running_loop().time()
+        item.sent_at = time.monotonic()
         self._unacked.append(item)
         try:
             item.mid = client.publish_nowait(item.topic, item.payload, item.qos, item.retain)
@@ -589,7 +590,7 @@ class MqttBridge:
         if (
             head is not None
             and not head.acked
-            and asyncio.get_running_loop().time() - head.sent_at >= PUBLISH_TIMEOUT_S
+            and time.monotonic() - head.sent_at >= PUBLISH_TIMEOUT_S
             and self._ack_error is None
         ):
             self._ack_error = TimeoutError(f"no PUBACK within {PUBLISH_TIMEOUT_S:.0f} s")
