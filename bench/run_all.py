@@ -34,6 +34,7 @@ ISSUE_GOALS = {
 # (script, arguments for a full run, arguments for --quick)
 SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("issue_call.py", [], ["--seconds", "2", "--rounds", "2", "--clients", "1,64"]),
+    ("issue_threads.py", [], ["--seconds", "2", "--rounds", "1"]),
     ("mqtt_latency.py", [], ["--n", "100"]),
     ("devices.py", [], ["5"]),
     ("streams.py", [], ["--streams", "200", "--rounds", "20"]),

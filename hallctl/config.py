@@ -830,6 +830,27 @@ class CityConfig(_Model):
     cursor_save_s: float = Field(default=5.0, gt=0, le=3600)  # after a crash at most this much is re-sent
 
 
+# category_by_prefix is called several times per ticket (issue 12's profile: the scan was 2.5 % of
+# the loop), so each tuple of categories gets a dict, built once. Kept beside the model, keyed by
+# the tuple's id with the tuple itself (so the id is not reused while the entry lives): a pydantic
+# private attribute costs more to read than the scan did, and a model_copy with new categories
+# brings a new tuple, so no index goes stale. Few configs live at once (a reconfigure makes one).
+_PREFIX_INDEXES: dict[int, tuple[tuple[CategoryConfig, ...], dict[str, CategoryConfig]]] = {}
+
+
+def _prefix_index(categories: tuple[CategoryConfig, ...]) -> dict[str, CategoryConfig]:
+    hit = _PREFIX_INDEXES.get(id(categories))
+    if hit is not None and hit[0] is categories:
+        return hit[1]
+    by: dict[str, CategoryConfig] = {}
+    for c in categories:
+        by.setdefault(c.prefix, c)  # the first category of a prefix wins, as the scan's did
+    if len(_PREFIX_INDEXES) >= 16:
+        del _PREFIX_INDEXES[next(iter(_PREFIX_INDEXES))]
+    _PREFIX_INDEXES[id(categories)] = (categories, by)
+    return by
+
+
 class Config(_Model):
     hall: HallConfig
     store: StoreConfig = StoreConfig()
@@ -999,7 +1020,7 @@ class Config(_Model):
 
     # Lookups used everywhere; computed, not stored, so the model stays the single truth.
     def category_by_prefix(self, prefix: str) -> CategoryConfig | None:
-        return next((c for c in self.category if c.prefix == prefix), None)
+        return _prefix_index(self.category).get(prefix)
 
     def window_by_number(self, number: int) -> WindowConfig | None:
         return next((w for w in self.window if w.number == number), None)

@@ -15,7 +15,8 @@ Design choices and why:
   for the broker: it publishes the event at once when nothing older waits, else
   appends it to an ordered tail in memory that the session's sender publishes, in
   both cases without waiting for the previous PUBACK (paho keeps the message ids and
-  an in-flight window of 20). An event counts as
+  an in-flight window of 20), and without a task per message
+  (:meth:`hallctl.mqtt.pipeline.PipelinedClient.publish_nowait`). An event counts as
   delivered only when its PUBACK arrived. When the link goes, every event not yet
   acknowledged is moved to the on-disk outbox in order (sent ones first), and events
   that arrive without a link join it behind them; after reconnect the sender delivers
@@ -54,7 +55,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import math
 import ssl
 import time
 from datetime import UTC, datetime
@@ -87,6 +87,7 @@ from hallctl.mqtt.commands import (
 )
 from hallctl.mqtt.connection import Connection, Target, backoff_delay, target_for
 from hallctl.mqtt.outbox import Outbox
+from hallctl.mqtt.pipeline import PipelinedClient
 from hallctl.mqtt.topics import route
 from hallctl.tasks import cancel_and_wait
 
@@ -101,14 +102,15 @@ RETAINED_LOGGED_MAX = 1000
 
 @dataclasses.dataclass(slots=True)
 class Pending:
-    """One message of the ordered tail: ``ack`` is its publish (done when the PUBACK arrived)."""
+    """One message of the ordered tail: ``mid`` is its publish's message id once sent, ``acked`` its PUBACK."""
 
     topic: str
     payload: str
     qos: int
     retain: bool
-    ack: asyncio.Task[None] | None = None
-    sent_at: float = 0.0  # loop time of the publish, for the PUBACK watchdog
+    mid: int | None = None
+    acked: bool = False
+    sent_at: float = 0.0  # time.monotonic() of the publish, for the PUBACK watchdog
 
 
 class StampedQueue(asyncio.Queue[aiomqtt.Message]):
@@ -154,6 +156,7 @@ class MqttBridge:
         # The ordered tail in memory: sent and waiting for their PUBACK, then not yet sent.
         self._unacked: collections.deque[Pending] = collections.deque()
         self._unsent: collections.deque[Pending] = collections.deque()  # events only
+        self._by_mid: dict[int, Pending] = {}  # the sent ones of this session's client not yet acknowledged
         self._staged: dict[str, Pending] = {}  # state topic → its unsent message (coalescing)
         self._in_memory = 0  # events (not state) in the two deques
         self._ack_error: BaseException | None = None
@@ -292,7 +295,7 @@ class MqttBridge:
 
     # ---- connection ----------------------------------------------------------------------
 
-    def _client(self) -> aiomqtt.Client:
+    def _client(self) -> PipelinedClient:
         t = self.target
         assert t is not None
         m = self.cfg.mqtt
@@ -302,13 +305,16 @@ class MqttBridge:
                 ca_certs=m.ca_file, certfile=m.cert_file, keyfile=m.key_file, cert_reqs=ssl.CERT_REQUIRED
             )
         bridge = self
+        # One table of message ids per client (paho numbers from 1 again in each): a PUBACK an old
+        # client still reads can never be taken for a new session's message with the same id.
+        by_mid = self._by_mid = {}
 
         class Incoming(StampedQueue):
             def __init__(self, maxsize: int = 0) -> None:
                 super().__init__(maxsize)
                 bridge._incoming = self
 
-        client = aiomqtt.Client(
+        client = PipelinedClient(
             t.host,
             t.port,
             username=t.username,
@@ -322,6 +328,7 @@ class MqttBridge:
             tls_insecure=m.tls_insecure if t.tls else None,
             clean_session=True if t.protocol != aiomqtt.ProtocolVersion.V5 else None,
             queue_type=Incoming,
+            on_acked=lambda mid: self._acked(by_mid, mid),
         )
         # Many publishes waiting for their PUBACK is the design (the in-flight window), not a
         # concern to warn about on every publish: warn only past what the bridge itself allows.
@@ -404,7 +411,7 @@ class MqttBridge:
                 log.info("mqtt: all subscriptions granted after %d retries", attempt)
                 self.last_error = None
 
-    async def _session(self, client: aiomqtt.Client) -> None:
+    async def _session(self, client: PipelinedClient) -> None:
         conn = Connection(client)
         self._unsubscribed = await self._subscribe(client, self._filters())
         await client.publish(self.status_topic, "online", qos=1, retain=True)
@@ -547,19 +554,25 @@ class MqttBridge:
         return all(p.retain for p in self._unacked)
 
     def _publish_now(self, conn: Connection, item: Pending) -> None:
-        """Start one publish; tasks start in creation order, so paho numbers and sends them in order.
+        """Hand one message to paho now (:meth:`PipelinedClient.publish_nowait`): numbered and sent in call order.
 
-        Without aiomqtt's own timeout (``math.inf``): that is an ``asyncio.wait_for``, a second
-        task and a timer per message, a large share of a publish's cost in the loop. The
-        window's head is watched instead, by one timer per session (:meth:`_watch_acks`).
+        No task, future or timer per message: the PUBACK comes back through :meth:`_acked` by
+        its message id, and the window's head is watched by one timer per session
+        (:meth:`_watch_acks`). A publish paho refuses at once (the link just went) ends the
+        session like a lost PUBACK: the message stays in the window and goes to the outbox.
         """
-        item.ack = asyncio.create_task(
-            conn.client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain, timeout=math.inf),
-            name="hallctl.mqtt.publish",
-        )
-        item.ack.add_done_callback(self._acked)
-        item.sent_at = asyncio.get_running_loop().time()
+        client = conn.client
+        assert isinstance(client, PipelinedClient)
+        item.sent_at = time.monotonic()
         self._unacked.append(item)
+        try:
+            item.mid = client.publish_nowait(item.topic, item.payload, item.qos, item.retain)
+        except aiomqtt.MqttError as exc:
+            if self._ack_error is None:
+                self._ack_error = exc
+            self._wake.set()
+            return
+        self._by_mid[item.mid] = item
 
     async def _watchdog(self) -> None:
         while True:
@@ -573,13 +586,11 @@ class MqttBridge:
         within 1.25 × ``PUBLISH_TIMEOUT_S``; the unacknowledged events go to the outbox and are
         sent again, in order, after the reconnect.
         """
-        loop = asyncio.get_running_loop()
         head = self._unacked[0] if self._unacked else None
         if (
             head is not None
-            and head.ack is not None
-            and not head.ack.done()
-            and loop.time() - head.sent_at >= PUBLISH_TIMEOUT_S
+            and not head.acked
+            and time.monotonic() - head.sent_at >= PUBLISH_TIMEOUT_S
             and self._ack_error is None
         ):
             self._ack_error = TimeoutError(f"no PUBACK within {PUBLISH_TIMEOUT_S:.0f} s")
@@ -620,10 +631,8 @@ class MqttBridge:
             self._unsent.clear()
         else:
             items = [p for p in (*self._unacked, *self._unsent) if not p.retain]
-            for p in self._unacked:
-                if p.ack is not None:
-                    p.ack.cancel()
             self._unacked.clear()
+            self._by_mid.clear()  # a PUBACK still read for one of them is ignored (sent again: at least once)
             self._unsent.clear()
             self._staged.clear()
         self._in_memory -= len(items)
@@ -650,20 +659,18 @@ class MqttBridge:
             for item in staged.values():
                 self._publish_now(conn, item)
 
-    def _acked(self, task: asyncio.Task[None]) -> None:
-        """A PUBACK (or a failure): the acknowledged head of the window counts as delivered."""
-        if task.cancelled():
+    def _acked(self, by_mid: dict[int, Pending], mid: int) -> None:
+        """A PUBACK (paho's callback, in the loop): the acknowledged head of the window counts as delivered.
+
+        ``by_mid`` is the table of the client that read it. An id not in it (a late PUBACK
+        after the session's events went to the outbox) is ignored: those events are sent
+        again, at least once.
+        """
+        item = by_mid.pop(mid, None)
+        if item is None:
             return
-        error = task.exception()
-        if error is not None:
-            if self._ack_error is None:
-                self._ack_error = error
-            self._wake.set()
-            return
-        while self._unacked:
-            head = self._unacked[0].ack
-            if head is None or not head.done() or head.cancelled() or head.exception() is not None:
-                break
+        item.acked = True
+        while self._unacked and self._unacked[0].acked:
             item = self._unacked.popleft()
             if not item.retain:
                 self.sent += 1

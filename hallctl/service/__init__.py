@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from hallctl.errors import Forbidden, HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
 from hallctl.service import reconfigure
 from hallctl.service.calls import CallRate, CallRecord
+from hallctl.service.keylock import KeyLock
 from hallctl.service.outcomes import CardOffer, IssueOutcome, WindowQueue
 from hallctl.service.sensors import SensorReadings
 from hallctl.store import LogEntry, SensorMinute, Store, StoreHealth, TicketOutcome
@@ -354,17 +355,10 @@ class HallService:
                 return await self._replay(previous[1])
             return await issue(idempotency_key)
 
-    @contextlib.asynccontextmanager
-    async def _same_key(self, idempotency_key: str) -> AsyncIterator[None]:
+    def _same_key(self, idempotency_key: str) -> KeyLock:
         """Same-key requests wait for each other (a client that retried before the first answer
         arrived), so the second finds the first's stored answer instead of acting twice."""
-        lock = self._idem_locks.setdefault(idempotency_key, asyncio.Lock())
-        try:
-            async with lock:
-                yield
-        finally:
-            if not lock.locked() and self._idem_locks.get(idempotency_key) is lock:
-                del self._idem_locks[idempotency_key]
+        return KeyLock(self._idem_locks, idempotency_key)
 
     async def _issue(
         self,

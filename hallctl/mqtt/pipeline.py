@@ -1,0 +1,68 @@
+"""The bridge's MQTT client: aiomqtt's, plus publishes that do not wait (the event pipeline).
+
+aiomqtt's ``publish`` is a coroutine per message: the bridge ran each in its own task
+(to pipeline them), and each then went through aiomqtt's semaphore wrapper, a pending-call
+context manager, an ``asyncio.Event`` and ``wait_for``/``shield`` before paho saw it —
+about a quarter of the event loop's time per durable ticket in issue 12's profile, for
+bookkeeping the bridge already does itself (its ordered window of unacknowledged events).
+
+:class:`PipelinedClient` keeps aiomqtt for everything else (connect, subscribe, incoming
+messages, the will, replies and retained state, which still wait with ``publish``) and adds
+:meth:`PipelinedClient.publish_nowait`: paho numbers, queues and sends the message at once
+(in call order, so in order on the wire), and the PUBACK is reported to the ``on_acked``
+callback with the message id, in the loop callback that read it. The bridge counts an
+event delivered only then, as before. paho's own in-flight window (20) and queue of
+messages beyond it are unchanged.
+
+This is a subclass of aiomqtt's client that reaches the paho client aiomqtt keeps
+(``self._client``) and aiomqtt's PUBACK handler, both internal to aiomqtt: that is why it
+sits alone in this module, why pyproject.toml pins aiomqtt to the 2.x line it was written
+against, and why ``tests/mqtt`` runs it against a real Mosquitto (order, QoS 1 across a
+broker restart, the outbox).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+
+class PipelinedClient(aiomqtt.Client):
+    """aiomqtt's client with :meth:`publish_nowait` (see the module docstring)."""
+
+    def __init__(self, *args: Any, on_acked: Callable[[int], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_acked = on_acked
+        self._nowait: set[int] = set()  # message ids of publish_nowait's messages not yet acknowledged
+
+    def publish_nowait(self, topic: str, payload: str | bytes, qos: int, retain: bool) -> int:
+        """Hand one message to paho now and return its message id; ``on_acked(mid)`` follows its PUBACK.
+
+        :class:`aiomqtt.MqttCodeError` when paho refuses it at once (no connection, too large).
+        With QoS 0 ``on_acked`` follows once paho has written it.
+        """
+        info = self._client.publish(topic, payload, qos, retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        self._nowait.add(info.mid)
+        return info.mid
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        # Any PUBACK counts, as it does for aiomqtt's own publish (the reason code is not looked at).
+        if mid in self._nowait:
+            self._nowait.discard(mid)
+            self._on_acked(mid)
+            return
+        super()._on_publish(client, userdata, mid, reason_code, properties)
