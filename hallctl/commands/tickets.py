@@ -40,7 +40,9 @@ async def issue_ticket(
         )
 
     def render(o: IssueOutcome) -> tuple[int, dict[str, Any]]:
-        return 201, ticket_view(o.ticket, waiting_ahead=o.waiting_ahead, qr=o.qr)
+        # What a retry's answer is rebuilt from (HallService._replay: the ticket as it is then, with
+        # the count and QR the first answer gave), not a second copy of the whole answer (issue 12).
+        return 201, {"waiting_ahead": o.waiting_ahead, "qr": o.qr}
 
     if a.offer:
         # Only the token of the kiosk where the card was swiped (or admin) may redeem its offer.
