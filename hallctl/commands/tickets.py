@@ -76,8 +76,13 @@ async def issue_ticket(
 
 
 def issued_view(svc: HallService, out: IssueOutcome) -> dict[str, Any]:
+    # A replayed answer counts again (the queue moved since); a fresh one uses the decision's count.
+    ahead = None if out.replayed else out.waiting_ahead
     return ticket_view(
-        out.ticket, waiting_ahead=out.waiting_ahead, estimated_wait_s=svc.estimated_wait_s(out.ticket), qr=out.qr
+        out.ticket,
+        waiting_ahead=out.waiting_ahead,
+        estimated_wait_s=svc.estimated_wait_s(out.ticket, ahead),
+        qr=out.qr,
     )
 
 

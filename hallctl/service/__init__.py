@@ -429,18 +429,19 @@ class HallService:
     def waiting_ahead(self, t: Ticket) -> int:
         return engine.waiting_ahead(self._q, t) if t.state == "waiting" else 0
 
-    def estimated_wait_s(self, t: Ticket) -> float | None:
+    def estimated_wait_s(self, t: Ticket, ahead: int | None = None) -> float | None:
         """People ahead (and this visitor) divided by how fast the category is being called now.
 
         The rate is the category's recent first calls (:class:`CallRate`). Until there are enough,
         each serving window is assumed to take the category's service-time target per visitor.
+        ``ahead``: the count the issuing decision already made (not counted twice per ticket).
         """
         if t.state != "waiting":
             return 0.0
         cat = self.cfg.category_by_prefix(t.category)
         if cat is None:
             return None
-        people = self.waiting_ahead(t) + 1
+        people = (self.waiting_ahead(t) if ahead is None else ahead) + 1
         per_call = self._call_rate.seconds_per_call(t.category, self.clock())
         if per_call is not None:
             return round(people * per_call, 1)
