@@ -93,6 +93,10 @@ class WireServer:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: HttpProtocol(self, loop), sock=sock, backlog=BACKLOG)
 
+    def open_connections(self) -> int:
+        """HTTP connections and WebSockets: the cap counts both (a WebSocket is a stream too)."""
+        return len(self.connections) + (len(self._ws.state.connections) if self._ws is not None else 0)
+
     def date(self) -> bytes:
         """The ``date`` header's value, formatted once per second rather than per response."""
         now = int(time.time())
@@ -189,11 +193,13 @@ class _WebSockets:
 
 def _ws_implementation() -> str:
     """``websockets``' sans-I/O implementation when the installed version has it, else uvicorn's choice."""
+    from uvicorn.config import WS_PROTOCOLS
+
     try:
         import websockets.asyncio  # noqa: F401
     except ImportError:
         return "auto"
-    return "websockets-sansio"
+    return "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "auto"
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -215,7 +221,8 @@ class HttpProtocol(asyncio.Protocol):
         self.local: tuple[str, int] | None = None
         self.peer: tuple[str, int] | None = None
         self.opened_at = 0.0
-        self.cycle: Cycle | None = None
+        self.cycle: Cycle | None = None  # the latest request parsed
+        self.active: Cycle | None = None  # the request being answered (earlier than ``cycle`` when pipelined)
         self.pipeline: deque[Cycle] = deque()
         self.read_paused = False
         self.write_paused = False
@@ -241,8 +248,8 @@ class HttpProtocol(asyncio.Protocol):
         self.peer = _addr(transport.get_extra_info("peername"))
         conns = self.server.connections
         conns.add(self)
-        if len(conns) > self.server.max_connections and not self._make_room():
-            log.warning("connection refused: %d connections open (max_connections)", len(conns))
+        if self.server.open_connections() > self.server.max_connections and not self._make_room():
+            log.warning("connection refused: %d connections open (max_connections)", self.server.open_connections())
             conns.discard(self)
             transport.close()
             return
@@ -251,11 +258,11 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self._disarm()
-        cycle = self.cycle
-        if cycle is not None:
-            if not cycle.response_complete:
-                cycle.disconnected = True
-            cycle.message_event.set()
+        for cycle in {self.active, self.cycle, *self.pipeline}:
+            if cycle is not None:
+                if not cycle.response_complete:
+                    cycle.disconnected = True
+                cycle.message_event.set()
         self.pipeline.clear()
         self._writable.set()  # a send() waiting for the client to read gives up now
 
@@ -471,6 +478,7 @@ class HttpProtocol(asyncio.Protocol):
     # ---- requests --------------------------------------------------------------------------
 
     def _start(self, cycle: Cycle) -> None:
+        self.active = cycle
         task = self.loop.create_task(cycle.run(self.server.app))
         tasks = self.server.tasks
         tasks.add(task)
