@@ -228,8 +228,12 @@ class HttpProtocol(asyncio.Protocol):
         self.write_paused = False
         self._writable = asyncio.Event()
         self._writable.set()
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
+        # Two deadlines (loop time, None: not running) behind one timer that re-arms itself when it
+        # fires early: a busy keep-alive connection moves a number per request, not a timer.
+        self._header_at: float | None = None  # the request line and headers must be in by then
+        self._idle_at: float | None = None  # an idle keep-alive connection closes then
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self.head_done = False  # the current request's headers are complete
         self._head_bytes = 0
         self._completed_in_feed = False
@@ -253,7 +257,8 @@ class HttpProtocol(asyncio.Protocol):
             conns.discard(self)
             transport.close()
             return
-        self._header_timer = self.loop.call_later(self.server.header_timeout_s, self._header_deadline)
+        self._header_at = self.loop.time() + self.server.header_timeout_s
+        self._schedule()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
@@ -310,22 +315,40 @@ class HttpProtocol(asyncio.Protocol):
         return True
 
     def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self._header_at = self._idle_at = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    def _header_deadline(self) -> None:
-        self._header_timer = None
-        if self.waiting_for_headers() and self.transport is not None:
-            self.transport.close()
+    def _schedule(self) -> None:
+        """Have the timer fire by the earliest deadline (an earlier timer stays: it re-arms when it fires)."""
+        due = [t for t in (self._header_at, self._idle_at) if t is not None]
+        if not due:
+            return
+        at = min(due)
+        if self._timer is not None:
+            if self._timer_at <= at:
+                return
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self.loop.call_at(at, self._deadline)
 
-    def _idle_deadline(self) -> None:
-        self._idle_timer = None
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+    def _deadline(self) -> None:
+        self._timer = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._header_at is not None and self._header_at <= now:
+            self._header_at = None
+            if self.waiting_for_headers():
+                transport.close()  # slowloris, or a keep-alive connection that never asked again
+                return
+        if self._idle_at is not None and self._idle_at <= now:
+            self._idle_at = None
+            transport.close()
+            return
+        self._schedule()
 
     def shutdown(self) -> None:
         """The server stops: close now if idle, else after the answer under way."""
@@ -338,9 +361,7 @@ class HttpProtocol(asyncio.Protocol):
     # ---- bytes in --------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self._idle_at = None
         self._completed_in_feed = False
         try:
             self.parser.feed_data(data)
@@ -421,9 +442,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.head_done = True  # the request runs on the app's time now
         self._head_bytes = 0
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._header_at = None
         parser = self.parser
         if parser.should_upgrade() and self._upgrade() == b"websocket":
             return  # handed over in data_received
@@ -496,9 +515,11 @@ class HttpProtocol(asyncio.Protocol):
         if self.cycle is not None and self.cycle.response_complete:
             # Keep-alive: the next request's headers are timed, and an idle connection closes.
             self.head_done = False
-            self._idle_timer = self.loop.call_later(self.server.keep_alive_s, self._idle_deadline)
-            if self._header_timer is None:
-                self._header_timer = self.loop.call_later(self.server.header_timeout_s, self._header_deadline)
+            now = self.loop.time()
+            self._idle_at = now + self.server.keep_alive_s
+            if self._header_at is None:
+                self._header_at = now + self.server.header_timeout_s
+            self._schedule()
 
 
 class Cycle:

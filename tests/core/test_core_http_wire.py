@@ -267,6 +267,28 @@ async def test_an_idle_keep_alive_connection_is_closed(hall_factory: HallFactory
         await c.close()
 
 
+async def test_a_busy_keep_alive_connection_stays_and_a_half_sent_next_request_times_out(
+    hall_factory: HallFactory,
+) -> None:
+    """Requests closer together than keep_alive_s keep the connection past it; half a request line does not."""
+    live = await hall_factory(api={"keep_alive_s": 1, "header_timeout_s": 1.0})
+    assert live.hall.api.port is not None
+    c = await Raw.open(live.hall.api.port)
+    try:
+        t0 = time.monotonic()
+        for _ in range(8):  # 8 requests 0.4 s apart: 3 s on one connection, each gap under keep_alive_s
+            await c.send(request("GET", "/api/v1/health"))
+            assert (await c.response())[0] == 200
+            await asyncio.sleep(0.4)  # pacing the client, not waiting for the server
+        assert time.monotonic() - t0 > 2 * live.hall.cfg.api.keep_alive_s
+        await c.send(b"GET /api/v1/hea")  # bytes arrive (the idle timer stops), the headers never do
+        t1 = time.monotonic()
+        assert await c.closed_by_server()
+        assert time.monotonic() - t1 >= 0.5
+    finally:
+        await c.close()
+
+
 # ---- streams ---------------------------------------------------------------------------------
 
 
