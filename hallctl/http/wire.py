@@ -17,6 +17,7 @@ uvicorn (and ``websockets``) are imported at the first upgrade, never before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import logging
 import re
@@ -83,6 +84,7 @@ class WireServer:
         self.connections: set[HttpProtocol] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.requests = 0
+        self.emptied = asyncio.Event()  # set when the last HTTP connection is gone (for the stop)
         self._server: asyncio.Server | None = None
         self._date_at = 0
         self._date = b""
@@ -138,6 +140,8 @@ class WireServer:
             for w in list(self._ws.state.connections):
                 w.shutdown()
             ws_tasks = self._ws.state.tasks
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
         pending = {t for t in (*self.tasks, *ws_tasks) if not t.done()}
         if pending:
             _done, late = await asyncio.wait(pending, timeout=grace_s)
@@ -146,6 +150,14 @@ class WireServer:
                 for t in late:
                     t.cancel()
                 await asyncio.wait(late, timeout=1)
+        for c in list(self.connections):
+            c.shutdown()  # answered since: closed now that it is idle
+        # Closing connections flush their last answer; wait for that within the bound, then cut.
+        if self.connections:
+            self.emptied.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await self.emptied.wait()
         for c in list(self.connections):
             if c.transport is not None:
                 c.transport.abort()
@@ -261,7 +273,10 @@ class HttpProtocol(asyncio.Protocol):
         self._schedule()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server.connections.discard(self)
+        conns = self.server.connections
+        conns.discard(self)
+        if not conns:
+            self.server.emptied.set()
         self._disarm()
         for cycle in {self.active, self.cycle, *self.pipeline}:
             if cycle is not None:
