@@ -50,6 +50,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("admin_edit.py", [], ["--n", "20"]),
     ("voice_render.py", [], ["--clips", "30", "--rounds", "2"]),
     ("city_reports.py", [], ["--towns", "29", "--days", "1", "--rounds", "1"]),
+    ("http_wire.py", [], ["--seconds", "2", "--rounds", "3"]),
 ]
 
 

@@ -202,7 +202,7 @@ class CommandRoutes:
     dependency solving and middleware stack cost several times what the command itself
     costs per request (issue 12's profile), and every frame between the server and the
     command is passed again each time a request's task resumes, so these routes are matched
-    first, outside the FastAPI app (:class:`hallctl.http.server.ApiServer` gives uvicorn this
+    first, outside the FastAPI app (:class:`hallctl.http.server.ApiServer` serves this
     object). They keep what the app's middlewares give the other routes: the body limit
     (:meth:`BodyLimit.body`, before the token is checked) and problem+json 500 for an
     unexpected exception. The routes stay registered with FastAPI for the OpenAPI document,
@@ -617,7 +617,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
 
 def front_door(app: FastAPI, ctx: HallContext) -> CommandRoutes:
-    """What uvicorn serves: the command routes first, then the FastAPI app (same body limit for both)."""
+    """What the HTTP server serves: the command routes first, then the FastAPI app (same body limit for both)."""
     limits = BodyLimit(app, default=ctx.cfg.api.max_body_bytes, allowances=BODY_ALLOWANCES)
     return CommandRoutes(app, ctx, limits)
 

@@ -4,11 +4,12 @@
   before the token check (413 ``body_too_large``); a route that needs more says so.
 - :class:`CatchAll`: an unexpected exception still answers problem+json 500
   ``internal_error`` (logged with its traceback), never plain text.
-- :func:`protocol_class`: uvicorn's httptools protocol with a head size cap (16 KiB), a header-read timeout (a
-  connection that has not sent its request line and headers within
-  ``header_timeout_s``, also after a keep-alive response, is closed) and a connection
-  cap: past ``max_connections`` the oldest connection still waiting for headers is
-  closed to make room, else the new one is refused.
+- :data:`MAX_HEAD_BYTES`, with the header-read timeout and the connection cap, is applied by
+  the server's protocol (:class:`hallctl.http.wire.HttpProtocol`): a head larger than this
+  answers 400; a connection that has not sent its request line and headers within
+  ``header_timeout_s`` (also after a keep-alive response) is closed; past
+  ``max_connections`` the oldest connection still waiting for headers is closed to make
+  room, else the new one is refused.
 - :class:`AcceptErrorFilter`: ``socket.accept() out of system resource`` (EMFILE) is
   logged at most once per interval, without a traceback.
 """
@@ -21,8 +22,6 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
-
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger(__name__)
 
@@ -206,104 +205,6 @@ class CatchAll:
 
 
 MAX_HEAD_BYTES = 16 * 1024  # a request line and headers larger than this are refused (h11's default limit)
-
-
-def protocol_class(header_timeout_s: float, max_connections: int) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with a header-read timeout, a header size cap and a connection cap.
-
-    httptools (llhttp, in C) instead of h11 (pure Python): the parser was a tenth of the
-    loop's time per request (issue 12). httptools has no limit of its own on the size of
-    a request's head, so this protocol counts the bytes until the headers are complete.
-    """
-
-    class HallProtocol(HttpToolsProtocol):
-        header_timeout = header_timeout_s
-        cap = max_connections
-
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self.opened_at = time.monotonic()
-            self._header_timer: Any = None
-            self._head_done = False  # the current request's headers are complete
-            self._head_bytes = 0
-            if len(self.connections) > self.cap and not self._make_room():
-                log.warning("connection refused: %d connections open (max_connections)", len(self.connections))
-                transport.close()
-                return
-            self._arm()
-
-        def waiting_for_headers(self) -> bool:
-            return (
-                not self._head_done
-                and (self.cycle is None or self.cycle.response_complete)
-                and not self.transport.is_closing()
-            )
-
-        def _make_room(self) -> bool:
-            idle = [
-                c for c in self.connections if isinstance(c, HallProtocol) and c is not self and c.waiting_for_headers()
-            ]
-            if not idle:
-                return False
-            oldest = min(idle, key=lambda c: c.opened_at)
-            oldest.transport.close()
-            self.connections.discard(oldest)
-            return True
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._header_timer = self.loop.call_later(self.header_timeout, self._header_deadline)
-
-        def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _header_deadline(self) -> None:
-            self._header_timer = None
-            if self.waiting_for_headers():
-                self.transport.close()
-
-        def data_received(self, data: bytes) -> None:
-            counting = not self._head_done
-            super().data_received(data)
-            if counting and not self._head_done and not self.transport.is_closing():
-                self._head_bytes += len(data)
-                if self._head_bytes > MAX_HEAD_BYTES:
-                    self.send_400_response("request line and headers too large")
-
-        def on_headers_complete(self) -> None:
-            self._head_done = True  # the headers are in: the request runs on the app's time
-            self._head_bytes = 0
-            self._disarm()
-            super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing() and not self.pipeline:
-                self._head_done = False
-                self._arm()  # keep-alive: the next request's headers are timed too
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def send_400_response(self, msg: str) -> None:
-            """A request httptools cannot parse (bad request line, huge headers): problem+json, then close."""
-            if self.transport.is_closing():
-                return
-            body = problem_bytes(400, "bad_request", "Bad request", "请求无效", msg)
-            self.transport.write(
-                b"HTTP/1.1 400 Bad Request\r\ncontent-type: "
-                + PROBLEM
-                + b"\r\ncontent-length: "
-                + str(len(body)).encode()
-                + b"\r\nconnection: close\r\n\r\n"
-                + body
-            )
-            self.transport.close()
-
-    return HallProtocol
 
 
 class AcceptErrorFilter(logging.Filter):

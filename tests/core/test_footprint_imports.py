@@ -43,8 +43,10 @@ DOCUMENTS = ("hallctl.schemas", "hallctl.http.openapi", "hallctl.mqtt.asyncapi")
 PYDANTIC_V1 = ("pydantic.v1",)
 # Only when the console is used: TOTP, password hashing, config write-back, XLSX reports.
 CONSOLE_LIBS = ("pyotp", "argon2", "tomlkit", "openpyxl")
-# Only at the first WebSocket client (the pages stream over SSE): the websockets library.
-WEBSOCKETS = ("websockets",)
+# Only at the first WebSocket client (the pages stream over SSE): the websockets library, and
+# uvicorn (its WebSocket protocol; the daemon's HTTP is hallctl.http.wire), with click, which
+# uvicorn's package imports (≈3 MiB of idle RSS together).
+WEBSOCKETS = ("websockets", "uvicorn", "click")
 
 WRAPPER = """
 import json, runpy, signal, sys
@@ -72,8 +74,13 @@ READER = {"id": "k1-idr", "kind": "idcard", "port": "/dev/hallctl-test-absent/k1
 PRINTER = {"id": "k1-prn", "kind": "printer", "port": "/dev/hallctl-test-absent/k1-prn", "baudrate": 115200}
 
 
-def modules_of_serving_daemon(tmp_path: Path, then: Callable[[str], None] | None = None, **over: Any) -> list[str]:
-    """The serving daemon's modules; ``then`` is called with its URL after they are read, while it serves."""
+def modules_of_serving_daemon(
+    tmp_path: Path, then: Callable[[str], None] | None = None, after: list[str] | None = None, **over: Any
+) -> list[str]:
+    """The serving daemon's modules; ``then`` is called with its URL after they are read, while it serves.
+
+    With ``after``, the modules once ``then`` has run are read again into it.
+    """
     port = free_port()
     data = config_dict(store={"path": str(tmp_path / "hallctl.db")}, api={"port": port}, **over)
     cfg = tmp_path / "hallctl.toml"
@@ -114,6 +121,13 @@ def modules_of_serving_daemon(tmp_path: Path, then: Callable[[str], None] | None
         modules: list[str] = json.loads(out.read_text())
         if then is not None:
             then(f"http://127.0.0.1:{port}")
+            if after is not None:
+                out.unlink()
+                proc.send_signal(signal.SIGUSR1)
+                while not out.exists():
+                    assert time.monotonic() < deadline + DEADLINE_S, "no module list written after `then`"
+                    time.sleep(0.02)  # bounded poll for the file the process writes
+                after.extend(json.loads(out.read_text()))
         return modules
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -149,7 +163,8 @@ def test_plain_hall_imports_no_simulator_demo_or_unused_device_library(
         with httpx.stream("GET", f"{url}/ws", headers=WS_UPGRADE, timeout=5) as r:
             assert r.status_code in (101, 403), r.status_code
 
-    modules = modules_of_serving_daemon(tmp_path, documents_still_served, device=devices, kiosk=[kiosk])
+    after: list[str] = []
+    modules = modules_of_serving_daemon(tmp_path, documents_still_served, after, device=devices, kiosk=[kiosk])
     assert "hallctl.devices.manager" in modules, "the devices were not started: the check proves nothing"
     assert loaded(modules, ALWAYS_FORBIDDEN) == []
     # Neither config has a badge reader or a Modbus sensor; the printer is offline, never printed.
@@ -160,6 +175,8 @@ def test_plain_hall_imports_no_simulator_demo_or_unused_device_library(
     assert loaded(modules, CLIMATE + DOCUMENTS + PYDANTIC_V1 + WEBSOCKETS) == []
     # Nobody signed in to the console (about 1 MiB: pyotp alone is 0.8).
     assert loaded(modules, CONSOLE_LIBS) == []
+    # The WebSocket upgrade was answered by uvicorn's protocol, imported for it (the check above means something).
+    assert {"uvicorn", "websockets"} <= set(after), loaded(after, WEBSOCKETS)
 
 
 def test_climate_unit_imports_only_its_own_kind(tmp_path: Path) -> None:
