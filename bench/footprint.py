@@ -6,7 +6,8 @@ Measured against the daemon as a separate process (``python -m hallctl.cli -c FI
   plain hall config (3 categories, 3 windows, one kiosk with an ID reader and a printer on
   serial paths that do not exist here, so both are offline; MQTT to a Mosquitto started
   here; nothing simulated) and for ``hallctl demo``. Beside them the floor: the RSS of
-  ``python -c pass`` and of ``python -c "import fastapi, pydantic, uvicorn, aiomqtt"``.
+  ``python -c pass`` and of ``python -c "import fastapi, pydantic, aiomqtt, uvloop, httptools"``
+  (the libraries a plain hall imports).
 * **cold start**: from spawning the process to health 200 *and* one ticket acknowledged,
   on a database with a year of history (250 working days x 1,500 tickets with their
   event-log rows and evaluations, holders kept only for the retention period) and 30,000
@@ -359,7 +360,7 @@ def main() -> int:
     if args.quick:
         args.rounds, args.days = 2, 60
     py_pass = floor_rss("pass")
-    py_libs = floor_rss("import fastapi, pydantic, uvicorn, aiomqtt")
+    py_libs = floor_rss("import fastapi, pydantic, aiomqtt, uvloop, httptools")
     with tempfile.TemporaryDirectory(prefix="hallctl-footprint-") as tmp:
         work = Path(tmp)
         (work / "broker").mkdir()
@@ -385,7 +386,7 @@ def main() -> int:
     print(f"idle RSS  plain {plain / mib:.1f} MiB   demo {demo / mib:.1f} MiB   (goal plain <= 60 MB)")
     print(
         f"  floor   python -c pass {py_pass / mib:.1f} MiB"
-        f"   import fastapi, pydantic, uvicorn, aiomqtt {py_libs / mib:.1f} MiB"
+        f"   import fastapi, pydantic, aiomqtt, uvloop, httptools {py_libs / mib:.1f} MiB"
     )
     cmin, cmed = summary([c[0] for c in colds])
     ccpu = statistics.median([c[1] for c in colds])
@@ -408,7 +409,7 @@ def main() -> int:
             "<=",
             "4",
             f"VmRSS after {args.settle:.0f} s idle; floor: python -c pass {py_pass / mib:.1f} MiB,"
-            f" fastapi+pydantic+uvicorn+aiomqtt {py_libs / mib:.1f} MiB",
+            f" fastapi+pydantic+aiomqtt+uvloop+httptools {py_libs / mib:.1f} MiB",
         ),
         figures.Figure(BENCH, "idle RSS, demo", round(demo / mib, 1), "MiB", None, "<=", "4", "hallctl demo, VmRSS"),
         figures.Figure(
