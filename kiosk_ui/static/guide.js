@@ -126,10 +126,10 @@
       $("issued").textContent = tk.number;
       $("ticket-no").value = tk.number;
       const label = reason ? cfg.green_reasons.find((r) => r.id === reason) : null;
-      const printing = cfg.guide_kiosk ? t("，正在打印号票", "; printing the ticket") : "";
+      const desk = Boolean(cfg.guide_kiosk);  // [guide] kiosk: the desk's own printer prints it
       say($("issue-msg"), true,
-        `已取号 ${tk.number}${label ? `（绿色通道：${label.name}）` : ""}，前面 ${tk.waiting_ahead} 人${printing}`,
-        `Ticket ${tk.number}${label ? ` (green channel: ${label.name_en || label.name})` : ""}, ${tk.waiting_ahead} ahead${printing}`);
+        `已取号 ${tk.number}${label ? `（绿色通道：${label.name}）` : ""}，前面 ${tk.waiting_ahead} 人${desk ? "，正在打印号票" : ""}`,
+        `Ticket ${tk.number}${label ? ` (green channel: ${label.name_en || label.name})` : ""}, ${tk.waiting_ahead} ahead${desk ? "; printing the ticket" : ""}`);
       reason = null;
       fillReasons();
       refreshTickets();

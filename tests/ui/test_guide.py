@@ -102,6 +102,7 @@ async def test_guide_desk_books_checks_in_and_issues_green(runner: HallRunner, b
     await expect(page.locator("#issue-btn")).to_have_text("Issue ticket")
     await expect(page.locator("#checkin-msg")).to_have_text("This appointment is already checked in or cancelled")
     await expect(page.locator("#issue-msg")).to_contain_text("green channel: Pregnant")
+    await expect(page.locator("#issue-msg")).to_contain_text("; printing the ticket")
     await expect(page.locator("#faults")).to_contain_text(f"idr-k1 · offline · {absent}")
     await no_overflow(page)
     await shot(page, "guide-en")
