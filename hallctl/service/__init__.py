@@ -25,18 +25,17 @@ from hallctl.bus import Bus
 from hallctl.config import Config
 from hallctl.device_text import detail_zh, device_fault_text
 from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket, calendar
-from hallctl.errors import Forbidden, HallctlError, NotFound, Refused
-from hallctl.privacy import QrSigner, id_hash, mask_id, mask_name
+from hallctl.errors import HallctlError, NotFound, Refused
+from hallctl.privacy import QrSigner, id_hash, mask_name
 from hallctl.service import reconfigure
 from hallctl.service.calls import CallRate, CallRecord
+from hallctl.service.cards import CardActions
 from hallctl.service.keylock import KeyLock
 from hallctl.service.outcomes import CardOffer, IssueOutcome, WindowQueue
 from hallctl.service.sensors import SensorReadings
 from hallctl.store import LogEntry, SensorMinute, Store, StoreHealth, TicketOutcome
 
 log = logging.getLogger(__name__)
-
-APPOINTMENT_QR = "appt:"  # the subject prefix of a booking's QR token (a ticket's is its id)
 
 Clock = Callable[[], datetime]
 
@@ -48,7 +47,7 @@ def utcnow() -> datetime:
 __all__ = ["CardOffer", "Clock", "HallService", "IssueOutcome", "WindowQueue", "utcnow"]
 
 
-class HallService:
+class HallService(CardActions):
     def __init__(self, cfg: Config, store: Store, bus: Bus, clock: Clock = utcnow) -> None:
         self.cfg = cfg
         self._store = store  # private: readers use the query methods below
@@ -562,294 +561,6 @@ class HallService:
             await self.evaluate(window, None, "timeout", ticket_id=ticket_id)
         except HallctlError as exc:
             log.info("window %s: unrated record skipped: %s", window, exc.code)
-
-    # ---- appointments ------------------------------------------------------------------------
-
-    async def book(
-        self,
-        category: str,
-        slot_start: datetime,
-        slot_end: datetime | None = None,
-        holder: Holder | None = None,
-        code: str | None = None,
-        *,
-        idempotency_key: str | None = None,
-        render: Callable[[engine.Appointment], dict[str, Any]] | None = None,
-    ) -> tuple[engine.Appointment, bool]:
-        """Book a slot; the code is 8 digits (a kiosk keypad types it) unless the caller gave one.
-
-        With ``idempotency_key`` a retry (a mini-program that lost the answer) gets the first
-        booking back, ``(appointment, True)``, never a second place in the slot.
-        """
-        masked, hashed = self._masked_holder(holder)
-        if holder is not None and not holder.name:
-            masked = None  # booked with the ID number alone (a phone booking): nothing to mask
-        tz = self.cfg.hall.tz
-        start, end = slot_start.astimezone(tz), slot_end.astimezone(tz) if slot_end else None
-        if idempotency_key is None:
-            return await self._book(category, start, end, masked, hashed, code, None, render)
-        async with self._same_key(idempotency_key):
-            previous = await self._store.idempotent_response(idempotency_key)
-            if previous is not None:
-                return await self._appointment_replay(previous[1]), True
-            return await self._book(category, start, end, masked, hashed, code, idempotency_key, render)
-
-    async def _book(
-        self,
-        category: str,
-        start: datetime,
-        end: datetime | None,
-        masked: str | None,
-        hashed: str | None,
-        code: str | None,
-        idempotency_key: str | None,
-        render: Callable[[engine.Appointment], dict[str, Any]] | None,
-    ) -> tuple[engine.Appointment, bool]:
-        def idem(d: Decision) -> tuple[str, int, str]:
-            assert idempotency_key is not None and render is not None
-            return idempotency_key, 201, json.dumps({"code": d.result.code, "body": render(d.result)})
-
-        def decide(chosen: str) -> Callable[[HallQueue, datetime], Decision]:
-            return lambda q, now: engine.book(q, self.cfg, chosen, category, start, end, now, masked, hashed)
-
-        for attempt in range(5):  # a generated code that exists already: draw again
-            try:
-                d = await self.run(
-                    decide(code or f"{secrets.randbelow(9 * 10**7) + 10**7:08d}"),
-                    idempotency=idem if idempotency_key is not None and render is not None else None,
-                )
-            except HallctlError as exc:
-                if code is None and exc.code == "appointment_exists" and attempt < 4:
-                    continue
-                raise
-            result: engine.Appointment = d.result
-            return result, False
-        raise AssertionError("unreachable: the loop returns or raises")
-
-    async def _appointment_replay(self, body: str) -> engine.Appointment:
-        data = json.loads(body)
-        return self.appointment(data["code"])
-
-    def appointment(self, code: str) -> engine.Appointment:
-        a = self._q.appointments.get(code)
-        if a is None:
-            raise NotFound("unknown_appointment", f"没有预约号{code}", f"no appointment {code}")
-        return a
-
-    def appointments(self, day: date | None = None) -> list[engine.Appointment]:
-        """Bookings from the hall's today on (or of ``day``), by slot: what the guide desk lists."""
-        tz = self.cfg.hall.tz
-        today = self.clock().astimezone(tz).date()
-        out = [
-            a
-            for a in self._q.appointments.values()
-            if (a.slot_start.astimezone(tz).date() == day if day else a.slot_start.astimezone(tz).date() >= today)
-        ]
-        return sorted(out, key=lambda a: (a.slot_start, a.category, a.code))
-
-    def slots(self, category: str, day: date) -> list[tuple[datetime, datetime, int, int]]:
-        cat = self.cfg.category_by_prefix(category)
-        if cat is None:
-            raise NotFound("unknown_category", f"没有{category}类业务", f"no category with prefix {category!r}")
-        return engine.slot_counts(self._q, self.cfg, cat, day)
-
-    def day_info(self, day: date) -> calendar.DayInfo:
-        return calendar.day_info(self.cfg, day)
-
-    def appointment_qr(self, a: engine.Appointment) -> str:
-        """The booking's QR token (``appt:<code>``), valid until its slot ends."""
-        return self.qr.sign_until(f"{APPOINTMENT_QR}{a.code}", a.slot_end.timestamp())
-
-    async def reschedule(self, code: str, slot_start: datetime, slot_end: datetime | None = None) -> engine.Appointment:
-        tz = self.cfg.hall.tz
-        start, end = slot_start.astimezone(tz), slot_end.astimezone(tz) if slot_end else None
-        d = await self.run(lambda q, now: engine.reschedule(q, self.cfg, code, start, end, now))
-        result: engine.Appointment = d.result
-        return result
-
-    async def cancel_appointment(self, code: str) -> engine.Appointment:
-        d = await self.run(lambda q, now: engine.cancel_appointment(q, self.cfg, code, now))
-        result: engine.Appointment = d.result
-        return result
-
-    async def check_in(self, code: str, kiosk: str | None = None) -> IssueOutcome:
-        d = await self.run(lambda q, now: engine.check_in(q, self.cfg, code, now, kiosk, sign=self._sign))
-        t, ahead, qr = d.result
-        return IssueOutcome(t, ahead, qr)
-
-    def code_for_card(self, id_number: str) -> str:
-        """The code of today's booking made with this ID card (matched by its keyed hash)."""
-        hashed = id_hash(self._id_secret, id_number)
-        return engine.find_for_card(self._q, self.cfg, hashed, self.clock()).code
-
-    def code_for_qr(self, token: str) -> str:
-        """The code a booking's QR carries (signed by this hall, not expired)."""
-        from hallctl.privacy import QrTokenError
-
-        try:
-            subject = self.qr.verify(token, now=self.clock().timestamp())
-        except QrTokenError as exc:
-            raise Refused(exc.code, "二维码无效或已过期", str(exc)) from exc
-        if not subject.startswith(APPOINTMENT_QR):
-            raise Refused(
-                "not_an_appointment_qr",
-                "这是取号凭条的二维码，不是预约二维码",
-                "this QR is a ticket's, not a booking's",
-            )
-        return subject.removeprefix(APPOINTMENT_QR)
-
-    # ---- kiosks and cards -----------------------------------------------------------------------
-
-    async def card_read(self, kiosk_id: str, holder: Holder, card_type: str = "resident") -> IssueOutcome | None:
-        """A card swiped at a kiosk: issue at once (one category) or offer the categories."""
-        kiosk = self.cfg.kiosk_by_id(kiosk_id)
-        if kiosk is None:
-            raise NotFound("unknown_kiosk", f"没有取号机 {kiosk_id}", f"no kiosk {kiosk_id}")
-        now = self.clock()
-        # De-duplication of repeated reads is the reader driver's (queue.card_dedupe_seconds).
-        offer = secrets.token_urlsafe(12)
-        self._offers = {k: o for k, o in self._offers.items() if o.expires > now}
-        self._offers[offer] = CardOffer(
-            offer, kiosk_id, holder, now + timedelta(seconds=self.cfg.queue.card_offer_seconds)
-        )
-        open_cats = tuple(
-            c
-            for c in kiosk.categories
-            if (cat := self.cfg.category_by_prefix(c)) is not None and engine.is_open(cat, now, self.cfg)
-        )
-        self.bus.publish(
-            ev.CardRead(
-                at=now,
-                kiosk=kiosk_id,
-                holder=mask_name(holder.name),
-                id_masked=mask_id(holder.id_number),
-                card_type=card_type,
-                elderly=engine.elderly(holder, now, self.cfg),
-                offer=offer,
-                categories=open_cats,
-                card_expired=engine.card_expired(holder, now, self.cfg),
-            )
-        )
-        booked = await self._check_in_card(kiosk_id, holder)
-        if booked is not None:
-            self._offers.pop(offer, None)  # the swipe was the check-in: no second ticket from it
-            return booked
-        if len(kiosk.categories) == 1:
-            return await self.issue_from_offer(offer, kiosk.categories[0])
-        return None
-
-    async def _check_in_card(self, kiosk_id: str, holder: Holder) -> IssueOutcome | None:
-        """The card that booked today's appointment checks it in at the swipe (no code to type).
-
-        A refusal (too early, category closed) is told on the kiosk's screen, and the swipe
-        goes on as an ordinary one: the visitor may still take a walk-in ticket.
-        """
-        try:
-            code = self.code_for_card(holder.id_number)
-        except NotFound:
-            return None
-        try:
-            return await self.check_in(code, kiosk_id)
-        except HallctlError as exc:
-            self.kiosk_notice(kiosk_id, exc.code, exc.message, exc.message_en)
-            return None
-
-    async def issue_from_offer(
-        self,
-        offer: str,
-        category: str,
-        *,
-        may_redeem: Callable[[str], bool] | None = None,
-        idempotency_key: str | None = None,
-        render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None = None,
-    ) -> IssueOutcome:
-        """Redeem a swipe's offer. With ``idempotency_key`` a retry gets the first ticket back.
-
-        ``may_redeem(kiosk)`` says whether the caller acts for the kiosk where the card was
-        swiped; otherwise 403 ``wrong_kiosk`` and the offer stays for that kiosk.
-        """
-        return await self._idempotent(
-            idempotency_key, lambda key: self._redeem(offer, category, key, render, may_redeem)
-        )
-
-    async def _redeem(
-        self,
-        offer: str,
-        category: str,
-        idempotency_key: str | None,
-        render: Callable[[IssueOutcome], tuple[int, dict[str, Any]]] | None,
-        may_redeem: Callable[[str], bool] | None = None,
-    ) -> IssueOutcome:
-        # Taken before anything is awaited: a second redemption running meanwhile finds no offer.
-        o = self._offers.pop(offer, None)
-        if o is None or o.expires < self.clock():
-            raise Refused("offer_expired", "请重新刷身份证", "please swipe your ID card again")
-        if may_redeem is not None and not may_redeem(o.kiosk):
-            self._offers[offer] = o  # still the visitor's, at their kiosk
-            raise Forbidden("wrong_kiosk", "此令牌不能为该取号机取号", "this token may not act for that kiosk")
-        kiosk = self.cfg.kiosk_by_id(o.kiosk)
-        if kiosk is not None and category not in kiosk.categories:
-            self._offers[offer] = o
-            raise Refused(
-                "category_not_offered", f"本机不办理{category}类业务", f"this kiosk does not issue category {category}"
-            )
-        try:
-            return await self._issue(category, "kiosk", o.kiosk, o.holder, None, None, idempotency_key, render)
-        except HallctlError as exc:  # refused by policy, or the store could not take it: tell the screen
-            if o.expires >= self.clock():
-                self._offers[offer] = o  # the visitor may pick another category (or try again)
-            self.bus.publish(
-                ev.KioskNotice(
-                    at=self.clock(),
-                    kiosk=o.kiosk,
-                    code=exc.code,
-                    message=exc.message,
-                    message_en=exc.message_en,
-                )
-            )
-            raise
-
-    async def reprint(self, ticket_id: str, kiosk: str | None) -> Ticket:
-        """Print a ticket again: an engine decision (logged), whose print job carries a fresh QR token."""
-        t = await self.ticket(ticket_id)  # memory first, the store for older tickets
-        return await self._ticket_of(lambda q, now: engine.reprint(q, self.cfg, t, kiosk, now, self._sign))
-
-    async def print_result(self, ticket_id: str, kiosk: str, printed: bool, reason: str | None = None) -> None:
-        """Record the kiosk printer's outcome: a failed print marks the ticket ``print_failed``
-        (event log ``print_failed``), a later print that works clears it (``print_recovered``)."""
-        async with self._lock:
-            t = self._q.tickets.get(ticket_id) or await self._store.ticket(ticket_id)
-            if t is None:
-                log.warning("print result for unknown ticket %s not recorded", ticket_id)
-                return
-            d = engine.print_result(self._q, t, kiosk, printed, reason, self.clock())
-            if d is None:
-                return
-            await self._commit_locked(d)
-            self._q.apply(d)
-        self._publish(d)
-
-    def kiosk_notice(
-        self,
-        kiosk: str,
-        code: str,
-        message: str,
-        message_en: str,
-        *,
-        ticket_id: str | None = None,
-        number: str | None = None,
-    ) -> None:
-        self.bus.publish(
-            ev.KioskNotice(
-                at=self.clock(),
-                kiosk=kiosk,
-                code=code,
-                message=message,
-                message_en=message_en,
-                ticket_id=ticket_id,
-                number=number,
-            )
-        )
 
     # ---- devices and sensors -----------------------------------------------------------------
 
