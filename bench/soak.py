@@ -92,6 +92,7 @@ class Hall:
         for w in raw["window"]:
             w.pop("badge_reader", None)
         raw["kiosk"] = [k for k in raw["kiosk"] if k["id"] == "k1"]
+        raw.pop("guide", None)  # its desk kiosk (and printer) is not in this hall
         raw.pop("sensor", None)
         raw.pop("climate_zone", None)
         raw.pop("climate_unit", None)  # the zones' air conditioners go with them
