@@ -123,6 +123,7 @@ def bench_raw(tmp: Path, hall_id: str, broker_port: int, *, devices: bool = True
             for key in [k for k in w if k.startswith("led")]:
                 w.pop(key)
     raw.pop("kiosk", None)
+    raw.pop("guide", None)  # its desk kiosk went with the kiosks
     raw.pop("sensor", None)
     raw.pop("climate_zone", None)
     raw.pop("climate_unit", None)  # the zones' air conditioners go with them
