@@ -92,6 +92,10 @@ from hallctl.mqtt.topics import route
 from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
+
+# Live edits of these sections change no discovery config or retained topic (staff names and
+# photos, the calendar): no republish for them.
+UNDISCOVERED_SECTIONS = frozenset({"staff", "staff_photo", "calendar"})
 V5 = aiomqtt.ProtocolVersion.V5
 
 PUBLISH_TIMEOUT_S = 10.0
@@ -509,6 +513,19 @@ class MqttBridge:
             log.info("mqtt: cleared retained %s (no longer in the config)", topic)
         await self.ctx.store.replace_retained_topics(wanted, datetime.now(UTC))
 
+    async def _rediscover(self) -> None:
+        """A live edit (admin console): discovery and retained topics follow the new config now.
+
+        Home Assistant sees a new window or category at once, and a removed one's entities and
+        retained state are cleared, instead of at the next reconnect or restart. Without a link
+        the next session's :meth:`_republish` uses the new config anyway.
+        """
+        self.cfg = self.ctx.cfg
+        async with self._lock:
+            conn = self._conn
+            if conn is not None:
+                await self._republish(conn)
+
     # ---- outgoing events -------------------------------------------------------------------
 
     async def _on_event(self, event: ev.Event) -> None:
@@ -520,6 +537,8 @@ class MqttBridge:
         nothing in memory it goes straight to the outbox. Every event row in the outbox is
         older than every event in memory, so the order survives any mix of outages.
         """
+        if isinstance(event, ev.ConfigChanged) and not set(event.sections) <= UNDISCOVERED_SECTIONS:
+            await self._rediscover()
         out = route(self.root, event)
         if out is None:
             return

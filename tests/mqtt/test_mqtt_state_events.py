@@ -150,3 +150,31 @@ async def test_health_reports_the_link(mosquitto: Mosquitto, tmp_path: Path, hal
         h = hall.health_extra()["mqtt"]
         assert h["url"] == mosquitto.url and h["protocol"] == "5" and h["outbox"] == 0
         assert h["connected"] is True and h["ok"] is True
+
+
+async def test_a_live_edit_updates_discovery_and_clears_what_it_removed(
+    mosquitto: Mosquitto, tmp_path: Path, hall_id: str
+) -> None:
+    """The console adds a window and removes another while the hall runs: Home Assistant gets the new
+    window's entity at once, and the removed window's entity and retained state are cleared, without
+    a reconnect or a restart (they were only at the next connect before)."""
+    root = f"hallctl/{hall_id}"
+    node = f"hallctl_{hall_id}"
+    raw = hall_raw(tmp_path, hall_id, mosquitto.url)
+    gone = raw["window"][-1]["number"]
+    async with (
+        running(config.parse(raw)) as hall,
+        listen(mosquitto.url, f"{root}/#", f"homeassistant/+/{node}/#") as sub,
+    ):
+        await sub.topic(f"homeassistant/sensor/{node}/window_{gone}_state/config")
+        await sub.barrier()
+        start = len(sub.messages)
+        edited = dict(raw)
+        edited["window"] = [*raw["window"][:-1], {"number": 9, "categories": [raw["category"][0]["prefix"]]}]
+        await hall.service.reconfigure(config.parse(edited), ("window",))
+        await sub.wait_for(
+            lambda m: m.topic.value == f"homeassistant/sensor/{node}/window_9_state/config" and bool(m.payload),
+            start=start,
+        )
+        for topic in (f"homeassistant/sensor/{node}/window_{gone}_state/config", f"{root}/window/{gone}/state"):
+            await sub.topic(topic, payload=b"", start=start)
