@@ -163,6 +163,45 @@ class AdminConsole:
             if s.name == name:
                 s.role = role
 
+    async def change(
+        self, name: str, actor: str, role: str | None = None, disabled: bool | None = None
+    ) -> dict[str, Any]:
+        """A hall admin changes another account's role or disables (enables) it; audited like every change.
+
+        Nobody changes their own role or disables themselves, and the last enabled hall admin
+        stays one: otherwise a slip would lock the hall out of its own console (the CLI's
+        ``hallctl admin`` could still repair it, but only with a shell on the machine).
+        """
+        acc = await self._account(name)
+        if name == actor:
+            raise Refused(
+                "own_account", "不能修改自己的角色或停用自己", "you cannot change your own role or disable yourself"
+            )
+        if role is not None and role not in ADMIN_ROLES:
+            raise Refused("unknown_role", f"未知角色 {role}", f"unknown role {role!r}; one of {', '.join(ADMIN_ROLES)}")
+        loses_admin = (
+            acc.role == "hall_admin"
+            and acc.disabled_at is None
+            and ((role is not None and role != "hall_admin") or disabled is True)
+        )
+        if loses_admin:
+            admins = [a for a in await self.store.admin_accounts() if a.role == "hall_admin" and a.disabled_at is None]
+            if len(admins) <= 1:
+                raise Conflict("last_admin", "这是最后一个可用的大厅管理员账号", "this is the last enabled hall admin")
+        if role is not None and role != acc.role:
+            await self.set_role(name, role, actor)
+        if disabled is not None and disabled != (acc.disabled_at is not None):
+            when = self.clock().isoformat() if disabled else None
+            action = "account.disable" if disabled else "account.enable"
+            await self.store.update_admin_account(
+                name,
+                {"disabled_at": when},
+                (self.clock(), actor, action, {"disabled_at": acc.disabled_at}, {"disabled_at": when}),
+            )
+            if disabled:  # its open sessions end now, not at their idle timeout
+                self.sessions = {k: v for k, v in self.sessions.items() if v.name != name}
+        return (await self._account(name)).public()
+
     async def unlock(self, name: str, actor: str) -> None:
         acc = await self._account(name)
         await self.store.update_admin_account(

@@ -54,6 +54,11 @@ class NewAccount(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class AccountChange(BaseModel):
+    role: str | None = None
+    disabled: bool | None = None
+
+
 class NewToken(BaseModel):
     role: str
     windows: list[int] = []
@@ -151,6 +156,13 @@ def admin_router(ctx: HallContext, console: AdminConsole, photos: StaffPhotos) -
         s = session(request, write=True)
         console.require_edit(s)
         return await console.add_account(body.name, body.role, body.password, s.name)
+
+    @api.put("/accounts/{name}")
+    async def change_account(request: Request, name: str, body: AccountChange) -> dict[str, Any]:
+        """Another account's role, or disabled (its sessions end at once) / enabled again."""
+        s = session(request, write=True)
+        console.require_edit(s)
+        return await console.change(name, s.name, role=body.role, disabled=body.disabled)
 
     @api.post("/accounts/{name}/unlock")
     async def unlock(request: Request, name: str) -> dict[str, Any]:

@@ -429,11 +429,23 @@
       const unlock = locked && me.role === "hall_admin" ? el("button", { onclick: async () => {
         try { await api(`/accounts/${encodeURIComponent(a.name)}/unlock`, { method: "POST" }); drawAccounts(box); } catch (e) { msg(out, false, e.text()); }
       } }, t("解锁", "Unlock")) : "";
-      body.append(el("tr", {}, el("td", {}, a.name), el("td", {}, t(...(roleName[a.role] || [a.role, a.role]))),
+      // A hall admin changes another account's role, or disables (enables) it; never their own.
+      const mayChange = me.role === "hall_admin" && a.name !== me.name;
+      const change = async (fields) => {
+        try { await api(`/accounts/${encodeURIComponent(a.name)}`, { method: "PUT", body: fields }); drawAccounts(box); }
+        catch (e) { msg(out, false, e.text()); drawAccounts(box); }
+      };
+      const roleCell = mayChange
+        ? el("select", { "data-account-role": a.name, onchange: (e) => change({ role: e.target.value }) },
+          ...Object.keys(roleName).map((k) => el("option", { value: k, ...(k === a.role ? { selected: "" } : {}) }, t(...roleName[k]))))
+        : t(...(roleName[a.role] || [a.role, a.role]));
+      const toggle = mayChange ? el("button", { "data-account-toggle": a.name, onclick: () => change({ disabled: !a.disabled }) },
+        a.disabled ? t("启用", "Enable") : t("停用", "Disable")) : "";
+      body.append(el("tr", a.disabled ? { class: "disabled" } : {}, el("td", {}, a.name), el("td", {}, roleCell),
         el("td", {}, a.totp_enabled ? t("已启用", "on") : t("未启用", "off")),
-        el("td", {}, locked ? t("已锁定", "locked") : "—"), el("td", {}, unlock)));
+        el("td", {}, a.disabled ? t("已停用", "disabled") : locked ? t("已锁定", "locked") : "—"), el("td", {}, unlock, toggle)));
     }
-    box.append(el("table", {}, el("thead", {}, el("tr", {}, ...[["账号", "Account"], ["角色", "Role"], ["动态验证码", "TOTP"], ["锁定", "Lockout"], ["", ""]].map((h) => el("th", {}, t(...h))))), body), out);
+    box.append(el("table", {}, el("thead", {}, el("tr", {}, ...[["账号", "Account"], ["角色", "Role"], ["动态验证码", "TOTP"], ["状态", "Status"], ["", ""]].map((h) => el("th", {}, t(...h))))), body), out);
     // Second factor for oneself.
     const totpBox = el("div", { class: "form" }, el("h2", {}, t("我的动态验证码（双因素认证）", "My one-time codes (second factor)")));
     if (me.totp_enabled) totpBox.append(el("p", { class: "ok-badge" }, t("已启用", "Enabled")));
@@ -467,7 +479,8 @@
   const ACTIONS = {
     login: ["登录", "Login"], "login.failed": ["登录失败", "Login failed"], "login.refused": ["锁定期间登录被拒", "Login refused (locked)"],
     logout: ["退出登录", "Logout"], "account.create": ["新增账号", "Account created"], "account.role": ["修改角色", "Role changed"],
-    "account.unlock": ["解除锁定", "Account unlocked"], "account.totp": ["启用动态验证码", "TOTP enabled"],
+    "account.unlock": ["解除锁定", "Account unlocked"], "account.disable": ["停用账号", "Account disabled"],
+    "account.enable": ["启用账号", "Account enabled"], "account.totp": ["启用动态验证码", "TOTP enabled"],
     "token.create": ["创建令牌", "Token created"], "token.revoke": ["吊销令牌", "Token revoked"],
     "alert.ack": ["确认告警", "Alert acknowledged"], "alert.resolve": ["处理告警", "Alert resolved"],
     "case.note": ["差评工单备注", "Case note"], "case.verify": ["核实差评工单", "Case verified"], "case.close": ["办结差评工单", "Case closed"],

@@ -19,6 +19,7 @@ import pytest
 
 from hallctl import config
 from hallctl.daemon import Hall
+from hallctl.errors import Conflict
 from tests.core.core_helpers import REPO, FakeClock, config_dict, to_toml
 
 HEADER = "# 测试大厅的配置 (a comment the console must keep)\n# second line of the header\n\n"
@@ -378,3 +379,63 @@ async def test_a_window_added_live_calls_at_once_and_cannot_be_deleted_while_ser
         "config.window.create",
         "config.window.delete",
     ]
+
+
+async def test_a_hall_admin_changes_roles_and_disables_accounts_but_never_locks_the_hall_out(
+    console: Console,
+) -> None:
+    """PUT /admin/accounts/{name}: a role change takes effect in open sessions; a disabled account's
+    sessions end at once and it cannot log in until enabled; nobody changes or disables themselves;
+    the last enabled hall admin stays one. Every change is in the audit log."""
+    viewer = httpx.AsyncClient(base_url=str(console.client.base_url), timeout=20)
+    try:
+        r = await viewer.post("/api/v1/admin/login", json={"name": "viewer", "password": PASSWORD})
+        assert r.status_code == 200
+        assert (await console.login()).status_code == 200
+
+        r = await console.client.put(
+            "/api/v1/admin/accounts/viewer", json={"role": "supervisor"}, headers=console.csrf()
+        )
+        assert r.status_code == 200 and r.json()["role"] == "supervisor", r.text
+        assert (await viewer.get("/api/v1/admin/me")).json()["role"] == "supervisor"  # the open session too
+
+        r = await console.client.put("/api/v1/admin/accounts/viewer", json={"disabled": True}, headers=console.csrf())
+        assert r.status_code == 200 and r.json()["disabled"] is True
+        assert (await viewer.get("/api/v1/admin/me")).status_code == 401  # its session ended now
+        again = await viewer.post("/api/v1/admin/login", json={"name": "viewer", "password": PASSWORD})
+        assert again.status_code == 401
+
+        r = await console.client.put("/api/v1/admin/accounts/viewer", json={"disabled": False}, headers=console.csrf())
+        assert r.status_code == 200 and r.json()["disabled"] is False
+        assert (await viewer.post("/api/v1/admin/login", json={"name": "viewer", "password": PASSWORD})).is_success
+
+        own = await console.client.put("/api/v1/admin/accounts/boss", json={"role": "readonly"}, headers=console.csrf())
+        assert own.status_code == 422 and own.json()["code"] == "own_account"
+        # A second hall admin disables the first's deputy: allowed (boss stays), and the deputy's session ends.
+        await console.hall.admin.add_account("deputy", "hall_admin", PASSWORD, "test")
+        deputy = httpx.AsyncClient(base_url=str(console.client.base_url), timeout=20)
+        try:
+            assert (await deputy.post("/api/v1/admin/login", json={"name": "deputy", "password": PASSWORD})).is_success
+            csrf = {"X-CSRF-Token": deputy.cookies.get("hallctl_csrf") or ""}
+            r = await console.client.put(
+                "/api/v1/admin/accounts/deputy", json={"disabled": True}, headers=console.csrf()
+            )
+            assert r.status_code == 200
+            late = await deputy.put("/api/v1/admin/accounts/boss", json={"role": "readonly"}, headers=csrf)
+            assert late.status_code == 401
+        finally:
+            await deputy.aclose()
+        # boss is now the only enabled hall admin: neither a demotion nor a disable may leave none.
+        with pytest.raises(Conflict) as exc:
+            await console.hall.admin.change("boss", "deputy", role="readonly")
+        assert exc.value.code == "last_admin"
+        with pytest.raises(Conflict) as exc:
+            await console.hall.admin.change("boss", "deputy", disabled=True)
+        assert exc.value.code == "last_admin"
+
+        denied = await viewer.put("/api/v1/admin/accounts/boss", json={"disabled": True}, headers={})
+        assert denied.status_code in (401, 403)
+        actions = [r.action for r in await console.hall.store.audit_rows()]
+        assert "account.role" in actions and "account.enable" in actions and actions.count("account.disable") == 2
+    finally:
+        await viewer.aclose()

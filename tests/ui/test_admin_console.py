@@ -148,6 +148,14 @@ async def test_login_lockout_live_window_edit_audit_and_toml(
     await shot(admin, "admin-tokens-en")
     await admin.goto(f"{base}/admin#accounts")
     await expect(admin.locator("#acc-name")).to_be_visible()
+    # Another account's role and its disable button; none on one's own row.
+    await admin.select_option('[data-account-role="clerk"]', "supervisor")
+    await expect(admin.locator('[data-account-role="clerk"]')).to_have_value("supervisor")
+    await admin.click('[data-account-toggle="clerk"]')
+    await expect(admin.locator('[data-account-toggle="clerk"]')).to_have_text("Enable")
+    await expect(admin.locator('[data-account-role="boss"], [data-account-toggle="boss"]')).to_have_count(0)
+    clerk = next(a for a in await h.admin.accounts() if a["name"] == "clerk")
+    assert clerk["role"] == "supervisor" and clerk["disabled"] is True
     await shot(admin, "admin-accounts-en")
 
 
