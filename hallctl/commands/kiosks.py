@@ -6,11 +6,12 @@ from typing import Any
 
 from pydantic import Field
 
+from hallctl import engine
 from hallctl import events as ev
 from hallctl.commands.args import Args
 from hallctl.commands.table import Call, HttpRoute, command
 from hallctl.context import HallContext
-from hallctl.errors import Forbidden, NotFound
+from hallctl.errors import Forbidden
 
 
 class HelpArgs(Args):
@@ -30,9 +31,7 @@ async def _help(ctx: HallContext, a: HelpArgs, c: Call) -> dict[str, Any]:
     It goes on the bus as :class:`~hallctl.events.Alert`, the way the supervision raises
     alerts, so whatever keeps and shows alerts shows this one too; nothing is written.
     """
-    kiosk = ctx.cfg.kiosk_by_id(a.kiosk)
-    if kiosk is None:
-        raise NotFound("unknown_kiosk", f"没有取号机 {a.kiosk}", f"no kiosk {a.kiosk}")
+    kiosk = engine.kiosk_config(ctx.cfg, a.kiosk)
     if not c.principal.acts_for_kiosk(a.kiosk):
         raise Forbidden("wrong_kiosk", "此令牌不能代表该取号机", "this token may not act for that kiosk")
     where = f"{kiosk.floor}楼{kiosk.id}号取号机"

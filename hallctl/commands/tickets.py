@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from hallctl import engine
 from hallctl.auth import Principal
 from hallctl.commands.args import IssueArgs, QrArgs, ReprintArgs, TicketArgs, TicketEvaluateArgs
 from hallctl.commands.table import INTERNAL, Call, HttpRoute, Transport, channel_for, command
 from hallctl.context import HallContext
-from hallctl.errors import Conflict, Forbidden, NotFound, Refused
+from hallctl.errors import Conflict, Forbidden, Refused
 from hallctl.privacy import mask_id, mask_name
 from hallctl.service import HallService, IssueOutcome
 from hallctl.views import holder_view, ticket_view
@@ -58,8 +59,7 @@ async def issue_ticket(
     kiosk = a.kiosk
     if kiosk is not None:
         # The ticket prints at the kiosk it names: a kiosk token only at its own kiosks.
-        if svc.cfg.kiosk_by_id(kiosk) is None:
-            raise NotFound("unknown_kiosk", f"没有取号机 {kiosk}", f"no kiosk {kiosk}")
+        engine.kiosk_config(svc.cfg, kiosk)
         if p.role == "kiosk" and not p.acts_for_kiosk(kiosk):
             raise Forbidden("wrong_kiosk", "此令牌不能为该取号机取号", "this token may not act for that kiosk")
     elif channel == "guide":

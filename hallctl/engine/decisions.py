@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hallctl import events as ev
-from hallctl.config import CategoryConfig, Config, WindowConfig
+from hallctl.config import CategoryConfig, Config, KioskConfig, WindowConfig
 from hallctl.engine.model import (
     ACTIVE,
     Decision,
@@ -63,6 +63,13 @@ def window_config(cfg: Config, number: int) -> WindowConfig:
     if w is None:
         raise NotFound("unknown_window", f"没有{number}号窗口", f"no window {number}")
     return w
+
+
+def kiosk_config(cfg: Config, kiosk_id: str) -> KioskConfig:
+    k = cfg.kiosk_by_id(kiosk_id)
+    if k is None:
+        raise NotFound("unknown_kiosk", f"没有取号机 {kiosk_id}", f"no kiosk {kiosk_id}")
+    return k
 
 
 def new_ticket(q: HallQueue, cfg: Config, d: Decision, cat: CategoryConfig, now: datetime, **fields: Any) -> Ticket:

@@ -60,9 +60,7 @@ class CardActions(AppointmentActions):
 
     async def card_read(self, kiosk_id: str, holder: Holder, card_type: str = "resident") -> IssueOutcome | None:
         """A card swiped at a kiosk: issue at once (one category) or offer the categories."""
-        kiosk = self.cfg.kiosk_by_id(kiosk_id)
-        if kiosk is None:
-            raise NotFound("unknown_kiosk", f"没有取号机 {kiosk_id}", f"no kiosk {kiosk_id}")
+        kiosk = engine.kiosk_config(self.cfg, kiosk_id)
         now = self.clock()
         # De-duplication of repeated reads is the reader driver's (queue.card_dedupe_seconds).
         offer = secrets.token_urlsafe(12)
