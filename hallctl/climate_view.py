@@ -24,6 +24,11 @@ from hallctl.config import Config
 from hallctl.errors import NotFound
 
 
+def unknown_zone(zone_id: str) -> NotFound:
+    """``climate.set`` for a zone the hall does not have (with zones or without)."""
+    return NotFound("unknown_zone", f"没有空调区域{zone_id}", f"no climate zone {zone_id}")
+
+
 class ClimateView(Protocol):
     """The climate as the API, the commands and the snapshot use it."""
 
@@ -67,7 +72,7 @@ class NoClimate:
         until: datetime | None = None,
         minutes: float | None = None,
     ) -> ev.ClimateState:
-        raise NotFound("unknown_zone", f"没有空调区域{zone_id}", f"no climate zone {zone_id}")
+        raise unknown_zone(zone_id)
 
 
 class NoEnergy:

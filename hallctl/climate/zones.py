@@ -41,8 +41,9 @@ from hallctl.climate.controller import (
 )
 from hallctl.climate.schedule import zone_categories, zone_opening, zone_spans
 from hallctl.climate.units import UnitFactory, make_unit
+from hallctl.climate_view import unknown_zone
 from hallctl.config import CLIMATE_MODES, ClimateUnitConfig, ClimateZoneConfig, Config, OpeningSpan
-from hallctl.errors import NotFound, Refused
+from hallctl.errors import Refused
 from hallctl.store.rows import ClimateOverrideRow, ClimateRatesRow
 from hallctl.tasks import cancel_and_wait
 
@@ -474,7 +475,7 @@ class ClimateZones:
         """
         zone = self._zones.get(zone_id)
         if zone is None:
-            raise NotFound("unknown_zone", f"没有空调区域{zone_id}", f"no climate zone {zone_id}")
+            raise unknown_zone(zone_id)
         z = zone.cfg
         if mode is not None and mode not in CLIMATE_MODES:
             raise Refused("bad_mode", f"未知的空调模式{mode!r}", f"unknown mode {mode!r}")
