@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import logging
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,9 @@ class VoiceCache:
         self.rendered = 0
         self.evicted = 0
         self._sizes: dict[str, int] = {}  # clip -> bytes, oldest first
+        # _prepare and _added run in worker threads, and two clips can render at once (a call's
+        # pre-render and a screen's request for another clip): their bookkeeping takes turns.
+        self._books = threading.Lock()
         self._bytes = 0
         self._scanned = False
         self._locks: dict[str, asyncio.Lock] = {}  # only while a text is being rendered
@@ -125,10 +129,9 @@ class VoiceCache:
                 if not path.exists():
                     await asyncio.to_thread(self._prepare)
                     await self.renderer.render(
-                        text, path, words_per_minute=self.words_per_minute, with_chime=self.chime
+                        text, path, words_per_minute=self.words_per_minute, with_chime=self.chime, then=self._added
                     )
                     self.rendered += 1
-                    await asyncio.to_thread(self._added, path)
         finally:
             if not lock.locked() and self._locks.get(name) is lock:
                 del self._locks[name]
@@ -158,9 +161,10 @@ class VoiceCache:
 
     def _prepare(self) -> None:
         """Refuse when a clip would bring the database's filesystem below its reserve."""
-        self._scan()
+        with self._books:
+            self._scan()
+            estimate = max([CLIP_ESTIMATE, *self._sizes.values()])
         self.directory.mkdir(parents=True, exist_ok=True)
-        estimate = max([CLIP_ESTIMATE, *self._sizes.values()])
         for where in [p for p in (self.guard_path, self.directory) if p is not None]:
             usage = shutil.disk_usage(where if where.exists() else where.parent)
             if usage.free - estimate < self.reserve_for(usage.total):
@@ -180,8 +184,13 @@ class VoiceCache:
     def _added(self, keep: Path) -> None:
         """Count the new clip (newest last), then drop the oldest ones beyond the caps.
 
-        The cache's own order is its age: O(1) per clip, not a ``stat`` of every clip.
+        The cache's own order is its age: O(1) per clip, not a ``stat`` of every clip. It runs
+        with the rename that put the clip in place (:meth:`synth.Renderer.render`'s ``then``).
         """
+        with self._books:
+            self._count_and_evict(keep)
+
+    def _count_and_evict(self, keep: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             size = keep.stat().st_size
             self._bytes -= self._sizes.pop(keep.name, 0)

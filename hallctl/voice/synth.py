@@ -35,6 +35,7 @@ import math
 import os
 import sys
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 from hallctl.errors import NotFound
@@ -275,6 +276,12 @@ def clip(text: str, *, words_per_minute: int = 150, with_chime: bool = True, lev
 # ---- the parent's side -------------------------------------------------------------------
 
 
+def _install(tmp: Path, out: Path, then: Callable[[Path], None] | None) -> None:
+    tmp.rename(out)
+    if then is not None:
+        then(out)
+
+
 class Renderer:
     """The daemon's one renderer child: started at the first clip, restarted when it fails."""
 
@@ -283,8 +290,20 @@ class Renderer:
         self._lock = asyncio.Lock()  # one clip at a time: the child renders in order
         self.starts = 0
 
-    async def render(self, text: str, out: Path, *, words_per_minute: int = 150, with_chime: bool = True) -> None:
-        """Render ``text`` into ``out`` (atomically: the child writes ``.tmp``, renamed here)."""
+    async def render(
+        self,
+        text: str,
+        out: Path,
+        *,
+        words_per_minute: int = 150,
+        with_chime: bool = True,
+        then: Callable[[Path], None] | None = None,
+    ) -> None:
+        """Render ``text`` into ``out`` (atomically: the child writes ``.tmp``, renamed here).
+
+        ``then(out)`` runs in the same worker call as the rename, so a caller cancelled while
+        the rename runs cannot leave a clip on disk that its bookkeeping never counted.
+        """
         tmp = out.with_suffix(".tmp")
         request = {"text": text, "out": str(tmp), "rate": words_per_minute, "chime": with_chime}
         async with self._lock:
@@ -308,7 +327,7 @@ class Renderer:
         if not reply.get("ok"):
             await asyncio.to_thread(tmp.unlink, missing_ok=True)
             raise VoiceFailed("voice_failed", f"voice rendering failed: {str(reply.get('error'))[:200]}")
-        await asyncio.to_thread(tmp.rename, out)
+        await asyncio.to_thread(_install, tmp, out, then)
 
     async def _started(self) -> asyncio.subprocess.Process:
         if self._proc is None or self._proc.returncode is not None:

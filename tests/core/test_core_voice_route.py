@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from hallctl.http.voice import VoiceCache
@@ -43,5 +44,19 @@ async def test_voice_cache_keeps_at_most_its_limit_of_clips(tmp_path: Path) -> N
         left = sorted((tmp_path / "voice").glob("*.wav"))
         assert len(left) == 2 and paths[-1] in left
         assert await cache.render("请A004号到1号窗口办理") == paths[-1]  # cached: same clip, not rendered again
+    finally:
+        await cache.close()
+
+
+async def test_voice_cache_counts_every_clip_when_renders_overlap(tmp_path: Path) -> None:
+    """Clips rendered at once (pre-renders and screens' requests) are all counted: the disk stays within the cap."""
+    cache = VoiceCache(tmp_path / "voice", max_bytes=2**20)
+    try:
+        texts = [f"请A{n:03d}号到{n % 9 + 1}号窗口办理" for n in range(1, 13)]
+        paths = await asyncio.gather(*(cache.render(t) for t in texts))
+        on_disk = {p.name: p.stat().st_size for p in (tmp_path / "voice").glob("*.wav")}
+        assert 0 < sum(on_disk.values()) <= 2**20
+        assert cache.health()["bytes"] == sum(on_disk.values()) and cache.health()["files"] == len(on_disk)
+        assert set(on_disk) <= {p.name for p in paths} and cache.evicted == len(texts) - len(on_disk)
     finally:
         await cache.close()
