@@ -268,20 +268,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
-    from hallctl.service import utcnow
+    from hallctl.service import retention, utcnow
 
     cfg = _load(args.config)
-    cutoff = utcnow() - timedelta(days=cfg.privacy.retention_days)
-    n = asyncio.run(_with_store(cfg, lambda s: s.purge_personal_data(cutoff)))
-    print(f"purged personal data of {n} tickets older than {cfg.privacy.retention_days} days")
-    sensor_cutoff = utcnow() - timedelta(days=cfg.sensors.history_days)
-    m = asyncio.run(_with_store(cfg, lambda s: s.purge_sensor_minutes(sensor_cutoff)))
-    print(f"purged {m} sensor minutes older than {cfg.sensors.history_days} days")
-    kept = utcnow() - timedelta(days=cfg.supervision.keep_days)
-    alerts, cases = asyncio.run(_with_store(cfg, lambda s: s.purge_supervision(kept)))
-    print(f"deleted {alerts} resolved alerts and {cases} closed cases older than {cfg.supervision.keep_days} days")
+    done = asyncio.run(_with_store(cfg, lambda s: retention.purge(s, cfg, utcnow())))
+    for line in done.lines(cfg):
+        print(line)
     return 0
 
 

@@ -6,6 +6,9 @@
   ``sqlite3``. The migrations (``hallctl/store/migrations/*.sql``) are SQL files, not modules.
 * Nothing outside ``hallctl/service/`` and ``hallctl/engine/`` reads the service's queue
   (``.q`` or ``._q``, the engine's live tables): sinks read through the service's queries.
+* Retention is listed once: the store's ``purge_*`` methods are called only from
+  ``hallctl/service/retention.py``, which the daemon's hourly pass and ``hallctl purge`` both run
+  (two lists had drifted: the CLI's had lost the audit log).
 
 Each check is a pure function of a module's source, and is itself tested on a violating
 snippet, so a rule that silently stopped matching would fail here too.
@@ -80,6 +83,15 @@ def queue_reads(source: str) -> list[str]:
     ]
 
 
+def purge_calls(source: str) -> list[str]:
+    """Where ``source`` calls a store purge: ``line: .purge_x(...)``."""
+    return [
+        f"{node.lineno}: .{node.func.attr}(...)"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.startswith("purge_")
+    ]
+
+
 # ---- the rules, on the code ----------------------------------------------------------------------
 
 
@@ -108,6 +120,21 @@ def test_nothing_outside_the_service_reads_its_queue() -> None:
         and (reads := queue_reads(p.read_text(encoding="utf-8")))
     }
     assert offenders == {}, "read hall state through the service's queries, not its engine tables"
+
+
+RETENTION = "hallctl/service/retention.py"
+
+
+def test_retention_is_listed_once() -> None:
+    offenders = {
+        _rel(p): calls
+        for p in _modules("hallctl", "kiosk_ui")
+        if _rel(p) != RETENTION
+        and not _rel(p).startswith(("hallctl/store/", CENTRAL_STORE))
+        and (calls := purge_calls(p.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}, f"add the retention period to {RETENTION}: the daemon and `hallctl purge` both run it"
+    assert purge_calls((REPO / RETENTION).read_text(encoding="utf-8"))  # the rule is not vacuous
 
 
 # ---- the checkers catch violations ------------------------------------------------------------------
@@ -149,3 +176,8 @@ def test_queue_checker_catches() -> None:
     assert queue_reads("n = len(svc.q.waiting())") == ["1: .q"]
     assert queue_reads("t = request.app.state.service._q.tickets[i]") == ["1: ._q"]
     assert queue_reads("n = svc.queue_state('A').waiting; qr = svc.qr") == []
+
+
+def test_purge_checker_catches() -> None:
+    assert purge_calls("n = await store.purge_sensor_minutes(cutoff)") == ["1: .purge_sensor_minutes(...)"]
+    assert purge_calls("await svc.purge(); retention.purge(store, cfg, now)") == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import secrets
@@ -27,7 +28,7 @@ from hallctl.device_text import detail_zh, device_fault_text
 from hallctl.engine import Decision, HallQueue, Holder, IssueRequest, Ticket, calendar
 from hallctl.errors import HallctlError, NotFound, Refused
 from hallctl.privacy import QrSigner, id_hash, mask_name
-from hallctl.service import reconfigure
+from hallctl.service import reconfigure, retention
 from hallctl.service.calls import CallRate, CallRecord
 from hallctl.service.cards import CardActions
 from hallctl.service.keylock import KeyLock
@@ -637,22 +638,12 @@ class HallService(CardActions):
                     except HallctlError as exc:
                         log.error("day rollover failed, will retry: %s", exc.code)
 
-    async def purge(self) -> int:
-        cutoff = self.clock() - timedelta(days=self.cfg.privacy.retention_days)
-        n = await self._store.purge_personal_data(cutoff)
-        # The admin audit log: at least [admin] audit_retention_days (floor 183) are kept.
-        await self._store.purge_audit(self.clock() - timedelta(days=self.cfg.admin.audit_retention_days), self.clock())
-        # Handled supervision records: [supervision] keep_days (floor 365); open ones stay.
-        alerts, cases = await self._store.purge_supervision(
-            self.clock() - timedelta(days=self.cfg.supervision.keep_days)
-        )
-        if alerts or cases:
-            log.info("retention: deleted %d resolved alerts and %d closed cases", alerts, cases)
-        if n:
-            log.info(
-                "retention: purged personal data of %d tickets older than %s days", n, self.cfg.privacy.retention_days
-            )
-        return n
+    async def purge(self) -> retention.Purged:
+        """One retention pass (hourly, and at start): the same list ``hallctl purge`` applies."""
+        done = await retention.purge(self._store, self.cfg, self.clock())
+        if any(dataclasses.astuple(done)):
+            log.info("retention: %s", "; ".join(done.lines(self.cfg)))
+        return done
 
     async def _retention(self) -> None:
         while True:
@@ -660,10 +651,6 @@ class HallService(CardActions):
                 await self.purge()
             except HallctlError as exc:
                 log.error("retention purge failed, will retry: %s", exc.code)
-            try:
-                await self.sensor_readings.purge()
-            except HallctlError as exc:
-                log.error("sensor history purge failed, will retry: %s", exc.code)
             await asyncio.sleep(3600)
 
     async def _sensor_flush(self) -> None:

@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from hallctl import events as ev
@@ -274,13 +274,6 @@ class SensorReadings:
             key = (m.sensor, m.minute)
             rows[key] = merge(rows[key], m) if key in rows else m
         return sorted(rows.values(), key=lambda m: (m.minute, m.sensor))
-
-    async def purge(self) -> int:
-        cutoff = self.clock() - timedelta(days=self.cfg.sensors.history_days)
-        n = await self._store.purge_sensor_minutes(cutoff)
-        if n:
-            log.info("retention: purged %d sensor minutes older than %d days", n, self.cfg.sensors.history_days)
-        return n
 
     def health(self) -> dict[str, Any]:
         return {

@@ -193,9 +193,9 @@ async def test_retention_purge_removes_old_holders_keeps_stats(rig_factory: RigF
     before = await day_stats(r.svc._store, r.svc.cfg, day)
     clock.advance(days=29)
     recent = (await r.svc.issue("A", holder=HOLDER)).ticket
-    assert await r.svc.purge() == 0  # nothing is 30 days old yet
+    assert (await r.svc.purge()).personal == 0  # nothing is 30 days old yet
     clock.advance(days=2)
-    assert await r.svc.purge() == 1
+    assert (await r.svc.purge()).personal == 1
     assert r.sql("SELECT ticket_id FROM holders") == [(recent.id,)]
     assert r.sql("SELECT holder_masked, id_hash FROM tickets WHERE id = ?", old.id) == [(None, None)]
     assert r.sql("SELECT holder_masked FROM tickets WHERE id = ?", recent.id) == [("张*丰",)]

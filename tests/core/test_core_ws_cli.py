@@ -284,6 +284,12 @@ async def test_cli_purge_deletes_old_holders_keeps_counts(live: LiveHall, tmp_pa
         sql(db, "UPDATE holders SET created_at = ? WHERE ticket_id = ?", when, ticket.id)
         sql(db, "UPDATE tickets SET issued_at = ? WHERE id = ?", when, ticket.id)
     cfg = write_config(tmp_path, live, privacy={"retention_days": 30})
+    # The admin audit log is kept [admin] audit_retention_days (400 by default): an audited action, backdated past that.
+    made = await cli(cfg, "token", "create", "--role", "display", "--label", "lobby")
+    assert made.returncode == 0, made.stderr
+    audited = sql(db, "SELECT COUNT(*) FROM audit_log")[0][0]
+    assert audited > 0
+    sql(db, "UPDATE audit_log SET at = ?", (now - timedelta(days=401)).isoformat())
     before = await cli(cfg, "stats", "--date", "2026-11-23", "--json")
     assert before.returncode == 0, before.stderr
 
@@ -291,6 +297,8 @@ async def test_cli_purge_deletes_old_holders_keeps_counts(live: LiveHall, tmp_pa
     assert proc.returncode == 0, proc.stderr
     assert "purged personal data of 1 tickets older than 30 days" in proc.stdout
     assert "deleted 0 resolved alerts and 0 closed cases older than 1095 days" in proc.stdout
+    assert f"deleted {audited} audit rows older than 400 days" in proc.stdout
+    assert sql(db, "SELECT action FROM audit_log") == [("audit.purge",)]  # the purge itself is on record
     assert sql(db, "SELECT ticket_id FROM holders") == [(recent.id,)]
     assert sql(db, "SELECT holder_masked, id_hash FROM tickets WHERE id = ?", old.id) == [(None, None)]
     assert sql(db, "SELECT holder_masked FROM tickets WHERE id = ?", recent.id) == [("张*丰",)]
