@@ -285,7 +285,10 @@ def mount_pages(app: FastAPI) -> None:
         if not await _principal_ok(request, token):
             body = {"code": "bad_token", "detail": "需要有效的令牌", "detail_en": "a valid token is needed"}
             return JSONResponse(body, status_code=401, media_type="application/problem+json")
-        body = ui_config(_cfg(request)) | {"demo": bool(request.app.state.ctx.demo)}
+        ctx = request.app.state.ctx
+        # ``now``: the hall's clock, so a screen whose own clock is wrong (a box without NTP) still shows
+        # the hall's time and day (common.js Hall.now keeps the offset, measured with the round trip).
+        body = ui_config(_cfg(request)) | {"demo": bool(ctx.demo), "now": ctx.service.clock().isoformat()}
         return JSONResponse(body, headers=_NO_CACHE)
 
     @app.get("/ui/qr.svg", include_in_schema=False)

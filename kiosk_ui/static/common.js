@@ -79,6 +79,21 @@ const Hall = (() => {
     return data;
   }
 
+  // ---- the hall's time ----------------------------------------------------------------
+  // A screen's own clock can be wrong (a display box without NTP): the pages show and compare
+  // the hall's time, the daemon's clock as /ui/config.json reports it, plus the time since.
+  let skew = 0;  // hall time − this browser's time, ms
+  async function hallConfig() {
+    const t0 = Date.now();
+    const body = await api(`/ui/config.json`);
+    const t1 = Date.now();
+    const at = body && body.now ? Date.parse(body.now) : NaN;
+    if (!Number.isNaN(at)) skew = at - (t0 + t1) / 2;  // the answer was made about halfway through the round trip
+    return body;
+  }
+  /** Now, by the hall's clock (a Date). */
+  function hallNow() { return new Date(Date.now() + skew); }
+
   /** Resolve with the hall layout once the page holds a token the daemon accepts. */
   async function boot(scope) {
     token = loadToken(scope);
@@ -86,7 +101,7 @@ const Hall = (() => {
     for (;;) {
       if (!token) token = await askToken(scope, message);
       try {
-        cfg = await api(`/ui/config.json`);
+        cfg = await hallConfig();
         break;
       } catch (e) {
         if (e.status === 401) {
@@ -200,7 +215,7 @@ const Hall = (() => {
   function clock(el) {
     const tz = (cfg && cfg.hall.timezone) || "Asia/Shanghai";
     const tick = () => {
-      const now = new Date();
+      const now = hallNow();
       const d = now.toLocaleDateString("zh-CN", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" });
       const wd = now.toLocaleDateString(lang === "en" ? "en-GB" : "zh-CN", { timeZone: tz, weekday: "short" });
       const tm = now.toLocaleTimeString("zh-CN", { timeZone: tz, hour12: false });
@@ -208,6 +223,8 @@ const Hall = (() => {
     };
     tick();
     setInterval(tick, 1000);
+    // Measured again every 10 minutes: the screen's own clock may be stepped (NTP, a user) while it runs.
+    setInterval(() => { hallConfig().catch(() => {}); }, 600000);
     onLang(tick);  // the weekday in the new language at once, not at the next second
   }
 
@@ -238,7 +255,7 @@ const Hall = (() => {
   }
 
   return {
-    params, api, boot, stream, t, onLang, applyLang, toggleLang, clock, hours, minutes, el, ApiError,
+    params, api, boot, stream, t, onLang, applyLang, toggleLang, clock, now: hallNow, hours, minutes, el, ApiError,
     get token() { return token; }, get lang() { return lang; }, get cfg() { return cfg; },
   };
 })();

@@ -172,7 +172,7 @@
   const tz = cfg.hall.timezone || "Asia/Shanghai";
   const hm = (iso) => new Date(iso).toLocaleTimeString("zh-CN", { timeZone: tz, hour: "2-digit", minute: "2-digit", hour12: false });
   const md = (iso) => new Date(iso).toLocaleDateString("zh-CN", { timeZone: tz, month: "2-digit", day: "2-digit" });
-  const todayIso = () => new Date().toLocaleDateString("sv-SE", { timeZone: tz });
+  const todayIso = () => Hall.now().toLocaleDateString("sv-SE", { timeZone: tz });
   const DAY_KIND = {
     holiday: ["法定节假日", "public holiday"], makeup: ["调休上班日", "make-up working day"],
     weekend: ["周末", "weekend"], closed: ["闭馆日", "closed day"], open: ["预约开放日", "extra open day"],
@@ -193,7 +193,7 @@
     const sel = $("slot");
     const keep = sel.value;
     sel.innerHTML = "";
-    const now = Date.now();
+    const now = Hall.now().getTime();
     const open = slotsInfo ? slotsInfo.slots.filter((s) => new Date(s.end).getTime() > now) : [];
     for (const s of open) {
       const o = Hall.el("option", null, `${hm(s.start)}–${hm(s.end)}  ${t(`余${s.free}/${s.capacity}`, `${s.free}/${s.capacity} free`)}`);
