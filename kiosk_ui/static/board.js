@@ -160,7 +160,7 @@
   async function refresh() {
     try {
       data = await Hall.api("/api/v1/reports/board");
-      updated = new Date();
+      updated = Hall.now();  // the hall's time, as the clock beside it
       draw();
     } catch (e) {
       console.warn("board refresh failed", e);

@@ -93,6 +93,7 @@ async def test_board_shows_yesterday_and_the_month_in_both_languages(
     await expect(page.locator("#month .kpi[data-col='served'] .v")).to_have_text("10")
     # The clock is the hall's (Tuesday 24 November, 10:00 on the fake clock), not this browser's own.
     await expect(page.locator("#clock")).to_contain_text("2026/11/24 周二 10:0")
+    await expect(page.locator("#updated")).to_have_text("更新于 10:00")  # by the same clock
     assert await page.locator("#c-hour svg").count() == 1  # inline SVG, drawn offline
     assert await page.locator("#c-ratings svg").count() == 1
     await fits(page)
