@@ -54,7 +54,7 @@ out = sys.argv.pop(1)
 def dump(*_):
     import gc
     with open(out + ".gc", "w") as f:
-        json.dump(gc.isenabled(), f)
+        json.dump([gc.isenabled(), gc.get_freeze_count()], f)
     with open(out + ".tmp", "w") as f:
         json.dump(sorted(k for k, m in sys.modules.items() if m is not None), f)  # None: an import refused
     import os
@@ -106,17 +106,19 @@ def modules_of_serving_daemon(
                 pass
             time.sleep(0.05)  # bounded readiness poll of an external process
         # Health answers as soon as the API listens, which can be before the last component has
-        # started; `hallctl run` pauses the cyclic garbage collector for its start-up only, so ask
-        # again until the start-up is over: serving, it must be on (within the deadline).
+        # started; `hallctl run` pauses the cyclic garbage collector for its start-up only (and keeps
+        # the start-up's objects frozen until a second after serving), so ask again until the
+        # start-up is over: serving, it must be on and nothing may stay frozen (within the deadline).
         while True:
             out.unlink(missing_ok=True)
             proc.send_signal(signal.SIGUSR1)
             while not out.exists():
                 assert time.monotonic() < deadline, "no module list written"
                 time.sleep(0.02)  # bounded poll for the file the process writes
-            if json.loads(Path(str(out) + ".gc").read_text()) is True:
+            enabled, frozen = json.loads(Path(str(out) + ".gc").read_text())
+            if enabled is True and frozen == 0:
                 break
-            assert time.monotonic() < deadline, "serving with the garbage collector off"
+            assert time.monotonic() < deadline, f"serving with the garbage collector off or {frozen} objects frozen"
             time.sleep(0.05)  # bounded: the start-up ends within the deadline or the test fails
         modules: list[str] = json.loads(out.read_text())
         if then is not None:
