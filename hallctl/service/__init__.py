@@ -36,6 +36,10 @@ from hallctl.service.sensors import SensorReadings
 from hallctl.store import LogEntry, SensorMinute, Store, StoreHealth, TicketOutcome
 
 log = logging.getLogger(__name__)
+# The first retention pass waits this long after the start: with a year of history it holds the
+# writer ≈0.1 s (a scan of the tickets and a checkpoint), and a restarted hall's first tickets
+# would wait behind it (issue 12, goal 4: cold start -> serving).
+RETENTION_START_DELAY_S = 10.0
 
 Clock = Callable[[], datetime]
 
@@ -655,6 +659,7 @@ class HallService(CardActions):
         return n
 
     async def _retention(self) -> None:
+        await asyncio.sleep(RETENTION_START_DELAY_S)
         while True:
             try:
                 await self.purge()
