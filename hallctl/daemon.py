@@ -35,8 +35,6 @@ from hallctl.bus import Bus
 from hallctl.climate_view import ClimateView, EnergyView, NoClimate, NoEnergy
 from hallctl.config import Config
 from hallctl.context import Component, HallContext
-from hallctl.http.admin import admin_router, staff_photo_router
-from hallctl.http.backoffice import backoffice_router
 from hallctl.http.server import ApiServer
 from hallctl.service import Clock, HallService, utcnow
 from hallctl.store import DaemonLock, Store
@@ -44,6 +42,8 @@ from hallctl.supervision import Supervision
 from hallctl.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from hallctl.climate import ClimateZones
     from hallctl.climate.meter import EnergyMeter
 
@@ -114,9 +114,10 @@ class Hall:
         # The admin console: accounts, audit, live edits written back to ``config_path``.
         self.admin = AdminConsole(cfg, self.store, clock, config_path)
         photos = StaffPhotos(self.state_dir)
-        self.ctx.add_routes(admin_router(self.ctx, self.admin, photos))
-        self.ctx.add_routes(staff_photo_router(self.ctx, photos))
-        self.ctx.add_routes(backoffice_router(self.ctx, self.admin))
+        # Made (and their modules imported) at their first request: few ask, every start paid (issue 12).
+        self.ctx.add_lazy_routes("/api/v1/admin", lambda: _admin_router(self.ctx, self.admin, photos))
+        self.ctx.add_lazy_routes("/api/v1/staff", lambda: _staff_photo_router(self.ctx, photos))
+        self.ctx.add_lazy_routes("/api/v1/admin", lambda: _backoffice_router(self.ctx, self.admin))
         self.service.config_listeners.append(self._take_config)
         self.api = ApiServer(self.ctx)
         self._stack: contextlib.AsyncExitStack | None = None
@@ -276,6 +277,24 @@ class Hall:
 
 
 T = TypeVar("T")
+
+
+def _admin_router(ctx: HallContext, admin: AdminConsole, photos: StaffPhotos) -> APIRouter:
+    from hallctl.http.admin import admin_router
+
+    return admin_router(ctx, admin, photos)
+
+
+def _staff_photo_router(ctx: HallContext, photos: StaffPhotos) -> APIRouter:
+    from hallctl.http.admin import staff_photo_router
+
+    return staff_photo_router(ctx, photos)
+
+
+def _backoffice_router(ctx: HallContext, admin: AdminConsole) -> APIRouter:
+    from hallctl.http.backoffice import backoffice_router
+
+    return backoffice_router(ctx, admin)
 
 
 def settle_start_up_heap(frozen: bool) -> None:

@@ -35,14 +35,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hallctl import __version__, commands
 from hallctl.auth import Principal, bearer_token
 from hallctl.commands.ratelimit import RateLimited
-from hallctl.context import HallContext
+from hallctl.context import HallContext, LazyRoutes
 from hallctl.errors import HallctlError, NotFound
+from hallctl.http.lazy import LazyRouters
 from hallctl.http.limits import BodyLimit, CatchAll, send_problem
-from hallctl.http.reports import report_router
 from hallctl.http.streams import StreamHub, StreamResponse, snapshot_frames, sse_stream
 from hallctl.http.voice import VoiceCache
-from hallctl.reports.live import live_figures
-from hallctl.reports.stats import service_day_stats
 from hallctl.views import ticket_view, window_ticket_view
 
 if TYPE_CHECKING:
@@ -248,6 +246,7 @@ class CommandRoutes:
         self.ctx = ctx
         self.limits = limits
         self.docs: CommandRouteDocs | None = getattr(app.state, "command_docs", None)
+        self.lazy: LazyRouters | None = getattr(app.state, "lazy_routers", None)
         self.routes: dict[str, list[tuple[re.Pattern[str], commands.Command]]] = {}
         for cmd in commands.COMMANDS.values():
             route = cmd.http
@@ -266,6 +265,8 @@ class CommandRoutes:
                     return
             if self.docs is not None and not self.docs.done and self._commands_path(path):
                 self.docs.ensure()  # FastAPI answers it as it would with the routes made at start
+        if self.lazy is not None and self.lazy.pending and scope["type"] in ("http", "websocket"):
+            self.lazy.ensure(scope["path"])  # the routers under its path, made now (hallctl/http/lazy.py)
         await self.app(scope, receive, send)
 
     def _commands_path(self, path: str) -> bool:
@@ -336,7 +337,14 @@ def _openapi_document(app: FastAPI) -> dict[str, Any]:
     from hallctl.http.openapi import openapi_document
 
     app.state.command_docs.ensure()
+    app.state.lazy_routers.ensure()
     return openapi_document(app)
+
+
+def _report_router(ctx: HallContext) -> Any:
+    from hallctl.http.reports import report_router  # with the reports' replay code: at the first report
+
+    return report_router(ctx, principal)
 
 
 def operation_ids(commands_first: Iterable[str] = ()) -> Callable[[APIRoute], str]:
@@ -551,10 +559,15 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @api.get("/stats")
     async def stats(p: Auth, day: Annotated[IsoDate | None, Query(alias="date")] = None) -> dict[str, Any]:
+        from hallctl.reports.stats import service_day_stats  # the reports package: at the first figures asked for
+
         return await service_day_stats(svc, day)
 
     @api.get("/stats/live")
     async def stats_live(p: Auth) -> dict[str, Any]:
+        from hallctl.reports.live import live_figures
+        from hallctl.reports.stats import service_day_stats
+
         out = live_figures(svc)
         out["alerts"] = [a.to_dict() for a in ctx.supervision.recent(20)]
         out["sensors"] = [s.to_dict() for s in svc.sensors.values()]
@@ -622,9 +635,14 @@ def create_app(deps: ApiDeps) -> FastAPI:
         path = await voices.render_call(call)
         return FileResponse(path, media_type="audio/wav")
 
-    app.include_router(report_router(ctx, principal))
+    # The reports and the components' rarely used routers are made at their first request (hallctl/http/lazy.py).
+    lazy = app.state.lazy_routers = LazyRouters(app)
+    lazy.add(LazyRoutes("/api/v1/reports", lambda: _report_router(ctx)))
     for router in ctx.routers:
-        app.include_router(router)
+        if isinstance(router, LazyRoutes):
+            lazy.add(router)
+        else:
+            app.include_router(router)
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, token: str | None = None) -> None:

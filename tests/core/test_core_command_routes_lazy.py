@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from hallctl import commands
+from hallctl.http.lazy import RouterSlot
 from tests.core.conftest import HallFactory
 from tests.core.core_helpers import LiveHall
 
@@ -78,3 +79,49 @@ async def test_a_command_is_served_without_fastapis_copies(live: LiveHall) -> No
     r = await live.client.post("/api/v1/tickets", json={"category": "A"}, headers=live.auth("kiosk"))
     assert r.status_code == 201, r.text
     assert command_routes(live) == []
+
+
+# ---- the rarely used routers (console, back office, reports, staff photos): hallctl/http/lazy.py ----
+
+
+def slots(live: LiveHall) -> list[tuple[int, str]]:
+    """(position, prefix) of the routers still to be made."""
+    app = live.hall.api.app
+    assert app is not None
+    return [(i, r.lazy.prefix) for i, r in enumerate(app.routes) if isinstance(r, RouterSlot)]
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "prefix"),
+    [
+        ("/api/v1/admin/accounts", "not_logged_in", "/api/v1/admin"),
+        ("/api/v1/reports/daily", "missing_token", "/api/v1/reports"),
+        ("/api/v1/staff/0231/photo", "missing_token", "/api/v1/staff"),
+    ],
+)
+async def test_a_rare_router_is_made_in_its_place_at_its_first_request(
+    live: LiveHall, path: str, code: str, prefix: str
+) -> None:
+    assert (await live.client.get("/api/v1/health")).status_code == 200
+    before = slots(live)
+    assert {p for _, p in before} == {"/api/v1/admin", "/api/v1/reports", "/api/v1/staff"}, (
+        "made at start (or by health): the start-up pays for them again"
+    )
+    app = live.hall.api.app
+    assert app is not None
+    n = len(app.routes)
+    r = await live.client.get(path)
+    assert (r.status_code, r.json()["code"]) == (401, code), r.text
+    # Made in their slots (the route order kept), only the ones under that prefix.
+    assert len(app.routes) == n
+    assert [s for s in before if s[1] != prefix] == slots(live)
+    # The console's modules came with it, not before (tests/core/test_footprint_imports.py checks a real start).
+    assert (await live.client.get(path)).json()["code"] == code
+
+
+async def test_the_document_makes_every_rare_router(live: LiveHall) -> None:
+    doc = (await live.client.get("/api/v1/openapi.json")).json()
+    assert slots(live) == []
+    assert any(p.startswith("/api/v1/reports/") for p in doc["paths"])
+    r = await live.client.post("/api/v1/admin/login", json={"name": "nobody", "password": "x" * 12})
+    assert r.status_code == 401, r.text
