@@ -1,5 +1,6 @@
-"""The daemon's own retention pass: it runs without anyone asking, but not in front of a restart's
-first tickets (issue 12, goal 4: with a year of history it held the writer ≈0.1 s at start)."""
+"""Start-up chores that run on their own after the start, not in front of a restart's first requests
+(issue 12, goal 4): the retention pass (with a year of history it held the writer ≈0.1 s) and the
+search for 差评 whose case a crash lost (a scan of 60 days of ratings)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 
 from hallctl import engine
 from hallctl import service as service_mod
+from hallctl.supervision import alerts as alerts_mod
 from tests.core.conftest import HallFactory
 from tests.core.core_helpers import FakeClock
+from tests.core.test_core_supervision import cases, serve_and_rate, settle
 
 HOLDER = engine.Holder(name="张三丰", id_number="11010519491231002X", birth=date(1949, 12, 31))
 DEADLINE_S = 10.0
@@ -42,3 +45,24 @@ async def test_personal_data_past_retention_is_purged_after_the_start_not_during
         await asyncio.sleep(0.05)  # bounded poll for the pass
     ticket = await store.ticket(old.id)
     assert ticket is not None and ticket.holder_masked is None and ticket.id_hash is None
+
+
+async def test_a_lost_case_is_opened_after_the_start_not_during_it(
+    hall_factory: HallFactory, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(alerts_mod, "RECONCILE_DELAY_S", 0.5, raising=False)
+    over = {"store": {"path": str(tmp_path / "cases.db")}, "calendar": {"statutory": False}}
+    first = await hall_factory(clock=clock, **over)
+    bad = await serve_and_rate(first, 2)
+    await settle(first)
+    # A crash between the rating's commit and its case.
+    await first.hall.store.write(lambda c: c.execute("DELETE FROM evaluation_cases"))
+    await first.hall.stop()
+
+    again = await hall_factory(clock=clock, **over)
+    assert await cases(again) == [], "looked for during the start: the first requests waited for it"
+    deadline = time.monotonic() + DEADLINE_S
+    while not (found := await cases(again)):
+        assert time.monotonic() < deadline, "the lost case was never opened"
+        await asyncio.sleep(0.05)  # bounded poll for the search
+    assert [k["ticket_id"] for k in found] == [bad]
