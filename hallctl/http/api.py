@@ -254,6 +254,9 @@ class CommandRoutes:
             for name in route.params:
                 pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>[^/]+)")
             self.routes.setdefault(route.method, []).append((re.compile(pattern), cmd))
+        # Every command path in one pattern, whatever the method (see _commands_path).
+        unnamed = [re.sub(r"\(\?P<\w+>", "(?:", p.pattern) for r in self.routes.values() for p, _ in r]
+        self.any_path = re.compile("|".join(unnamed))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -272,12 +275,9 @@ class CommandRoutes:
     def _commands_path(self, path: str) -> bool:
         """Whether a command route matches ``path`` by path alone (or without its trailing slashes, as
         Starlette's redirect tries it): the requests FastAPI answers differently without them."""
-        bare = path.rstrip("/") if path.endswith("/") else None
-        return any(
-            pattern.fullmatch(path) is not None or (bare is not None and pattern.fullmatch(bare) is not None)
-            for routes in self.routes.values()
-            for pattern, _ in routes
-        )
+        if self.any_path.fullmatch(path) is not None:
+            return True
+        return path.endswith("/") and self.any_path.fullmatch(path.rstrip("/")) is not None
 
     async def _guarded(
         self, scope: Any, receive: Any, send: Any, cmd: commands.Command, params: dict[str, str]
