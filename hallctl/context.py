@@ -50,6 +50,14 @@ MqttPublisher = Callable[[str, str, float], Awaitable[None]]
 CityReplay = Callable[[int, int], Awaitable[dict[str, Any]]]
 
 
+@dataclasses.dataclass(frozen=True)
+class LazyRoutes:
+    """A router made at its first request under ``prefix`` (see :meth:`HallContext.add_lazy_routes`)."""
+
+    prefix: str
+    build: Callable[[], APIRouter]
+
+
 @dataclasses.dataclass
 class HallContext:
     cfg: Config
@@ -67,7 +75,7 @@ class HallContext:
     store: Store
     state_dir: Path
     demo: bool = False
-    routers: list[APIRouter] = dataclasses.field(default_factory=list)
+    routers: list[APIRouter | LazyRoutes] = dataclasses.field(default_factory=list)
     health_sources: dict[str, HealthSource] = dataclasses.field(default_factory=dict)
     # Where each device is reached when it is not its configured ``port`` (a simulator's pty).
     device_ports: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -93,6 +101,12 @@ class HallContext:
     def add_routes(self, router: APIRouter) -> None:
         """Serve ``router`` on the HTTP API (registered before the API component starts)."""
         self.routers.append(router)
+
+    def add_lazy_routes(self, prefix: str, build: Callable[[], APIRouter]) -> None:
+        """Serve the router ``build`` makes, made at the first request under ``prefix`` (every one of its
+        routes' paths starts with it) or the first OpenAPI document: for routes few ask for
+        (hallctl/http/lazy.py). In the route order as if added with :meth:`add_routes` now."""
+        self.routers.append(LazyRoutes(prefix, build))
 
     def report_health(self, name: str, source: HealthSource) -> None:
         """Add a section to ``GET /health``; ``{"ok": false}`` in it makes the hall ``degraded``."""

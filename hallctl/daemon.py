@@ -35,8 +35,6 @@ from hallctl.bus import Bus
 from hallctl.climate_view import ClimateView, EnergyView, NoClimate, NoEnergy
 from hallctl.config import Config
 from hallctl.context import Component, HallContext
-from hallctl.http.admin import admin_router, staff_photo_router
-from hallctl.http.backoffice import backoffice_router
 from hallctl.http.server import ApiServer
 from hallctl.service import Clock, HallService, utcnow
 from hallctl.store import DaemonLock, Store
@@ -44,6 +42,8 @@ from hallctl.supervision import Supervision
 from hallctl.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from hallctl.climate import ClimateZones
     from hallctl.climate.meter import EnergyMeter
 
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 ComponentFactory = Callable[[HallContext], Component | None]
 FULL_CHECK_DELAY_S = 5.0  # after serving, before the whole database file is checked
-TRIM_DELAY_S = 1.0  # after serving, before the start-up's freed memory is handed back
+TRIM_DELAY_S = 1.0  # after serving, before the start-up heap is collected and its freed memory handed back
 
 
 class Hall:
@@ -114,9 +114,10 @@ class Hall:
         # The admin console: accounts, audit, live edits written back to ``config_path``.
         self.admin = AdminConsole(cfg, self.store, clock, config_path)
         photos = StaffPhotos(self.state_dir)
-        self.ctx.add_routes(admin_router(self.ctx, self.admin, photos))
-        self.ctx.add_routes(staff_photo_router(self.ctx, photos))
-        self.ctx.add_routes(backoffice_router(self.ctx, self.admin))
+        # Made (and their modules imported) at their first request: few ask, every start paid (issue 12).
+        self.ctx.add_lazy_routes("/api/v1/admin", lambda: _admin_router(self.ctx, self.admin, photos))
+        self.ctx.add_lazy_routes("/api/v1/staff", lambda: _staff_photo_router(self.ctx, photos))
+        self.ctx.add_lazy_routes("/api/v1/admin", lambda: _backoffice_router(self.ctx, self.admin))
         self.service.config_listeners.append(self._take_config)
         self.api = ApiServer(self.ctx)
         self._stack: contextlib.AsyncExitStack | None = None
@@ -204,10 +205,18 @@ class Hall:
             await self.stop()
             raise
         finally:
-            gc.enable()  # paused by `hallctl run` for the start-up (hallctl.cli.cmd_run)
-        # Not on the way to the first answer: the trim walks the whole heap (≈0.1 s with 30,000
-        # waiting), and the kiosks' first requests after a restart come first (issue 12, goal 4).
-        asyncio.get_running_loop().call_later(TRIM_DELAY_S, release_freed_memory)
+            # `hallctl run` paused the cyclic collector for the start-up (hallctl.cli.cmd_run). Turned
+            # back on as it was, the first allocation would start a collection that walks every object
+            # the start-up made (≈260,000 with 30,000 waiting: ≈0.1 s, in front of the first answers);
+            # frozen, the collector skips them until settle_start_up_heap, after serving.
+            paused = not gc.isenabled()
+            if paused:
+                gc.freeze()
+            gc.enable()
+        # Not on the way to the first answer: the collection and the trim each walk the whole heap
+        # (≈0.1 s with 30,000 waiting), and the kiosks' first requests after a restart come first
+        # (issue 12, goal 4).
+        asyncio.get_running_loop().call_later(TRIM_DELAY_S, settle_start_up_heap, paused)
 
     def _alert_damage(self, damage: list[str]) -> None:
         self.bus.publish(
@@ -268,6 +277,38 @@ class Hall:
 
 
 T = TypeVar("T")
+
+
+def _admin_router(ctx: HallContext, admin: AdminConsole, photos: StaffPhotos) -> APIRouter:
+    from hallctl.http.admin import admin_router
+
+    return admin_router(ctx, admin, photos)
+
+
+def _staff_photo_router(ctx: HallContext, photos: StaffPhotos) -> APIRouter:
+    from hallctl.http.admin import staff_photo_router
+
+    return staff_photo_router(ctx, photos)
+
+
+def _backoffice_router(ctx: HallContext, admin: AdminConsole) -> APIRouter:
+    from hallctl.http.backoffice import backoffice_router
+
+    return backoffice_router(ctx, admin)
+
+
+def settle_start_up_heap(frozen: bool) -> None:
+    """Once serving: the start-up's objects back under the cyclic collector, its garbage freed, memory trimmed.
+
+    One full collection here (the start-up leaves a few hundred unreachable objects) puts the
+    collector in the state it reaches in a long run: every live start-up object in the oldest
+    generation, counted, so later full collections come as rarely as they always did. The
+    freeze is never kept: a frozen object that later joins a garbage cycle would never be freed.
+    """
+    if frozen:
+        gc.unfreeze()
+        gc.collect()
+    release_freed_memory()
 
 
 def release_freed_memory() -> None:

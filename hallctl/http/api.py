@@ -16,7 +16,7 @@ import inspect
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -35,14 +35,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hallctl import __version__, commands
 from hallctl.auth import Principal, bearer_token
 from hallctl.commands.ratelimit import RateLimited
-from hallctl.context import HallContext
+from hallctl.context import HallContext, LazyRoutes
 from hallctl.errors import HallctlError, NotFound
+from hallctl.http.lazy import LazyRouters
 from hallctl.http.limits import BodyLimit, CatchAll, send_problem
-from hallctl.http.reports import report_router
 from hallctl.http.streams import StreamHub, StreamResponse, snapshot_frames, sse_stream
 from hallctl.http.voice import VoiceCache
-from hallctl.reports.live import live_figures
-from hallctl.reports.stats import service_day_stats
 from hallctl.views import ticket_view, window_ticket_view
 
 if TYPE_CHECKING:
@@ -193,6 +191,39 @@ def add_command_route(api: ApiRoutes, ctx: HallContext, cmd: commands.Command) -
     )
 
 
+class CommandRouteDocs:
+    """FastAPI's copies of the command routes, made at their first use instead of at start.
+
+    :class:`CommandRoutes` serves the command routes in front of FastAPI; FastAPI needs its own
+    routes for them only for the OpenAPI document and for a request the front leaves to it that
+    they match by path (another method: 405 with ``Allow``; a trailing slash: 307). Making them
+    analyses every endpoint's parameters (35 routes, 191 pydantic adapters: ≈0.06 s of the cold
+    start's CPU, issue 12 goal 4), so :meth:`ensure` makes them when the document is asked for
+    or such a request arrives. They are put where ``create_app`` used to add them, with the
+    operation ids kept for them (:func:`operation_ids`), so the routes' order, every answer
+    and the document are the same.
+    """
+
+    def __init__(self, api: ApiRoutes, ctx: HallContext) -> None:
+        self.api = api
+        self.ctx = ctx
+        self.at = len(api.app.router.routes)
+        self.done = False
+
+    def ensure(self) -> None:
+        if self.done:
+            return
+        self.done = True  # once: a route is never added twice
+        routes = self.api.app.router.routes
+        later = routes[self.at :]
+        del routes[self.at :]
+        try:
+            for cmd in commands.COMMANDS.values():
+                add_command_route(self.api, self.ctx, cmd)
+        finally:
+            routes.extend(later)
+
+
 class CommandRoutes:
     """Serve the command table's HTTP routes straight from ASGI, in front of FastAPI; the rest goes on to it.
 
@@ -214,6 +245,8 @@ class CommandRoutes:
         self.app = app
         self.ctx = ctx
         self.limits = limits
+        self.docs: CommandRouteDocs | None = getattr(app.state, "command_docs", None)
+        self.lazy: LazyRouters | None = getattr(app.state, "lazy_routers", None)
         self.routes: dict[str, list[tuple[re.Pattern[str], commands.Command]]] = {}
         for cmd in commands.COMMANDS.values():
             route = cmd.http
@@ -221,6 +254,9 @@ class CommandRoutes:
             for name in route.params:
                 pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>[^/]+)")
             self.routes.setdefault(route.method, []).append((re.compile(pattern), cmd))
+        # Every command path in one pattern, whatever the method (see _commands_path).
+        unnamed = [re.sub(r"\(\?P<\w+>", "(?:", p.pattern) for r in self.routes.values() for p, _ in r]
+        self.any_path = re.compile("|".join(unnamed))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -230,7 +266,18 @@ class CommandRoutes:
                 if m is not None:
                     await self._guarded(scope, receive, send, cmd, m.groupdict())
                     return
+            if self.docs is not None and not self.docs.done and self._commands_path(path):
+                self.docs.ensure()  # FastAPI answers it as it would with the routes made at start
+        if self.lazy is not None and self.lazy.pending and scope["type"] in ("http", "websocket"):
+            self.lazy.ensure(scope["path"])  # the routers under its path, made now (hallctl/http/lazy.py)
         await self.app(scope, receive, send)
+
+    def _commands_path(self, path: str) -> bool:
+        """Whether a command route matches ``path`` by path alone (or without its trailing slashes, as
+        Starlette's redirect tries it): the requests FastAPI answers differently without them."""
+        if self.any_path.fullmatch(path) is not None:
+            return True
+        return path.endswith("/") and self.any_path.fullmatch(path.rstrip("/")) is not None
 
     async def _guarded(
         self, scope: Any, receive: Any, send: Any, cmd: commands.Command, params: dict[str, str]
@@ -289,17 +336,31 @@ def _openapi_document(app: FastAPI) -> dict[str, Any]:
     # are idle memory and start-up time a hall that never asks for it does not pay (issue 12).
     from hallctl.http.openapi import openapi_document
 
+    app.state.command_docs.ensure()
+    app.state.lazy_routers.ensure()
     return openapi_document(app)
 
 
-def operation_ids() -> Callable[[APIRoute], str]:
+def _report_router(ctx: HallContext) -> Any:
+    from hallctl.http.reports import report_router  # with the reports' replay code: at the first report
+
+    return report_router(ctx, principal)
+
+
+def operation_ids(commands_first: Iterable[str] = ()) -> Callable[[APIRoute], str]:
     """Operation ids from the route names (``window_call_next``, ``get_ticket``): readable client
-    methods. A name taken already (two routers' functions with the same name) keeps FastAPI's id."""
-    taken: dict[str, APIRoute] = {}
+    methods. A name taken already (two routers' functions with the same name) keeps FastAPI's id.
+
+    The command routes (``commands_first``, by command name) are made at their first use
+    (:class:`CommandRouteDocs`) but keep their names as if made first, as they were.
+    """
+    taken: dict[str, APIRoute | str] = {n.replace(".", "_"): n for n in commands_first}
 
     def op_id(route: APIRoute) -> str:
         name = route.name.replace(".", "_")
-        if taken.setdefault(name, route) is route:
+        owner = taken.setdefault(name, route)
+        if owner is route or (isinstance(owner, str) and (route.openapi_extra or {}).get("x-command") == owner):
+            taken[name] = route
             return name
         return generate_unique_id(route)
 
@@ -316,7 +377,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         description="Hall-control daemon API. Errors are application/problem+json.",
-        generate_unique_id_function=operation_ids(),
+        generate_unique_id_function=operation_ids(commands.COMMANDS),
     )
     app.state.service = svc
     # The document as the server answers: models, problem+json errors with codes, security schemes.
@@ -369,9 +430,8 @@ def create_app(deps: ApiDeps) -> FastAPI:
         ctx.report_health("voice", voices.health)
     app.state.voices = voices
     api = ApiRoutes(app, "/api/v1")
-
-    for cmd in commands.COMMANDS.values():
-        add_command_route(api, ctx, cmd)
+    # Here in the routes' order, made at their first use (CommandRouteDocs; served by CommandRoutes).
+    app.state.command_docs = CommandRouteDocs(api, ctx)
 
     @api.get("/health")
     async def health(
@@ -499,10 +559,15 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @api.get("/stats")
     async def stats(p: Auth, day: Annotated[IsoDate | None, Query(alias="date")] = None) -> dict[str, Any]:
+        from hallctl.reports.stats import service_day_stats  # the reports package: at the first figures asked for
+
         return await service_day_stats(svc, day)
 
     @api.get("/stats/live")
     async def stats_live(p: Auth) -> dict[str, Any]:
+        from hallctl.reports.live import live_figures
+        from hallctl.reports.stats import service_day_stats
+
         out = live_figures(svc)
         out["alerts"] = [a.to_dict() for a in ctx.supervision.recent(20)]
         out["sensors"] = [s.to_dict() for s in svc.sensors.values()]
@@ -570,9 +635,14 @@ def create_app(deps: ApiDeps) -> FastAPI:
         path = await voices.render_call(call)
         return FileResponse(path, media_type="audio/wav")
 
-    app.include_router(report_router(ctx, principal))
+    # The reports and the components' rarely used routers are made at their first request (hallctl/http/lazy.py).
+    lazy = app.state.lazy_routers = LazyRouters(app)
+    lazy.add(LazyRoutes("/api/v1/reports", lambda: _report_router(ctx)))
     for router in ctx.routers:
-        app.include_router(router)
+        if isinstance(router, LazyRoutes):
+            lazy.add(router)
+        else:
+            app.include_router(router)
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, token: str | None = None) -> None:

@@ -232,10 +232,12 @@ def check(conn: sqlite3.Connection, marks: dict[tuple[date, str], int]) -> list[
     n, lo, hi = conn.execute("SELECT COUNT(*), MIN(seq), MAX(seq) FROM event_log WHERE seq > ?", (since,)).fetchone()
     if n and hi - lo + 1 != n:
         found.append(f"event log has gaps: {n} rows for seq {lo}..{hi}")
+    # `+e.kind`: the rowid range, never the (kind, window, seq) index, which SQLite chose and which
+    # walked every 'issued' row of the whole history (≈0.02 s more per year, issue 12 goal 4).
     missing = [
         r[0]
         for r in conn.execute(
-            "SELECT e.ticket_id FROM event_log e WHERE e.seq > ? AND e.kind = 'issued'"
+            "SELECT e.ticket_id FROM event_log e WHERE e.seq > ? AND +e.kind = 'issued'"
             " AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = e.ticket_id) ORDER BY e.seq LIMIT 6",
             (since,),
         )
