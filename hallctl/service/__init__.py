@@ -647,7 +647,7 @@ class HallService(CardActions):
                         log.error("day rollover failed, will retry: %s", exc.code)
 
     async def purge(self) -> retention.Purged:
-        """One retention pass (hourly, and at start): the same list ``hallctl purge`` applies."""
+        """One retention pass (10 s after the start, then hourly): the same list ``hallctl purge`` applies."""
         done = await retention.purge(self._store, self.cfg, self.clock())
         if any(dataclasses.astuple(done)):
             log.info("retention: %s", "; ".join(done.lines(self.cfg)))
