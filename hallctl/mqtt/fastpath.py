@@ -1,0 +1,332 @@
+"""The event publishes' socket work on the loop, done in fewer syscalls and objects than paho's.
+
+Issue 12's profile of the loop thread (64 kiosk clients) had paho's socket handling for the
+QoS 1 event publishes at about a quarter of the loop: each PUBACK read with three ``recv``
+calls (command byte, length byte, body), decoded into ``ReasonCode`` and ``Properties``
+objects and reported through locks; each packet written with its own ``send``, after a
+``call_soon_threadsafe`` (a write to the loop's self-pipe) and an ``epoll_ctl`` pair to
+wait for writability it nearly always already had. :class:`FastLink` keeps paho's state
+machine and bookkeeping and changes only how bytes cross the socket:
+
+* **Reading**: one ``recv`` of up to :data:`RECV_SIZE` bytes per wake-up (plus what TLS
+  already decrypted) into a buffer that paho's ``_sock_recv`` then serves from, so paho
+  parses everything it parses today (CONNACK, SUBACK, PINGRESP, incoming PUBLISH, …) from
+  memory. A complete short PUBACK (``40 02 mid``, or MQTT 5's ``40 03 mid rc`` and
+  ``40 04 mid rc 00``) for a message of :meth:`PipelinedClient.publish_nowait` at the head
+  of the buffer, with paho between packets, is settled here as paho's handler would: paho
+  forgets the message, its in-flight count drops and the next queued message is sent
+  (paho's ``_update_inflight``), and ``on_acked(mid)`` is called. Like paho's and
+  aiomqtt's own handling, the reason code does not change that: a PUBACK with a failure
+  code (MQTT 5, >= 0x80) acknowledges the message too. Anything else, including a PUBACK
+  of aiomqtt's awaited publishes, a split one, or one with properties, goes to paho.
+* **Writing**: the register-write callback of a packet queued on the loop thread schedules
+  one flush at the end of the loop's pass (``call_soon``), which writes every queued
+  packet with one ``send``. Only when the socket takes less is the writer registered
+  with the loop, as aiomqtt does. A queue holding a packet whose completion paho acts on
+  (a QoS 0 PUBLISH: ``on_publish``; DISCONNECT: the close) goes through paho's own
+  ``loop_write``. Packets queued from another thread (paho's connect, in aiomqtt's
+  executor) take aiomqtt's path unchanged.
+
+This reaches paho-mqtt 2.2's internals (``_packet_read``, ``_sock_recv``, ``_in_packet``,
+``_out_packet``, ``_out_messages``, …): pyproject.toml pins paho to that minor version,
+:func:`check_paho` refuses to start with any other that lacks them, and ``tests/mqtt``
+runs it against a real Mosquitto (v5 and 3.1.1, TLS, many PUBACKs per read, a PUBACK
+split between reads, commands interleaved with PUBACKs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt import __version__ as paho_version
+from paho.mqtt.enums import LogLevel, MessageType, MQTTErrorCode, MQTTProtocolVersion
+
+from hallctl.errors import MqttClientIncompatible
+
+RECV_SIZE = 65536  # one read takes a window's worth of PUBACKs, and most incoming messages whole
+TLS_READS = 16  # further reads of what TLS already decrypted (SSLSocket.pending) per wake-up
+
+PUBACK = 0x40
+_QOS0_PUBLISH_OR_DISCONNECT = (MessageType.PUBLISH, MessageType.DISCONNECT)
+
+# What of paho this module uses; checked once (check_paho) so a paho without it fails at start.
+_PAHO_METHODS = (
+    "_packet_read",
+    "_sock_recv",
+    "_sock_send",
+    "_update_inflight",
+    "_loop_rc_handle",
+    "_call_socket_register_write",
+    "_call_socket_unregister_write",
+    "_packet_write",
+    "_easy_log",
+)
+_PAHO_ATTRIBUTES = (
+    "_sock",
+    "_in_packet",
+    "_out_packet",
+    "_out_messages",
+    "_out_message_mutex",
+    "_inflight_messages",
+    "_max_inflight_messages",
+    "_msgtime_mutex",
+    "_last_bytes_received",
+    "_last_msg_out",
+    "_protocol",
+    "_logger",
+)
+
+
+def check_paho(client: paho.Client) -> None:
+    """Refuse a paho-mqtt whose internals this module does not know, naming its version."""
+    missing = [n for n in _PAHO_METHODS if not callable(getattr(type(client), n, None))]
+    missing += [n for n in _PAHO_ATTRIBUTES if not hasattr(client, n)]
+    in_packet = getattr(client, "_in_packet", None)
+    if not isinstance(in_packet, dict) or "command" not in in_packet:
+        missing.append("_in_packet['command']")
+    if missing:
+        raise MqttClientIncompatible(
+            "mqtt_client_incompatible",
+            f"paho-mqtt {paho_version} lacks what hallctl.mqtt.fastpath uses ({', '.join(missing)}); "
+            "install the version pyproject.toml pins",
+        )
+
+
+class FastLink:
+    """The buffered reader, the PUBACK fast path and the coalesced writer of one paho client (module docstring)."""
+
+    def __init__(
+        self,
+        client: paho.Client,
+        loop: asyncio.AbstractEventLoop,
+        settle: Callable[[int], bool],
+        fail: Callable[[BaseException], None],
+    ) -> None:
+        check_paho(client)
+        self._paho = client
+        self._loop = loop
+        self._settle_cb = settle  # True when the mid is publish_nowait's (then it reports on_acked itself)
+        self._fail = fail
+        self._buf = bytearray()
+        self._pos = 0
+        self._flush_due = False
+        self._writer_fd = -1
+        self._v5 = client._protocol == MQTTProtocolVersion.MQTTv5
+        # paho reads through _sock_recv: from now on it reads what on_readable buffered.
+        setattr(client, "_sock_recv", self._sock_recv)  # noqa: B010 -- an instance's method, on purpose
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """A new socket: nothing of an old one stays buffered."""
+        self._buf = bytearray()
+        self._pos = 0
+
+    def take_reader(self, fd: int) -> bool:
+        """Become the loop's reader of ``fd`` (replacing aiomqtt's) if it is still paho's socket."""
+        sock = self._paho._sock
+        if sock is None or sock.fileno() != fd:
+            return False  # closed before the loop got here
+        self._loop.add_reader(fd, self.on_readable)
+        return True
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        """paho's ``_sock_recv``, served from the buffer; "would block" when it is empty."""
+        start = self._pos
+        end = min(len(self._buf), start + bufsize)
+        if end == start:
+            raise BlockingIOError()
+        self._pos = end
+        return bytes(self._buf[start:end])
+
+    def on_readable(self) -> None:
+        """The loop's reader callback, in place of aiomqtt's (which calls paho's ``loop_read``)."""
+        try:
+            self._read()
+        except Exception as exc:  # noqa: BLE001 -- as aiomqtt's callback: any failure here ends the link
+            self._fail(exc)
+
+    def _read(self) -> None:
+        client = self._paho
+        sock = client._sock
+        if sock is None:
+            return
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        rc = self._fill(sock)
+        if rc:
+            client._loop_rc_handle(rc)
+            return
+        buf = self._buf
+        fast = not self._debug()
+        while self._pos < len(buf):
+            if fast and client._in_packet["command"] == 0:
+                rc = self._pubacks()
+                if rc:
+                    client._loop_rc_handle(rc)
+                    return
+                if self._pos >= len(buf):
+                    break
+            # paho takes the next packet (or as much of it as is here) from the buffer
+            rc = client._packet_read()
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                if self._pos >= len(buf):
+                    break
+                continue  # paho paused a long packet; it goes on from its own state
+            if rc:
+                client._loop_rc_handle(rc)
+                return
+            if client._sock is None:  # paho closed it (a broker's DISCONNECT)
+                return
+
+    def _fill(self, sock: Any) -> MQTTErrorCode:
+        """One ``recv`` (and what TLS holds decrypted) into the buffer; paho's codes for a lost link."""
+        client = self._paho
+        buf = self._buf
+        for _ in range(1 + TLS_READS):
+            try:
+                data = sock.recv(RECV_SIZE)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                break
+            except ssl.SSLWantWriteError:
+                client._call_socket_register_write()
+                break
+            except OSError as err:
+                client._easy_log(LogLevel.MQTT_LOG_ERR, "failed to receive on socket: %s", err)
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            if not data:
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            buf += data
+            if not isinstance(sock, ssl.SSLSocket) or sock.pending() <= 0:
+                break
+        with client._msgtime_mutex:
+            client._last_bytes_received = time.monotonic()
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _debug(self) -> bool:
+        """paho logs each PUBACK at DEBUG: with that on, they all go through paho and are logged as today."""
+        logger = self._paho._logger
+        return logger is not None and logger.isEnabledFor(logging.DEBUG)
+
+    def _pubacks(self) -> MQTTErrorCode:
+        """Settle the complete short PUBACKs of ``publish_nowait``'s messages at the buffer's head."""
+        buf = self._buf
+        pos = self._pos
+        end = len(buf)
+        client = self._paho
+        v5 = self._v5
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        while pos + 4 <= end and buf[pos] == PUBACK:
+            length = buf[pos + 1]
+            if pos + 2 + length > end:
+                break  # not all here yet: paho takes what is and waits for the rest
+            if length != 2 and not (v5 and (length == 3 or (length == 4 and buf[pos + 5] == 0))):
+                break  # 3.1.1's PUBACK is 2 long; a v5 one with properties goes to paho
+            mid = (buf[pos + 2] << 8) | buf[pos + 3]
+            with client._out_message_mutex:
+                msg = client._out_messages.get(mid)
+                if msg is None:
+                    pos += 2 + length  # paho ignores a PUBACK for a message it does not hold; so do we
+                    continue
+                if not self._settle_cb(mid):
+                    break  # aiomqtt's own awaited publish: paho reports it to aiomqtt
+                del client._out_messages[mid]
+                msg.info._set_as_published()
+                if msg.qos > 0:
+                    client._inflight_messages -= 1
+                    # paho walks its messages for a queued one after every PUBACK; there is one
+                    # only when it holds more messages than are in flight
+                    if client._max_inflight_messages > 0 and len(client._out_messages) > client._inflight_messages:
+                        rc = client._update_inflight()
+            pos += 2 + length
+            if rc:
+                break
+        self._pos = pos
+        return rc
+
+    # ---- writing ---------------------------------------------------------------------------
+
+    def on_register_write(self) -> None:
+        """paho has a packet to write (called on the loop thread): one flush at the end of this pass."""
+        if not self._flush_due:
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        try:
+            self._write()
+        except Exception as exc:  # noqa: BLE001 -- as aiomqtt's writer callback: any failure here ends the link
+            self._fail(exc)
+
+    def _write(self) -> None:
+        """paho's ``loop_write``, with one ``send`` for every queued packet."""
+        client = self._paho
+        sock = client._sock
+        if sock is None:
+            return
+        out = client._out_packet
+        if any((p["command"] & 0xF0) in _QOS0_PUBLISH_OR_DISCONNECT and p["qos"] == 0 for p in out):
+            rc = client._packet_write()  # paho acts on these packets' completion itself
+        else:
+            rc = self._send_all(out)
+        if client._sock is None:
+            return
+        if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        if client.want_write():
+            if self._writer_fd != sock.fileno():
+                self._writer_fd = sock.fileno()
+                self._loop.add_writer(self._writer_fd, self._flush)
+        else:
+            if self._writer_fd >= 0:
+                self._loop.remove_writer(self._writer_fd)
+                self._writer_fd = -1
+            client._call_socket_unregister_write()
+        if rc:
+            client._loop_rc_handle(rc)
+
+    def _send_all(self, out: Any) -> MQTTErrorCode:
+        client = self._paho
+        if not out:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        data = b"".join(bytes(p["packet"][p["pos"] :]) if p["pos"] else p["packet"] for p in out)
+        try:
+            written = client._sock_send(data)
+        except (AttributeError, ValueError):
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        except BlockingIOError:
+            return MQTTErrorCode.MQTT_ERR_AGAIN
+        except OSError as err:
+            client._easy_log(LogLevel.MQTT_LOG_ERR, "failed to send on socket: %s", err)
+            return MQTTErrorCode.MQTT_ERR_CONN_LOST
+        while out and written > 0:
+            packet = out[0]
+            take = min(written, packet["to_process"])
+            packet["to_process"] -= take
+            packet["pos"] += take
+            written -= take
+            if packet["to_process"] == 0:
+                out.popleft()
+        with client._msgtime_mutex:
+            client._last_msg_out = time.monotonic()
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def detach_writer(self) -> None:
+        """The socket closed: the writer registered for it goes with it."""
+        if self._writer_fd >= 0:
+            self._loop.remove_writer(self._writer_fd)
+            self._writer_fd = -1
+
+
+def plain_or_tls(sock: object) -> bool:
+    """The fast path reads the socket itself: only a TCP socket or its TLS wrapper (not websockets)."""
+    return isinstance(sock, socket.socket)
