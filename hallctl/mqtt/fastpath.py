@@ -81,6 +81,7 @@ _PAHO_ATTRIBUTES = (
     "_last_msg_out",
     "_protocol",
     "_logger",
+    "_registered_write",
 )
 
 
@@ -117,10 +118,9 @@ class FastLink:
         self._buf = bytearray()
         self._pos = 0
         self._flush_due = False
+        self._reading = False
         self._writer_fd = -1
         self._v5 = client._protocol == MQTTProtocolVersion.MQTTv5
-        # paho reads through _sock_recv: from now on it reads what on_readable buffered.
-        setattr(client, "_sock_recv", self._sock_recv)  # noqa: B010 -- an instance's method, on purpose
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -131,9 +131,13 @@ class FastLink:
 
     def take_reader(self, fd: int) -> bool:
         """Become the loop's reader of ``fd`` (replacing aiomqtt's) if it is still paho's socket."""
-        sock = self._paho._sock
+        client = self._paho
+        sock = client._sock
         if sock is None or sock.fileno() != fd:
             return False  # closed before the loop got here
+        # paho reads through _sock_recv: from now on it reads what on_readable buffered (it may
+        # be inside a packet aiomqtt's reader began: its own state carries on from there)
+        setattr(client, "_sock_recv", self._sock_recv)  # noqa: B010 -- an instance's method, on purpose
         self._loop.add_reader(fd, self.on_readable)
         return True
 
@@ -147,11 +151,20 @@ class FastLink:
         return bytes(self._buf[start:end])
 
     def on_readable(self) -> None:
-        """The loop's reader callback, in place of aiomqtt's (which calls paho's ``loop_read``)."""
+        """The loop's reader callback, in place of aiomqtt's (which calls paho's ``loop_read``).
+
+        What the PUBACKs let paho send (its queued messages) is written at the end, in one
+        ``send``, not in a later pass of the loop.
+        """
+        self._reading = True
         try:
             self._read()
         except Exception as exc:  # noqa: BLE001 -- as aiomqtt's callback: any failure here ends the link
             self._fail(exc)
+        finally:
+            self._reading = False
+        if self._flush_due:
+            self._flush()
 
     def _read(self) -> None:
         client = self._paho
@@ -224,41 +237,46 @@ class FastLink:
         client = self._paho
         v5 = self._v5
         rc = MQTTErrorCode.MQTT_ERR_SUCCESS
-        while pos + 4 <= end and buf[pos] == PUBACK:
-            length = buf[pos + 1]
-            if pos + 2 + length > end:
-                break  # not all here yet: paho takes what is and waits for the rest
-            if length != 2 and not (v5 and (length == 3 or (length == 4 and buf[pos + 5] == 0))):
-                break  # 3.1.1's PUBACK is 2 long; a v5 one with properties goes to paho
-            mid = (buf[pos + 2] << 8) | buf[pos + 3]
-            with client._out_message_mutex:
-                msg = client._out_messages.get(mid)
+        if end - pos < 4 or buf[pos] != PUBACK:
+            return rc
+        out_messages = client._out_messages
+        with client._out_message_mutex:  # paho holds it while it handles a PUBACK: once for all here
+            while pos + 4 <= end and buf[pos] == PUBACK:
+                length = buf[pos + 1]
+                if pos + 2 + length > end:
+                    break  # not all here yet: paho takes what is and waits for the rest
+                if length != 2 and not (v5 and (length == 3 or (length == 4 and buf[pos + 5] == 0))):
+                    break  # 3.1.1's PUBACK is 2 long; a v5 one with properties goes to paho
+                mid = (buf[pos + 2] << 8) | buf[pos + 3]
+                msg = out_messages.get(mid)
                 if msg is None:
                     pos += 2 + length  # paho ignores a PUBACK for a message it does not hold; so do we
                     continue
                 if not self._settle_cb(mid):
                     break  # aiomqtt's own awaited publish: paho reports it to aiomqtt
-                del client._out_messages[mid]
-                msg.info._set_as_published()
+                # paho's _do_on_publish, but for msg.info._set_as_published(): publish_nowait
+                # returns the message id only, so nothing can wait on that object
+                del out_messages[mid]
+                pos += 2 + length
                 if msg.qos > 0:
                     client._inflight_messages -= 1
                     # paho walks its messages for a queued one after every PUBACK; there is one
                     # only when it holds more messages than are in flight
-                    if client._max_inflight_messages > 0 and len(client._out_messages) > client._inflight_messages:
+                    if client._max_inflight_messages > 0 and len(out_messages) > client._inflight_messages:
                         rc = client._update_inflight()
-            pos += 2 + length
-            if rc:
-                break
+                        if rc:
+                            break
         self._pos = pos
         return rc
 
     # ---- writing ---------------------------------------------------------------------------
 
     def on_register_write(self) -> None:
-        """paho has a packet to write (called on the loop thread): one flush at the end of this pass."""
+        """paho has a packet to write (called on the loop thread): one flush after this callback or pass."""
         if not self._flush_due:
             self._flush_due = True
-            self._loop.call_soon(self._flush)
+            if not self._reading:  # the reader flushes when it is done
+                self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_due = False
@@ -290,7 +308,9 @@ class FastLink:
             if self._writer_fd >= 0:
                 self._loop.remove_writer(self._writer_fd)
                 self._writer_fd = -1
-            client._call_socket_unregister_write()
+            # paho's _call_socket_unregister_write without aiomqtt's remove_writer (no writer of
+            # aiomqtt's is registered once the link writes): the next packet asks again
+            client._registered_write = False
         if rc:
             client._loop_rc_handle(rc)
 
