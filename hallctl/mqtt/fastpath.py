@@ -37,16 +37,18 @@ split between reads, commands interleaved with PUBACKs).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt import __version__ as paho_version
-from paho.mqtt.enums import LogLevel, MessageType, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import LogLevel, MessageState, MessageType, MQTTErrorCode, MQTTProtocolVersion
 
 from hallctl.errors import MqttClientIncompatible
 
@@ -54,6 +56,8 @@ RECV_SIZE = 65536  # one read takes a window's worth of PUBACKs, and most incomi
 TLS_READS = 16  # further reads of what TLS already decrypted (SSLSocket.pending) per wake-up
 
 PUBACK = 0x40
+QUEUED = MessageState.MQTT_MS_QUEUED
+WAIT_FOR_PUBACK = MessageState.MQTT_MS_WAIT_FOR_PUBACK
 _QOS0_PUBLISH_OR_DISCONNECT = (MessageType.PUBLISH, MessageType.DISCONNECT)
 
 # What of paho this module uses; checked once (check_paho) so a paho without it fails at start.
@@ -67,6 +71,8 @@ _PAHO_METHODS = (
     "_call_socket_unregister_write",
     "_packet_write",
     "_easy_log",
+    "_packet_queue",
+    "_send_publish",
 )
 _PAHO_ATTRIBUTES = (
     "_sock",
@@ -82,7 +88,12 @@ _PAHO_ATTRIBUTES = (
     "_protocol",
     "_logger",
     "_registered_write",
+    "_max_queued_messages",
+    "_mid_generate",
 )
+# publish builds paho's message objects itself (without a Condition per message): their fields must be these.
+_MESSAGE_SLOTS = {"_topic", "dup", "info", "mid", "payload", "properties", "qos", "retain", "state", "timestamp"}
+_INFO_SLOTS = {"_condition", "_iterpos", "_published", "mid", "rc"}
 
 
 def check_paho(client: paho.Client) -> None:
@@ -92,6 +103,10 @@ def check_paho(client: paho.Client) -> None:
     in_packet = getattr(client, "_in_packet", None)
     if not isinstance(in_packet, dict) or "command" not in in_packet:
         missing.append("_in_packet['command']")
+    if set(getattr(paho.MQTTMessage, "__slots__", ())) != _MESSAGE_SLOTS:
+        missing.append("MQTTMessage.__slots__")
+    if set(getattr(paho.MQTTMessageInfo, "__slots__", ())) != _INFO_SLOTS:
+        missing.append("MQTTMessageInfo.__slots__")
     if missing:
         raise MqttClientIncompatible(
             "mqtt_client_incompatible",
@@ -121,6 +136,23 @@ class FastLink:
         self._reading = False
         self._writer_fd = -1
         self._v5 = client._protocol == MQTTProtocolVersion.MQTTv5
+        # paho's queued QoS > 0 messages (beyond its in-flight window) in publish order, so a
+        # PUBACK sends the next without paho's walk over every message it holds
+        self._queued: collections.deque[paho.MQTTMessage] = collections.deque()
+        # one for all of publish's message infos: publish_nowait hands out only the message id,
+        # so nothing ever waits on it (paho makes a Condition per message)
+        self._condition = threading.Condition()
+        paho_publish = client.publish
+
+        def publish(topic: str, payload: Any = None, qos: int = 0, retain: bool = False, properties: Any = None) -> Any:
+            # aiomqtt's awaited publishes: a queued one keeps its place among the queued
+            info = paho_publish(topic, payload, qos, retain, properties)
+            msg = client._out_messages.get(info.mid) if qos > 0 else None
+            if msg is not None and msg.info is info and msg.state == QUEUED:
+                self._queued.append(msg)
+            return info
+
+        setattr(client, "publish", publish)  # noqa: B010 -- an instance's method, on purpose
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -263,11 +295,109 @@ class FastLink:
                     # paho walks its messages for a queued one after every PUBACK; there is one
                     # only when it holds more messages than are in flight
                     if client._max_inflight_messages > 0 and len(out_messages) > client._inflight_messages:
-                        rc = client._update_inflight()
+                        rc = self._send_queued()
                         if rc:
                             break
         self._pos = pos
         return rc
+
+    def _send_queued(self) -> MQTTErrorCode:
+        """paho's ``_update_inflight`` (send the oldest queued while the window has room), from the queue."""
+        client = self._paho
+        queued = self._queued
+        out_messages = client._out_messages
+        while queued and client._inflight_messages < client._max_inflight_messages:
+            msg = queued.popleft()
+            if msg.state != QUEUED or out_messages.get(msg.mid) is not msg:
+                continue  # paho sent it already (its own _update_inflight) or forgot it
+            client._inflight_messages += 1
+            if msg.qos == 1 and msg.properties is None:
+                msg.state = WAIT_FOR_PUBACK
+                rc = self._queue_packet(msg, None)
+            else:
+                msg.state = WAIT_FOR_PUBACK if msg.qos == 1 else MessageState.MQTT_MS_WAIT_FOR_PUBREC
+                rc = client._send_publish(
+                    msg.mid, msg._topic, msg.payload, msg.qos, msg.retain, msg.dup, properties=msg.properties
+                )
+            if rc:
+                return rc
+        if client._inflight_messages < client._max_inflight_messages and len(out_messages) > client._inflight_messages:
+            return client._update_inflight()  # a queued message not known here: paho finds it
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    # ---- publishing ------------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: str | bytes, retain: bool) -> paho.MQTTMessageInfo | None:
+        """paho's ``publish`` of one QoS 1 message without properties, in fewer steps; None: let paho do it.
+
+        The same checks, message id, message object and state in paho's table, in-flight
+        count and queue; the packet is built here. paho publishes it itself when anything is
+        unusual (no socket, DEBUG logging on, a queue limit, a topic paho would refuse).
+        """
+        client = self._paho
+        if client._sock is None or client._max_queued_messages or self._debug():
+            return None
+        t = topic.encode("utf-8")
+        if not t or b"+" in t or b"#" in t or len(t) > 65535:
+            return None
+        p = payload.encode("utf-8") if isinstance(payload, str) else payload
+        if len(p) > 268435455:
+            return None
+        mid = client._mid_generate()
+        info = paho.MQTTMessageInfo.__new__(paho.MQTTMessageInfo)
+        info.mid = mid
+        info._published = False
+        info._condition = self._condition
+        info.rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        info._iterpos = 0
+        msg = paho.MQTTMessage.__new__(paho.MQTTMessage)
+        msg.timestamp = time.monotonic()
+        msg.state = QUEUED
+        msg.dup = False
+        msg.mid = mid
+        msg._topic = t
+        msg.payload = p
+        msg.qos = 1
+        msg.retain = retain
+        msg.info = info
+        msg.properties = None
+        with client._out_message_mutex:
+            if mid in client._out_messages:
+                info.rc = MQTTErrorCode.MQTT_ERR_QUEUE_SIZE
+                return info
+            client._out_messages[mid] = msg
+            if client._max_inflight_messages == 0 or client._inflight_messages < client._max_inflight_messages:
+                client._inflight_messages += 1
+                msg.state = WAIT_FOR_PUBACK
+                info.rc = self._queue_packet(msg, info)
+            else:
+                self._queued.append(msg)
+        return info
+
+    def _queue_packet(self, msg: paho.MQTTMessage, info: paho.MQTTMessageInfo | None) -> MQTTErrorCode:
+        """paho's ``_send_publish`` for QoS 1 without properties: the PUBLISH packet, queued for the writer."""
+        t = msg._topic
+        payload = msg.payload
+        remaining = 4 + len(t) + len(payload) + (1 if self._v5 else 0)
+        length = bytearray()
+        while True:
+            byte = remaining % 128
+            remaining //= 128
+            length.append(byte | 0x80 if remaining else byte)
+            if not remaining:
+                break
+        packet = b"".join(
+            (
+                bytes((0x32 | (0x08 if msg.dup else 0) | (1 if msg.retain else 0),)),
+                length,
+                len(t).to_bytes(2, "big"),
+                t,
+                msg.mid.to_bytes(2, "big"),
+                b"\x00" if self._v5 else b"",  # MQTT 5: no properties
+                payload,
+            )
+        )
+        return self._paho._packet_queue(MessageType.PUBLISH, packet, msg.mid, 1, info)
 
     # ---- writing ---------------------------------------------------------------------------
 

@@ -99,7 +99,10 @@ class PipelinedClient(aiomqtt.Client):
         :class:`aiomqtt.MqttCodeError` when paho refuses it at once (no connection, too large).
         With QoS 0 ``on_acked`` follows once paho has written it.
         """
-        info = self._client.publish(topic, payload, qos, retain)
+        link = self._link
+        info = link.publish(topic, payload, retain) if link is not None and self._link_on and qos == 1 else None
+        if info is None:
+            info = self._client.publish(topic, payload, qos, retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
         self._nowait.add(info.mid)

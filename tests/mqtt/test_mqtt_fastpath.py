@@ -180,6 +180,47 @@ async def test_many_pubacks_in_one_read_are_all_reported_in_order_and_paho_sends
 
 
 @pytest.mark.parametrize("protocol", VERSIONS, ids=IDS)
+async def test_awaited_publishes_among_queued_events_keep_their_place_on_the_wire(
+    mosquitto: Mosquitto, hall_id: str, protocol: aiomqtt.ProtocolVersion
+) -> None:
+    """Beyond paho's window of 20 messages wait in its queue: a reply or a state published with
+    aiomqtt's awaited publish among the events leaves in the order it was handed over, as paho
+    sends its queue (the fast path sends the queued ones itself when a PUBACK frees a place).
+    The relay holds the PUBACKs, so the window stays full while the messages are handed over."""
+    topic = f"test/{hall_id}/order"
+    acked: list[int] = []
+    async with listen(mosquitto.url, f"{topic}/#") as sub, relayed(mosquitto, protocol, acked) as (relay, client):
+        paho_client: Any = client._client
+        relay.holding = True
+
+        async def handed(before: int) -> None:  # paho numbers each message it is handed
+            await until(lambda: paho_client._last_mid != before, timeout=5, what="handed to paho")
+
+        awaited: list[asyncio.Task[None]] = []
+        for i in range(80):
+            if i % 7 == 3 and i > 20:
+                numbered = paho_client._last_mid
+                awaited.append(asyncio.create_task(client.publish(f"{topic}/awaited", str(i), qos=1)))
+                await handed(numbered)
+            else:
+                client.publish_nowait(f"{topic}/event", str(i), 1, False)
+        assert paho_client._inflight_messages == 20 and len(paho_client._out_messages) == 80
+        for _ in range(10):  # a window's PUBACKs at a time, each read frees places for the queued
+            if len(acked) == 80 - len(awaited):
+                break
+            await until(lambda: count(relay.held, PUBACK) >= 1, timeout=5, what="PUBACKs held")
+            await relay.release()
+            await read_by_client(client)
+        async with asyncio.timeout(10):
+            await asyncio.gather(*awaited)
+        await until(lambda: len(acked) == 80 - len(awaited), timeout=10, what="every event acknowledged")
+        await sub.wait_for(lambda m: m.topic.value.startswith(topic) and m.payload == b"79", timeout=10)
+        order = [int(bytes(m.payload)) for m in sub.messages if m.topic.value.startswith(topic)]
+        assert order == list(range(80))
+        assert paho_settled(client)
+
+
+@pytest.mark.parametrize("protocol", VERSIONS, ids=IDS)
 async def test_pubacks_cut_anywhere_are_reported_once_each_when_complete(
     mosquitto: Mosquitto, hall_id: str, protocol: aiomqtt.ProtocolVersion
 ) -> None:
