@@ -1,12 +1,14 @@
-"""The event publishes' socket work on the loop, done in fewer syscalls and objects than paho's.
+"""The event publishes' work on the loop, done in fewer syscalls and objects than paho's.
 
-Issue 12's profile of the loop thread (64 kiosk clients) had paho's socket handling for the
-QoS 1 event publishes at about a quarter of the loop: each PUBACK read with three ``recv``
-calls (command byte, length byte, body), decoded into ``ReasonCode`` and ``Properties``
-objects and reported through locks; each packet written with its own ``send``, after a
-``call_soon_threadsafe`` (a write to the loop's self-pipe) and an ``epoll_ctl`` pair to
-wait for writability it nearly always already had. :class:`FastLink` keeps paho's state
-machine and bookkeeping and changes only how bytes cross the socket:
+Issue 12's profile of the loop thread (64 kiosk clients) had paho's handling of the QoS 1
+event publishes at about a quarter of the loop: each PUBACK read with three ``recv`` calls
+(command byte, length byte, body), decoded into ``ReasonCode`` and ``Properties`` objects
+and reported through locks; after each, paho walks every message it holds for a queued
+one to send; each packet written with its own ``send``, after a ``call_soon_threadsafe``
+(a write to the loop's self-pipe) and an ``epoll_ctl`` pair to wait for writability it
+nearly always had; each message built with a ``threading.Condition`` of its own.
+:class:`FastLink` keeps paho's state (its message table, in-flight count and window, its
+queue of packets, its packet reader) and does these steps in fewer:
 
 * **Reading**: one ``recv`` of up to :data:`RECV_SIZE` bytes per wake-up (plus what TLS
   already decrypted) into a buffer that paho's ``_sock_recv`` then serves from, so paho
@@ -14,24 +16,36 @@ machine and bookkeeping and changes only how bytes cross the socket:
   memory. A complete short PUBACK (``40 02 mid``, or MQTT 5's ``40 03 mid rc`` and
   ``40 04 mid rc 00``) for a message of :meth:`PipelinedClient.publish_nowait` at the head
   of the buffer, with paho between packets, is settled here as paho's handler would: paho
-  forgets the message, its in-flight count drops and the next queued message is sent
-  (paho's ``_update_inflight``), and ``on_acked(mid)`` is called. Like paho's and
-  aiomqtt's own handling, the reason code does not change that: a PUBACK with a failure
-  code (MQTT 5, >= 0x80) acknowledges the message too. Anything else, including a PUBACK
-  of aiomqtt's awaited publishes, a split one, or one with properties, goes to paho.
+  forgets the message, its in-flight count drops, the oldest queued message is sent, and
+  ``on_acked(mid)`` is called. Like paho's and aiomqtt's own handling, the reason code
+  does not change that: a PUBACK with a failure code (MQTT 5, >= 0x80) acknowledges the
+  message too. Anything else, including a PUBACK of aiomqtt's awaited publishes, one cut
+  between reads, or one with properties, goes to paho. With DEBUG logging on, every PUBACK
+  goes to paho (which logs each).
+* **Queued messages**: beyond paho's window (20 in flight) messages wait in paho's table
+  as "queued"; this module keeps them, aiomqtt's awaited publishes included, in a queue
+  in publish order, so a PUBACK sends the next one without paho's walk over the table; in
+  the same order as paho would.
+* **Publishing**: ``publish_nowait``'s QoS 1 message gets the message id, the message
+  object, the state in paho's table and the in-flight count paho's ``publish`` gives it;
+  the message's info object (which paho gives a ``Condition`` so a caller can wait on it)
+  shares one ``Condition``, as ``publish_nowait`` hands out only the message id; the
+  PUBLISH packet is built here. paho publishes it when anything is unusual.
 * **Writing**: the register-write callback of a packet queued on the loop thread schedules
-  one flush at the end of the loop's pass (``call_soon``), which writes every queued
-  packet with one ``send``. Only when the socket takes less is the writer registered
-  with the loop, as aiomqtt does. A queue holding a packet whose completion paho acts on
-  (a QoS 0 PUBLISH: ``on_publish``; DISCONNECT: the close) goes through paho's own
-  ``loop_write``. Packets queued from another thread (paho's connect, in aiomqtt's
-  executor) take aiomqtt's path unchanged.
+  one flush at the end of the loop's pass (``call_soon``), or at the end of the reader
+  callback that queued it, which writes every queued packet with one ``send``. Only when
+  the socket takes less is the writer registered with the loop, as aiomqtt does. A queue
+  holding a packet whose completion paho acts on (a QoS 0 PUBLISH: ``on_publish``;
+  DISCONNECT: the close) goes through paho's own ``_packet_write``. Packets queued from
+  another thread (paho's connect, in aiomqtt's executor) take aiomqtt's path unchanged.
 
 This reaches paho-mqtt 2.2's internals (``_packet_read``, ``_sock_recv``, ``_in_packet``,
-``_out_packet``, ``_out_messages``, …): pyproject.toml pins paho to that minor version,
-:func:`check_paho` refuses to start with any other that lacks them, and ``tests/mqtt``
-runs it against a real Mosquitto (v5 and 3.1.1, TLS, many PUBACKs per read, a PUBACK
-split between reads, commands interleaved with PUBACKs).
+``_out_packet``, ``_out_messages``, the message classes' slots, …): pyproject.toml pins
+paho to that minor version, :func:`check_paho` (run when ``hallctl.mqtt.pipeline`` is
+imported) refuses to start with one that lacks them, naming its version, and
+``tests/mqtt/test_mqtt_fastpath.py`` runs it against a real Mosquitto (MQTT 5 and 3.1.1,
+TLS, many PUBACKs per read, PUBACKs cut anywhere, a command between PUBACKs, failure
+reason codes, packets larger than the socket takes, awaited publishes among queued events).
 """
 
 from __future__ import annotations
@@ -73,6 +87,7 @@ _PAHO_METHODS = (
     "_easy_log",
     "_packet_queue",
     "_send_publish",
+    "_mid_generate",
 )
 _PAHO_ATTRIBUTES = (
     "_sock",
@@ -89,7 +104,6 @@ _PAHO_ATTRIBUTES = (
     "_logger",
     "_registered_write",
     "_max_queued_messages",
-    "_mid_generate",
 )
 # publish builds paho's message objects itself (without a Condition per message): their fields must be these.
 _MESSAGE_SLOTS = {"_topic", "dup", "info", "mid", "payload", "properties", "qos", "retain", "state", "timestamp"}
@@ -116,7 +130,7 @@ def check_paho(client: paho.Client) -> None:
 
 
 class FastLink:
-    """The buffered reader, the PUBACK fast path and the coalesced writer of one paho client (module docstring)."""
+    """The reader, PUBACK settling, queue, publish and writer of one paho client (module docstring)."""
 
     def __init__(
         self,

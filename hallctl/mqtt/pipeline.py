@@ -14,11 +14,18 @@ callback with the message id, in the loop callback that read it. The bridge coun
 event delivered only then, as before. paho's own in-flight window (20) and queue of
 messages beyond it are unchanged.
 
+The socket work of these publishes (reading PUBACKs, writing packets, building and
+queueing messages) is :class:`hallctl.mqtt.fastpath.FastLink`'s: once the socket is open it
+replaces aiomqtt's reader callback and, for packets queued on the loop thread, its
+register-write callback (``fast=False`` keeps aiomqtt's and paho's own path; the bench
+compares the two).
+
 This is a subclass of aiomqtt's client that reaches the paho client aiomqtt keeps
-(``self._client``) and aiomqtt's PUBACK handler, both internal to aiomqtt: that is why it
-sits alone in this module, why pyproject.toml pins aiomqtt to the 2.x line it was written
-against, and why ``tests/mqtt`` runs it against a real Mosquitto (order, QoS 1 across a
-broker restart, the outbox).
+(``self._client``), aiomqtt's PUBACK handler and socket callbacks, its loop and its
+``_disconnected`` future, all internal to aiomqtt: that is why it sits alone in this
+module, why pyproject.toml pins aiomqtt to the 2.x line it was written against, and why
+``tests/mqtt`` runs it against a real Mosquitto (order, QoS 1 across a broker restart, the
+outbox, the fast path).
 """
 
 from __future__ import annotations
@@ -44,8 +51,8 @@ class PipelinedClient(aiomqtt.Client):
 
     With ``fast`` (the default) the socket work goes through :class:`hallctl.mqtt.fastpath.FastLink`:
     one ``recv`` per wake-up, ``publish_nowait``'s PUBACKs settled without paho's decoding,
-    one ``send`` per loop pass; ``fast=False`` is aiomqtt's and paho's own path (the bench
-    compares the two in one run).
+    one ``send`` per loop pass, its messages built without paho's per-message ``Condition``;
+    ``fast=False`` is aiomqtt's and paho's own path (the bench compares the two in one run).
     """
 
     def __init__(self, *args: Any, on_acked: Callable[[int], None], fast: bool = True, **kwargs: Any) -> None:
