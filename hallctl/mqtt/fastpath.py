@@ -122,9 +122,12 @@ def check_paho(client: paho.Client) -> None:
     if set(getattr(paho.MQTTMessageInfo, "__slots__", ())) != _INFO_SLOTS:
         missing.append("MQTTMessageInfo.__slots__")
     if missing:
+        lacks = ", ".join(missing)
         raise MqttClientIncompatible(
             "mqtt_client_incompatible",
-            f"paho-mqtt {paho_version} lacks what hallctl.mqtt.fastpath uses ({', '.join(missing)}); "
+            f"已安装的 paho-mqtt {paho_version} 缺少 hallctl.mqtt.fastpath 所用的内部接口（{lacks}）；"
+            "请安装 pyproject.toml 指定的版本",
+            f"paho-mqtt {paho_version} lacks what hallctl.mqtt.fastpath uses ({lacks}); "
             "install the version pyproject.toml pins",
         )
 
