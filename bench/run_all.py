@@ -51,6 +51,7 @@ SCRIPTS: list[tuple[str, list[str], list[str]]] = [
     ("voice_render.py", [], ["--clips", "30", "--rounds", "2"]),
     ("city_reports.py", [], ["--towns", "29", "--days", "1", "--rounds", "1"]),
     ("http_wire.py", [], ["--seconds", "2", "--rounds", "3"]),
+    ("mqtt_publish_cpu.py", [], ["--n", "5000", "--rounds", "3"]),
 ]
 
 

@@ -83,3 +83,10 @@ class MqttUnavailable(HallctlError):
 
     http_status = 503
     title = "Service unavailable"
+
+
+class MqttClientIncompatible(HallctlError):
+    """The installed paho-mqtt lacks the internals the MQTT event path uses (hallctl/mqtt/fastpath.py)."""
+
+    http_status = 500
+    title = "Internal error"
