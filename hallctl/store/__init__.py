@@ -188,7 +188,7 @@ class Store(AdminTables, CityLogStore, ReportReads, SupervisionTables):
 
     async def apply(self, d: Decision, *, idempotency: tuple[str, int, str] | None = None) -> None:
         """Commit ``d`` (and its idempotency record) durably; its numbers raise the high-water mark first."""
-        await self.write(self._decision_fn(d, idempotency), marks=d.counters or None)
+        await self.write(self._decision_fn(d, idempotency), marks=d.counters or None, rerun=True)
 
     def submit_decision(self, d: Decision, *, idempotency: tuple[str, int, str] | None = None) -> asyncio.Future[None]:
         """Queue ``d`` in the service's chain of decisions (:meth:`Database.submit`); await it for durability.
@@ -197,7 +197,7 @@ class Store(AdminTables, CityLogStore, ReportReads, SupervisionTables):
         the state the failed one would have left), until the service re-read its state and
         called :meth:`reset_chain`.
         """
-        return self.submit(self._decision_fn(d, idempotency), marks=d.counters or None, chain=True)
+        return self.submit(self._decision_fn(d, idempotency), marks=d.counters or None, chain=True, rerun=True)
 
     async def load_queue(self, day: date) -> HallQueue:
         """Rebuild the engine's state: today's tickets, every still-active one, windows, counters."""
