@@ -302,6 +302,8 @@ class Database:
                 setattr(self, attr, None)
         self._reader_pool.shutdown(wait=True)
         self._writer_pool.shutdown(wait=True)
+        if self.high_water is not None:
+            self.high_water.close()
 
     # ---- generic access ---------------------------------------------------------------
 

@@ -5,8 +5,9 @@
   connects to MQTT (so it never takes over the first one's client id). The CLI's
   read-only commands and ``hallctl backup`` do not take it.
 * :class:`HighWater` — ``<db>.hwm``, the highest ticket number handed out per business
-  day and category, written (atomically, fsynced) after each commit that issues a
-  number and before the issue is acknowledged. A WAL that lost frames loses tickets
+  day and category, written after each commit that issues a number and before the issue
+  is acknowledged: the older of two checksummed slots rewritten in place and
+  ``fdatasync``ed (a cut write leaves the other slot, which covers every acknowledged number). A WAL that lost frames loses tickets
   silently in SQLite (recovery stops at the first bad frame checksum); this file is how
   the daemon notices, and why a number is never handed out twice.
 * :func:`check` — the start-up checks, bounded so a year of history does not slow the
@@ -32,8 +33,10 @@ import logging
 import os
 import sqlite3
 import threading
+import zlib
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from hallctl.errors import StoreUnavailable
 
@@ -127,6 +130,53 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# The high-water file's layout: two slots of ``size`` bytes each (the file is twice that). A
+# slot is ``SLOT_MAGIC``, a header line ``<seq> <crc32> <length>``, then the marks as JSON,
+# padded with NULs. Each raise rewrites the older slot in place and ``fdatasync``s it: one
+# flush of the file's data, where a new file, its rename and its directory took two fsyncs and
+# a journal commit in front of every batch's answers (issue 12). A write cut by a power
+# failure leaves that slot's checksum wrong, and the other slot, the previous marks, covers
+# every number acknowledged before the cut (nobody hears of a number before its raise returns).
+SLOT_MAGIC = b"hallctl-hwm 1\n"
+SLOT_MIN = 4096
+
+
+def _slot(seq: int, body: bytes, size: int) -> bytes:
+    head = SLOT_MAGIC + b"%020d %08x %010d\n" % (seq, zlib.crc32(body), len(body))
+    return (head + body).ljust(size, b"\0")
+
+
+def _read_slot(slot: bytes) -> tuple[int, bytes] | None:
+    """(seq, body) of an intact slot, else None."""
+    if not slot.startswith(SLOT_MAGIC):
+        return None
+    head, sep, rest = slot[len(SLOT_MAGIC) :].partition(b"\n")
+    parts = head.split()
+    if not sep or len(parts) != 3:
+        return None
+    try:
+        seq, crc, length = int(parts[0]), int(parts[1], 16), int(parts[2])
+    except ValueError:
+        return None
+    body = rest[:length]
+    return (seq, body) if len(body) == length and zlib.crc32(body) == crc else None
+
+
+def decode_marks_file(data: bytes) -> tuple[Any, int]:
+    """The marks document and its sequence number, from either layout.
+
+    The newer intact slot wins; a file written before the slots (one JSON document) reads as
+    sequence 0. ``ValueError`` when neither slot is intact and the file is not that document.
+    """
+    if len(data) >= 2 * SLOT_MIN and len(data) % 2 == 0:
+        half = len(data) // 2
+        intact = [r for r in (_read_slot(data[:half]), _read_slot(data[half:])) if r is not None]
+        if intact:
+            seq, body = max(intact)
+            return json.loads(body), seq
+    return json.loads(data), 0
+
+
 class HighWater:
     """Per (business day, category) the highest number ever acknowledged, outside the database."""
 
@@ -135,17 +185,21 @@ class HighWater:
         self.marks: dict[tuple[date, str], int] = {}
         self._lock = threading.Lock()
         self.last_error: str | None = None
+        self._fd: int | None = None  # the slot file, open for in-place writes once this process made it
+        self._size = 0  # bytes per slot
+        self._seq = 0
+        self._next = 0  # the slot the next raise writes
 
     def load(self) -> dict[tuple[date, str], int]:
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            raw, seq = decode_marks_file(self.path.read_bytes())
         except FileNotFoundError:
-            raw = {}
+            raw, seq = {}, 0
         except (OSError, ValueError) as exc:
             # An unreadable mark is itself damage worth a line; numbering falls back to the database.
             log.error("store: high-water file %s unreadable: %s", self.path, exc)
             self.last_error = f"high-water file unreadable: {exc}"
-            raw = {}
+            raw, seq = {}, 0
         marks: dict[tuple[date, str], int] = {}
         for day, cats in raw.items() if isinstance(raw, dict) else ():
             with contextlib.suppress(ValueError, TypeError, AttributeError):
@@ -153,6 +207,7 @@ class HighWater:
                     marks[(date.fromisoformat(day), str(cat))] = int(n)
         with self._lock:
             self.marks = marks
+            self._seq = max(self._seq, seq)
         tighten(self.path)
         return dict(marks)
 
@@ -169,23 +224,51 @@ class HighWater:
             doc: dict[str, dict[str, int]] = {}
             for (day, cat), n in sorted(marks.items()):
                 doc.setdefault(day.isoformat(), {})[cat] = n
-            tmp = self.path.with_name(self.path.name + ".tmp")
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE)
-                try:
-                    os.write(fd, json.dumps(doc, separators=(",", ":")).encode())
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, self.path)
-                _fsync_dir(self.path.parent)
+                self._persist(json.dumps(doc, separators=(",", ":")).encode())
             except OSError as exc:
                 # The ticket is committed (and fsynced) already; the database still protects its number.
                 self.last_error = f"cannot write {self.path}: {exc.strerror or exc}"
                 log.error("store: %s", self.last_error)
+                self._close_fd()  # the next raise starts a new file
                 return
             self.marks = marks
             self.last_error = None
+
+    def _persist(self, body: bytes) -> None:
+        self._seq += 1
+        if self._fd is not None and len(_slot(self._seq, body, 0)) <= self._size:
+            os.pwrite(self._fd, _slot(self._seq, body, self._size), self._next * self._size)
+            os.fdatasync(self._fd)
+            self._next = 1 - self._next
+            return
+        # The first raise of this process (the file may be in the older layout, or damaged), or marks
+        # that outgrew a slot: a new file with both slots, put in place atomically.
+        self._close_fd()
+        size = SLOT_MIN
+        while len(_slot(self._seq, body, 0)) > size:
+            size *= 2
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE)
+        try:
+            os.write(fd, _slot(self._seq, body, size) * 2)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        self._size, self._next = size, 0
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_fd()
 
 
 # The tables that grow with history: their b-trees are checked by full_check after start,

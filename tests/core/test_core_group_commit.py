@@ -21,6 +21,7 @@ import pytest
 
 from hallctl import engine
 from hallctl.errors import StoreUnavailable
+from hallctl.store.integrity import HighWater
 from tests.core.core_helpers import Daemon, make_config
 from tests.core.test_core_store import Rig, RigFactory, rig_factory  # noqa: F401 - the fixture
 
@@ -149,7 +150,9 @@ def _on_disk(db: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
         stored = dict(conn.execute("SELECT id, number FROM tickets").fetchall())
     finally:
         conn.close()
-    marks: dict[str, dict[str, int]] = json.loads(Path(str(db) + ".hwm").read_text(encoding="utf-8"))
+    marks: dict[str, dict[str, int]] = {}
+    for (day, cat), n in HighWater(str(db)).load().items():
+        marks.setdefault(day.isoformat(), {})[cat] = n
     return stored, marks
 
 
