@@ -7,9 +7,10 @@
 * :class:`HighWater` — ``<db>.hwm``, the highest ticket number handed out per business
   day and category, written after each commit that issues a number and before the issue
   is acknowledged: the older of two checksummed slots rewritten in place and
-  ``fdatasync``ed (a cut write leaves the other slot, which covers every acknowledged number). A WAL that lost frames loses tickets
-  silently in SQLite (recovery stops at the first bad frame checksum); this file is how
-  the daemon notices, and why a number is never handed out twice.
+  ``fdatasync``ed (a cut write leaves the other slot, which covers every acknowledged
+  number). A WAL that lost frames loses tickets silently in SQLite (recovery stops at the
+  first bad frame checksum); this file is how the daemon notices, and why a number is
+  never handed out twice.
 * :func:`check` — the start-up checks, bounded so a year of history does not slow the
   start: ``PRAGMA quick_check`` of every table except the history tables (tickets,
   event log, evaluations, sensor data: the bulk of the file), the last
