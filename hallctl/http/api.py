@@ -37,7 +37,7 @@ from hallctl.auth import Principal, bearer_token
 from hallctl.commands.ratelimit import RateLimited
 from hallctl.context import HallContext, LazyRoutes
 from hallctl.errors import HallctlError, NotFound
-from hallctl.http.lazy import LazyRouters
+from hallctl.http.lazy import LazyRouters, RouterSlot, fill_slot
 from hallctl.http.limits import BodyLimit, CatchAll, send_problem
 from hallctl.http.streams import StreamHub, StreamResponse, snapshot_frames, sse_stream
 from hallctl.http.voice import VoiceCache
@@ -207,21 +207,19 @@ class CommandRouteDocs:
     def __init__(self, api: ApiRoutes, ctx: HallContext) -> None:
         self.api = api
         self.ctx = ctx
-        self.at = len(api.app.router.routes)
+        self.slot = RouterSlot("FastAPI's copies of the command routes")
+        api.app.router.routes.append(self.slot)
         self.done = False
 
     def ensure(self) -> None:
         if self.done:
             return
         self.done = True  # once: a route is never added twice
-        routes = self.api.app.router.routes
-        later = routes[self.at :]
-        del routes[self.at :]
-        try:
-            for cmd in commands.COMMANDS.values():
-                add_command_route(self.api, self.ctx, cmd)
-        finally:
-            routes.extend(later)
+        fill_slot(self.api.app, self.slot, self._add)
+
+    def _add(self) -> None:
+        for cmd in commands.COMMANDS.values():
+            add_command_route(self.api, self.ctx, cmd)
 
 
 class CommandRoutes:

@@ -14,6 +14,7 @@ document are what they were with the routers made at start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,10 +25,11 @@ from hallctl.context import LazyRoutes
 
 
 class RouterSlot(BaseRoute):
-    """A lazy router's place among the app's routes until it is made: it matches no request."""
+    """The place among the app's routes of routes made later: it matches no request."""
 
-    def __init__(self, lazy: LazyRoutes) -> None:
-        self.lazy = lazy
+    def __init__(self, what: str, prefix: str | None = None) -> None:
+        self.what = what
+        self.prefix = prefix  # a lazy router's: the path prefix its first request comes under
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         return Match.NONE, {}
@@ -36,7 +38,19 @@ class RouterSlot(BaseRoute):
         raise NoMatchFound(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise RuntimeError(f"the routes under {self.lazy.prefix} were not made before a request reached them")
+        raise RuntimeError(f"{self.what} were not made before a request reached them")
+
+
+def fill_slot(app: FastAPI, slot: RouterSlot, add: Callable[[], None]) -> None:
+    """Put the routes ``add`` appends to ``app`` where ``slot`` stands, in its place (the slot goes)."""
+    routes = app.router.routes
+    at = routes.index(slot)
+    later = routes[at + 1 :]
+    del routes[at:]
+    try:
+        add()
+    finally:
+        routes.extend(later)
 
 
 class LazyRouters:
@@ -44,30 +58,23 @@ class LazyRouters:
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.pending: list[RouterSlot] = []
+        self.pending: list[tuple[RouterSlot, LazyRoutes]] = []
 
     def add(self, lazy: LazyRoutes) -> None:
-        slot = RouterSlot(lazy)
+        slot = RouterSlot(f"the routes under {lazy.prefix}", lazy.prefix)
         self.app.router.routes.append(slot)
-        self.pending.append(slot)
+        self.pending.append((slot, lazy))
 
     def ensure(self, path: str | None = None) -> None:
         """Make the routers a request for ``path`` could reach (``None``: every one, for the document)."""
-        for slot in [s for s in self.pending if path is None or path.startswith(s.lazy.prefix)]:
-            self.pending.remove(slot)  # once, even if making it fails: never two copies of a route
-            self._make(slot)
+        for item in [i for i in self.pending if path is None or path.startswith(i[1].prefix)]:
+            self.pending.remove(item)  # once, even if making it fails: never two copies of a route
+            self._make(*item)
 
-    def _make(self, slot: RouterSlot) -> None:
-        router = slot.lazy.build()
+    def _make(self, slot: RouterSlot, lazy: LazyRoutes) -> None:
+        router = lazy.build()
         paths = [getattr(r, "path", None) for r in router.routes]
-        stray = [p for p in paths if not (isinstance(p, str) and p.startswith(slot.lazy.prefix))]
+        stray = [p for p in paths if not (isinstance(p, str) and p.startswith(lazy.prefix))]
         if stray:  # a request for them would not have made the router: a programming error, said at once
-            raise RuntimeError(f"lazy routes outside their prefix {slot.lazy.prefix}: {stray}")
-        routes = self.app.router.routes
-        at = routes.index(slot)
-        later = routes[at + 1 :]
-        del routes[at:]
-        try:
-            self.app.include_router(router)
-        finally:
-            routes.extend(later)
+            raise RuntimeError(f"lazy routes outside their prefix {lazy.prefix}: {stray}")
+        fill_slot(self.app, slot, lambda: self.app.include_router(router))
