@@ -241,11 +241,10 @@ class HallService(CardActions):
         cost ≈0.06 s of the cold start with 30,000 waiting, and read only the day's first 5,000.
         """
         day = self._q.day
-        called = sorted(
-            (t for t in self._q.tickets.values() if t.day == day and t.called_at is not None and t.window is not None),
-            key=lambda t: t.issued_at,
-        )
-        for t in sorted(called, key=lambda t: t.called_at or t.issued_at)[-self._calls.size :]:
+        called = [
+            t for t in self._q.tickets.values() if t.day == day and t.called_at is not None and t.window is not None
+        ]
+        for t in sorted(called, key=lambda t: (t.called_at, t.issued_at))[-self._calls.size :]:
             wcfg = self.cfg.window_by_number(t.window) if t.window is not None else None
             if wcfg is not None and t.called_at is not None:
                 self._calls.remember(engine.called_event(self.cfg, t, wcfg, t.recalls, t.called_at))

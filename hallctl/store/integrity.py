@@ -142,9 +142,9 @@ SLOT_MAGIC = b"hallctl-hwm 1\n"
 SLOT_MIN = 4096
 
 
-def _slot(seq: int, body: bytes, size: int) -> bytes:
-    head = SLOT_MAGIC + b"%020d %08x %010d\n" % (seq, zlib.crc32(body), len(body))
-    return (head + body).ljust(size, b"\0")
+def _slot(seq: int, body: bytes) -> bytes:
+    """A slot's bytes before its NUL padding."""
+    return SLOT_MAGIC + b"%020d %08x %010d\n" % (seq, zlib.crc32(body), len(body)) + body
 
 
 def _read_slot(slot: bytes) -> tuple[int, bytes] | None:
@@ -238,8 +238,9 @@ class HighWater:
 
     def _persist(self, body: bytes) -> None:
         self._seq += 1
-        if self._fd is not None and len(_slot(self._seq, body, 0)) <= self._size:
-            os.pwrite(self._fd, _slot(self._seq, body, self._size), self._next * self._size)
+        slot = _slot(self._seq, body)
+        if self._fd is not None and len(slot) <= self._size:
+            os.pwrite(self._fd, slot.ljust(self._size, b"\0"), self._next * self._size)
             os.fdatasync(self._fd)
             self._next = 1 - self._next
             return
@@ -247,12 +248,12 @@ class HighWater:
         # that outgrew a slot: a new file with both slots, put in place atomically.
         self._close_fd()
         size = SLOT_MIN
-        while len(_slot(self._seq, body, 0)) > size:
+        while len(slot) > size:
             size *= 2
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE)
         try:
-            os.write(fd, _slot(self._seq, body, size) * 2)
+            os.write(fd, slot.ljust(size, b"\0") * 2)
             os.fsync(fd)
         finally:
             os.close(fd)
