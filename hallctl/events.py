@@ -9,9 +9,10 @@ logs, none of which may see a full name or ID number.
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import datetime
 from typing import Any, ClassVar
+
+from hallctl import jsontext
 
 # Retained state events map to state topics rather than event topics; the MQTT
 # bridge and the SSE stream read ``kind`` to tell them apart.
@@ -41,7 +42,7 @@ class Event:
         """
         w = _wire(self)
         if w.text is None:
-            w.text = json.dumps(w.data, ensure_ascii=False, separators=(",", ":"))
+            w.text = jsontext.dumps(w.data)
         return w.text
 
 

@@ -32,7 +32,7 @@ from fastapi.utils import generate_unique_id
 from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hallctl import __version__, commands
+from hallctl import __version__, commands, jsontext
 from hallctl.auth import Principal, bearer_token
 from hallctl.commands.ratelimit import RateLimited
 from hallctl.context import HallContext, LazyRoutes
@@ -317,7 +317,7 @@ class CommandRoutes:
         result = await commands.dispatch(self.ctx, cmd.name, args, call)
         content = result[route.body] if route.body else result
         # As Starlette's JSONResponse renders it, byte for byte.
-        rendered = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+        rendered = jsontext.dumps_strict(content)
         return route.status, rendered.encode(), call.replayed
 
 

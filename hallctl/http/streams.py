@@ -35,6 +35,7 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from hallctl import events as ev
+from hallctl import jsontext
 from hallctl.auth import Principal
 from hallctl.bus import Subscription
 from hallctl.context import HallContext
@@ -79,7 +80,7 @@ class Frame:
     @property
     def body(self) -> str:
         if self.text is None:
-            self.text = json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"))
+            self.text = jsontext.dumps(self.payload)
         return self.text
 
     @property

@@ -7,10 +7,10 @@ the hall.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from hallctl import events as ev
+from hallctl import jsontext
 
 # Internal chatter between the service and local devices: a printer job, a pad
 # prompt, an operator's display text. Integrators get the facts, not these.
@@ -60,5 +60,5 @@ def payload_for(event: ev.Event) -> str:
             data.pop(key, None)
         if isinstance(event, ev.DeviceState):
             data["kind"] = data.pop("device_kind")
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return jsontext.dumps(data)
     return event.wire_json()

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from hallctl import engine
+from hallctl import engine, jsontext
 from hallctl import events as ev
 from hallctl.bus import Bus
 from hallctl.config import Config
@@ -394,7 +394,7 @@ class HallService(CardActions):
             t, ahead, qr = d.result
             assert idempotency_key is not None and render is not None
             status, body = render(IssueOutcome(t, ahead, qr))
-            return idempotency_key, status, json.dumps({"ticket_id": t.id, "body": body}, ensure_ascii=False)
+            return idempotency_key, status, jsontext.dumps({"ticket_id": t.id, "body": body})
 
         d = await self.run(
             lambda q, now: engine.issue(q, self.cfg, req, now, sign=self._sign),

@@ -19,19 +19,27 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from hallctl import jsontext
 from hallctl.citylog import EventLogRow
 from hallctl.engine import Appointment, Decision, HallQueue, Holder, Ticket, WindowStatus
 from hallctl.errors import HallctlError
 from hallctl.store.admin import AdminTables
 from hallctl.store.citylog import CityLogStore
 from hallctl.store.database import backup_file, split_sql
+from hallctl.store.inserts import Row
 from hallctl.store.integrity import DaemonLock, StoreRefused
 from hallctl.store.keyfilter import MIN_CAPACITY, KeyFilter
 from hallctl.store.reports import ReportReads
 from hallctl.store.rows import (
+    INSERT_EVALUATION,
+    INSERT_EVENT,
+    INSERT_HOLDER,
+    INSERT_IDEMPOTENCY,
     SENSOR_MINUTE_COLUMNS,
     TICKET_FIELDS,
+    UPSERT_APPOINTMENT,
     UPSERT_TICKET,
+    UPSERT_WINDOW,
     ClimateEnergyRow,
     ClimateOverrideRow,
     ClimateRatesRow,
@@ -102,80 +110,64 @@ class Store(AdminTables, CityLogStore, ReportReads, SupervisionTables):
 
     # ---- decisions -------------------------------------------------------------------
 
-    def _write_decision(self, conn: sqlite3.Connection, d: Decision) -> None:
-        for t in d.tickets:
-            conn.execute(UPSERT_TICKET, ticket_row(t))
+    def _decision_rows(self, d: Decision, idempotency: tuple[str, int, str] | None) -> list[Row]:
+        """``d``'s rows in table order (tickets first: the others reference them); built on the loop."""
+        rows: list[Row] = [(UPSERT_TICKET, ticket_row(t)) for t in d.tickets]
+        at = d.at.isoformat()
         for ticket_id, h in d.holders:
-            conn.execute(
-                "INSERT OR REPLACE INTO holders (ticket_id, name, id_number, sex, birth, nation, address,"
-                " card_type, authority, valid_to, photo, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows.append(
                 (
-                    ticket_id,
-                    h.name,
-                    h.id_number,
-                    h.sex,
-                    h.birth.isoformat() if h.birth else None,
-                    h.nation,
-                    h.address,
-                    h.card_type,
-                    h.authority,
-                    h.valid_to.isoformat() if h.valid_to else None,
-                    h.photo if self.store_photo else None,
-                    d.at.isoformat(),
-                ),
+                    INSERT_HOLDER,
+                    (
+                        ticket_id,
+                        h.name,
+                        h.id_number,
+                        h.sex,
+                        h.birth.isoformat() if h.birth else None,
+                        h.nation,
+                        h.address,
+                        h.card_type,
+                        h.authority,
+                        h.valid_to.isoformat() if h.valid_to else None,
+                        h.photo if self.store_photo else None,
+                        at,
+                    ),
+                )
             )
         for w in d.windows:
-            conn.execute(
-                "INSERT INTO windows (number, current_ticket, staff, paused, last_finished, priority_streak)"
-                " VALUES (?,?,?,?,?,?) ON CONFLICT(number) DO UPDATE SET current_ticket=excluded.current_ticket,"
-                " staff=excluded.staff, paused=excluded.paused, last_finished=excluded.last_finished,"
-                " priority_streak=excluded.priority_streak",
-                (w.number, w.current, w.staff, int(w.paused), w.last_finished, w.priority_streak),
+            rows.append(
+                (UPSERT_WINDOW, (w.number, w.current, w.staff, int(w.paused), w.last_finished, w.priority_streak))
             )
         for e in d.evaluations:
-            conn.execute(
-                "INSERT INTO evaluations (ticket_id, level, window, staff, channel, reasons, at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (e.ticket_id, e.level, e.window, e.staff, e.channel, json.dumps(list(e.reasons)), e.at.isoformat()),
+            rows.append(
+                (
+                    INSERT_EVALUATION,
+                    (e.ticket_id, e.level, e.window, e.staff, e.channel, json.dumps(list(e.reasons)), e.at.isoformat()),
+                )
             )
         for a in d.appointments:
-            conn.execute(
-                "INSERT INTO appointments (code, category, slot_start, slot_end, holder_masked, id_hash, state,"
-                " ticket_id) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(code) DO UPDATE SET state=excluded.state,"
-                " ticket_id=excluded.ticket_id, slot_start=excluded.slot_start, slot_end=excluded.slot_end",
+            rows.append(
                 (
-                    a.code,
-                    a.category,
-                    a.slot_start.isoformat(),
-                    a.slot_end.isoformat(),
-                    a.holder_masked,
-                    a.id_hash,
-                    a.state,
-                    a.ticket_id,
-                ),
+                    UPSERT_APPOINTMENT,
+                    (
+                        a.code,
+                        a.category,
+                        a.slot_start.isoformat(),
+                        a.slot_end.isoformat(),
+                        a.holder_masked,
+                        a.id_hash,
+                        a.state,
+                        a.ticket_id,
+                    ),
+                )
             )
         for row in d.log:
-            conn.execute(
-                "INSERT INTO event_log (at, kind, ticket_id, window, data) VALUES (?,?,?,?,?)",
-                (d.at.isoformat(), row.kind, row.ticket_id, row.window, json.dumps(row.data, ensure_ascii=False)),
-            )
-
-    def _decision_fn(
-        self, d: Decision, idempotency: tuple[str, int, str] | None
-    ) -> Callable[[sqlite3.Connection], None]:
+            rows.append((INSERT_EVENT, (at, row.kind, row.ticket_id, row.window, jsontext.dumps(row.data))))
         if idempotency is not None:
-            self._note_key(idempotency[0])  # now, in write order: before any later lookup can miss it
-
-        def fn(conn: sqlite3.Connection) -> None:
-            self._write_decision(conn, d)
-            if idempotency is not None:
-                key, status, body = idempotency
-                conn.execute(
-                    "INSERT INTO idempotency (key, status, body, created_at) VALUES (?,?,?,?)",
-                    (key, status, body, d.at.isoformat()),
-                )
-
-        return fn
+            key, status, body = idempotency
+            self._note_key(key)  # now, in write order: before any later lookup can miss it
+            rows.append((INSERT_IDEMPOTENCY, (key, status, body, at)))
+        return rows
 
     def _note_key(self, key: str) -> None:
         f = self.key_filter
@@ -188,7 +180,7 @@ class Store(AdminTables, CityLogStore, ReportReads, SupervisionTables):
 
     async def apply(self, d: Decision, *, idempotency: tuple[str, int, str] | None = None) -> None:
         """Commit ``d`` (and its idempotency record) durably; its numbers raise the high-water mark first."""
-        await self.write(self._decision_fn(d, idempotency), marks=d.counters or None, rerun=True)
+        await self.write_rows(self._decision_rows(d, idempotency), marks=d.counters or None)
 
     def submit_decision(self, d: Decision, *, idempotency: tuple[str, int, str] | None = None) -> asyncio.Future[None]:
         """Queue ``d`` in the service's chain of decisions (:meth:`Database.submit`); await it for durability.
@@ -197,7 +189,7 @@ class Store(AdminTables, CityLogStore, ReportReads, SupervisionTables):
         the state the failed one would have left), until the service re-read its state and
         called :meth:`reset_chain`.
         """
-        return self.submit(self._decision_fn(d, idempotency), marks=d.counters or None, chain=True, rerun=True)
+        return self.submit_rows(self._decision_rows(d, idempotency), marks=d.counters or None, chain=True)
 
     async def load_queue(self, day: date) -> HallQueue:
         """Rebuild the engine's state: today's tickets, every still-active one, windows, counters."""

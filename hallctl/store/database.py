@@ -11,7 +11,10 @@ the next batch takes them all (up to ``batch_max``, and no more once a batch has
 worked ``batch_max_s``) into one transaction, each inside its own SAVEPOINT, with
 one fsynced COMMIT and one high-water write for the batch. A write that fails
 rolls back its savepoint only; every caller is answered after the COMMIT
-returned, never before, so an answer still means durable.
+returned, never before, so an answer still means durable. A batch of writes
+given as rows (the service's decisions) first runs merged, one multi-row
+statement per table (:mod:`hallctl.store.inserts`), and only if that fails write
+by write as above.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
+import itertools
 import logging
 import sqlite3
 import threading
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from hallctl.errors import StoreUnavailable
+from hallctl.store.inserts import Row, run_each, run_merged
 from hallctl.store.integrity import (
     HighWater,
     StoreRefused,
@@ -56,7 +62,9 @@ class _Write(Generic[T]):
     chain: bool
     loop: asyncio.AbstractEventLoop
     fut: asyncio.Future[T]
-    rerun: bool = False  # fn only writes SQL: it may run again after its batch's optimistic pass is rolled back
+    # The write as rows (fn runs them one by one): it only writes SQL, so it may run again after
+    # its batch's merged pass is rolled back, and the writer may merge its rows with others'.
+    rows: list[Row] | None = None
 
 
 def _settle(items: list[tuple[_Write[Any], Any, BaseException | None]]) -> None:
@@ -313,7 +321,7 @@ class Database:
         *,
         marks: Mapping[tuple[date, str], int] | None = None,
         chain: bool = False,
-        rerun: bool = False,
+        rows: list[Row] | None = None,
     ) -> asyncio.Future[T]:
         """Queue ``fn`` for the writer now; the future is answered once its batch's COMMIT returned.
 
@@ -322,13 +330,11 @@ class Database:
         so the next decision can join the same batch. ``marks`` raise the high-water file
         (:class:`HighWater`) after the commit and before any answer. With ``chain``, a write
         queued after a failed chained write fails too (its decision assumed the failed one
-        had happened) until :meth:`reset_chain`. With ``rerun``, ``fn`` promises to only write SQL,
-        so it may run twice: a batch of such writes goes without a savepoint per write (see
-        :meth:`_run_batch`).
+        had happened) until :meth:`reset_chain`. ``rows`` is for :meth:`submit_rows`.
         """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        item = _Write(fn, marks, chain, loop, fut, rerun)
+        item = _Write(fn, marks, chain, loop, fut, rows)
         with self._queue_lock:
             if self._closing:
                 raise StoreUnavailable("store_closed", "数据库未打开", "the database is not open")
@@ -338,12 +344,25 @@ class Database:
                 self._writer_pool.submit(self._drain)
         return fut
 
+    def submit_rows(
+        self, rows: list[Row], *, marks: Mapping[tuple[date, str], int] | None = None, chain: bool = False
+    ) -> asyncio.Future[None]:
+        """:meth:`submit` for a write that is only rows to insert (:mod:`hallctl.store.inserts`).
+
+        A batch made only of such writes runs as one multi-row statement per table, without
+        a savepoint per write (see :meth:`_run_batch`).
+        """
+        return self.submit(functools.partial(run_each, rows=rows), marks=marks, chain=chain, rows=rows)
+
+    async def write_rows(self, rows: list[Row], *, marks: Mapping[tuple[date, str], int] | None = None) -> None:
+        """:meth:`write` for rows (:meth:`submit_rows`)."""
+        await asyncio.shield(self.submit_rows(rows, marks=marks))
+
     async def write(
         self,
         fn: Callable[[sqlite3.Connection], T],
         *,
         marks: Mapping[tuple[date, str], int] | None = None,
-        rerun: bool = False,
     ) -> T:
         """Run ``fn`` inside its own SAVEPOINT of the writer's next group commit; answer after the COMMIT.
 
@@ -352,7 +371,7 @@ class Database:
         error (:class:`StoreUnavailable` for SQLite errors, as before). Nobody is answered
         before the batch is durable.
         """
-        return await asyncio.shield(self.submit(fn, marks=marks, rerun=rerun))
+        return await asyncio.shield(self.submit(fn, marks=marks))
 
     @property
     def chain_broken(self) -> bool:
@@ -396,23 +415,23 @@ class Database:
     def _run_batch(self, batch: list[_Write[Any]]) -> None:
         """One transaction for the batch, one COMMIT; then the high-water mark; then the answers.
 
-        A batch whose writes may all run again (``rerun``: the service's decisions) first goes
-        without a savepoint per write: two statements fewer per decision, and each statement
-        the writer runs hands the GIL to the event loop and waits to get it back (issue 12:
-        the batch's inserts took 3-4 times their CPU time in wall time). If any of them raises,
-        that pass is rolled back whole and the batch runs again write by write, each in its own
-        savepoint, so only the failing write (and, in a chain, those queued behind it) fails.
+        A batch made only of rows (the service's decisions, :meth:`submit_rows`) first runs
+        merged: one multi-row statement per table, no savepoint per write. Each statement the
+        writer runs hands the GIL to the event loop and waits to get it back (issue 12: the
+        batch's inserts took 3-4 times their CPU time in wall time), so the fewer the better.
+        If any of them raises, that pass is rolled back whole and the batch runs again write by
+        write, each in its own savepoint, so only the failing write (and, in a chain, those
+        queued behind it) fails.
         """
         conn = self._w
         if conn is None:
             err = StoreUnavailable("store_closed", "数据库未打开", "the database is not open")
             _answer([(w, None, err) for w in batch])
             return
-        if self._chain_error is None and all(w.rerun for w in batch):
-            optimistic = self._optimistic(conn, batch)
-            if optimistic is not None:
-                self._finish(conn, *optimistic)
-                return
+        merge = self._chain_error is None and all(w.rows is not None for w in batch)
+        if merge and self._merged(conn, batch):
+            self._finish(conn, [(w, None, None) for w in batch], [])
+            return
         done: list[tuple[_Write[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -458,26 +477,17 @@ class Database:
                 break
         self._finish(conn, done, rest)
 
-    def _optimistic(
-        self, conn: sqlite3.Connection, batch: list[_Write[Any]]
-    ) -> tuple[list[tuple[_Write[Any], Any, BaseException | None]], list[_Write[Any]]] | None:
-        """The batch's writes in one transaction without savepoints; None (rolled back) if any raised."""
-        done: list[tuple[_Write[Any], Any, BaseException | None]] = []
-        rest: list[_Write[Any]] = []
+    def _merged(self, conn: sqlite3.Connection, batch: list[_Write[Any]]) -> bool:
+        """The batch's rows in one transaction, merged per table; False (rolled back) if any raised."""
         try:
             conn.execute("BEGIN IMMEDIATE")
-            started = time.monotonic()
-            for i, w in enumerate(batch):
-                done.append((w, w.fn(conn), None))
-                if time.monotonic() - started > self.batch_max_s:
-                    rest = batch[i + 1 :]
-                    break
+            run_merged(conn, itertools.chain.from_iterable(w.rows or () for w in batch))
         except BaseException:  # noqa: BLE001 - the pass write by write finds which one and answers it
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            return None
-        return done, rest
+            return False
+        return True
 
     def _finish(
         self,

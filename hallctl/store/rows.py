@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from hallctl.engine import Holder, Ticket
+from hallctl.store.inserts import Insert
 
 TICKET_COLUMNS = (
     "id",
@@ -85,11 +86,38 @@ def ticket_from_row(row: sqlite3.Row) -> Ticket:
 TICKET_FIELDS = tuple(f.name for f in dataclasses.fields(Ticket))
 assert set(TICKET_FIELDS) == set(TICKET_COLUMNS), "tickets table and Ticket disagree"
 
-# Built once: the writer ran these joins for every ticket of every decision (issue 12's profile).
-UPSERT_TICKET = (
-    f"INSERT INTO tickets ({','.join(TICKET_COLUMNS)}) VALUES ({','.join('?' * len(TICKET_COLUMNS))}) "
-    f"ON CONFLICT(id) DO UPDATE SET {','.join(f'{c}=excluded.{c}' for c in TICKET_COLUMNS if c != 'id')}"
+# The decision tables' statements, built once (the writer ran these joins for every ticket of
+# every decision: issue 12's profile). Ranked in the order a batch writes them (hallctl.store.inserts):
+# tickets first, as holders and evaluations reference them.
+UPSERT_TICKET = Insert(
+    0,
+    f"INSERT INTO tickets ({','.join(TICKET_COLUMNS)})",
+    len(TICKET_COLUMNS),
+    f" ON CONFLICT(id) DO UPDATE SET {','.join(f'{c}=excluded.{c}' for c in TICKET_COLUMNS if c != 'id')}",
 )
+INSERT_HOLDER = Insert(
+    1,
+    "INSERT OR REPLACE INTO holders (ticket_id, name, id_number, sex, birth, nation, address,"
+    " card_type, authority, valid_to, photo, created_at)",
+    12,
+)
+UPSERT_WINDOW = Insert(
+    2,
+    "INSERT INTO windows (number, current_ticket, staff, paused, last_finished, priority_streak)",
+    6,
+    " ON CONFLICT(number) DO UPDATE SET current_ticket=excluded.current_ticket, staff=excluded.staff,"
+    " paused=excluded.paused, last_finished=excluded.last_finished, priority_streak=excluded.priority_streak",
+)
+INSERT_EVALUATION = Insert(3, "INSERT INTO evaluations (ticket_id, level, window, staff, channel, reasons, at)", 7)
+UPSERT_APPOINTMENT = Insert(
+    4,
+    "INSERT INTO appointments (code, category, slot_start, slot_end, holder_masked, id_hash, state, ticket_id)",
+    8,
+    " ON CONFLICT(code) DO UPDATE SET state=excluded.state, ticket_id=excluded.ticket_id,"
+    " slot_start=excluded.slot_start, slot_end=excluded.slot_end",
+)
+INSERT_EVENT = Insert(5, "INSERT INTO event_log (at, kind, ticket_id, window, data)", 5)
+INSERT_IDEMPOTENCY = Insert(6, "INSERT INTO idempotency (key, status, body, created_at)", 4)
 
 
 def _positional_ticket() -> Callable[[list[Any]], Ticket]:

@@ -121,6 +121,56 @@ async def test_queued_writes_share_one_commit_and_one_failure_fails_only_its_cal
     assert hwm.marks[max(hwm.marks)] == 219
 
 
+async def test_a_batch_of_decisions_goes_in_one_statement_per_table_and_ends_as_written_one_by_one(
+    rig_factory: RigFactory,  # noqa: F811
+) -> None:
+    """15 kiosk issues and a call of the first, queued together: the called ticket is stored as called,
+    the window serves it, the event log keeps the decisions' order, and the batch took one INSERT
+    per table instead of one per row (issue 12: each statement costs the writer a GIL round trip)."""
+    r: Rig = await rig_factory()
+    store = r.svc._store
+    store.batch_max_s = 60.0  # see the test above: the batch must not split on a slow machine
+    await store.load_key_filter()  # as after start-up: the key lookups below need no write of their own
+    statements: list[str] = []
+    assert store._w is not None
+    store._w.set_trace_callback(statements.append)
+    release, holding = threading.Event(), threading.Event()
+
+    def hold(_: sqlite3.Connection) -> None:
+        holding.set()
+        release.wait(10)
+
+    blocker = asyncio.ensure_future(store.write(hold))
+    assert await asyncio.to_thread(holding.wait, 10)
+    issues = [
+        asyncio.ensure_future(r.svc.issue("A", idempotency_key=f"kiosk-{i}", render=lambda o: (201, {})))
+        for i in range(15)
+    ]
+    for _ in range(10_000):  # each issue decides (a kiosk key is looked up first) before the call does
+        if len(r.svc._q.waiting()) == 15:
+            break
+        await asyncio.sleep(0)
+    assert len(r.svc._q.waiting()) == 15
+    call = asyncio.ensure_future(r.svc.call_next(1))
+    statements.clear()
+    release.set()
+    await blocker
+    issued = [o.ticket.number for o in await asyncio.gather(*issues)]
+    called = await call
+    assert called is not None and called.number == issued[0] == "A001"
+
+    assert r.sql("SELECT state, window FROM tickets WHERE number = 'A001'") == [("called", 1)]
+    assert r.sql("SELECT current_ticket FROM windows WHERE number = 1") == [(called.id,)]
+    assert r.sql("SELECT COUNT(*) FROM tickets WHERE state = 'waiting'") == [(14,)]
+    assert r.sql("SELECT COUNT(*) FROM idempotency") == [(15,)]
+    log = r.sql("SELECT kind, json_extract(data, '$.number') FROM event_log ORDER BY rowid")
+    assert log[-16:] == [("issued", n) for n in issued] + [("called", "A001")]
+    inserts = [s for s in statements if s.startswith("INSERT INTO tickets")]
+    assert len(inserts) == 1, f"{len(inserts)} statements for the batch's 16 ticket rows"
+    assert sum(s.startswith("INSERT INTO event_log") for s in statements) == 1
+    assert not any(s.startswith("SAVEPOINT") for s in statements)
+
+
 async def test_failed_decision_fails_those_queued_behind_it_and_memory_follows_the_database(
     rig_factory: RigFactory,  # noqa: F811
 ) -> None:
