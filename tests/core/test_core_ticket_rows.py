@@ -1,5 +1,7 @@
 """The start-up load builds tickets by position (hallctl.store.rows.tickets_from_tuples, a generated
-constructor: issue 12, goal 4); they must be the tickets the per-row path builds, and still frozen."""
+constructor: issue 12, goal 4); they must be the tickets the per-row path builds, and still frozen.
+The rows they load from are written by a generated ``ticket_row`` (issue 12, goal 1): every field
+of every ticket must come back as it went in."""
 
 from __future__ import annotations
 
