@@ -6,8 +6,8 @@
   read-only commands and ``hallctl backup`` do not take it.
 * :class:`HighWater` — ``<db>.hwm``, the highest ticket number handed out per business
   day and category, written after each commit that issues a number and before the issue
-  is acknowledged: the older of two checksummed slots rewritten in place and
-  ``fdatasync``ed (a cut write leaves the other slot, which covers every acknowledged
+  is acknowledged: the older of two checksummed slots rewritten in place through an
+  ``O_DSYNC`` descriptor (a cut write leaves the other slot, which covers every acknowledged
   number). A WAL that lost frames loses tickets silently in SQLite (recovery stops at the
   first bad frame checksum); this file is how the daemon notices, and why a number is
   never handed out twice.
@@ -133,7 +133,8 @@ def _fsync_dir(path: Path) -> None:
 
 # The high-water file's layout: two slots of ``size`` bytes each (the file is twice that). A
 # slot is ``SLOT_MAGIC``, a header line ``<seq> <crc32> <length>``, then the marks as JSON,
-# padded with NULs. Each raise rewrites the older slot in place and ``fdatasync``s it: one
+# padded with NULs. Each raise rewrites the older slot in place with one ``pwrite`` on an
+# ``O_DSYNC`` descriptor (it returns once the data is on disk, as ``fdatasync`` would): one
 # flush of the file's data, where a new file, its rename and its directory took two fsyncs and
 # a journal commit in front of every batch's answers (issue 12). A write cut by a power
 # failure leaves that slot's checksum wrong, and the other slot, the previous marks, covers
@@ -240,8 +241,10 @@ class HighWater:
         self._seq += 1
         slot = _slot(self._seq, body)
         if self._fd is not None and len(slot) <= self._size:
+            # One call: the file is open with O_DSYNC, so pwrite returns once the slot is on disk
+            # (as fdatasync would). One syscall less is one GIL round trip less for the writer,
+            # which waits for the busy event loop at each (issue 12).
             os.pwrite(self._fd, slot.ljust(self._size, b"\0"), self._next * self._size)
-            os.fdatasync(self._fd)
             self._next = 1 - self._next
             return
         # The first raise of this process (the file may be in the older layout, or damaged), or marks
@@ -259,7 +262,7 @@ class HighWater:
             os.close(fd)
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC | os.O_DSYNC)
         self._size, self._next = size, 0
 
     def _close_fd(self) -> None:

@@ -152,6 +152,11 @@ async def test_a_batch_of_decisions_goes_in_one_statement_per_table_and_ends_as_
         await asyncio.sleep(0)
     assert len(r.svc._q.waiting()) == 15
     call = asyncio.ensure_future(r.svc.call_next(1))
+    for _ in range(10_000):  # the call decides too before the writer takes the batch
+        if r.svc._q.window(1).current is not None:
+            break
+        await asyncio.sleep(0)
+    assert r.svc._q.window(1).current is not None
     statements.clear()
     release.set()
     await blocker
