@@ -80,7 +80,7 @@ def new_ticket(q: HallQueue, cfg: Config, d: Decision, cat: CategoryConfig, now:
     number = f"{cat.prefix}{seq:0{cat.digits}d}"
     fields.setdefault("sort_at", now)
     return Ticket(
-        id=f"{day:%Y%m%d}-{number}",
+        id=f"{day.isoformat().replace('-', '')}-{number}",  # YYYYMMDD-A001; strftime costs 1.5 µs per ticket
         day=day,
         category=cat.prefix,
         seq=seq,
