@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,9 +14,10 @@ from hallctl import config
 from hallctl import events as ev
 from hallctl.commands import COMMANDS, CommandError
 from hallctl.mqtt import discovery
+from hallctl.mqtt.asyncapi import sample
 from hallctl.mqtt.commands import command_for_topic, expired, reply_topic_allowed, reply_topic_refusal
 from hallctl.mqtt.connection import backoff_delay, target_for
-from hallctl.mqtt.topics import route
+from hallctl.mqtt.topics import INTERNAL_EVENTS, STRIPPED_FIELDS, route
 from tests.mqtt.mqtt_helpers import hall_raw
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -141,6 +143,46 @@ def test_routing_maps_state_and_events_and_keeps_internal_ones_home() -> None:
     assert route(root, ev.DisplayText(at=NOW, display="led3", text="x", seconds=None)) is None
     notice = route(root, ev.KioskNotice(at=NOW, kiosk="k1", code="printer_out", message="缺纸", message_en="x"))
     assert notice is not None and notice.topic == "hallctl/x/event/kiosk_notice"
+
+
+# The documented retained topics: type → (topic part, field naming the topic, last part).
+STATE_TOPICS = {
+    ev.QueueState: ("queue", "category", "state"),
+    ev.WindowState: ("window", "window", "state"),
+    ev.DeviceState: ("device", "device", "state"),
+    ev.SensorState: ("sensor", "sensor", "state"),
+    ev.ClimateState: ("climate", "zone", "state"),
+    ev.ClimateEnergy: ("climate", "zone", "energy"),
+}
+
+
+@pytest.mark.parametrize("cls", ev.ALL_EVENTS, ids=lambda c: c.__name__)
+def test_every_event_type_routes_as_documented(cls: type[ev.Event]) -> None:
+    """Topic, QoS, retain flag and payload text of each type (worked out once per type, so checked for all).
+
+    The payload is the event's fields as compact JSON, byte for byte, without ``offer`` and
+    ``staff_name`` and with a device's ``device_kind`` as ``kind``; the same event routes the
+    same the second time.
+    """
+    root = "hallctl/x"
+    event, _ = sample(cls)
+    outs = [route(root, event), route(root, event)]
+    if issubclass(cls, INTERNAL_EVENTS):
+        assert outs == [None, None]
+        return
+    expected = {k: v for k, v in event.to_dict().items() if k not in STRIPPED_FIELDS}
+    if cls is ev.DeviceState:
+        expected["kind"] = expected.pop("device_kind")
+    for out in outs:
+        assert out is not None and out.qos == 1
+        assert out.payload == json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
+        if cls in STATE_TOPICS:
+            part, key, last = STATE_TOPICS[cls]
+            assert out.topic == f"{root}/{part}/{getattr(event, key)}/{last}" and out.retain
+        else:
+            assert out.topic == f"{root}/event/{cls.wire_name}" and not out.retain
+    if isinstance(event, ev.Alert):  # a raise request (no id yet) stays in the hall; the stored alert goes out
+        assert route(root, dataclasses.replace(event, id=None)) is None
 
 
 @pytest.mark.parametrize(
