@@ -280,3 +280,27 @@ def test_targets_pick_protocol_credentials_and_tls(tmp_path: Path) -> None:
     assert t.tls and t.port == 8883 and t.protocol == aiomqtt.ProtocolVersion.V311
     t = target_for(config.parse(hall_raw(tmp_path, "h", None)), 41883)
     assert t.embedded and t.host == "127.0.0.1" and t.port == 41883 and t.protocol == aiomqtt.ProtocolVersion.V5
+
+
+def test_wire_text_is_right_after_the_cache_drops_older_events() -> None:
+    """The wire cache keeps the latest events only; one read again after it left serialises to the same text."""
+    events = [
+        ev.TicketIssued(
+            at=NOW,
+            ticket_id=f"t{i}",
+            number=f"A{i:03d}",
+            category="A",
+            priority="normal",
+            channel="kiosk",
+            kiosk="k1",
+            holder=None,
+            waiting_ahead=i,
+        )
+        for i in range(3 * ev.WIRE_CACHE_SIZE)
+    ]
+    texts = [e.wire_json() for e in events]
+    assert len(ev._wire_cache) <= ev.WIRE_CACHE_SIZE
+    for e, text in zip(events, texts, strict=True):
+        assert e.wire_json() == text == json.dumps(e.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        assert e.wire_dict() == json.loads(text)
+    assert len(ev._wire_cache) <= ev.WIRE_CACHE_SIZE
