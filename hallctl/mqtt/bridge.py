@@ -57,6 +57,7 @@ import json
 import logging
 import ssl
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,7 +89,7 @@ from hallctl.mqtt.commands import (
 from hallctl.mqtt.connection import Connection, Target, backoff_delay, target_for
 from hallctl.mqtt.outbox import Outbox
 from hallctl.mqtt.pipeline import PipelinedClient
-from hallctl.mqtt.topics import route
+from hallctl.mqtt.topics import Outgoing, route
 from hallctl.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -528,7 +529,7 @@ class MqttBridge:
 
     # ---- outgoing events -------------------------------------------------------------------
 
-    async def _on_event(self, event: ev.Event) -> None:
+    def _on_event(self, event: ev.Event) -> Awaitable[None] | None:
         """Hand one bus event to the ordered sender without waiting for the broker.
 
         State topics are staged (the latest payload per topic wins until the sender runs).
@@ -536,19 +537,50 @@ class MqttBridge:
         outbox); otherwise it joins the unsent tail behind them; without a link and with
         nothing in memory it goes straight to the outbox. Every event row in the outbox is
         older than every event in memory, so the order survives any mix of outages.
+
+        The common case (linked, nothing older waiting, room in memory, the lock free) is
+        done here without a coroutine or the lock: nothing in it waits, so no other holder
+        of the lock could run in between (issue 12: once per ticket). Everything else goes
+        through :meth:`_enqueue`, under the lock, as before.
         """
         if isinstance(event, ev.ConfigChanged) and not set(event.sections) <= UNDISCOVERED_SECTIONS:
-            await self._rediscover()
+            return self._rediscover_then(event)
+        out = route(self.root, event)
+        if out is None:
+            return None
+        if out.retain:
+            self._stage_state(out.topic, out.payload, out.qos)
+            return None
+        conn = self._conn
+        if (
+            conn is not None
+            and not self._unsent
+            and self.outbox.size == 0
+            and self._in_memory + 1 < MAX_PENDING
+            and not self._lock.locked()
+        ):
+            self._in_memory += 1
+            self._drained.clear()
+            self._publish_now(conn, Pending(out.topic, out.payload, out.qos, False))
+            return None
+        return self._enqueue(out, event.wire_name)
+
+    async def _rediscover_then(self, event: ev.Event) -> None:
+        await self._rediscover()
         out = route(self.root, event)
         if out is None:
             return
         if out.retain:
             self._stage_state(out.topic, out.payload, out.qos)
             return
+        await self._enqueue(out, event.wire_name)
+
+    async def _enqueue(self, out: Outgoing, what: str) -> None:
+        """An event, under the lock: out now, behind the unsent tail, or to the outbox (see :meth:`_on_event`)."""
         async with self._lock:
             conn = self._conn
             if conn is None and not self._in_memory:
-                await self._to_outbox(out.topic, out.payload, out.qos, event.wire_name)
+                await self._to_outbox(out.topic, out.payload, out.qos, what)
                 return
             item = Pending(out.topic, out.payload, out.qos, False)
             self._in_memory += 1

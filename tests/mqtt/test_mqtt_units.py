@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,9 +14,10 @@ from hallctl import config
 from hallctl import events as ev
 from hallctl.commands import COMMANDS, CommandError
 from hallctl.mqtt import discovery
+from hallctl.mqtt.asyncapi import sample
 from hallctl.mqtt.commands import command_for_topic, expired, reply_topic_allowed, reply_topic_refusal
 from hallctl.mqtt.connection import backoff_delay, target_for
-from hallctl.mqtt.topics import route
+from hallctl.mqtt.topics import INTERNAL_EVENTS, STRIPPED_FIELDS, route
 from tests.mqtt.mqtt_helpers import hall_raw
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -143,6 +145,46 @@ def test_routing_maps_state_and_events_and_keeps_internal_ones_home() -> None:
     assert notice is not None and notice.topic == "hallctl/x/event/kiosk_notice"
 
 
+# The documented retained topics: type → (topic part, field naming the topic, last part).
+STATE_TOPICS = {
+    ev.QueueState: ("queue", "category", "state"),
+    ev.WindowState: ("window", "window", "state"),
+    ev.DeviceState: ("device", "device", "state"),
+    ev.SensorState: ("sensor", "sensor", "state"),
+    ev.ClimateState: ("climate", "zone", "state"),
+    ev.ClimateEnergy: ("climate", "zone", "energy"),
+}
+
+
+@pytest.mark.parametrize("cls", ev.ALL_EVENTS, ids=lambda c: c.__name__)
+def test_every_event_type_routes_as_documented(cls: type[ev.Event]) -> None:
+    """Topic, QoS, retain flag and payload text of each type (worked out once per type, so checked for all).
+
+    The payload is the event's fields as compact JSON, byte for byte, without ``offer`` and
+    ``staff_name`` and with a device's ``device_kind`` as ``kind``; the same event routes the
+    same the second time.
+    """
+    root = "hallctl/x"
+    event, _ = sample(cls)
+    outs = [route(root, event), route(root, event)]
+    if issubclass(cls, INTERNAL_EVENTS):
+        assert outs == [None, None]
+        return
+    expected = {k: v for k, v in event.to_dict().items() if k not in STRIPPED_FIELDS}
+    if cls is ev.DeviceState:
+        expected["kind"] = expected.pop("device_kind")
+    for out in outs:
+        assert out is not None and out.qos == 1
+        assert out.payload == json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
+        if cls in STATE_TOPICS:
+            part, key, last = STATE_TOPICS[cls]
+            assert out.topic == f"{root}/{part}/{getattr(event, key)}/{last}" and out.retain
+        else:
+            assert out.topic == f"{root}/event/{cls.wire_name}" and not out.retain
+    if isinstance(event, ev.Alert):  # a raise request (no id yet) stays in the hall; the stored alert goes out
+        assert route(root, dataclasses.replace(event, id=None)) is None
+
+
 @pytest.mark.parametrize(
     ("topic", "name", "args"),
     [
@@ -238,3 +280,27 @@ def test_targets_pick_protocol_credentials_and_tls(tmp_path: Path) -> None:
     assert t.tls and t.port == 8883 and t.protocol == aiomqtt.ProtocolVersion.V311
     t = target_for(config.parse(hall_raw(tmp_path, "h", None)), 41883)
     assert t.embedded and t.host == "127.0.0.1" and t.port == 41883 and t.protocol == aiomqtt.ProtocolVersion.V5
+
+
+def test_wire_text_is_right_after_the_cache_drops_older_events() -> None:
+    """The wire cache keeps the latest events only; one read again after it left serialises to the same text."""
+    events = [
+        ev.TicketIssued(
+            at=NOW,
+            ticket_id=f"t{i}",
+            number=f"A{i:03d}",
+            category="A",
+            priority="normal",
+            channel="kiosk",
+            kiosk="k1",
+            holder=None,
+            waiting_ahead=i,
+        )
+        for i in range(3 * ev.WIRE_CACHE_SIZE)
+    ]
+    texts = [e.wire_json() for e in events]
+    assert len(ev._wire_cache) <= ev.WIRE_CACHE_SIZE
+    for e, text in zip(events, texts, strict=True):
+        assert e.wire_json() == text == json.dumps(e.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        assert e.wire_dict() == json.loads(text)
+    assert len(ev._wire_cache) <= ev.WIRE_CACHE_SIZE
