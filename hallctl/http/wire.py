@@ -190,6 +190,7 @@ class _WebSockets:
             app,
             ws=_ws_implementation(),
             lifespan="off",
+            interface="asgi3",  # the front door's __call__ returns its coroutine: not an async def
             log_config=None,  # the daemon's logging stays as configured (no dictConfig)
             log_level="warning",
             access_log=False,
