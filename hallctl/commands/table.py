@@ -130,7 +130,8 @@ class CommandError(HallctlError):
 
 def parse_args(cmd: Command, raw: dict[str, Any]) -> Args:
     try:
-        return cmd.args.model_validate(raw)
+        # What ``model_validate`` runs, without its wrapper (half of the call's time for a kiosk's body).
+        return cmd.args.__pydantic_validator__.validate_python(raw)  # type: ignore[no-any-return]
     except ValidationError as exc:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors)
@@ -139,6 +140,8 @@ def parse_args(cmd: Command, raw: dict[str, Any]) -> Args:
 
 def merge_args(body: dict[str, Any], from_path: dict[str, str]) -> dict[str, Any]:
     """The body's arguments plus the path's (or topic's); a body may not name a path parameter."""
+    if not from_path:
+        return body
     twice = sorted(set(body) & set(from_path))
     if twice:
         raise CommandError(

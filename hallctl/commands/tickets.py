@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from hallctl import engine
@@ -19,14 +20,24 @@ def ticket_answer(svc: HallService, t: Any) -> dict[str, Any] | None:
     return ticket_view(t) if t is not None else None
 
 
-async def issue_ticket(
+def _render(o: IssueOutcome) -> tuple[int, dict[str, Any]]:
+    # What a retry's answer is rebuilt from (HallService._replay: the ticket as it is then, with
+    # the count and QR the first answer gave), not a second copy of the whole answer (issue 12).
+    return 201, {"waiting_ahead": o.waiting_ahead, "qr": o.qr}
+
+
+def issue_ticket(
     svc: HallService,
     a: IssueArgs,
     p: Principal,
     idempotency_key: str | None = None,
     transport: Transport = INTERNAL,
-) -> IssueOutcome:
-    """Issue for every transport; with ``idempotency_key`` a retry gets the first ticket back."""
+) -> Awaitable[IssueOutcome]:
+    """Issue for every transport; with ``idempotency_key`` a retry gets the first ticket back.
+
+    Checks, then returns the service's coroutine for the caller to await: no frame of its own
+    that every resume of the request would pass through.
+    """
     if a.priority == "green" and p.role not in ("guide", "window", "admin"):
         raise Refused(
             "priority_not_allowed",
@@ -40,19 +51,14 @@ async def issue_ticket(
             f"unknown green-channel reason {a.priority_reason!r} (see [guide] green_reasons)",
         )
 
-    def render(o: IssueOutcome) -> tuple[int, dict[str, Any]]:
-        # What a retry's answer is rebuilt from (HallService._replay: the ticket as it is then, with
-        # the count and QR the first answer gave), not a second copy of the whole answer (issue 12).
-        return 201, {"waiting_ahead": o.waiting_ahead, "qr": o.qr}
-
     if a.offer:
         # Only the token of the kiosk where the card was swiped (or admin) may redeem its offer.
-        return await svc.issue_from_offer(
+        return svc.issue_from_offer(
             a.offer,
             a.category,
             may_redeem=p.acts_for_kiosk,
             idempotency_key=idempotency_key,
-            render=render if idempotency_key is not None else None,
+            render=_render if idempotency_key is not None else None,
         )
 
     channel = channel_for(p, transport)
@@ -64,14 +70,14 @@ async def issue_ticket(
             raise Forbidden("wrong_kiosk", "此令牌不能为该取号机取号", "this token may not act for that kiosk")
     elif channel == "guide":
         kiosk = svc.cfg.guide.kiosk  # the desk's own printer ([guide] kiosk), if it has one
-    return await svc.issue(
+    return svc.issue(
         a.category,
         channel=channel,
         kiosk=kiosk,
         priority=a.priority,
         priority_reason=a.priority_reason,
         idempotency_key=idempotency_key,
-        render=render if idempotency_key is not None else None,
+        render=_render if idempotency_key is not None else None,
     )
 
 

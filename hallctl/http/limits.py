@@ -63,6 +63,8 @@ class _TooLarge(Exception):
 
 
 _NO_BODY = -1  # BodyLimit.check_head: no Content-Length and not chunked
+_TOO_LARGE = -2  # BodyLimit._verdict: a Content-Length over the limit
+_BAD_LENGTH = -3  # BodyLimit._verdict: a Content-Length that is not a number
 
 
 class BodyLimit:
@@ -114,11 +116,12 @@ class BodyLimit:
 
     async def body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The request's body within the limit, or None when the request was answered (413, 400)."""
-        limit = await self.check_head(scope, send)
-        if limit is None:
+        limit = self._verdict(scope)
+        if limit < 0:
+            if limit == _NO_BODY:
+                return b""
+            await self._refuse_head(scope, send, limit)
             return None
-        if limit == _NO_BODY:
-            return b""
         try:
             return await self._read(receive, limit)
         except _TooLarge:
@@ -127,6 +130,14 @@ class BodyLimit:
 
     async def check_head(self, scope: Scope, send: Send) -> int | None:
         """The limit to read the body with, ``_NO_BODY`` when there is none, None when refused by its headers."""
+        limit = self._verdict(scope)
+        if limit < _NO_BODY:
+            await self._refuse_head(scope, send, limit)
+            return None
+        return limit
+
+    def _verdict(self, scope: Scope) -> int:
+        """:meth:`check_head` without the answer, so a body within the limit costs no coroutine to learn so."""
         limit = self.limit_for(scope["method"], scope["path"])
         length: bytes | None = None
         chunked = False
@@ -138,14 +149,18 @@ class BodyLimit:
         if length is not None:
             declared = int(length) if length.strip().isdigit() else -1
             if declared > limit:
-                await self._refuse(send, limit)
-                return None
+                return _TOO_LARGE
             if declared < 0:
-                await send_problem(send, 400, "bad_request", "Bad request", "Content-Length 无效", "bad Content-Length")
-                return None
+                return _BAD_LENGTH
         elif not chunked:
             return _NO_BODY
         return limit
+
+    async def _refuse_head(self, scope: Scope, send: Send, verdict: int) -> None:
+        if verdict == _TOO_LARGE:
+            await self._refuse(send, self.limit_for(scope["method"], scope["path"]))
+        else:
+            await send_problem(send, 400, "bad_request", "Bad request", "Content-Length 无效", "bad Content-Length")
 
     @staticmethod
     async def _read(receive: Receive, limit: int) -> bytes:

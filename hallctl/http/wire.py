@@ -43,6 +43,10 @@ BACKLOG = 2048  # as uvicorn: a burst of connections (or an fd shortage) waits i
 
 _HEADER_NAME_BAD = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
 _HEADER_VALUE_BAD = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+# Answers' header names already found valid, lowercased: the apps use a few dozen names, so each is
+# checked once rather than per answer; bounded, should an app ever make names up.
+_checked_names: dict[bytes, bytes] = {}
+_CHECKED_NAMES_MAX = 512
 
 
 def _status_line(status: int) -> bytes:
@@ -186,6 +190,7 @@ class _WebSockets:
             app,
             ws=_ws_implementation(),
             lifespan="off",
+            interface="asgi3",  # the front door's __call__ returns its coroutine: not an async def
             log_config=None,  # the daemon's logging stays as configured (no dictConfig)
             log_level="warning",
             access_log=False,
@@ -282,7 +287,7 @@ class HttpProtocol(asyncio.Protocol):
             if cycle is not None:
                 if not cycle.response_complete:
                     cycle.disconnected = True
-                cycle.message_event.set()
+                cycle.wake()
         self.pipeline.clear()
         self._writable.set()  # a send() waiting for the client to read gives up now
 
@@ -337,10 +342,12 @@ class HttpProtocol(asyncio.Protocol):
 
     def _schedule(self) -> None:
         """Have the timer fire by the earliest deadline (an earlier timer stays: it re-arms when it fires)."""
-        due = [t for t in (self._header_at, self._idle_at) if t is not None]
-        if not due:
+        at = self._header_at
+        idle_at = self._idle_at
+        if at is None or (idle_at is not None and idle_at < at):
+            at = idle_at
+        if at is None:
             return
-        at = min(due)
         if self._timer is not None:
             if self._timer_at <= at:
                 return
@@ -499,7 +506,7 @@ class HttpProtocol(asyncio.Protocol):
         cycle.body += body
         if len(cycle.body) > READ_HIGH_WATER:
             self.pause_reading()
-        cycle.message_event.set()
+        cycle.wake()
 
     def on_message_complete(self) -> None:
         self._completed_in_feed = True
@@ -507,7 +514,7 @@ class HttpProtocol(asyncio.Protocol):
         if cycle is None or cycle.response_complete:
             return
         cycle.more_body = False
-        cycle.message_event.set()
+        cycle.wake()
 
     # ---- requests --------------------------------------------------------------------------
 
@@ -547,14 +554,15 @@ class Cycle:
         "disconnected",
         "expected_length",
         "keep_alive",
-        "message_event",
         "more_body",
         "on_response",
         "pending_head",
         "response_complete",
         "response_started",
         "scope",
+        "signalled",
         "transport",
+        "waiter",
         "waiting_for_100",
     )
 
@@ -572,7 +580,10 @@ class Cycle:
         self.waiting_for_100 = expect_continue
         self.keep_alive = keep_alive
         self.on_response: Callable[[], None] = conn.on_response_complete
-        self.message_event = asyncio.Event()
+        # Something happened (body, its end, a disconnect, the answer) since ``receive`` last looked:
+        # an asyncio.Event's flag, the Event itself made only when ``receive`` has to wait (rarely).
+        self.signalled = False
+        self.waiter: asyncio.Event | None = None
         self.disconnected = False
         self.body = bytearray()
         self.more_body = True
@@ -610,14 +621,24 @@ class Cycle:
         await self.send({"type": "http.response.start", "status": 500, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
 
+    def wake(self) -> None:
+        self.signalled = True
+        if self.waiter is not None:
+            self.waiter.set()
+
     async def receive(self) -> Message:
         if self.waiting_for_100 and not self.transport.is_closing():
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.waiting_for_100 = False
         if not self.disconnected and not self.response_complete:
             self.conn.resume_reading()
-            await self.message_event.wait()
-            self.message_event.clear()
+            if not self.signalled:
+                if self.waiter is None:
+                    self.waiter = asyncio.Event()
+                await self.waiter.wait()
+            self.signalled = False
+            if self.waiter is not None:
+                self.waiter.clear()
         if self.disconnected or self.response_complete:
             return _DISCONNECT
         message: Message = {"type": "http.request", "body": bytes(self.body), "more_body": self.more_body}
@@ -648,12 +669,16 @@ class Cycle:
         head = [STATUS_LINE[status], b"date: ", self.conn.server.date(), b"\r\n"]
         length: int | None = None
         close_sent = False
-        for name, value in message.get("headers", ()):
-            if _HEADER_NAME_BAD.search(name):
-                raise RuntimeError("invalid HTTP header name")
+        for raw_name, value in message.get("headers", ()):
+            name = _checked_names.get(raw_name)
+            if name is None:
+                if _HEADER_NAME_BAD.search(raw_name):
+                    raise RuntimeError("invalid HTTP header name")
+                name = raw_name.lower()
+                if len(_checked_names) < _CHECKED_NAMES_MAX:
+                    _checked_names[raw_name] = name
             if _HEADER_VALUE_BAD.search(value):
                 raise RuntimeError("invalid HTTP header value")
-            name = name.lower()
             if name == b"content-length" and length is None and not self.chunked:
                 length = int(value)
             elif name == b"transfer-encoding" and value.lower() == b"chunked":
@@ -708,7 +733,7 @@ class Cycle:
             if self.expected_length > 0:
                 raise RuntimeError("response shorter than its Content-Length")
             self.response_complete = True
-            self.message_event.set()
+            self.wake()
             if not self.keep_alive:
                 self.transport.close()
             self.on_response()

@@ -43,6 +43,51 @@ async def test_malformed_json_is_400_problem(live: LiveHall) -> None:
     assert live.svc._q.tickets == {}
 
 
+BODIES = [
+    b'{"category": "A"}',
+    b' \t\r\n{"category": "A"} \r\n\t',
+    b'{"category":"A","kiosk":"k1"}',
+    '{"category": "号"}'.encode(),
+    '{"category": "号"}'.encode("utf-8-sig"),
+    '{"category": "A"}'.encode("utf-16"),
+    '{"category": "A"}'.encode("utf-16-le"),
+    '{"category": "A"}'.encode("utf-16-be"),
+    '{"category": "A"}'.encode("utf-32"),
+    '{"category": "A"}'.encode("utf-32-le"),
+    b'{"category": "A"} x',
+    b'{"category": "A"}{}',
+    b'{"category": "A"',
+    b"{",
+    b"{}",
+    b"[]",
+    b'"A"',
+    b"1",
+    b"x",
+    b"\x00{}",
+]
+
+
+@pytest.mark.parametrize("raw", BODIES)
+def test_a_command_body_is_read_as_json_loads_reads_it(raw: bytes) -> None:
+    """What the command routes take from a body (encodings, whitespace, what follows the value) is
+    what ``json.loads`` takes: an object, or 400 malformed_json, or 422 for JSON that is no object."""
+    from hallctl.commands import CommandError
+    from hallctl.errors import HallctlError
+    from hallctl.http.api import _json_body
+
+    try:
+        expected: Any = json.loads(raw)
+        if not isinstance(expected, dict):
+            expected = "invalid_arguments"
+    except ValueError:
+        expected = "malformed_json"
+    try:
+        got: Any = _json_body(raw)
+    except (CommandError, HallctlError) as exc:
+        got = exc.code
+    assert got == expected
+
+
 @pytest.mark.parametrize("body", [{"category": 5}, {"category": ["A"]}, {}, {"category": "A", "colour": "red"}])
 async def test_wrong_types_are_422_problem(live: LiveHall, body: dict[str, Any]) -> None:
     """wrong types, missing fields and unknown fields are 422 invalid_arguments (command layer), nothing issued."""

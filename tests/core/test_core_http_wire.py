@@ -465,3 +465,32 @@ async def test_a_client_that_does_not_read_holds_the_app_not_the_servers_memory(
         assert sent < 64 * 1024 * 1024 // 2, sent  # the kernel's buffers took a few MiB; the rest waited
     finally:
         await c.close()
+
+
+async def test_receive_waits_for_the_body_and_every_waiting_receive_learns_the_client_went(toy: Any) -> None:
+    """A part of the body reaches the ``receive()`` that waits for it; two ``receive()`` waiting at
+    once (a stream listening for the disconnect while the app reads too) both get ``http.disconnect``."""
+    got: list[Any] = []
+    waiting = asyncio.Event()
+    done = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        got.append((await receive())["body"])
+        both = asyncio.gather(receive(), receive())
+        waiting.set()
+        got.extend(m["type"] for m in await both)
+        done.set()
+
+    c = await Raw.open(await toy(app))
+    try:
+        await c.send(b"POST / HTTP/1.1\r\nHost: hall\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await asyncio.sleep(0.05)  # the app's first receive() waits for the body (else it finds it: the same)
+        await c.send(b"5\r\nhello\r\n")
+        async with asyncio.timeout(WAIT):
+            await waiting.wait()
+        await asyncio.sleep(0.05)  # both receive() wait now
+    finally:
+        await c.close()
+    async with asyncio.timeout(WAIT):
+        await done.wait()
+    assert got == [b"hello", "http.disconnect", "http.disconnect"]
