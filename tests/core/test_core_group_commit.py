@@ -21,6 +21,7 @@ import pytest
 
 from hallctl import engine
 from hallctl.errors import StoreUnavailable
+from hallctl.store import Store
 from hallctl.store.integrity import HighWater
 from tests.core.core_helpers import Daemon, make_config
 from tests.core.test_core_store import Rig, RigFactory, rig_factory  # noqa: F401 - the fixture
@@ -53,6 +54,19 @@ def _decision(day_ticket: int, key: str) -> tuple[engine.Decision, tuple[str, in
     return d, (key, 201, json.dumps({"ticket_id": t.id, "body": {}}))
 
 
+async def _hold_writer(store: Store) -> tuple[asyncio.Future[None], threading.Event]:
+    """Keep the writer busy with one write until the event is set, so the writes after it queue up."""
+    release, holding = threading.Event(), threading.Event()
+
+    def hold(_: sqlite3.Connection) -> None:
+        holding.set()
+        release.wait(10)
+
+    blocker = asyncio.ensure_future(store.write(hold))
+    assert await asyncio.to_thread(holding.wait, 10)
+    return blocker, release
+
+
 async def test_queued_writes_share_one_commit_and_one_failure_fails_only_its_caller(rig_factory: RigFactory) -> None:  # noqa: F811
     """20 writes queued behind a busy writer: one COMMIT and one high-water write; a key clash fails only its own."""
     r: Rig = await rig_factory()
@@ -80,15 +94,7 @@ async def test_queued_writes_share_one_commit_and_one_failure_fails_only_its_cal
 
     hwm.raise_to = counting  # type: ignore[method-assign,assignment]
 
-    # Hold the writer so the next writes queue up and form one batch.
-    release, holding = threading.Event(), threading.Event()
-
-    def hold(_: sqlite3.Connection) -> None:
-        holding.set()
-        release.wait(10)
-
-    blocker = asyncio.ensure_future(store.write(hold))
-    assert await asyncio.to_thread(holding.wait, 10)
+    blocker, release = await _hold_writer(store)  # the next writes queue up and form one batch
     writes = []
     for i in range(20):
         d, key = _decision(200 + i, "k:dup" if i == 7 else f"k:{i}")  # i == 7 clashes with the first key
@@ -134,14 +140,7 @@ async def test_a_batch_of_decisions_goes_in_one_statement_per_table_and_ends_as_
     statements: list[str] = []
     assert store._w is not None
     store._w.set_trace_callback(statements.append)
-    release, holding = threading.Event(), threading.Event()
-
-    def hold(_: sqlite3.Connection) -> None:
-        holding.set()
-        release.wait(10)
-
-    blocker = asyncio.ensure_future(store.write(hold))
-    assert await asyncio.to_thread(holding.wait, 10)
+    blocker, release = await _hold_writer(store)
     issues = [
         asyncio.ensure_future(r.svc.issue("A", idempotency_key=f"kiosk-{i}", render=lambda o: (201, {})))
         for i in range(15)
