@@ -82,12 +82,12 @@ def _plan(cls: type[ev.Event]) -> _Plan:
 
 def route(root: str, event: ev.Event) -> Outgoing | None:
     """Topic, payload and flags for one bus event; None for events that stay in the hall."""
-    plan = _PLANS.get(type(event)) or _plan(type(event))
+    plan = _plan_of(type(event))
     if plan.stays:
         return None
     if plan.needs_id and getattr(event, "id", None) is None:
         return None  # an Alert without an id is a raise request; the stored alert follows with its id
-    payload = _rewritten(event) if plan.rewrite else event.wire_json()
+    payload = _payload(event, plan)
     if plan.key is None:
         return Outgoing(root + plan.head, payload, 1, plan.retain)
     return Outgoing(f"{root}{plan.head}{getattr(event, plan.key)}{plan.tail}", payload, 1, plan.retain)
@@ -95,7 +95,14 @@ def route(root: str, event: ev.Event) -> Outgoing | None:
 
 def payload_for(event: ev.Event) -> str:
     """The event's shared wire JSON (:meth:`~hallctl.events.Event.wire_json`), unless MQTT strips or renames a field."""
-    plan = _PLANS.get(type(event)) or _plan(type(event))
+    return _payload(event, _plan_of(type(event)))
+
+
+def _plan_of(cls: type[ev.Event]) -> _Plan:
+    return _PLANS.get(cls) or _plan(cls)
+
+
+def _payload(event: ev.Event, plan: _Plan) -> str:
     return _rewritten(event) if plan.rewrite else event.wire_json()
 
 

@@ -11,7 +11,7 @@ Merging reorders statements only *between* tables, never within one: a batch run
 rows grouped by :attr:`Insert.rank` (tables that others reference first), each group in
 the batch's order, so a ticket issued and then called in the same batch ends as
 called, and the event log keeps the decisions' order. Within one decision the rows
-are already in rank order, which :meth:`Insert.row` callers keep.
+are already in rank order (``Store._decision_rows`` builds them so).
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def run_each(conn: sqlite3.Connection, rows: Iterable[Row]) -> None:
         conn.execute(ins.sql(), values)
 
 
-def run_merged(conn: sqlite3.Connection, rows: Iterable[Row]) -> int:
-    """All rows of a batch, one multi-row statement per table and size; returns the statements run."""
+def run_merged(conn: sqlite3.Connection, rows: Iterable[Row]) -> None:
+    """All rows of a batch, one multi-row statement per table and size."""
     groups: dict[Insert, list[Sequence[Any]]] = {}
     for ins, values in rows:
         group = groups.get(ins)
@@ -74,14 +74,11 @@ def run_merged(conn: sqlite3.Connection, rows: Iterable[Row]) -> int:
             groups[ins] = [values]
         else:
             group.append(values)
-    statements = 0
     for ins in sorted(groups, key=lambda i: i.rank):
         group = groups[ins]
         at, left = 0, len(group)
         while left:
             size = min(MAX_ROWS_PER_STATEMENT, 1 << (left.bit_length() - 1))  # the largest power of two
             conn.execute(ins.sql(size), list(itertools.chain.from_iterable(group[at : at + size])))
-            statements += 1
             at += size
             left -= size
-    return statements
